@@ -1,0 +1,42 @@
+# pktools: build, test, benchmark, demo, install.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+MANDIR = $(DESTDIR)$(PREFIX)/share/man
+CARGO ?= cargo
+PROGRAMS = $(basename $(notdir $(wildcard src/bin/*.rs)))
+RELEASE = target/release
+
+.PHONY: all test lint bench demo install uninstall clean
+
+all:
+	$(CARGO) build --release --locked
+
+test: lint
+	$(CARGO) test --locked
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	mandoc -Tlint -W warning man/*.[15]
+
+bench: all
+	bash bench/run.sh
+
+demo: all
+	bash demo/run.sh
+
+install: all
+	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5
+	for p in $(PROGRAMS); do install -m 755 $(RELEASE)/$$p $(BINDIR)/$$p; done
+	for m in man/*.1; do install -m 644 $$m $(MANDIR)/man1/; done
+	for m in man/*.5; do install -m 644 $$m $(MANDIR)/man5/; done
+
+uninstall:
+	for p in $(PROGRAMS); do rm -f $(BINDIR)/$$p; done
+	for m in man/*.1; do rm -f $(MANDIR)/man1/$$(basename $$m); done
+	for m in man/*.5; do rm -f $(MANDIR)/man5/$$(basename $$m); done
+
+clean:
+	$(CARGO) clean
+	rm -rf demo-out

@@ -1,0 +1,36 @@
+# Shared helpers for the benchmark scripts (sourced, not run).
+# Timings are medians of several runs; every figure is printed beside a baseline measured in
+# the same run, because absolute numbers on a shared machine mean little.
+set -euo pipefail
+
+BIN=${BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/release}
+export PATH="$BIN:$PATH"
+RUNS=${RUNS:-5}
+WORK=${WORK:-$(mktemp -d /tmp/pktools-bench.XXXXXX)}
+trap 'rm -rf "$WORK"' EXIT
+
+# median_seconds CMD: run CMD (a bash string) $RUNS times, print the median wall time in s.
+median_seconds() {
+  local cmd=$1 times=() i
+  for ((i = 0; i < RUNS; i++)); do
+    local t0 t1
+    t0=$(date +%s.%N)
+    bash -o pipefail -c "$cmd" >/dev/null
+    t1=$(date +%s.%N)
+    times+=("$(echo "$t1 - $t0" | bc -l)")
+  done
+  printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
+# peak_rss_kib CMD: peak resident set size, in KiB, of the single command CMD.
+peak_rss_kib() {
+  /usr/bin/time -f '%M' -o "$WORK/rss" bash -c "$1" >/dev/null 2>&1 || true
+  tail -n 1 "$WORK/rss"
+}
+
+# row NAME SECONDS BYTES BASE_SECONDS: one result line with throughput and ratio to baseline.
+row() {
+  local name=$1 s=$2 bytes=$3 base=$4
+  awk -v n="$name" -v s="$s" -v b="$bytes" -v base="$base" 'BEGIN {
+    printf "  %-44s %8.3f s %9.1f MB/s %7.2fx baseline\n", n, s, b / s / 1e6, base / s }'
+}

@@ -1,0 +1,280 @@
+//! Finding packets in a byte stream that may be chunked, cut, damaged or mixed with garbage.
+//!
+//! [`scan`] looks at the front of a buffer and says what is there: a packet (intact,
+//! damaged, or cut short by the start of the next one), bytes to skip, or that it needs more
+//! input. It never allocates and never looks further than one packet ahead, so a reader needs
+//! at most [`MAX_PACKET_LEN`] bytes of buffer to make progress.
+//!
+//! Resynchronisation rules, in order:
+//! - a valid header whose payload matches its CRC is an intact packet;
+//! - if the payload does not match, a valid header inside the claimed payload means the
+//!   packet was cut short and another one starts there: the first is returned as truncated
+//!   and scanning resumes at the second, so no intact packet after a cut is lost;
+//! - otherwise the packet is returned as damaged, whole;
+//! - bytes that do not start a valid header are skipped up to the next [`SYNC`] pattern.
+//!
+//! This module does not decide what to do with a damaged packet; see `reassemble`.
+
+use crate::wire::{Header, HEADER_LEN, MAX_DATAGRAM, SYNC};
+use memchr::memmem;
+
+/// The longest packet: a full header and the largest payload.
+pub const MAX_PACKET_LEN: usize = MAX_DATAGRAM;
+
+/// What lies at the front of the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A packet with a valid header. `payload_len` bytes of payload follow the header in the
+    /// buffer (fewer than the header states when `truncated`).
+    Packet {
+        header: Header,
+        /// The payload matches the header's length and CRC.
+        intact: bool,
+        /// The packet ends before its stated length: the stream was cut.
+        truncated: bool,
+        /// Payload bytes present in the buffer after the header.
+        payload_len: usize,
+    },
+    /// Bytes that belong to no packet; skip them.
+    Garbage { len: usize },
+    /// Not enough bytes to decide; read more (or call again with `at_end`).
+    NeedMore,
+}
+
+impl Frame {
+    /// How many bytes of the buffer this frame consumes.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Packet { payload_len, .. } => HEADER_LEN + payload_len,
+            Frame::Garbage { len } => *len,
+            Frame::NeedMore => 0,
+        }
+    }
+
+    /// True for `NeedMore`, which consumes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Decide what lies at the front of `buf`. `at_end` says no more bytes will follow, so a
+/// short buffer is final (a cut packet, or trailing garbage).
+pub fn scan(buf: &[u8], at_end: bool) -> Frame {
+    if buf.is_empty() {
+        return Frame::NeedMore;
+    }
+    if buf.len() < HEADER_LEN {
+        if !at_end {
+            return Frame::NeedMore;
+        }
+        if buf.starts_with(&SYNC[..buf.len().min(SYNC.len())]) {
+            // A header cut short at the very end: nothing to recover.
+            return Frame::Garbage { len: buf.len() };
+        }
+    }
+    let header = match Header::parse(buf) {
+        Ok(h) => h,
+        Err(_) => return skip_to_sync(buf, at_end),
+    };
+    let stated_end = header.packet_len();
+    if buf.len() < stated_end {
+        if !at_end {
+            return Frame::NeedMore;
+        }
+        let cut = next_header(buf, HEADER_LEN, buf.len()).unwrap_or(buf.len());
+        return truncated(header, cut);
+    }
+    if header.payload_matches(&buf[HEADER_LEN..stated_end]) {
+        return Frame::Packet {
+            header,
+            intact: true,
+            truncated: false,
+            payload_len: header.payload_len as usize,
+        };
+    }
+    match next_header(buf, HEADER_LEN, stated_end) {
+        Some(cut) => truncated(header, cut),
+        None => Frame::Packet {
+            header,
+            intact: false,
+            truncated: false,
+            payload_len: header.payload_len as usize,
+        },
+    }
+}
+
+fn truncated(header: Header, end: usize) -> Frame {
+    Frame::Packet {
+        header,
+        intact: false,
+        truncated: true,
+        payload_len: end - HEADER_LEN,
+    }
+}
+
+/// Skip bytes up to the next place where a header could start.
+fn skip_to_sync(buf: &[u8], at_end: bool) -> Frame {
+    match memmem::find(&buf[1..], &SYNC) {
+        Some(p) => Frame::Garbage { len: p + 1 },
+        None if at_end => Frame::Garbage { len: buf.len() },
+        // Keep a possible partial sync pattern at the end for the next read.
+        None => {
+            let keep = partial_sync_suffix(buf);
+            if buf.len() - keep == 0 {
+                Frame::NeedMore
+            } else {
+                Frame::Garbage {
+                    len: buf.len() - keep,
+                }
+            }
+        }
+    }
+}
+
+/// Length of the longest suffix of `buf` that is a proper prefix of `SYNC`.
+fn partial_sync_suffix(buf: &[u8]) -> usize {
+    (1..SYNC.len())
+        .rev()
+        .find(|&n| buf.len() >= n && buf[buf.len() - n..] == SYNC[..n])
+        .unwrap_or(0)
+}
+
+/// The first position in `from..to` where a valid header starts, if any.
+fn next_header(buf: &[u8], from: usize, to: usize) -> Option<usize> {
+    let mut at = from;
+    while at < to {
+        let p = at + memmem::find(&buf[at..to.min(buf.len())], &SYNC)?;
+        if Header::parse(&buf[p..]).is_ok() {
+            return Some(p);
+        }
+        at = p + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Kind;
+
+    fn packet(seq: u32, payload: &[u8]) -> Vec<u8> {
+        let h = Header {
+            kind: Kind::Data,
+            last: false,
+            payload_len: payload.len() as u16,
+            transfer_id: 1,
+            seq,
+            offset: u64::from(seq) * 100,
+            total_len: None,
+            payload_crc: Header::crc_of(payload),
+        };
+        let mut out = [0; HEADER_LEN];
+        h.encode(&mut out);
+        let mut v = out.to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn seq_of(frame: &Frame) -> u32 {
+        match frame {
+            Frame::Packet { header, .. } => header.seq,
+            other => panic!("expected a packet, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn intact_packet_is_found_whole() {
+        let p = packet(3, b"payload");
+        let f = scan(&p, false);
+        assert_eq!(seq_of(&f), 3);
+        assert_eq!(f.len(), p.len());
+        assert!(matches!(f, Frame::Packet { intact: true, .. }));
+    }
+
+    #[test]
+    fn partial_packet_needs_more_unless_at_end() {
+        let p = packet(0, &[7; 100]);
+        assert_eq!(scan(&p[..10], false), Frame::NeedMore);
+        assert_eq!(scan(&p[..50], false), Frame::NeedMore);
+        match scan(&p[..50], true) {
+            Frame::Packet {
+                truncated: true,
+                intact: false,
+                payload_len: 18,
+                ..
+            } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_is_skipped_up_to_the_next_sync() {
+        let mut s = b"some garbage bytes here".to_vec();
+        let g = s.len();
+        s.extend(packet(1, b"abc"));
+        assert_eq!(scan(&s, false), Frame::Garbage { len: g });
+        assert_eq!(seq_of(&scan(&s[g..], false)), 1);
+    }
+
+    #[test]
+    fn a_partial_sync_at_the_end_of_garbage_is_kept() {
+        let s = b"a garbage line longer than a header, ending in pk";
+        let n = s.len();
+        assert_eq!(scan(s, false), Frame::Garbage { len: n - 2 });
+        assert_eq!(scan(s, true), Frame::Garbage { len: n });
+    }
+
+    #[test]
+    fn damaged_payload_is_reported_whole() {
+        let mut p = packet(2, &[1; 64]);
+        p[HEADER_LEN + 5] ^= 0x40;
+        match scan(&p, false) {
+            Frame::Packet {
+                intact: false,
+                truncated: false,
+                payload_len: 64,
+                ..
+            } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cut_packet_does_not_swallow_the_next_one() {
+        let first = packet(0, &[9; 100]);
+        let second = packet(1, &[8; 100]);
+        let mut s = first[..60].to_vec();
+        s.extend(&second);
+        let f = scan(&s, false);
+        assert!(matches!(
+            f,
+            Frame::Packet {
+                truncated: true,
+                payload_len: 28,
+                ..
+            }
+        ));
+        let rest = &s[f.len()..];
+        assert_eq!(seq_of(&scan(rest, false)), 1);
+        assert!(matches!(
+            scan(rest, false),
+            Frame::Packet { intact: true, .. }
+        ));
+    }
+
+    #[test]
+    fn a_header_with_a_flipped_bit_is_garbage() {
+        let mut s = packet(0, &[5; 40]);
+        s[12] ^= 1;
+        s.extend(packet(1, &[6; 40]));
+        let f = scan(&s, false);
+        assert!(matches!(f, Frame::Garbage { .. }));
+        assert_eq!(f.len(), 72);
+    }
+
+    #[test]
+    fn empty_buffer_needs_more() {
+        assert_eq!(scan(&[], false), Frame::NeedMore);
+        assert_eq!(scan(&[], true), Frame::NeedMore);
+    }
+}

@@ -1,0 +1,504 @@
+//! The packet wire format: one 32-byte big-endian header, then the payload.
+//!
+//! This module is the only place that knows the byte layout; it reads side by side with the
+//! table in `man/pktize.5`:
+//!
+//! ```text
+//! offset size field        meaning
+//!  0     2   magic         "pk" (0x70 0x6b), the sync pattern with the version byte
+//!  2     1   version       1
+//!  3     1   kind_flags    high nibble: kind (0 data, 1 parity, 2 descriptor)
+//!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 and 0x8 zero)
+//!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD
+//!  6     2   header_check  low 16 bits of CRC-32 over header bytes 0..6 and 8..32
+//!  8     2   transfer_id   random per run unless given; tells transfers apart
+//! 10     4   seq           packet number within the transfer, from 0 (wraps)
+//! 14     8   offset        byte offset of the payload within the transfer
+//! 22     6   total_len     transfer length in bytes when TOTAL_KNOWN, else 0
+//! 28     4   payload_crc   CRC-32 (IEEE) of the payload
+//! ```
+//!
+//! The header check covers the payload CRC too, so a header that parses is trustworthy as a
+//! whole: a packet whose payload is damaged still has a known place. Parsing checks only the
+//! header; the payload is verified by [`Header::payload_matches`].
+//!
+//! Kinds other than data are reserved for parity (forward error correction) and descriptor
+//! packets; their fields are interpreted by the modules that produce them.
+
+use byteorder::{BigEndian, ByteOrder};
+use nom::bytes::complete::tag;
+use nom::number::complete::{be_u16, be_u32, be_u64, be_u8};
+use nom::IResult;
+
+/// The first two header bytes.
+pub const MAGIC: [u8; 2] = *b"pk";
+/// The only version this code writes and reads.
+pub const VERSION: u8 = 1;
+/// Magic and version together: the byte pattern a resynchronising reader searches for.
+pub const SYNC: [u8; 3] = [MAGIC[0], MAGIC[1], VERSION];
+/// Length of every header.
+pub const HEADER_LEN: usize = 32;
+/// Largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP): a packet must fit one datagram.
+pub const MAX_DATAGRAM: usize = 65_507;
+/// Largest payload: header and payload together still fit one UDP datagram.
+pub const MAX_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN;
+/// The default payload size, small enough to survive any path MTU after fragmentation.
+pub const DEFAULT_PAYLOAD: usize = 1024;
+/// Largest transfer length the 48-bit `total_len` field can state; longer transfers are
+/// sent with the total unknown.
+pub const MAX_TOTAL_LEN: u64 = (1 << 48) - 1;
+
+/// Flag: this packet ends its transfer.
+pub const FLAG_LAST: u8 = 0x1;
+/// Flag: `total_len` holds the transfer's length.
+pub const FLAG_TOTAL_KNOWN: u8 = 0x2;
+const FLAGS_RESERVED: u8 = 0xC;
+
+/// What a packet carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A slice of the transferred bytes at `offset`.
+    Data,
+    /// Forward-error-correction parity over a group of data packets.
+    Parity,
+    /// A description of the transfer (length, name, media type, head of the data).
+    Descriptor,
+}
+
+impl Kind {
+    fn code(self) -> u8 {
+        match self {
+            Kind::Data => 0,
+            Kind::Parity => 1,
+            Kind::Descriptor => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Kind> {
+        match code {
+            0 => Some(Kind::Data),
+            1 => Some(Kind::Parity),
+            2 => Some(Kind::Descriptor),
+            _ => None,
+        }
+    }
+}
+
+/// A packet header, as sent and as parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Header {
+    pub kind: Kind,
+    /// This packet ends its transfer.
+    pub last: bool,
+    pub payload_len: u16,
+    pub transfer_id: u16,
+    pub seq: u32,
+    pub offset: u64,
+    /// The transfer's length, when the sender knew it (at most [`MAX_TOTAL_LEN`]).
+    pub total_len: Option<u64>,
+    pub payload_crc: u32,
+}
+
+/// Why bytes are not a valid header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("truncated header: {found} of {HEADER_LEN} bytes")]
+    Truncated { found: usize },
+    #[error("bad magic: expected \"pk\", found {found:02x?}")]
+    BadMagic { found: [u8; 2] },
+    #[error("unsupported version {found} (this program reads version {VERSION})")]
+    BadVersion { found: u8 },
+    #[error("header checksum mismatch: header says {stated:04x}, bytes give {computed:04x}")]
+    HeaderChecksum { stated: u16, computed: u16 },
+    #[error("unknown packet kind {found}")]
+    BadKind { found: u8 },
+    #[error("reserved flag bits set: {found:#x}")]
+    ReservedFlags { found: u8 },
+    #[error("payload length {found} exceeds the maximum {MAX_PAYLOAD}")]
+    PayloadTooLong { found: usize },
+    #[error("packet at offset {offset} with {len} bytes ends beyond the total length {total}")]
+    BeyondTotal { offset: u64, len: u16, total: u64 },
+}
+
+impl Header {
+    /// The CRC-32 of a payload, as stored in `payload_crc`.
+    #[inline]
+    pub fn crc_of(payload: &[u8]) -> u32 {
+        crc32fast::hash(payload)
+    }
+
+    /// True when `payload` is the one this header describes (length and CRC).
+    #[inline]
+    pub fn payload_matches(&self, payload: &[u8]) -> bool {
+        payload.len() == self.payload_len as usize && Header::crc_of(payload) == self.payload_crc
+    }
+
+    /// End offset of the payload within the transfer.
+    #[inline]
+    pub fn end(&self) -> u64 {
+        self.offset + u64::from(self.payload_len)
+    }
+
+    /// Length of the whole packet on the wire.
+    #[inline]
+    pub fn packet_len(&self) -> usize {
+        HEADER_LEN + self.payload_len as usize
+    }
+
+    /// Write the header into its 32 bytes, computing the header check.
+    ///
+    /// Callers keep `total_len <= MAX_TOTAL_LEN` and `payload_len <= MAX_PAYLOAD`
+    /// (the packetizer guarantees both); larger totals are sent as unknown.
+    pub fn encode(&self, out: &mut [u8; HEADER_LEN]) {
+        debug_assert!(self.payload_len as usize <= MAX_PAYLOAD);
+        out[0..2].copy_from_slice(&MAGIC);
+        out[2] = VERSION;
+        let mut flags = 0;
+        if self.last {
+            flags |= FLAG_LAST;
+        }
+        let total = match self.total_len {
+            Some(t) if t <= MAX_TOTAL_LEN => {
+                flags |= FLAG_TOTAL_KNOWN;
+                t
+            }
+            _ => 0,
+        };
+        out[3] = self.kind.code() << 4 | flags;
+        BigEndian::write_u16(&mut out[4..6], self.payload_len);
+        BigEndian::write_u16(&mut out[8..10], self.transfer_id);
+        BigEndian::write_u32(&mut out[10..14], self.seq);
+        BigEndian::write_u64(&mut out[14..22], self.offset);
+        BigEndian::write_u48(&mut out[22..28], total);
+        BigEndian::write_u32(&mut out[28..32], self.payload_crc);
+        let check = header_check(out);
+        BigEndian::write_u16(&mut out[6..8], check);
+    }
+
+    /// Parse and validate the header at the start of `input` (the payload is not looked at).
+    pub fn parse(input: &[u8]) -> Result<Header, WireError> {
+        if input.len() < HEADER_LEN {
+            return Err(WireError::Truncated { found: input.len() });
+        }
+        let bytes: &[u8; HEADER_LEN] = input[..HEADER_LEN]
+            .try_into()
+            .expect("slice of HEADER_LEN bytes");
+        let raw = match raw_header(bytes) {
+            Ok((_, raw)) => raw,
+            // Only the magic and version combinators can fail on 32 bytes.
+            Err(_) => {
+                return Err(if bytes[0..2] != MAGIC {
+                    WireError::BadMagic {
+                        found: [bytes[0], bytes[1]],
+                    }
+                } else {
+                    WireError::BadVersion { found: bytes[2] }
+                })
+            }
+        };
+        let computed = header_check(bytes);
+        if raw.header_check != computed {
+            return Err(WireError::HeaderChecksum {
+                stated: raw.header_check,
+                computed,
+            });
+        }
+        raw.validate()
+    }
+}
+
+/// The header's fields as they are on the wire, before validation.
+struct RawHeader {
+    kind_flags: u8,
+    payload_len: u16,
+    header_check: u16,
+    transfer_id: u16,
+    seq: u32,
+    offset: u64,
+    total_len: u64,
+    payload_crc: u32,
+}
+
+/// One combinator per field, in wire order (see the table at the top of this module).
+fn raw_header(input: &[u8]) -> IResult<&[u8], RawHeader> {
+    let (input, _magic) = tag(&MAGIC[..])(input)?;
+    let (input, _version) = tag(&[VERSION][..])(input)?;
+    let (input, kind_flags) = be_u8(input)?;
+    let (input, payload_len) = be_u16(input)?;
+    let (input, header_check) = be_u16(input)?;
+    let (input, transfer_id) = be_u16(input)?;
+    let (input, seq) = be_u32(input)?;
+    let (input, offset) = be_u64(input)?;
+    let (input, total_len) = be_u48(input)?;
+    let (input, payload_crc) = be_u32(input)?;
+    Ok((
+        input,
+        RawHeader {
+            kind_flags,
+            payload_len,
+            header_check,
+            transfer_id,
+            seq,
+            offset,
+            total_len,
+            payload_crc,
+        },
+    ))
+}
+
+fn be_u48(input: &[u8]) -> IResult<&[u8], u64> {
+    let (input, high) = be_u16(input)?;
+    let (input, low) = be_u32(input)?;
+    Ok((input, u64::from(high) << 32 | u64::from(low)))
+}
+
+impl RawHeader {
+    fn validate(self) -> Result<Header, WireError> {
+        let kind = Kind::from_code(self.kind_flags >> 4).ok_or(WireError::BadKind {
+            found: self.kind_flags >> 4,
+        })?;
+        let flags = self.kind_flags & 0xF;
+        if flags & FLAGS_RESERVED != 0 {
+            return Err(WireError::ReservedFlags { found: flags });
+        }
+        if self.payload_len as usize > MAX_PAYLOAD {
+            return Err(WireError::PayloadTooLong {
+                found: self.payload_len as usize,
+            });
+        }
+        let total_len = (flags & FLAG_TOTAL_KNOWN != 0).then_some(self.total_len);
+        if let (Kind::Data, Some(total)) = (kind, total_len) {
+            let end = self.offset.checked_add(u64::from(self.payload_len));
+            if end.is_none_or(|e| e > total) {
+                return Err(WireError::BeyondTotal {
+                    offset: self.offset,
+                    len: self.payload_len,
+                    total,
+                });
+            }
+        }
+        Ok(Header {
+            kind,
+            last: flags & FLAG_LAST != 0,
+            payload_len: self.payload_len,
+            transfer_id: self.transfer_id,
+            seq: self.seq,
+            offset: self.offset,
+            total_len,
+            payload_crc: self.payload_crc,
+        })
+    }
+}
+
+/// The header check: low 16 bits of the CRC-32 of every header byte but the check itself.
+fn header_check(bytes: &[u8; HEADER_LEN]) -> u16 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&bytes[0..6]);
+    hasher.update(&bytes[8..HEADER_LEN]);
+    hasher.finalize() as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Header {
+        Header {
+            kind: Kind::Data,
+            last: false,
+            payload_len: 5,
+            transfer_id: 0xBEEF,
+            seq: 7,
+            offset: 7 * 5,
+            total_len: Some(100),
+            payload_crc: Header::crc_of(b"hello"),
+        }
+    }
+
+    fn encoded(h: &Header) -> [u8; HEADER_LEN] {
+        let mut out = [0; HEADER_LEN];
+        h.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn layout_matches_the_manual() {
+        let bytes = encoded(&sample());
+        assert_eq!(&bytes[0..3], b"pk\x01");
+        assert_eq!(bytes[3], 0x02); // data, TOTAL_KNOWN
+        assert_eq!(&bytes[4..6], &[0, 5]);
+        assert_eq!(&bytes[8..10], &[0xBE, 0xEF]);
+        assert_eq!(&bytes[10..14], &[0, 0, 0, 7]);
+        assert_eq!(&bytes[14..22], &[0, 0, 0, 0, 0, 0, 0, 35]);
+        assert_eq!(&bytes[22..28], &[0, 0, 0, 0, 0, 100]);
+        assert_eq!(&bytes[28..32], &crc32fast::hash(b"hello").to_be_bytes());
+    }
+
+    #[test]
+    fn round_trip_of_a_sample() {
+        let h = sample();
+        assert_eq!(Header::parse(&encoded(&h)), Ok(h));
+    }
+
+    #[test]
+    fn truncated_header_is_rejected() {
+        let bytes = encoded(&sample());
+        assert_eq!(
+            Header::parse(&bytes[..HEADER_LEN - 1]),
+            Err(WireError::Truncated { found: 31 })
+        );
+        assert_eq!(Header::parse(&[]), Err(WireError::Truncated { found: 0 }));
+    }
+
+    #[test]
+    fn wrong_magic_and_version_are_rejected() {
+        let mut bytes = encoded(&sample());
+        bytes[0] = b'P';
+        assert!(matches!(
+            Header::parse(&bytes),
+            Err(WireError::BadMagic { .. })
+        ));
+        let mut bytes = encoded(&sample());
+        bytes[2] = 2;
+        assert_eq!(
+            Header::parse(&bytes),
+            Err(WireError::BadVersion { found: 2 })
+        );
+    }
+
+    #[test]
+    fn any_single_bit_flip_after_the_version_fails_the_header_check() {
+        let good = encoded(&sample());
+        for byte in 3..HEADER_LEN {
+            for bit in 0..8 {
+                let mut bytes = good;
+                bytes[byte] ^= 1 << bit;
+                assert!(
+                    Header::parse(&bytes).is_err(),
+                    "flip of bit {bit} in byte {byte} went unnoticed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn header_checksum_mismatch_is_reported() {
+        let mut bytes = encoded(&sample());
+        bytes[12] ^= 0x10;
+        assert!(matches!(
+            Header::parse(&bytes),
+            Err(WireError::HeaderChecksum { .. })
+        ));
+    }
+
+    /// Build a header with a valid check around raw field values the encoder would refuse.
+    fn forged(kind_flags: u8, payload_len: u16, offset: u64, total: u64) -> [u8; HEADER_LEN] {
+        let mut bytes = encoded(&sample());
+        bytes[3] = kind_flags;
+        BigEndian::write_u16(&mut bytes[4..6], payload_len);
+        BigEndian::write_u64(&mut bytes[14..22], offset);
+        BigEndian::write_u48(&mut bytes[22..28], total);
+        let check = header_check(&bytes);
+        BigEndian::write_u16(&mut bytes[6..8], check);
+        bytes
+    }
+
+    #[test]
+    fn length_beyond_maximum_is_rejected() {
+        let bytes = forged(0, MAX_PAYLOAD as u16 + 1, 0, 0);
+        assert_eq!(
+            Header::parse(&bytes),
+            Err(WireError::PayloadTooLong {
+                found: MAX_PAYLOAD + 1
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_kind_reserved_flags_and_overlong_data_are_rejected() {
+        assert_eq!(
+            Header::parse(&forged(0x30, 5, 0, 0)),
+            Err(WireError::BadKind { found: 3 })
+        );
+        assert_eq!(
+            Header::parse(&forged(0x04, 5, 0, 0)),
+            Err(WireError::ReservedFlags { found: 4 })
+        );
+        assert!(matches!(
+            Header::parse(&forged(0x02, 5, 98, 100)),
+            Err(WireError::BeyondTotal { .. })
+        ));
+        assert!(matches!(
+            Header::parse(&forged(0x02, 5, u64::MAX - 1, 100)),
+            Err(WireError::BeyondTotal { .. })
+        ));
+    }
+
+    #[test]
+    fn payload_crc_mismatch_is_detected() {
+        let h = sample();
+        assert!(h.payload_matches(b"hello"));
+        assert!(!h.payload_matches(b"hellp"));
+        assert!(!h.payload_matches(b"hell"));
+    }
+
+    fn any_header() -> impl Strategy<Value = Header> {
+        (
+            prop_oneof![Just(Kind::Data), Just(Kind::Parity), Just(Kind::Descriptor)],
+            any::<bool>(),
+            0..=MAX_PAYLOAD as u16,
+            any::<u16>(),
+            any::<u32>(),
+            0..MAX_TOTAL_LEN / 2,
+            prop::option::of(0..=MAX_TOTAL_LEN / 2),
+            any::<u32>(),
+        )
+            .prop_map(|(kind, last, payload_len, id, seq, offset, extra, crc)| {
+                let end = offset + u64::from(payload_len);
+                Header {
+                    kind,
+                    last,
+                    payload_len,
+                    transfer_id: id,
+                    seq,
+                    offset,
+                    total_len: extra.map(|e| end + e),
+                    payload_crc: crc,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_inverts_encode(h in any_header()) {
+            prop_assert_eq!(Header::parse(&encoded(&h)), Ok(h));
+        }
+
+        #[test]
+        fn parse_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = Header::parse(&bytes);
+        }
+
+    }
+
+    #[test]
+    fn random_bytes_after_sync_are_almost_never_a_header() {
+        // A fixed-seed sweep: the 16-bit check, the kind and the reserved flags together
+        // should let through about one random header in 2^22.
+        let mut state = 0x1234_5678_9abc_def1_u64;
+        let mut accepted = 0;
+        let mut bytes = [0u8; HEADER_LEN];
+        bytes[..3].copy_from_slice(&SYNC);
+        for _ in 0..200_000 {
+            for b in bytes[3..].iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = (state >> 32) as u8;
+            }
+            accepted += usize::from(Header::parse(&bytes).is_ok());
+        }
+        assert!(accepted <= 2, "{accepted} random headers accepted");
+    }
+}

@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests: run a real binary with bytes on stdin, make
+//! deterministic test data, find external tools.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Path of one of the crate's binaries, built by cargo for the integration tests.
+pub fn bin(name: &str) -> PathBuf {
+    match name {
+        "pktize" => PathBuf::from(env!("CARGO_BIN_EXE_pktize")),
+        "unpktize" => PathBuf::from(env!("CARGO_BIN_EXE_unpktize")),
+        other => {
+            // Binaries of later issues: found beside the two above.
+            let dir = Path::new(env!("CARGO_BIN_EXE_pktize")).parent().unwrap();
+            dir.join(other)
+        }
+    }
+}
+
+/// Run `program args` with `input` on stdin; returns its output (stdout, stderr, status).
+/// The input is written from a thread so large inputs cannot deadlock against the output.
+pub fn run(program: &str, args: &[&str], input: &[u8]) -> Output {
+    run_cmd(Command::new(bin(program)).args(args), input)
+}
+
+/// Run an arbitrary command with `input` on stdin.
+pub fn run_cmd(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// Run a shell pipeline with `bash -o pipefail -c`, the binaries' directory first on PATH.
+pub fn sh(script: &str) -> Output {
+    let dir = bin("pktize").parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    Command::new("bash")
+        .args(["-o", "pipefail", "-c", script])
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs")
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Stderr as text, for assertions and failure messages.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Panic with a clear message unless an external tool is installed: tests that need a
+/// tool must fail, not skip, when `.ci/run` forgot to install it.
+pub fn require_tool(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "{tool} is not installed; .ci/run must install it");
+}

@@ -18,4 +18,6 @@
 
 pub mod cli;
 pub mod framing;
+pub mod packetize;
+pub mod reassemble;
 pub mod wire;

@@ -398,14 +398,30 @@ impl<'a> Raster<'a> {
         self.row_len
     }
 
+    /// Tell the kernel that rows `rows` are about to be read: their pages of a file map are
+    /// mapped in one call instead of one page fault at a time. Does nothing for other memory.
+    pub fn prepare(&self, rows: std::ops::Range<u32>) {
+        if let Some(map) = self.map {
+            let (offset, len) = self.map_range(map, rows);
+            // Failure (a kernel before 5.14) only means the pages fault in one by one.
+            let _ = map.advise_range(memmap2::Advice::PopulateRead, offset, len);
+        }
+    }
+
+    /// Offset in `map` and length of the bytes of `rows`.
+    fn map_range(&self, map: &memmap2::Mmap, rows: std::ops::Range<u32>) -> (usize, usize) {
+        let start = rows.start as usize * self.row_len;
+        let end = rows.end as usize * self.row_len;
+        let in_map = self.data.as_ptr() as usize - map.as_ptr() as usize;
+        (in_map + start, end.saturating_sub(start))
+    }
+
     /// Tell the kernel that rows `rows` have been read: their pages of a file map leave our
     /// resident memory (a later access reads them again). Does nothing for other memory.
     pub fn release(&self, rows: std::ops::Range<u32>) {
         if let Some(map) = self.map {
-            let start = rows.start as usize * self.row_len;
-            let end = rows.end as usize * self.row_len;
-            let in_map = self.data.as_ptr() as usize - map.as_ptr() as usize;
-            release(map, in_map + start, end.saturating_sub(start));
+            let (offset, len) = self.map_range(map, rows);
+            release(map, offset, len);
         }
     }
 }

@@ -418,6 +418,25 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Write `rows` as they lie, many to a system call (writev), after what is gathered:
+    /// no copy for rows that are already in memory.
+    fn write_rows<'r>(&mut self, rows: impl Iterator<Item = &'r [u8]>) -> io::Result<()> {
+        /// Slices per writev: Linux's IOV_MAX.
+        const MAX_SLICES: usize = 1024;
+        self.flush()?;
+        let mut slices: Vec<io::IoSlice<'r>> = Vec::with_capacity(MAX_SLICES);
+        let mut gathered = 0;
+        for row in rows {
+            slices.push(io::IoSlice::new(row));
+            gathered += row.len();
+            if slices.len() == MAX_SLICES || gathered >= BATCH_LEN {
+                write_all_vectored(self.out, &mut slices)?;
+                gathered = 0;
+            }
+        }
+        write_all_vectored(self.out, &mut slices)
+    }
+
     /// The next `n` bytes of output, to be filled by the caller.
     #[inline]
     fn slot(&mut self, n: usize) -> io::Result<&mut [u8]> {
@@ -431,6 +450,25 @@ impl Batch<'_> {
         self.len += n;
         Ok(&mut self.buf[at..at + n])
     }
+}
+
+/// Write every byte of `slices`, then empty it (what the unstable `Write::write_all_vectored`
+/// does).
+fn write_all_vectored<'r>(
+    out: &mut dyn Write,
+    slices: &mut Vec<io::IoSlice<'r>>,
+) -> io::Result<()> {
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match out.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    slices.clear();
+    Ok(())
 }
 
 /// Convert every image of `reader` to a BMP on `out`; returns how many were written.
@@ -622,9 +660,7 @@ fn write_image(
         encoder.encode(row, held.next_slot()?);
     }
     batch.slot(headers.len())?.copy_from_slice(&headers);
-    for row in held.rows_bottom_up() {
-        batch.slot(stride)?.copy_from_slice(row);
-    }
+    batch.write_rows(held.rows_bottom_up())?;
     Ok(())
 }
 

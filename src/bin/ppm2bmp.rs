@@ -1,5 +1,7 @@
 //! ppm2bmp: convert PNM images (P1-P6) to Windows BMP files.
 
+use std::fs::File;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,7 +66,14 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
         depth: args.bpp,
         top_down: args.top_down,
     };
-    let mut out = cli::stdout_raw();
+    // Our own handle on stdout: plain writes and writev, none of the line buffering that
+    // `Stdout` puts in front of every write.
+    let stdout = cli::stdout_raw();
+    let mut out = stdout
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(cli::io_context("stdout"))?;
     match bmp::convert(&mut Reader::new(source), &mut out, &options) {
         Ok(_) => Ok(Outcome::Intact),
         Err(bmp::ConvertError::Write(e)) => Err(cli::io_context("writing output")(e)),

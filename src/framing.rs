@@ -17,6 +17,7 @@
 
 use crate::wire::{Header, HEADER_LEN, MAX_DATAGRAM, SYNC};
 use memchr::memmem;
+use std::io::{self, Read};
 
 /// The longest packet: a full header and the largest payload.
 pub const MAX_PACKET_LEN: usize = MAX_DATAGRAM;
@@ -176,6 +177,59 @@ fn next_header(buf: &[u8], from: usize, to: usize, at_end: bool) -> NextHeader {
         }
     }
     NextHeader::None
+}
+
+/// Size of a [`FrameReader`]'s buffer: several reads' worth, and always room for the
+/// longest packet.
+const READ_BUFFER_LEN: usize = 2 << 20;
+
+/// Reads a stream in large blocks and hands out the frames in it, one at a time.
+pub struct FrameReader<'r> {
+    input: &'r mut dyn Read,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    at_end: bool,
+}
+
+impl<'r> FrameReader<'r> {
+    pub fn new(input: &'r mut dyn Read) -> Self {
+        FrameReader {
+            input,
+            buf: vec![0; READ_BUFFER_LEN],
+            start: 0,
+            end: 0,
+            at_end: false,
+        }
+    }
+
+    /// The next frame already in the buffer, with the bytes it starts at; `None` when more
+    /// input is needed (call [`FrameReader::read_more`]) or everything has been handed out.
+    pub fn next_buffered(&mut self) -> Option<(Frame, &[u8])> {
+        let bytes = &self.buf[self.start..self.end];
+        let frame = scan(bytes, self.at_end);
+        if frame.is_empty() {
+            return None;
+        }
+        self.start += frame.len();
+        Some((frame, bytes))
+    }
+
+    /// Read more input (blocking). Returns false once the input has ended.
+    pub fn read_more(&mut self) -> io::Result<bool> {
+        if self.at_end {
+            return Ok(false);
+        }
+        if self.buf.len() - self.end < MAX_PACKET_LEN {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = crate::cli::read_some(self.input, &mut self.buf[self.end..])?;
+        self.end += n;
+        self.at_end = n == 0;
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

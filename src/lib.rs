@@ -20,6 +20,7 @@
 
 pub mod bmp;
 pub mod cli;
+pub mod descriptor;
 pub mod framing;
 pub mod packetize;
 pub mod pnm;

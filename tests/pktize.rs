@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bytes, header, run, sh, split_packets, stderr};
+use common::{bytes, data_packets, header, run, sh, split_packets, stderr};
 use pktools::wire::{HEADER_LEN, MAX_PAYLOAD};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -59,7 +59,7 @@ fn round_trip_payload_sizes_from_1_to_the_maximum() {
 fn packets_carry_consecutive_seq_offsets_and_one_last_flag() {
     let data = bytes(10_000, 1);
     let out = run("pktize", &["-s", "1000", "--id", "4660"], &data);
-    let packets = split_packets(&out.stdout);
+    let packets = data_packets(&out.stdout);
     assert_eq!(packets.len(), 10);
     for (i, p) in packets.iter().enumerate() {
         let h = header(p);
@@ -80,7 +80,7 @@ fn a_regular_file_states_its_total_length() {
     let src = dir.path().join("in");
     std::fs::write(&src, bytes(2500, 3)).unwrap();
     let out = sh(&format!("pktize -s 1000 < {}", src.display()));
-    let packets = split_packets(&out.stdout);
+    let packets = data_packets(&out.stdout);
     assert_eq!(packets.len(), 3);
     assert!(packets.iter().all(|p| header(p).total_len == Some(2500)));
     assert_eq!(header(&packets[2]).payload_len, 500);
@@ -88,7 +88,7 @@ fn a_regular_file_states_its_total_length() {
 
 #[test]
 fn empty_input_is_one_empty_last_packet() {
-    let out = run("pktize", &[], b"");
+    let out = run("pktize", &["--describe-every", "0"], b"");
     let packets = split_packets(&out.stdout);
     assert_eq!(packets.len(), 1);
     let h = header(&packets[0]);
@@ -200,7 +200,7 @@ fn verbose_prints_a_summary_on_stderr_only() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(split_packets(&out.stdout).len(), 10);
+    assert_eq!(data_packets(&out.stdout).len(), 10);
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn rate_paces_the_output() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(split_packets(&out.stdout).len(), 100);
+    assert_eq!(data_packets(&out.stdout).len(), 100);
     let bad = run("pktize", &["--rate", "fast"], b"");
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -224,7 +224,7 @@ fn rate_paces_the_output() {
 fn sends_each_packet_as_soon_as_its_bytes_arrive() {
     // A slow producer: pktize must not wait for a full buffer before sending.
     let mut child = std::process::Command::new(common::bin("pktize"))
-        .args(["-s", "100"])
+        .args(["-s", "100", "--describe-every", "0"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

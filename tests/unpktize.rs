@@ -482,7 +482,11 @@ fn the_fill_pattern_keeps_its_phase_by_offset() {
 fn interleaved_transfers_follow_the_first_or_the_chosen_one() {
     let (a, b) = (bytes(5000, 1), bytes(5000, 2));
     let pa = packetize(&a, 100);
-    let out = run("pktize", &["-s", "100", "--id", "7"], &b);
+    let out = run(
+        "pktize",
+        &["-s", "100", "--id", "7", "--describe-every", "0"],
+        &b,
+    );
     let pb = common::split_packets(&out.stdout);
     let mixed: Vec<u8> = pa
         .iter()
@@ -541,7 +545,11 @@ fn memory_stays_bounded_on_a_long_lossy_stream() {
         f.write_all(&chunk).unwrap();
     }
     drop(f);
-    let out = run("pktize", &[path.to_str().unwrap()], b"");
+    let out = run(
+        "pktize",
+        &["--describe-every", "0", path.to_str().unwrap()],
+        b"",
+    );
     let mut packets = common::split_packets(&out.stdout);
     let mut stream = Vec::with_capacity(out.stdout.len());
     let mut dropped = 0;

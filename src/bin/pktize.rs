@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use pktools::cli::{self, Failure, Input, Outcome};
-use pktools::packetize::{self, Settings};
+use pktools::descriptor::MediaType;
+use pktools::packetize::{self, Describe, Settings};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,6 +27,18 @@ struct Args {
     #[arg(long, value_name = "RATE")]
     rate: Option<String>,
 
+    /// Data packets between descriptor packets (0: send no descriptors).
+    #[arg(long, value_name = "N", default_value_t = packetize::DEFAULT_DESCRIBE_EVERY)]
+    describe_every: u32,
+
+    /// A name for the transfer, carried in its descriptors (at most 255 bytes).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Media type carried in descriptors: raw, pnm, bmp, png or jpeg (default: sniffed).
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_media_type)]
+    media_type: Option<MediaType>,
+
     /// Print a summary on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -44,6 +57,11 @@ fn parse_id(text: &str) -> Result<u16, String> {
         None => text.parse(),
     };
     parsed.map_err(|_| format!("expected a transfer id 0-65535 or 0x0000-0xffff, found \"{text}\""))
+}
+
+fn parse_media_type(text: &str) -> Result<MediaType, String> {
+    MediaType::from_name(text)
+        .ok_or_else(|| format!("expected raw, pnm, bmp, png or jpeg, found \"{text}\""))
 }
 
 fn main() -> ExitCode {
@@ -76,6 +94,11 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         payload_len: payload_len as usize,
         transfer_id: args.id.unwrap_or_else(packetize::random_transfer_id),
         bytes_per_sec,
+        describe: (args.describe_every > 0).then(|| Describe {
+            every: args.describe_every,
+            name: args.name.clone().unwrap_or_default(),
+            media_type: args.media_type,
+        }),
     };
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
@@ -91,8 +114,8 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if args.verbose {
         let _ = writeln!(
             std::io::stderr(),
-            "{PROGRAM}: {} bytes in {} packets of up to {} bytes, transfer id {:#06x}, {} bytes written",
-            summary.input_bytes, summary.packets, settings.payload_len, settings.transfer_id, summary.output_bytes
+            "{PROGRAM}: {} bytes in {} packets of up to {} bytes and {} descriptors, transfer id {:#06x}, {} bytes written",
+            summary.input_bytes, summary.packets, settings.payload_len, summary.descriptors, settings.transfer_id, summary.output_bytes
         );
     }
     Ok(Outcome::Intact)

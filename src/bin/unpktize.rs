@@ -3,6 +3,7 @@
 
 use clap::{Parser, ValueEnum};
 use pktools::cli::{self, Failure, Input, Outcome, Progress};
+use pktools::descriptor;
 use pktools::reassemble::damage::{DamageMap, RangeSink};
 use pktools::reassemble::output::{FileOutput, Output, StreamOutput};
 use pktools::reassemble::report::{self, JsonReport};
@@ -55,6 +56,11 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
+    /// Print what is being received (from the first descriptor: name, type, length, image
+    /// geometry) on stdout, and exit.
+    #[arg(long)]
+    info: bool,
+
     /// Print a summary on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -99,6 +105,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<Outcome, Failure> {
+    if args.info {
+        return info(&args);
+    }
     let settings = Settings {
         fill: args.fill.0.clone(),
         damaged: match args.damaged {
@@ -158,6 +167,29 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     } else {
         Outcome::Damaged
     })
+}
+
+/// `--info`: describe the transfer from its first descriptor.
+fn info(args: &Args) -> Result<Outcome, Failure> {
+    let input = Input::open(args.file.as_deref())?;
+    let found = match input {
+        Input::Mapped(map) => descriptor::find_first(&mut &map[..], args.id),
+        Input::Empty => Ok(None),
+        Input::Stream(mut reader) => descriptor::find_first(&mut reader, args.id),
+    }
+    .map_err(cli::io_context("reading input"))?;
+    let Some((header, d)) = found else {
+        return Err(Failure::new("no descriptor found in the input"));
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "transfer {:#06x}: {}",
+        header.transfer_id,
+        d.summary(header.total_len)
+    )
+    .map_err(cli::io_context("writing"))?;
+    Ok(Outcome::Intact)
 }
 
 fn reassemble_into<O: Output>(

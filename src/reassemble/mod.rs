@@ -23,7 +23,8 @@ pub mod damage;
 pub mod output;
 pub mod report;
 
-use crate::framing::{self, Frame};
+use crate::descriptor::Descriptor;
+use crate::framing::{self, Frame, FrameReader};
 use crate::wire::{Header, Kind, HEADER_LEN};
 use damage::{DamageMap, DamageTotals, RangeKind};
 use output::Output;
@@ -102,14 +103,21 @@ pub struct Counts {
     pub late_written: u64,
     /// Packets of transfers not followed.
     pub foreign: u64,
-    /// Parity and descriptor packets, which this version does not use.
+    /// Parity packets, which this version does not use.
     pub unused: u64,
+    /// Descriptor packets used (intact, of a followed transfer).
+    pub descriptors: u64,
+    /// Descriptor packets ignored: damaged, malformed, or contradicting an earlier one.
+    pub bad_descriptors: u64,
+    pub conflicting_descriptors: u64,
+    /// Bytes of lost or damaged packets restored from a descriptor's copy of the head.
+    pub restored_bytes: u64,
     pub garbage_bytes: u64,
     pub transfers: u64,
 }
 
 /// One transfer as received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferSummary {
     pub id: u16,
     /// Where it starts in the output.
@@ -118,6 +126,8 @@ pub struct TransferSummary {
     pub len: u64,
     /// Its length was known (total length or last packet received).
     pub end_known: bool,
+    /// What its descriptors said, if any arrived.
+    pub descriptor: Option<Descriptor>,
 }
 
 /// A payload that arrived ahead of the frontier.
@@ -139,6 +149,7 @@ struct Transfer {
     window: BTreeMap<u64, Pending>,
     window_packets: usize,
     advanced_at: Instant,
+    descriptor: Option<Descriptor>,
 }
 
 enum Belongs {
@@ -166,6 +177,8 @@ pub struct Reassembler<O: Output> {
     candidate: Option<(u16, Vec<Held>)>,
     /// Transfers seen interleaved with the followed one: other senders, most recent last.
     other_senders: Vec<u16>,
+    /// A descriptor of a transfer not (yet) followed, for when it starts.
+    pending_descriptor: Option<(u16, Descriptor, Option<u64>)>,
     finished: Vec<TransferSummary>,
     counts: Counts,
     damage: DamageMap,
@@ -193,6 +206,7 @@ impl<O: Output> Reassembler<O> {
             next_base: 0,
             candidate: None,
             other_senders: Vec::new(),
+            pending_descriptor: None,
             finished: Vec::new(),
             counts: Counts::default(),
             damage,
@@ -238,9 +252,13 @@ impl<O: Output> Reassembler<O> {
         intact: bool,
         truncated: bool,
     ) -> io::Result<()> {
-        if header.kind != Kind::Data {
-            self.counts.unused += 1;
-            return Ok(());
+        match header.kind {
+            Kind::Data => {}
+            Kind::Descriptor => return self.descriptor(header, payload, intact),
+            Kind::Parity => {
+                self.counts.unused += 1;
+                return Ok(());
+            }
         }
         match self.belongs(header) {
             Belongs::Current => {}
@@ -347,7 +365,110 @@ impl<O: Output> Reassembler<O> {
             window: BTreeMap::new(),
             window_packets: 1,
             advanced_at: Instant::now(),
+            descriptor: None,
         });
+        if let Some((pending_id, d, total)) = self.pending_descriptor.take() {
+            if pending_id == id {
+                // Applying to a fresh transfer cannot fail to write anything.
+                let _ = self.apply_descriptor(d, total);
+            }
+        }
+    }
+
+    /// A descriptor packet: use it for its transfer, keep it for later, or ignore it.
+    fn descriptor(&mut self, header: &Header, payload: &[u8], intact: bool) -> io::Result<()> {
+        let parsed = if intact {
+            Descriptor::parse(payload).ok()
+        } else {
+            None
+        };
+        let Some(d) = parsed else {
+            self.counts.bad_descriptors += 1;
+            return Ok(());
+        };
+        let id = header.transfer_id;
+        if self.settings.transfer_id.is_some_and(|want| want != id)
+            || self.other_senders.contains(&id)
+        {
+            self.counts.foreign += 1;
+            return Ok(());
+        }
+        match &self.current {
+            None => self.start_transfer(id),
+            Some(t) if t.id == id && !t.is_complete() => {}
+            // Another transfer, or a new run of a finished one: keep it until it starts.
+            Some(_) => {
+                self.pending_descriptor = Some((id, d, header.total_len));
+                return Ok(());
+            }
+        }
+        self.apply_descriptor(d, header.total_len)
+    }
+
+    /// Use a descriptor of the current transfer: its length, and its copy of the head.
+    fn apply_descriptor(&mut self, d: Descriptor, total_len: Option<u64>) -> io::Result<()> {
+        let t = self
+            .current
+            .as_mut()
+            .expect("a descriptor is applied to the current transfer");
+        let conflicts = t
+            .descriptor
+            .as_ref()
+            .is_some_and(|old| !old.agrees_with(&d))
+            || matches!((t.end, total_len), (Some(e), Some(n)) if e != n);
+        if conflicts {
+            self.counts.conflicting_descriptors += 1;
+            return Ok(());
+        }
+        self.counts.descriptors += 1;
+        if let Some(old) = &mut t.descriptor {
+            // A sender reading a pipe sends a longer head once it has it.
+            if d.head.len() > old.head.len() {
+                old.head = d.head;
+                return self.restore_head_late();
+            }
+            return Ok(());
+        }
+        if t.end.is_none() {
+            t.end = total_len;
+        }
+        t.payload_len = t.payload_len.max(u64::from(d.payload_len));
+        let (base, end) = (t.base, t.end);
+        t.descriptor = Some(d);
+        if let Some(e) = end {
+            self.out.set_len_hint(base + e)?;
+        }
+        self.restore_head_late()
+    }
+
+    /// A file output may have had the head's range filled before the descriptor came:
+    /// write the head over what is still recorded as lost there.
+    fn restore_head_late(&mut self) -> io::Result<()> {
+        if !self.out.seekable() {
+            return Ok(());
+        }
+        let t = self
+            .current
+            .as_ref()
+            .expect("called with a current transfer");
+        let Some(head) = t.descriptor.as_ref().map(|d| d.head.clone()) else {
+            return Ok(());
+        };
+        let (base, frontier, p) = (t.base, t.frontier, t.payload_len.max(1));
+        let end = (head.len() as u64).min(frontier);
+        for offset in (0..end).step_by(p as usize) {
+            let slot_end = (offset + p).min(end);
+            if self.damage.is_lost(base + offset, base + slot_end) {
+                self.out
+                    .write_at(base + offset, &head[offset as usize..slot_end as usize])?;
+                self.damage.repair(base + offset, base + slot_end);
+                self.counts.restored_bytes += slot_end - offset;
+                if slot_end - offset == p || slot_end == frontier {
+                    self.counts.lost = self.counts.lost.saturating_sub(1);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The current transfer, while a packet of it is being placed.
@@ -524,10 +645,24 @@ impl<O: Output> Reassembler<O> {
         data: &[u8],
         intact: bool,
     ) -> io::Result<()> {
-        let t = self.transfer();
+        let t = self
+            .current
+            .as_mut()
+            .expect("delivery happens only while a transfer is current");
         let skip = (t.frontier - start.min(t.frontier)) as usize;
-        let base = t.base;
-        let from = t.frontier;
+        let (base, mut from) = (t.base, t.frontier);
+        let head = t.descriptor.as_ref().map_or(&[][..], |d| &d.head[..]);
+        if !intact && (from as usize) < head.len() {
+            // Damaged bytes where the descriptor holds the true head: take the head.
+            let upto = head.len().min((start + data.len() as u64) as usize);
+            if upto > from as usize {
+                self.out.write_at(base + from, &head[from as usize..upto])?;
+                self.counts.restored_bytes += upto as u64 - from;
+                from = upto as u64;
+                t.frontier = from;
+            }
+        }
+        let skip = skip.max((from - start.min(from)) as usize);
         if skip < data.len() {
             self.out.write_at(base + from, &data[skip..])?;
         }
@@ -548,9 +683,23 @@ impl<O: Output> Reassembler<O> {
 
     /// Fill from the frontier up to `to` (transfer offset) as lost.
     fn fill(&mut self, to: u64) -> io::Result<()> {
-        let t = self.transfer();
+        let t = self
+            .current
+            .as_mut()
+            .expect("filling happens only while a transfer is current");
         if to <= t.frontier {
             return Ok(());
+        }
+        // What the descriptor's copy of the head covers is restored, not lost.
+        let head = t.descriptor.as_ref().map_or(&[][..], |d| &d.head[..]);
+        if (t.frontier as usize) < head.len() {
+            let (from, upto) = (t.frontier as usize, head.len().min(to as usize));
+            self.out.write_at(t.base + from as u64, &head[from..upto])?;
+            self.counts.restored_bytes += (upto - from) as u64;
+            t.frontier = upto as u64;
+            if upto as u64 == to {
+                return Ok(());
+            }
         }
         let (base, from, p) = (t.base, t.frontier, t.payload_len.max(1));
         self.counts.lost += to.div_ceil(p) - from.div_ceil(p);
@@ -643,6 +792,7 @@ impl<O: Output> Reassembler<O> {
             base: t.base,
             len: t.frontier,
             end_known: t.end.is_some(),
+            descriptor: t.descriptor,
         });
         self.next_base = t.base + t.frontier;
         Ok(())
@@ -741,37 +891,20 @@ fn feed<O: Output>(frame: &Frame, buf: &[u8], r: &mut Reassembler<O>) -> io::Res
     }
 }
 
-/// Size of the read buffer: several reads' worth, and always room for the longest packet.
-const READ_BUFFER_LEN: usize = 2 << 20;
-
-/// Feed a stream through the reassembler as it arrives. `wait` is asked, when the buffer has
-/// been consumed, whether input is ready within a timeout (live mode); `on_progress` is
-/// called after each read.
+/// Feed a stream through the reassembler as it arrives. In live mode, `live` is asked,
+/// before each blocking read, whether input arrives within a timeout, so that stale gaps
+/// are filled and the output flushed while the input is quiet. `on_progress` is called
+/// after each read.
 pub fn run_stream<O: Output>(
     input: &mut dyn Read,
     r: &mut Reassembler<O>,
     live: Option<&dyn Fn(Duration) -> bool>,
     on_progress: &mut dyn FnMut(&Reassembler<O>),
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; READ_BUFFER_LEN];
-    let (mut start, mut end) = (0, 0);
-    let mut at_end = false;
+    let mut frames = FrameReader::new(input);
     loop {
-        loop {
-            let frame = framing::scan(&buf[start..end], at_end);
-            if frame.is_empty() {
-                break;
-            }
-            feed(&frame, &buf[start..end], r)?;
-            start += frame.len();
-        }
-        if at_end {
-            return Ok(());
-        }
-        if buf.len() - end < crate::framing::MAX_PACKET_LEN {
-            buf.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
+        while let Some((frame, bytes)) = frames.next_buffered() {
+            feed(&frame, bytes, r)?;
         }
         if let Some(ready) = live {
             r.tick()?;
@@ -784,9 +917,9 @@ pub fn run_stream<O: Output>(
                 r.output().flush()?;
             }
         }
-        let n = crate::cli::read_some(input, &mut buf[end..])?;
-        at_end = n == 0;
-        end += n;
+        if !frames.read_more()? {
+            return Ok(());
+        }
         on_progress(r);
     }
 }

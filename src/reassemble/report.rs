@@ -69,15 +69,29 @@ fn totals_json(r: &Report) -> String {
         let sep = if i == 0 { "" } else { "," };
         let _ = write!(
             s,
-            "{sep}\n    {{\"id\": {}, \"offset\": {}, \"length\": {}, \"end_known\": {}}}",
+            "{sep}\n    {{\"id\": {}, \"offset\": {}, \"length\": {}, \"end_known\": {}",
             t.id, t.base, t.len, t.end_known
         );
+        if let Some(d) = &t.descriptor {
+            let _ = write!(
+                s,
+                ", \"name\": {}, \"media_type\": \"{}\", \"payload_len\": {}",
+                json_string(&d.name),
+                d.media_type.name(),
+                d.payload_len
+            );
+            if let Some(g) = d.geometry() {
+                let _ = write!(s, ", \"geometry\": {}", json_string(&g));
+            }
+        }
+        s.push('}');
     }
     let _ = write!(
         s,
         "\n  ],\n  \"packets\": {{\"intact\": {}, \"damaged\": {}, \"truncated\": {}, \
          \"lost\": {}, \"duplicate\": {}, \"reordered\": {}, \"late\": {}, \
-         \"late_written\": {}, \"foreign\": {}, \"unused\": {}}},\n",
+         \"late_written\": {}, \"foreign\": {}, \"unused\": {}, \"descriptors\": {}, \
+         \"bad_descriptors\": {}, \"conflicting_descriptors\": {}}},\n",
         c.intact,
         c.damaged,
         c.truncated,
@@ -87,12 +101,20 @@ fn totals_json(r: &Report) -> String {
         c.late,
         c.late_written,
         c.foreign,
-        c.unused
+        c.unused,
+        c.descriptors,
+        c.bad_descriptors,
+        c.conflicting_descriptors
     );
     let _ = writeln!(
         s,
-        "  \"bytes\": {{\"output\": {}, \"lost\": {}, \"damaged\": {}, \"garbage\": {}}},",
-        r.output_len, r.damage.lost_bytes, r.damage.damaged_bytes, c.garbage_bytes
+        "  \"bytes\": {{\"output\": {}, \"lost\": {}, \"damaged\": {}, \"restored\": {}, \
+         \"garbage\": {}}},",
+        r.output_len,
+        r.damage.lost_bytes,
+        r.damage.damaged_bytes,
+        c.restored_bytes,
+        c.garbage_bytes
     );
     let _ = writeln!(
         s,
@@ -101,6 +123,24 @@ fn totals_json(r: &Report) -> String {
         r.intact()
     );
     s
+}
+
+/// A JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The `-v` summary: a few lines, each to be prefixed with the program name.
@@ -122,6 +162,9 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
                 " (end not seen: the tail may be missing)"
             }
         ));
+        if let Some(d) = &t.descriptor {
+            lines.push(format!("  described as {}", d.summary(Some(t.len))));
+        }
     }
     lines.push(format!(
         "packets: {} intact, {} damaged ({} truncated), {} lost, {} duplicate, {} reordered, \
@@ -137,14 +180,22 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
         c.foreign
     ));
     lines.push(format!(
-        "bytes: {} written, {} filled in {} ranges, {} damaged in {} ranges, {} of garbage skipped",
+        "bytes: {} written, {} filled in {} ranges, {} damaged in {} ranges, {} restored from \
+         descriptors, {} of garbage skipped",
         r.output_len,
         r.damage.lost_bytes,
         r.damage.lost_ranges,
         r.damage.damaged_bytes,
         r.damage.damaged_ranges,
+        c.restored_bytes,
         c.garbage_bytes
     ));
+    if c.descriptors + c.bad_descriptors + c.conflicting_descriptors > 0 {
+        lines.push(format!(
+            "descriptors: {} used, {} damaged or malformed, {} conflicting",
+            c.descriptors, c.bad_descriptors, c.conflicting_descriptors
+        ));
+    }
     lines.push(if r.intact() {
         format!("complete and intact ({})", human_bytes(r.output_len))
     } else {

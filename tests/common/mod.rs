@@ -106,13 +106,22 @@ pub fn split_packets(stream: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Only the data packets of a stream (descriptors and parity left out).
+pub fn data_packets(stream: &[u8]) -> Vec<Vec<u8>> {
+    split_packets(stream)
+        .into_iter()
+        .filter(|p| header(p).kind == pktools::wire::Kind::Data)
+        .collect()
+}
+
 /// The header of one packet.
 pub fn header(packet: &[u8]) -> pktools::wire::Header {
     pktools::wire::Header::parse(packet).expect("a valid header")
 }
 
-/// Packets of `data` made by the real pktize with payload size `size`, from a file, so
-/// every header states the total length.
+/// Data packets of `data` made by the real pktize with payload size `size`, from a file,
+/// so every header states the total length; no descriptors, so that each packet is a slot
+/// of the data.
 pub fn packetize(data: &[u8], size: usize) -> Vec<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("input");
@@ -120,7 +129,15 @@ pub fn packetize(data: &[u8], size: usize) -> Vec<Vec<u8>> {
     let path = path.to_str().unwrap();
     let out = run(
         "pktize",
-        &["-s", &size.to_string(), "--id", "4660", path],
+        &[
+            "-s",
+            &size.to_string(),
+            "--id",
+            "4660",
+            "--describe-every",
+            "0",
+            path,
+        ],
         b"",
     );
     assert!(out.status.success(), "pktize failed: {}", stderr(&out));

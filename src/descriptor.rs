@@ -1,0 +1,411 @@
+//! The transfer descriptor: what a receiver needs to make sense of a transfer it joined
+//! late, or whose first packets it lost.
+//!
+//! `pktize` sends a descriptor packet (kind 2) first, repeats it every N data packets and
+//! after the last one. Its header carries the transfer id and the total length (when known);
+//! its payload is the body below, protected by the payload CRC like any other payload. A
+//! damaged descriptor is ignored, never trusted.
+//!
+//! ```text
+//! offset size field          meaning
+//!  0     1   body_version    1
+//!  1     1   media_type      0 raw, 1 PNM, 2 BMP, 3 PNG, 4 JPEG
+//!  2     2   payload_len     payload size of the transfer's data packets
+//!  4     1   fec_data        data packets per FEC group, 0 without FEC
+//!  5     1   fec_parity      parity packets per FEC group
+//!  6     1   name_len        0..=255
+//!  7     N   name            UTF-8
+//!  7+N   2   head_len        0..=HEAD_MAX
+//!  9+N   H   head            the first H bytes of the transfer
+//! ```
+//!
+//! The head (up to 1024 bytes) holds any PNM or BMP header, so a receiver that lost the
+//! first data packets can still write an image that viewers open.
+
+use crate::framing::{Frame, FrameReader};
+use crate::wire::{Header, Kind, HEADER_LEN};
+use nom::bytes::complete::take;
+use nom::number::complete::{be_u16, be_u8};
+use nom::IResult;
+
+/// Bytes of the data's beginning a descriptor carries.
+pub const HEAD_MAX: usize = 1024;
+/// Longest name.
+pub const NAME_MAX: usize = 255;
+const BODY_VERSION: u8 = 1;
+
+/// What the transferred bytes are, as far as their first bytes tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    Raw,
+    Pnm,
+    Bmp,
+    Png,
+    Jpeg,
+}
+
+impl MediaType {
+    pub const ALL: [MediaType; 5] = [
+        MediaType::Raw,
+        MediaType::Pnm,
+        MediaType::Bmp,
+        MediaType::Png,
+        MediaType::Jpeg,
+    ];
+
+    fn code(self) -> u8 {
+        match self {
+            MediaType::Raw => 0,
+            MediaType::Pnm => 1,
+            MediaType::Bmp => 2,
+            MediaType::Png => 3,
+            MediaType::Jpeg => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<MediaType> {
+        MediaType::ALL.into_iter().find(|m| m.code() == code)
+    }
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaType::Raw => "raw",
+            MediaType::Pnm => "pnm",
+            MediaType::Bmp => "bmp",
+            MediaType::Png => "png",
+            MediaType::Jpeg => "jpeg",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<MediaType> {
+        MediaType::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Guess the type from the first bytes (magic numbers).
+    pub fn sniff(head: &[u8]) -> MediaType {
+        match head {
+            [b'P', b'1'..=b'6', ..] => MediaType::Pnm,
+            [b'B', b'M', ..] => MediaType::Bmp,
+            [0x89, b'P', b'N', b'G', ..] => MediaType::Png,
+            [0xFF, 0xD8, 0xFF, ..] => MediaType::Jpeg,
+            _ => MediaType::Raw,
+        }
+    }
+}
+
+/// A transfer's description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: MediaType,
+    pub payload_len: u16,
+    /// (data, parity) packets per FEC group, when the transfer carries parity.
+    pub fec: Option<(u8, u8)>,
+    pub name: String,
+    pub head: Vec<u8>,
+}
+
+/// Why a descriptor body was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DescriptorError {
+    #[error("descriptor body version {found} is not {BODY_VERSION}")]
+    Version { found: u8 },
+    #[error("descriptor: unknown media type {found}")]
+    MediaType { found: u8 },
+    #[error("descriptor: head of {found} bytes exceeds {HEAD_MAX}")]
+    HeadTooLong { found: usize },
+    #[error("descriptor: name is not UTF-8")]
+    Name,
+    #[error("descriptor: truncated or malformed body")]
+    Malformed,
+}
+
+impl Descriptor {
+    /// The body bytes, as sent in a descriptor packet's payload.
+    pub fn encode(&self) -> Vec<u8> {
+        let name = truncate_utf8(&self.name, NAME_MAX);
+        let head = &self.head[..self.head.len().min(HEAD_MAX)];
+        let (fec_data, fec_parity) = self.fec.unwrap_or((0, 0));
+        let mut out = Vec::with_capacity(9 + name.len() + head.len());
+        out.push(BODY_VERSION);
+        out.push(self.media_type.code());
+        out.extend_from_slice(&self.payload_len.to_be_bytes());
+        out.push(fec_data);
+        out.push(fec_parity);
+        out.push(name.len() as u8);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(head.len() as u16).to_be_bytes());
+        out.extend_from_slice(head);
+        out
+    }
+
+    /// Parse a descriptor body (the payload of a descriptor packet whose CRC matched).
+    pub fn parse(input: &[u8]) -> Result<Descriptor, DescriptorError> {
+        let (rest, raw) = body(input).map_err(|_| DescriptorError::Malformed)?;
+        let descriptor = raw?;
+        if !rest.is_empty() {
+            return Err(DescriptorError::Malformed);
+        }
+        Ok(descriptor)
+    }
+
+    /// True when `other` describes the same transfer: the same fields, and heads of which
+    /// one begins the other (a sender that reads a pipe sends a longer head later).
+    pub fn agrees_with(&self, other: &Descriptor) -> bool {
+        let shorter = self.head.len().min(other.head.len());
+        self.media_type == other.media_type
+            && self.payload_len == other.payload_len
+            && self.fec == other.fec
+            && self.name == other.name
+            && self.head[..shorter] == other.head[..shorter]
+    }
+
+    /// One line for people: name, type, length, FEC, image geometry when the head says.
+    pub fn summary(&self, total_len: Option<u64>) -> String {
+        let mut s = String::new();
+        if !self.name.is_empty() {
+            s.push_str(&format!("\"{}\", ", self.name.escape_debug()));
+        }
+        s.push_str(self.media_type.name());
+        match total_len {
+            Some(n) => s.push_str(&format!(", {n} bytes")),
+            None => s.push_str(", length unknown"),
+        }
+        s.push_str(&format!(", packets of {} bytes", self.payload_len));
+        if let Some((k, m)) = self.fec {
+            s.push_str(&format!(", FEC {k}+{m}"));
+        }
+        if let Some(geometry) = self.geometry() {
+            s.push_str(&format!(", {geometry}"));
+        }
+        s
+    }
+
+    /// Image geometry read from the head, for PNM and BMP.
+    pub fn geometry(&self) -> Option<String> {
+        match self.media_type {
+            MediaType::Pnm => {
+                let (h, _) = crate::pnm::header::Header::parse(&self.head).ok()?;
+                Some(format!(
+                    "{} {}x{} maxval {}",
+                    String::from_utf8_lossy(&h.kind.magic()),
+                    h.width,
+                    h.height,
+                    h.maxval
+                ))
+            }
+            MediaType::Bmp => bmp_geometry(&self.head),
+            _ => None,
+        }
+    }
+}
+
+/// Read packets until the first intact descriptor; `None` if the input ends first. Lets a
+/// receiver say what is being sent without receiving all of it.
+pub fn find_first(
+    input: &mut dyn std::io::Read,
+    transfer_id: Option<u16>,
+) -> std::io::Result<Option<(Header, Descriptor)>> {
+    let mut frames = FrameReader::new(input);
+    loop {
+        while let Some((frame, bytes)) = frames.next_buffered() {
+            if let Frame::Packet {
+                header,
+                intact: true,
+                payload_len,
+                ..
+            } = frame
+            {
+                let wanted = transfer_id.is_none_or(|id| id == header.transfer_id);
+                if header.kind == Kind::Descriptor && wanted {
+                    let body = &bytes[HEADER_LEN..HEADER_LEN + payload_len];
+                    if let Ok(d) = Descriptor::parse(body) {
+                        return Ok(Some((header, d)));
+                    }
+                }
+            }
+        }
+        if !frames.read_more()? {
+            return Ok(None);
+        }
+    }
+}
+
+/// Width, height and bits per pixel from a BMP file header and info header.
+fn bmp_geometry(head: &[u8]) -> Option<String> {
+    let le32 = |at: usize| {
+        head.get(at..at + 4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let width = le32(18)?;
+    let height = le32(22)?;
+    let bpp = head.get(28..30).map(|b| u16::from_le_bytes([b[0], b[1]]))?;
+    Some(format!(
+        "BMP {}x{} {} bits per pixel{}",
+        width,
+        height.unsigned_abs(),
+        bpp,
+        if height < 0 { " top-down" } else { "" }
+    ))
+}
+
+/// One combinator per field, in body order (see the table at the top).
+fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
+    let (input, version) = be_u8(input)?;
+    if version != BODY_VERSION {
+        return Ok((input, Err(DescriptorError::Version { found: version })));
+    }
+    let (input, media_code) = be_u8(input)?;
+    let (input, payload_len) = be_u16(input)?;
+    let (input, fec_data) = be_u8(input)?;
+    let (input, fec_parity) = be_u8(input)?;
+    let (input, name_len) = be_u8(input)?;
+    let (input, name) = take(name_len)(input)?;
+    let (input, head_len) = be_u16(input)?;
+    if head_len as usize > HEAD_MAX {
+        return Ok((
+            input,
+            Err(DescriptorError::HeadTooLong {
+                found: head_len as usize,
+            }),
+        ));
+    }
+    let (input, head) = take(head_len)(input)?;
+    let Some(media_type) = MediaType::from_code(media_code) else {
+        return Ok((input, Err(DescriptorError::MediaType { found: media_code })));
+    };
+    let Ok(name) = std::str::from_utf8(name) else {
+        return Ok((input, Err(DescriptorError::Name)));
+    };
+    Ok((
+        input,
+        Ok(Descriptor {
+            media_type,
+            payload_len,
+            fec: (fec_data > 0).then_some((fec_data, fec_parity)),
+            name: name.to_string(),
+            head: head.to_vec(),
+        }),
+    ))
+}
+
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Descriptor {
+        Descriptor {
+            media_type: MediaType::Pnm,
+            payload_len: 1024,
+            fec: Some((8, 2)),
+            name: "photo.ppm".into(),
+            head: b"P6\n640 480\n255\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn layout_matches_the_manual() {
+        let b = sample().encode();
+        assert_eq!(&b[..7], &[1, 1, 0x04, 0x00, 8, 2, 9]);
+        assert_eq!(&b[7..16], b"photo.ppm");
+        assert_eq!(&b[16..18], &[0, 15]);
+        assert_eq!(&b[18..], b"P6\n640 480\n255\n");
+    }
+
+    #[test]
+    fn round_trip_and_geometry() {
+        let d = sample();
+        assert_eq!(Descriptor::parse(&d.encode()), Ok(d.clone()));
+        assert_eq!(d.geometry().as_deref(), Some("P6 640x480 maxval 255"));
+        assert!(d
+            .summary(Some(921_615))
+            .contains("\"photo.ppm\", pnm, 921615 bytes"));
+    }
+
+    #[test]
+    fn bmp_geometry_from_the_head() {
+        let mut head = vec![0u8; 54];
+        head[..2].copy_from_slice(b"BM");
+        head[18..22].copy_from_slice(&3i32.to_le_bytes());
+        head[22..26].copy_from_slice(&(-2i32).to_le_bytes());
+        head[28..30].copy_from_slice(&24u16.to_le_bytes());
+        assert_eq!(MediaType::sniff(&head), MediaType::Bmp);
+        assert_eq!(
+            bmp_geometry(&head).as_deref(),
+            Some("BMP 3x2 24 bits per pixel top-down")
+        );
+    }
+
+    #[test]
+    fn sniffing_knows_the_common_magics() {
+        assert_eq!(MediaType::sniff(b"P5 1 1 255\n"), MediaType::Pnm);
+        assert_eq!(MediaType::sniff(b"\x89PNG\r\n"), MediaType::Png);
+        assert_eq!(MediaType::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), MediaType::Jpeg);
+        assert_eq!(MediaType::sniff(b"P7"), MediaType::Raw);
+        assert_eq!(MediaType::sniff(b""), MediaType::Raw);
+    }
+
+    #[test]
+    fn bad_bodies_are_rejected() {
+        let good = sample().encode();
+        assert_eq!(
+            Descriptor::parse(&good[..good.len() - 1]),
+            Err(DescriptorError::Malformed)
+        );
+        let mut extra = good.clone();
+        extra.push(0);
+        assert_eq!(Descriptor::parse(&extra), Err(DescriptorError::Malformed));
+        let mut v = good.clone();
+        v[0] = 2;
+        assert_eq!(
+            Descriptor::parse(&v),
+            Err(DescriptorError::Version { found: 2 })
+        );
+        let mut m = good.clone();
+        m[1] = 9;
+        assert_eq!(
+            Descriptor::parse(&m),
+            Err(DescriptorError::MediaType { found: 9 })
+        );
+        let mut h = sample();
+        h.head = vec![0; 2000];
+        assert_eq!(Descriptor::parse(&h.encode()).unwrap().head.len(), HEAD_MAX);
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary() {
+        let mut d = sample();
+        d.name = "é".repeat(200);
+        let parsed = Descriptor::parse(&d.encode()).unwrap();
+        assert!(parsed.name.len() <= NAME_MAX);
+        assert!(d.name.starts_with(&parsed.name));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..1200)) {
+            let _ = Descriptor::parse(&bytes);
+        }
+
+        #[test]
+        fn parse_inverts_encode(
+            media in 0usize..5,
+            payload_len in any::<u16>(),
+            fec in prop::option::of((1u8.., any::<u8>())),
+            name in "[a-z./ ]{0,40}",
+            head in prop::collection::vec(any::<u8>(), 0..=HEAD_MAX),
+        ) {
+            let d = Descriptor { media_type: MediaType::ALL[media], payload_len, fec, name, head };
+            prop_assert_eq!(Descriptor::parse(&d.encode()), Ok(d));
+        }
+    }
+}

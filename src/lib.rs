@@ -14,8 +14,12 @@
 //! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
 //! | [`packetize`] | bytes to packets |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
+//! | [`pixel`] | raw pixel formats (rgb24, gray16le, yuv420p, nv12, ...): layouts, conversion to PPM rows, fill |
+//! | [`rawvideo`] | raw frames to PPM images: geometry from the data, frame streams, live snapshots |
 //! | [`cli`] | the Unix manners every program shares |
 
 pub mod cli;
 pub mod framing;
+pub mod pixel;
+pub mod rawvideo;
 pub mod wire;

@@ -1053,6 +1053,47 @@ mod tests {
         ));
     }
 
+    fn mapped(data: &[u8]) -> Input {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(data).unwrap();
+        if data.is_empty() {
+            return Input::Empty;
+        }
+        // SAFETY: the temporary file is ours alone and is not changed while mapped.
+        Input::Mapped(unsafe { memmap2::Mmap::map(&file) }.unwrap())
+    }
+
+    proptest::proptest! {
+        /// Any geometry, format, length and mode: no panic, whole images only, and a mapped
+        /// file gives the same bytes as a stream.
+        #[test]
+        fn any_input_gives_whole_images_alike_from_map_and_stream(
+            fi in 0..PixelFormat::ALL.len(),
+            w in 1u64..12, h in 1u64..12,
+            len in 0usize..1200,
+            frames: bool,
+            every in proptest::option::of(1u64..300),
+            seed: u8,
+        ) {
+            let mut req = request(PixelFormat::ALL[fi], w, Some(h));
+            req.frames = frames;
+            req.every = every.map(Every::Bytes);
+            let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(seed)).collect();
+            let (streamed, report) = run(&req, &data);
+            let mut from_map = Vec::new();
+            convert(mapped(&data), None, &req, &mut from_map).unwrap();
+            proptest::prop_assert_eq!(&streamed, &from_map);
+            let layout = &report.layout;
+            let conv = Converter::new(layout.clone(), Output::Ppm, req.yuv, req.fill).unwrap();
+            let header = format!("P6\n{} {}\n{}\n", w, h, conv.maxval()).len();
+            let image = header + conv.out_row_len() * layout.height;
+            proptest::prop_assert_eq!(streamed.len() as u64, report.images * image as u64);
+            let whole = (len / layout.frame_len) as u64;
+            let expect_complete = if frames { whole } else { whole.min(1) };
+            proptest::prop_assert_eq!(report.complete_frames, expect_complete);
+        }
+    }
+
     #[test]
     fn auto_width_is_a_power_of_two_near_the_square_root() {
         assert_eq!(auto_width(3 * 1000 * 1000, 3), 1024);

@@ -374,6 +374,8 @@ pub struct Converter {
     layout: Layout,
     output: Output,
     yuv: yuv::YuvToRgb,
+    /// Where each pixel of a row finds its chroma sample (YUV formats).
+    columns: yuv::ChromaColumns,
     /// The byte pattern that stands for a missing byte, per plane, repeating along a row.
     fill_units: Vec<Vec<u8>>,
 }
@@ -401,10 +403,14 @@ impl Converter {
         };
         let yuv = yuv::YuvToRgb::new(yuv_options.matrix, yuv_options.range, bits);
         let fill_units = fill_units(layout.format, fill, yuv_options);
+        let subsampled =
+            layout.format.family() == Family::Yuv && !matches!(layout.format, PixelFormat::Yuv444p);
+        let columns = yuv::ChromaColumns::new(layout.width, subsampled);
         Ok(Converter {
             layout,
             output,
             yuv,
+            columns,
             fill_units,
         })
     }
@@ -466,7 +472,7 @@ impl Converter {
                 .expect("packed formats have a row length") as usize;
             let src = &frame[start..start + row_len];
             match format.family() {
-                Family::Yuv => yuv::packed_row(format, src, dst, &self.yuv),
+                Family::Yuv => yuv::packed_row(format, src, &self.columns, dst, &self.yuv),
                 _ => rgb::row(format, self.output, src, dst),
             }
             return;
@@ -478,33 +484,18 @@ impl Converter {
         };
         let chroma_y = match format {
             PixelFormat::Yuv422p | PixelFormat::Yuv444p => y,
-            _ => y / 2,
+            _ => yuv::nearest_chroma(y, layout.height, planes[1].rows),
         };
-        let luma = row(0, y);
+        let (luma, cols, k) = (row(0, y), &self.columns, &self.yuv);
         match format {
             PixelFormat::Nv12 | PixelFormat::Nv21 => {
                 let swap = format == PixelFormat::Nv21;
-                yuv::semi_planar_row(luma, row(1, chroma_y), swap, dst, &self.yuv)
+                yuv::semi_planar_row(luma, row(1, chroma_y), swap, cols, dst, k)
             }
             PixelFormat::Yuv420p10le => {
-                yuv::planar_row_10le(luma, row(1, chroma_y), row(2, chroma_y), dst, &self.yuv)
+                yuv::planar_row_10le(luma, row(1, chroma_y), row(2, chroma_y), cols, dst, k)
             }
-            PixelFormat::Yuv444p => yuv::planar_row(
-                luma,
-                row(1, chroma_y),
-                row(2, chroma_y),
-                false,
-                dst,
-                &self.yuv,
-            ),
-            _ => yuv::planar_row(
-                luma,
-                row(1, chroma_y),
-                row(2, chroma_y),
-                true,
-                dst,
-                &self.yuv,
-            ),
+            _ => yuv::planar_row(luma, row(1, chroma_y), row(2, chroma_y), cols, dst, k),
         }
     }
 

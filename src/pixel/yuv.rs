@@ -10,9 +10,11 @@
 //!
 //! Chroma is upsampled by nearest neighbour: every output pixel takes the chroma sample
 //! whose area covers it (pixels 2i and 2i+1 take sample i horizontally; rows 2j and 2j+1
-//! take chroma row j in 4:2:0). This is what ffmpeg's swscale does with
-//! `-sws_flags neighbor+full_chroma_int`, and it keeps damage to a chroma byte confined to
-//! the 2x2 (or 2x1) block that byte describes.
+//! take chroma row j in 4:2:0), which keeps damage to a chroma byte confined to the 2x2 (or
+//! 2x1) block that byte describes. This is what ffmpeg's swscale does with
+//! `-sws_flags neighbor+full_chroma_int`. For odd sizes swscale stretches the ceil(W/2)
+//! chroma samples over the W pixels instead ([`nearest_chroma`]), and so do we, so that
+//! frames ffmpeg made look as ffmpeg shows them.
 
 use super::{PixelFormat, Rgb};
 use std::fmt;
@@ -187,90 +189,162 @@ pub(super) fn rgb_to_yuv(rgb: Rgb, matrix: Matrix, range: Range) -> (u8, u8, u8)
     )
 }
 
-/// One row of planar 8-bit YUV. `half_width` says the chroma rows have one sample per two
-/// pixels (4:2:0, 4:2:2) rather than one per pixel (4:4:4).
+/// The chroma sample that nearest-neighbour upsampling gives pixel `x` of `len`, when the
+/// chroma has `chroma_len` samples: swscale's point filter, in its own 16.16 fixed point,
+/// so odd sizes agree with ffmpeg too. For even sizes this is `x / 2`.
+pub(super) fn nearest_chroma(x: usize, len: usize, chroma_len: usize) -> usize {
+    let step = (((chroma_len as u64) << 16) + (len as u64 >> 1)) / len as u64;
+    let pos = ((step >> 1) + x as u64 * step) >> 16;
+    (pos as usize).min(chroma_len - 1)
+}
+
+/// Where each pixel of a row finds its chroma.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ChromaColumns {
+    /// One chroma sample per pixel (4:4:4).
+    Full,
+    /// An even width at 4:2:x: pixels 2i and 2i+1 take sample i (the fast path).
+    Pairs,
+    /// An odd width at 4:2:x: the sample of each pixel, from [`nearest_chroma`].
+    Map(Vec<usize>),
+}
+
+impl ChromaColumns {
+    pub(super) fn new(width: usize, subsampled: bool) -> ChromaColumns {
+        if !subsampled {
+            ChromaColumns::Full
+        } else if width % 2 == 0 {
+            ChromaColumns::Pairs
+        } else {
+            let chroma_width = width.div_ceil(2);
+            ChromaColumns::Map(
+                (0..width)
+                    .map(|x| nearest_chroma(x, width, chroma_width))
+                    .collect(),
+            )
+        }
+    }
+
+    #[inline(always)]
+    fn of(&self, x: usize) -> usize {
+        match self {
+            ChromaColumns::Full => x,
+            ChromaColumns::Pairs => x / 2,
+            ChromaColumns::Map(map) => map[x],
+        }
+    }
+}
+
+/// One row of planar 8-bit YUV.
 pub(super) fn planar_row(
     luma: &[u8],
     u: &[u8],
     v: &[u8],
-    half_width: bool,
+    columns: &ChromaColumns,
     dst: &mut [u8],
     k: &YuvToRgb,
 ) {
     let width = dst.len() / 3;
     let luma = &luma[..width];
-    if !half_width {
-        for (((d, &y), &u), &v) in dst.chunks_exact_mut(3).zip(luma).zip(u).zip(v) {
-            k.put(y as i32, k.chroma(u as i32, v as i32), d);
+    match columns {
+        ChromaColumns::Full => {
+            for (((d, &y), &u), &v) in dst.chunks_exact_mut(3).zip(luma).zip(u).zip(v) {
+                k.put(y as i32, k.chroma(u as i32, v as i32), d);
+            }
         }
-        return;
-    }
-    let pairs = width / 2;
-    for (((d, y), &u), &v) in dst
-        .chunks_exact_mut(6)
-        .zip(luma.chunks_exact(2))
-        .zip(&u[..pairs])
-        .zip(&v[..pairs])
-    {
-        let c = k.chroma(u as i32, v as i32);
-        k.put(y[0] as i32, c, &mut d[..3]);
-        k.put(y[1] as i32, c, &mut d[3..]);
-    }
-    if width % 2 == 1 {
-        let c = k.chroma(u[pairs] as i32, v[pairs] as i32);
-        k.put(luma[width - 1] as i32, c, &mut dst[3 * width - 3..]);
+        ChromaColumns::Pairs => {
+            let pairs = width / 2;
+            for (((d, y), &u), &v) in dst
+                .chunks_exact_mut(6)
+                .zip(luma.chunks_exact(2))
+                .zip(&u[..pairs])
+                .zip(&v[..pairs])
+            {
+                let c = k.chroma(u as i32, v as i32);
+                k.put(y[0] as i32, c, &mut d[..3]);
+                k.put(y[1] as i32, c, &mut d[3..]);
+            }
+        }
+        ChromaColumns::Map(map) => {
+            for ((d, &y), &cx) in dst.chunks_exact_mut(3).zip(luma).zip(map) {
+                k.put(y as i32, k.chroma(u[cx] as i32, v[cx] as i32), d);
+            }
+        }
     }
 }
 
 /// One row of NV12 (`swap` false: U then V) or NV21 (`swap`: V then U).
-pub(super) fn semi_planar_row(luma: &[u8], uv: &[u8], swap: bool, dst: &mut [u8], k: &YuvToRgb) {
+pub(super) fn semi_planar_row(
+    luma: &[u8],
+    uv: &[u8],
+    swap: bool,
+    columns: &ChromaColumns,
+    dst: &mut [u8],
+    k: &YuvToRgb,
+) {
     let width = dst.len() / 3;
     let luma = &luma[..width];
     let (iu, iv) = if swap { (1, 0) } else { (0, 1) };
-    for ((d, y), c) in dst
-        .chunks_exact_mut(6)
-        .zip(luma.chunks_exact(2))
-        .zip(uv.chunks_exact(2))
-    {
-        let c = k.chroma(c[iu] as i32, c[iv] as i32);
-        k.put(y[0] as i32, c, &mut d[..3]);
-        k.put(y[1] as i32, c, &mut d[3..]);
+    if *columns == ChromaColumns::Pairs {
+        for ((d, y), c) in dst
+            .chunks_exact_mut(6)
+            .zip(luma.chunks_exact(2))
+            .zip(uv.chunks_exact(2))
+        {
+            let c = k.chroma(c[iu] as i32, c[iv] as i32);
+            k.put(y[0] as i32, c, &mut d[..3]);
+            k.put(y[1] as i32, c, &mut d[3..]);
+        }
+        return;
     }
-    if width % 2 == 1 {
-        let pair = &uv[width - 1..width + 1];
-        let c = k.chroma(pair[iu] as i32, pair[iv] as i32);
-        k.put(luma[width - 1] as i32, c, &mut dst[3 * width - 3..]);
+    for (x, (d, &y)) in dst.chunks_exact_mut(3).zip(luma).enumerate() {
+        let pair = &uv[2 * columns.of(x)..];
+        k.put(y as i32, k.chroma(pair[iu] as i32, pair[iv] as i32), d);
     }
 }
 
 /// One row of 4:2:0 planar YUV with 10-bit little-endian samples in 16-bit words.
-pub(super) fn planar_row_10le(luma: &[u8], u: &[u8], v: &[u8], dst: &mut [u8], k: &YuvToRgb) {
-    let width = dst.len() / 3;
+pub(super) fn planar_row_10le(
+    luma: &[u8],
+    u: &[u8],
+    v: &[u8],
+    columns: &ChromaColumns,
+    dst: &mut [u8],
+    k: &YuvToRgb,
+) {
     let sample = |s: &[u8], i: usize| (u16::from_le_bytes([s[2 * i], s[2 * i + 1]]) & 0x3ff) as i32;
-    for x in 0..width {
-        let c = k.chroma(sample(u, x / 2), sample(v, x / 2));
-        k.put(sample(luma, x), c, &mut dst[3 * x..3 * x + 3]);
+    for (x, d) in dst.chunks_exact_mut(3).enumerate() {
+        let cx = columns.of(x);
+        k.put(sample(luma, x), k.chroma(sample(u, cx), sample(v, cx)), d);
     }
 }
 
 /// One row of packed 4:2:2: YUYV (`yuyv422`) or UYVY (`uyvy422`), four bytes per two pixels.
-pub(super) fn packed_row(format: PixelFormat, src: &[u8], dst: &mut [u8], k: &YuvToRgb) {
+pub(super) fn packed_row(
+    format: PixelFormat,
+    src: &[u8],
+    columns: &ChromaColumns,
+    dst: &mut [u8],
+    k: &YuvToRgb,
+) {
     // Byte positions of Y0, U, Y1, V within a group of four.
     let [y0, u, y1, v] = match format {
         PixelFormat::Yuyv422 => [0, 1, 2, 3],
         PixelFormat::Uyvy422 => [1, 0, 3, 2],
         _ => unreachable!("packed_row is for yuyv422 and uyvy422"),
     };
-    let width = dst.len() / 3;
-    for (d, s) in dst.chunks_exact_mut(6).zip(src.chunks_exact(4)) {
-        let c = k.chroma(s[u] as i32, s[v] as i32);
-        k.put(s[y0] as i32, c, &mut d[..3]);
-        k.put(s[y1] as i32, c, &mut d[3..]);
+    if *columns == ChromaColumns::Pairs {
+        for (d, s) in dst.chunks_exact_mut(6).zip(src.chunks_exact(4)) {
+            let c = k.chroma(s[u] as i32, s[v] as i32);
+            k.put(s[y0] as i32, c, &mut d[..3]);
+            k.put(s[y1] as i32, c, &mut d[3..]);
+        }
+        return;
     }
-    if width % 2 == 1 {
-        let s = &src[2 * (width - 1)..2 * (width - 1) + 4];
-        let c = k.chroma(s[u] as i32, s[v] as i32);
-        k.put(s[y0] as i32, c, &mut dst[3 * width - 3..]);
+    for (x, d) in dst.chunks_exact_mut(3).enumerate() {
+        let luma = src[4 * (x / 2) + if x % 2 == 0 { y0 } else { y1 }];
+        let group = &src[4 * columns.of(x)..];
+        k.put(luma as i32, k.chroma(group[u] as i32, group[v] as i32), d);
     }
 }
 
@@ -317,6 +391,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn nearest_chroma_pairs_pixels_for_even_sizes_and_stretches_odd_ones() {
+        for x in 0..64 {
+            assert_eq!(nearest_chroma(x, 64, 32), x / 2);
+        }
+        // 33 pixels over 17 samples, as swscale's point filter maps them.
+        let odd: Vec<usize> = (0..33).map(|x| nearest_chroma(x, 33, 17)).collect();
+        assert_eq!(&odd[..4], [0, 0, 1, 1]);
+        assert_eq!(odd[17], 9);
+        assert_eq!(odd[32], 16);
+        assert_eq!(nearest_chroma(0, 1, 1), 0);
     }
 
     #[test]

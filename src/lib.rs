@@ -14,6 +14,9 @@
 //! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
 //! | [`packetize`] | bytes to packets |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
+//! | [`descriptor`] | the transfer descriptor: what a late receiver needs to know |
+//! | [`pixel`] | raw pixel formats (rgb24, gray16le, yuv420p, nv12, ...): layouts, conversion |
+//! | [`rawvideo`] | raw frames to PPM images: geometry, frame streams, live snapshots |
 //! | [`pnm`] | PNM images (P1-P6): header parsing and rows, from a map or a stream |
 //! | [`bmp`] | BMP writing: layout, headers, row encoding, row order |
 //! | [`cli`] | the Unix manners every program shares |
@@ -23,6 +26,8 @@ pub mod cli;
 pub mod descriptor;
 pub mod framing;
 pub mod packetize;
+pub mod pixel;
 pub mod pnm;
+pub mod rawvideo;
 pub mod reassemble;
 pub mod wire;

@@ -1,0 +1,147 @@
+//! raw2ppm: raw pixel bytes (RGB, grey, YUV) to PPM images, frame streams and live views.
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Parser;
+use pktools::cli::{self, Failure, Outcome};
+use pktools::pixel::{Matrix, Output, PixelFormat, Range, Rgb, YuvOptions};
+use pktools::rawvideo::{self, Every, KernelCopy, Request, Width};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const PROGRAM: &str = "raw2ppm";
+
+/// Convert raw pixels to PPM: one image, a stream of frames, or a live view of a transfer.
+///
+/// Reads FILE (or stdin) as frames of WxH pixels in the given format and writes binary PPM
+/// (P6) to stdout, which ffplay, ffmpeg, ImageMagick and netpbm read. Missing bytes at the
+/// end of the input are shown in the fill colour (exit status 1).
+#[derive(Parser, Debug)]
+#[command(name = PROGRAM, version)]
+struct Args {
+    /// Input file; stdin when absent or "-".
+    file: Option<PathBuf>,
+
+    /// Image size WxH, or W alone (the height follows from the data length), or auto.
+    #[arg(short, long, value_name = "WxH", conflicts_with_all = ["width", "height"])]
+    size: Option<String>,
+
+    /// Width in pixels, or auto (a power of two near the square root of the pixel count).
+    #[arg(long, value_name = "W|auto")]
+    width: Option<String>,
+
+    /// Height in pixels (default: from the data length, the last row padded).
+    #[arg(long, value_name = "H")]
+    height: Option<u64>,
+
+    /// Pixel format, named as ffmpeg's -pix_fmt.
+    #[arg(short, long = "pix-fmt", alias = "pix_fmt", value_name = "FMT", default_value = "rgb24",
+          value_parser = PossibleValuesParser::new(PixelFormat::NAMES)
+              .try_map(|s| s.parse::<PixelFormat>()))]
+    pix_fmt: PixelFormat,
+
+    /// Bytes from the start of one input row to the next (packed formats; default: no padding).
+    #[arg(long, value_name = "BYTES", value_parser = cli::parse_size)]
+    stride: Option<u64>,
+
+    /// Skip this many bytes at the start of the input (a header), like rawtoppm -headerskip.
+    #[arg(long, value_name = "BYTES", default_value = "0", value_parser = cli::parse_size)]
+    skip: u64,
+
+    /// Colour of pixels whose bytes never arrived, as RRGGBB hex (YUV: its Y, U, V).
+    #[arg(long, value_name = "RRGGBB", default_value = "000000")]
+    fill: Rgb,
+
+    /// Write one image per frame until the input ends (default: the first frame only).
+    #[arg(long)]
+    frames: bool,
+
+    /// Live view: write a snapshot each time this many more bytes of a frame have arrived.
+    #[arg(long, value_name = "BYTES", value_parser = cli::parse_size, conflicts_with = "every_rows")]
+    every: Option<u64>,
+
+    /// Live view: write a snapshot each time this many more rows have arrived.
+    #[arg(long, value_name = "N")]
+    every_rows: Option<u64>,
+
+    /// Write PGM (P5) instead of PPM for grey formats.
+    #[arg(long)]
+    pgm: bool,
+
+    /// YUV colour matrix.
+    #[arg(long, value_name = "MATRIX", default_value = "bt601",
+          value_parser = PossibleValuesParser::new(Matrix::NAMES).try_map(|s| s.parse::<Matrix>()))]
+    matrix: Matrix,
+
+    /// YUV sample range: tv (limited, 16-235) or pc (full, 0-255).
+    #[arg(long, value_name = "RANGE", default_value = "tv",
+          value_parser = PossibleValuesParser::new(Range::NAMES).try_map(|s| s.parse::<Range>()))]
+    range: Range,
+
+    /// Say on stderr what was written, and what was filled or left unread.
+    #[arg(short, long)]
+    verbose: bool,
+
+    /// Write binary output even to a terminal.
+    #[arg(long)]
+    force: bool,
+}
+
+fn main() -> ExitCode {
+    match cli::parse_args::<Args>(PROGRAM) {
+        Ok(args) => cli::finish(PROGRAM, run(&args)),
+        Err(code) => code,
+    }
+}
+
+fn run(args: &Args) -> Result<Outcome, Failure> {
+    let (width, height) = match (&args.size, &args.width) {
+        (Some(size), _) => rawvideo::parse_size(size).map_err(Failure::new)?,
+        (None, Some(w)) => (rawvideo::parse_width(w).map_err(Failure::new)?, args.height),
+        (None, None) => return Err(Failure::new("no image size: give -s WxH or --width")),
+    };
+    if width == Width::Auto && height.is_some() {
+        return Err(Failure::new(
+            "--width auto cannot be combined with a height",
+        ));
+    }
+    let request = Request {
+        format: args.pix_fmt,
+        width,
+        height,
+        stride: args.stride,
+        skip: args.skip,
+        fill: args.fill,
+        output: if args.pgm { Output::Pgm } else { Output::Ppm },
+        yuv: YuvOptions {
+            matrix: args.matrix,
+            range: args.range,
+        },
+        frames: args.frames,
+        every: args
+            .every
+            .map(Every::Bytes)
+            .or(args.every_rows.map(Every::Rows)),
+        check_trailing: args.verbose,
+    };
+    cli::refuse_terminal_stdout(args.force)?;
+    let (input, input_file) = rawvideo::open_input(args.file.as_deref())?;
+    let mut out = cli::stdout_raw();
+    let kernel = input_file.map(|from| KernelCopy {
+        from,
+        to: out.as_raw_fd(),
+    });
+    let report = rawvideo::convert(input, kernel, &request, &mut out)?;
+    if args.verbose {
+        let mut err = std::io::stderr();
+        for note in report.notes() {
+            let _ = writeln!(err, "{PROGRAM}: {note}");
+        }
+    }
+    Ok(if report.is_incomplete() {
+        Outcome::Damaged
+    } else {
+        Outcome::Intact
+    })
+}

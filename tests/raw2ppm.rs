@@ -1,0 +1,809 @@
+//! raw2ppm, run as a real binary through real pipes, its output decoded by readers nobody
+//! here wrote: Pillow, ffmpeg and netpbm.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_raw2ppm");
+/// Debian's python3, which has Pillow (python3-pil); the one first on PATH may not.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Run raw2ppm with `input` on stdin (written from a thread, so large inputs cannot
+/// deadlock against the output).
+fn run(args: &[&str], input: &[u8]) -> Output {
+    run_cmd(Command::new(BIN).args(args), input)
+}
+
+fn run_cmd(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn sh(script: &str) -> Output {
+    let dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("bash")
+        .args(["-o", "pipefail", "-c", script])
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs")
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
+fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Tests that need a tool fail, not skip, when it is missing.
+fn require_tool(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "{tool} is not installed; .ci/run must install it");
+}
+
+fn require_pillow() {
+    let ok = Command::new(PYTHON)
+        .args(["-c", "import PIL"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "Pillow is not installed for {PYTHON}; .ci/run must install python3-pil"
+    );
+}
+
+fn ok(out: &Output) -> &[u8] {
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(out));
+    &out.stdout
+}
+
+/// A PPM/PGM as a test writes it by hand: header, then the samples.
+fn pnm(magic: &str, w: usize, h: usize, maxval: u32, samples: &[u8]) -> Vec<u8> {
+    let mut v = format!("{magic}\n{w} {h}\n{maxval}\n").into_bytes();
+    v.extend_from_slice(samples);
+    v
+}
+
+/// Pixels of an 8-bit PPM as Pillow decodes them (RGB bytes), and its size.
+fn pillow_rgb(path: &Path) -> (u32, u32, Vec<u8>) {
+    require_pillow();
+    let script = "import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1])\n\
+                  sys.stderr.write('%d %d %s' % (im.size[0], im.size[1], im.mode))\n\
+                  sys.stdout.buffer.write(im.convert('RGB').tobytes())";
+    let out = Command::new(PYTHON)
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "Pillow: {}", stderr(&out));
+    let info = stderr(&out);
+    let mut it = info.split(' ');
+    let w = it.next().unwrap().parse().unwrap();
+    let h = it.next().unwrap().parse().unwrap();
+    (w, h, out.stdout)
+}
+
+/// Pixels of a PNM as ffmpeg decodes them, in `pix_fmt`.
+fn ffmpeg_decode(path: &Path, pix_fmt: &str) -> Vec<u8> {
+    require_tool("ffmpeg");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", path.to_str().unwrap()])
+        .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", stderr(&out));
+    out.stdout
+}
+
+/// Size, maxval and samples of a PNM as netpbm reads it (through its plain format).
+fn netpbm_samples(path: &Path) -> (usize, usize, u32, Vec<u32>) {
+    require_tool("pnmtopnm");
+    let out = Command::new("pnmtopnm")
+        .args(["-plain", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pnmtopnm: {}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut tokens = text.split_ascii_whitespace().skip(1);
+    let mut next = || tokens.next().unwrap().parse::<u32>().unwrap();
+    let (w, h, maxval) = (next() as usize, next() as usize, next());
+    let samples = text
+        .split_ascii_whitespace()
+        .skip(4)
+        .map(|t| t.parse().unwrap())
+        .collect();
+    (w, h, maxval, samples)
+}
+
+// ---------------------------------------------------------------------------------------
+// Exact bytes, checked by hand.
+
+#[test]
+fn exact_bytes_for_every_rgb_and_grey_format() {
+    // Two pixels, 1x2, per format: input bytes and the PPM samples they must become.
+    let cases: &[(&str, &[u8], u32, &[u8])] = &[
+        ("rgb24", &[1, 2, 3, 4, 5, 6], 255, &[1, 2, 3, 4, 5, 6]),
+        ("bgr24", &[1, 2, 3, 4, 5, 6], 255, &[3, 2, 1, 6, 5, 4]),
+        ("rgba", &[1, 2, 3, 9, 4, 5, 6, 9], 255, &[1, 2, 3, 4, 5, 6]),
+        ("bgra", &[1, 2, 3, 9, 4, 5, 6, 9], 255, &[3, 2, 1, 6, 5, 4]),
+        ("argb", &[9, 1, 2, 3, 9, 4, 5, 6], 255, &[1, 2, 3, 4, 5, 6]),
+        ("abgr", &[9, 1, 2, 3, 9, 4, 5, 6], 255, &[3, 2, 1, 6, 5, 4]),
+        ("gray", &[7, 200], 255, &[7, 7, 7, 200, 200, 200]),
+        (
+            "gray16be",
+            &[0x12, 0x34, 0xab, 0xcd],
+            65535,
+            &[
+                0x12, 0x34, 0x12, 0x34, 0x12, 0x34, 0xab, 0xcd, 0xab, 0xcd, 0xab, 0xcd,
+            ],
+        ),
+        (
+            "gray16le",
+            &[0x34, 0x12, 0xcd, 0xab],
+            65535,
+            &[
+                0x12, 0x34, 0x12, 0x34, 0x12, 0x34, 0xab, 0xcd, 0xab, 0xcd, 0xab, 0xcd,
+            ],
+        ),
+        (
+            "rgb48be",
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            65535,
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        ),
+        (
+            "rgb48le",
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            65535,
+            &[2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11],
+        ),
+    ];
+    for &(format, input, maxval, samples) in cases {
+        let out = run(&["-s", "1x2", "-p", format], input);
+        assert_eq!(ok(&out), pnm("P6", 1, 2, maxval, samples), "{format}");
+    }
+}
+
+#[test]
+fn grey_formats_write_pgm_on_request() {
+    let out = run(&["-s", "2x1", "-p", "gray", "--pgm"], &[7, 200]);
+    assert_eq!(ok(&out), pnm("P5", 2, 1, 255, &[7, 200]));
+    let out = run(
+        &["-s", "2x1", "-p", "gray16le", "--pgm"],
+        &[0x34, 0x12, 0xcd, 0xab],
+    );
+    assert_eq!(ok(&out), pnm("P5", 2, 1, 65535, &[0x12, 0x34, 0xab, 0xcd]));
+    let out = run(&["-s", "2x1", "-p", "rgb24", "--pgm"], &[0; 6]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn skip_and_stride_drop_header_and_row_padding() {
+    // A 3-byte header, then 2x2 rgb24 rows padded to 8 bytes.
+    let input = [
+        b'H', b'D', b'R', 1, 2, 3, 4, 5, 6, 0xee, 0xee, 7, 8, 9, 10, 11, 12, 0xee, 0xee,
+    ];
+    let out = run(&["-s", "2x2", "--skip", "3", "--stride", "8"], &input);
+    assert_eq!(
+        ok(&out),
+        pnm("P6", 2, 2, 255, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Independent readers.
+
+#[test]
+fn odd_sized_rgb24_decodes_identically_in_pillow_ffmpeg_and_netpbm() {
+    let (w, h) = (37, 23);
+    let raw = bytes(w * h * 3, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.ppm");
+    let out = run(&["-s", &format!("{w}x{h}")], &raw);
+    std::fs::write(&path, ok(&out)).unwrap();
+
+    assert_eq!(pillow_rgb(&path), (w as u32, h as u32, raw.clone()));
+    assert_eq!(ffmpeg_decode(&path, "rgb24"), raw);
+    let (nw, nh, maxval, samples) = netpbm_samples(&path);
+    assert_eq!((nw, nh, maxval), (w, h, 255));
+    assert_eq!(samples, raw.iter().map(|&b| b as u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn every_rgb_and_grey_format_matches_ffmpegs_own_reading_of_the_raw_input() {
+    // ffmpeg reads the raw bytes in the same pix_fmt and gives rgb24 (or rgb48be for
+    // 16-bit formats); our PPM, decoded by ffmpeg and by netpbm, must hold the same samples.
+    require_tool("ffmpeg");
+    let (w, h) = (13, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let formats = [
+        ("rgb24", 3, "rgb24"),
+        ("bgr24", 3, "rgb24"),
+        ("rgba", 4, "rgb24"),
+        ("bgra", 4, "rgb24"),
+        ("argb", 4, "rgb24"),
+        ("abgr", 4, "rgb24"),
+        ("gray", 1, "rgb24"),
+        ("gray16be", 2, "rgb48be"),
+        ("gray16le", 2, "rgb48be"),
+        ("rgb48be", 6, "rgb48be"),
+        ("rgb48le", 6, "rgb48be"),
+    ];
+    for (i, (format, bpp, out_fmt)) in formats.into_iter().enumerate() {
+        let raw = bytes(w * h * bpp, 10 + i as u64);
+        let raw_path = dir.path().join(format!("{format}.raw"));
+        std::fs::write(&raw_path, &raw).unwrap();
+        let want = Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "rawvideo", "-pix_fmt", format])
+            .args(["-s", &format!("{w}x{h}"), "-i", raw_path.to_str().unwrap()])
+            .args(["-f", "rawvideo", "-pix_fmt", out_fmt, "-"])
+            .output()
+            .unwrap();
+        assert!(want.status.success(), "{}", stderr(&want));
+
+        let ppm_path = dir.path().join(format!("{format}.ppm"));
+        let out = run(&["-s", &format!("{w}x{h}"), "-p", format], &raw);
+        std::fs::write(&ppm_path, ok(&out)).unwrap();
+        assert_eq!(ffmpeg_decode(&ppm_path, out_fmt), want.stdout, "{format}");
+
+        let (_, _, maxval, samples) = netpbm_samples(&ppm_path);
+        let want_samples: Vec<u32> = if maxval == 255 {
+            want.stdout.iter().map(|&b| b as u32).collect()
+        } else {
+            want.stdout
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32)
+                .collect()
+        };
+        assert_eq!(samples, want_samples, "{format} via netpbm");
+    }
+}
+
+#[test]
+fn sixteen_bit_pgm_decodes_in_pillow() {
+    require_pillow();
+    let raw = bytes(5 * 3 * 2, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.pgm");
+    let out = run(&["-s", "5x3", "-p", "gray16be", "--pgm"], &raw);
+    std::fs::write(&path, ok(&out)).unwrap();
+    let script = "import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1])\n\
+                  print(' '.join(str(v) for v in im.getdata()))";
+    let py = Command::new(PYTHON)
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", stderr(&py));
+    let got: Vec<u32> = String::from_utf8(py.stdout)
+        .unwrap()
+        .split_ascii_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let want: Vec<u32> = raw
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32)
+        .collect();
+    assert_eq!(got, want);
+}
+
+// ---------------------------------------------------------------------------------------
+// Frame streams.
+
+/// The md5 column of ffmpeg's framemd5 output, one per frame.
+fn framemd5(args: &[&str], input: &[u8]) -> Vec<String> {
+    require_tool("ffmpeg");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error"]).args(args);
+    cmd.args(["-f", "framemd5", "-"]);
+    let out = run_cmd(&mut cmd, input);
+    assert!(out.status.success(), "ffmpeg: {}", stderr(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
+        .collect()
+}
+
+#[test]
+fn frame_stream_reads_back_in_ffmpeg_frame_by_frame() {
+    let (w, h, n) = (16, 9, 5);
+    let raw = bytes(w * h * 3 * n, 7);
+    let out = run(&["-s", &format!("{w}x{h}"), "--frames"], &raw);
+    let ppm_stream = ok(&out).to_vec();
+    let ours = framemd5(
+        &[
+            "-f",
+            "image2pipe",
+            "-c:v",
+            "ppm",
+            "-i",
+            "-",
+            "-pix_fmt",
+            "rgb24",
+        ],
+        &ppm_stream,
+    );
+    let theirs = framemd5(
+        &[
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            &format!("{w}x{h}"),
+            "-i",
+            "-",
+        ],
+        &raw,
+    );
+    assert_eq!(ours.len(), n);
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn frame_stream_from_a_mapped_file_equals_the_stream_from_a_pipe() {
+    let raw = bytes(8 * 4 * 3 * 3 + 10, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.raw");
+    std::fs::write(&path, &raw).unwrap();
+    let from_pipe = run(&["-s", "8x4", "--frames"], &raw);
+    let from_file = run(&["-s", "8x4", "--frames", path.to_str().unwrap()], &[]);
+    assert_eq!(from_pipe.stdout, from_file.stdout);
+    // Three whole frames and a fourth of 10 bytes, filled: exit 1.
+    assert_eq!(from_file.status.code(), Some(1));
+    assert_eq!(from_file.stdout.len(), 4 * (11 + 8 * 4 * 3));
+}
+
+#[test]
+fn without_frames_only_the_first_frame_is_written_and_verbose_says_so() {
+    let raw = bytes(2 * 2 * 3 * 2 + 1, 9);
+    let out = run(&["-s", "2x2", "-v"], &raw);
+    assert_eq!(ok(&out), pnm("P6", 2, 2, 255, &raw[..12]));
+    assert!(
+        stderr(&out).contains("after the first frame"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn short_input_is_filled_with_the_fill_colour_and_exits_1() {
+    let out = run(&["-s", "2x2", "--fill", "ff8000", "-v"], &[1, 2, 3, 4]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.stdout,
+        pnm(
+            "P6",
+            2,
+            2,
+            255,
+            &[1, 2, 3, 4, 0x80, 0, 0xff, 0x80, 0, 0xff, 0x80, 0]
+        )
+    );
+    assert!(stderr(&out).contains("missing 8 bytes"), "{}", stderr(&out));
+    // Without -v: the exit status alone says it, nothing on stderr.
+    let quiet = run(&["-s", "2x2"], &[1, 2, 3, 4]);
+    assert_eq!(quiet.status.code(), Some(1));
+    assert!(quiet.stderr.is_empty());
+}
+
+#[test]
+fn empty_input_gives_one_filled_image_or_no_frames() {
+    let out = run(&["-s", "1x1", "--fill", "010203"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, pnm("P6", 1, 1, 255, &[1, 2, 3]));
+    let out = run(&["-s", "1x1", "--frames"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn height_follows_from_the_data_length() {
+    let raw = bytes(10 * 3, 3);
+    let out = run(&["-s", "4"], &raw);
+    let mut samples = raw.clone();
+    samples.extend([0; 6]);
+    assert_eq!(ok(&out), pnm("P6", 4, 3, 255, &samples));
+}
+
+#[test]
+fn auto_width_makes_a_squarish_image_of_any_file() {
+    let raw = bytes(3000, 5);
+    let out = run(&["--width", "auto", "-p", "gray"], &raw);
+    // 3000 pixels: sqrt is 54.8, the nearest power of two 64, so 47 rows.
+    assert!(ok(&out).starts_with(b"P6\n64 47\n255\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The live view.
+
+#[test]
+fn live_view_writes_cumulative_snapshots_with_unarrived_pixels_in_fill() {
+    let raw: Vec<u8> = (1..=16).collect();
+    let out = run(
+        &[
+            "-s", "4x4", "-p", "gray", "--pgm", "--every", "6", "--fill", "636363",
+        ],
+        &raw,
+    );
+    // 0x63 = 99 in every channel: grey 99.
+    let snapshot = |n: usize| {
+        let mut s = raw[..n].to_vec();
+        s.resize(16, 99);
+        pnm("P5", 4, 4, 255, &s)
+    };
+    let want = [snapshot(6), snapshot(12), snapshot(16)].concat();
+    assert_eq!(ok(&out), want);
+}
+
+#[test]
+fn live_view_restarts_per_frame_and_ffmpeg_reads_every_snapshot() {
+    let raw = bytes(8 * 8 * 3 * 2, 11);
+    let out = run(&["-s", "8x8", "--frames", "--every-rows", "3"], &raw);
+    // Rows 3, 6, 8 of each frame: three snapshots a frame.
+    let md5s = framemd5(&["-f", "image2pipe", "-c:v", "ppm", "-i", "-"], ok(&out));
+    assert_eq!(md5s.len(), 6);
+    let frames = framemd5(
+        &[
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "8x8", "-i", "-",
+        ],
+        &raw,
+    );
+    assert_eq!(md5s[2], frames[0]);
+    assert_eq!(md5s[5], frames[1]);
+    assert_ne!(md5s[1], frames[0]);
+}
+
+#[test]
+fn live_snapshot_appears_before_the_rest_of_the_frame_arrives() {
+    // Half a frame goes in and the pipe stays open: the snapshot must come out now, not
+    // when the writer finishes.
+    let mut child = Command::new(BIN)
+        .args(["-s", "64x64", "-p", "gray", "--pgm", "--every", "2k"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    stdin.write_all(&[200; 2048]).unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = vec![0; 13 + 4096];
+        let r = stdout.read_exact(&mut first).map(|_| first);
+        let _ = tx.send(r.map_err(|e| e.to_string()));
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no snapshot while the writer keeps the pipe open")
+        .unwrap();
+    assert!(first.starts_with(b"P5\n64 64\n255\n"));
+    assert!(first[13..13 + 2048].iter().all(|&b| b == 200));
+    assert!(first[13 + 2048..].iter().all(|&b| b == 0));
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
+fn named_pipe_with_a_late_writer_ends_cleanly() {
+    require_tool("mkfifo");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let raw = dir.path().join("raw");
+    std::fs::write(&raw, bytes(6 * 5 * 3 * 4, 12)).unwrap();
+    let script = format!(
+        "mkfifo {f}; (sleep 0.3; cat {r} > {f}) & raw2ppm -s 6x5 --frames {f} | wc -c",
+        f = fifo.display(),
+        r = raw.display()
+    );
+    let out = sh(&script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let len: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert_eq!(len, 4 * (11 + 6 * 5 * 3));
+}
+
+// ---------------------------------------------------------------------------------------
+// Unix manners and bad input.
+
+#[test]
+fn bad_geometry_and_arguments_are_one_line_errors_with_status_2() {
+    let cases: &[&[&str]] = &[
+        &["-s", "0x4"],
+        &["-s", "4x0"],
+        &["-s", "2000000x2000000"],
+        &["-s", "18446744073709551615x18446744073709551615"],
+        &["-s", "4x4", "-p", "rgb99"],
+        &["-s", "4x4", "--skip", "100"],
+        &["-s", "4x4", "--stride", "5"],
+        &["-s", "4x4", "-p", "nv12", "--stride", "8"],
+        &["-s", "4x4", "--every", "0"],
+        &["-s", "banana"],
+        &["-p", "gray"],
+        &["-s", "4x4", "--fill", "red"],
+    ];
+    for args in cases {
+        let out = run(args, &[0; 48]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.starts_with("raw2ppm: error: "), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn refuses_binary_on_terminal() {
+    require_tool("script");
+    let out = sh(&format!("script -qec '{BIN} -s 1x1 < /dev/null' /dev/null"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("refusing"), "{text}");
+}
+
+#[test]
+fn closed_reader_is_a_quiet_success() {
+    let out = sh(&format!(
+        "head -c 30000000 /dev/zero | {BIN} -s 100x100 --frames | head -c 10 > /dev/null; \
+         echo ${{PIPESTATUS[1]}}"
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn help_and_version() {
+    let out = run(&["--version"], &[]);
+    assert!(String::from_utf8_lossy(ok(&out)).starts_with("raw2ppm "));
+    let out = run(&["--help"], &[]);
+    assert!(String::from_utf8_lossy(ok(&out)).contains("--every"));
+}
+
+// ---------------------------------------------------------------------------------------
+// YUV.
+
+const YUV_FORMATS: [&str; 8] = [
+    "yuv420p",
+    "yuv422p",
+    "yuv444p",
+    "nv12",
+    "nv21",
+    "yuyv422",
+    "uyvy422",
+    "yuv420p10le",
+];
+
+/// One 2x2 frame in `format` from four luma samples and one chroma pair (U, V) shared by
+/// all four pixels, laid out by hand from ffmpeg's pix_fmt descriptions.
+fn yuv_2x2(format: &str, y: [u8; 4], u: u8, v: u8) -> Vec<u8> {
+    let [y0, y1, y2, y3] = y;
+    match format {
+        "yuv420p" => vec![y0, y1, y2, y3, u, v],
+        "yuv422p" => vec![y0, y1, y2, y3, u, u, v, v],
+        "yuv444p" => vec![y0, y1, y2, y3, u, u, u, u, v, v, v, v],
+        "nv12" => vec![y0, y1, y2, y3, u, v],
+        "nv21" => vec![y0, y1, y2, y3, v, u],
+        "yuyv422" => vec![y0, u, y1, v, y2, u, y3, v],
+        "uyvy422" => vec![u, y0, v, y1, u, y2, v, y3],
+        "yuv420p10le" => [y0, y1, y2, y3, u, v]
+            .iter()
+            .flat_map(|&s| ((s as u16) << 2).to_le_bytes())
+            .collect(),
+        other => panic!("no layout for {other}"),
+    }
+}
+
+#[test]
+fn exact_bytes_for_every_yuv_format() {
+    // BT.601 limited range, worked out by hand: with U=V=128, R=G=B=255*(Y-16)/219, so
+    // Y=16, 235, 126, 81 give 0, 255, 128.08, 75.68. Y=81 U=90 V=240 (pure red as it
+    // rounds to 8 bits) gives R=255*(0.2968+1.402*0.5)=254.4, G=-0.5, B=-1.0: 254, 0, 0.
+    for format in YUV_FORMATS {
+        let grey = yuv_2x2(format, [16, 235, 126, 81], 128, 128);
+        let out = run(&["-s", "2x2", "-p", format], &grey);
+        let want = [0, 0, 0, 255, 255, 255, 128, 128, 128, 76, 76, 76];
+        assert_eq!(ok(&out), pnm("P6", 2, 2, 255, &want), "{format} grey");
+
+        let red = yuv_2x2(format, [81; 4], 90, 240);
+        let out = run(&["-s", "2x2", "-p", format], &red);
+        assert_eq!(
+            ok(&out),
+            pnm("P6", 2, 2, 255, &[254, 0, 0].repeat(4)),
+            "{format} red"
+        );
+    }
+}
+
+/// ffmpeg's test pattern at `size` in `pix_fmt`, as raw frames.
+fn ffmpeg_testsrc(size: &str, pix_fmt: &str, frames: usize) -> Vec<u8> {
+    require_tool("ffmpeg");
+    let (w, h) = size.split_once('x').unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=128x96:r=25"])
+        .args(["-frames:v", &frames.to_string()])
+        // testsrc2 only makes even sizes; scale down to odd ones.
+        .args(["-vf", &format!("scale={w}:{h}:flags=neighbor")])
+        .args(["-pix_fmt", pix_fmt, "-f", "rawvideo", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", stderr(&out));
+    out.stdout
+}
+
+/// ffmpeg's conversion of raw frames to rgb24, with nearest-neighbour chroma and exact
+/// arithmetic, in the given matrix and range.
+fn ffmpeg_to_rgb(raw: &[u8], size: &str, pix_fmt: &str, matrix: &str, range: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.raw");
+    std::fs::write(&path, raw).unwrap();
+    let scale = format!(
+        "scale=in_color_matrix={matrix}:in_range={range}:\
+         flags=neighbor+accurate_rnd+full_chroma_int,format=rgb24"
+    );
+    let out = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", size,
+        ])
+        .args(["-i", path.to_str().unwrap(), "-vf", &scale])
+        .args(["-f", "rawvideo", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", stderr(&out));
+    out.stdout
+}
+
+/// The samples of a stream of 8-bit P6 images with the same header, concatenated.
+fn ppm_samples(stream: &[u8], w: usize, h: usize) -> Vec<u8> {
+    let header = format!("P6\n{w} {h}\n255\n").into_bytes();
+    let image = header.len() + w * h * 3;
+    assert_eq!(stream.len() % image, 0, "not a stream of {w}x{h} images");
+    stream
+        .chunks_exact(image)
+        .flat_map(|img| {
+            assert!(img.starts_with(&header));
+            img[header.len()..].to_vec()
+        })
+        .collect()
+}
+
+fn assert_within_1(ours: &[u8], theirs: &[u8], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: lengths");
+    let worst = ours
+        .iter()
+        .zip(theirs)
+        .map(|(&a, &b)| (a as i32 - b as i32).abs())
+        .max()
+        .unwrap_or(0);
+    assert!(worst <= 1, "{what}: differs from ffmpeg by {worst}");
+}
+
+#[test]
+fn every_yuv_format_agrees_with_ffmpeg_within_1_at_even_and_odd_sizes() {
+    for format in YUV_FORMATS {
+        for size in ["64x48", "33x17", "7x5", "1x1"] {
+            let raw = ffmpeg_testsrc(size, format, 2);
+            let theirs = ffmpeg_to_rgb(&raw, size, format, "bt601", "tv");
+            let out = run(&["-s", size, "-p", format, "--frames"], &raw);
+            let (w, h) = size.split_once('x').unwrap();
+            let ours = ppm_samples(ok(&out), w.parse().unwrap(), h.parse().unwrap());
+            assert_within_1(&ours, &theirs, &format!("{format} {size}"));
+        }
+    }
+}
+
+#[test]
+fn matrix_and_range_options_agree_with_ffmpeg_within_1() {
+    let raw = ffmpeg_testsrc("64x48", "yuv420p", 1);
+    for matrix in ["bt601", "bt709", "bt2020"] {
+        for range in ["tv", "pc"] {
+            let theirs = ffmpeg_to_rgb(&raw, "64x48", "yuv420p", matrix, range);
+            let args = [
+                "-s", "64x48", "-p", "yuv420p", "--matrix", matrix, "--range", range,
+            ];
+            let out = run(&args, &raw);
+            let ours = ppm_samples(ok(&out), 64, 48);
+            assert_within_1(&ours, &theirs, &format!("{matrix} {range}"));
+        }
+    }
+}
+
+#[test]
+fn missing_yuv_bytes_leave_black_holes_and_grey_smears_never_green() {
+    // A 4x4 yuv420p frame cut after two luma rows: the lower rows are missing (Y=16, black)
+    // and so is all chroma (U=V=128), so the top rows are grey, not green.
+    let luma_rows = [16, 235, 126, 81, 235, 16, 81, 126];
+    let out = run(&["-s", "4x4", "-p", "yuv420p"], &luma_rows);
+    assert_eq!(out.status.code(), Some(1));
+    let mut want = [0, 255, 128, 76, 255, 0, 76, 128]
+        .iter()
+        .flat_map(|&g| [g, g, g])
+        .collect::<Vec<u8>>();
+    want.resize(48, 0);
+    assert_eq!(out.stdout, pnm("P6", 4, 4, 255, &want));
+}
+
+#[test]
+fn yuv_live_view_fills_unarrived_luma_with_black() {
+    // 64x48 yuv420p is 4608 bytes: snapshots at 1k, 2k, 3k, 4k and the whole frame.
+    let raw = ffmpeg_testsrc("64x48", "yuv420p", 1);
+    let out = run(&["-s", "64x48", "-p", "yuv420p", "--every", "1k"], &raw);
+    let images = ppm_samples(ok(&out), 64, 48);
+    let image_len = 64 * 48 * 3;
+    assert_eq!(images.len(), 5 * image_len);
+    // First snapshot: 16 luma rows arrived, no chroma: grey above, black below.
+    let first = &images[..image_len];
+    let (top, bottom) = first.split_at(16 * 64 * 3);
+    assert!(top.chunks_exact(3).all(|p| p[0] == p[1] && p[1] == p[2]));
+    assert!(top.iter().any(|&b| b != 0));
+    assert!(bottom.iter().all(|&b| b == 0));
+    // The last is the whole frame, as a plain conversion gives it.
+    let whole = run(&["-s", "64x48", "-p", "yuv420p"], &raw);
+    assert_eq!(
+        &images[4 * image_len..],
+        &ppm_samples(ok(&whole), 64, 48)[..]
+    );
+}
+
+#[test]
+fn yuv_frames_through_a_named_pipe_from_ffmpeg() {
+    require_tool("ffmpeg");
+    require_tool("mkfifo");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("video");
+    let script = format!(
+        "mkfifo {f}
+         ffmpeg -v error -f lavfi -i testsrc2=s=96x64:r=25 -frames:v 12 \
+                -f rawvideo -pix_fmt yuv420p -y {f} &
+         raw2ppm -s 96x64 -p yuv420p --frames < {f} |
+           ffmpeg -v error -f image2pipe -c:v ppm -i - -f framemd5 - | grep -vc '^#'
+         wait $!",
+        f = fifo.display()
+    );
+    let out = sh(&script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "12");
+}
+
+#[test]
+fn auto_width_is_refused_for_planar_formats() {
+    let out = run(&["--width", "auto", "-p", "yuv420p"], &[0; 100]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("packed"), "{}", stderr(&out));
+}

@@ -14,8 +14,10 @@
 //! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
 //! | [`packetize`] | bytes to packets |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
+//! | [`channel`] | the lossy channel of `corrupt`: loss, bursts, bit errors, duplication, reordering, truncation; its seeded generator |
 //! | [`cli`] | the Unix manners every program shares |
 
+pub mod channel;
 pub mod cli;
 pub mod framing;
 pub mod wire;

@@ -286,6 +286,12 @@ impl PacketChannel {
         Ok(())
     }
 
+    /// How many copies the reorder buffer holds now.
+    #[cfg(test)]
+    pub(super) fn held_count(&self) -> usize {
+        self.reorder.as_ref().map_or(0, |r| r.held.len())
+    }
+
     pub(super) fn finish(
         &mut self,
         out: &mut Output,

@@ -226,6 +226,19 @@ impl Input {
     }
 }
 
+/// Tell the kernel that the mapped bytes before `offset` will not be read again, so they
+/// stop counting toward our resident memory (they stay in the page cache). Without this, a
+/// program that maps a 1 GiB file ends with 1 GiB resident.
+pub fn release_mapped(map: &memmap2::Mmap, offset: usize) {
+    let page = 4096;
+    let end = offset.min(map.len()) / page * page;
+    if end > 0 {
+        // SAFETY: the map is read-only and private to us; dropping its pages only makes a
+        // later access fault them in again from the file.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, end) };
+    }
+}
+
 fn is_regular_file(fd: RawFd) -> bool {
     // SAFETY: fstat only reads the descriptor's metadata into a zeroed struct.
     unsafe {
@@ -239,6 +252,30 @@ pub fn stdout_raw() -> io::StdoutLock<'static> {
     let out = io::stdout();
     grow_pipe(out.as_raw_fd());
     out.lock()
+}
+
+/// Standard output as a `File` (a duplicate of descriptor 1): unbuffered, so large writes go
+/// straight to the kernel without std's line buffering scanning them for newlines.
+pub fn stdout_file() -> Result<File, Failure> {
+    let out = io::stdout();
+    grow_pipe(out.as_raw_fd());
+    std::os::fd::AsFd::as_fd(&out)
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(io_context("stdout"))
+}
+
+/// Wait until `fd` has input (or its end) to read, for at most `timeout`; true if ready.
+/// Lets a live receiver do timed work between packets without a busy loop.
+pub fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd, count 1; poll only writes `revents`.
+    unsafe { libc::poll(&mut pfd, 1, ms) != 0 }
 }
 
 /// Read until `buf` is full or the input ends; returns how many bytes were read.

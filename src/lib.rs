@@ -20,4 +20,6 @@
 pub mod channel;
 pub mod cli;
 pub mod framing;
+pub mod packetize;
+pub mod reassemble;
 pub mod wire;

@@ -1,0 +1,99 @@
+//! pktize: cut a byte stream into self-describing packets (see pktize(1), pktize(5)).
+
+use clap::Parser;
+use pktools::cli::{self, Failure, Input, Outcome};
+use pktools::packetize::{self, Settings};
+use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const PROGRAM: &str = "pktize";
+
+/// Segment a byte stream into packets with sequence number, offset, lengths and CRC32.
+#[derive(Parser, Debug)]
+#[command(name = PROGRAM, version, max_term_width = 100)]
+struct Args {
+    /// Payload bytes per packet (suffixes k, M; 1 to 65475).
+    #[arg(short = 's', long = "size", value_name = "SIZE", default_value_t = DEFAULT_PAYLOAD.to_string())]
+    size: String,
+
+    /// Transfer id, 0-65535 or 0xHHHH (default: random).
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    id: Option<u16>,
+
+    /// Pace output to RATE bytes per second, packets included (suffixes k, M, G).
+    #[arg(long, value_name = "RATE")]
+    rate: Option<String>,
+
+    /// Print a summary on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+
+    /// Write binary output even to a terminal.
+    #[arg(long)]
+    force: bool,
+
+    /// Input file (default: standard input).
+    file: Option<PathBuf>,
+}
+
+fn parse_id(text: &str) -> Result<u16, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| format!("expected a transfer id 0-65535 or 0x0000-0xffff, found \"{text}\""))
+}
+
+fn main() -> ExitCode {
+    match cli::parse_args::<Args>(PROGRAM) {
+        Ok(args) => cli::finish(PROGRAM, run(args)),
+        Err(code) => code,
+    }
+}
+
+fn run(args: Args) -> Result<Outcome, Failure> {
+    let payload_len =
+        cli::parse_size(&args.size).map_err(|e| Failure::new(format!("--size: {e}")))?;
+    if !(1..=MAX_PAYLOAD as u64).contains(&payload_len) {
+        return Err(Failure::new(format!(
+            "--size: payload size must be 1 to {MAX_PAYLOAD} bytes (one UDP datagram with the header), found {payload_len}"
+        )));
+    }
+    let bytes_per_sec = match &args.rate {
+        Some(r) => match cli::parse_size(r) {
+            Ok(0) | Err(_) => {
+                return Err(Failure::new(format!(
+                    "--rate: expected bytes per second such as 500k or 10M, found \"{r}\""
+                )))
+            }
+            Ok(n) => Some(n),
+        },
+        None => None,
+    };
+    let settings = Settings {
+        payload_len: payload_len as usize,
+        transfer_id: args.id.unwrap_or_else(packetize::random_transfer_id),
+        bytes_per_sec,
+    };
+    cli::refuse_terminal_stdout(args.force)?;
+    let input = Input::open(args.file.as_deref())?;
+    let mut out = cli::stdout_file()?;
+    let summary = match input {
+        Input::Mapped(map) => packetize::packetize_slice(&map, &mut out, &settings, &mut |n| {
+            cli::release_mapped(&map, n)
+        }),
+        Input::Empty => packetize::packetize_slice(&[], &mut out, &settings, &mut |_| {}),
+        Input::Stream(mut reader) => packetize::packetize_stream(&mut reader, &mut out, &settings),
+    }
+    .map_err(cli::io_context("writing packets"))?;
+    if args.verbose {
+        let _ = writeln!(
+            std::io::stderr(),
+            "{PROGRAM}: {} bytes in {} packets of up to {} bytes, transfer id {:#06x}, {} bytes written",
+            summary.input_bytes, summary.packets, settings.payload_len, settings.transfer_id, summary.output_bytes
+        );
+    }
+    Ok(Outcome::Intact)
+}

@@ -1,0 +1,341 @@
+//! Bytes to packets: cut a byte stream into payloads of one size and give each a header.
+//!
+//! Every packet but the last carries exactly `payload_len` bytes, so a packet's offset is
+//! `seq * payload_len`; the last carries the rest and the LAST flag. An empty input is still a
+//! transfer: one empty LAST packet, so a receiver learns that it ended. Each packet is
+//! written contiguously (header then payload) and never split across two writes, so a
+//! datagram-preserving sender can send one packet per datagram.
+//!
+//! The packetizer holds back the last full payload of a stream until it knows whether more
+//! follows, so it can mark the true last packet; that delays a live stream by one packet.
+//!
+//! This module does not pace by itself beyond what [`Pacer`] is given, and knows nothing of
+//! sockets.
+
+use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD};
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// How to packetize.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Payload bytes per packet, 1..=MAX_PAYLOAD.
+    pub payload_len: usize,
+    pub transfer_id: u16,
+    /// Pace the output to this many bytes per second (packets included), if set.
+    pub bytes_per_sec: Option<u64>,
+}
+
+/// What was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub input_bytes: u64,
+    pub packets: u64,
+    pub output_bytes: u64,
+}
+
+/// Turns payloads into packets with consecutive sequence numbers and offsets.
+pub struct Packetizer {
+    settings: Settings,
+    total_len: Option<u64>,
+    seq: u32,
+    offset: u64,
+    summary: Summary,
+}
+
+impl Packetizer {
+    /// A packetizer for one transfer; `total_len` is the input length when known.
+    pub fn new(settings: Settings, total_len: Option<u64>) -> Self {
+        assert!(
+            (1..=MAX_PAYLOAD).contains(&settings.payload_len),
+            "payload size is validated by the caller to lie in 1..=MAX_PAYLOAD"
+        );
+        Packetizer {
+            settings,
+            total_len,
+            seq: 0,
+            offset: 0,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Append one packet carrying `payload` to `out`.
+    pub fn push(&mut self, payload: &[u8], last: bool, out: &mut Vec<u8>) {
+        debug_assert!(payload.len() <= self.settings.payload_len);
+        let header = Header {
+            kind: Kind::Data,
+            last,
+            payload_len: payload.len() as u16,
+            transfer_id: self.settings.transfer_id,
+            seq: self.seq,
+            offset: self.offset,
+            total_len: self.total_len,
+            payload_crc: Header::crc_of(payload),
+        };
+        let mut bytes = [0; HEADER_LEN];
+        header.encode(&mut bytes);
+        out.extend_from_slice(&bytes);
+        out.extend_from_slice(payload);
+        self.seq = self.seq.wrapping_add(1);
+        self.offset += payload.len() as u64;
+        self.summary.packets += 1;
+        self.summary.input_bytes += payload.len() as u64;
+        self.summary.output_bytes += (HEADER_LEN + payload.len()) as u64;
+    }
+
+    /// The totals so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+}
+
+/// A transfer id that differs between runs: two senders to one receiver are told apart.
+/// Not cryptographic; std's randomly keyed hasher mixed with the time and process id.
+pub fn random_transfer_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish() as u16
+}
+
+/// Paces output to a byte rate: sleeps so that what was sent never runs ahead of
+/// `bytes_per_sec` times the elapsed time, allowing a small burst.
+pub struct Pacer {
+    bytes_per_sec: u64,
+    started: Instant,
+    sent: u64,
+}
+
+impl Pacer {
+    pub fn new(bytes_per_sec: u64) -> Self {
+        Pacer {
+            bytes_per_sec: bytes_per_sec.max(1),
+            started: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    /// Account for `bytes` about to be sent, sleeping first if they would be early.
+    pub fn wait_for(&mut self, bytes: usize) {
+        self.sent += bytes as u64;
+        let due = Duration::from_secs_f64(self.sent as f64 / self.bytes_per_sec as f64);
+        let elapsed = self.started.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+    }
+
+    /// How many bytes to send between sleeps: about 5 ms worth, at least one packet.
+    pub fn batch_len(&self, packet_len: usize) -> usize {
+        ((self.bytes_per_sec / 200) as usize).max(packet_len)
+    }
+}
+
+/// How much packet data to gather before a write when not pacing: large writes amortise
+/// system calls; 1 MiB is the pipe size `cli::grow_pipe` asks for.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// Writes gathered packets, pacing them when asked.
+struct Sender<'w> {
+    out: &'w mut dyn Write,
+    pacer: Option<Pacer>,
+    batch: usize,
+    buf: Vec<u8>,
+}
+
+impl<'w> Sender<'w> {
+    fn new(out: &'w mut dyn Write, settings: &Settings) -> Self {
+        let pacer = settings.bytes_per_sec.map(Pacer::new);
+        let packet_len = HEADER_LEN + settings.payload_len;
+        let batch = match &pacer {
+            Some(p) => p.batch_len(packet_len),
+            None => WRITE_BATCH.max(packet_len),
+        };
+        Sender {
+            out,
+            pacer,
+            batch,
+            buf: Vec::with_capacity(batch + packet_len),
+        }
+    }
+
+    /// Write once a batch has gathered; true if it wrote.
+    fn maybe_send(&mut self) -> io::Result<bool> {
+        if self.buf.len() >= self.batch {
+            self.send()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Write what has gathered now (whole packets only, never a partial one).
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(p) = &mut self.pacer {
+            p.wait_for(self.buf.len());
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Packetize a whole input held in memory (a mapped file). `sent` is told, after each
+/// write, how many input bytes have been sent, so the caller can release them.
+pub fn packetize_slice(
+    data: &[u8],
+    out: &mut dyn Write,
+    settings: &Settings,
+    sent: &mut dyn FnMut(usize),
+) -> io::Result<Summary> {
+    let mut packetizer = Packetizer::new(settings.clone(), Some(data.len() as u64));
+    let mut sender = Sender::new(out, settings);
+    if data.is_empty() {
+        packetizer.push(&[], true, &mut sender.buf);
+    }
+    let count = data.len().div_ceil(settings.payload_len);
+    for (i, payload) in data.chunks(settings.payload_len).enumerate() {
+        packetizer.push(payload, i + 1 == count, &mut sender.buf);
+        if sender.maybe_send()? {
+            sent((i + 1) * settings.payload_len);
+        }
+    }
+    sender.send()?;
+    sender.out.flush()?;
+    Ok(packetizer.summary().clone())
+}
+
+/// Packetize a stream of unknown length, sending packets as soon as their bytes arrive.
+pub fn packetize_stream(
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    settings: &Settings,
+) -> io::Result<Summary> {
+    let payload_len = settings.payload_len;
+    let mut packetizer = Packetizer::new(settings.clone(), None);
+    let mut sender = Sender::new(out, settings);
+    // Room for many payloads per read; `pending` bytes at the front are not yet sent.
+    let capacity = (WRITE_BATCH / payload_len).max(2) * payload_len;
+    let mut buf = vec![0u8; capacity];
+    let mut pending = 0;
+    loop {
+        let n = crate::cli::read_some(input, &mut buf[pending..])?;
+        if n == 0 {
+            break;
+        }
+        pending += n;
+        // Send every full payload but keep at least one byte back: the last packet must
+        // carry the LAST flag, and only the end of input tells which one that is.
+        let sendable = if pending > payload_len {
+            (pending - 1) / payload_len * payload_len
+        } else {
+            0
+        };
+        for payload in buf[..sendable].chunks_exact(payload_len) {
+            packetizer.push(payload, false, &mut sender.buf);
+            sender.maybe_send()?;
+        }
+        buf.copy_within(sendable..pending, 0);
+        pending -= sendable;
+        // The input may now be slow: let what we have go out before waiting for more.
+        sender.send()?;
+        sender.out.flush()?;
+    }
+    if pending == 0 {
+        packetizer.push(&[], true, &mut sender.buf);
+    } else {
+        let count = pending.div_ceil(payload_len);
+        for (i, payload) in buf[..pending].chunks(payload_len).enumerate() {
+            packetizer.push(payload, i + 1 == count, &mut sender.buf);
+        }
+    }
+    sender.send()?;
+    sender.out.flush()?;
+    Ok(packetizer.summary().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framing::{scan, Frame};
+
+    fn settings(payload_len: usize) -> Settings {
+        Settings {
+            payload_len,
+            transfer_id: 42,
+            bytes_per_sec: None,
+        }
+    }
+
+    /// Headers of every packet in a stream, checking that each is intact.
+    fn headers(stream: &[u8]) -> Vec<Header> {
+        let mut at = 0;
+        let mut out = vec![];
+        while at < stream.len() {
+            match scan(&stream[at..], true) {
+                Frame::Packet {
+                    header,
+                    intact: true,
+                    payload_len,
+                    ..
+                } => {
+                    out.push(header);
+                    at += HEADER_LEN + payload_len;
+                }
+                other => panic!("unexpected {other:?} at {at}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn empty_input_is_one_empty_last_packet() {
+        let mut out = vec![];
+        packetize_slice(&[], &mut out, &settings(4), &mut |_| {}).unwrap();
+        let h = headers(&out);
+        assert_eq!(h.len(), 1);
+        assert!(h[0].last);
+        assert_eq!(h[0].payload_len, 0);
+        assert_eq!(h[0].total_len, Some(0));
+    }
+
+    #[test]
+    fn slices_and_streams_give_the_same_offsets_and_flags() {
+        let data: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        for len in [0, 1, 9, 10, 11, 1000] {
+            let mut a = vec![];
+            packetize_slice(&data[..len], &mut a, &settings(10), &mut |_| {}).unwrap();
+            let mut b = vec![];
+            packetize_stream(&mut &data[..len], &mut b, &settings(10)).unwrap();
+            let (ha, hb) = (headers(&a), headers(&b));
+            assert_eq!(ha.len(), len.div_ceil(10).max(1));
+            assert_eq!(ha.len(), hb.len());
+            for (i, (x, y)) in ha.iter().zip(&hb).enumerate() {
+                assert_eq!(x.offset, 10 * i as u64);
+                assert_eq!(x.seq, i as u32);
+                assert_eq!((x.offset, x.seq, x.last), (y.offset, y.seq, y.last));
+                assert_eq!(x.last, i + 1 == ha.len());
+                assert_eq!(x.total_len, Some(len as u64));
+                assert_eq!(y.total_len, None);
+            }
+        }
+    }
+
+    #[test]
+    fn pacer_holds_the_rate() {
+        let mut p = Pacer::new(1_000_000);
+        let t = Instant::now();
+        for _ in 0..10 {
+            p.wait_for(5_000);
+        }
+        assert!(t.elapsed() >= Duration::from_millis(45));
+    }
+}

@@ -1,0 +1,245 @@
+//! The damage map: which byte ranges of the output were lost (filled) or damaged (written
+//! from a payload whose CRC failed), and the counts a report needs.
+//!
+//! Memory stays bounded on any stream: ranges are kept only while a late packet could still
+//! change them (within the `horizon` behind the reassembly frontier); older ones are final
+//! and go to the [`RangeSink`] (the JSON report) or are only counted.
+
+use std::collections::VecDeque;
+use std::io;
+
+/// What happened to a byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeKind {
+    /// Nothing arrived for it: filled with the fill pattern.
+    Lost,
+    /// Written from a payload that failed its CRC (or was cut short).
+    Damaged,
+}
+
+impl RangeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RangeKind::Lost => "lost",
+            RangeKind::Damaged => "damaged",
+        }
+    }
+}
+
+/// A range of output offsets, `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DamagedRange {
+    pub kind: RangeKind,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Receives final ranges, in output order.
+pub trait RangeSink {
+    fn range(&mut self, range: &DamagedRange) -> io::Result<()>;
+}
+
+impl<T: RangeSink + ?Sized> RangeSink for Box<T> {
+    fn range(&mut self, range: &DamagedRange) -> io::Result<()> {
+        (**self).range(range)
+    }
+}
+
+/// Totals over final ranges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DamageTotals {
+    pub lost_bytes: u64,
+    pub lost_ranges: u64,
+    pub damaged_bytes: u64,
+    pub damaged_ranges: u64,
+}
+
+/// Recent ranges (still changeable) and totals of final ones.
+pub struct DamageMap {
+    recent: VecDeque<DamagedRange>,
+    totals: DamageTotals,
+    sink: Option<Box<dyn RangeSink>>,
+}
+
+impl DamageMap {
+    pub fn new(sink: Option<Box<dyn RangeSink>>) -> Self {
+        DamageMap {
+            recent: VecDeque::new(),
+            totals: DamageTotals::default(),
+            sink,
+        }
+    }
+
+    /// Record a range at or after every range recorded so far (ranges come in output order).
+    pub fn record(&mut self, kind: RangeKind, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        if let Some(back) = self.recent.back_mut() {
+            if back.kind == kind && back.end == start {
+                back.end = end;
+                return;
+            }
+        }
+        self.recent.push_back(DamagedRange { kind, start, end });
+    }
+
+    /// Record a range among the recent ones, where no range covers it (after `repair`).
+    pub fn record_inside(&mut self, kind: RangeKind, start: u64, end: u64) {
+        let at = self.recent.partition_point(|r| r.start < start);
+        self.recent.insert(at, DamagedRange { kind, start, end });
+    }
+
+    /// A late packet arrived intact for `start..end`: remove that span from recent ranges.
+    /// Returns how many lost bytes it recovered.
+    pub fn repair(&mut self, start: u64, end: u64) -> u64 {
+        let mut recovered = 0;
+        let mut i = 0;
+        while i < self.recent.len() {
+            let r = self.recent[i];
+            if r.end <= start || r.start >= end {
+                i += 1;
+                continue;
+            }
+            if r.kind == RangeKind::Lost {
+                recovered += r.end.min(end) - r.start.max(start);
+            }
+            self.recent.remove(i);
+            let mut insert_at = i;
+            if r.start < start {
+                self.recent
+                    .insert(insert_at, DamagedRange { end: start, ..r });
+                insert_at += 1;
+            }
+            if r.end > end {
+                self.recent
+                    .insert(insert_at, DamagedRange { start: end, ..r });
+                insert_at += 1;
+            }
+            i = insert_at;
+        }
+        recovered
+    }
+
+    /// True when `start..end` lies inside recent lost ranges (a late packet can fill it).
+    pub fn is_lost(&self, start: u64, end: u64) -> bool {
+        self.overlapping(start, end)
+            .any(|r| r.kind == RangeKind::Lost && r.start <= start && end <= r.end)
+    }
+
+    /// True when `start..end` overlaps a recent damaged range (an intact copy can repair it).
+    pub fn is_damaged(&self, start: u64, end: u64) -> bool {
+        self.overlapping(start, end)
+            .any(|r| r.kind == RangeKind::Damaged)
+    }
+
+    /// Recent ranges that overlap `start..end` (ranges are sorted and disjoint).
+    fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = &DamagedRange> {
+        let first = self.recent.partition_point(|r| r.end <= start);
+        self.recent
+            .range(first..)
+            .take_while(move |r| r.start < end)
+    }
+
+    /// Make every range that ends at or before `offset` final.
+    pub fn settle_before(&mut self, offset: u64) -> io::Result<()> {
+        while let Some(front) = self.recent.front() {
+            if front.end > offset {
+                break;
+            }
+            let r = self.recent.pop_front().expect("front exists");
+            self.finalize(&r)?;
+        }
+        Ok(())
+    }
+
+    /// Make every range final.
+    pub fn settle_all(&mut self) -> io::Result<()> {
+        self.settle_before(u64::MAX)
+    }
+
+    fn finalize(&mut self, r: &DamagedRange) -> io::Result<()> {
+        match r.kind {
+            RangeKind::Lost => {
+                self.totals.lost_bytes += r.end - r.start;
+                self.totals.lost_ranges += 1;
+            }
+            RangeKind::Damaged => {
+                self.totals.damaged_bytes += r.end - r.start;
+                self.totals.damaged_ranges += 1;
+            }
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.range(r)?;
+        }
+        Ok(())
+    }
+
+    /// Totals of final ranges (call `settle_all` first for the whole picture).
+    pub fn totals(&self) -> DamageTotals {
+        self.totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[derive(Clone, Default)]
+    struct Collect(Rc<RefCell<Vec<DamagedRange>>>);
+    impl RangeSink for Collect {
+        fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+            self.0.borrow_mut().push(*r);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn adjacent_ranges_of_one_kind_merge() {
+        let c = Collect::default();
+        let mut m = DamageMap::new(Some(Box::new(c.clone())));
+        m.record(RangeKind::Lost, 0, 10);
+        m.record(RangeKind::Lost, 10, 20);
+        m.record(RangeKind::Damaged, 20, 30);
+        m.record(RangeKind::Lost, 40, 50);
+        m.settle_all().unwrap();
+        let got = c.0.borrow().clone();
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[0].start, got[0].end), (0, 20));
+        assert_eq!(
+            m.totals(),
+            DamageTotals {
+                lost_bytes: 30,
+                lost_ranges: 2,
+                damaged_bytes: 10,
+                damaged_ranges: 1
+            }
+        );
+    }
+
+    #[test]
+    fn repair_splits_a_lost_range() {
+        let mut m = DamageMap::new(None);
+        m.record(RangeKind::Lost, 0, 30);
+        assert!(m.is_lost(10, 20));
+        assert_eq!(m.repair(10, 20), 10);
+        assert!(!m.is_lost(10, 20));
+        assert!(m.is_lost(0, 10) && m.is_lost(20, 30));
+        m.settle_all().unwrap();
+        assert_eq!(m.totals().lost_bytes, 20);
+        assert_eq!(m.totals().lost_ranges, 2);
+    }
+
+    #[test]
+    fn settle_before_keeps_recent_ranges() {
+        let mut m = DamageMap::new(None);
+        m.record(RangeKind::Lost, 0, 10);
+        m.record(RangeKind::Damaged, 20, 30);
+        m.settle_before(25).unwrap();
+        assert_eq!(m.totals().lost_bytes, 10);
+        assert_eq!(m.totals().damaged_bytes, 0);
+        assert!(m.is_damaged(22, 24));
+    }
+}

@@ -1,0 +1,790 @@
+//! Packets to bytes: put every received payload at its offset, in order, whatever the
+//! channel did: reordering, duplication, loss, damage, garbage, interleaved transfers.
+//!
+//! The [`Reassembler`] keeps a *frontier*: every output byte before it is settled (written,
+//! or filled because it was lost). A packet at the frontier is written at once (the fast
+//! path: no copy beyond the output buffer). A packet ahead of the frontier waits in a bounded
+//! *window*; when the window is full, or (live mode) the oldest gap has waited too long, the
+//! gap is declared lost, filled with the fill pattern, and the frontier moves on. Memory is
+//! bounded by the window, whatever the stream length or loss pattern.
+//!
+//! A packet behind the frontier is a duplicate, or a late arrival for a range that was
+//! already filled; a seekable output (`-o FILE`) still takes late packets within the horizon
+//! (one window behind the frontier) and the damage map is corrected.
+//!
+//! Transfers: the first transfer id seen is followed (or the one asked for); a new id
+//! starts the next transfer, concatenated, once the current one has ended, or after a long
+//! run of its packets with none of the current one (its end was lost).
+//!
+//! Reading bytes and finding packets is [`crate::framing`]'s job; this module only sees
+//! packets. Submodules: [`output`] (where bytes go), [`damage`] (the damage map).
+
+pub mod damage;
+pub mod output;
+pub mod report;
+
+use crate::framing::{self, Frame};
+use crate::wire::{Header, Kind, HEADER_LEN};
+use damage::{DamageMap, DamageTotals, RangeKind};
+use output::Output;
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+/// What to do with a payload whose CRC failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DamagedPolicy {
+    /// Write the received bytes: in an image, damage shows as noise where it happened.
+    Keep,
+    /// Treat the packet as lost: its range is filled.
+    Fill,
+}
+
+/// The payload bytes the automatic window holds: enough for the reordering of a busy link,
+/// small enough for the memory budget.
+pub const AUTO_WINDOW_BYTES: usize = 1 << 20;
+/// Bounds on the window in packets, so tiny payloads do not make a huge index.
+pub const MAX_WINDOW_PACKETS: usize = 1 << 16;
+const AUTO_WINDOW_MAX_PACKETS: usize = 4096;
+/// How far behind the frontier a late packet is still recognised as late (and written to a
+/// file). Only damage ranges are kept for this span, not data, so it can be generous.
+const LATE_HORIZON_BYTES: u64 = 4 << 20;
+/// Transfers seen interleaved with the followed one are remembered (up to this many) as
+/// other senders, never taken for the next transfer.
+const MAX_OTHER_SENDERS: usize = 64;
+/// Packets of another transfer in a row, with none of the current one, after which the
+/// current transfer is taken to have ended (its last packets lost). They are kept and
+/// replayed into the new transfer, so none of them is lost.
+const SWITCH_AFTER: usize = 32;
+
+/// How to reassemble.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Pattern for lost bytes; byte `o` of a transfer gets `fill[o % fill.len()]`.
+    pub fill: Vec<u8>,
+    pub damaged: DamagedPolicy,
+    /// Reorder window in packets; `None` for about [`AUTO_WINDOW_BYTES`] of payload.
+    pub window_packets: Option<usize>,
+    /// Follow only this transfer.
+    pub transfer_id: Option<u16>,
+    /// Live mode: a gap that holds up later packets longer than this is filled.
+    pub live_latency: Option<Duration>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            fill: vec![0],
+            damaged: DamagedPolicy::Keep,
+            window_packets: None,
+            transfer_id: None,
+            live_latency: None,
+        }
+    }
+}
+
+/// Packet and byte counts over the whole input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// New packets whose payload matched its CRC.
+    pub intact: u64,
+    /// New packets with a valid header and a damaged payload (truncated ones included).
+    pub damaged: u64,
+    /// Of the damaged, those cut short.
+    pub truncated: u64,
+    /// Packet slots never received intact or damaged: filled.
+    pub lost: u64,
+    pub duplicate: u64,
+    /// New packets that arrived after a packet with a later offset.
+    pub reordered: u64,
+    /// Packets that came after their range was filled; written when the output is a file.
+    pub late: u64,
+    pub late_written: u64,
+    /// Packets of transfers not followed.
+    pub foreign: u64,
+    /// Parity and descriptor packets, which this version does not use.
+    pub unused: u64,
+    pub garbage_bytes: u64,
+    pub transfers: u64,
+}
+
+/// One transfer as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferSummary {
+    pub id: u16,
+    /// Where it starts in the output.
+    pub base: u64,
+    /// Bytes written for it, fill included.
+    pub len: u64,
+    /// Its length was known (total length or last packet received).
+    pub end_known: bool,
+}
+
+/// A payload that arrived ahead of the frontier.
+struct Pending {
+    data: Vec<u8>,
+    /// End offset the header states (beyond `data` when truncated).
+    stated_end: u64,
+    intact: bool,
+}
+
+struct Transfer {
+    id: u16,
+    base: u64,
+    frontier: u64,
+    end: Option<u64>,
+    /// Largest payload seen: the packet grid for counting lost packets.
+    payload_len: u64,
+    highest_end: u64,
+    window: BTreeMap<u64, Pending>,
+    window_packets: usize,
+    advanced_at: Instant,
+}
+
+enum Belongs {
+    Current,
+    NewTransfer,
+    Other,
+}
+
+/// A packet of another transfer, kept in case that transfer turns out to be the next one.
+struct Held {
+    header: Header,
+    payload: Vec<u8>,
+    intact: bool,
+    truncated: bool,
+}
+
+/// Packets in, bytes out. See the module documentation.
+pub struct Reassembler<O: Output> {
+    settings: Settings,
+    out: O,
+    current: Option<Transfer>,
+    /// Where the next transfer starts in the output.
+    next_base: u64,
+    /// A run of packets of another transfer.
+    candidate: Option<(u16, Vec<Held>)>,
+    /// Transfers seen interleaved with the followed one: other senders, most recent last.
+    other_senders: Vec<u16>,
+    finished: Vec<TransferSummary>,
+    counts: Counts,
+    damage: DamageMap,
+    pool: Vec<Vec<u8>>,
+    fill_block: Vec<u8>,
+}
+
+impl<O: Output> Reassembler<O> {
+    pub fn new(settings: Settings, out: O, damage: DamageMap) -> Self {
+        assert!(
+            !settings.fill.is_empty(),
+            "the fill pattern has at least one byte"
+        );
+        let fill_block = settings
+            .fill
+            .iter()
+            .copied()
+            .cycle()
+            .take((64 << 10) + settings.fill.len())
+            .collect();
+        Reassembler {
+            settings,
+            out,
+            current: None,
+            next_base: 0,
+            candidate: None,
+            other_senders: Vec::new(),
+            finished: Vec::new(),
+            counts: Counts::default(),
+            damage,
+            pool: Vec::new(),
+            fill_block,
+        }
+    }
+
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    pub fn output(&mut self) -> &mut O {
+        &mut self.out
+    }
+
+    /// Output bytes settled so far (written or filled, in order).
+    pub fn settled_bytes(&self) -> u64 {
+        match &self.current {
+            Some(t) => t.base + t.frontier,
+            None => self.next_base,
+        }
+    }
+
+    /// The current transfer's known length, for progress display.
+    pub fn current_len(&self) -> Option<(u64, u64)> {
+        self.current
+            .as_ref()
+            .and_then(|t| t.end.map(|e| (t.frontier, e)))
+    }
+
+    /// Count bytes that were not packets.
+    pub fn garbage(&mut self, len: usize) {
+        self.counts.garbage_bytes += len as u64;
+    }
+
+    /// Take one packet found by the framing scanner. `payload` holds the bytes present
+    /// (fewer than stated when `truncated`).
+    pub fn accept(
+        &mut self,
+        header: &Header,
+        payload: &[u8],
+        intact: bool,
+        truncated: bool,
+    ) -> io::Result<()> {
+        if header.kind != Kind::Data {
+            self.counts.unused += 1;
+            return Ok(());
+        }
+        match self.belongs(header) {
+            Belongs::Current => {}
+            Belongs::NewTransfer => {
+                self.end_transfer()?;
+                self.start_transfer(header.transfer_id);
+            }
+            Belongs::Other => return self.other_transfer(header, payload, intact, truncated),
+        }
+        // A packet of the current transfer breaks a run of another one: that one is a
+        // sender running at the same time, not the next transfer.
+        if let Some((id, held)) = self.candidate.take() {
+            self.counts.foreign += held.len() as u64;
+            self.pool.extend(held.into_iter().map(|h| h.payload));
+            self.other_senders.retain(|&o| o != id);
+            if self.other_senders.len() == MAX_OTHER_SENDERS {
+                self.other_senders.remove(0);
+            }
+            self.other_senders.push(id);
+        }
+        self.place(header, payload, intact, truncated)
+    }
+
+    /// Which transfer a packet belongs to.
+    fn belongs(&self, header: &Header) -> Belongs {
+        if self
+            .settings
+            .transfer_id
+            .is_some_and(|id| id != header.transfer_id)
+        {
+            return Belongs::Other;
+        }
+        match &self.current {
+            None => Belongs::NewTransfer,
+            // The same id again from the start after the transfer ended: a new run of the
+            // sender with the same --id.
+            Some(t) if t.id == header.transfer_id => {
+                if t.is_complete() && header.seq == 0 && header.offset == 0 {
+                    Belongs::NewTransfer
+                } else {
+                    Belongs::Current
+                }
+            }
+            Some(_) => Belongs::Other,
+        }
+    }
+
+    fn other_transfer(
+        &mut self,
+        header: &Header,
+        payload: &[u8],
+        intact: bool,
+        truncated: bool,
+    ) -> io::Result<()> {
+        let complete = self.current.as_ref().is_some_and(Transfer::is_complete);
+        if self.settings.transfer_id.is_some() || self.other_senders.contains(&header.transfer_id) {
+            self.counts.foreign += 1;
+            return Ok(());
+        }
+        if complete {
+            self.end_transfer()?;
+            self.start_transfer(header.transfer_id);
+            return self.place(header, payload, intact, truncated);
+        }
+        let run = match &mut self.candidate {
+            Some((id, held)) if *id == header.transfer_id => held,
+            _ => {
+                if let Some((_, held)) = self.candidate.take() {
+                    self.counts.foreign += held.len() as u64;
+                }
+                &mut self.candidate.insert((header.transfer_id, Vec::new())).1
+            }
+        };
+        let mut copy = self.pool.pop().unwrap_or_default();
+        copy.clear();
+        copy.extend_from_slice(payload);
+        run.push(Held {
+            header: *header,
+            payload: copy,
+            intact,
+            truncated,
+        });
+        if run.len() >= SWITCH_AFTER {
+            let (id, held) = self.candidate.take().expect("candidate was just extended");
+            self.end_transfer()?;
+            self.start_transfer(id);
+            for h in held {
+                self.place(&h.header, &h.payload, h.intact, h.truncated)?;
+                self.pool.push(h.payload);
+            }
+        }
+        Ok(())
+    }
+
+    fn start_transfer(&mut self, id: u16) {
+        self.counts.transfers += 1;
+        self.current = Some(Transfer {
+            id,
+            base: self.next_base,
+            frontier: 0,
+            end: None,
+            payload_len: 0,
+            highest_end: 0,
+            window: BTreeMap::new(),
+            window_packets: 1,
+            advanced_at: Instant::now(),
+        });
+    }
+
+    /// The current transfer, while a packet of it is being placed.
+    fn transfer(&mut self) -> &mut Transfer {
+        self.current
+            .as_mut()
+            .expect("placing and settling happen only while a transfer is current")
+    }
+
+    /// Place a packet of the current transfer.
+    fn place(
+        &mut self,
+        header: &Header,
+        payload: &[u8],
+        intact: bool,
+        truncated: bool,
+    ) -> io::Result<()> {
+        let window_setting = self.settings.window_packets;
+        let t = self
+            .current
+            .as_mut()
+            .expect("placing happens only while a transfer is current");
+        t.payload_len = t.payload_len.max(u64::from(header.payload_len));
+        // Re-evaluated as larger payloads appear, so the window's bytes stay bounded.
+        t.window_packets = match window_setting {
+            Some(n) => n.clamp(1, MAX_WINDOW_PACKETS),
+            None => (AUTO_WINDOW_BYTES / t.payload_len.max(1) as usize)
+                .clamp(1, AUTO_WINDOW_MAX_PACKETS),
+        };
+        if header.last && t.end.is_none() {
+            t.end = Some(header.end());
+        }
+        if let Some(total) = header.total_len {
+            if t.end.is_none() {
+                t.end = Some(total);
+            }
+        }
+        let (start, stated_end) = (header.offset, header.end());
+        let (end, frontier, base) = (t.end, t.frontier, t.base);
+        if let Some(e) = end {
+            self.out.set_len_hint(base + e)?;
+        }
+        if end.is_some_and(|e| stated_end > e) {
+            // Contradicts the length this transfer already stated: not trustworthy.
+            self.counts.foreign += 1;
+            return Ok(());
+        }
+        if stated_end <= frontier && !(start == stated_end && start == frontier) {
+            return self.behind(start, stated_end, payload, intact, truncated);
+        }
+        let t = self.transfer();
+        if t.window.contains_key(&start) {
+            return self.duplicate_ahead(start, payload, intact, truncated);
+        }
+        if intact {
+            self.counts.intact += 1;
+        } else {
+            self.counts.damaged += 1;
+            self.counts.truncated += u64::from(truncated);
+            if self.settings.damaged == DamagedPolicy::Fill {
+                return Ok(());
+            }
+        }
+        let t = self
+            .current
+            .as_mut()
+            .expect("placing happens only while a transfer is current");
+        self.counts.reordered += u64::from(start < t.highest_end);
+        t.highest_end = t.highest_end.max(stated_end);
+        if start <= t.frontier && t.window.is_empty() {
+            // The fast path: in order.
+            self.deliver(start, stated_end, payload, intact)?;
+            return self.after_advance();
+        }
+        loop {
+            let t = self.transfer();
+            if t.window.len() < t.window_packets {
+                break;
+            }
+            self.settle_first_gap()?;
+            if start <= self.transfer().frontier {
+                self.deliver(start, stated_end, payload, intact)?;
+                return self.after_advance();
+            }
+        }
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(payload);
+        let t = self.transfer();
+        t.window.insert(
+            start,
+            Pending {
+                data,
+                stated_end,
+                intact,
+            },
+        );
+        Ok(())
+    }
+
+    /// A packet whose offset already waits in the window.
+    fn duplicate_ahead(
+        &mut self,
+        start: u64,
+        payload: &[u8],
+        intact: bool,
+        truncated: bool,
+    ) -> io::Result<()> {
+        self.counts.duplicate += 1;
+        let t = self.transfer();
+        let pending = t.window.get_mut(&start).expect("caller checked");
+        if intact && !pending.intact {
+            pending.data.clear();
+            pending.data.extend_from_slice(payload);
+            pending.intact = true;
+        } else if !intact && !truncated && !pending.intact && pending.data.len() < payload.len() {
+            // A longer damaged copy beats a truncated one.
+            pending.data.clear();
+            pending.data.extend_from_slice(payload);
+        }
+        Ok(())
+    }
+
+    /// A packet for a range the frontier has passed.
+    fn behind(
+        &mut self,
+        start: u64,
+        stated_end: u64,
+        payload: &[u8],
+        intact: bool,
+        truncated: bool,
+    ) -> io::Result<()> {
+        let t = self.current.as_ref().expect("a transfer is being placed");
+        let (abs_start, abs_end) = (t.base + start, t.base + stated_end);
+        let seekable = self.out.seekable();
+        let usable = intact || (!truncated && self.settings.damaged == DamagedPolicy::Keep);
+        if self.damage.is_lost(abs_start, abs_end) {
+            self.counts.late += 1;
+            if seekable && usable {
+                self.out.write_at(abs_start, payload)?;
+                self.damage.repair(abs_start, abs_end);
+                let p = t.payload_len.max(1);
+                let slots = stated_end.div_ceil(p) - start.div_ceil(p);
+                self.counts.lost = self.counts.lost.saturating_sub(slots);
+                if intact {
+                    self.counts.intact += 1;
+                } else {
+                    self.counts.damaged += 1;
+                    self.damage
+                        .record_inside(RangeKind::Damaged, abs_start, abs_end);
+                }
+                self.counts.late_written += 1;
+            }
+            return Ok(());
+        }
+        self.counts.duplicate += 1;
+        if seekable && intact && self.damage.is_damaged(abs_start, abs_end) {
+            self.out.write_at(abs_start, payload)?;
+            self.damage.repair(abs_start, abs_end);
+        }
+        Ok(())
+    }
+
+    /// Write a payload at the frontier (it may start before it: only the new part counts).
+    fn deliver(
+        &mut self,
+        start: u64,
+        stated_end: u64,
+        data: &[u8],
+        intact: bool,
+    ) -> io::Result<()> {
+        let t = self.transfer();
+        let skip = (t.frontier - start.min(t.frontier)) as usize;
+        let base = t.base;
+        let from = t.frontier;
+        if skip < data.len() {
+            self.out.write_at(base + from, &data[skip..])?;
+        }
+        let data_end = start + data.len() as u64;
+        let written_end = data_end.max(from);
+        if !intact && data_end > from {
+            self.damage
+                .record(RangeKind::Damaged, base + from, base + data_end);
+        }
+        let t = self.transfer();
+        t.frontier = written_end;
+        if stated_end > written_end {
+            // A truncated packet: the rest of its range never arrived.
+            self.fill(stated_end)?;
+        }
+        Ok(())
+    }
+
+    /// Fill from the frontier up to `to` (transfer offset) as lost.
+    fn fill(&mut self, to: u64) -> io::Result<()> {
+        let t = self.transfer();
+        if to <= t.frontier {
+            return Ok(());
+        }
+        let (base, from, p) = (t.base, t.frontier, t.payload_len.max(1));
+        self.counts.lost += to.div_ceil(p) - from.div_ceil(p);
+        self.damage.record(RangeKind::Lost, base + from, base + to);
+        let n = self.settings.fill.len() as u64;
+        let mut at = from;
+        while at < to {
+            let phase = (at % n) as usize;
+            let len = ((to - at) as usize).min(self.fill_block.len() - phase);
+            let len = len.min(64 << 10);
+            self.out
+                .write_at(base + at, &self.fill_block[phase..phase + len])?;
+            at += len as u64;
+        }
+        let t = self.transfer();
+        t.frontier = to;
+        Ok(())
+    }
+
+    /// Deliver waiting packets now at the frontier, and settle old damage ranges.
+    fn after_advance(&mut self) -> io::Result<()> {
+        loop {
+            let t = self.transfer();
+            let Some(entry) = t.window.first_entry() else {
+                break;
+            };
+            if *entry.key() > t.frontier {
+                break;
+            }
+            let (start, pending) = entry.remove_entry();
+            self.deliver(start, pending.stated_end, &pending.data, pending.intact)?;
+            self.pool.push(pending.data);
+        }
+        let t = self.transfer();
+        t.advanced_at = Instant::now();
+        let window_bytes = t.window_packets as u64 * t.payload_len.max(1);
+        let horizon = (4 * window_bytes).max(LATE_HORIZON_BYTES);
+        let settled = (t.base + t.frontier).saturating_sub(horizon);
+        self.damage.settle_before(settled)
+    }
+
+    /// Give up waiting for the oldest gap: fill it and deliver what follows.
+    fn settle_first_gap(&mut self) -> io::Result<()> {
+        let t = self.transfer();
+        let Some((&next, _)) = t.window.first_key_value() else {
+            return Ok(());
+        };
+        self.fill(next)?;
+        self.after_advance()
+    }
+
+    /// Live mode: fill a gap that has held up later packets for too long.
+    pub fn tick(&mut self) -> io::Result<()> {
+        let Some(latency) = self.settings.live_latency else {
+            return Ok(());
+        };
+        while let Some(t) = &self.current {
+            if t.window.is_empty() || t.advanced_at.elapsed() < latency {
+                break;
+            }
+            self.settle_first_gap()?;
+        }
+        Ok(())
+    }
+
+    /// How long until `tick` may have work, for a reader waiting on input.
+    pub fn next_tick_in(&self) -> Option<Duration> {
+        let latency = self.settings.live_latency?;
+        let t = self.current.as_ref()?;
+        if t.window.is_empty() {
+            return None;
+        }
+        Some(latency.saturating_sub(t.advanced_at.elapsed()))
+    }
+
+    /// Close the current transfer: deliver everything waiting, fill up to its known end.
+    fn end_transfer(&mut self) -> io::Result<()> {
+        while self.current.as_ref().is_some_and(|t| !t.window.is_empty()) {
+            self.settle_first_gap()?;
+        }
+        let Some(t) = self.current.as_ref() else {
+            return Ok(());
+        };
+        if let Some(end) = t.end {
+            self.fill(end)?;
+        }
+        let t = self.current.take().expect("checked above");
+        self.finished.push(TransferSummary {
+            id: t.id,
+            base: t.base,
+            len: t.frontier,
+            end_known: t.end.is_some(),
+        });
+        self.next_base = t.base + t.frontier;
+        Ok(())
+    }
+
+    /// The input ended: settle everything and return the report.
+    pub fn finish(mut self) -> io::Result<(Report, O)> {
+        if let Some((_, held)) = self.candidate.take() {
+            self.counts.foreign += held.len() as u64;
+        }
+        self.end_transfer()?;
+        self.damage.settle_all()?;
+        self.out.flush()?;
+        let totals = self.damage.totals();
+        let complete = !self.finished.is_empty() && self.finished.iter().all(|t| t.end_known);
+        Ok((
+            Report {
+                counts: self.counts,
+                damage: totals,
+                transfers: self.finished,
+                output_len: self.next_base,
+                complete,
+            },
+            self.out,
+        ))
+    }
+}
+
+impl Transfer {
+    fn is_complete(&self) -> bool {
+        self.end.is_some_and(|e| self.frontier >= e) && self.window.is_empty()
+    }
+}
+
+/// What happened, for `-v`, `--report` and the exit status.
+pub struct Report {
+    pub counts: Counts,
+    pub damage: DamageTotals,
+    pub transfers: Vec<TransferSummary>,
+    pub output_len: u64,
+    /// Every transfer's end was known (so no tail can be missing).
+    pub complete: bool,
+}
+
+impl Report {
+    /// Complete and without damage or loss.
+    pub fn intact(&self) -> bool {
+        self.complete && self.damage.lost_bytes == 0 && self.damage.damaged_bytes == 0
+    }
+}
+
+/// Feed a whole input held in memory (a mapped file) through the reassembler. `consumed`
+/// is told every few megabytes how far the input has been read, so the caller can release
+/// it.
+pub fn run_slice<O: Output>(
+    data: &[u8],
+    r: &mut Reassembler<O>,
+    consumed: &mut dyn FnMut(usize),
+) -> io::Result<()> {
+    const RELEASE_EVERY: usize = 8 << 20;
+    let mut at = 0;
+    let mut released = 0;
+    while at < data.len() {
+        if at - released >= RELEASE_EVERY {
+            consumed(at);
+            released = at;
+        }
+        let frame = framing::scan(&data[at..], true);
+        feed(&frame, &data[at..], r)?;
+        if frame.is_empty() {
+            break;
+        }
+        at += frame.len();
+    }
+    Ok(())
+}
+
+fn feed<O: Output>(frame: &Frame, buf: &[u8], r: &mut Reassembler<O>) -> io::Result<()> {
+    match frame {
+        Frame::Packet {
+            header,
+            intact,
+            truncated,
+            payload_len,
+        } => r.accept(
+            header,
+            &buf[HEADER_LEN..HEADER_LEN + payload_len],
+            *intact,
+            *truncated,
+        ),
+        Frame::Garbage { len } => {
+            r.garbage(*len);
+            Ok(())
+        }
+        Frame::NeedMore => Ok(()),
+    }
+}
+
+/// Size of the read buffer: several reads' worth, and always room for the longest packet.
+const READ_BUFFER_LEN: usize = 2 << 20;
+
+/// Feed a stream through the reassembler as it arrives. `wait` is asked, when the buffer has
+/// been consumed, whether input is ready within a timeout (live mode); `on_progress` is
+/// called after each read.
+pub fn run_stream<O: Output>(
+    input: &mut dyn Read,
+    r: &mut Reassembler<O>,
+    live: Option<&dyn Fn(Duration) -> bool>,
+    on_progress: &mut dyn FnMut(&Reassembler<O>),
+) -> io::Result<()> {
+    let mut buf = vec![0u8; READ_BUFFER_LEN];
+    let (mut start, mut end) = (0, 0);
+    let mut at_end = false;
+    loop {
+        loop {
+            let frame = framing::scan(&buf[start..end], at_end);
+            if frame.is_empty() {
+                break;
+            }
+            feed(&frame, &buf[start..end], r)?;
+            start += frame.len();
+        }
+        if at_end {
+            return Ok(());
+        }
+        if buf.len() - end < crate::framing::MAX_PACKET_LEN {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        if let Some(ready) = live {
+            r.tick()?;
+            r.output().flush()?;
+            while let Some(timeout) = r.next_tick_in() {
+                if ready(timeout) {
+                    break;
+                }
+                r.tick()?;
+                r.output().flush()?;
+            }
+        }
+        let n = crate::cli::read_some(input, &mut buf[end..])?;
+        at_end = n == 0;
+        end += n;
+        on_progress(r);
+    }
+}
+
+#[cfg(test)]
+mod tests;

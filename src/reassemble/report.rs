@@ -1,0 +1,154 @@
+//! The reassembly report: a human summary for `-v`, and the JSON damage map for `--report`.
+//!
+//! The JSON file is written as the stream goes: its `ranges` array grows as ranges become
+//! final, and the totals are appended at the end, so memory stays bounded and a killed
+//! receiver still leaves the ranges it had settled. Layout (all offsets in output bytes):
+//!
+//! ```text
+//! { "ranges": [ {"kind": "lost"|"damaged", "offset": N, "length": N}, ... ],
+//!   "transfers": [ {"id": N, "offset": N, "length": N, "end_known": bool}, ... ],
+//!   "packets": { "intact": N, "damaged": N, "truncated": N, "lost": N, "duplicate": N,
+//!                "reordered": N, "late": N, "late_written": N, "foreign": N, "unused": N },
+//!   "bytes": { "output": N, "lost": N, "damaged": N, "garbage": N },
+//!   "complete": bool, "intact": bool }
+//! ```
+
+use super::damage::{DamagedRange, RangeSink};
+use super::Report;
+use crate::cli::human_bytes;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// Streams the JSON report to a writer.
+pub struct JsonReport<W: Write> {
+    out: W,
+    first: bool,
+}
+
+impl<W: Write> JsonReport<W> {
+    /// Start the report (writes the opening of the `ranges` array).
+    pub fn new(mut out: W) -> io::Result<Self> {
+        out.write_all(b"{\n  \"ranges\": [")?;
+        Ok(JsonReport { out, first: true })
+    }
+
+    /// Close the `ranges` array and write the totals.
+    pub fn finish(&mut self, report: &Report) -> io::Result<()> {
+        self.out.write_all(b"\n  ],\n")?;
+        self.out.write_all(totals_json(report).as_bytes())?;
+        self.out.write_all(b"}\n")?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> RangeSink for JsonReport<W> {
+    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+        let sep = if self.first { "" } else { "," };
+        self.first = false;
+        write!(
+            self.out,
+            "{sep}\n    {{\"kind\": \"{}\", \"offset\": {}, \"length\": {}}}",
+            r.kind.name(),
+            r.start,
+            r.end - r.start
+        )
+    }
+}
+
+/// A shared handle, so the reassembler can own the sink while the program finishes it.
+impl<W: Write> RangeSink for std::rc::Rc<std::cell::RefCell<JsonReport<W>>> {
+    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+        self.borrow_mut().range(r)
+    }
+}
+
+fn totals_json(r: &Report) -> String {
+    let c = &r.counts;
+    let mut s = String::from("  \"transfers\": [");
+    for (i, t) in r.transfers.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(
+            s,
+            "{sep}\n    {{\"id\": {}, \"offset\": {}, \"length\": {}, \"end_known\": {}}}",
+            t.id, t.base, t.len, t.end_known
+        );
+    }
+    let _ = write!(
+        s,
+        "\n  ],\n  \"packets\": {{\"intact\": {}, \"damaged\": {}, \"truncated\": {}, \
+         \"lost\": {}, \"duplicate\": {}, \"reordered\": {}, \"late\": {}, \
+         \"late_written\": {}, \"foreign\": {}, \"unused\": {}}},\n",
+        c.intact,
+        c.damaged,
+        c.truncated,
+        c.lost,
+        c.duplicate,
+        c.reordered,
+        c.late,
+        c.late_written,
+        c.foreign,
+        c.unused
+    );
+    let _ = writeln!(
+        s,
+        "  \"bytes\": {{\"output\": {}, \"lost\": {}, \"damaged\": {}, \"garbage\": {}}},",
+        r.output_len, r.damage.lost_bytes, r.damage.damaged_bytes, c.garbage_bytes
+    );
+    let _ = writeln!(
+        s,
+        "  \"complete\": {}, \"intact\": {}",
+        r.complete,
+        r.intact()
+    );
+    s
+}
+
+/// The `-v` summary: a few lines, each to be prefixed with the program name.
+pub fn summary_lines(r: &Report) -> Vec<String> {
+    let c = &r.counts;
+    let mut lines = Vec::new();
+    if r.transfers.is_empty() {
+        lines.push("no packets found".to_string());
+    }
+    for t in &r.transfers {
+        lines.push(format!(
+            "transfer {:#06x}: {} bytes at output offset {}{}",
+            t.id,
+            t.len,
+            t.base,
+            if t.end_known {
+                ""
+            } else {
+                " (end not seen: the tail may be missing)"
+            }
+        ));
+    }
+    lines.push(format!(
+        "packets: {} intact, {} damaged ({} truncated), {} lost, {} duplicate, {} reordered, \
+         {} late ({} written), {} of other transfers",
+        c.intact,
+        c.damaged,
+        c.truncated,
+        c.lost,
+        c.duplicate,
+        c.reordered,
+        c.late,
+        c.late_written,
+        c.foreign
+    ));
+    lines.push(format!(
+        "bytes: {} written, {} filled in {} ranges, {} damaged in {} ranges, {} of garbage skipped",
+        r.output_len,
+        r.damage.lost_bytes,
+        r.damage.lost_ranges,
+        r.damage.damaged_bytes,
+        r.damage.damaged_ranges,
+        c.garbage_bytes
+    ));
+    lines.push(if r.intact() {
+        format!("complete and intact ({})", human_bytes(r.output_len))
+    } else {
+        "incomplete or damaged".to_string()
+    });
+    lines
+}

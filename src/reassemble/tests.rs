@@ -1,0 +1,368 @@
+//! Unit tests of the reassembler: the window, fills, duplicates, transfers, chunked reads.
+
+use super::damage::{DamageMap, DamagedRange, RangeSink};
+use super::output::MemoryOutput;
+use super::*;
+use crate::packetize::{packetize_slice, Settings as PacketSettings};
+use proptest::prelude::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+const P: usize = 10;
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + 3) as u8).collect()
+}
+
+/// The packets of one transfer, each as its own byte vector.
+fn packets(data: &[u8], id: u16) -> Vec<Vec<u8>> {
+    let mut stream = vec![];
+    let settings = PacketSettings {
+        payload_len: P,
+        transfer_id: id,
+        bytes_per_sec: None,
+    };
+    packetize_slice(data, &mut stream, &settings, &mut |_| {}).unwrap();
+    let mut out = vec![];
+    let mut at = 0;
+    while at < stream.len() {
+        let f = framing::scan(&stream[at..], true);
+        out.push(stream[at..at + f.len()].to_vec());
+        at += f.len();
+    }
+    out
+}
+
+#[derive(Clone, Default)]
+struct Ranges(Rc<RefCell<Vec<DamagedRange>>>);
+impl RangeSink for Ranges {
+    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+        self.0.borrow_mut().push(*r);
+        Ok(())
+    }
+}
+
+fn reassemble_with(
+    stream: &[u8],
+    settings: Settings,
+    seekable: bool,
+) -> (Vec<u8>, Report, Vec<DamagedRange>) {
+    let ranges = Ranges::default();
+    let out = MemoryOutput {
+        bytes: vec![],
+        seekable,
+    };
+    let mut r = Reassembler::new(
+        settings,
+        out,
+        DamageMap::new(Some(Box::new(ranges.clone()))),
+    );
+    run_slice(stream, &mut r, &mut |_| {}).unwrap();
+    let (report, out) = r.finish().unwrap();
+    let got = ranges.0.borrow().clone();
+    (out.bytes, report, got)
+}
+
+fn reassemble(stream: &[u8]) -> (Vec<u8>, Report, Vec<DamagedRange>) {
+    reassemble_with(stream, Settings::default(), false)
+}
+
+#[test]
+fn in_order_packets_come_out_unchanged() {
+    let d = data(95);
+    let (out, report, ranges) = reassemble(&packets(&d, 1).concat());
+    assert_eq!(out, d);
+    assert!(report.intact());
+    assert_eq!(report.counts.intact, 10);
+    assert!(ranges.is_empty());
+}
+
+#[test]
+fn reordered_packets_are_put_in_order() {
+    let d = data(100);
+    let mut p = packets(&d, 1);
+    p.swap(2, 5);
+    p.swap(0, 9);
+    let (out, report, _) = reassemble(&p.concat());
+    assert_eq!(out, d);
+    assert!(report.intact());
+    assert!(report.counts.reordered >= 2);
+}
+
+#[test]
+fn duplicates_are_dropped_and_counted() {
+    let d = data(50);
+    let p = packets(&d, 1);
+    let stream = [
+        p[0].clone(),
+        p[1].clone(),
+        p[1].clone(),
+        p[2].clone(),
+        p[0].clone(),
+        p[3].clone(),
+        p[4].clone(),
+        p[4].clone(),
+    ]
+    .concat();
+    let (out, report, _) = reassemble(&stream);
+    assert_eq!(out, d);
+    assert_eq!(report.counts.duplicate, 3);
+    assert!(report.intact());
+}
+
+#[test]
+fn a_lost_packet_is_filled_in_place() {
+    let d = data(100);
+    let mut p = packets(&d, 1);
+    p.remove(4);
+    let settings = Settings {
+        fill: vec![0xAA, 0xBB],
+        ..Settings::default()
+    };
+    let (out, report, ranges) = reassemble_with(&p.concat(), settings, false);
+    let mut want = d.clone();
+    for (i, b) in want[40..50].iter_mut().enumerate() {
+        *b = if (40 + i) % 2 == 0 { 0xAA } else { 0xBB };
+    }
+    assert_eq!(out, want);
+    assert_eq!(report.counts.lost, 1);
+    assert_eq!(
+        ranges,
+        vec![DamagedRange {
+            kind: RangeKind::Lost,
+            start: 40,
+            end: 50
+        }]
+    );
+    assert!(!report.intact());
+}
+
+#[test]
+fn a_lost_last_packet_is_filled_when_the_total_is_known() {
+    let d = data(95);
+    let mut p = packets(&d, 1);
+    p.pop();
+    let (out, report, _) = reassemble(&p.concat());
+    assert_eq!(out.len(), 95);
+    assert_eq!(&out[..90], &d[..90]);
+    assert_eq!(&out[90..], &[0; 5]);
+    assert_eq!(report.counts.lost, 1);
+}
+
+#[test]
+fn a_full_window_gives_up_on_the_oldest_gap() {
+    let d = data(200);
+    let mut p = packets(&d, 1);
+    let late = p.remove(1);
+    p.push(late); // arrives after 18 later packets: beyond a 4-packet window
+    let settings = Settings {
+        window_packets: Some(4),
+        ..Settings::default()
+    };
+    let (out, report, ranges) = reassemble_with(&p.concat(), settings.clone(), false);
+    assert_eq!(&out[10..20], &[0; 10]);
+    assert_eq!(report.counts.late, 1);
+    assert_eq!(report.counts.lost, 1);
+    assert_eq!(ranges.len(), 1);
+    // A file takes the late packet after all, and the damage map forgets the loss.
+    let (out, report, ranges) = reassemble_with(&p.concat(), settings, true);
+    assert_eq!(out, d);
+    assert_eq!(report.counts.late_written, 1);
+    assert_eq!(report.counts.lost, 0);
+    assert!(ranges.is_empty());
+    assert!(report.intact());
+}
+
+#[test]
+fn damaged_payloads_are_kept_or_filled() {
+    let d = data(50);
+    let mut p = packets(&d, 1);
+    p[2][HEADER_LEN + 3] ^= 0xFF;
+    let (out, report, ranges) = reassemble(&p.concat());
+    let mut want = d.clone();
+    want[23] ^= 0xFF;
+    assert_eq!(out, want);
+    assert_eq!(report.counts.damaged, 1);
+    assert_eq!(
+        ranges,
+        vec![DamagedRange {
+            kind: RangeKind::Damaged,
+            start: 20,
+            end: 30
+        }]
+    );
+    let settings = Settings {
+        damaged: DamagedPolicy::Fill,
+        ..Settings::default()
+    };
+    let (out, _, ranges) = reassemble_with(&p.concat(), settings, false);
+    assert_eq!(&out[20..30], &[0; 10]);
+    assert_eq!(
+        ranges,
+        vec![DamagedRange {
+            kind: RangeKind::Lost,
+            start: 20,
+            end: 30
+        }]
+    );
+}
+
+#[test]
+fn an_intact_duplicate_replaces_a_damaged_copy_in_the_window() {
+    let d = data(50);
+    let p = packets(&d, 1);
+    let mut bad = p[2].clone();
+    bad[HEADER_LEN] ^= 1;
+    let stream = [
+        p[0].clone(),
+        bad,
+        p[3].clone(),
+        p[2].clone(),
+        p[1].clone(),
+        p[4].clone(),
+    ]
+    .concat();
+    let (out, report, _) = reassemble(&stream);
+    assert_eq!(out, d);
+    assert!(report.intact());
+}
+
+#[test]
+fn consecutive_transfers_concatenate() {
+    let (a, b) = (data(35), data(12));
+    let stream = [
+        packets(&a, 1).concat(),
+        packets(&b, 2).concat(),
+        packets(&a, 1).concat(),
+    ]
+    .concat();
+    let (out, report, _) = reassemble(&stream);
+    assert_eq!(out, [a.clone(), b, a].concat());
+    assert_eq!(report.transfers.len(), 3);
+    assert!(report.intact());
+}
+
+#[test]
+fn interleaved_transfers_follow_the_first_or_the_chosen_one() {
+    let (a, b) = (data(100), vec![9u8; 100]);
+    let (pa, pb) = (packets(&a, 1), packets(&b, 2));
+    let mixed: Vec<u8> = pa
+        .iter()
+        .zip(&pb)
+        .flat_map(|(x, y)| [x.clone(), y.clone()])
+        .flatten()
+        .collect();
+    let (out, report, _) = reassemble(&mixed);
+    assert_eq!(out, a);
+    assert_eq!(report.counts.foreign, 10);
+    let settings = Settings {
+        transfer_id: Some(2),
+        ..Settings::default()
+    };
+    let (out, _, _) = reassemble_with(&mixed, settings, false);
+    assert_eq!(out, b);
+}
+
+#[test]
+fn a_transfer_whose_end_was_lost_gives_way_to_the_next() {
+    let a = data(60);
+    let b: Vec<u8> = (0..500).map(|i| (i % 251) as u8).collect();
+    let mut pa = packets(&a, 1);
+    pa.pop();
+    let stream = [pa.concat(), packets(&b, 2).concat()].concat();
+    let (out, report, _) = reassemble(&stream);
+    assert_eq!(out.len(), 60 + 500);
+    assert_eq!(
+        &out[60..],
+        &b[..],
+        "no packet of the second transfer is lost"
+    );
+    assert_eq!(report.counts.lost, 1);
+    assert_eq!(report.transfers.len(), 2);
+}
+
+#[test]
+fn garbage_between_packets_is_skipped() {
+    let d = data(40);
+    let p = packets(&d, 1);
+    let stream = [
+        b"junk".to_vec(),
+        p[0].clone(),
+        b"pk\x01more junk".to_vec(),
+        p[1].clone(),
+        p[2].clone(),
+        vec![0; 100],
+        p[3].clone(),
+    ]
+    .concat();
+    let (out, report, _) = reassemble(&stream);
+    assert_eq!(out, d);
+    assert_eq!(report.counts.garbage_bytes, 4 + 12 + 100);
+    assert!(report.intact());
+}
+
+#[test]
+fn live_mode_fills_a_stale_gap_without_waiting_for_the_window() {
+    let d = data(100);
+    let p = packets(&d, 1);
+    let settings = Settings {
+        live_latency: Some(Duration::from_millis(20)),
+        ..Settings::default()
+    };
+    let out = MemoryOutput::default();
+    let mut r = Reassembler::new(settings, out, DamageMap::new(None));
+    run_slice(
+        &[p[0].clone(), p[2].clone(), p[3].clone()].concat(),
+        &mut r,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.settled_bytes(), 10);
+    std::thread::sleep(Duration::from_millis(30));
+    r.tick().unwrap();
+    assert_eq!(r.settled_bytes(), 40, "the gap at 10..20 was given up");
+}
+
+/// A reader that returns the input in pieces of the given sizes, cycling.
+struct Chunked<'a> {
+    data: &'a [u8],
+    sizes: Vec<usize>,
+    next: usize,
+}
+
+impl Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let size = self.sizes[self.next % self.sizes.len()].max(1);
+        self.next += 1;
+        let n = size.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_chunking_and_payload_size_round_trips(
+        len in 0usize..5000,
+        payload_len in 1usize..700,
+        sizes in prop::collection::vec(1usize..3000, 1..8),
+        seed in any::<u8>(),
+    ) {
+        let d: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+        let settings = PacketSettings { payload_len, transfer_id: 7, bytes_per_sec: None };
+        let mut stream = vec![];
+        packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
+        let mut r = Reassembler::new(Settings::default(), MemoryOutput::default(), DamageMap::new(None));
+        let mut reader = Chunked { data: &stream, sizes, next: 0 };
+        run_stream(&mut reader, &mut r, None, &mut |_| {}).unwrap();
+        let (report, out) = r.finish().unwrap();
+        prop_assert_eq!(out.bytes, d);
+        prop_assert!(report.intact());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..4000)) {
+        let (_out, _report, _) = reassemble(&bytes);
+    }
+}

@@ -4,33 +4,18 @@
 //! must lie within 4 standard deviations of the mean (a false alarm once in ~16000 seeds,
 //! and a fixed seed makes it deterministic).
 
-use pktools::framing::{scan, Frame};
-use pktools::wire::{Header, Kind, HEADER_LEN};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn corrupt() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_corrupt"))
-}
+use common::{run as run_bin, sh};
+use pktools::framing::{scan, Frame};
+use pktools::wire::{Header, Kind, DEFAULT_PAYLOAD, HEADER_LEN};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 /// Run corrupt with `input` on a pipe.
 fn run(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(corrupt())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("corrupt starts");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+    run_bin("corrupt", args, input)
 }
 
 /// Run corrupt successfully and return its output.
@@ -42,17 +27,6 @@ fn ok(args: &[&str], input: &[u8]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-fn sh(script: &str) -> Output {
-    let dir = corrupt().parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
-    Command::new("bash")
-        .args(["-o", "pipefail", "-c", script])
-        .env("PATH", path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("bash runs")
 }
 
 /// A packet stream as pktize writes it: `count` packets of `payload_len` bytes whose
@@ -509,4 +483,95 @@ fn help_and_version() {
     assert!(String::from_utf8(out.stdout)
         .unwrap()
         .starts_with("corrupt "));
+}
+
+/// The packet numbers (offset / payload size) covered by the report's ranges of `kind`.
+fn reported(report: &str, kind: &str) -> BTreeSet<u64> {
+    let mut seqs = BTreeSet::new();
+    let field = |line: &str, name: &str| -> u64 {
+        let at = line.find(&format!("\"{name}\": ")).expect("field in range") + name.len() + 4;
+        let digits: String = line[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().unwrap()
+    };
+    for line in report
+        .lines()
+        .filter(|l| l.contains(&format!("\"kind\": \"{kind}\"")))
+    {
+        let (offset, length) = (field(line, "offset"), field(line, "length"));
+        seqs.extend(
+            (offset..offset + length)
+                .step_by(DEFAULT_PAYLOAD)
+                .map(|o| o / DEFAULT_PAYLOAD as u64),
+        );
+    }
+    seqs
+}
+
+/// Sequence numbers of the log lines with this action.
+fn logged(log: &str, action: &str) -> BTreeSet<u64> {
+    log.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|f| f[3] == action)
+        .map(|f| f[1].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn unpktize_reports_exactly_the_packets_corrupt_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    write_temp(dir.path(), "f", &common::bytes(3_000_000, 7));
+    let out = sh(&format!(
+        "pktize < {d}/f | corrupt --loss 5% --seed 1 --log {d}/l | unpktize --report {d}/r.json > {d}/g"
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "damaged output: {}",
+        common::stderr(&out)
+    );
+    let log = std::fs::read_to_string(dir.path().join("l")).unwrap();
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    let dropped = logged(&log, "drop");
+    assert!(dropped.len() > 100, "{} dropped", dropped.len());
+    assert_eq!(reported(&report, "lost"), dropped);
+    assert!(reported(&report, "damaged").is_empty());
+}
+
+#[test]
+fn unpktize_reports_exactly_the_packets_whose_payload_corrupt_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    write_temp(dir.path(), "f", &common::bytes(3_000_000, 8));
+    let out = sh(&format!(
+        "pktize < {d}/f | corrupt --ber 1e-5 --payload-only --seed 2 --log {d}/l \
+         | unpktize --report {d}/r.json > {d}/g"
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "damaged output: {}",
+        common::stderr(&out)
+    );
+    let log = std::fs::read_to_string(dir.path().join("l")).unwrap();
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    let flipped = logged(&log, "flip");
+    assert!(flipped.len() > 100, "{} damaged", flipped.len());
+    assert_eq!(reported(&report, "damaged"), flipped);
+    assert!(reported(&report, "lost").is_empty());
+}
+
+#[test]
+fn clean_channel_round_trips_through_pktize_and_unpktize() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let data = common::bytes(1_000_000, 9);
+    write_temp(dir.path(), "f", &data);
+    let out = sh(&format!("pktize < {d}/f | corrupt --seed 5 | unpktize"));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(out.stdout, data);
 }

@@ -46,7 +46,11 @@ pub fn run_cmd(cmd: &mut Command, input: &[u8]) -> Output {
 /// Run a shell pipeline with `bash -o pipefail -c`, the binaries' directory first on PATH.
 pub fn sh(script: &str) -> Output {
     let dir = bin("pktize").parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     Command::new("bash")
         .args(["-o", "pipefail", "-c", script])
         .env("PATH", path)

@@ -7,7 +7,8 @@
 //! log.
 //!
 //! A block is decided when its first byte arrives and streamed as it comes; only a block
-//! that is sent twice is kept whole, for its second copy.
+//! that is sent twice is kept whole, for its second copy. Runs of blocks sent once without
+//! errors leave as one slice of the input, as in packet mode.
 
 use super::loss::Loss;
 use super::rng::{BitErrors, Stream};
@@ -97,15 +98,29 @@ impl RawChannel {
         log: &mut EventLog,
     ) -> Result<usize, ChannelError> {
         let mut at = 0;
+        // buf[clean_from..at] passes unchanged: blocks that are sent once, without errors.
+        let mut clean_from = 0;
         while at < buf.len() {
             if self.pos_in_block == 0 {
                 self.start_block(log)?;
             }
             let n = (self.block_len - self.pos_in_block).min(buf.len() - at);
             let piece = &buf[at..at + n];
-            if !self.lost {
-                let base = self.pos_in_block;
-                transmit(out, piece, self.errors.as_mut(), base, &mut self.flips)?;
+            if self.lost {
+                out.pass(&buf[clean_from..at])?;
+                clean_from = at + n;
+            } else {
+                let bits = n as u64 * 8;
+                match self.errors.as_mut() {
+                    Some(errors) if errors.next_hit(bits).is_some() => {
+                        out.pass(&buf[clean_from..at])?;
+                        let base = self.pos_in_block;
+                        transmit(out, piece, Some(errors), base, &mut self.flips)?;
+                        clean_from = at + n;
+                    }
+                    Some(errors) => errors.skip(bits),
+                    None => {}
+                }
                 if let Some(copy) = self.copy.as_mut() {
                     copy.pass(piece)?;
                 }
@@ -113,9 +128,14 @@ impl RawChannel {
             self.pos_in_block += n;
             at += n;
             if self.pos_in_block == self.block_len {
+                if self.copy.is_some() {
+                    out.pass(&buf[clean_from..at])?;
+                    clean_from = at;
+                }
                 self.end_block(out, log)?;
             }
         }
+        out.pass(&buf[clean_from..at])?;
         self.stats.bytes_in += buf.len() as u64;
         Ok(buf.len())
     }

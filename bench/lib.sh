@@ -22,9 +22,16 @@ median_seconds() {
   printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
-# peak_rss_kib CMD: peak resident set size, in KiB, of the single command CMD.
+# peak_rss_kib FEED CMD...: peak resident set size, in KiB, of CMD alone, with the output
+# of the shell command FEED on its stdin (use "" for none) and its stdout discarded.
 peak_rss_kib() {
-  /usr/bin/time -f '%M' -o "$WORK/rss" bash -c "$1" >/dev/null 2>&1 || true
+  local feed=$1
+  shift
+  if [ -n "$feed" ]; then
+    bash -c "$feed" | /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1 || true
+  else
+    /usr/bin/time -f '%M' -o "$WORK/rss" "$@" </dev/null >/dev/null 2>&1 || true
+  fi
   tail -n 1 "$WORK/rss"
 }
 

@@ -81,8 +81,10 @@ pub fn scan(buf: &[u8], at_end: bool) -> Frame {
         if !at_end {
             return Frame::NeedMore;
         }
-        let cut = next_header(buf, HEADER_LEN, buf.len()).unwrap_or(buf.len());
-        return truncated(header, cut);
+        return match next_header(buf, HEADER_LEN, buf.len(), true) {
+            NextHeader::At(cut) => truncated(header, cut),
+            _ => truncated(header, buf.len()),
+        };
     }
     if header.payload_matches(&buf[HEADER_LEN..stated_end]) {
         return Frame::Packet {
@@ -92,9 +94,10 @@ pub fn scan(buf: &[u8], at_end: bool) -> Frame {
             payload_len: header.payload_len as usize,
         };
     }
-    match next_header(buf, HEADER_LEN, stated_end) {
-        Some(cut) => truncated(header, cut),
-        None => Frame::Packet {
+    match next_header(buf, HEADER_LEN, stated_end, at_end) {
+        NextHeader::At(cut) => truncated(header, cut),
+        NextHeader::NeedMore => Frame::NeedMore,
+        NextHeader::None => Frame::Packet {
             header,
             intact: false,
             truncated: false,
@@ -139,17 +142,40 @@ fn partial_sync_suffix(buf: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-/// The first position in `from..to` where a valid header starts, if any.
-fn next_header(buf: &[u8], from: usize, to: usize) -> Option<usize> {
+/// Where the next valid header inside a packet's claimed span starts.
+enum NextHeader {
+    At(usize),
+    /// A sync pattern whose header is not all in the buffer yet.
+    NeedMore,
+    None,
+}
+
+/// The first position in `from..to` where a valid header starts. A header may start just
+/// before `to` and end beyond it.
+fn next_header(buf: &[u8], from: usize, to: usize, at_end: bool) -> NextHeader {
+    let limit = (to + SYNC.len() - 1).min(buf.len());
     let mut at = from;
     while at < to {
-        let p = at + memmem::find(&buf[at..to.min(buf.len())], &SYNC)?;
+        let Some(found) = memmem::find(&buf[at..limit], &SYNC) else {
+            break;
+        };
+        let p = at + found;
+        if p + HEADER_LEN > buf.len() && !at_end {
+            return NextHeader::NeedMore;
+        }
         if Header::parse(&buf[p..]).is_ok() {
-            return Some(p);
+            return NextHeader::At(p);
         }
         at = p + 1;
     }
-    None
+    if limit < to + SYNC.len() - 1 && !at_end {
+        // The span's last bytes could begin a sync pattern that continues past the buffer.
+        let tail = partial_sync_suffix(&buf[..limit]);
+        if tail > 0 && limit - tail < to {
+            return NextHeader::NeedMore;
+        }
+    }
+    NextHeader::None
 }
 
 #[cfg(test)]
@@ -260,6 +286,26 @@ mod tests {
             scan(rest, false),
             Frame::Packet { intact: true, .. }
         ));
+    }
+
+    #[test]
+    fn a_packet_short_by_one_byte_gives_way_to_the_next() {
+        let first = packet(0, &[9; 100]);
+        let second = packet(1, &[8; 100]);
+        let mut s = first[..first.len() - 1].to_vec();
+        s.extend(&second);
+        // Only part of the next header is in the buffer yet: wait for it.
+        assert_eq!(scan(&s[..first.len() + 5], false), Frame::NeedMore);
+        let f = scan(&s, false);
+        assert!(matches!(
+            f,
+            Frame::Packet {
+                truncated: true,
+                payload_len: 99,
+                ..
+            }
+        ));
+        assert_eq!(seq_of(&scan(&s[f.len()..], false)), 1);
     }
 
     #[test]

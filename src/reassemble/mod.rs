@@ -395,6 +395,11 @@ impl<O: Output> Reassembler<O> {
             self.counts.foreign += 1;
             return Ok(());
         }
+        if truncated && payload.is_empty() {
+            // Only the header arrived: it told us the length; the range stays lost.
+            self.counts.truncated += 1;
+            return Ok(());
+        }
         if stated_end <= frontier && !(start == stated_end && start == frontier) {
             return self.behind(start, stated_end, payload, intact, truncated);
         }

@@ -87,3 +87,60 @@ pub fn require_tool(tool: &str) {
         .unwrap_or(false);
     assert!(found, "{tool} is not installed; .ci/run must install it");
 }
+
+/// Split a packet stream into its packets (each header plus payload), using the library's
+/// framing scanner; panics on anything that is not an intact packet.
+pub fn split_packets(stream: &[u8]) -> Vec<Vec<u8>> {
+    use pktools::framing::{scan, Frame};
+    let mut out = vec![];
+    let mut at = 0;
+    while at < stream.len() {
+        let frame = scan(&stream[at..], true);
+        assert!(
+            matches!(frame, Frame::Packet { intact: true, .. }),
+            "not an intact packet at {at}: {frame:?}"
+        );
+        out.push(stream[at..at + frame.len()].to_vec());
+        at += frame.len();
+    }
+    out
+}
+
+/// The header of one packet.
+pub fn header(packet: &[u8]) -> pktools::wire::Header {
+    pktools::wire::Header::parse(packet).expect("a valid header")
+}
+
+/// Packets of `data` made by the real pktize with payload size `size`, from a file, so
+/// every header states the total length.
+pub fn packetize(data: &[u8], size: usize) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input");
+    std::fs::write(&path, data).unwrap();
+    let path = path.to_str().unwrap();
+    let out = run(
+        "pktize",
+        &["-s", &size.to_string(), "--id", "4660", path],
+        b"",
+    );
+    assert!(out.status.success(), "pktize failed: {}", stderr(&out));
+    split_packets(&out.stdout)
+}
+
+/// Run a command under `/usr/bin/time` and return its output and peak RSS in KiB.
+pub fn run_measuring_rss(program: &str, args: &[&str], input: &[u8]) -> (Output, u64) {
+    require_tool("/usr/bin/time");
+    let dir = tempfile::tempdir().unwrap();
+    let rss_file = dir.path().join("rss");
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss_file)
+        .arg(bin(program))
+        .args(args);
+    let out = run_cmd(&mut cmd, input);
+    let rss = std::fs::read_to_string(&rss_file).unwrap();
+    let kib = rss.lines().last().unwrap().trim().parse().unwrap();
+    (out, kib)
+}

@@ -1,0 +1,241 @@
+//! pktize through real pipes: packet layout, round trips with unpktize, CLI manners.
+
+mod common;
+
+use common::{bytes, header, run, sh, split_packets, stderr};
+use pktools::wire::{HEADER_LEN, MAX_PAYLOAD};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+fn round_trip_via_pipe(data: &[u8], size: usize) -> Vec<u8> {
+    let packets = run("pktize", &["-s", &size.to_string()], data);
+    assert!(packets.status.success(), "{}", stderr(&packets));
+    let out = run("unpktize", &[], &packets.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    out.stdout
+}
+
+#[test]
+fn round_trip_edge_sizes_through_pipes() {
+    for len in [0, 1, 1023, 1024, 1025, 3 << 20] {
+        let data = bytes(len, len as u64);
+        assert!(round_trip_via_pipe(&data, 1024) == data, "length {len}");
+    }
+}
+
+#[test]
+fn round_trip_from_a_file_and_into_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for len in [0usize, 1, 1023, 1024, 1025, 5 << 20] {
+        let data = bytes(len, 99);
+        let src = dir.path().join("in");
+        std::fs::write(&src, &data).unwrap();
+        let dst = dir.path().join("out");
+        let script = format!(
+            "pktize {} > {}/pk && unpktize -o {} < {}/pk",
+            src.display(),
+            dir.path().display(),
+            dst.display(),
+            dir.path().display()
+        );
+        let out = sh(&script);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(std::fs::read(&dst).unwrap() == data, "length {len}");
+    }
+}
+
+#[test]
+fn round_trip_payload_sizes_from_1_to_the_maximum() {
+    let data = bytes(200_000, 5);
+    for size in [1, 2, 7, 100, 1000, 4096, 65_000, MAX_PAYLOAD] {
+        assert!(
+            round_trip_via_pipe(&data, size) == data,
+            "payload size {size}"
+        );
+    }
+}
+
+#[test]
+fn packets_carry_consecutive_seq_offsets_and_one_last_flag() {
+    let data = bytes(10_000, 1);
+    let out = run("pktize", &["-s", "1000", "--id", "4660"], &data);
+    let packets = split_packets(&out.stdout);
+    assert_eq!(packets.len(), 10);
+    for (i, p) in packets.iter().enumerate() {
+        let h = header(p);
+        assert_eq!(h.seq, i as u32);
+        assert_eq!(h.offset, 1000 * i as u64);
+        assert_eq!(h.payload_len, 1000);
+        assert_eq!(h.transfer_id, 4660);
+        assert_eq!(h.last, i == 9);
+        // Stdin was a pipe here: the length was not known in advance.
+        assert_eq!(h.total_len, None);
+        assert_eq!(&p[HEADER_LEN..], &data[1000 * i..1000 * (i + 1)]);
+    }
+}
+
+#[test]
+fn a_regular_file_states_its_total_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::write(&src, bytes(2500, 3)).unwrap();
+    let out = sh(&format!("pktize -s 1000 < {}", src.display()));
+    let packets = split_packets(&out.stdout);
+    assert_eq!(packets.len(), 3);
+    assert!(packets.iter().all(|p| header(p).total_len == Some(2500)));
+    assert_eq!(header(&packets[2]).payload_len, 500);
+}
+
+#[test]
+fn empty_input_is_one_empty_last_packet() {
+    let out = run("pktize", &[], b"");
+    let packets = split_packets(&out.stdout);
+    assert_eq!(packets.len(), 1);
+    let h = header(&packets[0]);
+    assert!(h.last);
+    assert_eq!(h.payload_len, 0);
+}
+
+#[test]
+fn consecutive_transfers_concatenate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (bytes(5000, 1), bytes(3333, 2));
+    std::fs::write(dir.path().join("a"), &a).unwrap();
+    std::fs::write(dir.path().join("b"), &b).unwrap();
+    let out = sh(&format!(
+        "cd {} && (pktize a; pktize < b; pktize < /dev/null; cat b | pktize -s 7) | unpktize",
+        dir.path().display()
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout == [a, b.clone(), b].concat());
+}
+
+#[test]
+fn bad_payload_sizes_are_usage_errors() {
+    for size in ["0", "65476", "1x", ""] {
+        let out = run("pktize", &["-s", size], b"x");
+        assert_eq!(out.status.code(), Some(2), "size {size:?}");
+        let err = stderr(&out);
+        assert!(err.starts_with("pktize: error: "), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn unknown_option_is_a_one_line_usage_error() {
+    let out = run("pktize", &["--bogus"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out).lines().count(), 1);
+    assert!(stderr(&out).starts_with("pktize: error: "));
+}
+
+#[test]
+fn missing_file_is_an_error_with_its_name() {
+    let out = run("pktize", &["/nonexistent/file"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/nonexistent/file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn exits_quietly_when_the_reader_goes_away() {
+    let out = sh(
+        "head -c 50000000 /dev/zero | pktize | head -c 10 > /dev/null; echo \"${PIPESTATUS[1]}\"",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert_eq!(stderr(&out), "");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big");
+    std::fs::write(&src, bytes(20 << 20, 1)).unwrap();
+    let out = sh(&format!(
+        "pktize {} | head -c 10 > /dev/null; echo \"${{PIPESTATUS[0]}}\"",
+        src.display()
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn refuses_binary_on_terminal() {
+    common::require_tool("script");
+    let pktize = common::bin("pktize");
+    let out = sh(&format!(
+        "script -qec '{} < /dev/null' /dev/null",
+        pktize.display()
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pktize: error: refusing to write binary data to a terminal"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = sh(&format!(
+        "script -qec '{} --force < /dev/null' /dev/null",
+        pktize.display()
+    ));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn help_and_version() {
+    let out = run("pktize", &["--help"], b"");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in ["--size", "--id", "--rate", "--verbose", "--force"] {
+        assert!(help.contains(option), "{option} missing from --help");
+    }
+    let out = run("pktize", &["--version"], b"");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pktize "));
+}
+
+#[test]
+fn verbose_prints_a_summary_on_stderr_only() {
+    let out = run("pktize", &["-v", "-s", "100"], &bytes(1000, 1));
+    assert!(
+        stderr(&out).contains("1000 bytes in 10 packets"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(split_packets(&out.stdout).len(), 10);
+}
+
+#[test]
+fn rate_paces_the_output() {
+    // 100 packets of 1000+32 bytes at 200 kB/s cannot take less than about half a second.
+    let data = bytes(100_000, 8);
+    let started = Instant::now();
+    let out = run("pktize", &["-s", "1000", "--rate", "200000"], &data);
+    assert!(out.status.success());
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(split_packets(&out.stdout).len(), 100);
+    let bad = run("pktize", &["--rate", "fast"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn sends_each_packet_as_soon_as_its_bytes_arrive() {
+    // A slow producer: pktize must not wait for a full buffer before sending.
+    let mut child = std::process::Command::new(common::bin("pktize"))
+        .args(["-s", "100"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes(250, 1)).unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = vec![0u8; 2 * (HEADER_LEN + 100)];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(split_packets(&first).len(), 2);
+    drop(stdin);
+    child.wait().unwrap();
+}

@@ -115,7 +115,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         None => None,
     };
     let input = Input::open(args.file.as_deref())?;
-    let mut out = cli::stdout_raw();
+    let mut out = cli::stdout_file()?;
     let stats = channel::run(
         &config,
         input,

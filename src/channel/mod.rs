@@ -470,9 +470,13 @@ fn open_channel(config: &Config, head: &[u8], log: &mut EventLog) -> Result<Chan
     })
 }
 
+/// How much of a mapped input is fed to the channel at a time; the pages before each window
+/// are released. Far larger than a packet, so that windows cost nothing in speed.
+const MAP_WINDOW_LEN: usize = 2 << 20;
+
 /// Run the channel from `input` to `output`, logging events to `log`.
 ///
-/// A mapped input is processed in one piece; a stream is read in blocks of up to
+/// A mapped input is processed in windows of [`MAP_WINDOW_LEN`]; a stream is read in blocks of up to
 /// [`IO_BUFFER_LEN`], and what was made of each read is written before the next read, so a
 /// live stream is not held up (held-back packets excepted).
 pub fn run(
@@ -490,8 +494,18 @@ pub fn run(
         }
         Input::Mapped(map) => {
             let mut channel = open_channel(config, &map[..map.len().min(HEADER_LEN)], &mut log)?;
-            let used = channel.feed(&map, true, &mut out, &mut log)?;
-            debug_assert_eq!(used, map.len());
+            // In windows, so that the pages already sent can be released: a mapped file
+            // must not end up resident as a whole.
+            let mut pos = 0;
+            loop {
+                let end = (pos + MAP_WINDOW_LEN).min(map.len());
+                let at_end = end == map.len();
+                pos += channel.feed(&map[pos..end], at_end, &mut out, &mut log)?;
+                cli::release_mapped(&map, pos);
+                if at_end {
+                    break;
+                }
+            }
             channel.finish(&mut out, &mut log)
         }
         Input::Stream(mut reader) => run_stream(config, &mut *reader, &mut out, &mut log),

@@ -8,7 +8,7 @@ mod common;
 
 use common::{run as run_bin, sh};
 use pktools::framing::{scan, Frame};
-use pktools::wire::{Header, Kind, DEFAULT_PAYLOAD, HEADER_LEN};
+use pktools::wire::{Header, DEFAULT_PAYLOAD, HEADER_LEN};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -29,30 +29,14 @@ fn ok(args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-/// A packet stream as pktize writes it: `count` packets of `payload_len` bytes whose
-/// payloads differ from each other.
+/// A packet stream made by pktize: `count` packets of `payload_len` bytes of
+/// pseudo-random data (so every payload differs), transfer id 1.
 fn packets(count: u32, payload_len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(count as usize * (HEADER_LEN + payload_len));
-    for seq in 0..count {
-        let payload: Vec<u8> = (0..payload_len)
-            .map(|i| (i as u32).wrapping_mul(7) as u8 ^ (seq >> ((i % 4) * 8)) as u8)
-            .collect();
-        let header = Header {
-            kind: Kind::Data,
-            last: seq + 1 == count,
-            payload_len: payload_len as u16,
-            transfer_id: 0x5eed,
-            seq,
-            offset: u64::from(seq) * payload_len as u64,
-            total_len: Some(u64::from(count) * payload_len as u64),
-            payload_crc: Header::crc_of(&payload),
-        };
-        let mut bytes = [0; HEADER_LEN];
-        header.encode(&mut bytes);
-        out.extend_from_slice(&bytes);
-        out.extend_from_slice(&payload);
-    }
-    out
+    let data = common::bytes(count as usize * payload_len, u64::from(count));
+    let size = payload_len.to_string();
+    let out = common::run("pktize", &["-s", &size, "--id", "1"], &data);
+    assert!(out.status.success(), "pktize: {}", common::stderr(&out));
+    out.stdout
 }
 
 /// The packets found in a stream: (header, intact, bytes).
@@ -520,22 +504,25 @@ fn logged(log: &str, action: &str) -> BTreeSet<u64> {
         .collect()
 }
 
-#[test]
-fn unpktize_reports_exactly_the_packets_corrupt_dropped() {
+/// `pktize < 3 MB | corrupt ARGS --log l | unpktize --report r.json`, which must exit 1
+/// (damaged output); returns the log and the report.
+fn through_unpktize(corrupt_args: &str, seed: u64) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
-    write_temp(dir.path(), "f", &common::bytes(3_000_000, 7));
+    write_temp(dir.path(), "f", &common::bytes(3_000_000, seed));
     let out = sh(&format!(
-        "pktize < {d}/f | corrupt --loss 5% --seed 1 --log {d}/l | unpktize --report {d}/r.json > {d}/g"
+        "pktize < {d}/f | corrupt {corrupt_args} --log {d}/l \
+         | unpktize --report {d}/r.json > {d}/g"
     ));
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "damaged output: {}",
-        common::stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
     let log = std::fs::read_to_string(dir.path().join("l")).unwrap();
     let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    (log, report)
+}
+
+#[test]
+fn unpktize_reports_exactly_the_packets_corrupt_dropped() {
+    let (log, report) = through_unpktize("--loss 5% --seed 1", 7);
     let dropped = logged(&log, "drop");
     assert!(dropped.len() > 100, "{} dropped", dropped.len());
     assert_eq!(reported(&report, "lost"), dropped);
@@ -544,21 +531,7 @@ fn unpktize_reports_exactly_the_packets_corrupt_dropped() {
 
 #[test]
 fn unpktize_reports_exactly_the_packets_whose_payload_corrupt_damaged() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
-    write_temp(dir.path(), "f", &common::bytes(3_000_000, 8));
-    let out = sh(&format!(
-        "pktize < {d}/f | corrupt --ber 1e-5 --payload-only --seed 2 --log {d}/l \
-         | unpktize --report {d}/r.json > {d}/g"
-    ));
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "damaged output: {}",
-        common::stderr(&out)
-    );
-    let log = std::fs::read_to_string(dir.path().join("l")).unwrap();
-    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    let (log, report) = through_unpktize("--ber 1e-5 --payload-only --seed 2", 8);
     let flipped = logged(&log, "flip");
     assert!(flipped.len() > 100, "{} damaged", flipped.len());
     assert_eq!(reported(&report, "damaged"), flipped);

@@ -548,3 +548,24 @@ fn clean_channel_round_trips_through_pktize_and_unpktize() {
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert_eq!(out.stdout, data);
 }
+
+#[test]
+fn refuses_binary_on_terminal() {
+    common::require_tool("script");
+    let corrupt = common::bin("corrupt");
+    let out = sh(&format!(
+        "script -qec '{} --raw < /dev/null' /dev/null",
+        corrupt.display()
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("corrupt: error: refusing to write binary data to a terminal"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = sh(&format!(
+        "script -qec '{} --raw --force < /dev/null' /dev/null",
+        corrupt.display()
+    ));
+    assert_eq!(out.status.code(), Some(0));
+}

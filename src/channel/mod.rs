@@ -476,9 +476,9 @@ const MAP_WINDOW_LEN: usize = 2 << 20;
 
 /// Run the channel from `input` to `output`, logging events to `log`.
 ///
-/// A mapped input is processed in windows of [`MAP_WINDOW_LEN`]; a stream is read in blocks of up to
-/// [`IO_BUFFER_LEN`], and what was made of each read is written before the next read, so a
-/// live stream is not held up (held-back packets excepted).
+/// A mapped input is processed in windows of [`MAP_WINDOW_LEN`]; a stream is read in blocks
+/// of up to [`IO_BUFFER_LEN`], and what was made of each read is written before the next
+/// read, so a live stream is not held up (held-back packets excepted).
 pub fn run(
     config: &Config,
     input: Input,
@@ -530,8 +530,8 @@ fn run_stream(
     out: &mut Output,
     log: &mut EventLog,
 ) -> Result<Stats, ChannelError> {
-    // The buffer holds a whole read plus the unfinished packet carried over from the last
-    // one (at most a maximal packet: the framing scanner never asks for more).
+    // The buffer holds the unfinished packet carried over from the last read (at most one
+    // maximal packet: the framing scanner never asks for more), then the next read.
     let mut buf = vec![0u8; IO_BUFFER_LEN];
     let mut filled = 0;
     let mut at_end = false;

@@ -9,6 +9,9 @@ packets=$WORK/data.pk
 head -c $((SIZE_MIB << 20)) /dev/urandom > "$data"
 pktize "$data" > "$packets"
 pk_bytes=$(stat -c %s "$packets")
+# Let the new files reach the disk now rather than during the first timings.
+sync
+cat "$data" "$packets" > /dev/null
 bytes=$((SIZE_MIB << 20))
 channel="--ber 1e-6 --loss 1% --seed 1"
 

@@ -14,12 +14,16 @@
 //! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
 //! | [`packetize`] | bytes to packets |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
-//! | [`channel`] | the lossy channel of `corrupt`: loss, bursts, bit errors, duplication, reordering, truncation; its seeded generator |
+//! | [`channel`] | the lossy channel: loss, bursts, bit errors, dup, reorder; its PRNG |
+//! | [`pnm`] | PNM images (P1-P6): header parsing and rows, from a map or a stream |
+//! | [`bmp`] | BMP writing: layout, headers, row encoding, row order |
 //! | [`cli`] | the Unix manners every program shares |
 
+pub mod bmp;
 pub mod channel;
 pub mod cli;
 pub mod framing;
 pub mod packetize;
+pub mod pnm;
 pub mod reassemble;
 pub mod wire;

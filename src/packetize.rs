@@ -13,7 +13,7 @@
 //! sockets.
 
 use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 /// How to packetize.
@@ -59,8 +59,8 @@ impl Packetizer {
         }
     }
 
-    /// Append one packet carrying `payload` to `out`.
-    pub fn push(&mut self, payload: &[u8], last: bool, out: &mut Vec<u8>) {
+    /// The header of the next packet, which carries `payload`.
+    pub fn next_header(&mut self, payload: &[u8], last: bool) -> [u8; HEADER_LEN] {
         debug_assert!(payload.len() <= self.settings.payload_len);
         let header = Header {
             kind: Kind::Data,
@@ -74,13 +74,12 @@ impl Packetizer {
         };
         let mut bytes = [0; HEADER_LEN];
         header.encode(&mut bytes);
-        out.extend_from_slice(&bytes);
-        out.extend_from_slice(payload);
         self.seq = self.seq.wrapping_add(1);
         self.offset += payload.len() as u64;
         self.summary.packets += 1;
         self.summary.input_bytes += payload.len() as u64;
         self.summary.output_bytes += (HEADER_LEN + payload.len()) as u64;
+        bytes
     }
 
     /// The totals so far.
@@ -137,16 +136,20 @@ impl Pacer {
     }
 }
 
-/// How much packet data to gather before a write when not pacing: large writes amortise
-/// system calls; 1 MiB is the pipe size `cli::grow_pipe` asks for.
+/// How much packet data to send per write when not pacing: large writes amortise system
+/// calls; 1 MiB is the pipe size `cli::grow_pipe` asks for.
 const WRITE_BATCH: usize = 1 << 20;
+/// Packets per vectored write: two slices each, within Linux's IOV_MAX of 1024.
+const PACKETS_PER_WRITE: usize = 512;
 
-/// Writes gathered packets, pacing them when asked.
+/// Writes packets with vectored writes: headers from a small array, payloads straight from
+/// the caller's bytes (a mapped file or the read buffer), so payloads are never copied in
+/// user space. Each packet stays contiguous in the output stream.
 struct Sender<'w> {
     out: &'w mut dyn Write,
     pacer: Option<Pacer>,
     batch: usize,
-    buf: Vec<u8>,
+    headers: Vec<[u8; HEADER_LEN]>,
 }
 
 impl<'w> Sender<'w> {
@@ -161,31 +164,78 @@ impl<'w> Sender<'w> {
             out,
             pacer,
             batch,
-            buf: Vec::with_capacity(batch + packet_len),
+            headers: Vec::with_capacity(PACKETS_PER_WRITE),
         }
     }
 
-    /// Write once a batch has gathered; true if it wrote.
-    fn maybe_send(&mut self) -> io::Result<bool> {
-        if self.buf.len() >= self.batch {
-            self.send()?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// Write what has gathered now (whole packets only, never a partial one).
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+    /// Send `data` as packets of the packetizer's payload size. The last packet gets the
+    /// LAST flag when `ends_transfer`; an empty `data` that ends the transfer is sent as one
+    /// empty packet. `sent` is told how many bytes of `data` have gone out after each write.
+    fn send(
+        &mut self,
+        packetizer: &mut Packetizer,
+        data: &[u8],
+        ends_transfer: bool,
+        sent: &mut dyn FnMut(usize),
+    ) -> io::Result<()> {
+        let payload_len = packetizer.settings.payload_len;
+        if data.is_empty() {
+            if ends_transfer {
+                let header = packetizer.next_header(&[], true);
+                self.write_packets(&[header], &[&[]])?;
+            }
             return Ok(());
         }
-        if let Some(p) = &mut self.pacer {
-            p.wait_for(self.buf.len());
+        let per_write = (self.batch / (HEADER_LEN + payload_len)).clamp(1, PACKETS_PER_WRITE);
+        let count = data.len().div_ceil(payload_len);
+        let mut payloads: Vec<&[u8]> = Vec::with_capacity(per_write);
+        let mut done = 0;
+        for (i, payload) in data.chunks(payload_len).enumerate() {
+            let last = ends_transfer && i + 1 == count;
+            self.headers.push(packetizer.next_header(payload, last));
+            payloads.push(payload);
+            if payloads.len() == per_write || i + 1 == count {
+                let headers = std::mem::take(&mut self.headers);
+                self.write_packets(&headers, &payloads)?;
+                self.headers = headers;
+                self.headers.clear();
+                done += payloads.iter().map(|p| p.len()).sum::<usize>();
+                payloads.clear();
+                sent(done);
+            }
         }
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
         Ok(())
     }
+
+    fn write_packets(
+        &mut self,
+        headers: &[[u8; HEADER_LEN]],
+        payloads: &[&[u8]],
+    ) -> io::Result<()> {
+        let mut slices: Vec<IoSlice> = headers
+            .iter()
+            .zip(payloads)
+            .flat_map(|(h, p)| [IoSlice::new(h), IoSlice::new(p)])
+            .collect();
+        if let Some(p) = &mut self.pacer {
+            p.wait_for(slices.iter().map(|s| s.len()).sum());
+        }
+        write_all_vectored(self.out, &mut slices)
+    }
+}
+
+/// `write_all` for several slices (std's is unstable): retries short and interrupted writes.
+fn write_all_vectored(out: &mut dyn Write, mut slices: &mut [IoSlice]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Packetize a whole input held in memory (a mapped file). `sent` is told, after each
@@ -198,17 +248,7 @@ pub fn packetize_slice(
 ) -> io::Result<Summary> {
     let mut packetizer = Packetizer::new(settings.clone(), Some(data.len() as u64));
     let mut sender = Sender::new(out, settings);
-    if data.is_empty() {
-        packetizer.push(&[], true, &mut sender.buf);
-    }
-    let count = data.len().div_ceil(settings.payload_len);
-    for (i, payload) in data.chunks(settings.payload_len).enumerate() {
-        packetizer.push(payload, i + 1 == count, &mut sender.buf);
-        if sender.maybe_send()? {
-            sent((i + 1) * settings.payload_len);
-        }
-    }
-    sender.send()?;
+    sender.send(&mut packetizer, data, true, sent)?;
     sender.out.flush()?;
     Ok(packetizer.summary().clone())
 }
@@ -239,25 +279,12 @@ pub fn packetize_stream(
         } else {
             0
         };
-        for payload in buf[..sendable].chunks_exact(payload_len) {
-            packetizer.push(payload, false, &mut sender.buf);
-            sender.maybe_send()?;
-        }
+        sender.send(&mut packetizer, &buf[..sendable], false, &mut |_| {})?;
+        sender.out.flush()?;
         buf.copy_within(sendable..pending, 0);
         pending -= sendable;
-        // The input may now be slow: let what we have go out before waiting for more.
-        sender.send()?;
-        sender.out.flush()?;
     }
-    if pending == 0 {
-        packetizer.push(&[], true, &mut sender.buf);
-    } else {
-        let count = pending.div_ceil(payload_len);
-        for (i, payload) in buf[..pending].chunks(payload_len).enumerate() {
-            packetizer.push(payload, i + 1 == count, &mut sender.buf);
-        }
-    }
-    sender.send()?;
+    sender.send(&mut packetizer, &buf[..pending], true, &mut |_| {})?;
     sender.out.flush()?;
     Ok(packetizer.summary().clone())
 }

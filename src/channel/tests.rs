@@ -18,7 +18,8 @@ fn packets(count: u32, payload_len: usize) -> Vec<u8> {
         let payload: Vec<u8> = (0..payload_len)
             .map(|i| (i as u32 ^ seq.wrapping_mul(31)) as u8)
             .collect();
-        packetizer.push(&payload, seq + 1 == count, &mut out);
+        out.extend_from_slice(&packetizer.next_header(&payload, seq + 1 == count));
+        out.extend_from_slice(&payload);
     }
     out
 }

@@ -15,6 +15,7 @@
 //! | [`packetize`] | bytes to packets |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
 //! | [`descriptor`] | the transfer descriptor: what a late receiver needs to know |
+//! | [`channel`] | the lossy channel: loss, bursts, bit errors, dup, reorder; its PRNG |
 //! | [`pixel`] | raw pixel formats (rgb24, gray16le, yuv420p, nv12, ...): layouts, conversion |
 //! | [`rawvideo`] | raw frames to PPM images: geometry, frame streams, live snapshots |
 //! | [`pnm`] | PNM images (P1-P6): header parsing and rows, from a map or a stream |
@@ -22,6 +23,7 @@
 //! | [`cli`] | the Unix manners every program shares |
 
 pub mod bmp;
+pub mod channel;
 pub mod cli;
 pub mod descriptor;
 pub mod framing;

@@ -34,7 +34,11 @@ fn ok(args: &[&str], input: &[u8]) -> Vec<u8> {
 fn packets(count: u32, payload_len: usize) -> Vec<u8> {
     let data = common::bytes(count as usize * payload_len, u64::from(count));
     let size = payload_len.to_string();
-    let out = common::run("pktize", &["-s", &size, "--id", "1"], &data);
+    let out = common::run(
+        "pktize",
+        &["-s", &size, "--id", "1", "--describe-every", "0"],
+        &data,
+    );
     assert!(out.status.success(), "pktize: {}", common::stderr(&out));
     out.stdout
 }
@@ -511,7 +515,7 @@ fn through_unpktize(corrupt_args: &str, seed: u64) -> (String, String) {
     let d = dir.path().display();
     write_temp(dir.path(), "f", &common::bytes(3_000_000, seed));
     let out = sh(&format!(
-        "pktize < {d}/f | corrupt {corrupt_args} --log {d}/l \
+        "pktize --describe-every 0 < {d}/f | corrupt {corrupt_args} --log {d}/l \
          | unpktize --report {d}/r.json > {d}/g"
     ));
     assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));

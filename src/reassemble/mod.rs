@@ -396,6 +396,10 @@ impl<O: Output> Reassembler<O> {
         match &self.current {
             None => self.start_transfer(id),
             Some(t) if t.id == id && !t.is_complete() => {}
+            // The trailing descriptor of a finished transfer (a new run with the same id
+            // would say something else: keep that one for when the run starts).
+            Some(t)
+                if t.id == id && t.descriptor.as_ref().is_none_or(|old| old.agrees_with(&d)) => {}
             // Another transfer, or a new run of a finished one: keep it until it starts.
             Some(_) => {
                 self.pending_descriptor = Some((id, d, header.total_len));

@@ -358,7 +358,7 @@ impl<'w> Sender<'w> {
 }
 
 /// `write_all` for several slices (std's is unstable): retries short and interrupted writes.
-fn write_all_vectored(out: &mut dyn Write, mut slices: &mut [IoSlice]) -> io::Result<()> {
+pub fn write_all_vectored(out: &mut dyn Write, mut slices: &mut [IoSlice]) -> io::Result<()> {
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
         match out.write_vectored(slices) {

@@ -5,7 +5,7 @@
 //! writes each with `pwrite`, so the usual in-order case costs one system call per megabyte.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 
 /// A destination for reassembled bytes, addressed by absolute output offset.
@@ -13,9 +13,17 @@ pub trait Output {
     /// Write `data` at output offset `at`. A sequential output only accepts `at` equal to
     /// the number of bytes written so far.
     fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()>;
+    /// Like `write_at`, but the output may keep a reference to `data` instead of copying it,
+    /// until the next [`Output::flush`].
+    ///
+    /// # Safety
+    /// `data` must stay valid and unchanged until `flush` is next called.
+    unsafe fn write_at_borrowed(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.write_at(at, data)
+    }
     /// True when writes may go to any offset (a regular file), false for a stream.
     fn seekable(&self) -> bool;
-    /// Make the writes so far visible to readers.
+    /// Write out everything gathered (and drop references to borrowed data).
     fn flush(&mut self) -> io::Result<()>;
     /// The whole output is `len` bytes long, as far as is known now (lets a file be sized
     /// at once, so a viewer sees its final size); streams ignore it.
@@ -26,11 +34,20 @@ pub trait Output {
 
 /// How much to gather before writing.
 const GATHER_LEN: usize = 1 << 20;
+/// Pieces per vectored write: Linux's IOV_MAX.
+const MAX_PIECES: usize = 1024;
 
 /// An output that only grows at its end: stdout, a pipe.
+///
+/// Payloads delivered in order straight from the input buffer are not copied: the output
+/// keeps (pointer, length) pieces and writes them with one `writev` per megabyte. Payloads
+/// from elsewhere (the reorder window, fill) are copied into `copied`, whose capacity is
+/// fixed so that pieces pointing into it stay valid.
 pub struct StreamOutput<W: Write> {
     inner: W,
-    buf: Vec<u8>,
+    pieces: Vec<(*const u8, usize)>,
+    pending: usize,
+    copied: Vec<u8>,
     written: u64,
 }
 
@@ -38,9 +55,35 @@ impl<W: Write> StreamOutput<W> {
     pub fn new(inner: W) -> Self {
         StreamOutput {
             inner,
-            buf: Vec::with_capacity(GATHER_LEN),
+            pieces: Vec::with_capacity(MAX_PIECES),
+            pending: 0,
+            copied: Vec::with_capacity(GATHER_LEN),
             written: 0,
         }
+    }
+
+    fn add_piece(&mut self, ptr: *const u8, len: usize) -> io::Result<()> {
+        self.pieces.push((ptr, len));
+        self.pending += len;
+        if self.pieces.len() >= MAX_PIECES || self.pending >= GATHER_LEN {
+            self.write_pieces()?;
+        }
+        Ok(())
+    }
+
+    fn write_pieces(&mut self) -> io::Result<()> {
+        let mut slices: Vec<IoSlice> = self
+            .pieces
+            .iter()
+            // SAFETY: every piece points into `copied` (not reallocated or cleared until
+            // below) or into borrowed data its caller keeps valid until this flush.
+            .map(|&(ptr, len)| IoSlice::new(unsafe { std::slice::from_raw_parts(ptr, len) }))
+            .collect();
+        crate::packetize::write_all_vectored(&mut self.inner, &mut slices)?;
+        self.pieces.clear();
+        self.copied.clear();
+        self.pending = 0;
+        Ok(())
     }
 }
 
@@ -48,15 +91,23 @@ impl<W: Write> Output for StreamOutput<W> {
     fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
         debug_assert_eq!(at, self.written, "a stream is written in order");
         self.written += data.len() as u64;
-        if self.buf.len() + data.len() > GATHER_LEN {
-            self.inner.write_all(&self.buf)?;
-            self.buf.clear();
-            if data.len() >= GATHER_LEN {
+        if self.copied.len() + data.len() > self.copied.capacity() {
+            self.write_pieces()?;
+            if data.len() > self.copied.capacity() {
                 return self.inner.write_all(data);
             }
         }
-        self.buf.extend_from_slice(data);
-        Ok(())
+        let start = self.copied.len();
+        self.copied.extend_from_slice(data);
+        // Within capacity: `copied` did not move, earlier pieces into it stay valid.
+        let ptr = self.copied[start..].as_ptr();
+        self.add_piece(ptr, data.len())
+    }
+
+    unsafe fn write_at_borrowed(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        debug_assert_eq!(at, self.written, "a stream is written in order");
+        self.written += data.len() as u64;
+        self.add_piece(data.as_ptr(), data.len())
     }
 
     fn seekable(&self) -> bool {
@@ -64,9 +115,8 @@ impl<W: Write> Output for StreamOutput<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.inner.write_all(&self.buf)?;
-            self.buf.clear();
+        if !self.pieces.is_empty() {
+            self.write_pieces()?;
         }
         self.inner.flush()
     }

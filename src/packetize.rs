@@ -71,6 +71,7 @@ impl Packetizer {
             offset: self.offset,
             total_len: self.total_len,
             payload_crc: Header::crc_of(payload),
+            parity: None,
         };
         let mut bytes = [0; HEADER_LEN];
         header.encode(&mut bytes);

@@ -13,10 +13,12 @@
 //! | [`wire`] | the packet header: constants, encode, parse (the table in `pktize(5)`) |
 //! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
 //! | [`packetize`] | bytes to packets |
+//! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
 //! | [`cli`] | the Unix manners every program shares |
 
 pub mod cli;
+pub mod fec;
 pub mod framing;
 pub mod packetize;
 pub mod reassemble;

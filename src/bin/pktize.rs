@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use pktools::cli::{self, Failure, Input, Outcome};
+use pktools::fec::Scheme;
 use pktools::packetize::{self, Settings};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
 use std::io::Write;
@@ -25,6 +26,11 @@ struct Args {
     /// Pace output to RATE bytes per second, packets included (suffixes k, M, G).
     #[arg(long, value_name = "RATE")]
     rate: Option<String>,
+
+    /// Forward error correction: after each group of K data packets send M parity packets;
+    /// unpktize rebuilds any group that lost at most M of its K+M (e.g. 8+2, 32+4).
+    #[arg(long, value_name = "K+M")]
+    fec: Option<Scheme>,
 
     /// Print a summary on stderr.
     #[arg(short, long)]
@@ -76,6 +82,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         payload_len: payload_len as usize,
         transfer_id: args.id.unwrap_or_else(packetize::random_transfer_id),
         bytes_per_sec,
+        fec: args.fec,
     };
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
@@ -89,9 +96,13 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     }
     .map_err(cli::io_context("writing packets"))?;
     if args.verbose {
+        let parity = match settings.fec {
+            Some(s) => format!(" and {} parity packets ({s})", summary.parity_packets),
+            None => String::new(),
+        };
         let _ = writeln!(
             std::io::stderr(),
-            "{PROGRAM}: {} bytes in {} packets of up to {} bytes, transfer id {:#06x}, {} bytes written",
+            "{PROGRAM}: {} bytes in {} packets of up to {} bytes{parity}, transfer id {:#06x}, {} bytes written",
             summary.input_bytes, summary.packets, settings.payload_len, settings.transfer_id, summary.output_bytes
         );
     }

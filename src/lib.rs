@@ -15,11 +15,15 @@
 //! | [`packetize`] | bytes to packets |
 //! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
+//! | [`pnm`] | PNM images (P1-P6): header parsing and rows, from a map or a stream |
+//! | [`bmp`] | BMP writing: layout, headers, row encoding, row order |
 //! | [`cli`] | the Unix manners every program shares |
 
+pub mod bmp;
 pub mod cli;
 pub mod fec;
 pub mod framing;
 pub mod packetize;
+pub mod pnm;
 pub mod reassemble;
 pub mod wire;

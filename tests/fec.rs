@@ -350,3 +350,31 @@ proptest! {
         prop_assert!(out.stdout == data);
     }
 }
+
+#[test]
+fn live_mode_writes_a_rebuilt_packet_before_the_input_ends() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let data = bytes(100 * 40, 4);
+    let packets = packetize_fec(&data, 100, "4+2", true);
+    let mut child = Command::new(common::bin("unpktize"))
+        .args(["--live", "--max-delay", "60000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Three groups (18 packets) with data packet 4 lost; the sender then pauses with the
+    // pipe open, and the gap may wait a minute: only parity can fill it in time.
+    for (i, p) in packets.iter().enumerate().take(18) {
+        if i != 6 {
+            stdin.write_all(p).unwrap();
+        }
+    }
+    stdin.flush().unwrap();
+    let mut got = vec![0u8; 12 * 100];
+    child.stdout.take().unwrap().read_exact(&mut got).unwrap();
+    assert!(got == data[..1200]);
+    drop(stdin);
+    child.wait().unwrap();
+}

@@ -162,11 +162,16 @@ impl Encoder {
                 self.padded[payload.len()..].fill(0);
                 &self.padded[..]
             };
-            let mut parity: Vec<&mut [u8]> =
-                self.parity.iter_mut().map(|p| &mut p[..len]).collect();
-            self.codec
-                .encode_single_sep(self.index, shard, &mut parity)
-                .expect("shard index < K and every shard has the same length");
+            let coded = if len == self.shard_len {
+                self.codec
+                    .encode_single_sep(self.index, shard, &mut self.parity)
+            } else {
+                // Once per transfer at most: a group of one short packet.
+                let mut parity: Vec<&mut [u8]> =
+                    self.parity.iter_mut().map(|p| &mut p[..len]).collect();
+                self.codec.encode_single_sep(self.index, shard, &mut parity)
+            };
+            coded.expect("shard index < K and every shard has the same length");
         }
         self.offset += payload.len() as u64;
         self.index += 1;
@@ -335,7 +340,7 @@ impl Decoder {
                     let slots = (PROBE_BYTES / payload.len().max(1)).clamp(8, PROBE_PACKETS);
                     self.resize_ring(slots);
                 }
-                if seq.wrapping_sub(first) as usize >= self.ring.len() {
+                if seq.saturating_sub(first) as usize >= self.ring.len() {
                     self.stop_probing();
                     return;
                 }
@@ -390,6 +395,11 @@ impl Decoder {
         if first_seq < self.copy_from || first_seq < self.ring_start() {
             return; // its data is not (or no longer) kept
         }
+        if !self.groups.contains_key(&group) && self.data_whole(first_seq, info.group_len) {
+            // The usual case: nothing to rebuild, nothing to remember.
+            self.saw_group(group);
+            return;
+        }
         let m = usize::from(info.parity_count);
         let entry = self.groups.entry(group).or_insert_with(|| Group {
             info,
@@ -406,7 +416,7 @@ impl Decoder {
         }
         entry.closed |= info.parity_index + 1 == info.parity_count;
         let index = usize::from(info.parity_index);
-        if entry.parity[index].is_none() && !self.group_whole(group) {
+        if entry.parity[index].is_none() {
             let mut copy = self.pool.pop().unwrap_or_default();
             copy.clear();
             copy.extend_from_slice(payload);
@@ -487,13 +497,9 @@ impl Decoder {
         (slot.valid && slot.seq == seq).then_some(&slot.data[..])
     }
 
-    /// Every data packet of the group arrived intact.
-    fn group_whole(&self, group: u32) -> bool {
-        let Some(g) = self.groups.get(&group) else {
-            return false;
-        };
-        let first = group.wrapping_mul(u32::from(g.info.group_size));
-        (0..u32::from(g.info.group_len)).all(|j| self.kept(first.wrapping_add(j)).is_some())
+    /// Every data packet of the group starting at `first` arrived intact.
+    fn data_whole(&self, first: u32, group_len: u8) -> bool {
+        (0..u32::from(group_len)).all(|j| self.kept(first.wrapping_add(j)).is_some())
     }
 
     /// A packet of group `group` arrived: earlier groups are over in sending order. Groups
@@ -534,17 +540,17 @@ impl Decoder {
         }
         let first = group.wrapping_mul(u32::from(g.info.group_size));
         let k_prime = usize::from(g.info.group_len);
-        let missing: Vec<usize> = (0..k_prime)
-            .filter(|&j| self.kept(first.wrapping_add(j as u32)).is_none())
-            .collect();
+        let is_missing = |j: &usize| self.kept(first.wrapping_add(*j as u32)).is_none();
+        let missing = (0..k_prime).filter(is_missing).count();
         let parity_present = g.parity.iter().filter(|p| p.is_some()).count();
-        if missing.is_empty() {
+        if missing == 0 {
             self.finish_group(group);
             return;
         }
-        if k_prime - missing.len() + parity_present < k_prime || !(over || g.closed) {
+        if parity_present < missing || !(over || g.closed) {
             return;
         }
+        let missing: Vec<usize> = (0..k_prime).filter(is_missing).collect();
         self.rebuild(group, &missing);
         self.finish_group(group);
     }

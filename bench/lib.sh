@@ -41,3 +41,21 @@ row() {
   awk -v n="$name" -v s="$s" -v b="$bytes" -v base="$base" 'BEGIN {
     printf "  %-44s %8.3f s %9.1f MB/s %7.2fx baseline\n", n, s, b / s / 1e6, base / s }'
 }
+
+# drop_packets RATE SEED: a lossy channel on stdin -> stdout; each packet (data or parity)
+# is dropped with probability RATE, from a PRNG seeded with SEED (reproducible).
+drop_packets() {
+  python3 -c '
+import random, sys
+rate, rng = float(sys.argv[1]), random.Random(int(sys.argv[2]))
+buf = sys.stdin.buffer.read()
+out = sys.stdout.buffer
+i, keep = 0, []
+while i < len(buf):
+    n = int.from_bytes(buf[i + 4:i + 6], "big")
+    if rng.random() >= rate:
+        keep.append(buf[i:i + 32 + n])
+    i += 32 + n
+out.write(b"".join(keep))
+' "$1" "$2"
+}

@@ -247,6 +247,7 @@ mod tests {
             offset: u64::from(seq) * 100,
             total_len: None,
             payload_crc: Header::crc_of(payload),
+            parity: None,
         };
         let mut out = [0; HEADER_LEN];
         h.encode(&mut out);

@@ -13,6 +13,7 @@
 //! | [`wire`] | the packet header: constants, encode, parse (the table in `pktize(5)`) |
 //! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
 //! | [`packetize`] | bytes to packets |
+//! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
 //! | [`descriptor`] | the transfer descriptor: what a late receiver needs to know |
 //! | [`channel`] | the lossy channel: loss, bursts, bit errors, dup, reorder; its PRNG |
@@ -26,6 +27,7 @@ pub mod bmp;
 pub mod channel;
 pub mod cli;
 pub mod descriptor;
+pub mod fec;
 pub mod framing;
 pub mod packetize;
 pub mod pixel;

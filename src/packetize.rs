@@ -9,10 +9,14 @@
 //! The packetizer holds back the last full payload of a stream until it knows whether more
 //! follows, so it can mark the true last packet; that delays a live stream by one packet.
 //!
+//! With forward error correction (`Settings::fec`), each group of K data packets is followed
+//! by its M parity packets, made by [`crate::fec::Encoder`] from the payloads as they pass.
+//!
 //! This module does not pace by itself beyond what [`Pacer`] is given, and knows nothing of
 //! sockets.
 
 use crate::descriptor::{Descriptor, MediaType, HEAD_MAX};
+use crate::fec::{self, Scheme};
 use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD};
 use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
@@ -28,6 +32,8 @@ pub struct Settings {
     /// Send a descriptor first, after every this many data packets, and after the last;
     /// `None` sends none.
     pub describe: Option<Describe>,
+    /// Follow every group of K data packets with M parity packets.
+    pub fec: Option<Scheme>,
 }
 
 /// What the descriptor packets say, and how often they go out.
@@ -54,6 +60,7 @@ pub struct Summary {
     /// Data packets.
     pub packets: u64,
     pub descriptors: u64,
+    pub parity_packets: u64,
     pub output_bytes: u64,
 }
 
@@ -96,6 +103,7 @@ impl Packetizer {
             offset: self.offset,
             total_len: self.total_len,
             payload_crc: Header::crc_of(payload),
+            parity: None,
         };
         let mut bytes = [0; HEADER_LEN];
         header.encode(&mut bytes);
@@ -118,6 +126,7 @@ impl Packetizer {
             offset: 0,
             total_len: self.total_len,
             payload_crc: Header::crc_of(body),
+            parity: None,
         };
         let mut bytes = [0; HEADER_LEN];
         header.encode(&mut bytes);
@@ -133,7 +142,7 @@ impl Packetizer {
         Descriptor {
             media_type,
             payload_len: self.settings.payload_len as u16,
-            fec: None,
+            fec: self.settings.fec.map(|s| (s.data, s.parity)),
             name: describe.name.clone(),
             head: head.to_vec(),
         }
@@ -209,6 +218,12 @@ struct Sender<'w> {
     batch: usize,
     headers: Vec<[u8; HEADER_LEN]>,
     describer: Option<Describer>,
+    /// FEC: the encoder, the parity packets of this batch (whole, contiguous), and after
+    /// which packet of the batch each group's parity goes.
+    fec: Option<fec::Encoder>,
+    parity: Vec<u8>,
+    parity_after: Vec<(usize, std::ops::Range<usize>)>,
+    parity_bytes: u64,
 }
 
 /// When the next descriptor is due, and its body.
@@ -250,6 +265,33 @@ impl<'w> Sender<'w> {
             batch,
             headers: Vec::with_capacity(PACKETS_PER_WRITE),
             describer: None,
+            fec: settings
+                .fec
+                .map(|s| fec::Encoder::new(s, settings.transfer_id, settings.payload_len)),
+            parity: Vec::new(),
+            parity_after: Vec::new(),
+            parity_bytes: 0,
+        }
+    }
+
+    /// FEC: code a data payload just queued as the batch's `queued`-th packet; a completed
+    /// group's parity is queued right after it.
+    fn code(&mut self, payload: &[u8], last: bool, queued: usize) {
+        let Some(encoder) = &mut self.fec else {
+            return;
+        };
+        let before = self.parity.len();
+        if encoder.add(payload, last, &mut self.parity) > 0 {
+            self.parity_after.push((queued, before..self.parity.len()));
+            self.parity_bytes += (self.parity.len() - before) as u64;
+        }
+    }
+
+    /// Count the parity sent into a summary.
+    fn add_parity_to(&self, summary: &mut Summary) {
+        if let Some(encoder) = &self.fec {
+            summary.parity_packets = encoder.packets();
+            summary.output_bytes += self.parity_bytes;
         }
     }
 
@@ -313,6 +355,7 @@ impl<'w> Sender<'w> {
             let last = ends_transfer && i + 1 >= count;
             self.headers.push(packetizer.next_header(payload, last));
             payloads.push(payload);
+            self.code(payload, last, payloads.len());
             if let (Some(d), Some(body)) = (describer.as_mut(), &body) {
                 d.since += 1;
                 if last {
@@ -323,7 +366,7 @@ impl<'w> Sender<'w> {
                 }
             }
             next = chunks.next();
-            if payloads.len() >= per_write || next.is_none() {
+            if payloads.len() >= per_write || next.is_none() || self.parity.len() >= WRITE_BATCH {
                 let headers = std::mem::take(&mut self.headers);
                 self.write_packets(&headers, &payloads)?;
                 self.headers = headers;
@@ -345,15 +388,21 @@ impl<'w> Sender<'w> {
         headers: &[[u8; HEADER_LEN]],
         payloads: &[&[u8]],
     ) -> io::Result<()> {
-        let mut slices: Vec<IoSlice> = headers
-            .iter()
-            .zip(payloads)
-            .flat_map(|(h, p)| [IoSlice::new(h), IoSlice::new(p)])
-            .collect();
+        let mut slices: Vec<IoSlice> = Vec::with_capacity(2 * headers.len() + 1);
+        let mut parity = self.parity_after.iter().peekable();
+        for (n, (h, p)) in headers.iter().zip(payloads).enumerate() {
+            slices.extend([IoSlice::new(h), IoSlice::new(p)]);
+            if let Some((_, range)) = parity.next_if(|(after, _)| *after == n + 1) {
+                slices.push(IoSlice::new(&self.parity[range.clone()]));
+            }
+        }
         if let Some(p) = &mut self.pacer {
             p.wait_for(slices.iter().map(|s| s.len()).sum());
         }
-        write_all_vectored(self.out, &mut slices)
+        let written = write_all_vectored(self.out, &mut slices);
+        self.parity.clear();
+        self.parity_after.clear();
+        written
     }
 }
 
@@ -384,7 +433,9 @@ pub fn packetize_slice(
     sender.describe(&packetizer, settings, data);
     sender.send(&mut packetizer, data, true, sent)?;
     sender.out.flush()?;
-    Ok(packetizer.summary().clone())
+    let mut summary = packetizer.summary().clone();
+    sender.add_parity_to(&mut summary);
+    Ok(summary)
 }
 
 /// Packetize a stream of unknown length, sending packets as soon as their bytes arrive.
@@ -428,7 +479,9 @@ pub fn packetize_stream(
     }
     sender.send(&mut packetizer, &buf[..pending], true, &mut |_| {})?;
     sender.out.flush()?;
-    Ok(packetizer.summary().clone())
+    let mut summary = packetizer.summary().clone();
+    sender.add_parity_to(&mut summary);
+    Ok(summary)
 }
 
 #[cfg(test)]
@@ -442,6 +495,7 @@ mod tests {
             transfer_id: 42,
             bytes_per_sec: None,
             describe: None,
+            fec: None,
         }
     }
 
@@ -495,6 +549,61 @@ mod tests {
                 assert_eq!(x.last, i + 1 == ha.len());
                 assert_eq!(x.total_len, Some(len as u64));
                 assert_eq!(y.total_len, None);
+            }
+        }
+    }
+
+    /// A reader that gives one byte per read.
+    struct OneByte<'a>(&'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            match buf.first_mut() {
+                Some(b) => *b = first,
+                None => return Ok(0),
+            }
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn parity_follows_each_group_from_slices_and_streams_alike() {
+        let data: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        let fec = Some(Scheme::new(3, 2).unwrap());
+        for len in [0, 1, 29, 30, 31, 95, 1000] {
+            let settings = Settings {
+                fec,
+                ..settings(10)
+            };
+            let mut a = vec![];
+            let summary = packetize_slice(&data[..len], &mut a, &settings, &mut |_| {}).unwrap();
+            // A stream read one byte at a time still gives every group its parity in place.
+            let mut b = vec![];
+            packetize_stream(&mut OneByte(&data[..len]), &mut b, &settings).unwrap();
+            let (ha, hb) = (headers(&a), headers(&b));
+            assert_eq!(ha.len(), hb.len());
+            let groups = len.div_ceil(10).max(1).div_ceil(3);
+            assert_eq!(summary.parity_packets, 2 * groups as u64);
+            assert_eq!(summary.output_bytes, a.len() as u64);
+            let kinds: String = ha
+                .iter()
+                .map(|h| if h.kind == Kind::Data { 'd' } else { 'p' })
+                .collect();
+            let want: String = (0..len.div_ceil(10).max(1))
+                .collect::<Vec<_>>()
+                .chunks(3)
+                .map(|g| "d".repeat(g.len()) + "pp")
+                .collect();
+            assert_eq!(kinds, want, "length {len}");
+            for (x, y) in ha.iter().zip(&hb) {
+                assert_eq!(
+                    (x.kind, x.seq, x.offset, x.parity, x.payload_crc),
+                    (y.kind, y.seq, y.offset, y.parity, y.payload_crc)
+                );
             }
         }
     }

@@ -15,15 +15,27 @@
 //! 10     4   seq           packet number within the transfer, from 0 (wraps)
 //! 14     8   offset        byte offset of the payload within the transfer
 //! 22     6   total_len     transfer length in bytes when TOTAL_KNOWN, else 0
+//!                          (parity packets: the group fields below instead)
 //! 28     4   payload_crc   CRC-32 (IEEE) of the payload
+//! ```
+//!
+//! A parity packet (kind 1) never has TOTAL_KNOWN; its `seq` is the group number, its
+//! `offset` the offset of the group's first data packet, and bytes 22..28 describe the group:
+//!
+//! ```text
+//! 22     1   group_len     data packets in this group, K' (1..=K)
+//! 23     1   parity_count  parity packets per group, M (1..)
+//! 24     1   parity_index  this parity packet's place among them (0..M)
+//! 25     1   group_size    data packets in a full group, K (1..)
+//! 26     2   last_len      payload length of the group's last data packet
 //! ```
 //!
 //! The header check covers the payload CRC too, so a header that parses is trustworthy as a
 //! whole: a packet whose payload is damaged still has a known place. Parsing checks only the
 //! header; the payload is verified by [`Header::payload_matches`].
 //!
-//! Kinds other than data are reserved for parity (forward error correction) and descriptor
-//! packets; their fields are interpreted by the modules that produce them.
+//! Parity packets carry forward-error-correction parity over a group of data packets; the
+//! code is [`crate::fec`]'s, only the header layout is here. Descriptor packets are reserved.
 
 use byteorder::{BigEndian, ByteOrder};
 use nom::bytes::complete::tag;
@@ -84,6 +96,23 @@ impl Kind {
     }
 }
 
+/// What a parity packet says about its group (bytes 22..28 of its header). The coding
+/// itself is [`crate::fec`]'s concern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParityInfo {
+    /// Data packets in this group, K': the nominal size but for a transfer's last group.
+    pub group_len: u8,
+    /// Parity packets per group, M.
+    pub parity_count: u8,
+    /// This packet's index among the group's parity packets, 0..M.
+    pub parity_index: u8,
+    /// Data packets in a full group, K.
+    pub group_size: u8,
+    /// Payload length of the group's last data packet (shorter than the others when it
+    /// ends the transfer), so a rebuilt last packet gets its true length.
+    pub last_len: u16,
+}
+
 /// A packet header, as sent and as parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Header {
@@ -97,6 +126,8 @@ pub struct Header {
     /// The transfer's length, when the sender knew it (at most [`MAX_TOTAL_LEN`]).
     pub total_len: Option<u64>,
     pub payload_crc: u32,
+    /// The group fields of a parity packet; `None` for every other kind.
+    pub parity: Option<ParityInfo>,
 }
 
 /// Why bytes are not a valid header.
@@ -118,6 +149,19 @@ pub enum WireError {
     PayloadTooLong { found: usize },
     #[error("packet at offset {offset} with {len} bytes ends beyond the total length {total}")]
     BeyondTotal { offset: u64, len: u16, total: u64 },
+    #[error("parity packet with TOTAL_KNOWN set")]
+    ParityWithTotal,
+    #[error(
+        "parity group fields out of range: {group_len} of {group_size} data packets, \
+         parity {parity_index} of {parity_count}, last payload {last_len} bytes"
+    )]
+    BadParityGroup {
+        group_len: u8,
+        group_size: u8,
+        parity_index: u8,
+        parity_count: u8,
+        last_len: u16,
+    },
 }
 
 impl Header {
@@ -157,8 +201,10 @@ impl Header {
         if self.last {
             flags |= FLAG_LAST;
         }
-        let total = match self.total_len {
-            Some(t) if t <= MAX_TOTAL_LEN => {
+        debug_assert_eq!(self.kind == Kind::Parity, self.parity.is_some());
+        let total = match (self.parity, self.total_len) {
+            (Some(_), _) => 0,
+            (None, Some(t)) if t <= MAX_TOTAL_LEN => {
                 flags |= FLAG_TOTAL_KNOWN;
                 t
             }
@@ -169,7 +215,16 @@ impl Header {
         BigEndian::write_u16(&mut out[8..10], self.transfer_id);
         BigEndian::write_u32(&mut out[10..14], self.seq);
         BigEndian::write_u64(&mut out[14..22], self.offset);
-        BigEndian::write_u48(&mut out[22..28], total);
+        match self.parity {
+            Some(p) => {
+                out[22] = p.group_len;
+                out[23] = p.parity_count;
+                out[24] = p.parity_index;
+                out[25] = p.group_size;
+                BigEndian::write_u16(&mut out[26..28], p.last_len);
+            }
+            None => BigEndian::write_u48(&mut out[22..28], total),
+        }
         BigEndian::write_u32(&mut out[28..32], self.payload_crc);
         let check = header_check(out);
         BigEndian::write_u16(&mut out[6..8], check);
@@ -267,6 +322,11 @@ impl RawHeader {
             });
         }
         let total_len = (flags & FLAG_TOTAL_KNOWN != 0).then_some(self.total_len);
+        let parity = match kind {
+            Kind::Parity if total_len.is_some() => return Err(WireError::ParityWithTotal),
+            Kind::Parity => Some(parity_group(self.total_len, self.payload_len)?),
+            _ => None,
+        };
         if let (Kind::Data, Some(total)) = (kind, total_len) {
             let end = self.offset.checked_add(u64::from(self.payload_len));
             if end.is_none_or(|e| e > total) {
@@ -286,8 +346,36 @@ impl RawHeader {
             offset: self.offset,
             total_len,
             payload_crc: self.payload_crc,
+            parity,
         })
     }
+}
+
+/// The group fields of a parity header, from the 48 bits that hold `total_len` elsewhere.
+fn parity_group(bits: u64, payload_len: u16) -> Result<ParityInfo, WireError> {
+    let byte = |n: u32| (bits >> (40 - 8 * n)) as u8;
+    let p = ParityInfo {
+        group_len: byte(0),
+        parity_count: byte(1),
+        parity_index: byte(2),
+        group_size: byte(3),
+        last_len: bits as u16,
+    };
+    let valid = p.group_len >= 1
+        && p.group_len <= p.group_size
+        && p.parity_count >= 1
+        && p.parity_index < p.parity_count
+        && p.last_len <= payload_len;
+    if !valid {
+        return Err(WireError::BadParityGroup {
+            group_len: p.group_len,
+            group_size: p.group_size,
+            parity_index: p.parity_index,
+            parity_count: p.parity_count,
+            last_len: p.last_len,
+        });
+    }
+    Ok(p)
 }
 
 /// The header check: low 16 bits of the CRC-32 of every header byte but the check itself.
@@ -313,6 +401,7 @@ mod tests {
             offset: 7 * 5,
             total_len: Some(100),
             payload_crc: Header::crc_of(b"hello"),
+            parity: None,
         }
     }
 
@@ -333,6 +422,60 @@ mod tests {
         assert_eq!(&bytes[14..22], &[0, 0, 0, 0, 0, 0, 0, 35]);
         assert_eq!(&bytes[22..28], &[0, 0, 0, 0, 0, 100]);
         assert_eq!(&bytes[28..32], &crc32fast::hash(b"hello").to_be_bytes());
+    }
+
+    fn parity_sample() -> Header {
+        Header {
+            kind: Kind::Parity,
+            last: true,
+            payload_len: 1024,
+            transfer_id: 0xBEEF,
+            seq: 3,
+            offset: 3 * 8 * 1024,
+            total_len: None,
+            payload_crc: 0x0102_0304,
+            parity: Some(ParityInfo {
+                group_len: 5,
+                parity_count: 2,
+                parity_index: 1,
+                group_size: 8,
+                last_len: 700,
+            }),
+        }
+    }
+
+    #[test]
+    fn parity_layout_matches_the_manual() {
+        let bytes = encoded(&parity_sample());
+        assert_eq!(bytes[3], 0x11); // parity, LAST, no TOTAL_KNOWN
+        assert_eq!(&bytes[10..14], &[0, 0, 0, 3]);
+        assert_eq!(&bytes[22..28], &[5, 2, 1, 8, 0x02, 0xBC]);
+        assert_eq!(Header::parse(&bytes), Ok(parity_sample()));
+    }
+
+    #[test]
+    fn parity_group_fields_are_validated() {
+        let bad = |f: fn(&mut ParityInfo)| {
+            let mut h = parity_sample();
+            f(h.parity.as_mut().unwrap());
+            Header::parse(&encoded(&h))
+        };
+        assert!(bad(|_| {}).is_ok());
+        for f in [
+            (|p: &mut ParityInfo| p.group_len = 9) as fn(&mut ParityInfo),
+            |p| p.group_len = 0,
+            |p| p.parity_count = 0,
+            |p| p.parity_index = 2,
+            |p| p.last_len = 1025,
+        ] {
+            assert!(matches!(bad(f), Err(WireError::BadParityGroup { .. })));
+        }
+        // A parity header with TOTAL_KNOWN set is not one this format allows.
+        let mut bytes = encoded(&parity_sample());
+        bytes[3] |= FLAG_TOTAL_KNOWN;
+        let check = header_check(&bytes);
+        BigEndian::write_u16(&mut bytes[6..8], check);
+        assert_eq!(Header::parse(&bytes), Err(WireError::ParityWithTotal));
     }
 
     #[test]
@@ -443,6 +586,18 @@ mod tests {
         assert!(!h.payload_matches(b"hell"));
     }
 
+    fn any_parity() -> impl Strategy<Value = ParityInfo> {
+        (1..=255u8, 1..=255u8, 0..=255u8, 0..=255u8, any::<u16>()).prop_map(
+            |(group_size, parity_count, len_seed, index_seed, last_len)| ParityInfo {
+                group_len: 1 + len_seed % group_size,
+                parity_count,
+                parity_index: index_seed % parity_count,
+                group_size,
+                last_len,
+            },
+        )
+    }
+
     fn any_header() -> impl Strategy<Value = Header> {
         (
             prop_oneof![Just(Kind::Data), Just(Kind::Parity), Just(Kind::Descriptor)],
@@ -453,20 +608,28 @@ mod tests {
             0..MAX_TOTAL_LEN / 2,
             prop::option::of(0..=MAX_TOTAL_LEN / 2),
             any::<u32>(),
+            any_parity(),
         )
-            .prop_map(|(kind, last, payload_len, id, seq, offset, extra, crc)| {
-                let end = offset + u64::from(payload_len);
-                Header {
-                    kind,
-                    last,
-                    payload_len,
-                    transfer_id: id,
-                    seq,
-                    offset,
-                    total_len: extra.map(|e| end + e),
-                    payload_crc: crc,
-                }
-            })
+            .prop_map(
+                |(kind, last, payload_len, id, seq, offset, extra, crc, parity)| {
+                    let end = offset + u64::from(payload_len);
+                    let parity = (kind == Kind::Parity).then_some(ParityInfo {
+                        last_len: parity.last_len.min(payload_len),
+                        ..parity
+                    });
+                    Header {
+                        kind,
+                        last,
+                        payload_len,
+                        transfer_id: id,
+                        seq,
+                        offset,
+                        total_len: extra.filter(|_| parity.is_none()).map(|e| end + e),
+                        payload_crc: crc,
+                        parity,
+                    }
+                },
+            )
     }
 
     proptest! {

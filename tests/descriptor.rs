@@ -228,6 +228,7 @@ fn descriptor_packet(id: u16, total: u64, d: &Descriptor) -> Vec<u8> {
         offset: 0,
         total_len: Some(total),
         payload_crc: Header::crc_of(&body),
+        parity: None,
     };
     let mut bytes = [0; HEADER_LEN];
     h.encode(&mut bytes);

@@ -3,6 +3,7 @@
 use clap::Parser;
 use pktools::cli::{self, Failure, Input, Outcome};
 use pktools::descriptor::MediaType;
+use pktools::fec::Scheme;
 use pktools::packetize::{self, Describe, Settings};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
 use std::io::Write;
@@ -38,6 +39,10 @@ struct Args {
     /// Media type carried in descriptors: raw, pnm, bmp, png or jpeg (default: sniffed).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_media_type)]
     media_type: Option<MediaType>,
+    /// Forward error correction: after each group of K data packets send M parity packets;
+    /// unpktize rebuilds any group that lost at most M of its K+M (e.g. 8+2, 32+4).
+    #[arg(long, value_name = "K+M")]
+    fec: Option<Scheme>,
 
     /// Print a summary on stderr.
     #[arg(short, long)]
@@ -99,6 +104,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             name: args.name.clone().unwrap_or_default(),
             media_type: args.media_type,
         }),
+        fec: args.fec,
     };
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
@@ -112,9 +118,13 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     }
     .map_err(cli::io_context("writing packets"))?;
     if args.verbose {
+        let parity = match settings.fec {
+            Some(s) => format!(" and {} parity packets ({s})", summary.parity_packets),
+            None => String::new(),
+        };
         let _ = writeln!(
             std::io::stderr(),
-            "{PROGRAM}: {} bytes in {} packets of up to {} bytes and {} descriptors, transfer id {:#06x}, {} bytes written",
+            "{PROGRAM}: {} bytes in {} packets of up to {} bytes{parity} and {} descriptors, transfer id {:#06x}, {} bytes written",
             summary.input_bytes, summary.packets, settings.payload_len, summary.descriptors, settings.transfer_id, summary.output_bytes
         );
     }

@@ -16,11 +16,17 @@
 //! starts the next transfer, concatenated, once the current one has ended, or after a long
 //! run of its packets with none of the current one (its end was lost).
 //!
+//! Forward error correction: parity packets go to a [`crate::fec::Decoder`], which also keeps
+//! copies of recent data payloads; the data packets it rebuilds are placed like received
+//! ones and counted as `recovered` (the glue is in `recover.rs`). While parity may still
+//! rebuild it, a damaged payload waits in the window instead of being written at once.
+//!
 //! Reading bytes and finding packets is [`crate::framing`]'s job; this module only sees
 //! packets. Submodules: [`output`] (where bytes go), [`damage`] (the damage map).
 
 pub mod damage;
 pub mod output;
+mod recover;
 pub mod report;
 
 use crate::descriptor::Descriptor;
@@ -103,7 +109,11 @@ pub struct Counts {
     pub late_written: u64,
     /// Packets of transfers not followed.
     pub foreign: u64,
-    /// Parity packets, which this version does not use.
+    /// Packets rebuilt from parity (lost or damaged on the way); not counted as lost.
+    pub recovered: u64,
+    /// Parity packets of the followed transfer.
+    pub parity: u64,
+    /// Packets of kinds this version does not use (none yet).
     pub unused: u64,
     /// Descriptor packets used (intact, of a followed transfer).
     pub descriptors: u64,
@@ -184,6 +194,7 @@ pub struct Reassembler<O: Output> {
     damage: DamageMap,
     pool: Vec<Vec<u8>>,
     fill_block: Vec<u8>,
+    fec: crate::fec::Decoder,
 }
 
 impl<O: Output> Reassembler<O> {
@@ -212,6 +223,7 @@ impl<O: Output> Reassembler<O> {
             damage,
             pool: Vec::new(),
             fill_block,
+            fec: crate::fec::Decoder::new(),
         }
     }
 
@@ -255,10 +267,7 @@ impl<O: Output> Reassembler<O> {
         match header.kind {
             Kind::Data => {}
             Kind::Descriptor => return self.descriptor(header, payload, intact),
-            Kind::Parity => {
-                self.counts.unused += 1;
-                return Ok(());
-            }
+            Kind::Parity => return self.accept_parity(header, payload, intact),
         }
         match self.belongs(header) {
             Belongs::Current => {}
@@ -355,6 +364,7 @@ impl<O: Output> Reassembler<O> {
 
     fn start_transfer(&mut self, id: u16) {
         self.counts.transfers += 1;
+        self.fec.reset(id);
         self.current = Some(Transfer {
             id,
             base: self.next_base,
@@ -396,11 +406,16 @@ impl<O: Output> Reassembler<O> {
         match &self.current {
             None => self.start_transfer(id),
             Some(t) if t.id == id && !t.is_complete() => {}
-            // The trailing descriptor of a finished transfer (a new run with the same id
-            // would say something else: keep that one for when the run starts).
+            // The trailing descriptor of a finished transfer.
             Some(t)
                 if t.id == id && t.descriptor.as_ref().is_none_or(|old| old.agrees_with(&d)) => {}
-            // Another transfer, or a new run of a finished one: keep it until it starts.
+            // After a finished transfer, a descriptor that says something else starts the
+            // next one: a new run with the same id, or another sender's transfer.
+            Some(t) if t.is_complete() => {
+                self.end_transfer()?;
+                self.start_transfer(id);
+            }
+            // Another transfer while this one runs: keep it for when (if) that one starts.
             Some(_) => {
                 self.pending_descriptor = Some((id, d, header.total_len));
                 return Ok(());
@@ -482,7 +497,7 @@ impl<O: Output> Reassembler<O> {
             .expect("placing and settling happen only while a transfer is current")
     }
 
-    /// Place a packet of the current transfer.
+    /// Place a packet of the current transfer, and what parity rebuilt thanks to it.
     fn place(
         &mut self,
         header: &Header,
@@ -490,7 +505,23 @@ impl<O: Output> Reassembler<O> {
         intact: bool,
         truncated: bool,
     ) -> io::Result<()> {
+        self.fec.data(header, payload, intact);
+        self.place_packet(header, payload, intact, truncated)?;
+        self.place_recovered()
+    }
+
+    /// Place one packet of the current transfer.
+    fn place_packet(
+        &mut self,
+        header: &Header,
+        payload: &[u8],
+        intact: bool,
+        truncated: bool,
+    ) -> io::Result<()> {
         let window_setting = self.settings.window_packets;
+        // Parity can rebuild a group only while its gaps are open: room for two groups.
+        let fec_window = self.fec.min_window();
+        let hold_damaged = self.fec.may_rebuild();
         let t = self
             .current
             .as_mut()
@@ -501,7 +532,8 @@ impl<O: Output> Reassembler<O> {
             Some(n) => n.clamp(1, MAX_WINDOW_PACKETS),
             None => (AUTO_WINDOW_BYTES / t.payload_len.max(1) as usize)
                 .clamp(1, AUTO_WINDOW_MAX_PACKETS),
-        };
+        }
+        .max(fec_window);
         if header.last && t.end.is_none() {
             t.end = Some(header.end());
         }
@@ -547,7 +579,7 @@ impl<O: Output> Reassembler<O> {
             .expect("placing happens only while a transfer is current");
         self.counts.reordered += u64::from(start < t.highest_end);
         t.highest_end = t.highest_end.max(stated_end);
-        if start <= t.frontier && t.window.is_empty() {
+        if start <= t.frontier && t.window.is_empty() && (intact || !hold_damaged) {
             // The fast path: in order.
             self.deliver(start, stated_end, payload, intact)?;
             return self.after_advance();
@@ -725,12 +757,13 @@ impl<O: Output> Reassembler<O> {
 
     /// Deliver waiting packets now at the frontier, and settle old damage ranges.
     fn after_advance(&mut self) -> io::Result<()> {
+        let hold_damaged = self.fec.may_rebuild();
         loop {
             let t = self.transfer();
             let Some(entry) = t.window.first_entry() else {
                 break;
             };
-            if *entry.key() > t.frontier {
+            if *entry.key() > t.frontier || (hold_damaged && !entry.get().intact) {
                 break;
             }
             let (start, pending) = entry.remove_entry();
@@ -751,7 +784,14 @@ impl<O: Output> Reassembler<O> {
         let Some((&next, _)) = t.window.first_key_value() else {
             return Ok(());
         };
-        self.fill(next)?;
+        if next <= t.frontier {
+            // A damaged packet held for parity that did not come in time: write it as is.
+            let (start, pending) = t.window.pop_first().expect("the window has a first entry");
+            self.deliver(start, pending.stated_end, &pending.data, pending.intact)?;
+            self.pool.push(pending.data);
+        } else {
+            self.fill(next)?;
+        }
         self.after_advance()
     }
 
@@ -760,8 +800,14 @@ impl<O: Output> Reassembler<O> {
         let Some(latency) = self.settings.live_latency else {
             return Ok(());
         };
+        let due = |t: &Transfer| !t.window.is_empty() && t.advanced_at.elapsed() >= latency;
+        if self.current.as_ref().is_some_and(due) {
+            // Before giving up on a gap, rebuild what parity already can.
+            self.fec.flush();
+            self.place_recovered()?;
+        }
         while let Some(t) = &self.current {
-            if t.window.is_empty() || t.advanced_at.elapsed() < latency {
+            if !due(t) {
                 break;
             }
             self.settle_first_gap()?;
@@ -781,6 +827,10 @@ impl<O: Output> Reassembler<O> {
 
     /// Close the current transfer: deliver everything waiting, fill up to its known end.
     fn end_transfer(&mut self) -> io::Result<()> {
+        if self.current.is_some() {
+            self.fec.flush();
+            self.place_recovered()?;
+        }
         while self.current.as_ref().is_some_and(|t| !t.window.is_empty()) {
             self.settle_first_gap()?;
         }

@@ -7,8 +7,9 @@
 //! ```text
 //! { "ranges": [ {"kind": "lost"|"damaged", "offset": N, "length": N}, ... ],
 //!   "transfers": [ {"id": N, "offset": N, "length": N, "end_known": bool}, ... ],
-//!   "packets": { "intact": N, "damaged": N, "truncated": N, "lost": N, "duplicate": N,
-//!                "reordered": N, "late": N, "late_written": N, "foreign": N, "unused": N },
+//!   "packets": { "intact": N, "damaged": N, "truncated": N, "lost": N, "recovered": N,
+//!                "duplicate": N, "reordered": N, "late": N, "late_written": N,
+//!                "foreign": N, "parity": N, "unused": N },
 //!   "bytes": { "output": N, "lost": N, "damaged": N, "garbage": N },
 //!   "complete": bool, "intact": bool }
 //! ```
@@ -89,18 +90,21 @@ fn totals_json(r: &Report) -> String {
     let _ = write!(
         s,
         "\n  ],\n  \"packets\": {{\"intact\": {}, \"damaged\": {}, \"truncated\": {}, \
-         \"lost\": {}, \"duplicate\": {}, \"reordered\": {}, \"late\": {}, \
-         \"late_written\": {}, \"foreign\": {}, \"unused\": {}, \"descriptors\": {}, \
-         \"bad_descriptors\": {}, \"conflicting_descriptors\": {}}},\n",
+         \"lost\": {}, \"recovered\": {}, \"duplicate\": {}, \"reordered\": {}, \
+         \"late\": {}, \"late_written\": {}, \"foreign\": {}, \"parity\": {}, \
+         \"unused\": {}, \"descriptors\": {}, \"bad_descriptors\": {}, \
+         \"conflicting_descriptors\": {}}},\n",
         c.intact,
         c.damaged,
         c.truncated,
         c.lost,
+        c.recovered,
         c.duplicate,
         c.reordered,
         c.late,
         c.late_written,
         c.foreign,
+        c.parity,
         c.unused,
         c.descriptors,
         c.bad_descriptors,
@@ -167,12 +171,14 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
         }
     }
     lines.push(format!(
-        "packets: {} intact, {} damaged ({} truncated), {} lost, {} duplicate, {} reordered, \
-         {} late ({} written), {} of other transfers",
+        "packets: {} intact, {} damaged ({} truncated), {} lost, {} recovered from {} parity, \
+         {} duplicate, {} reordered, {} late ({} written), {} of other transfers",
         c.intact,
         c.damaged,
         c.truncated,
         c.lost,
+        c.recovered,
+        c.parity,
         c.duplicate,
         c.reordered,
         c.late,

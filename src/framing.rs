@@ -215,6 +215,12 @@ impl<'r> FrameReader<'r> {
         Some((frame, bytes))
     }
 
+    /// The whole buffer; every frame handed out lies in it. It changes only in
+    /// [`FrameReader::read_more`].
+    pub fn buffer(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Read more input (blocking). Returns false once the input has ended.
     pub fn read_more(&mut self) -> io::Result<bool> {
         if self.at_end {

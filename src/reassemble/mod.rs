@@ -195,6 +195,10 @@ pub struct Reassembler<O: Output> {
     pool: Vec<Vec<u8>>,
     fill_block: Vec<u8>,
     fec: crate::fec::Decoder,
+    /// The input buffer lent by the driver (address and length): payloads inside it may be
+    /// written without a copy, because the driver takes it back (flushing the output)
+    /// before the buffer changes.
+    lent: (usize, usize),
 }
 
 impl<O: Output> Reassembler<O> {
@@ -224,6 +228,7 @@ impl<O: Output> Reassembler<O> {
             pool: Vec::new(),
             fill_block,
             fec: crate::fec::Decoder::new(),
+            lent: (0, 0),
         }
     }
 
@@ -248,6 +253,31 @@ impl<O: Output> Reassembler<O> {
         self.current
             .as_ref()
             .and_then(|t| t.end.map(|e| (t.frontier, e)))
+    }
+
+    /// The driver's input buffer: payloads in it may be written without a copy until
+    /// [`Reassembler::take_back_input`].
+    fn lend_input(&mut self, buffer: &[u8]) {
+        self.lent = (buffer.as_ptr() as usize, buffer.len());
+    }
+
+    /// The input buffer is about to change or go away: write out what points into it.
+    fn take_back_input(&mut self) -> io::Result<()> {
+        self.lent = (0, 0);
+        self.out.flush()
+    }
+
+    /// Write payload bytes, borrowing them when they lie in the lent input buffer.
+    fn write_payload(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        let (start, len) = self.lent;
+        let addr = data.as_ptr() as usize;
+        if addr >= start && addr + data.len() <= start + len {
+            // SAFETY: `data` lies in the lent buffer, which the driver does not change or
+            // drop before `take_back_input` flushes the output.
+            unsafe { self.out.write_at_borrowed(at, data) }
+        } else {
+            self.out.write_at(at, data)
+        }
     }
 
     /// Count bytes that were not packets.
@@ -700,7 +730,7 @@ impl<O: Output> Reassembler<O> {
         }
         let skip = skip.max((from - start.min(from)) as usize);
         if skip < data.len() {
-            self.out.write_at(base + from, &data[skip..])?;
+            self.write_payload(base + from, &data[skip..])?;
         }
         let data_end = start + data.len() as u64;
         let written_end = data_end.max(from);
@@ -909,19 +939,22 @@ pub fn run_slice<O: Output>(
     const RELEASE_EVERY: usize = 8 << 20;
     let mut at = 0;
     let mut released = 0;
-    while at < data.len() {
+    r.lend_input(data);
+    let mut fed = Ok(());
+    while at < data.len() && fed.is_ok() {
         if at - released >= RELEASE_EVERY {
             consumed(at);
             released = at;
         }
         let frame = framing::scan(&data[at..], true);
-        feed(&frame, &data[at..], r)?;
+        fed = feed(&frame, &data[at..], r);
         if frame.is_empty() {
             break;
         }
         at += frame.len();
     }
-    Ok(())
+    // `data` may be unmapped once we return: nothing may point into it.
+    r.take_back_input().and(fed)
 }
 
 fn feed<O: Output>(frame: &Frame, buf: &[u8], r: &mut Reassembler<O>) -> io::Result<()> {
@@ -956,10 +989,24 @@ pub fn run_stream<O: Output>(
     on_progress: &mut dyn FnMut(&Reassembler<O>),
 ) -> io::Result<()> {
     let mut frames = FrameReader::new(input);
+    let fed = feed_stream(&mut frames, r, live, on_progress);
+    // The buffer goes away with `frames`: nothing may point into it.
+    r.take_back_input().and(fed)
+}
+
+fn feed_stream<O: Output>(
+    frames: &mut FrameReader,
+    r: &mut Reassembler<O>,
+    live: Option<&dyn Fn(Duration) -> bool>,
+    on_progress: &mut dyn FnMut(&Reassembler<O>),
+) -> io::Result<()> {
     loop {
+        r.lend_input(frames.buffer());
         while let Some((frame, bytes)) = frames.next_buffered() {
             feed(&frame, bytes, r)?;
         }
+        // The buffer is about to change: nothing may point into it any more.
+        r.take_back_input()?;
         if let Some(ready) = live {
             r.tick()?;
             r.output().flush()?;

@@ -4,6 +4,9 @@
 //! The expected pixels of generated images come from netpbm (`ppmtoppm | pamdepth 255`), not
 //! from this crate, so a scaling or ordering mistake here cannot hide behind itself.
 
+mod common;
+
+use common::{require_tool, run_cmd, stderr};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -13,24 +16,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_ppm2bmp");
 const PYTHON: &str = "/usr/bin/python3";
 /// ImageMagick's convert (another `convert` may come first on PATH).
 const CONVERT: &str = "/usr/bin/convert";
-
-/// Run `cmd` with `input` on stdin, written from a thread so large inputs cannot deadlock.
-fn run_cmd(cmd: &mut Command, input: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut stdin = child.stdin.take().expect("stdin was piped");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("child runs");
-    writer.join().expect("writer thread");
-    out
-}
 
 /// ppm2bmp with `args`, `input` through a pipe.
 fn ppm2bmp(args: &[&str], input: &[u8]) -> Output {
@@ -56,20 +41,6 @@ fn convert(args: &[&str], input: &[u8]) -> Vec<u8> {
         "pipe and file input differ for {args:?}"
     );
     piped.stdout
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Tests that need a tool fail, not skip, when it is missing: `.ci/run` must install it.
-fn require_tool(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(found, "{tool} is not installed; .ci/run must install it");
 }
 
 /// Deterministic pseudo-random numbers (xorshift), so failures are reproducible.

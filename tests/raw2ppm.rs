@@ -1,6 +1,9 @@
 //! raw2ppm, run as a real binary through real pipes, its output decoded by readers nobody
 //! here wrote: Pillow, ffmpeg and netpbm.
 
+mod common;
+
+use common::{bytes, require_tool, run_cmd, sh, stderr};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -11,69 +14,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_raw2ppm");
 /// Debian's python3, which has Pillow (python3-pil); the one first on PATH may not.
 const PYTHON: &str = "/usr/bin/python3";
 
-/// Run raw2ppm with `input` on stdin (written from a thread, so large inputs cannot
-/// deadlock against the output).
+/// Run raw2ppm with `input` on stdin.
 fn run(args: &[&str], input: &[u8]) -> Output {
-    run_cmd(Command::new(BIN).args(args), input)
-}
-
-fn run_cmd(cmd: &mut Command, input: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
-
-fn sh(script: &str) -> Output {
-    let dir = Path::new(BIN).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    Command::new("bash")
-        .args(["-o", "pipefail", "-c", script])
-        .env("PATH", path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("bash runs")
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Tests that need a tool fail, not skip, when it is missing.
-fn require_tool(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(found, "{tool} is not installed; .ci/run must install it");
+    common::run("raw2ppm", args, input)
 }
 
 fn require_pillow() {

@@ -22,6 +22,14 @@ use std::time::{Duration, Instant};
 const FILL: [u8; 3] = [0xff, 0x00, 0xff];
 const MIB: usize = 1 << 20;
 
+/// The transfers run one at a time: two at once on a 2-core machine mostly test how the
+/// scheduler shares it, and the unpaced one floods the loopback for the others.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A UDP port that was free a moment ago.
 fn free_udp_port() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
@@ -216,8 +224,10 @@ fn check_against_capture(original: &[u8], t: &Transfer) -> (usize, usize) {
 }
 
 fn nc_receiver() -> &'static str {
-    // -d: no stdin; -w 2: quit after 2 s without datagrams (after the first one).
-    "timeout 120 nc -u -l -d -w 2 127.0.0.1 {port}"
+    // -d: no stdin; -w 2: quit after 2 s without datagrams (after the first one); -I: a
+    // 1 MiB socket receive buffer (as far as net.core.rmem_max allows), so that a receiver
+    // descheduled for a moment loses less.
+    "timeout 120 nc -u -l -d -w 2 -I 1048576 127.0.0.1 {port}"
 }
 
 fn nc_sender() -> &'static str {
@@ -227,14 +237,16 @@ fn nc_sender() -> &'static str {
 
 #[test]
 fn paced_10_mib_arrives_byte_identical_over_nc() {
+    let _serial = one_at_a_time();
     require_tool("nc");
     let data = bytes(10 * MIB, 71);
     // Paced, nothing is lost unless the machine starves the receiver for longer than its
-    // socket buffer lasts (about 200 KiB: 25 ms at 8 MB/s). That is the channel losing
-    // datagrams, not the tools misbehaving, so a lossy attempt is still checked packet by
-    // packet and then retried slower; a bug in the tools fails every attempt.
+    // socket buffer lasts (1 MiB asked; 208 KiB where rmem_max is the default, 25 ms at
+    // 8 MB/s). That is the channel losing datagrams, not the tools misbehaving, so a lossy
+    // attempt is still checked packet by packet and then retried slower; a bug in the
+    // tools fails every attempt.
     let mut tries = vec![];
-    for rate in ["8M", "4M", "2M"] {
+    for rate in ["8M", "4M", "2M", "1M"] {
         let t = transfer(
             &data,
             &format!("pktize --rate {rate}"),
@@ -249,12 +261,14 @@ fn paced_10_mib_arrives_byte_identical_over_nc() {
             return;
         }
         tries.push(format!("{rate}: {whole} of {sent} packets"));
+        eprintln!("retrying slower after {tries:?}");
     }
     panic!("every paced transfer lost datagrams: {tries:?}");
 }
 
 #[test]
 fn unpaced_nc_loses_datagrams_and_the_report_says_which() {
+    let _serial = one_at_a_time();
     require_tool("nc");
     let data = bytes(10 * MIB, 72);
     let t = transfer(&data, "pktize", "", nc_sender(), nc_receiver());
@@ -264,6 +278,7 @@ fn unpaced_nc_loses_datagrams_and_the_report_says_which() {
 
 #[test]
 fn nc_through_corrupt_places_every_intact_packet() {
+    let _serial = one_at_a_time();
     require_tool("nc");
     let data = bytes(4 * MIB, 73);
     let t = transfer(
@@ -280,17 +295,18 @@ fn nc_through_corrupt_places_every_intact_packet() {
 }
 
 fn socat_receiver() -> &'static str {
-    // -T 2: quit after 2 s without data.
-    "timeout 120 socat -u -T 2 UDP-RECV:{port},bind=127.0.0.1 -"
+    // -T 2: quit after 2 s without data; rcvbuf as nc's -I above.
+    "timeout 120 socat -u -T 2 UDP-RECV:{port},bind=127.0.0.1,rcvbuf=1048576 -"
 }
 
 #[test]
 fn paced_transfer_arrives_byte_identical_over_socat() {
+    let _serial = one_at_a_time();
     require_tool("socat");
     let data = bytes(10 * MIB, 74);
     let mut tries = vec![];
     // Retried slower when the kernel drops datagrams, as over nc.
-    for rate in ["8M", "4M", "2M"] {
+    for rate in ["8M", "4M", "2M", "1M"] {
         let t = transfer(
             &data,
             &format!("pktize --rate {rate}"),
@@ -304,6 +320,7 @@ fn paced_transfer_arrives_byte_identical_over_socat() {
             return;
         }
         tries.push(format!("{rate}: {whole} of {sent} packets"));
+        eprintln!("retrying slower after {tries:?}");
     }
     panic!("every paced transfer lost datagrams: {tries:?}");
 }
@@ -338,6 +355,7 @@ fn unpktize_datagrams(datagrams: &[Vec<u8>]) -> Vec<u8> {
 
 #[test]
 fn socat_from_a_pipe_sends_one_packet_per_datagram() {
+    let _serial = one_at_a_time();
     require_tool("socat");
     // pktize paced at up to 200 packets a second writes each packet with one write() of
     // 1056 bytes, which a pipe delivers whole (at most PIPE_BUF); socat's 1056-byte reads
@@ -365,6 +383,7 @@ fn socat_from_a_pipe_sends_one_packet_per_datagram() {
 
 #[test]
 fn socat_exec_seqpacket_never_splits_a_packet() {
+    let _serial = one_at_a_time();
     require_tool("socat");
     // socat runs pktize with a SOCK_SEQPACKET socket pair as its stdout (socktype=5), so the
     // kernel keeps each write() of pktize as one record and socat sends each record as one
@@ -395,6 +414,7 @@ fn socat_exec_seqpacket_never_splits_a_packet() {
 
 #[test]
 fn a_receiver_started_late_still_writes_the_full_length() {
+    let _serial = one_at_a_time();
     require_tool("nc");
     require_tool("socat");
     // The sender starts first; the listener joins a second later and misses the start.

@@ -72,10 +72,11 @@ impl Truth {
         let mut bad: BTreeMap<u32, usize> = BTreeMap::new();
         for (p, fate) in packets.iter().zip(fates) {
             let h = header(p);
-            let group = if h.kind == Kind::Data {
-                h.seq / k
-            } else {
-                h.seq
+            let group = match h.kind {
+                Kind::Data => h.seq / k,
+                Kind::Parity => h.seq,
+                // Descriptors belong to no group.
+                Kind::Descriptor => continue,
             };
             let hit = *fate == Fate::Drop || (*fate == Fate::Damage && h.payload_len > 0);
             *bad.entry(group).or_default() += usize::from(hit);
@@ -385,4 +386,36 @@ fn live_mode_writes_a_rebuilt_packet_before_the_input_ends() {
     assert!(got == data[..1200]);
     drop(stdin);
     child.wait().unwrap();
+}
+
+#[test]
+fn corrupt_log_is_the_truth_for_what_is_rebuilt() {
+    // The channel is the real corrupt; its --log says which packets it dropped, and that
+    // (checked against its output) is the truth unpktize's rebuilding is held to.
+    let data = bytes(400 * 1000 + 77, 6);
+    for (fec, k, m) in [("8+2", 8, 2), ("32+4", 32, 4)] {
+        let packets = packetize_fec(&data, 1000, fec, true);
+        let stream = packets.concat();
+        for (loss, seed) in [("1%", "1"), ("3%", "2"), ("8%", "3")] {
+            let dir = tempfile::tempdir().unwrap();
+            let log_path = dir.path().join("log.tsv");
+            let log_arg = log_path.to_str().unwrap();
+            let args = ["--loss", loss, "--seed", seed, "--log", log_arg];
+            let out = run("corrupt", &args, &stream);
+            assert!(out.status.success(), "{}", stderr(&out));
+            let mut fates = vec![Fate::Keep; packets.len()];
+            let log = std::fs::read_to_string(&log_path).unwrap();
+            for line in log.lines().filter(|l| !l.starts_with('#')) {
+                let fields: Vec<&str> = line.split('\t').collect();
+                assert_eq!(fields[3], "drop", "only losses were asked for: {line}");
+                fates[fields[0].parse::<usize>().unwrap()] = Fate::Drop;
+            }
+            assert!(fates.contains(&Fate::Drop));
+            assert!(
+                out.stdout == apply(&packets, &fates),
+                "corrupt's output is what its log says"
+            );
+            check(&data, &packets, &fates, k, m, false);
+        }
+    }
 }

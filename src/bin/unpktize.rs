@@ -236,7 +236,16 @@ fn progress_line<O: Output>(r: &Reassembler<O>, elapsed: Duration) -> String {
         0.0
     };
     let done = match r.current_len() {
-        Some((at, total)) if total > 0 => format!(" {:.1}%", 100.0 * at as f64 / total as f64),
+        Some((at, total)) if total > 0 => {
+            // The rate so far gives the time left (the transfer may have started before us).
+            let bytes_per_sec = r.settled_bytes() as f64 / secs;
+            let eta = if bytes_per_sec > 0.0 && total > at {
+                format!(", {:.0} s left", (total - at) as f64 / bytes_per_sec)
+            } else {
+                String::new()
+            };
+            format!(" ({:.1}%{eta})", 100.0 * at as f64 / total as f64)
+        }
         _ => String::new(),
     };
     format!(

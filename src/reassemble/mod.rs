@@ -22,20 +22,27 @@
 //! rebuild it, a damaged payload waits in the window instead of being written at once.
 //!
 //! Reading bytes and finding packets is [`crate::framing`]'s job; this module only sees
-//! packets. Submodules: [`output`] (where bytes go), [`damage`] (the damage map).
+//! packets. Submodules: `transfers` (which transfer a packet belongs to), `descriptors`
+//! (descriptor packets), `recover` (parity), `drive` (feeding from a map or a stream),
+//! [`output`] (where bytes go), [`damage`] (the damage map), [`report`].
 
 pub mod damage;
+mod descriptors;
+mod drive;
 pub mod output;
 mod recover;
 pub mod report;
+mod transfers;
+
+pub use drive::{run_slice, run_stream};
 
 use crate::descriptor::Descriptor;
-use crate::framing::{self, Frame, FrameReader};
-use crate::wire::{Header, Kind, HEADER_LEN};
+
+use crate::wire::{Header, Kind};
 use damage::{DamageMap, DamageTotals, RangeKind};
 use output::Output;
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io;
 use std::time::{Duration, Instant};
 
 /// What to do with a payload whose CRC failed.
@@ -319,205 +326,6 @@ impl<O: Output> Reassembler<O> {
             self.other_senders.push(id);
         }
         self.place(header, payload, intact, truncated)
-    }
-
-    /// Which transfer a packet belongs to.
-    fn belongs(&self, header: &Header) -> Belongs {
-        if self
-            .settings
-            .transfer_id
-            .is_some_and(|id| id != header.transfer_id)
-        {
-            return Belongs::Other;
-        }
-        match &self.current {
-            None => Belongs::NewTransfer,
-            // The same id again from the start after the transfer ended: a new run of the
-            // sender with the same --id.
-            Some(t) if t.id == header.transfer_id => {
-                if t.is_complete() && header.seq == 0 && header.offset == 0 {
-                    Belongs::NewTransfer
-                } else {
-                    Belongs::Current
-                }
-            }
-            Some(_) => Belongs::Other,
-        }
-    }
-
-    fn other_transfer(
-        &mut self,
-        header: &Header,
-        payload: &[u8],
-        intact: bool,
-        truncated: bool,
-    ) -> io::Result<()> {
-        let complete = self.current.as_ref().is_some_and(Transfer::is_complete);
-        if self.settings.transfer_id.is_some() || self.other_senders.contains(&header.transfer_id) {
-            self.counts.foreign += 1;
-            return Ok(());
-        }
-        if complete {
-            self.end_transfer()?;
-            self.start_transfer(header.transfer_id);
-            return self.place(header, payload, intact, truncated);
-        }
-        let run = match &mut self.candidate {
-            Some((id, held)) if *id == header.transfer_id => held,
-            _ => {
-                if let Some((_, held)) = self.candidate.take() {
-                    self.counts.foreign += held.len() as u64;
-                }
-                &mut self.candidate.insert((header.transfer_id, Vec::new())).1
-            }
-        };
-        let mut copy = self.pool.pop().unwrap_or_default();
-        copy.clear();
-        copy.extend_from_slice(payload);
-        run.push(Held {
-            header: *header,
-            payload: copy,
-            intact,
-            truncated,
-        });
-        if run.len() >= SWITCH_AFTER {
-            let (id, held) = self.candidate.take().expect("candidate was just extended");
-            self.end_transfer()?;
-            self.start_transfer(id);
-            for h in held {
-                self.place(&h.header, &h.payload, h.intact, h.truncated)?;
-                self.pool.push(h.payload);
-            }
-        }
-        Ok(())
-    }
-
-    fn start_transfer(&mut self, id: u16) {
-        self.counts.transfers += 1;
-        self.fec.reset(id);
-        self.current = Some(Transfer {
-            id,
-            base: self.next_base,
-            frontier: 0,
-            end: None,
-            payload_len: 0,
-            highest_end: 0,
-            window: BTreeMap::new(),
-            window_packets: 1,
-            advanced_at: Instant::now(),
-            descriptor: None,
-        });
-        if let Some((pending_id, d, total)) = self.pending_descriptor.take() {
-            if pending_id == id {
-                // Applying to a fresh transfer cannot fail to write anything.
-                let _ = self.apply_descriptor(d, total);
-            }
-        }
-    }
-
-    /// A descriptor packet: use it for its transfer, keep it for later, or ignore it.
-    fn descriptor(&mut self, header: &Header, payload: &[u8], intact: bool) -> io::Result<()> {
-        let parsed = if intact {
-            Descriptor::parse(payload).ok()
-        } else {
-            None
-        };
-        let Some(d) = parsed else {
-            self.counts.bad_descriptors += 1;
-            return Ok(());
-        };
-        let id = header.transfer_id;
-        if self.settings.transfer_id.is_some_and(|want| want != id)
-            || self.other_senders.contains(&id)
-        {
-            self.counts.foreign += 1;
-            return Ok(());
-        }
-        match &self.current {
-            None => self.start_transfer(id),
-            Some(t) if t.id == id && !t.is_complete() => {}
-            // The trailing descriptor of a finished transfer.
-            Some(t)
-                if t.id == id && t.descriptor.as_ref().is_none_or(|old| old.agrees_with(&d)) => {}
-            // After a finished transfer, a descriptor that says something else starts the
-            // next one: a new run with the same id, or another sender's transfer.
-            Some(t) if t.is_complete() => {
-                self.end_transfer()?;
-                self.start_transfer(id);
-            }
-            // Another transfer while this one runs: keep it for when (if) that one starts.
-            Some(_) => {
-                self.pending_descriptor = Some((id, d, header.total_len));
-                return Ok(());
-            }
-        }
-        self.apply_descriptor(d, header.total_len)
-    }
-
-    /// Use a descriptor of the current transfer: its length, and its copy of the head.
-    fn apply_descriptor(&mut self, d: Descriptor, total_len: Option<u64>) -> io::Result<()> {
-        let t = self
-            .current
-            .as_mut()
-            .expect("a descriptor is applied to the current transfer");
-        let conflicts = t
-            .descriptor
-            .as_ref()
-            .is_some_and(|old| !old.agrees_with(&d))
-            || matches!((t.end, total_len), (Some(e), Some(n)) if e != n);
-        if conflicts {
-            self.counts.conflicting_descriptors += 1;
-            return Ok(());
-        }
-        self.counts.descriptors += 1;
-        if let Some(old) = &mut t.descriptor {
-            // A sender reading a pipe sends a longer head once it has it.
-            if d.head.len() > old.head.len() {
-                old.head = d.head;
-                return self.restore_head_late();
-            }
-            return Ok(());
-        }
-        if t.end.is_none() {
-            t.end = total_len;
-        }
-        t.payload_len = t.payload_len.max(u64::from(d.payload_len));
-        let (base, end) = (t.base, t.end);
-        t.descriptor = Some(d);
-        if let Some(e) = end {
-            self.out.set_len_hint(base + e)?;
-        }
-        self.restore_head_late()
-    }
-
-    /// A file output may have had the head's range filled before the descriptor came:
-    /// write the head over what is still recorded as lost there.
-    fn restore_head_late(&mut self) -> io::Result<()> {
-        if !self.out.seekable() {
-            return Ok(());
-        }
-        let t = self
-            .current
-            .as_ref()
-            .expect("called with a current transfer");
-        let Some(head) = t.descriptor.as_ref().map(|d| d.head.clone()) else {
-            return Ok(());
-        };
-        let (base, frontier, p) = (t.base, t.frontier, t.payload_len.max(1));
-        let end = (head.len() as u64).min(frontier);
-        for offset in (0..end).step_by(p as usize) {
-            let slot_end = (offset + p).min(end);
-            if self.damage.is_lost(base + offset, base + slot_end) {
-                self.out
-                    .write_at(base + offset, &head[offset as usize..slot_end as usize])?;
-                self.damage.repair(base + offset, base + slot_end);
-                self.counts.restored_bytes += slot_end - offset;
-                if slot_end - offset == p || slot_end == frontier {
-                    self.counts.lost = self.counts.lost.saturating_sub(1);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The current transfer, while a packet of it is being placed.
@@ -855,33 +663,6 @@ impl<O: Output> Reassembler<O> {
         Some(latency.saturating_sub(t.advanced_at.elapsed()))
     }
 
-    /// Close the current transfer: deliver everything waiting, fill up to its known end.
-    fn end_transfer(&mut self) -> io::Result<()> {
-        if self.current.is_some() {
-            self.fec.flush();
-            self.place_recovered()?;
-        }
-        while self.current.as_ref().is_some_and(|t| !t.window.is_empty()) {
-            self.settle_first_gap()?;
-        }
-        let Some(t) = self.current.as_ref() else {
-            return Ok(());
-        };
-        if let Some(end) = t.end {
-            self.fill(end)?;
-        }
-        let t = self.current.take().expect("checked above");
-        self.finished.push(TransferSummary {
-            id: t.id,
-            base: t.base,
-            len: t.frontier,
-            end_known: t.end.is_some(),
-            descriptor: t.descriptor,
-        });
-        self.next_base = t.base + t.frontier;
-        Ok(())
-    }
-
     /// The input ended: settle everything and return the report.
     pub fn finish(mut self) -> io::Result<(Report, O)> {
         if let Some((_, held)) = self.candidate.take() {
@@ -925,103 +706,6 @@ impl Report {
     /// Complete and without damage or loss.
     pub fn intact(&self) -> bool {
         self.complete && self.damage.lost_bytes == 0 && self.damage.damaged_bytes == 0
-    }
-}
-
-/// Feed a whole input held in memory (a mapped file) through the reassembler. `consumed`
-/// is told every few megabytes how far the input has been read, so the caller can release
-/// it.
-pub fn run_slice<O: Output>(
-    data: &[u8],
-    r: &mut Reassembler<O>,
-    consumed: &mut dyn FnMut(usize),
-) -> io::Result<()> {
-    const RELEASE_EVERY: usize = 8 << 20;
-    let mut at = 0;
-    let mut released = 0;
-    r.lend_input(data);
-    let mut fed = Ok(());
-    while at < data.len() && fed.is_ok() {
-        if at - released >= RELEASE_EVERY {
-            consumed(at);
-            released = at;
-        }
-        let frame = framing::scan(&data[at..], true);
-        fed = feed(&frame, &data[at..], r);
-        if frame.is_empty() {
-            break;
-        }
-        at += frame.len();
-    }
-    // `data` may be unmapped once we return: nothing may point into it.
-    r.take_back_input().and(fed)
-}
-
-fn feed<O: Output>(frame: &Frame, buf: &[u8], r: &mut Reassembler<O>) -> io::Result<()> {
-    match frame {
-        Frame::Packet {
-            header,
-            intact,
-            truncated,
-            payload_len,
-        } => r.accept(
-            header,
-            &buf[HEADER_LEN..HEADER_LEN + payload_len],
-            *intact,
-            *truncated,
-        ),
-        Frame::Garbage { len } => {
-            r.garbage(*len);
-            Ok(())
-        }
-        Frame::NeedMore => Ok(()),
-    }
-}
-
-/// Feed a stream through the reassembler as it arrives. In live mode, `live` is asked,
-/// before each blocking read, whether input arrives within a timeout, so that stale gaps
-/// are filled and the output flushed while the input is quiet. `on_progress` is called
-/// after each read.
-pub fn run_stream<O: Output>(
-    input: &mut dyn Read,
-    r: &mut Reassembler<O>,
-    live: Option<&dyn Fn(Duration) -> bool>,
-    on_progress: &mut dyn FnMut(&Reassembler<O>),
-) -> io::Result<()> {
-    let mut frames = FrameReader::new(input);
-    let fed = feed_stream(&mut frames, r, live, on_progress);
-    // The buffer goes away with `frames`: nothing may point into it.
-    r.take_back_input().and(fed)
-}
-
-fn feed_stream<O: Output>(
-    frames: &mut FrameReader,
-    r: &mut Reassembler<O>,
-    live: Option<&dyn Fn(Duration) -> bool>,
-    on_progress: &mut dyn FnMut(&Reassembler<O>),
-) -> io::Result<()> {
-    loop {
-        r.lend_input(frames.buffer());
-        while let Some((frame, bytes)) = frames.next_buffered() {
-            feed(&frame, bytes, r)?;
-        }
-        // The buffer is about to change: nothing may point into it any more.
-        r.take_back_input()?;
-        if let Some(ready) = live {
-            r.tick()?;
-            r.output().flush()?;
-            while let Some(timeout) = r.next_tick_in() {
-                if ready(timeout) {
-                    break;
-                }
-                r.tick()?;
-                r.output().flush()?;
-            }
-        }
-        if !frames.read_more()? {
-            return Ok(());
-        }
-        on_progress(r);
     }
 }
 

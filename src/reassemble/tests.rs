@@ -3,9 +3,12 @@
 use super::damage::{DamageMap, DamagedRange, RangeSink};
 use super::output::MemoryOutput;
 use super::*;
+use crate::framing;
 use crate::packetize::{packetize_slice, Settings as PacketSettings};
+use crate::wire::HEADER_LEN;
 use proptest::prelude::*;
 use std::cell::RefCell;
+use std::io::Read;
 use std::rc::Rc;
 
 const P: usize = 10;

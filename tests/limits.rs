@@ -365,3 +365,18 @@ fn ppm2bmp_bottom_up_from_a_pipe_holds_what_arrived_not_what_was_claimed() {
     assert_eq!(m.code(), Some(2), "{}", m.stderr);
     assert_rss_below(&m, 32 + 24, "ppm2bmp bottom-up, 32 MiB of a 4 GiB claim");
 }
+
+#[test]
+fn ppm2bmp_plain_row_claim_allocates_only_what_arrives() {
+    // Regression: a plain PGM header claiming a row of 2^31 16-bit samples made ppm2bmp
+    // allocate (and zero) the 4 GiB row before reading its first sample.
+    let m = run_streaming(
+        "ppm2bmp",
+        &[],
+        |out| out.write_all(b"P2 2147483647 1 65535\n1 2 3"),
+        None,
+    );
+    assert_eq!(m.code(), Some(2));
+    assert!(m.stderr.contains("input ends"), "{}", m.stderr);
+    assert_rss_below(&m, 16, "ppm2bmp, plain row of 2^31 samples claimed");
+}

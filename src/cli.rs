@@ -5,6 +5,8 @@
 //! memory-mapped when it is a regular file and read in large blocks otherwise, bigger pipe
 //! buffers, progress lines only on a terminal, and the parsers for sizes (`64k`), rates
 //! (`1%`, `1e-5`) and hex fill patterns that several programs accept.
+//! Read errors of a streamed input are marked, so they are reported as `reading input`
+//! even from a loop that also writes.
 //!
 //! This module knows nothing about packets or pixels.
 
@@ -66,12 +68,14 @@ impl fmt::Display for Failure {
 
 /// True when an I/O error means that the reader of our output has gone away.
 pub fn is_broken_pipe(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::BrokenPipe
+    err.kind() == io::ErrorKind::BrokenPipe && !is_input_error(err)
 }
 
 impl From<io::Error> for Failure {
     fn from(err: io::Error) -> Self {
-        if is_broken_pipe(&err) {
+        if is_input_error(&err) {
+            Failure::Message(format!("reading input: {err}"))
+        } else if is_broken_pipe(&err) {
             Failure::BrokenPipe
         } else {
             Failure::Message(err.to_string())
@@ -79,15 +83,52 @@ impl From<io::Error> for Failure {
     }
 }
 
-/// Give an I/O error the context of what was being done (`reading stdin: ...`), keeping a
-/// broken pipe recognisable.
+/// Give an I/O error the context of what was being done (`writing output: ...`), keeping a
+/// broken pipe recognisable. An error that reading a streamed [`Input`] returned says
+/// `reading input: ...` whatever `what` is: a loop that reads and writes returns one kind
+/// of error, and only the input knows which side failed.
 pub fn io_context(what: impl fmt::Display) -> impl FnOnce(io::Error) -> Failure {
     move |err| {
-        if is_broken_pipe(&err) {
+        if is_input_error(&err) {
+            Failure::Message(format!("reading input: {err}"))
+        } else if is_broken_pipe(&err) {
             Failure::BrokenPipe
         } else {
             Failure::Message(format!("{what}: {err}"))
         }
+    }
+}
+
+/// An error returned by reading a streamed [`Input`]: it displays as the error itself.
+#[derive(Debug)]
+struct InputError(io::Error);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// True when `err` came from reading a streamed [`Input`].
+pub fn is_input_error(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<InputError>())
+}
+
+/// A stream whose read errors are marked as input errors (an interruption is not an error).
+struct MarkedInput<R>(R);
+
+impl<R: Read> Read for MarkedInput<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Interrupted => e,
+            kind => io::Error::new(kind, InputError(e)),
+        })
     }
 }
 
@@ -188,7 +229,7 @@ impl Input {
                     Input::from_file(file, "stdin")
                 } else {
                     grow_pipe(fd);
-                    Ok(Input::Stream(Box::new(stdin)))
+                    Ok(Input::Stream(Box::new(MarkedInput(stdin))))
                 }
             }
         }
@@ -198,7 +239,7 @@ impl Input {
         let meta = file.metadata().map_err(io_context(name))?;
         if !meta.is_file() {
             grow_pipe(file.as_raw_fd());
-            return Ok(Input::Stream(Box::new(file)));
+            return Ok(Input::Stream(Box::new(MarkedInput(file))));
         }
         if meta.len() == 0 {
             return Ok(Input::Empty);
@@ -212,7 +253,7 @@ impl Input {
                 Ok(Input::Mapped(map))
             }
             // Some filesystems cannot map: fall back to reading.
-            Err(_) => Ok(Input::Stream(Box::new(file))),
+            Err(_) => Ok(Input::Stream(Box::new(MarkedInput(file)))),
         }
     }
 

@@ -63,6 +63,46 @@ fn a_full_disk_is_one_line_and_status_2() {
 }
 
 #[test]
+fn unpktize_output_and_report_on_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = programs(dir.path());
+    let packets = programs[1].2.display().to_string();
+    let out = sh(&format!("unpktize -o /dev/full '{packets}'"));
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        "unpktize: error: writing output: No space left on device (os error 28)\n"
+    );
+    let got = dir.path().join("got");
+    let out = sh(&format!(
+        "unpktize -o '{}' --report /dev/full '{packets}'",
+        got.display()
+    ));
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("unpktize: error: writing the report: No space left"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unpktize_writes_to_a_device_given_as_output_file() {
+    // -o /dev/null, /dev/stdout: a device takes no writes at offsets and no length.
+    let dir = tempfile::tempdir().unwrap();
+    let programs = programs(dir.path());
+    let packets = programs[1].2.display().to_string();
+    let out = sh(&format!("unpktize -o /dev/null '{packets}'"));
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = sh(&format!(
+        "unpktize -o /dev/stdout '{packets}' | cmp - '{}'",
+        { programs[0].2.display() }
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+}
+
+#[test]
 fn a_reader_that_goes_away_ends_each_program_quietly() {
     let dir = tempfile::tempdir().unwrap();
     for (program, args, input) in programs(dir.path()) {

@@ -144,7 +144,12 @@ fn run(args: Args) -> Result<Outcome, Failure> {
                 .truncate(true)
                 .open(path)
                 .map_err(cli::io_context(format_args!("{}", path.display())))?;
-            reassemble_into(FileOutput::new(file), settings, damage, input, &args)?
+            if file.metadata().is_ok_and(|m| m.is_file()) {
+                reassemble_into(FileOutput::new(file), settings, damage, input, &args)?
+            } else {
+                // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
+                reassemble_into(StreamOutput::new(file), settings, damage, input, &args)?
+            }
         }
         None => {
             let out = StreamOutput::new(cli::stdout_file()?);

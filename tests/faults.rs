@@ -5,8 +5,11 @@
 mod common;
 
 use common::{bin, bytes, sh};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Every program with arguments that make it write something from `input`.
 fn programs(dir: &Path) -> Vec<(&'static str, Vec<String>, std::path::PathBuf)> {
@@ -164,4 +167,109 @@ fn an_input_that_cannot_be_read_is_one_line_and_status_2() {
         "empty input: {}",
         common::stderr(&out)
     );
+}
+
+/// Start `unpktize args` reading a pipe, send it `stream`, wait until it has read all of
+/// it, send `signal`, and return its status and stdout. The pipe stays open, as a network
+/// receiver's would.
+fn interrupt_unpktize(
+    args: &[&str],
+    stream: &[u8],
+    signal: i32,
+) -> (std::process::ExitStatus, Vec<u8>) {
+    let mut child = Command::new(bin("unpktize"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(stream).unwrap();
+    // Wait until the pipe is empty: unpktize has read (so its handlers are installed).
+    let started = Instant::now();
+    loop {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD on a pipe descriptor we own writes one int.
+        let rc = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&stdin),
+                libc::FIONREAD,
+                &mut unread,
+            )
+        };
+        assert_eq!(rc, 0);
+        if unread == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "unpktize does not read"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: signals our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    (out.status, out.stdout)
+}
+
+#[test]
+fn a_signal_leaves_unpktize_output_file_with_everything_received() {
+    let data = bytes(400_000, 5);
+    let packets = common::packetize(&data, 1000);
+    // The first 150 packets, in order, and packet 200: not enough for unpktize's 1 MiB
+    // output buffer to have been written on its own.
+    let mut stream: Vec<u8> = packets[..150].concat();
+    stream.extend_from_slice(&packets[200]);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let dir = tempfile::tempdir().unwrap();
+        let got = dir.path().join("got");
+        let report = dir.path().join("report.json");
+        let args = [
+            "-o",
+            got.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ];
+        let (status, _) = interrupt_unpktize(&args, &stream, signal);
+        assert_eq!(
+            status.signal(),
+            Some(signal),
+            "dies of the signal: {status:?}"
+        );
+        let file = std::fs::read(&got).unwrap();
+        assert_eq!(
+            file.len(),
+            data.len(),
+            "sized from the packets' total length"
+        );
+        assert!(file[..150_000] == data[..150_000], "the first 150 packets");
+        assert!(
+            file[200_000..201_000] == data[200_000..201_000],
+            "packet 200"
+        );
+        assert!(
+            file[150_000..200_000].iter().all(|&b| b == 0),
+            "the gap is fill"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap())
+                .expect("the report is complete JSON");
+        assert_eq!(json["packets"]["intact"], 151, "{json}");
+    }
+}
+
+#[test]
+fn a_signal_leaves_unpktize_stdout_with_everything_received() {
+    let data = bytes(100_000, 6);
+    let packets = common::packetize(&data, 1000);
+    let stream: Vec<u8> = packets[..40].concat();
+    let (status, stdout) = interrupt_unpktize(&[], &stream, libc::SIGINT);
+    assert_eq!(status.signal(), Some(libc::SIGINT));
+    // The transfer's stated length is owed as fill after what arrived.
+    assert_eq!(stdout.len(), data.len());
+    assert!(stdout[..40_000] == data[..40_000]);
 }

@@ -122,6 +122,8 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         cli::refuse_terminal_stdout(args.force)?;
     }
     let input = Input::open(args.file.as_deref())?;
+    // Interrupted, still write what arrived and the report, then die of the signal.
+    cli::stop_on_signals();
     let report_file = match &args.report {
         Some(path) => {
             let file = File::create(path)

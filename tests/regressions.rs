@@ -46,3 +46,37 @@ fn unpktize_skips_a_packet_whose_end_overflows() {
     assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
     assert_eq!(out.stdout, b"first");
 }
+
+#[test]
+fn raw2ppm_fills_the_image_when_skip_leaves_no_data_in_a_file() {
+    // Found by fuzz target rawvideo: from a regular file whose bytes --skip passes
+    // entirely, raw2ppm wrote the PPM header and no pixels (a packed format took the
+    // "copied by the kernel" branch with nothing copied). From a pipe it wrote the fill.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("header-only.raw");
+    std::fs::write(&path, b"0123456").unwrap();
+    let args = [
+        "-s", "3x2", "-p", "gray16le", "--skip", "7", "--fill", "102030",
+    ];
+    let from_file = run(
+        "raw2ppm",
+        &[&args[..], &[path.to_str().unwrap()]].concat(),
+        b"",
+    );
+    let from_pipe = run("raw2ppm", &args, b"0123456");
+    assert_eq!(
+        from_file.status.code(),
+        Some(1),
+        "{}",
+        common::stderr(&from_file)
+    );
+    assert_eq!(
+        from_pipe.status.code(),
+        Some(1),
+        "{}",
+        common::stderr(&from_pipe)
+    );
+    let header = b"P6\n3 2\n65535\n";
+    assert_eq!(from_file.stdout.len(), header.len() + 3 * 2 * 6);
+    assert_eq!(from_file.stdout, from_pipe.stdout);
+}

@@ -302,7 +302,7 @@ pub fn descriptor(data: &[u8]) {
 // PNM parsing and BMP writing.
 
 /// Output kept up to a bound (a header may claim a large image that the input fills with
-/// a few plain samples); beyond it only the length is counted.
+/// a few plain samples); beyond it only the length is counted, and `bytes` is a prefix.
 #[derive(Default)]
 struct Capped {
     bytes: Vec<u8>,
@@ -311,10 +311,10 @@ struct Capped {
 
 impl Write for Capped {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.bytes.len() + buf.len() <= OUTPUT_LIMIT as usize {
+        self.len += buf.len() as u64;
+        if self.len <= OUTPUT_LIMIT {
             self.bytes.extend_from_slice(buf);
         }
-        self.len += buf.len() as u64;
         Ok(buf.len())
     }
 

@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::bin;
-use pktools::wire::{Header, Kind, HEADER_LEN, MAX_TOTAL_LEN};
+use common::{bin, data_packet};
+use pktools::wire::MAX_TOTAL_LEN;
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
@@ -161,6 +161,27 @@ fn header_then_garbage(
     }
 }
 
+/// About `len` bytes of packets of the largest payload, the first at `first_offset`, each
+/// `step` payloads after the one before (1: in order; more: gaps between them).
+fn maximal_packets(
+    len: u64,
+    first_offset: u64,
+    step: u64,
+) -> impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static {
+    move |out| {
+        let payload = vec![0xa5; pktools::wire::MAX_PAYLOAD];
+        let mut sent = 0u64;
+        let mut offset = first_offset;
+        while sent < len {
+            let p = data_packet(7, offset, None, &payload);
+            out.write_all(&p)?;
+            sent += p.len() as u64;
+            offset += step * payload.len() as u64;
+        }
+        Ok(())
+    }
+}
+
 fn assert_rss_below(m: &Measured, mib: u64, what: &str) {
     assert!(
         m.peak_rss_kib < mib * 1024,
@@ -169,25 +190,6 @@ fn assert_rss_below(m: &Measured, mib: u64, what: &str) {
         m.stderr
     );
     eprintln!("{what}: peak RSS {} KiB", m.peak_rss_kib);
-}
-
-/// One intact data packet of `payload` at `offset`, stating `total`.
-fn packet(offset: u64, total: Option<u64>, payload: &[u8]) -> Vec<u8> {
-    let header = Header {
-        kind: Kind::Data,
-        last: false,
-        payload_len: payload.len() as u16,
-        transfer_id: 7,
-        seq: 0,
-        offset,
-        total_len: total,
-        payload_crc: Header::crc_of(payload),
-    };
-    let mut bytes = [0; HEADER_LEN];
-    header.encode(&mut bytes);
-    let mut v = bytes.to_vec();
-    v.extend_from_slice(payload);
-    v
 }
 
 #[test]
@@ -205,7 +207,7 @@ fn unpktize_huge_claimed_total_fills_in_bounded_memory_until_the_reader_leaves()
     // One packet that claims a transfer of 2^48 - 1 bytes, then garbage: the whole length
     // is owed to the output, as fill. The reader takes a stream's worth and goes away.
     let len = stream_len();
-    let head = packet(0, Some(MAX_TOTAL_LEN), b"the only packet");
+    let head = data_packet(7, 0, Some(MAX_TOTAL_LEN), b"the only packet");
     let m = run_streaming("unpktize", &[], header_then_garbage(head, len), Some(len));
     assert_eq!(m.code(), Some(0), "EPIPE ends quietly: {}", m.stderr);
     assert_eq!(m.stderr, "");
@@ -218,18 +220,7 @@ fn unpktize_far_offsets_and_a_full_window_in_bounded_memory() {
     // Packets far ahead of each other, each of the largest payload: the window fills and
     // gaps are filled as lost; memory stays at one window.
     let len = stream_len();
-    let feed = move |out: &mut dyn Write| -> io::Result<()> {
-        let payload = vec![0xa5; pktools::wire::MAX_PAYLOAD];
-        let mut sent = 0u64;
-        let mut offset = 1u64 << 20;
-        while sent < len {
-            let p = packet(offset, None, &payload);
-            out.write_all(&p)?;
-            sent += p.len() as u64;
-            offset += 3 * payload.len() as u64;
-        }
-        Ok(())
-    };
+    let feed = maximal_packets(len, 1 << 20, 3);
     let m = run_streaming("unpktize", &[], feed, None);
     assert_eq!(m.code(), Some(1), "{}", m.stderr);
     assert_rss_below(&m, 40, "unpktize, full window of 64 KiB packets");
@@ -265,18 +256,7 @@ fn corrupt_packet_mode_on_garbage_in_bounded_memory() {
 #[test]
 fn corrupt_reorder_of_largest_packets_holds_at_most_its_displacement() {
     let len = stream_len();
-    let feed = move |out: &mut dyn Write| -> io::Result<()> {
-        let payload = vec![0x5a; pktools::wire::MAX_PAYLOAD];
-        let mut sent = 0u64;
-        let mut offset = 0u64;
-        while sent < len {
-            let p = packet(offset, None, &payload);
-            out.write_all(&p)?;
-            sent += p.len() as u64;
-            offset += payload.len() as u64;
-        }
-        Ok(())
-    };
+    let feed = maximal_packets(len, 0, 1);
     let args = ["--reorder", "90%,128", "--dup", "10%", "--seed", "2"];
     let m = run_streaming("corrupt", &args, feed, None);
     assert_eq!(m.code(), Some(0), "{}", m.stderr);

@@ -4,44 +4,26 @@
 
 mod common;
 
-use common::run;
-use pktools::wire::{Header, Kind, WireError, HEADER_LEN};
-
-fn header_bytes(offset: u64, payload: &[u8], total: Option<u64>) -> Vec<u8> {
-    let h = Header {
-        kind: Kind::Data,
-        last: false,
-        payload_len: payload.len() as u16,
-        transfer_id: 9,
-        seq: 1,
-        offset,
-        total_len: total,
-        payload_crc: Header::crc_of(payload),
-    };
-    let mut bytes = [0; HEADER_LEN];
-    h.encode(&mut bytes);
-    let mut v = bytes.to_vec();
-    v.extend_from_slice(payload);
-    v
-}
+use common::{data_packet, run};
+use pktools::wire::{Header, WireError};
 
 #[test]
 fn a_header_whose_end_overflows_64_bits_is_invalid() {
     // Found by fuzz target packet_stream: `Header::end` overflowed (a panic in debug
     // builds, a wrapped end offset in release ones) for an offset near 2^64.
-    let bytes = header_bytes(u64::MAX - 3, b"0123456789", None);
+    let bytes = data_packet(9, u64::MAX - 3, None, b"0123456789");
     assert!(matches!(
         Header::parse(&bytes),
         Err(WireError::EndOverflow { .. })
     ));
-    let fits = header_bytes(u64::MAX - 10, b"0123456789", None);
+    let fits = data_packet(9, u64::MAX - 10, None, b"0123456789");
     assert_eq!(Header::parse(&fits).unwrap().end(), u64::MAX);
 }
 
 #[test]
 fn unpktize_skips_a_packet_whose_end_overflows() {
-    let mut stream = header_bytes(0, b"first", None);
-    stream.extend(header_bytes(u64::MAX - 1, b"overflowing", None));
+    let mut stream = data_packet(9, 0, None, b"first");
+    stream.extend(data_packet(9, u64::MAX - 1, None, b"overflowing"));
     let out = run("unpktize", &["-v", "--force"], &stream);
     assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
     assert_eq!(out.stdout, b"first");

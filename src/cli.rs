@@ -3,8 +3,11 @@
 //! One error line (`PROG: error: message`) and one exit-status mapping, a quiet exit when the
 //! reader goes away (EPIPE), refusal to write binary data to a terminal, input that is
 //! memory-mapped when it is a regular file and read in large blocks otherwise, bigger pipe
-//! buffers, progress lines only on a terminal, and the parsers for sizes (`64k`), rates
-//! (`1%`, `1e-5`) and hex fill patterns that several programs accept.
+//! buffers, progress lines only on a terminal, signals that end the input rather than the
+//! program (for a receiver that must write what it holds), and the parsers for sizes
+//! (`64k`), rates (`1%`, `1e-5`) and hex fill patterns that several programs accept.
+//! Read errors of a streamed input are marked, so they are reported as `reading input`
+//! even from a loop that also writes.
 //!
 //! This module knows nothing about packets or pixels.
 
@@ -14,6 +17,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Exit status: everything worked and the data is complete and intact.
@@ -66,12 +70,14 @@ impl fmt::Display for Failure {
 
 /// True when an I/O error means that the reader of our output has gone away.
 pub fn is_broken_pipe(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::BrokenPipe
+    err.kind() == io::ErrorKind::BrokenPipe && !is_input_error(err)
 }
 
 impl From<io::Error> for Failure {
     fn from(err: io::Error) -> Self {
-        if is_broken_pipe(&err) {
+        if is_input_error(&err) {
+            Failure::Message(format!("reading input: {err}"))
+        } else if is_broken_pipe(&err) {
             Failure::BrokenPipe
         } else {
             Failure::Message(err.to_string())
@@ -79,11 +85,15 @@ impl From<io::Error> for Failure {
     }
 }
 
-/// Give an I/O error the context of what was being done (`reading stdin: ...`), keeping a
-/// broken pipe recognisable.
+/// Give an I/O error the context of what was being done (`writing output: ...`), keeping a
+/// broken pipe recognisable. An error that reading a streamed [`Input`] returned says
+/// `reading input: ...` whatever `what` is: a loop that reads and writes returns one kind
+/// of error, and only the input knows which side failed.
 pub fn io_context(what: impl fmt::Display) -> impl FnOnce(io::Error) -> Failure {
     move |err| {
-        if is_broken_pipe(&err) {
+        if is_input_error(&err) {
+            Failure::Message(format!("reading input: {err}"))
+        } else if is_broken_pipe(&err) {
             Failure::BrokenPipe
         } else {
             Failure::Message(format!("{what}: {err}"))
@@ -91,11 +101,47 @@ pub fn io_context(what: impl fmt::Display) -> impl FnOnce(io::Error) -> Failure 
     }
 }
 
+/// An error returned by reading a streamed [`Input`]: it displays as the error itself.
+#[derive(Debug)]
+struct InputError(io::Error);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// True when `err` came from reading a streamed [`Input`].
+pub fn is_input_error(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<InputError>())
+}
+
+/// A stream whose read errors are marked as input errors (an interruption is not an error).
+struct MarkedInput<R>(R);
+
+impl<R: Read> Read for MarkedInput<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Interrupted => e,
+            kind => io::Error::new(kind, InputError(e)),
+        })
+    }
+}
+
 /// Turn the result of a program's `run` into its exit status, printing the one error line.
 ///
 /// This is the only place that maps outcomes to exit codes, so every program behaves alike.
+///
+/// A program stopped by a signal (see [`stop_on_signals`]) dies of it here, after its error
+/// line if it has one.
 pub fn finish(program: &str, result: Result<Outcome, Failure>) -> ExitCode {
-    match result {
+    let code = match result {
         Ok(Outcome::Intact) => ExitCode::from(EXIT_OK),
         Ok(Outcome::Damaged) => ExitCode::from(EXIT_DAMAGED),
         Err(Failure::BrokenPipe) => ExitCode::from(EXIT_OK),
@@ -103,7 +149,9 @@ pub fn finish(program: &str, result: Result<Outcome, Failure>) -> ExitCode {
             let _ = writeln!(io::stderr(), "{program}: error: {message}");
             ExitCode::from(EXIT_ERROR)
         }
-    }
+    };
+    die_of_stop_signal();
+    code
 }
 
 /// Parse arguments with clap, mapping usage errors to our one-line format and exit status 2.
@@ -188,7 +236,7 @@ impl Input {
                     Input::from_file(file, "stdin")
                 } else {
                     grow_pipe(fd);
-                    Ok(Input::Stream(Box::new(stdin)))
+                    Ok(Input::Stream(Box::new(MarkedInput(stdin))))
                 }
             }
         }
@@ -198,7 +246,7 @@ impl Input {
         let meta = file.metadata().map_err(io_context(name))?;
         if !meta.is_file() {
             grow_pipe(file.as_raw_fd());
-            return Ok(Input::Stream(Box::new(file)));
+            return Ok(Input::Stream(Box::new(MarkedInput(file))));
         }
         if meta.len() == 0 {
             return Ok(Input::Empty);
@@ -212,7 +260,7 @@ impl Input {
                 Ok(Input::Mapped(map))
             }
             // Some filesystems cannot map: fall back to reading.
-            Err(_) => Ok(Input::Stream(Box::new(file))),
+            Err(_) => Ok(Input::Stream(Box::new(MarkedInput(file)))),
         }
     }
 
@@ -278,11 +326,63 @@ pub fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
     unsafe { libc::poll(&mut pfd, 1, ms) != 0 }
 }
 
+/// The signal that asked the program to stop (see [`stop_on_signals`]), or 0.
+static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn note_stop_signal(signal: libc::c_int) {
+    STOP_SIGNAL.store(signal, Ordering::SeqCst);
+}
+
+/// Make SIGINT, SIGTERM and SIGHUP end the input instead of the program: a blocked read is
+/// interrupted, [`read_some`] and [`read_full`] then report the end of the input, and the
+/// program finishes as if its input had ended (a receiver writes what it holds and its
+/// report). [`finish`] then dies of the same signal, so a shell or a supervisor still sees
+/// the program killed by it. A second signal kills at once.
+///
+/// A program that reads a regular file (mapped, no reads to interrupt) finishes the file
+/// first.
+pub fn stop_on_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe. No
+        // SA_RESTART: a blocking read must return EINTR so the reader notices. With
+        // SA_RESETHAND the next signal has its default action.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = note_stop_signal as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESETHAND;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// True once a signal caught by [`stop_on_signals`] asked the program to stop.
+pub fn stop_requested() -> bool {
+    STOP_SIGNAL.load(Ordering::SeqCst) != 0
+}
+
+/// Die of the signal that asked the program to stop, if one did.
+fn die_of_stop_signal() {
+    let signal = STOP_SIGNAL.load(Ordering::SeqCst);
+    if signal != 0 {
+        // SAFETY: restoring the default action and raising the signal ends the process
+        // the way the signal would have, after everything has been written.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+}
+
 /// Read until `buf` is full or the input ends; returns how many bytes were read.
-/// Interrupted reads are retried, as `read_exact` would.
+/// Interrupted reads are retried, as `read_exact` would, unless a signal asked the program
+/// to stop (see [`stop_on_signals`]): then the input has ended.
 pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
+        if stop_requested() {
+            break;
+        }
         match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
@@ -293,9 +393,13 @@ pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Read what is available (at least one byte unless the input ended); returns 0 at the end.
+/// Read what is available (at least one byte unless the input ended); returns 0 at the end,
+/// or once a signal asked the program to stop (see [`stop_on_signals`]).
 pub fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
+        if stop_requested() {
+            return Ok(0);
+        }
         match reader.read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

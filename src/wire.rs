@@ -162,6 +162,8 @@ pub enum WireError {
         parity_count: u8,
         last_len: u16,
     },
+    #[error("packet at offset {offset} with {len} bytes ends beyond the largest offset, 2^64 - 1")]
+    EndOverflow { offset: u64, len: u16 },
 }
 
 impl Header {
@@ -336,6 +338,17 @@ impl RawHeader {
                     total,
                 });
             }
+        }
+        // Every later use of the header counts on `offset + payload_len` (its `end`).
+        if self
+            .offset
+            .checked_add(u64::from(self.payload_len))
+            .is_none()
+        {
+            return Err(WireError::EndOverflow {
+                offset: self.offset,
+                len: self.payload_len,
+            });
         }
         Ok(Header {
             kind,

@@ -122,6 +122,8 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         cli::refuse_terminal_stdout(args.force)?;
     }
     let input = Input::open(args.file.as_deref())?;
+    // Interrupted, still write what arrived and the report, then die of the signal.
+    cli::stop_on_signals();
     let report_file = match &args.report {
         Some(path) => {
             let file = File::create(path)
@@ -144,7 +146,12 @@ fn run(args: Args) -> Result<Outcome, Failure> {
                 .truncate(true)
                 .open(path)
                 .map_err(cli::io_context(format_args!("{}", path.display())))?;
-            reassemble_into(FileOutput::new(file), settings, damage, input, &args)?
+            if file.metadata().is_ok_and(|m| m.is_file()) {
+                reassemble_into(FileOutput::new(file), settings, damage, input, &args)?
+            } else {
+                // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
+                reassemble_into(StreamOutput::new(file), settings, damage, input, &args)?
+            }
         }
         None => {
             let out = StreamOutput::new(cli::stdout_file()?);

@@ -355,7 +355,6 @@ impl Rows<'_, '_> {
         }
         self.row += 1;
         if self.header.kind.is_plain() {
-            self.plain_row.resize(self.row_len, 0);
             decode_plain_row(self.source, &self.header, self.row, &mut self.plain_row)?;
             return Ok(Some(&self.plain_row));
         }
@@ -472,27 +471,35 @@ fn check_samples(header: &Header, row: &[u8], offset: u64) -> Result<(), PnmErro
 
 /// Decode one plain (ASCII) row into its binary form: P1 into packed bits as in P4, P2 and
 /// P3 into one or two big-endian bytes per sample as in P5 and P6.
+///
+/// `out` grows as samples arrive, never to the row length up front: a header may claim a
+/// row of gigabytes that the input never delivers, and each sample costs at least one input
+/// byte, so memory stays proportional to what was read.
 fn decode_plain_row(
     source: &mut Source<'_>,
     header: &Header,
     row: u32,
-    out: &mut [u8],
+    out: &mut Vec<u8>,
 ) -> Result<(), PnmError> {
+    out.clear();
+    let samples = header.width as usize * header.kind.channels();
     if header.kind == Kind::PlainBitmap {
-        out.fill(0);
-        for x in 0..header.width as usize {
+        for x in 0..samples {
+            if x % 8 == 0 {
+                out.push(0);
+            }
             if plain_sample(source, header, row)? == 1 {
                 out[x / 8] |= 0x80 >> (x % 8);
             }
         }
     } else if header.bytes_per_sample() == 1 {
-        for byte in out.iter_mut() {
-            *byte = plain_sample(source, header, row)? as u8;
+        for _ in 0..samples {
+            out.push(plain_sample(source, header, row)? as u8);
         }
     } else {
-        for pair in out.chunks_exact_mut(2) {
+        for _ in 0..samples {
             let value = plain_sample(source, header, row)? as u16;
-            pair.copy_from_slice(&value.to_be_bytes());
+            out.extend_from_slice(&value.to_be_bytes());
         }
     }
     Ok(())

@@ -239,8 +239,8 @@ impl<'a> Job<'a> {
                 }
             }
         }
-        if copied == frame.len() {
-            // All of it went through the kernel.
+        if copied == frame.len() && copied > 0 {
+            // All of it went through the kernel. (An empty frame still needs its fill.)
         } else if copied > 0 {
             self.sink.bytes(&frame[copied..]).map_err(writing)?;
         } else if !layout.format.is_packed() {

@@ -161,3 +161,25 @@ pub fn run_measuring_rss(program: &str, args: &[&str], input: &[u8]) -> (Output,
     let kib = rss.lines().last().unwrap().trim().parse().unwrap();
     (out, kib)
 }
+
+/// One intact data packet of transfer `id` carrying `payload` at `offset`, stating `total`
+/// when given: for tests that forge headers pktize would not send.
+pub fn data_packet(id: u16, offset: u64, total: Option<u64>, payload: &[u8]) -> Vec<u8> {
+    use pktools::wire::{Header, Kind, HEADER_LEN};
+    let header = Header {
+        kind: Kind::Data,
+        last: false,
+        payload_len: payload.len() as u16,
+        transfer_id: id,
+        seq: 0,
+        offset,
+        total_len: total,
+        payload_crc: Header::crc_of(payload),
+        parity: None,
+    };
+    let mut bytes = [0; HEADER_LEN];
+    header.encode(&mut bytes);
+    let mut packet = bytes.to_vec();
+    packet.extend_from_slice(payload);
+    packet
+}

@@ -1,0 +1,572 @@
+//! Fuzz harnesses for pktools: one function per fuzz target, shared by the cargo-fuzz
+//! targets in `fuzz_targets/` and by the main crate's `tests/fuzz_corpus.rs`, which runs
+//! every committed corpus file through the same function on stable Rust (`make test`).
+//!
+//! Each harness feeds arbitrary bytes to a parser or a whole pipeline stage and checks
+//! more than "no panic": the same input must give the same result whether it is mapped or
+//! read from a stream cut at arbitrary places (every module promises this), and outputs
+//! must be well formed. The first bytes of the input choose the options, so the fuzzer
+//! explores them too. Sizes are bounded so that a run never needs more than a few
+//! megabytes; the resource-limit tests (`tests/limits.rs`) cover huge claims.
+
+use pktools::channel::{self, Config, GilbertElliott, LossModel, Mode, Reorder};
+use pktools::cli::Input;
+use pktools::descriptor::Descriptor;
+use pktools::pixel::{Layout, Matrix, Output as PixelOutput, PixelFormat, Range, Rgb, YuvOptions};
+use pktools::reassemble::damage::DamageMap;
+use pktools::reassemble::output::Output;
+use pktools::reassemble::{self, DamagedPolicy, Reassembler, Report, Settings};
+use pktools::wire::{Header, HEADER_LEN, SYNC};
+use pktools::{bmp, pnm, rawvideo};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::FromRawFd;
+
+/// A reader that hands out `data` in pieces of varying size (1 byte to a few KiB), as a
+/// pipe or a socket would, chosen by a small generator seeded from `seed`.
+pub struct ChunkedReader<D> {
+    data: D,
+    pos: usize,
+    state: u32,
+}
+
+impl<D: AsRef<[u8]>> ChunkedReader<D> {
+    pub fn new(data: D, seed: u8) -> Self {
+        ChunkedReader {
+            data,
+            pos: 0,
+            state: u32::from(seed).wrapping_mul(0x9E37_79B9) | 1,
+        }
+    }
+}
+
+impl<D: AsRef<[u8]>> Read for ChunkedReader<D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 17;
+        self.state ^= self.state << 5;
+        let want = match self.state % 4 {
+            0 => 1,
+            1 => (self.state >> 8) as usize % 64 + 1,
+            2 => (self.state >> 8) as usize % 4096 + 1,
+            _ => usize::MAX,
+        };
+        let data = self.data.as_ref();
+        let n = want.min(buf.len()).min(data.len() - self.pos);
+        buf[..n].copy_from_slice(&data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// `data` as the programs see a regular file: an [`Input::Mapped`] of a memfd (a real file
+/// mapping, so releasing its pages behind the reader is safe), or [`Input::Empty`].
+pub fn mapped_input(data: &[u8]) -> Input {
+    if data.is_empty() {
+        return Input::Empty;
+    }
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns a new
+    // descriptor that we own, or -1.
+    let fd = unsafe { libc::memfd_create(c"fuzz-input".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0, "memfd_create: {}", io::Error::last_os_error());
+    // SAFETY: `fd` was just created and nothing else owns it.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    file.write_all(data).expect("writing to a memfd");
+    // SAFETY: the memfd is ours alone and is not truncated while mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.expect("mapping a memfd");
+    Input::Mapped(map)
+}
+
+/// Small numbers read from the front of the input, then the rest.
+struct Controls<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Controls<'a> {
+    fn split(data: &'a [u8], n: usize) -> Option<(Controls<'a>, &'a [u8])> {
+        (data.len() >= n).then(|| {
+            let (c, rest) = data.split_at(n);
+            (Controls { bytes: c }, rest)
+        })
+    }
+
+    fn u8(&mut self) -> u8 {
+        let (first, rest) = self.bytes.split_first().expect("enough control bytes");
+        self.bytes = rest;
+        *first
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes([self.u8(), self.u8()])
+    }
+
+    /// A probability: 0 half of the time, so that most options are off.
+    fn rate(&mut self) -> f64 {
+        let b = self.u8();
+        if b < 128 {
+            0.0
+        } else {
+            f64::from(b - 128) / 127.0
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Packet stream: framing and reassembly.
+
+/// Output of the reassembler, in memory up to a bound: a write beyond it fails like a full
+/// disk, so a header that claims a huge offset costs an error, not gigabytes of fill.
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    seekable: bool,
+    written: u64,
+}
+
+const OUTPUT_LIMIT: u64 = 4 << 20;
+
+impl Output for BoundedOutput {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        if !self.seekable {
+            assert_eq!(at, self.written, "a stream output is written in order");
+        }
+        let end = at + data.len() as u64;
+        if end > OUTPUT_LIMIT {
+            return Err(io::Error::other("fuzz output limit (a full disk)"));
+        }
+        let (at, end) = (at as usize, end as usize);
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        self.bytes[at..end].copy_from_slice(data);
+        self.written = self.written.max(end as u64);
+        Ok(())
+    }
+
+    fn seekable(&self) -> bool {
+        self.seekable
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Make every `pk\x01` in `data` start a header that parses (and, if asked, whose payload
+/// CRC matches), so that the fuzzer explores the reassembler rather than CRC-32.
+fn fix_checksums(data: &mut [u8], payload_crc: bool) {
+    let mut at = 0;
+    while let Some(found) = memchr_sync(&data[at..]) {
+        let p = at + found;
+        if p + HEADER_LEN > data.len() {
+            break;
+        }
+        let payload_len = usize::from(u16::from_be_bytes([data[p + 4], data[p + 5]]));
+        let payload = p + HEADER_LEN..p + HEADER_LEN + payload_len;
+        if payload_crc && payload.end <= data.len() {
+            let crc = Header::crc_of(&data[payload]);
+            data[p + 28..p + 32].copy_from_slice(&crc.to_be_bytes());
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&data[p..p + 6]);
+        hasher.update(&data[p + 8..p + HEADER_LEN]);
+        let check = hasher.finalize() as u16;
+        data[p + 6..p + 8].copy_from_slice(&check.to_be_bytes());
+        at = p + 1;
+    }
+}
+
+fn memchr_sync(data: &[u8]) -> Option<usize> {
+    data.windows(SYNC.len()).position(|w| w == SYNC)
+}
+
+fn reassemble_with(
+    settings: &Settings,
+    seekable: bool,
+    feed: impl FnOnce(&mut Reassembler<BoundedOutput>) -> io::Result<()>,
+) -> io::Result<(Report, BoundedOutput)> {
+    let out = BoundedOutput {
+        bytes: Vec::new(),
+        seekable,
+        written: 0,
+    };
+    let mut r = Reassembler::new(settings.clone(), out, DamageMap::new(None));
+    feed(&mut r)?;
+    r.finish()
+}
+
+/// Packets to bytes: arbitrary bytes through the framing scanner and the reassembler, once
+/// as a mapped file (`run_slice`) and once as a stream cut at arbitrary places
+/// (`FrameReader`, `run_stream`). Both must give the same bytes and the same report.
+pub fn packet_stream(data: &[u8]) {
+    let Some((mut c, stream)) = Controls::split(data, 6) else {
+        return;
+    };
+    let window = c.u8();
+    let policy = c.u8();
+    let id = c.u16();
+    let flags = c.u8();
+    let chunk_seed = c.u8();
+    let fill_len = usize::from(policy >> 1 & 3) + 1;
+    let settings = Settings {
+        fill: (0..fill_len as u8)
+            .map(|i| policy.wrapping_add(i))
+            .collect(),
+        damaged: if policy & 1 == 0 {
+            DamagedPolicy::Keep
+        } else {
+            DamagedPolicy::Fill
+        },
+        window_packets: (window & 0x80 == 0).then_some(usize::from(window % 9)),
+        transfer_id: (flags & 1 == 1).then_some(id),
+        live_latency: None,
+    };
+    let seekable = flags & 2 != 0;
+    let mut stream = stream.to_vec();
+    if flags & 4 != 0 {
+        fix_checksums(&mut stream, flags & 8 != 0);
+    }
+
+    let whole = reassemble_with(&settings, seekable, |r| {
+        reassemble::run_slice(&stream, r, &mut |_| {})
+    });
+    let pieces = reassemble_with(&settings, seekable, |r| {
+        let mut reader = ChunkedReader::new(&stream, chunk_seed);
+        reassemble::run_stream(&mut reader, r, None, &mut |_| {})
+    });
+    match (whole, pieces) {
+        (Ok((a, out_a)), Ok((b, out_b))) => {
+            assert_eq!(a.counts, b.counts, "counts differ between slice and stream");
+            assert_eq!(
+                a.damage, b.damage,
+                "damage differs between slice and stream"
+            );
+            assert_eq!(a.transfers, b.transfers);
+            assert_eq!(a.output_len, b.output_len);
+            assert_eq!(a.complete, b.complete);
+            assert!(
+                out_a.bytes == out_b.bytes,
+                "bytes differ between slice and stream"
+            );
+            if !seekable {
+                assert_eq!(
+                    out_a.written, a.output_len,
+                    "stream length and report differ"
+                );
+            }
+            let d = a.damage;
+            assert!(
+                d.lost_bytes + d.damaged_bytes <= a.output_len.max(out_a.written),
+                "more damage than output: {d:?}, {} bytes",
+                a.output_len
+            );
+        }
+        (Err(_), Err(_)) => {}
+        (a, b) => panic!(
+            "slice and stream disagree: {:?} / {:?}",
+            a.err().map(|e| e.to_string()),
+            b.err().map(|e| e.to_string())
+        ),
+    }
+
+    // The descriptor finder reads the same stream.
+    let first = pktools::descriptor::find_first(&mut ChunkedReader::new(&stream, chunk_seed), None)
+        .expect("reading memory");
+    if let Some((header, d)) = first {
+        let _ = d.summary(header.total_len);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Descriptor bodies and packet headers.
+
+/// Descriptor bodies: parse; what parses re-encodes to a body that parses the same. The
+/// same bytes as a packet header: what parses encodes back to the same header.
+pub fn descriptor(data: &[u8]) {
+    if let Ok(d) = Descriptor::parse(data) {
+        let again = Descriptor::parse(&d.encode()).expect("an encoded descriptor parses");
+        assert_eq!(again, d, "descriptor changed in an encode/parse round trip");
+        assert!(d.agrees_with(&again));
+        let _ = d.summary(None);
+        let _ = d.summary(Some(u64::MAX));
+        let _ = d.geometry();
+    }
+    if let Ok(h) = Header::parse(data) {
+        let mut bytes = [0; HEADER_LEN];
+        h.encode(&mut bytes);
+        assert_eq!(Header::parse(&bytes), Ok(h), "header round trip");
+        let _ = h.end();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PNM parsing and BMP writing.
+
+/// Output kept up to a bound (a header may claim a large image that the input fills with
+/// a few plain samples); beyond it only the length is counted, and `bytes` is a prefix.
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    len: u64,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.len += buf.len() as u64;
+        if self.len <= OUTPUT_LIMIT {
+            self.bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn to_bmp(source: pnm::Source<'_>, options: &bmp::Options) -> Result<Capped, String> {
+    let mut out = Capped::default();
+    bmp::convert(&mut pnm::Reader::new(source), &mut out, options)
+        .map(|_| out)
+        .map_err(|e| e.to_string())
+}
+
+/// PNM to BMP, as ppm2bmp does: from a map, from a stream read whole, and from a stream
+/// cut at arbitrary places. All three agree on success and output; the two streams agree on
+/// the error message too (an error must not depend on where a pipe cut the input).
+pub fn pnm(data: &[u8]) {
+    let Some((mut c, image)) = Controls::split(data, 2) else {
+        return;
+    };
+    let flags = c.u8();
+    let chunk_seed = c.u8();
+    let options = bmp::Options {
+        depth: match flags % 4 {
+            1 => Some(bmp::Depth::One),
+            2 => Some(bmp::Depth::Eight),
+            3 => Some(bmp::Depth::TwentyFour),
+            _ => None,
+        },
+        top_down: flags & 4 != 0,
+    };
+
+    let mapped = to_bmp(pnm::Source::mapped(image), &options);
+    let mut whole_reader = image;
+    let whole = to_bmp(pnm::Source::stream(&mut whole_reader), &options);
+    let mut chunked_reader = ChunkedReader::new(image, chunk_seed);
+    let chunked = to_bmp(pnm::Source::stream(&mut chunked_reader), &options);
+    match (&mapped, &whole, &chunked) {
+        (Ok(m), Ok(w), Ok(c)) => {
+            assert_eq!(m.len, w.len);
+            assert_eq!(w.len, c.len);
+            assert!(
+                m.bytes == w.bytes && w.bytes == c.bytes,
+                "BMP output differs"
+            );
+        }
+        (Err(_), Err(w), Err(c)) => assert_eq!(w, c, "stream errors differ by chunking"),
+        _ => panic!(
+            "map and stream disagree: {:?} / {:?} / {:?}",
+            mapped.as_ref().err(),
+            whole.as_ref().err(),
+            chunked.as_ref().err()
+        ),
+    }
+
+    // Headers round-trip through their own writer.
+    let mut reader = pnm::Reader::new(pnm::Source::mapped(image));
+    if let Ok(Some(h)) = reader.next_header() {
+        let mut text = Vec::new();
+        h.write_to(&mut text).expect("writing to memory");
+        let (again, len) = pnm::header::Header::parse(&text).expect("a written header parses");
+        assert_eq!((again, len), (h, text.len()), "PNM header round trip");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// raw2ppm: geometry, formats, frames.
+
+/// The largest frame the harness asks for: enough for every format's odd corners.
+const MAX_FUZZ_FRAME: usize = 1 << 20;
+
+/// raw2ppm's conversion with options chosen by the input: every pixel format, odd sizes,
+/// strides, skips, frames, snapshots, from a map or a stream. Whatever is written must
+/// parse as PNM images of the layout, as many as the report says.
+pub fn rawvideo(data: &[u8]) {
+    let Some((mut c, pixels)) = Controls::split(data, 12) else {
+        return;
+    };
+    // The geometry string parser gets the raw control bytes as text, too.
+    let _ = rawvideo::parse_size(&String::from_utf8_lossy(&data[..12]));
+    let format = PixelFormat::ALL[usize::from(c.u8()) % PixelFormat::ALL.len()];
+    let width = c.u16();
+    let height = c.u16();
+    let flags = c.u8();
+    let stride_pad = c.u8();
+    let skip = c.u8();
+    let every = c.u16();
+    let fill = c.u8();
+    let width = match width {
+        0 => rawvideo::Width::Auto,
+        w => rawvideo::Width::Pixels(u64::from(w % 2048)),
+    };
+    let height = (height != 0).then_some(u64::from(height % 2048));
+    let stride = (flags & 1 != 0).then(|| {
+        let w = match width {
+            rawvideo::Width::Pixels(w) => w,
+            rawvideo::Width::Auto => 1,
+        };
+        format.bytes_per_pixel() * w + u64::from(stride_pad % 16)
+    });
+    if let (rawvideo::Width::Pixels(w), Some(h)) = (width, height) {
+        match Layout::new(format, w, h, stride) {
+            Ok(l) if l.frame_len > MAX_FUZZ_FRAME => return,
+            _ => {}
+        }
+    }
+    let every = match flags >> 1 & 3 {
+        1 => Some(rawvideo::Every::Bytes(u64::from(every).max(1) * 256)),
+        2 => Some(rawvideo::Every::Rows(u64::from(every % 64).max(1))),
+        3 => Some(rawvideo::Every::Bytes(0)),
+        _ => None,
+    };
+    let request = rawvideo::Request {
+        format,
+        width,
+        height,
+        stride,
+        skip: u64::from(skip % 8),
+        fill: Rgb {
+            r: fill,
+            g: fill.rotate_left(3),
+            b: !fill,
+        },
+        output: if flags & 8 != 0 {
+            PixelOutput::Pgm
+        } else {
+            PixelOutput::Ppm
+        },
+        yuv: YuvOptions {
+            matrix: [Matrix::Bt601, Matrix::Bt709, Matrix::Bt2020][usize::from(fill % 3)],
+            range: if flags & 16 != 0 {
+                Range::Pc
+            } else {
+                Range::Tv
+            },
+        },
+        frames: flags & 32 != 0,
+        every,
+        check_trailing: true,
+    };
+    let input = if flags & 64 != 0 {
+        mapped_input(pixels)
+    } else {
+        Input::Stream(Box::new(ChunkedReader::new(pixels.to_vec(), fill)))
+    };
+    let mut out = Capped::default();
+    let Ok(report) = rawvideo::convert(input, None, &request, &mut out) else {
+        return;
+    };
+    let layout = &report.layout;
+    if layout.frame_len > MAX_FUZZ_FRAME || out.len > OUTPUT_LIMIT {
+        return;
+    }
+    let mut images = 0;
+    let mut reader = pnm::Reader::new(pnm::Source::mapped(&out.bytes));
+    while let Some(h) = reader
+        .next_header()
+        .expect("raw2ppm writes valid PNM headers")
+    {
+        assert_eq!(
+            (h.width as usize, h.height as usize),
+            (layout.width, layout.height),
+            "image size differs from the layout"
+        );
+        let mut rows = reader.rows(&h).expect("rows of a written image");
+        while rows
+            .next_row()
+            .expect("raw2ppm writes whole, valid rows")
+            .is_some()
+        {}
+        images += 1;
+    }
+    assert_eq!(images, report.images, "images written and reported differ");
+}
+
+// ---------------------------------------------------------------------------------------
+// corrupt: the channel.
+
+/// The channel with options chosen by the input, over a map and over a stream cut at
+/// arbitrary places: the seed alone decides, so output, log and statistics must be equal.
+/// With every rate zero the channel is the identity.
+pub fn channel(data: &[u8]) {
+    let Some((mut c, stream)) = Controls::split(data, 13) else {
+        return;
+    };
+    let seed = u64::from(c.u8());
+    let mode = match c.u8() % 3 {
+        0 => Mode::Auto,
+        1 => Mode::Packets,
+        _ => Mode::Raw,
+    };
+    let loss_kind = c.u8();
+    let loss_rate = c.rate();
+    let loss = match loss_kind % 3 {
+        0 => LossModel::None,
+        1 => LossModel::Random(loss_rate),
+        _ => GilbertElliott::from_mean_burst(loss_rate.min(0.9), 1.0 + f64::from(loss_kind) / 16.0)
+            .map(LossModel::GilbertElliott)
+            .unwrap_or(LossModel::None),
+    };
+    let dup_prob = c.rate();
+    let reorder_prob = c.rate();
+    let reorder_max = u64::from(c.u8() % 128) + 1;
+    let truncate_prob = c.rate();
+    let ber = c.rate() / 64.0;
+    let flags = c.u8();
+    let block_len = usize::from(c.u16() % 4096) + 1;
+    let chunk_seed = c.u8();
+    let config = Config {
+        seed,
+        mode,
+        loss,
+        dup_prob,
+        reorder: (reorder_prob > 0.0).then_some(Reorder {
+            prob: reorder_prob,
+            max_displacement: reorder_max,
+        }),
+        truncate_prob,
+        ber,
+        payload_only: flags & 1 != 0,
+        block_len,
+    };
+
+    let mut out_a = Vec::new();
+    let mut log_a = Vec::new();
+    let a = channel::run(&config, mapped_input(stream), &mut out_a, Some(&mut log_a));
+    let mut out_b = Vec::new();
+    let mut log_b = Vec::new();
+    let mut reader = ChunkedReader::new(stream, chunk_seed);
+    let b = channel::run_reader(&config, &mut reader, &mut out_b, Some(&mut log_b));
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "statistics differ between map and stream");
+            assert!(out_a == out_b, "output differs between map and stream");
+            assert!(log_a == log_b, "log differs between map and stream");
+            assert_eq!(a.bytes_out, out_a.len() as u64);
+            assert_eq!(a.bytes_in, stream.len() as u64);
+            let identity = matches!(config.loss, LossModel::None)
+                && dup_prob == 0.0
+                && config.reorder.is_none()
+                && truncate_prob == 0.0
+                && ber == 0.0;
+            if identity {
+                assert!(
+                    out_a == stream,
+                    "a channel without damage changed the stream"
+                );
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!("map and stream disagree: {a:?} / {b:?}"),
+    }
+}

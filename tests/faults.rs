@@ -1,0 +1,275 @@
+//! I/O faults: a full disk, a reader that goes away, an input that cannot be read, a signal
+//! in the middle of a stream. Each program must say what failed in one line and exit with
+//! the status its man page gives; `unpktize -o FILE` must keep everything it received.
+
+mod common;
+
+use common::{bin, bytes, sh};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Every program with arguments that make it write something from `input`.
+fn programs(dir: &Path) -> Vec<(&'static str, Vec<String>, std::path::PathBuf)> {
+    let data = bytes(3 << 20, 1);
+    let raw = dir.join("data.bin");
+    std::fs::write(&raw, &data).unwrap();
+    let packets = dir.join("data.pk");
+    let out = common::run("pktize", &["--id", "3", raw.to_str().unwrap()], b"");
+    std::fs::write(&packets, &out.stdout).unwrap();
+    let ppm = dir.join("image.ppm");
+    let mut image = b"P6\n1024 1024\n255\n".to_vec();
+    image.extend_from_slice(&data[..3 << 20]);
+    std::fs::write(&ppm, &image).unwrap();
+    vec![
+        ("pktize", vec![], raw.clone()),
+        ("unpktize", vec![], packets.clone()),
+        ("corrupt", vec!["--loss".into(), "1%".into()], packets),
+        ("raw2ppm", vec!["-s".into(), "1024x1024".into()], raw),
+        ("ppm2bmp", vec![], ppm),
+    ]
+}
+
+fn quoted(args: &[String]) -> String {
+    args.iter().map(|a| format!("'{a}' ")).collect()
+}
+
+#[test]
+fn a_full_disk_is_one_line_and_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (program, args, input) in programs(dir.path()) {
+        for (how, redirect) in [
+            ("file", format!("'{}'", input.display())),
+            ("pipe", String::new()),
+        ] {
+            let script = match how {
+                "file" => format!("{program} {}{redirect} > /dev/full", quoted(&args)),
+                _ => format!(
+                    "cat '{}' | {program} {} > /dev/full",
+                    input.display(),
+                    quoted(&args)
+                ),
+            };
+            let out = sh(&script);
+            let err = common::stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{script}: {err}");
+            assert_eq!(err.lines().count(), 1, "{script}: {err}");
+            assert!(
+                err.starts_with(&format!("{program}: error: writing")),
+                "{script}: {err}"
+            );
+            assert!(err.contains("No space left on device"), "{script}: {err}");
+        }
+    }
+}
+
+#[test]
+fn unpktize_output_and_report_on_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = programs(dir.path());
+    let packets = programs[1].2.display().to_string();
+    let out = sh(&format!("unpktize -o /dev/full '{packets}'"));
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        "unpktize: error: writing output: No space left on device (os error 28)\n"
+    );
+    let got = dir.path().join("got");
+    let out = sh(&format!(
+        "unpktize -o '{}' --report /dev/full '{packets}'",
+        got.display()
+    ));
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("unpktize: error: writing the report: No space left"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unpktize_writes_to_a_device_given_as_output_file() {
+    // -o /dev/null, /dev/stdout: a device takes no writes at offsets and no length.
+    let dir = tempfile::tempdir().unwrap();
+    let programs = programs(dir.path());
+    let packets = programs[1].2.display().to_string();
+    let out = sh(&format!("unpktize -o /dev/null '{packets}'"));
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let out = sh(&format!(
+        "unpktize -o /dev/stdout '{packets}' | cmp - '{}'",
+        { programs[0].2.display() }
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_each_program_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    for (program, args, input) in programs(dir.path()) {
+        for from_pipe in [false, true] {
+            let source = if from_pipe {
+                format!("cat '{}' | {program} {}", input.display(), quoted(&args))
+            } else {
+                format!("{program} {}'{}'", quoted(&args), input.display())
+            };
+            // The program's own status and stderr, whatever the rest of the pipeline did.
+            let script = format!(
+                "{source} 2> '{err}' | head -c 100 > /dev/null; s=(\"${{PIPESTATUS[@]}}\"); \
+                 exit ${{s[-2]}}",
+                err = dir.path().join("err").display()
+            );
+            let out = sh(&script);
+            let err = std::fs::read_to_string(dir.path().join("err")).unwrap();
+            assert_eq!(out.status.code(), Some(0), "{source}: {err}");
+            assert_eq!(err, "", "{source}");
+        }
+    }
+}
+
+#[test]
+fn an_input_that_cannot_be_read_is_one_line_and_status_2() {
+    // A directory as standard input: open, but every read fails.
+    for (program, args) in [
+        ("pktize", vec!["--force"]),
+        ("unpktize", vec!["--force"]),
+        ("unpktize", vec!["--info"]),
+        ("corrupt", vec!["--force"]),
+        ("raw2ppm", vec!["-s", "4x4", "--force"]),
+        ("raw2ppm", vec!["-s", "4", "--force"]),
+        ("raw2ppm", vec!["-s", "4x4", "-p", "yuv420p", "--force"]),
+        ("ppm2bmp", vec!["--force"]),
+    ] {
+        let out = Command::new(bin(program))
+            .args(&args)
+            .stdin(std::fs::File::open("/").unwrap())
+            .output()
+            .unwrap();
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{program} {args:?}: {err}");
+        assert_eq!(
+            err,
+            format!("{program}: error: reading input: Is a directory (os error 21)\n"),
+            "{program} {args:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::run(
+        "unpktize",
+        &["-o", dir.path().join("o").to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "empty input: {}",
+        common::stderr(&out)
+    );
+}
+
+/// Start `unpktize args` reading a pipe, send it `stream`, wait until it has read all of
+/// it, send `signal`, and return its status and stdout. The pipe stays open, as a network
+/// receiver's would.
+fn interrupt_unpktize(
+    args: &[&str],
+    stream: &[u8],
+    signal: i32,
+) -> (std::process::ExitStatus, Vec<u8>) {
+    let mut child = Command::new(bin("unpktize"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(stream).unwrap();
+    // Wait until the pipe is empty: unpktize has read (so its handlers are installed).
+    let started = Instant::now();
+    loop {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD on a pipe descriptor we own writes one int.
+        let rc = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&stdin),
+                libc::FIONREAD,
+                &mut unread,
+            )
+        };
+        assert_eq!(rc, 0);
+        if unread == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "unpktize does not read"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: signals our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    (out.status, out.stdout)
+}
+
+#[test]
+fn a_signal_leaves_unpktize_output_file_with_everything_received() {
+    let data = bytes(400_000, 5);
+    let packets = common::packetize(&data, 1000);
+    // The first 150 packets, in order, and packet 200: not enough for unpktize's 1 MiB
+    // output buffer to have been written on its own.
+    let mut stream: Vec<u8> = packets[..150].concat();
+    stream.extend_from_slice(&packets[200]);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let dir = tempfile::tempdir().unwrap();
+        let got = dir.path().join("got");
+        let report = dir.path().join("report.json");
+        let args = [
+            "-o",
+            got.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ];
+        let (status, _) = interrupt_unpktize(&args, &stream, signal);
+        assert_eq!(
+            status.signal(),
+            Some(signal),
+            "dies of the signal: {status:?}"
+        );
+        let file = std::fs::read(&got).unwrap();
+        assert_eq!(
+            file.len(),
+            data.len(),
+            "sized from the packets' total length"
+        );
+        assert!(file[..150_000] == data[..150_000], "the first 150 packets");
+        assert!(
+            file[200_000..201_000] == data[200_000..201_000],
+            "packet 200"
+        );
+        assert!(
+            file[150_000..200_000].iter().all(|&b| b == 0),
+            "the gap is fill"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap())
+                .expect("the report is complete JSON");
+        assert_eq!(json["packets"]["intact"], 151, "{json}");
+    }
+}
+
+#[test]
+fn a_signal_leaves_unpktize_stdout_with_everything_received() {
+    let data = bytes(100_000, 6);
+    let packets = common::packetize(&data, 1000);
+    let stream: Vec<u8> = packets[..40].concat();
+    let (status, stdout) = interrupt_unpktize(&[], &stream, libc::SIGINT);
+    assert_eq!(status.signal(), Some(libc::SIGINT));
+    // The transfer's stated length is owed as fill after what arrived.
+    assert_eq!(stdout.len(), data.len());
+    assert!(stdout[..40_000] == data[..40_000]);
+}

@@ -1,0 +1,362 @@
+//! Resource limits: every program is fed a long stream of garbage, or a header that claims
+//! a huge size, through a real pipe, and must finish (or stop when its reader goes away) in
+//! bounded memory. The stream is generated as it is written, never held in memory.
+//!
+//! The stream is 256 MiB by default, so that `make test` (debug binaries) stays quick;
+//! `PKTOOLS_LIMITS_BYTES=1G cargo test --release --test limits` runs the 1 GiB of issue 9.
+//! Peak RSS is the kernel's own count (`ru_maxrss` from `wait4`), so nothing is sampled.
+
+mod common;
+
+use common::{bin, data_packet};
+use pktools::wire::MAX_TOTAL_LEN;
+use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const MIB: u64 = 1 << 20;
+
+/// How long one program may take on the whole stream: generous, debug binaries included.
+/// Only a hang (or a quadratic slowdown) comes near it.
+const DEADLINE: Duration = Duration::from_secs(600);
+
+/// Bytes of garbage to stream (`PKTOOLS_LIMITS_BYTES`, default 256 MiB).
+fn stream_len() -> u64 {
+    std::env::var("PKTOOLS_LIMITS_BYTES")
+        .ok()
+        .map(|s| pktools::cli::parse_size(&s).expect("PKTOOLS_LIMITS_BYTES is a size"))
+        .unwrap_or(256 * MIB)
+}
+
+/// What a program did with a streamed input.
+struct Measured {
+    status: ExitStatus,
+    stderr: String,
+    stdout_len: u64,
+    peak_rss_kib: u64,
+}
+
+impl Measured {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+/// Run `program args` under `/usr/bin/time`, with stdin written by `feed` from a thread
+/// and stdout counted and discarded (or closed after `stdout_limit` bytes, as `head -c`
+/// would). The program is killed, and the test fails, if it runs past [`DEADLINE`].
+///
+/// `time` measures: a child started straight from this (large, multi-threaded) test
+/// process would inherit its resident size as the floor of its own peak.
+fn run_streaming(
+    program: &str,
+    args: &[&str],
+    feed: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+    stdout_limit: Option<u64>,
+) -> Measured {
+    common::require_tool("/usr/bin/time");
+    let dir = tempfile::tempdir().unwrap();
+    let rss_file = dir.path().join("rss");
+    let mut child = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss_file)
+        .arg(bin(program))
+        .args(args)
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let group = child.id() as libc::pid_t;
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // The program may stop reading early (an error, or its reader went away).
+        let _ = feed(&mut stdin);
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n as u64,
+            }
+            if stdout_limit.is_some_and(|limit| total >= limit) {
+                break; // dropping `stdout` closes the pipe
+            }
+        }
+        total
+    });
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
+    let (done, timed_out) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if timed_out.recv_timeout(DEADLINE).is_err() {
+            // SAFETY: signals the process group of `time`, which has not been reaped (the
+            // main thread is still waiting for it).
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+            return true;
+        }
+        false
+    });
+    let status = child.wait().unwrap();
+    let _ = done.send(());
+    let killed = watchdog.join().unwrap();
+    assert!(!killed, "{program} {args:?} ran longer than {DEADLINE:?}");
+    writer.join().unwrap();
+    let stdout_len = reader.join().unwrap();
+    let stderr = errors.join().unwrap();
+    let rss = std::fs::read_to_string(&rss_file).unwrap();
+    let peak_rss_kib = rss.lines().last().unwrap().trim().parse().unwrap();
+    // `time` adds a line of its own when the program fails; keep only the program's.
+    let stderr = stderr
+        .lines()
+        .filter(|l| !l.starts_with("Command exited with non-zero status"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Measured {
+        status,
+        stderr,
+        stdout_len,
+        peak_rss_kib,
+    }
+}
+
+/// Write `len` bytes of deterministic garbage: a 1 MiB random block, varied per copy so
+/// the stream does not repeat with a short period.
+fn garbage(len: u64) -> impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static {
+    move |out| {
+        let mut block = common::bytes(MIB as usize, 9);
+        let mut left = len;
+        let mut round = 0u64;
+        while left > 0 {
+            block[..8].copy_from_slice(&round.to_le_bytes());
+            let n = left.min(MIB) as usize;
+            out.write_all(&block[..n])?;
+            left -= n as u64;
+            round += 1;
+        }
+        Ok(())
+    }
+}
+
+/// `head` (written once), then `len` bytes of garbage.
+fn header_then_garbage(
+    head: Vec<u8>,
+    len: u64,
+) -> impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static {
+    move |out| {
+        out.write_all(&head)?;
+        garbage(len)(out)
+    }
+}
+
+/// About `len` bytes of packets of the largest payload, the first at `first_offset`, each
+/// `step` payloads after the one before (1: in order; more: gaps between them).
+fn maximal_packets(
+    len: u64,
+    first_offset: u64,
+    step: u64,
+) -> impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static {
+    move |out| {
+        let payload = vec![0xa5; pktools::wire::MAX_PAYLOAD];
+        let mut sent = 0u64;
+        let mut offset = first_offset;
+        while sent < len {
+            let p = data_packet(7, offset, None, &payload);
+            out.write_all(&p)?;
+            sent += p.len() as u64;
+            offset += step * payload.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+fn assert_rss_below(m: &Measured, mib: u64, what: &str) {
+    assert!(
+        m.peak_rss_kib < mib * 1024,
+        "{what}: peak RSS {} KiB, more than {mib} MiB (stderr: {})",
+        m.peak_rss_kib,
+        m.stderr
+    );
+    eprintln!("{what}: peak RSS {} KiB", m.peak_rss_kib);
+}
+
+#[test]
+fn unpktize_garbage_stream_in_bounded_memory() {
+    let len = stream_len();
+    let m = run_streaming("unpktize", &["-v"], garbage(len), None);
+    assert_eq!(m.code(), Some(1), "no packets is incomplete: {}", m.stderr);
+    assert_eq!(m.stdout_len, 0);
+    assert!(m.stderr.contains("garbage"), "{}", m.stderr);
+    assert_rss_below(&m, 24, "unpktize, garbage");
+}
+
+#[test]
+fn unpktize_huge_claimed_total_fills_in_bounded_memory_until_the_reader_leaves() {
+    // One packet that claims a transfer of 2^48 - 1 bytes, then garbage: the whole length
+    // is owed to the output, as fill. The reader takes a stream's worth and goes away.
+    let len = stream_len();
+    let head = data_packet(7, 0, Some(MAX_TOTAL_LEN), b"the only packet");
+    let m = run_streaming("unpktize", &[], header_then_garbage(head, len), Some(len));
+    assert_eq!(m.code(), Some(0), "EPIPE ends quietly: {}", m.stderr);
+    assert_eq!(m.stderr, "");
+    assert!(m.stdout_len >= len);
+    assert_rss_below(&m, 24, "unpktize, total 2^48");
+}
+
+#[test]
+fn unpktize_far_offsets_and_a_full_window_in_bounded_memory() {
+    // Packets far ahead of each other, each of the largest payload: the window fills and
+    // gaps are filled as lost; memory stays at one window.
+    let len = stream_len();
+    let feed = maximal_packets(len, 1 << 20, 3);
+    let m = run_streaming("unpktize", &[], feed, None);
+    assert_eq!(m.code(), Some(1), "{}", m.stderr);
+    assert_rss_below(&m, 40, "unpktize, full window of 64 KiB packets");
+}
+
+#[test]
+fn pktize_garbage_stream_in_bounded_memory() {
+    let len = stream_len();
+    let m = run_streaming("pktize", &["--force"], garbage(len), None);
+    assert_eq!(m.code(), Some(0), "{}", m.stderr);
+    assert!(m.stdout_len > len);
+    assert_rss_below(&m, 24, "pktize, garbage");
+}
+
+#[test]
+fn corrupt_packet_mode_on_garbage_in_bounded_memory() {
+    let len = stream_len();
+    let args = [
+        "--packets",
+        "--loss",
+        "10%",
+        "--reorder",
+        "50%,128",
+        "--seed",
+        "1",
+    ];
+    let m = run_streaming("corrupt", &args, garbage(len), None);
+    assert_eq!(m.code(), Some(0), "{}", m.stderr);
+    assert_eq!(m.stdout_len, len, "garbage passes untouched");
+    assert_rss_below(&m, 24, "corrupt --packets, garbage");
+}
+
+#[test]
+fn corrupt_reorder_of_largest_packets_holds_at_most_its_displacement() {
+    let len = stream_len();
+    let feed = maximal_packets(len, 0, 1);
+    let args = ["--reorder", "90%,128", "--dup", "10%", "--seed", "2"];
+    let m = run_streaming("corrupt", &args, feed, None);
+    assert_eq!(m.code(), Some(0), "{}", m.stderr);
+    // 128 held packets of 64 KiB: 8 MiB, plus buffers.
+    assert_rss_below(&m, 32, "corrupt --reorder 90%,128, 64 KiB packets");
+}
+
+#[test]
+fn corrupt_raw_mode_largest_blocks_in_bounded_memory() {
+    let len = stream_len();
+    let args = ["--raw", "--block", "8M", "--dup", "50%", "--seed", "3"];
+    let m = run_streaming("corrupt", &args, garbage(len), None);
+    assert_eq!(m.code(), Some(0), "{}", m.stderr);
+    assert_rss_below(&m, 40, "corrupt --raw --block 8M");
+}
+
+#[test]
+fn raw2ppm_huge_size_from_a_pipe_in_bounded_memory() {
+    // A frame of 3 GiB: more than the input, which ends inside it; the rest is fill. The
+    // reader leaves once it has had a stream's worth plus a bit.
+    let len = stream_len();
+    let args = ["-s", "1048576x1024"];
+    let m = run_streaming("raw2ppm", &args, garbage(len), Some(len + 64 * MIB));
+    assert_eq!(m.code(), Some(0), "EPIPE ends quietly: {}", m.stderr);
+    assert_rss_below(&m, 24, "raw2ppm -s 1048576x1024, rgb24");
+}
+
+#[test]
+fn raw2ppm_yuv_frames_from_a_pipe_hold_one_frame() {
+    // yuv420p needs the whole frame (its chroma follows its luma) from a pipe: 24 MiB here,
+    // and never more than one.
+    let len = stream_len();
+    let args = ["-s", "4096x4096", "-p", "yuv420p", "--frames"];
+    let m = run_streaming("raw2ppm", &args, garbage(len), None);
+    assert!(matches!(m.code(), Some(0 | 1)), "{}", m.stderr);
+    assert_rss_below(&m, 24 + 24, "raw2ppm yuv420p 4096x4096 --frames");
+}
+
+#[test]
+fn raw2ppm_refuses_a_frame_beyond_the_buffer_limit_at_once() {
+    let m = run_streaming(
+        "raw2ppm",
+        &["-s", "1048576x1048576", "-p", "yuv420p"],
+        garbage(MIB),
+        None,
+    );
+    assert_eq!(m.code(), Some(2));
+    assert!(m.stderr.starts_with("raw2ppm: error: "), "{}", m.stderr);
+    assert_eq!(m.stderr.lines().count(), 1, "{}", m.stderr);
+    assert_rss_below(&m, 16, "raw2ppm yuv420p 2^20 x 2^20");
+}
+
+#[test]
+fn ppm2bmp_top_down_streams_a_gigantic_claim_in_bounded_memory() {
+    // A 65536 x 65536 PGM (4 GiB, within BMP's limit) whose raster the stream cuts short.
+    let len = stream_len();
+    let head = b"P5\n65535 65535\n255\n".to_vec();
+    let m = run_streaming(
+        "ppm2bmp",
+        &["--top-down"],
+        header_then_garbage(head, len),
+        None,
+    );
+    assert_eq!(m.code(), Some(2), "truncated raster: {}", m.stderr);
+    assert!(m.stderr.contains("input ends"), "{}", m.stderr);
+    assert!(m.stdout_len >= len - 65536);
+    assert_rss_below(&m, 24, "ppm2bmp --top-down, 65535x65535 claimed");
+}
+
+#[test]
+fn ppm2bmp_refuses_an_image_too_large_for_bmp_before_reading_it() {
+    let head = b"P6\n100000 100000\n255\n".to_vec();
+    let m = run_streaming("ppm2bmp", &[], header_then_garbage(head, 64 * MIB), None);
+    assert_eq!(m.code(), Some(2));
+    assert!(m.stderr.contains("32-bit size"), "{}", m.stderr);
+    assert_eq!(m.stdout_len, 0);
+    assert_rss_below(&m, 16, "ppm2bmp, 100000x100000 claimed");
+}
+
+#[test]
+fn ppm2bmp_bottom_up_from_a_pipe_holds_what_arrived_not_what_was_claimed() {
+    // Bottom-up from a pipe holds the image; memory follows the rows that arrive, not the
+    // header's claim.
+    let head = b"P5\n65535 65535\n255\n".to_vec();
+    let m = run_streaming("ppm2bmp", &[], header_then_garbage(head, 32 * MIB), None);
+    assert_eq!(m.code(), Some(2), "{}", m.stderr);
+    assert_rss_below(&m, 32 + 24, "ppm2bmp bottom-up, 32 MiB of a 4 GiB claim");
+}
+
+#[test]
+fn ppm2bmp_plain_row_claim_allocates_only_what_arrives() {
+    // Regression: a plain PGM header claiming a row of 2^31 16-bit samples made ppm2bmp
+    // allocate (and zero) the 4 GiB row before reading its first sample.
+    let m = run_streaming(
+        "ppm2bmp",
+        &[],
+        |out| out.write_all(b"P2 2147483647 1 65535\n1 2 3"),
+        None,
+    );
+    assert_eq!(m.code(), Some(2));
+    assert!(m.stderr.contains("input ends"), "{}", m.stderr);
+    assert_rss_below(&m, 16, "ppm2bmp, plain row of 2^31 samples claimed");
+}

@@ -454,6 +454,19 @@ pub fn parse_size(text: &str) -> Result<u64, ArgError> {
     Ok(bytes.round() as u64)
 }
 
+/// Parse a transfer id: decimal 0-65535, or hexadecimal with 0x.
+pub fn parse_transfer_id(text: &str) -> Result<u16, ArgError> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| {
+        ArgError(format!(
+            "expected a transfer id 0-65535 or 0x0000-0xffff, found \"{text}\""
+        ))
+    })
+}
+
 /// Parse a probability: `0.01`, `1%`, `1e-5`. Outside 0..=1 is an error.
 pub fn parse_rate(text: &str) -> Result<f64, ArgError> {
     let t = text.trim();

@@ -21,7 +21,7 @@ struct Args {
     size: String,
 
     /// Transfer id, 0-65535 or 0xHHHH (default: random).
-    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    #[arg(long, value_name = "ID", value_parser = cli::parse_transfer_id)]
     id: Option<u16>,
 
     /// Pace output to RATE bytes per second, packets included (suffixes k, M, G).
@@ -54,14 +54,6 @@ struct Args {
 
     /// Input file (default: standard input).
     file: Option<PathBuf>,
-}
-
-fn parse_id(text: &str) -> Result<u16, String> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u16::from_str_radix(hex, 16),
-        None => text.parse(),
-    };
-    parsed.map_err(|_| format!("expected a transfer id 0-65535 or 0x0000-0xffff, found \"{text}\""))
 }
 
 fn parse_media_type(text: &str) -> Result<MediaType, String> {

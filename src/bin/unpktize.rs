@@ -40,7 +40,7 @@ struct Args {
     window: Option<u32>,
 
     /// Follow only the transfer with this id (default: the first one seen).
-    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    #[arg(long, value_name = "ID", value_parser = cli::parse_transfer_id)]
     id: Option<u16>,
 
     /// Live view: flush after every advance, and fill a gap that holds up later packets
@@ -87,14 +87,6 @@ fn parse_fill(text: &str) -> Result<FillPattern, String> {
     cli::parse_hex_pattern(text)
         .map(FillPattern)
         .map_err(|e| e.to_string())
-}
-
-fn parse_id(text: &str) -> Result<u16, String> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u16::from_str_radix(hex, 16),
-        None => text.parse(),
-    };
-    parsed.map_err(|_| format!("expected a transfer id 0-65535 or 0x0000-0xffff, found \"{text}\""))
 }
 
 fn main() -> ExitCode {
@@ -222,7 +214,10 @@ fn reassemble_into<O: Output>(
             let live: Option<&dyn Fn(Duration) -> bool> = args.live.then_some(&wait);
             reassemble::run_stream(&mut reader, &mut r, live, &mut |r| {
                 if progress.due() {
-                    progress.draw(&progress_line(r, progress.elapsed()));
+                    progress.draw(&format!(
+                        "{PROGRAM}: {}",
+                        report::progress_line(r, progress.elapsed())
+                    ));
                 }
             })
             .inspect(|_| progress.clear())
@@ -231,35 +226,4 @@ fn reassemble_into<O: Output>(
     fed.map_err(writing)?;
     let (report, _out) = r.finish().map_err(cli::io_context("writing output"))?;
     Ok(report)
-}
-
-fn progress_line<O: Output>(r: &Reassembler<O>, elapsed: Duration) -> String {
-    let c = r.counts();
-    let secs = elapsed.as_secs_f64().max(1e-3);
-    let packets = c.intact + c.damaged;
-    let loss = if packets + c.lost > 0 {
-        100.0 * c.lost as f64 / (packets + c.lost) as f64
-    } else {
-        0.0
-    };
-    let done = match r.current_len() {
-        Some((at, total)) if total > 0 => {
-            // The rate so far gives the time left (the transfer may have started before us).
-            let bytes_per_sec = r.settled_bytes() as f64 / secs;
-            let eta = if bytes_per_sec > 0.0 && total > at {
-                format!(", {:.0} s left", (total - at) as f64 / bytes_per_sec)
-            } else {
-                String::new()
-            };
-            format!(" ({:.1}%{eta})", 100.0 * at as f64 / total as f64)
-        }
-        _ => String::new(),
-    };
-    format!(
-        "{PROGRAM}: {}{done}, {:.0} packets/s, {:.2}% lost, {} damaged",
-        cli::human_bytes(r.settled_bytes()),
-        packets as f64 / secs,
-        loss,
-        c.damaged
-    )
 }

@@ -15,10 +15,12 @@
 //! ```
 
 use super::damage::{DamagedRange, RangeSink};
-use super::Report;
+use super::output::Output;
+use super::{Reassembler, Report};
 use crate::cli::human_bytes;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::time::Duration;
 
 /// Streams the JSON report to a writer.
 pub struct JsonReport<W: Write> {
@@ -208,4 +210,37 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
         "incomplete or damaged".to_string()
     });
     lines
+}
+
+/// The progress line for a terminal: bytes settled, percentage and time left when the
+/// length is known, packets per second, loss and damage.
+pub fn progress_line<O: Output>(r: &Reassembler<O>, elapsed: Duration) -> String {
+    let c = r.counts();
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let packets = c.intact + c.damaged;
+    let loss = if packets + c.lost > 0 {
+        100.0 * c.lost as f64 / (packets + c.lost) as f64
+    } else {
+        0.0
+    };
+    let done = match r.current_len() {
+        Some((at, total)) if total > 0 => {
+            // The rate so far gives the time left (the transfer may have started before us).
+            let bytes_per_sec = r.settled_bytes() as f64 / secs;
+            let eta = if bytes_per_sec > 0.0 && total > at {
+                format!(", {:.0} s left", (total - at) as f64 / bytes_per_sec)
+            } else {
+                String::new()
+            };
+            format!(" ({:.1}%{eta})", 100.0 * at as f64 / total as f64)
+        }
+        _ => String::new(),
+    };
+    format!(
+        "{}{done}, {:.0} packets/s, {:.2}% lost, {} damaged",
+        human_bytes(r.settled_bytes()),
+        packets as f64 / secs,
+        loss,
+        c.damaged
+    )
 }

@@ -699,3 +699,25 @@ fn header_fields_survive_in_the_report() {
     assert_eq!(report["transfers"][0]["id"].as_u64(), Some(4660));
     assert_eq!(report["transfers"][0]["length"].as_u64(), Some(3000));
 }
+
+#[test]
+fn a_huge_claimed_length_leaves_a_hole_in_a_file_not_a_terabyte_of_writes() {
+    // One packet that says the transfer is 1 TiB long: the file gets that length, but the
+    // lost range is a hole (zero fill is not written), so this ends at once.
+    let packet = common::data_packet(9, 0, Some(1 << 40), b"hello");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out");
+    let out = run("unpktize", &["-o", path.to_str().unwrap()], &packet);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), 1 << 40);
+    use std::os::unix::fs::MetadataExt;
+    assert!(
+        meta.blocks() * 512 < 1 << 20,
+        "{} bytes on disk",
+        meta.blocks() * 512
+    );
+    let mut head = [0u8; 8];
+    std::io::Read::read_exact(&mut std::fs::File::open(&path).unwrap(), &mut head).unwrap();
+    assert_eq!(&head, b"hello\0\0\0");
+}

@@ -578,6 +578,13 @@ impl<O: Output> Reassembler<O> {
         let (base, from, p) = (t.base, t.frontier, t.payload_len.max(1));
         self.counts.lost += to.div_ceil(p) - from.div_ceil(p);
         self.damage.record(RangeKind::Lost, base + from, base + to);
+        if self.settings.fill.iter().all(|&b| b == 0) && self.out.holes_read_as_zeros() {
+            // A fresh file reads zeros where nothing was written: leave a hole, so a huge
+            // claimed length costs no disk and no time.
+            self.out.set_len_hint(base + to)?;
+            self.transfer().frontier = to;
+            return Ok(());
+        }
         let n = self.settings.fill.len() as u64;
         let mut at = from;
         while at < to {

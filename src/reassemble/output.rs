@@ -30,6 +30,11 @@ pub trait Output {
     fn set_len_hint(&mut self, _len: u64) -> io::Result<()> {
         Ok(())
     }
+    /// True when bytes never written read as zeros once the output is long enough (a file
+    /// created empty), so zero fill need not be written.
+    fn holes_read_as_zeros(&self) -> bool {
+        false
+    }
 }
 
 /// How much to gather before writing.
@@ -169,6 +174,12 @@ impl Output for FileOutput {
 
     fn flush(&mut self) -> io::Result<()> {
         self.write_buffered()
+    }
+
+    fn holes_read_as_zeros(&self) -> bool {
+        // The file is created (or truncated) empty, and the reassembler fills only ranges
+        // it never wrote.
+        true
     }
 
     fn set_len_hint(&mut self, len: u64) -> io::Result<()> {

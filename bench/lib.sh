@@ -24,13 +24,18 @@ median_seconds() {
 
 # peak_rss_kib FEED CMD...: peak resident set size, in KiB, of CMD alone, with the output
 # of the shell command FEED on its stdin (use "" for none) and its stdout discarded.
+# peak_rss_kib SCRIPT: the largest peak RSS of the processes of a shell command line.
 peak_rss_kib() {
-  local feed=$1
-  shift
-  if [ -n "$feed" ]; then
-    bash -c "$feed" | /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1 || true
+  if [ $# -eq 1 ]; then
+    /usr/bin/time -f '%M' -o "$WORK/rss" bash -c "$1" >/dev/null 2>&1 || true
   else
-    /usr/bin/time -f '%M' -o "$WORK/rss" "$@" </dev/null >/dev/null 2>&1 || true
+    local feed=$1
+    shift
+    if [ -n "$feed" ]; then
+      bash -c "$feed" | /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1 || true
+    else
+      /usr/bin/time -f '%M' -o "$WORK/rss" "$@" </dev/null >/dev/null 2>&1 || true
+    fi
   fi
   tail -n 1 "$WORK/rss"
 }

@@ -245,25 +245,7 @@ fn paced_10_mib_arrives_byte_identical_over_nc() {
     // 8 MB/s). That is the channel losing datagrams, not the tools misbehaving, so a lossy
     // attempt is still checked packet by packet and then retried slower; a bug in the
     // tools fails every attempt.
-    let mut tries = vec![];
-    for rate in ["8M", "4M", "2M", "1M"] {
-        let t = transfer(
-            &data,
-            &format!("pktize --rate {rate}"),
-            "",
-            nc_sender(),
-            nc_receiver(),
-        );
-        let (whole, sent) = check_against_capture(&data, &t);
-        if whole == sent {
-            assert!(t.read("got") == data);
-            assert_eq!(t.report()["intact"], true);
-            return;
-        }
-        tries.push(format!("{rate}: {whole} of {sent} packets"));
-        eprintln!("retrying slower after {tries:?}");
-    }
-    panic!("every paced transfer lost datagrams: {tries:?}");
+    paced_until_whole(&data, nc_sender(), nc_receiver());
 }
 
 #[test]
@@ -304,19 +286,24 @@ fn paced_transfer_arrives_byte_identical_over_socat() {
     let _serial = one_at_a_time();
     require_tool("socat");
     let data = bytes(10 * MIB, 74);
-    let mut tries = vec![];
     // Retried slower when the kernel drops datagrams, as over nc.
+    paced_until_whole(
+        &data,
+        "timeout 120 socat -u - UDP-SENDTO:127.0.0.1:{port}",
+        socat_receiver(),
+    );
+}
+
+/// Send `data` paced at 8, 4, 2, then 1 MB/s until one transfer arrives whole; each lossy
+/// attempt is still checked packet by packet. Panics if none arrives whole.
+fn paced_until_whole(data: &[u8], sender: &str, receiver: &str) {
+    let mut tries = vec![];
     for rate in ["8M", "4M", "2M", "1M"] {
-        let t = transfer(
-            &data,
-            &format!("pktize --rate {rate}"),
-            "",
-            "timeout 120 socat -u - UDP-SENDTO:127.0.0.1:{port}",
-            socat_receiver(),
-        );
-        let (whole, sent) = check_against_capture(&data, &t);
+        let t = transfer(data, &format!("pktize --rate {rate}"), "", sender, receiver);
+        let (whole, sent) = check_against_capture(data, &t);
         if whole == sent {
             assert!(t.read("got") == data);
+            assert_eq!(t.report()["intact"], true);
             return;
         }
         tries.push(format!("{rate}: {whole} of {sent} packets"));

@@ -127,10 +127,12 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     };
     cli::refuse_terminal_stdout(args.force)?;
     let (input, input_file) = rawvideo::open_input(args.file.as_deref())?;
-    let mut out = cli::stdout_raw();
+    let mut out = cli::stdout_file()?;
+    let to_regular_file = out.metadata().is_ok_and(|m| m.is_file());
     let kernel = input_file.map(|from| KernelCopy {
         from,
         to: out.as_raw_fd(),
+        to_regular_file,
     });
     let report = rawvideo::convert(input, kernel, &request, &mut out)?;
     if args.verbose {

@@ -228,10 +228,15 @@ impl<'a> Job<'a> {
         }
         self.header().map_err(writing)?;
         let mut copied = 0;
-        if let Some(kernel) = &self.kernel {
-            let contiguous = layout.planes[0].stride == self.conv.out_row_len();
-            if frame.len() == layout.frame_len && self.conv.is_identity() && contiguous {
-                self.sink.flush().map_err(writing)?;
+        let contiguous = layout.planes[0].stride == self.conv.out_row_len();
+        let verbatim = frame.len() == layout.frame_len && self.conv.is_identity() && contiguous;
+        if let Some(kernel) = self.kernel.as_ref().filter(|_| verbatim) {
+            self.sink.flush().map_err(writing)?;
+            if kernel.to_regular_file {
+                // File to file: copy_file_range at the PPM header's unaligned offset copies
+                // slower than one write from the map with its pages read in ahead.
+                copied = self.write_populated(mapped, frame_start, frame)?;
+            } else {
                 copied = kernel_copy(kernel, frame_start, frame.len()).map_err(writing)?;
                 if copied < frame.len() {
                     // The kernel cannot copy to this output: stop asking for every frame.
@@ -280,6 +285,26 @@ impl<'a> Job<'a> {
         self.sink.flush().map_err(writing)?;
         self.report.images += 1;
         Ok(())
+    }
+
+    /// Write a frame verbatim from the map in blocks, each block's pages read in by one
+    /// call before the write and given back after it. Returns the bytes written.
+    fn write_populated(
+        &mut self,
+        mapped: &Mapped,
+        frame_start: usize,
+        frame: &[u8],
+    ) -> Result<usize, RawVideoError> {
+        let mut at = 0;
+        while at < frame.len() {
+            let end = (at + RELEASE_STEP).min(frame.len());
+            mapped.populate(frame_start + at, frame_start + end);
+            self.sink.bytes(&frame[at..end]).map_err(writing)?;
+            self.sink.flush().map_err(writing)?;
+            mapped.release_before(frame_start + end);
+            at = end;
+        }
+        Ok(frame.len())
     }
 
     /// After `row` whole rows of a packed frame: the `partial` bytes of the next row, if

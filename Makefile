@@ -14,6 +14,8 @@ all:
 
 test: lint
 	$(CARGO) test --locked
+	# Issue 9's resource limits at full size: 1 GiB through every program, optimised.
+	PKTOOLS_LIMITS_BYTES=1G $(CARGO) test --release --locked --test limits
 
 lint:
 	$(CARGO) fmt --check

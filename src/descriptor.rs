@@ -181,6 +181,21 @@ impl Descriptor {
         s
     }
 
+    /// Where the pixels start, when the head is a PNM or BMP header: the length of the PNM
+    /// header, or the BMP's pixel data offset.
+    pub fn raster_offset(&self) -> Option<u64> {
+        match self.media_type {
+            MediaType::Pnm => crate::pnm::header::Header::parse(&self.head)
+                .ok()
+                .map(|(_, len)| len as u64),
+            MediaType::Bmp => self
+                .head
+                .get(10..14)
+                .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            _ => None,
+        }
+    }
+
     /// Image geometry read from the head, for PNM and BMP.
     pub fn geometry(&self) -> Option<String> {
         match self.media_type {
@@ -326,6 +341,7 @@ mod tests {
         let d = sample();
         assert_eq!(Descriptor::parse(&d.encode()), Ok(d.clone()));
         assert_eq!(d.geometry().as_deref(), Some("P6 640x480 maxval 255"));
+        assert_eq!(d.raster_offset(), Some(15));
         assert!(d
             .summary(Some(921_615))
             .contains("\"photo.ppm\", pnm, 921615 bytes"));

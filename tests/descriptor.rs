@@ -345,3 +345,37 @@ fn a_slow_pipe_gets_a_descriptor_at_once_and_a_longer_head_later() {
         MediaType::Raw
     );
 }
+
+#[test]
+fn a_pixel_fill_pattern_lines_up_with_the_pixels_after_the_image_header() {
+    // A 17-byte PPM header: a fill pattern phased by byte offset alone would paint the
+    // holes in shifted colours; the descriptor tells where the pixels start.
+    let mut img = b"P6\n# c\n64 48\n255\n".to_vec();
+    assert_eq!(img.len(), 17);
+    img.extend(bytes(64 * 48 * 3, 5));
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_temp(dir.path(), "img.ppm", &img);
+    let packets = split_packets(&run("pktize", &["-s", "1000", &src], b"").stdout);
+    let data_at = |seq| {
+        packets
+            .iter()
+            .position(|p| header(p).kind == Kind::Data && header(p).seq == seq)
+            .unwrap()
+    };
+    let lost = data_at(4);
+    let stream: Vec<u8> = packets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != lost)
+        .flat_map(|(_, p)| p.clone())
+        .collect();
+    let out = run("unpktize", &["--fill", "ff00ff"], &stream);
+    assert_eq!(out.status.code(), Some(1));
+    let pixels = &out.stdout[17..];
+    // Packet 4 held bytes 4000..5000 of the file: whole pixels inside it are magenta.
+    let first = (4000 - 17usize).div_ceil(3);
+    let last = (5000 - 17) / 3;
+    for px in first..last {
+        assert_eq!(&pixels[3 * px..3 * px + 3], &[0xff, 0, 0xff], "pixel {px}");
+    }
+}

@@ -586,9 +586,17 @@ impl<O: Output> Reassembler<O> {
             return Ok(());
         }
         let n = self.settings.fill.len() as u64;
+        // The pattern starts where the pixels start (after an image header the descriptor
+        // showed), so a pixel pattern fills whole pixels.
+        let origin = self
+            .current
+            .as_ref()
+            .and_then(|t| t.descriptor.as_ref())
+            .and_then(Descriptor::raster_offset)
+            .unwrap_or(0);
         let mut at = from;
         while at < to {
-            let phase = (at % n) as usize;
+            let phase = ((at + n - origin % n) % n) as usize;
             let len = ((to - at) as usize).min(self.fill_block.len() - phase);
             let len = len.min(64 << 10);
             self.out

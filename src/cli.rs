@@ -583,6 +583,27 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// A reader that hands out its bytes in pieces of the given sizes, cycling: for tests that
+/// the result of a read loop does not depend on how the input arrives.
+#[cfg(test)]
+pub(crate) struct ChunkedReader<'a> {
+    pub data: &'a [u8],
+    pub sizes: Vec<usize>,
+    pub next: usize,
+}
+
+#[cfg(test)]
+impl Read for ChunkedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let size = self.sizes[self.next % self.sizes.len()].max(1);
+        self.next += 1;
+        let n = size.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

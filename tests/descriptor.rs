@@ -5,7 +5,7 @@ mod common;
 
 use common::{bytes, header, require_tool, run, run_cmd, sh, split_packets, stderr};
 use pktools::descriptor::{Descriptor, MediaType};
-use pktools::wire::{Header, Kind, HEADER_LEN};
+use pktools::wire::{Kind, HEADER_LEN};
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -216,23 +216,9 @@ fn info_reads_bmp_geometry_and_the_type_can_be_given() {
     );
 }
 
-/// Re-encode a descriptor packet with another body (valid header and CRC).
+/// A descriptor packet with another body (valid header and CRC).
 fn descriptor_packet(id: u16, total: u64, d: &Descriptor) -> Vec<u8> {
-    let body = d.encode();
-    let h = Header {
-        kind: Kind::Descriptor,
-        last: false,
-        payload_len: body.len() as u16,
-        transfer_id: id,
-        seq: 99,
-        offset: 0,
-        total_len: Some(total),
-        payload_crc: Header::crc_of(&body),
-        parity: None,
-    };
-    let mut bytes = [0; HEADER_LEN];
-    h.encode(&mut bytes);
-    [bytes.to_vec(), body].concat()
+    common::forged_packet(Kind::Descriptor, id, 99, 0, Some(total), &d.encode())
 }
 
 #[test]

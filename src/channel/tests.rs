@@ -2,6 +2,7 @@
 //! reorder bound, and properties over arbitrary input.
 
 use super::*;
+use crate::cli::ChunkedReader;
 use crate::packetize::{Packetizer, Settings};
 use proptest::prelude::*;
 
@@ -26,26 +27,8 @@ fn packets(count: u32, payload_len: usize) -> Vec<u8> {
     out
 }
 
-/// A reader that hands out its bytes in pieces of the given sizes, cycling.
-struct Chunked<'a> {
-    data: &'a [u8],
-    sizes: Vec<usize>,
-    next: usize,
-}
-
-impl io::Read for Chunked<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = self.sizes[self.next % self.sizes.len()].max(1);
-        self.next += 1;
-        let n = size.min(buf.len()).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
-
 fn through(config: &Config, input: &[u8], sizes: Vec<usize>) -> (Vec<u8>, String) {
-    let mut reader = Chunked {
+    let mut reader = ChunkedReader {
         data: input,
         sizes,
         next: 0,

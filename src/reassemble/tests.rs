@@ -3,12 +3,12 @@
 use super::damage::{DamageMap, DamagedRange, RangeSink};
 use super::output::MemoryOutput;
 use super::*;
+use crate::cli::ChunkedReader;
 use crate::framing;
 use crate::packetize::{packetize_slice, Settings as PacketSettings};
 use crate::wire::HEADER_LEN;
 use proptest::prelude::*;
 use std::cell::RefCell;
-use std::io::Read;
 use std::rc::Rc;
 
 const P: usize = 10;
@@ -328,24 +328,6 @@ fn live_mode_fills_a_stale_gap_without_waiting_for_the_window() {
     assert_eq!(r.settled_bytes(), 40, "the gap at 10..20 was given up");
 }
 
-/// A reader that returns the input in pieces of the given sizes, cycling.
-struct Chunked<'a> {
-    data: &'a [u8],
-    sizes: Vec<usize>,
-    next: usize,
-}
-
-impl Read for Chunked<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = self.sizes[self.next % self.sizes.len()].max(1);
-        self.next += 1;
-        let n = size.min(buf.len()).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
-
 proptest! {
     #[test]
     fn any_chunking_and_payload_size_round_trips(
@@ -359,7 +341,7 @@ proptest! {
         let mut stream = vec![];
         packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
         let mut r = Reassembler::new(Settings::default(), MemoryOutput::default(), DamageMap::new(None));
-        let mut reader = Chunked { data: &stream, sizes, next: 0 };
+        let mut reader = ChunkedReader { data: &stream, sizes, next: 0 };
         run_stream(&mut reader, &mut r, None, &mut |_| {}).unwrap();
         let (report, out) = r.finish().unwrap();
         prop_assert_eq!(out.bytes, d);

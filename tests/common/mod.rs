@@ -162,16 +162,23 @@ pub fn run_measuring_rss(program: &str, args: &[&str], input: &[u8]) -> (Output,
     (out, kib)
 }
 
-/// One intact data packet of transfer `id` carrying `payload` at `offset`, stating `total`
-/// when given: for tests that forge headers pktize would not send.
-pub fn data_packet(id: u16, offset: u64, total: Option<u64>, payload: &[u8]) -> Vec<u8> {
-    use pktools::wire::{Header, Kind, HEADER_LEN};
+/// One intact packet with the given header fields (CRC and header check computed): for
+/// tests that forge packets pktize would not send.
+pub fn forged_packet(
+    kind: pktools::wire::Kind,
+    id: u16,
+    seq: u32,
+    offset: u64,
+    total: Option<u64>,
+    payload: &[u8],
+) -> Vec<u8> {
+    use pktools::wire::{Header, HEADER_LEN};
     let header = Header {
-        kind: Kind::Data,
+        kind,
         last: false,
         payload_len: payload.len() as u16,
         transfer_id: id,
-        seq: 0,
+        seq,
         offset,
         total_len: total,
         payload_crc: Header::crc_of(payload),
@@ -179,7 +186,11 @@ pub fn data_packet(id: u16, offset: u64, total: Option<u64>, payload: &[u8]) -> 
     };
     let mut bytes = [0; HEADER_LEN];
     header.encode(&mut bytes);
-    let mut packet = bytes.to_vec();
-    packet.extend_from_slice(payload);
-    packet
+    [bytes.to_vec(), payload.to_vec()].concat()
+}
+
+/// One intact data packet of transfer `id` carrying `payload` at `offset`, stating `total`
+/// when given.
+pub fn data_packet(id: u16, offset: u64, total: Option<u64>, payload: &[u8]) -> Vec<u8> {
+    forged_packet(pktools::wire::Kind::Data, id, 0, offset, total, payload)
 }

@@ -7,7 +7,7 @@
 //! read from a stream cut at arbitrary places (every module promises this), and outputs
 //! must be well formed. The first bytes of the input choose the options, so the fuzzer
 //! explores them too. Sizes are bounded so that a run never needs more than a few
-//! megabytes; the resource-limit tests (`tests/limits.rs`) cover huge claims.
+//! megabytes; the resource-limit tests (`tests/it/limits.rs`) cover huge claims.
 
 use pktools::channel::{self, Config, GilbertElliott, LossModel, Mode, Reorder};
 use pktools::cli::Input;

@@ -1,7 +1,7 @@
 //! The transfer descriptor end to end: late receivers, lost heads, damaged and conflicting
 //! descriptors, `unpktize --info`, and the overhead at the defaults.
 
-mod common;
+use crate::common;
 
 use common::{bytes, header, require_tool, run, run_cmd, sh, split_packets, stderr};
 use pktools::descriptor::{Descriptor, MediaType};

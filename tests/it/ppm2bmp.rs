@@ -4,7 +4,7 @@
 //! The expected pixels of generated images come from netpbm (`ppmtoppm | pamdepth 255`), not
 //! from this crate, so a scaling or ordering mistake here cannot hide behind itself.
 
-mod common;
+use crate::common;
 
 use common::{require_tool, run_cmd, stderr};
 use std::io::Write;

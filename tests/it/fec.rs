@@ -6,7 +6,7 @@
 //! recovered. Otherwise its lost data packets are filled (and damaged ones kept), and
 //! they count as lost, as without parity.
 
-mod common;
+use crate::common;
 
 use common::{bytes, header, run, run_measuring_rss, stderr};
 use pktools::wire::{Kind, HEADER_LEN};

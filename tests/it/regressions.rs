@@ -1,8 +1,8 @@
 //! Regressions for bugs that fuzzing found, each named for the behaviour it pins. The
 //! inputs that found them are also kept in `fuzz/corpus/<target>/crash-*`, which
-//! `tests/fuzz_corpus.rs` runs through the fuzz harness.
+//! `tests/it/fuzz_corpus.rs` runs through the fuzz harness.
 
-mod common;
+use crate::common;
 
 use common::{data_packet, run};
 use pktools::wire::{Header, WireError};

@@ -6,7 +6,7 @@
 //! inside its payload). The test then checks the output bytes and the JSON report against
 //! that plan.
 
-mod common;
+use crate::common;
 
 use common::{bytes, header, packetize, run, run_measuring_rss, sh, stderr};
 use pktools::wire::{HEADER_LEN, SYNC};

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: run a real binary with bytes on stdin, make
 //! deterministic test data, find external tools.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

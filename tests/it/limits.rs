@@ -3,10 +3,10 @@
 //! bounded memory. The stream is generated as it is written, never held in memory.
 //!
 //! The stream is 256 MiB by default, so that `make test` (debug binaries) stays quick;
-//! `PKTOOLS_LIMITS_BYTES=1G cargo test --release --test limits` runs the 1 GiB of issue 9.
+//! `PKTOOLS_LIMITS_BYTES=1G cargo test --release --test it limits::` runs the 1 GiB of issue 9.
 //! Peak RSS is the kernel's own count (`ru_maxrss` from `wait4`), so nothing is sampled.
 
-mod common;
+use crate::common;
 
 use common::{bin, data_packet};
 use pktools::wire::MAX_TOTAL_LEN;

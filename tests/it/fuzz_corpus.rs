@@ -3,7 +3,7 @@
 //! without libFuzzer, so `make test` catches a regression on any input the fuzzers kept
 //! (crashes found are added to the corpus as files named `crash-*`).
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod harness;
 

@@ -2,7 +2,7 @@
 //! every page has the sections a reader looks for, mandoc finds nothing to warn about, and
 //! `make install` puts binaries and pages where PREFIX and DESTDIR say.
 
-mod common;
+use crate::common;
 
 use common::{bin, require_tool};
 use std::path::{Path, PathBuf};

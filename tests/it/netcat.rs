@@ -11,7 +11,7 @@
 //! Every process runs under `timeout`; every receiver ends by itself after 2 s of silence
 //! (`nc -w 2`, `socat -T 2`). Ports come from binding port 0 and releasing it.
 
-mod common;
+use crate::common;
 
 use common::{bytes, data_packets, header, require_tool, sh, split_packets};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! in the middle of a stream. Each program must say what failed in one line and exit with
 //! the status its man page gives; `unpktize -o FILE` must keep everything it received.
 
-mod common;
+use crate::common;
 
 use common::{bin, bytes, sh};
 use std::io::Write;

@@ -8,7 +8,7 @@
 //! frames are hashed by ffmpeg too. The damage map of `unpktize --report` says which frames
 //! the channel touched; every other frame must hash the same as the original.
 
-mod common;
+use crate::common;
 
 use common::{require_tool, sh};
 use serde_json::Value;

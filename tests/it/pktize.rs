@@ -1,6 +1,6 @@
 //! pktize through real pipes: packet layout, round trips with unpktize, CLI manners.
 
-mod common;
+use crate::common;
 
 use common::{bytes, data_packets, header, run, sh, split_packets, stderr};
 use pktools::wire::{HEADER_LEN, MAX_PAYLOAD};

@@ -1,7 +1,7 @@
 //! raw2ppm, run as a real binary through real pipes, its output decoded by readers nobody
 //! here wrote: Pillow, ffmpeg and netpbm.
 
-mod common;
+use crate::common;
 
 use common::{bytes, require_tool, run_cmd, sh, stderr};
 use std::io::{Read, Write};

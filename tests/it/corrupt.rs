@@ -4,7 +4,7 @@
 //! must lie within 4 standard deviations of the mean (a false alarm once in ~16000 seeds,
 //! and a fixed seed makes it deterministic).
 
-mod common;
+use crate::common;
 
 use common::{run as run_bin, sh};
 use pktools::framing::{scan, Frame};

@@ -1,0 +1,19 @@
+//! The one integration-test binary: it links the library once. A module per program,
+//! and the cases every program shares.
+
+#[allow(dead_code)]
+mod common;
+mod corrupt;
+mod descriptor;
+mod faults;
+mod fec;
+mod ffmpeg;
+mod fuzz_corpus;
+mod limits;
+mod manual;
+mod netcat;
+mod pktize;
+mod ppm2bmp;
+mod raw2ppm;
+mod regressions;
+mod unpktize;

@@ -223,7 +223,7 @@ pub fn find_first(
 ) -> std::io::Result<Option<(Header, Descriptor)>> {
     let mut frames = FrameReader::new(input);
     loop {
-        while let Some((frame, bytes)) = frames.next_buffered() {
+        while let Some((frame, at)) = frames.next_buffered() {
             if let Frame::Packet {
                 header,
                 intact: true,
@@ -233,7 +233,8 @@ pub fn find_first(
             {
                 let wanted = transfer_id.is_none_or(|id| id == header.transfer_id);
                 if header.kind == Kind::Descriptor && wanted {
-                    let body = &bytes[HEADER_LEN..HEADER_LEN + payload_len];
+                    let buf = frames.buffer();
+                    let body = &buf[at + HEADER_LEN..at + HEADER_LEN + payload_len];
                     if let Ok(d) = Descriptor::parse(body) {
                         return Ok(Some((header, d)));
                     }

@@ -18,6 +18,7 @@
 use crate::wire::{Header, HEADER_LEN, MAX_DATAGRAM, SYNC};
 use memchr::memmem;
 use std::io::{self, Read};
+use std::rc::Rc;
 
 /// The longest packet: a full header and the largest payload.
 pub const MAX_PACKET_LEN: usize = MAX_DATAGRAM;
@@ -184,9 +185,13 @@ fn next_header(buf: &[u8], from: usize, to: usize, at_end: bool) -> NextHeader {
 const READ_BUFFER_LEN: usize = 2 << 20;
 
 /// Reads a stream in large blocks and hands out the frames in it, one at a time.
+///
+/// The buffer is shared ([`FrameReader::buffer`]) so a consumer may keep referring to the
+/// frames in it until the next [`FrameReader::read_more`]; it must let go of it by then
+/// (otherwise the buffer is copied, which is correct but slow).
 pub struct FrameReader<'r> {
     input: &'r mut dyn Read,
-    buf: Vec<u8>,
+    buf: Rc<Vec<u8>>,
     start: usize,
     end: usize,
     at_end: bool,
@@ -196,29 +201,30 @@ impl<'r> FrameReader<'r> {
     pub fn new(input: &'r mut dyn Read) -> Self {
         FrameReader {
             input,
-            buf: vec![0; READ_BUFFER_LEN],
+            buf: Rc::new(vec![0; READ_BUFFER_LEN]),
             start: 0,
             end: 0,
             at_end: false,
         }
     }
 
-    /// The next frame already in the buffer, with the bytes it starts at; `None` when more
-    /// input is needed (call [`FrameReader::read_more`]) or everything has been handed out.
-    pub fn next_buffered(&mut self) -> Option<(Frame, &[u8])> {
-        let bytes = &self.buf[self.start..self.end];
-        let frame = scan(bytes, self.at_end);
+    /// The next frame already in the buffer, with where it starts in
+    /// [`FrameReader::buffer`]; `None` when more input is needed (call
+    /// [`FrameReader::read_more`]) or everything has been handed out.
+    pub fn next_buffered(&mut self) -> Option<(Frame, usize)> {
+        let frame = scan(&self.buf[self.start..self.end], self.at_end);
         if frame.is_empty() {
             return None;
         }
+        let at = self.start;
         self.start += frame.len();
-        Some((frame, bytes))
+        Some((frame, at))
     }
 
     /// The whole buffer; every frame handed out lies in it. It changes only in
     /// [`FrameReader::read_more`].
-    pub fn buffer(&self) -> &[u8] {
-        &self.buf
+    pub fn buffer(&self) -> Rc<Vec<u8>> {
+        Rc::clone(&self.buf)
     }
 
     /// Read more input (blocking). Returns false once the input has ended.
@@ -226,12 +232,13 @@ impl<'r> FrameReader<'r> {
         if self.at_end {
             return Ok(false);
         }
-        if self.buf.len() - self.end < MAX_PACKET_LEN {
-            self.buf.copy_within(self.start..self.end, 0);
+        let buf = Rc::make_mut(&mut self.buf);
+        if buf.len() - self.end < MAX_PACKET_LEN {
+            buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        let n = crate::cli::read_some(self.input, &mut self.buf[self.end..])?;
+        let n = crate::cli::read_some(self.input, &mut buf[self.end..])?;
         self.end += n;
         self.at_end = n == 0;
         Ok(true)

@@ -15,7 +15,7 @@ use pktools::descriptor::Descriptor;
 use pktools::pixel::{Layout, Matrix, Output as PixelOutput, PixelFormat, Range, Rgb, YuvOptions};
 use pktools::reassemble::damage::DamageMap;
 use pktools::reassemble::output::Output;
-use pktools::reassemble::{self, DamagedPolicy, Reassembler, Report, Settings};
+use pktools::reassemble::{self, DamagedPolicy, ReassembleError, Reassembler, Report, Settings};
 use pktools::wire::{Header, HEADER_LEN, SYNC};
 use pktools::{bmp, pnm, rawvideo};
 use std::fs::File;
@@ -142,6 +142,10 @@ impl Output for BoundedOutput {
         Ok(())
     }
 
+    fn can_write_at(&self, at: u64) -> bool {
+        self.seekable || at == self.written
+    }
+
     fn seekable(&self) -> bool {
         self.seekable
     }
@@ -182,7 +186,7 @@ fn memchr_sync(data: &[u8]) -> Option<usize> {
 fn reassemble_with(
     settings: &Settings,
     seekable: bool,
-    feed: impl FnOnce(&mut Reassembler<BoundedOutput>) -> io::Result<()>,
+    feed: impl FnOnce(&mut Reassembler<BoundedOutput>) -> Result<(), ReassembleError>,
 ) -> io::Result<(Report, BoundedOutput)> {
     let out = BoundedOutput {
         bytes: Vec::new(),
@@ -190,7 +194,11 @@ fn reassemble_with(
         written: 0,
     };
     let mut r = Reassembler::new(settings.clone(), out, DamageMap::new(None));
-    feed(&mut r)?;
+    match feed(&mut r) {
+        Ok(()) | Err(ReassembleError::Stopped) => {}
+        Err(ReassembleError::Io(e)) => return Err(e),
+        Err(e) => return Err(io::Error::other(e)),
+    }
     r.finish()
 }
 
@@ -219,6 +227,9 @@ pub fn packet_stream(data: &[u8]) {
         window_packets: (window & 0x80 == 0).then_some(usize::from(window % 9)),
         transfer_id: (flags & 1 == 1).then_some(id),
         live_latency: None,
+        // The output is bounded anyway; a limit exercises the refusal path.
+        max_len: (flags & 16 != 0).then_some(OUTPUT_LIMIT / 2),
+        ..Settings::default()
     };
     let seekable = flags & 2 != 0;
     let mut stream = stream.to_vec();
@@ -227,7 +238,7 @@ pub fn packet_stream(data: &[u8]) {
     }
 
     let whole = reassemble_with(&settings, seekable, |r| {
-        reassemble::run_slice(&stream, r, &mut |_| {})
+        reassemble::run_slice(std::rc::Rc::new(stream.clone()), r, &mut |_| {})
     });
     let pieces = reassemble_with(&settings, seekable, |r| {
         let mut reader = ChunkedReader::new(&stream, chunk_seed);

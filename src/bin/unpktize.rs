@@ -5,17 +5,22 @@ use clap::{Parser, ValueEnum};
 use pktools::cli::{self, Failure, Input, Outcome, Progress};
 use pktools::descriptor;
 use pktools::reassemble::damage::{DamageMap, RangeSink};
-use pktools::reassemble::output::{FileOutput, Output, StreamOutput};
+use pktools::reassemble::output::{FileOutput, LentInput, Output, StreamOutput};
 use pktools::reassemble::report::{self, JsonReport};
-use pktools::reassemble::{self, DamagedPolicy, Reassembler, Settings, MAX_WINDOW_PACKETS};
-use std::cell::RefCell;
+use pktools::reassemble::{
+    self, DamagedPolicy, ReassembleError, Reassembler, Settings, MAX_WINDOW_PACKETS,
+};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
+
+/// The largest transfer written to standard output unless --max-size says otherwise: a
+/// forged total must not make a receiver write fill without end.
+const DEFAULT_STDOUT_MAX_SIZE: u64 = 16 << 30;
 
 const PROGRAM: &str = "unpktize";
 
@@ -51,6 +56,11 @@ struct Args {
     /// In live mode, how long a gap may hold up later packets, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     max_delay: u64,
+
+    /// Refuse a transfer that claims or reaches more than SIZE bytes (suffixes k, M, G,
+    /// T; "none" for no limit). Default: 16G to standard output, none with -o.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    max_size: Option<MaxSize>,
 
     /// Write the damage map and counts as JSON to FILE.
     #[arg(long, value_name = "FILE")]
@@ -89,6 +99,19 @@ fn parse_fill(text: &str) -> Result<FillPattern, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A size limit, or none (a newtype: clap would take a bare `Option` as optional).
+#[derive(Debug, Clone, Copy)]
+struct MaxSize(Option<u64>);
+
+fn parse_max_size(text: &str) -> Result<MaxSize, String> {
+    if text == "none" {
+        return Ok(MaxSize(None));
+    }
+    cli::parse_size(text)
+        .map(|n| MaxSize(Some(n)))
+        .map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     match cli::parse_args::<Args>(PROGRAM) {
         Ok(args) => cli::finish(PROGRAM, run(args)),
@@ -100,6 +123,22 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if args.info {
         return info(&args);
     }
+    // `-o -` is standard output, as coreutils have it.
+    let output = args.output.as_deref().filter(|p| *p != Path::new("-"));
+    if let (Some(out), Some(report)) = (output, args.report.as_deref()) {
+        if same_file(out, report) {
+            return Err(Failure::new(format!(
+                "--report and -o name the same file, {}: the report would overwrite the data",
+                out.display()
+            )));
+        }
+    }
+    let max_len = match args.max_size {
+        Some(MaxSize(limit)) => limit,
+        // A forged total must not make a pipe receiver write fill without end.
+        None if output.is_none() => Some(DEFAULT_STDOUT_MAX_SIZE),
+        None => None,
+    };
     let settings = Settings {
         fill: args.fill.0.clone(),
         damaged: match args.damaged {
@@ -109,28 +148,28 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         window_packets: args.window.map(|w| w as usize),
         transfer_id: args.id,
         live_latency: args.live.then(|| Duration::from_millis(args.max_delay)),
+        max_len,
+        stop: cli::stop_requested,
+        stop_when_whole: false,
     };
-    if args.output.is_none() {
+    if output.is_none() {
         cli::refuse_terminal_stdout(args.force)?;
     }
     let input = Input::open(args.file.as_deref())?;
     // Interrupted, still write what arrived and the report, then die of the signal.
     cli::stop_on_signals();
-    let report_file = match &args.report {
+    let sink = match &args.report {
         Some(path) => {
             let file = File::create(path)
                 .map_err(cli::io_context(format_args!("--report {}", path.display())))?;
             let json = JsonReport::new(BufWriter::new(file))
                 .map_err(cli::io_context("writing the report"))?;
-            Some(Rc::new(RefCell::new(json)))
+            Some(Box::new(json) as Box<dyn RangeSink>)
         }
         None => None,
     };
-    let sink = report_file
-        .clone()
-        .map(|r| Box::new(r) as Box<dyn RangeSink>);
     let damage = DamageMap::new(sink);
-    let report = match &args.output {
+    let report = match output {
         Some(path) => {
             let file = OpenOptions::new()
                 .create(true)
@@ -150,22 +189,45 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             reassemble_into(out, settings, damage, input, &args)?
         }
     };
-    if let Some(json) = report_file {
-        json.borrow_mut()
-            .finish(&report)
-            .map_err(cli::io_context("writing the report"))?;
-    }
     if args.verbose {
         let mut err = std::io::stderr().lock();
         for line in report::summary_lines(&report) {
             let _ = writeln!(err, "{PROGRAM}: {line}");
         }
     }
+    if let Some(why) = &report.refused {
+        return Err(Failure::new(format!("{why} (see --max-size)")));
+    }
+    if report.counts.packets_found() == 0 && !cli::stop_requested() {
+        return Err(Failure::new(match args.id {
+            Some(id) => format!("no pktize packets of transfer {id:#06x} in the input"),
+            None => "no pktize packets in the input".to_string(),
+        }));
+    }
     Ok(if report.intact() {
         Outcome::Intact
     } else {
         Outcome::Damaged
     })
+}
+
+/// True when two paths name one file: the same inode if both exist, else the same path.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        (Err(_), Err(_)) => absolute(a) == absolute(b),
+        _ => false,
+    }
+}
+
+/// A path made absolute through its (existing) directory, for comparing new files' names.
+fn absolute(p: &Path) -> Option<PathBuf> {
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+        _ => std::env::current_dir().ok()?,
+    };
+    Some(dir.join(p.file_name()?))
 }
 
 /// `--info`: describe the transfer from its first descriptor.
@@ -199,10 +261,11 @@ fn reassemble_into<O: Output>(
     args: &Args,
 ) -> Result<reassemble::Report, Failure> {
     let mut r = Reassembler::new(settings, out, damage);
-    let writing = cli::io_context("writing output");
     let fed = match input {
         Input::Mapped(map) => {
-            reassemble::run_slice(&map, &mut r, &mut |n| cli::release_mapped(&map, n))
+            let map = Rc::new(map);
+            let lent: LentInput = map.clone();
+            reassemble::run_slice(lent, &mut r, &mut |n| cli::release_mapped(&map, n))
         }
         Input::Empty => Ok(()),
         Input::Stream(mut reader) => {
@@ -223,7 +286,15 @@ fn reassemble_into<O: Output>(
             .inspect(|_| progress.clear())
         }
     };
-    fed.map_err(writing)?;
-    let (report, _out) = r.finish().map_err(cli::io_context("writing output"))?;
+    match fed {
+        // Asked to stop while writing fill: keep what was settled, write the report.
+        Ok(()) | Err(ReassembleError::Stopped) => {}
+        Err(ReassembleError::Io(e)) => return Err(cli::io_context("writing output")(e)),
+        Err(e @ ReassembleError::TooLarge { .. }) => return Err(Failure::new(e.to_string())),
+    }
+    let (report, _out) = r.finish().map_err(|e| match report::report_error(&e) {
+        Some(inner) => Failure::new(format!("writing the report: {inner}")),
+        None => cli::io_context("writing output")(e),
+    })?;
     Ok(report)
 }

@@ -2,8 +2,10 @@
 //! from a payload whose CRC failed), and the counts a report needs.
 //!
 //! Memory stays bounded on any stream: ranges are kept only while a late packet could still
-//! change them (within the `horizon` behind the reassembly frontier); older ones are final
-//! and go to the [`RangeSink`] (the JSON report) or are only counted.
+//! change them (within the `horizon` behind the reassembly frontier, or, for an output
+//! that takes writes anywhere, until the end), and never more than [`MAX_KEPT_RANGES`] of
+//! them; older ones are final and go to the [`RangeSink`] (the JSON report) or are only
+//! counted.
 
 use std::collections::VecDeque;
 use std::io;
@@ -34,14 +36,16 @@ pub struct DamagedRange {
     pub end: u64,
 }
 
-/// Receives final ranges, in output order.
+/// Ranges kept open for repair at most: 256 Ki ranges, about 6 MiB. Beyond, the oldest are
+/// made final (a later pass can no longer repair them).
+pub const MAX_KEPT_RANGES: usize = 1 << 18;
+
+/// Receives final ranges, in output order, then the report at the end.
 pub trait RangeSink {
     fn range(&mut self, range: &DamagedRange) -> io::Result<()>;
-}
-
-impl<T: RangeSink + ?Sized> RangeSink for Box<T> {
-    fn range(&mut self, range: &DamagedRange) -> io::Result<()> {
-        (**self).range(range)
+    /// The input ended: everything is final.
+    fn finish(&mut self, _report: &super::Report) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -59,6 +63,8 @@ pub struct DamageMap {
     recent: VecDeque<DamagedRange>,
     totals: DamageTotals,
     sink: Option<Box<dyn RangeSink>>,
+    /// Keep ranges until the end (within the cap), not only within the horizon.
+    keep_all: bool,
 }
 
 impl DamageMap {
@@ -67,6 +73,31 @@ impl DamageMap {
             recent: VecDeque::new(),
             totals: DamageTotals::default(),
             sink,
+            keep_all: false,
+        }
+    }
+
+    /// Keep every range open for repair until the end (an output that takes writes
+    /// anywhere: a later pass of a carousel can still repair it).
+    pub fn keep_all(&mut self) {
+        self.keep_all = true;
+    }
+
+    /// True when no open range ends after `offset`.
+    pub fn clean_from(&self, offset: u64) -> bool {
+        self.recent.back().is_none_or(|r| r.end <= offset)
+    }
+
+    /// Open ranges overlapping `start..end`, in order: what is not (yet) received intact.
+    pub fn open_ranges(&self, start: u64, end: u64) -> impl Iterator<Item = &DamagedRange> {
+        self.overlapping(start, end)
+    }
+
+    /// Hand the report to the sink: the end.
+    pub fn finish(&mut self, report: &super::Report) -> io::Result<()> {
+        match &mut self.sink {
+            Some(sink) => sink.finish(report),
+            None => Ok(()),
         }
     }
 
@@ -141,10 +172,16 @@ impl DamageMap {
             .take_while(move |r| r.start < end)
     }
 
-    /// Make every range that ends at or before `offset` final.
+    /// Make every range that ends at or before `offset` final (with `keep_all`, only
+    /// what exceeds the cap).
     pub fn settle_before(&mut self, offset: u64) -> io::Result<()> {
+        let offset = if self.keep_all { 0 } else { offset };
+        self.settle(offset)
+    }
+
+    fn settle(&mut self, offset: u64) -> io::Result<()> {
         while let Some(front) = self.recent.front() {
-            if front.end > offset {
+            if front.end > offset && self.recent.len() <= MAX_KEPT_RANGES {
                 break;
             }
             let r = self.recent.pop_front().expect("front exists");
@@ -155,7 +192,7 @@ impl DamageMap {
 
     /// Make every range final.
     pub fn settle_all(&mut self) -> io::Result<()> {
-        self.settle_before(u64::MAX)
+        self.settle(u64::MAX)
     }
 
     fn finalize(&mut self, r: &DamagedRange) -> io::Result<()> {

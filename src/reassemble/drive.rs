@@ -1,55 +1,67 @@
 //! Feeding the reassembler: from a whole input in memory (a mapped file) or from a stream
 //! read in large blocks, with live-mode ticks while the input is quiet.
+//!
+//! The driver lends the output the buffer the packets lie in, so in-order payloads are
+//! written from it without a copy, and flushes the output before that buffer changes.
 
-use super::output::Output;
-use super::Reassembler;
+use super::output::{LentInput, Output};
+use super::packet::Packet;
+use super::{ReassembleError, Reassembler};
 use crate::framing::{self, Frame, FrameReader};
 use crate::wire::HEADER_LEN;
-use std::io::{self, Read};
+use std::io::Read;
 use std::time::Duration;
 
 /// Feed a whole input held in memory (a mapped file) through the reassembler. `consumed`
 /// is told every few megabytes how far the input has been read, so the caller can release
-/// it.
+/// it. Stops early once the reassembler has nothing more to take (see
+/// [`Reassembler::done`]).
 pub fn run_slice<O: Output>(
-    data: &[u8],
+    input: LentInput,
     r: &mut Reassembler<O>,
     consumed: &mut dyn FnMut(usize),
-) -> io::Result<()> {
+) -> Result<(), ReassembleError> {
     const RELEASE_EVERY: usize = 8 << 20;
+    let data: &[u8] = (*input).as_ref();
     let mut at = 0;
     let mut released = 0;
-    r.lend_input(data);
+    r.output().lend(Some(input.clone()));
     let mut fed = Ok(());
-    while at < data.len() && fed.is_ok() {
+    while at < data.len() && fed.is_ok() && !r.done() {
         if at - released >= RELEASE_EVERY {
             consumed(at);
             released = at;
         }
         let frame = framing::scan(&data[at..], true);
-        fed = feed(&frame, &data[at..], r);
+        fed = feed(&frame, data, at, r);
         if frame.is_empty() {
             break;
         }
         at += frame.len();
     }
-    // `data` may be unmapped once we return: nothing may point into it.
-    r.take_back_input().and(fed)
+    let flushed = r.output().flush();
+    r.output().lend(None);
+    fed.and(flushed.map_err(ReassembleError::from))
 }
 
-fn feed<O: Output>(frame: &Frame, buf: &[u8], r: &mut Reassembler<O>) -> io::Result<()> {
+/// Hand one frame at `at` of `buf` to the reassembler.
+fn feed<O: Output>(
+    frame: &Frame,
+    buf: &[u8],
+    at: usize,
+    r: &mut Reassembler<O>,
+) -> Result<(), ReassembleError> {
     match frame {
         Frame::Packet {
             header,
             intact,
             truncated,
             payload_len,
-        } => r.accept(
-            header,
-            &buf[HEADER_LEN..HEADER_LEN + payload_len],
-            *intact,
-            *truncated,
-        ),
+        } => {
+            let pos = at + HEADER_LEN;
+            let payload = &buf[pos..pos + payload_len];
+            r.accept(&Packet::new(*header, payload, *intact, *truncated).in_input(pos))
+        }
         Frame::Garbage { len } => {
             r.garbage(*len);
             Ok(())
@@ -67,11 +79,13 @@ pub fn run_stream<O: Output>(
     r: &mut Reassembler<O>,
     live: Option<&dyn Fn(Duration) -> bool>,
     on_progress: &mut dyn FnMut(&Reassembler<O>),
-) -> io::Result<()> {
+) -> Result<(), ReassembleError> {
     let mut frames = FrameReader::new(input);
     let fed = feed_stream(&mut frames, r, live, on_progress);
-    // The buffer goes away with `frames`: nothing may point into it.
-    r.take_back_input().and(fed)
+    // The buffer goes away with `frames`: the output must not refer to it.
+    let flushed = r.output().flush();
+    r.output().lend(None);
+    fed.and(flushed.map_err(ReassembleError::from))
 }
 
 fn feed_stream<O: Output>(
@@ -79,14 +93,21 @@ fn feed_stream<O: Output>(
     r: &mut Reassembler<O>,
     live: Option<&dyn Fn(Duration) -> bool>,
     on_progress: &mut dyn FnMut(&Reassembler<O>),
-) -> io::Result<()> {
+) -> Result<(), ReassembleError> {
     loop {
-        r.lend_input(frames.buffer());
-        while let Some((frame, bytes)) = frames.next_buffered() {
-            feed(&frame, bytes, r)?;
+        let lent = frames.buffer();
+        r.output().lend(Some(lent.clone() as LentInput));
+        let buf: &[u8] = &lent[..];
+        while let Some((frame, at)) = frames.next_buffered() {
+            feed(&frame, buf, at, r)?;
+            if r.done() {
+                return Ok(());
+            }
         }
-        // The buffer is about to change: nothing may point into it any more.
-        r.take_back_input()?;
+        // The buffer is about to change: the output must not refer to it any more.
+        r.output().flush()?;
+        r.output().lend(None);
+        drop(lent);
         if let Some(ready) = live {
             r.tick()?;
             r.output().flush()?;

@@ -1,49 +1,45 @@
 //! Packets to bytes: put every received payload at its offset, in order, whatever the
 //! channel did: reordering, duplication, loss, damage, garbage, interleaved transfers.
 //!
-//! The [`Reassembler`] keeps a *frontier*: every output byte before it is settled (written,
-//! or filled because it was lost). A packet at the frontier is written at once (the fast
-//! path: no copy beyond the output buffer). A packet ahead of the frontier waits in a bounded
-//! *window*; when the window is full, or (live mode) the oldest gap has waited too long, the
-//! gap is declared lost, filled with the fill pattern, and the frontier moves on. Memory is
-//! bounded by the window, whatever the stream length or loss pattern.
+//! The parts, each with its own invariants:
+//! - [`packet`]: a packet with its integrity (intact, damaged, truncated);
+//! - `tracker`: which transfer a packet belongs to, and what starts a new one;
+//! - `transfer`: one transfer's frontier, window, extent and descriptor, and placement;
+//! - `window`: the bounded reorder window; `fingerprints`: duplicates vs conflicts;
+//! - `recovery`: the glue to [`crate::fec::Decoder`], which rebuilds lost packets;
+//! - `sink` and [`output`]: where bytes go; [`damage`]: what was lost or damaged;
+//! - [`report`]: the JSON damage map and the human summary; `drive`: feeding from a map or
+//!   a stream.
 //!
-//! A packet behind the frontier is a duplicate, or a late arrival for a range that was
-//! already filled; a seekable output (`-o FILE`) still takes late packets within the horizon
-//! (one window behind the frontier) and the damage map is corrected.
-//!
-//! Transfers: the first transfer id seen is followed (or the one asked for); a new id
-//! starts the next transfer, concatenated, once the current one has ended, or after a long
-//! run of its packets with none of the current one (its end was lost).
-//!
-//! Forward error correction: parity packets go to a [`crate::fec::Decoder`], which also keeps
-//! copies of recent data payloads; the data packets it rebuilds are placed like received
-//! ones and counted as `recovered` (the glue is in `recover.rs`). While parity may still
-//! rebuild it, a damaged payload waits in the window instead of being written at once.
-//!
-//! Reading bytes and finding packets is [`crate::framing`]'s job; this module only sees
-//! packets. Submodules: `transfers` (which transfer a packet belongs to), `descriptors`
-//! (descriptor packets), `recover` (parity), `drive` (feeding from a map or a stream),
-//! [`output`] (where bytes go), [`damage`] (the damage map), [`report`].
+//! Memory is bounded whatever the stream: the window, the fingerprints, the damage ranges
+//! kept and the FEC decoder's ring each have a cap. Reading bytes and finding packets is
+//! [`crate::framing`]'s job; this module only sees packets.
 
 pub mod damage;
-mod descriptors;
 mod drive;
+mod fingerprints;
 pub mod output;
-mod recover;
+pub mod packet;
+mod recovery;
 pub mod report;
-mod transfers;
+mod sink;
+mod tracker;
+mod transfer;
+mod window;
 
 pub use drive::{run_slice, run_stream};
+pub use packet::{Integrity, Packet};
+pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
 use crate::descriptor::Descriptor;
-
-use crate::wire::{Header, Kind};
-use damage::{DamageMap, DamageTotals, RangeKind};
+use crate::wire::Kind;
+use damage::{DamageMap, DamageTotals};
 use output::Output;
-use std::collections::BTreeMap;
+use sink::Sink;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tracker::{Belongs, Held, Tracker};
+use transfer::{Ctx, Transfer};
 
 /// What to do with a payload whose CRC failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,23 +49,6 @@ pub enum DamagedPolicy {
     /// Treat the packet as lost: its range is filled.
     Fill,
 }
-
-/// The payload bytes the automatic window holds: enough for the reordering of a busy link,
-/// small enough for the memory budget.
-pub const AUTO_WINDOW_BYTES: usize = 1 << 20;
-/// Bounds on the window in packets, so tiny payloads do not make a huge index.
-pub const MAX_WINDOW_PACKETS: usize = 1 << 16;
-const AUTO_WINDOW_MAX_PACKETS: usize = 4096;
-/// How far behind the frontier a late packet is still recognised as late (and written to a
-/// file). Only damage ranges are kept for this span, not data, so it can be generous.
-const LATE_HORIZON_BYTES: u64 = 4 << 20;
-/// Transfers seen interleaved with the followed one are remembered (up to this many) as
-/// other senders, never taken for the next transfer.
-const MAX_OTHER_SENDERS: usize = 64;
-/// Packets of another transfer in a row, with none of the current one, after which the
-/// current transfer is taken to have ended (its last packets lost). They are kept and
-/// replayed into the new transfer, so none of them is lost.
-const SWITCH_AFTER: usize = 32;
 
 /// How to reassemble.
 #[derive(Debug, Clone)]
@@ -83,6 +62,17 @@ pub struct Settings {
     pub transfer_id: Option<u16>,
     /// Live mode: a gap that holds up later packets longer than this is filled.
     pub live_latency: Option<Duration>,
+    /// Refuse a transfer that claims or reaches more bytes than this.
+    pub max_len: Option<u64>,
+    /// Asked while writing long runs of fill: true once the program should stop.
+    pub stop: fn() -> bool,
+    /// Stop taking packets once the followed transfer is whole (every byte intact), as a
+    /// receiver of a carousel does, instead of reading the input to its end.
+    pub stop_when_whole: bool,
+}
+
+fn never() -> bool {
+    false
 }
 
 impl Default for Settings {
@@ -93,12 +83,31 @@ impl Default for Settings {
             window_packets: None,
             transfer_id: None,
             live_latency: None,
+            max_len: None,
+            stop: never,
+            stop_when_whole: false,
         }
     }
 }
 
+/// Why reassembly stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ReassembleError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("transfer {transfer_id:#06x} claims {claimed} bytes, more than the limit of {limit}")]
+    TooLarge {
+        transfer_id: u16,
+        claimed: u64,
+        limit: u64,
+    },
+    /// A stop was requested while writing fill: what was settled is kept.
+    #[error("stopped")]
+    Stopped,
+}
+
 /// Packet and byte counts over the whole input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     /// New packets whose payload matched its CRC.
     pub intact: u64,
@@ -108,29 +117,52 @@ pub struct Counts {
     pub truncated: u64,
     /// Packet slots never received intact or damaged: filled.
     pub lost: u64,
+    /// Packets rebuilt from parity (lost or damaged on the way); not counted as lost.
+    pub recovered: u64,
     pub duplicate: u64,
     /// New packets that arrived after a packet with a later offset.
     pub reordered: u64,
     /// Packets that came after their range was filled; written when the output is a file.
     pub late: u64,
     pub late_written: u64,
-    /// Packets of transfers not followed.
+    /// Packets of transfers not followed, or contradicting their transfer's length.
     pub foreign: u64,
-    /// Packets rebuilt from parity (lost or damaged on the way); not counted as lost.
-    pub recovered: u64,
+    /// Intact packets whose range was already placed with other bytes: dropped.
+    pub conflicting: u64,
     /// Parity packets of the followed transfer.
     pub parity: u64,
     /// Packets of kinds this version does not use (none yet).
     pub unused: u64,
     /// Descriptor packets used (intact, of a followed transfer).
     pub descriptors: u64,
-    /// Descriptor packets ignored: damaged, malformed, or contradicting an earlier one.
+    /// Descriptor packets ignored: damaged or malformed.
     pub bad_descriptors: u64,
+    /// Descriptor packets contradicting an earlier one or the data packets.
     pub conflicting_descriptors: u64,
     /// Bytes of lost or damaged packets restored from a descriptor's copy of the head.
+    #[serde(skip)]
     pub restored_bytes: u64,
+    #[serde(skip)]
     pub garbage_bytes: u64,
+    #[serde(skip)]
     pub transfers: u64,
+}
+
+impl Counts {
+    /// Packets of any kind found in the input.
+    pub fn packets_found(&self) -> u64 {
+        self.intact
+            + self.damaged
+            + self.duplicate
+            + self.foreign
+            + self.conflicting
+            + self.parity
+            + self.unused
+            + self.descriptors
+            + self.bad_descriptors
+            + self.conflicting_descriptors
+            + self.late
+    }
 }
 
 /// One transfer as received.
@@ -147,95 +179,64 @@ pub struct TransferSummary {
     pub descriptor: Option<Descriptor>,
 }
 
-/// A payload that arrived ahead of the frontier.
-struct Pending {
-    data: Vec<u8>,
-    /// End offset the header states (beyond `data` when truncated).
-    stated_end: u64,
-    intact: bool,
+/// What happened, for `-v`, `--report` and the exit status.
+#[derive(Debug)]
+pub struct Report {
+    pub counts: Counts,
+    pub damage: DamageTotals,
+    pub transfers: Vec<TransferSummary>,
+    pub output_len: u64,
+    /// Every transfer's end was known (so no tail can be missing).
+    pub complete: bool,
+    /// Why a transfer was refused (too large), if one was: nothing more was taken.
+    pub refused: Option<String>,
 }
 
-struct Transfer {
-    id: u16,
-    base: u64,
-    frontier: u64,
-    end: Option<u64>,
-    /// Largest payload seen: the packet grid for counting lost packets.
-    payload_len: u64,
-    highest_end: u64,
-    window: BTreeMap<u64, Pending>,
-    window_packets: usize,
-    advanced_at: Instant,
-    descriptor: Option<Descriptor>,
-}
-
-enum Belongs {
-    Current,
-    NewTransfer,
-    Other,
-}
-
-/// A packet of another transfer, kept in case that transfer turns out to be the next one.
-struct Held {
-    header: Header,
-    payload: Vec<u8>,
-    intact: bool,
-    truncated: bool,
+impl Report {
+    /// Complete, without damage, loss or conflicting data.
+    pub fn intact(&self) -> bool {
+        self.complete
+            && self.refused.is_none()
+            && self.damage.lost_bytes == 0
+            && self.damage.damaged_bytes == 0
+            && self.counts.conflicting == 0
+    }
 }
 
 /// Packets in, bytes out. See the module documentation.
 pub struct Reassembler<O: Output> {
     settings: Settings,
-    out: O,
+    sink: Sink<O>,
+    tracker: Tracker,
     current: Option<Transfer>,
     /// Where the next transfer starts in the output.
     next_base: u64,
-    /// A run of packets of another transfer.
-    candidate: Option<(u16, Vec<Held>)>,
-    /// Transfers seen interleaved with the followed one: other senders, most recent last.
-    other_senders: Vec<u16>,
-    /// A descriptor of a transfer not (yet) followed, for when it starts.
-    pending_descriptor: Option<(u16, Descriptor, Option<u64>)>,
     finished: Vec<TransferSummary>,
     counts: Counts,
-    damage: DamageMap,
-    pool: Vec<Vec<u8>>,
-    fill_block: Vec<u8>,
     fec: crate::fec::Decoder,
-    /// The input buffer lent by the driver (address and length): payloads inside it may be
-    /// written without a copy, because the driver takes it back (flushing the output)
-    /// before the buffer changes.
-    lent: (usize, usize),
+    /// Buffers for held packets.
+    pool: Vec<Vec<u8>>,
+    /// A transfer was refused: nothing more is taken.
+    refused: Option<ReassembleError>,
 }
 
 impl<O: Output> Reassembler<O> {
-    pub fn new(settings: Settings, out: O, damage: DamageMap) -> Self {
-        assert!(
-            !settings.fill.is_empty(),
-            "the fill pattern has at least one byte"
-        );
-        let fill_block = settings
-            .fill
-            .iter()
-            .copied()
-            .cycle()
-            .take((64 << 10) + settings.fill.len())
-            .collect();
+    pub fn new(settings: Settings, out: O, mut damage: DamageMap) -> Self {
+        if out.seekable() {
+            damage.keep_all();
+        }
+        let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
         Reassembler {
+            tracker: Tracker::new(settings.transfer_id),
             settings,
-            out,
+            sink,
             current: None,
             next_base: 0,
-            candidate: None,
-            other_senders: Vec::new(),
-            pending_descriptor: None,
             finished: Vec::new(),
             counts: Counts::default(),
-            damage,
-            pool: Vec::new(),
-            fill_block,
             fec: crate::fec::Decoder::new(),
-            lent: (0, 0),
+            pool: Vec::new(),
+            refused: None,
         }
     }
 
@@ -244,7 +245,7 @@ impl<O: Output> Reassembler<O> {
     }
 
     pub fn output(&mut self) -> &mut O {
-        &mut self.out
+        &mut self.sink.out
     }
 
     /// Output bytes settled so far (written or filled, in order).
@@ -255,36 +256,18 @@ impl<O: Output> Reassembler<O> {
         }
     }
 
-    /// The current transfer's known length, for progress display.
+    /// The current transfer's frontier and known length, for progress display.
     pub fn current_len(&self) -> Option<(u64, u64)> {
+        let t = self.current.as_ref()?;
+        t.extent.end().map(|e| (t.frontier, e))
+    }
+
+    /// The current transfer is complete and every byte of it arrived intact (or was
+    /// repaired): a receiver of a carousel may stop reading.
+    pub fn current_is_whole(&self) -> bool {
         self.current
             .as_ref()
-            .and_then(|t| t.end.map(|e| (t.frontier, e)))
-    }
-
-    /// The driver's input buffer: payloads in it may be written without a copy until
-    /// [`Reassembler::take_back_input`].
-    fn lend_input(&mut self, buffer: &[u8]) {
-        self.lent = (buffer.as_ptr() as usize, buffer.len());
-    }
-
-    /// The input buffer is about to change or go away: write out what points into it.
-    fn take_back_input(&mut self) -> io::Result<()> {
-        self.lent = (0, 0);
-        self.out.flush()
-    }
-
-    /// Write payload bytes, borrowing them when they lie in the lent input buffer.
-    fn write_payload(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
-        let (start, len) = self.lent;
-        let addr = data.as_ptr() as usize;
-        if addr >= start && addr + data.len() <= start + len {
-            // SAFETY: `data` lies in the lent buffer, which the driver does not change or
-            // drop before `take_back_input` flushes the output.
-            unsafe { self.out.write_at_borrowed(at, data) }
-        } else {
-            self.out.write_at(at, data)
-        }
+            .is_some_and(|t| t.is_whole(&self.sink))
     }
 
     /// Count bytes that were not packets.
@@ -292,378 +275,200 @@ impl<O: Output> Reassembler<O> {
         self.counts.garbage_bytes += len as u64;
     }
 
-    /// Take one packet found by the framing scanner. `payload` holds the bytes present
-    /// (fewer than stated when `truncated`).
-    pub fn accept(
-        &mut self,
-        header: &Header,
-        payload: &[u8],
-        intact: bool,
-        truncated: bool,
-    ) -> io::Result<()> {
-        match header.kind {
-            Kind::Data => {}
-            Kind::Descriptor => return self.descriptor(header, payload, intact),
-            Kind::Parity => return self.accept_parity(header, payload, intact),
+    fn ctx(&mut self) -> (Option<&mut Transfer>, Ctx<'_, O>) {
+        let cx = Ctx {
+            sink: &mut self.sink,
+            counts: &mut self.counts,
+            settings: &self.settings,
+            hold_damaged: self.fec.may_rebuild(),
+            min_window: self.fec.min_window(),
+        };
+        (self.current.as_mut(), cx)
+    }
+
+    /// Take one packet found by the framing scanner.
+    pub fn accept(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        if self.refused.is_some() {
+            return Ok(());
         }
-        match self.belongs(header) {
+        let taken = match p.header.kind {
+            Kind::Data => self.accept_data(p),
+            Kind::Descriptor => self.accept_descriptor(p),
+            Kind::Parity => self.accept_parity(p),
+        };
+        match taken {
+            Err(e @ ReassembleError::TooLarge { .. }) => {
+                // Keep what was settled; claim nothing beyond it.
+                if let Some(t) = &mut self.current {
+                    t.extent = transfer::Extent::default();
+                }
+                self.refused = Some(e);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Nothing more to take: a transfer was refused, or (when asked) the followed transfer
+    /// is whole. A driver stops reading.
+    pub fn done(&self) -> bool {
+        self.refused.is_some() || (self.settings.stop_when_whole && self.current_is_whole())
+    }
+
+    fn belongs(&self, p: &Packet) -> Belongs {
+        let id = p.header.transfer_id;
+        if self.tracker.ignores(id) {
+            return Belongs::Other;
+        }
+        match &self.current {
+            None => Belongs::NewTransfer,
+            Some(t) if t.id == id && t.contradicted_by(p) => Belongs::NewTransfer,
+            Some(t) if t.id == id => Belongs::Current,
+            Some(t) if t.is_complete() => Belongs::NewTransfer,
+            Some(_) => Belongs::Other,
+        }
+    }
+
+    fn accept_data(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        match self.belongs(p) {
             Belongs::Current => {}
             Belongs::NewTransfer => {
                 self.end_transfer()?;
-                self.start_transfer(header.transfer_id);
+                self.start_transfer(p.header.transfer_id)?;
             }
-            Belongs::Other => return self.other_transfer(header, payload, intact, truncated),
+            Belongs::Other => return self.other_transfer(p),
         }
         // A packet of the current transfer breaks a run of another one: that one is a
         // sender running at the same time, not the next transfer.
-        if let Some((id, held)) = self.candidate.take() {
-            self.counts.foreign += held.len() as u64;
-            self.pool.extend(held.into_iter().map(|h| h.payload));
-            self.other_senders.retain(|&o| o != id);
-            if self.other_senders.len() == MAX_OTHER_SENDERS {
-                self.other_senders.remove(0);
-            }
-            self.other_senders.push(id);
+        if let Some(held) = self.tracker.break_run() {
+            self.drop_held(held);
         }
-        self.place(header, payload, intact, truncated)
+        self.place(p)
     }
 
-    /// The current transfer, while a packet of it is being placed.
-    fn transfer(&mut self) -> &mut Transfer {
-        self.current
-            .as_mut()
-            .expect("placing and settling happen only while a transfer is current")
+    fn drop_held(&mut self, held: Vec<Held>) {
+        self.counts.foreign += held.len() as u64;
+        self.pool.extend(held.into_iter().map(|h| h.payload));
     }
 
-    /// Place a packet of the current transfer, and what parity rebuilt thanks to it.
-    fn place(
-        &mut self,
-        header: &Header,
-        payload: &[u8],
-        intact: bool,
-        truncated: bool,
-    ) -> io::Result<()> {
-        self.fec.data(header, payload, intact);
-        self.place_packet(header, payload, intact, truncated)?;
-        self.place_recovered()
-    }
-
-    /// Place one packet of the current transfer.
-    fn place_packet(
-        &mut self,
-        header: &Header,
-        payload: &[u8],
-        intact: bool,
-        truncated: bool,
-    ) -> io::Result<()> {
-        let window_setting = self.settings.window_packets;
-        // Parity can rebuild a group only while its gaps are open: room for two groups.
-        let fec_window = self.fec.min_window();
-        let hold_damaged = self.fec.may_rebuild();
-        let t = self
-            .current
-            .as_mut()
-            .expect("placing happens only while a transfer is current");
-        t.payload_len = t.payload_len.max(u64::from(header.payload_len));
-        // Re-evaluated as larger payloads appear, so the window's bytes stay bounded.
-        t.window_packets = match window_setting {
-            Some(n) => n.clamp(1, MAX_WINDOW_PACKETS),
-            None => (AUTO_WINDOW_BYTES / t.payload_len.max(1) as usize)
-                .clamp(1, AUTO_WINDOW_MAX_PACKETS),
-        }
-        .max(fec_window);
-        if header.last && t.end.is_none() {
-            t.end = Some(header.end());
-        }
-        if let Some(total) = header.total_len {
-            if t.end.is_none() {
-                t.end = Some(total);
-            }
-        }
-        let (start, stated_end) = (header.offset, header.end());
-        let (end, frontier, base) = (t.end, t.frontier, t.base);
-        if let Some(e) = end {
-            self.out.set_len_hint(base + e)?;
-        }
-        if end.is_some_and(|e| stated_end > e) {
-            // Contradicts the length this transfer already stated: not trustworthy.
+    /// A data packet of a transfer not followed: another sender's, or perhaps the next.
+    fn other_transfer(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        if self.tracker.ignores(p.header.transfer_id) {
             self.counts.foreign += 1;
             return Ok(());
         }
-        if truncated && payload.is_empty() {
-            // Only the header arrived: it told us the length; the range stays lost.
-            self.counts.truncated += 1;
+        let buf = self.pool.pop().unwrap_or_default();
+        let mut dropped = Vec::new();
+        let run = self.tracker.hold(p, buf, &mut dropped);
+        self.drop_held(dropped);
+        if let Some((id, held)) = run {
+            self.end_transfer()?;
+            self.start_transfer(id)?;
+            for h in held {
+                self.place(&h.packet())?;
+                self.pool.push(h.payload);
+            }
+        }
+        Ok(())
+    }
+
+    /// Place a packet of the current transfer, and what parity rebuilt thanks to it.
+    fn place(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        self.fec.data(&p.header, p.payload, p.is_intact());
+        let (t, mut cx) = self.ctx();
+        t.expect("placing happens only while a transfer is current")
+            .place(p, &mut cx)?;
+        self.place_recovered()
+    }
+
+    fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
+        self.counts.transfers += 1;
+        self.fec.reset(id);
+        self.current = Some(Transfer::new(id, self.next_base, self.sink.damage.totals()));
+        if let Some((d, total)) = self.tracker.take_descriptor(id) {
+            let (t, mut cx) = self.ctx();
+            t.expect("just started")
+                .apply_descriptor(d, total, &mut cx)?;
+        }
+        Ok(())
+    }
+
+    /// Close the current transfer: deliver everything waiting, fill up to its known end.
+    fn end_transfer(&mut self) -> Result<(), ReassembleError> {
+        if self.current.is_none() {
             return Ok(());
         }
-        if stated_end <= frontier && !(start == stated_end && start == frontier) {
-            return self.behind(start, stated_end, payload, intact, truncated);
-        }
-        let t = self.transfer();
-        if t.window.contains_key(&start) {
-            return self.duplicate_ahead(start, payload, intact, truncated);
-        }
-        if intact {
-            self.counts.intact += 1;
+        self.fec.flush();
+        self.place_recovered()?;
+        let (t, mut cx) = self.ctx();
+        t.expect("checked above").close(&mut cx)?;
+        let t = self.current.take().expect("checked above");
+        self.finished.push(TransferSummary {
+            id: t.id,
+            base: t.base,
+            len: t.frontier,
+            end_known: t.extent.end().is_some(),
+            descriptor: t.descriptor,
+        });
+        self.next_base = t.base + t.frontier;
+        Ok(())
+    }
+
+    /// A descriptor packet: use it for its transfer, keep it for later, or ignore it.
+    fn accept_descriptor(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        let parsed = if p.is_intact() {
+            Descriptor::parse(p.payload).ok()
         } else {
-            self.counts.damaged += 1;
-            self.counts.truncated += u64::from(truncated);
-            if self.settings.damaged == DamagedPolicy::Fill {
-                return Ok(());
-            }
-        }
-        let t = self
-            .current
-            .as_mut()
-            .expect("placing happens only while a transfer is current");
-        self.counts.reordered += u64::from(start < t.highest_end);
-        t.highest_end = t.highest_end.max(stated_end);
-        if start <= t.frontier && t.window.is_empty() && (intact || !hold_damaged) {
-            // The fast path: in order.
-            self.deliver(start, stated_end, payload, intact)?;
-            return self.after_advance();
-        }
-        loop {
-            let t = self.transfer();
-            if t.window.len() < t.window_packets {
-                break;
-            }
-            self.settle_first_gap()?;
-            if start <= self.transfer().frontier {
-                self.deliver(start, stated_end, payload, intact)?;
-                return self.after_advance();
-            }
-        }
-        let mut data = self.pool.pop().unwrap_or_default();
-        data.clear();
-        data.extend_from_slice(payload);
-        let t = self.transfer();
-        t.window.insert(
-            start,
-            Pending {
-                data,
-                stated_end,
-                intact,
-            },
-        );
-        Ok(())
-    }
-
-    /// A packet whose offset already waits in the window.
-    fn duplicate_ahead(
-        &mut self,
-        start: u64,
-        payload: &[u8],
-        intact: bool,
-        truncated: bool,
-    ) -> io::Result<()> {
-        self.counts.duplicate += 1;
-        let t = self.transfer();
-        let pending = t.window.get_mut(&start).expect("caller checked");
-        if intact && !pending.intact {
-            pending.data.clear();
-            pending.data.extend_from_slice(payload);
-            pending.intact = true;
-        } else if !intact && !truncated && !pending.intact && pending.data.len() < payload.len() {
-            // A longer damaged copy beats a truncated one.
-            pending.data.clear();
-            pending.data.extend_from_slice(payload);
-        }
-        Ok(())
-    }
-
-    /// A packet for a range the frontier has passed.
-    fn behind(
-        &mut self,
-        start: u64,
-        stated_end: u64,
-        payload: &[u8],
-        intact: bool,
-        truncated: bool,
-    ) -> io::Result<()> {
-        let t = self.current.as_ref().expect("a transfer is being placed");
-        let (abs_start, abs_end) = (t.base + start, t.base + stated_end);
-        let seekable = self.out.seekable();
-        let usable = intact || (!truncated && self.settings.damaged == DamagedPolicy::Keep);
-        if self.damage.is_lost(abs_start, abs_end) {
-            self.counts.late += 1;
-            if seekable && usable {
-                self.out.write_at(abs_start, payload)?;
-                self.damage.repair(abs_start, abs_end);
-                let p = t.payload_len.max(1);
-                let slots = stated_end.div_ceil(p) - start.div_ceil(p);
-                self.counts.lost = self.counts.lost.saturating_sub(slots);
-                if intact {
-                    self.counts.intact += 1;
-                } else {
-                    self.counts.damaged += 1;
-                    self.damage
-                        .record_inside(RangeKind::Damaged, abs_start, abs_end);
-                }
-                self.counts.late_written += 1;
-            }
-            return Ok(());
-        }
-        self.counts.duplicate += 1;
-        if seekable && intact && self.damage.is_damaged(abs_start, abs_end) {
-            self.out.write_at(abs_start, payload)?;
-            self.damage.repair(abs_start, abs_end);
-        }
-        Ok(())
-    }
-
-    /// Write a payload at the frontier (it may start before it: only the new part counts).
-    fn deliver(
-        &mut self,
-        start: u64,
-        stated_end: u64,
-        data: &[u8],
-        intact: bool,
-    ) -> io::Result<()> {
-        let t = self
-            .current
-            .as_mut()
-            .expect("delivery happens only while a transfer is current");
-        let skip = (t.frontier - start.min(t.frontier)) as usize;
-        let (base, mut from) = (t.base, t.frontier);
-        let head = t.descriptor.as_ref().map_or(&[][..], |d| &d.head[..]);
-        if !intact && (from as usize) < head.len() {
-            // Damaged bytes where the descriptor holds the true head: take the head.
-            let upto = head.len().min((start + data.len() as u64) as usize);
-            if upto > from as usize {
-                self.out.write_at(base + from, &head[from as usize..upto])?;
-                self.counts.restored_bytes += upto as u64 - from;
-                from = upto as u64;
-                t.frontier = from;
-            }
-        }
-        let skip = skip.max((from - start.min(from)) as usize);
-        if skip < data.len() {
-            self.write_payload(base + from, &data[skip..])?;
-        }
-        let data_end = start + data.len() as u64;
-        let written_end = data_end.max(from);
-        if !intact && data_end > from {
-            self.damage
-                .record(RangeKind::Damaged, base + from, base + data_end);
-        }
-        let t = self.transfer();
-        t.frontier = written_end;
-        if stated_end > written_end {
-            // A truncated packet: the rest of its range never arrived.
-            self.fill(stated_end)?;
-        }
-        Ok(())
-    }
-
-    /// Fill from the frontier up to `to` (transfer offset) as lost.
-    fn fill(&mut self, to: u64) -> io::Result<()> {
-        let t = self
-            .current
-            .as_mut()
-            .expect("filling happens only while a transfer is current");
-        if to <= t.frontier {
-            return Ok(());
-        }
-        // What the descriptor's copy of the head covers is restored, not lost.
-        let head = t.descriptor.as_ref().map_or(&[][..], |d| &d.head[..]);
-        if (t.frontier as usize) < head.len() {
-            let (from, upto) = (t.frontier as usize, head.len().min(to as usize));
-            self.out.write_at(t.base + from as u64, &head[from..upto])?;
-            self.counts.restored_bytes += (upto - from) as u64;
-            t.frontier = upto as u64;
-            if upto as u64 == to {
-                return Ok(());
-            }
-        }
-        let (base, from, p) = (t.base, t.frontier, t.payload_len.max(1));
-        self.counts.lost += to.div_ceil(p) - from.div_ceil(p);
-        self.damage.record(RangeKind::Lost, base + from, base + to);
-        if self.settings.fill.iter().all(|&b| b == 0) && self.out.holes_read_as_zeros() {
-            // A fresh file reads zeros where nothing was written: leave a hole, so a huge
-            // claimed length costs no disk and no time.
-            self.out.set_len_hint(base + to)?;
-            self.transfer().frontier = to;
-            return Ok(());
-        }
-        let n = self.settings.fill.len() as u64;
-        // The pattern starts where the pixels start (after an image header the descriptor
-        // showed), so a pixel pattern fills whole pixels.
-        let origin = self
-            .current
-            .as_ref()
-            .and_then(|t| t.descriptor.as_ref())
-            .and_then(Descriptor::raster_offset)
-            .unwrap_or(0);
-        let mut at = from;
-        while at < to {
-            let phase = ((at + n - origin % n) % n) as usize;
-            let len = ((to - at) as usize).min(self.fill_block.len() - phase);
-            let len = len.min(64 << 10);
-            self.out
-                .write_at(base + at, &self.fill_block[phase..phase + len])?;
-            at += len as u64;
-        }
-        let t = self.transfer();
-        t.frontier = to;
-        Ok(())
-    }
-
-    /// Deliver waiting packets now at the frontier, and settle old damage ranges.
-    fn after_advance(&mut self) -> io::Result<()> {
-        let hold_damaged = self.fec.may_rebuild();
-        loop {
-            let t = self.transfer();
-            let Some(entry) = t.window.first_entry() else {
-                break;
-            };
-            if *entry.key() > t.frontier || (hold_damaged && !entry.get().intact) {
-                break;
-            }
-            let (start, pending) = entry.remove_entry();
-            self.deliver(start, pending.stated_end, &pending.data, pending.intact)?;
-            self.pool.push(pending.data);
-        }
-        let t = self.transfer();
-        t.advanced_at = Instant::now();
-        let window_bytes = t.window_packets as u64 * t.payload_len.max(1);
-        let horizon = (4 * window_bytes).max(LATE_HORIZON_BYTES);
-        let settled = (t.base + t.frontier).saturating_sub(horizon);
-        self.damage.settle_before(settled)
-    }
-
-    /// Give up waiting for the oldest gap: fill it and deliver what follows.
-    fn settle_first_gap(&mut self) -> io::Result<()> {
-        let t = self.transfer();
-        let Some((&next, _)) = t.window.first_key_value() else {
+            None
+        };
+        let Some(d) = parsed else {
+            self.counts.bad_descriptors += 1;
             return Ok(());
         };
-        if next <= t.frontier {
-            // A damaged packet held for parity that did not come in time: write it as is.
-            let (start, pending) = t.window.pop_first().expect("the window has a first entry");
-            self.deliver(start, pending.stated_end, &pending.data, pending.intact)?;
-            self.pool.push(pending.data);
-        } else {
-            self.fill(next)?;
+        let id = p.header.transfer_id;
+        if self.tracker.ignores(id) {
+            self.counts.foreign += 1;
+            return Ok(());
         }
-        self.after_advance()
+        match &self.current {
+            None => self.start_transfer(id)?,
+            Some(t) if t.id == id && !t.is_complete() => {}
+            // A finished transfer's trailing descriptor, or a carousel's next pass.
+            Some(t)
+                if t.id == id
+                    && t.descriptor.as_ref().is_none_or(|old| old.agrees_with(&d))
+                    && p.header.total_len.is_none_or(|n| t.extent.end() == Some(n)) => {}
+            // After a finished transfer, a descriptor that says something else starts the
+            // next one: a new run with the same id, or another sender's transfer.
+            Some(t) if t.is_complete() => {
+                self.end_transfer()?;
+                self.start_transfer(id)?;
+            }
+            // Another transfer while this one runs: keep it for when (if) that one starts.
+            Some(_) => {
+                self.tracker.keep_descriptor(id, d, p.header.total_len);
+                return Ok(());
+            }
+        }
+        let (t, mut cx) = self.ctx();
+        t.expect("a transfer is current")
+            .apply_descriptor(d, p.header.total_len, &mut cx)
     }
 
     /// Live mode: fill a gap that has held up later packets for too long.
-    pub fn tick(&mut self) -> io::Result<()> {
+    pub fn tick(&mut self) -> Result<(), ReassembleError> {
         let Some(latency) = self.settings.live_latency else {
             return Ok(());
         };
-        let due = |t: &Transfer| !t.window.is_empty() && t.advanced_at.elapsed() >= latency;
+        let due = |t: &Transfer| t.waiting_since().is_some_and(|s| s.elapsed() >= latency);
         if self.current.as_ref().is_some_and(due) {
             // Before giving up on a gap, rebuild what parity already can.
             self.fec.flush();
             self.place_recovered()?;
         }
-        while let Some(t) = &self.current {
-            if !due(t) {
-                break;
-            }
-            self.settle_first_gap()?;
+        while self.current.as_ref().is_some_and(due) {
+            let (t, mut cx) = self.ctx();
+            t.expect("checked").settle_first_gap(&mut cx)?;
         }
         Ok(())
     }
@@ -671,56 +476,44 @@ impl<O: Output> Reassembler<O> {
     /// How long until `tick` may have work, for a reader waiting on input.
     pub fn next_tick_in(&self) -> Option<Duration> {
         let latency = self.settings.live_latency?;
-        let t = self.current.as_ref()?;
-        if t.window.is_empty() {
-            return None;
-        }
-        Some(latency.saturating_sub(t.advanced_at.elapsed()))
+        let since = self.current.as_ref()?.waiting_since()?;
+        Some(latency.saturating_sub(since.elapsed()))
     }
 
-    /// The input ended: settle everything and return the report.
+    /// The input ended: settle everything and return the report. A stop request while
+    /// writing fill ends it early, keeping what was settled.
     pub fn finish(mut self) -> io::Result<(Report, O)> {
-        if let Some((_, held)) = self.candidate.take() {
-            self.counts.foreign += held.len() as u64;
+        let held = self.tracker.take_held();
+        self.counts.foreign += held.len() as u64;
+        match self.end_transfer() {
+            Ok(()) | Err(ReassembleError::Stopped | ReassembleError::TooLarge { .. }) => {}
+            Err(ReassembleError::Io(e)) => return Err(e),
         }
-        self.end_transfer()?;
-        self.damage.settle_all()?;
-        self.out.flush()?;
-        let totals = self.damage.totals();
+        if let Some(t) = self.current.take() {
+            // Cut short: report what was settled.
+            self.finished.push(TransferSummary {
+                id: t.id,
+                base: t.base,
+                len: t.frontier,
+                end_known: false,
+                descriptor: t.descriptor,
+            });
+            self.next_base = t.base + t.frontier;
+        }
+        self.sink.damage.settle_all()?;
+        self.sink.out.flush()?;
+        let totals = self.sink.damage.totals();
         let complete = !self.finished.is_empty() && self.finished.iter().all(|t| t.end_known);
-        Ok((
-            Report {
-                counts: self.counts,
-                damage: totals,
-                transfers: self.finished,
-                output_len: self.next_base,
-                complete,
-            },
-            self.out,
-        ))
-    }
-}
-
-impl Transfer {
-    fn is_complete(&self) -> bool {
-        self.end.is_some_and(|e| self.frontier >= e) && self.window.is_empty()
-    }
-}
-
-/// What happened, for `-v`, `--report` and the exit status.
-pub struct Report {
-    pub counts: Counts,
-    pub damage: DamageTotals,
-    pub transfers: Vec<TransferSummary>,
-    pub output_len: u64,
-    /// Every transfer's end was known (so no tail can be missing).
-    pub complete: bool,
-}
-
-impl Report {
-    /// Complete and without damage or loss.
-    pub fn intact(&self) -> bool {
-        self.complete && self.damage.lost_bytes == 0 && self.damage.damaged_bytes == 0
+        let report = Report {
+            counts: self.counts,
+            damage: totals,
+            transfers: self.finished,
+            output_len: self.next_base,
+            complete,
+            refused: self.refused.as_ref().map(ToString::to_string),
+        };
+        self.sink.damage.finish(&report)?;
+        Ok((report, self.sink.out))
     }
 }
 

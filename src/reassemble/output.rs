@@ -6,29 +6,47 @@
 
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
+use std::rc::Rc;
+
+/// Input bytes an output may keep referring to until its next flush: a mapped file, or a
+/// stream reader's buffer. Shared, so no lifetime ties the output to the reader and no raw
+/// pointer is needed; the reader takes its buffer back (to refill it) after a flush.
+pub type LentInput = Rc<dyn AsRef<[u8]>>;
 
 /// A destination for reassembled bytes, addressed by absolute output offset.
 pub trait Output {
     /// Write `data` at output offset `at`. A sequential output only accepts `at` equal to
     /// the number of bytes written so far.
     fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()>;
-    /// Like `write_at`, but the output may keep a reference to `data` instead of copying it,
-    /// until the next [`Output::flush`].
-    ///
-    /// # Safety
-    /// `data` must stay valid and unchanged until `flush` is next called.
-    unsafe fn write_at_borrowed(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    /// Like `write_at`, for `data` that lies at `pos` in the input last given to
+    /// [`Output::lend`]: the output may keep the position instead of copying the bytes.
+    fn write_lent(&mut self, at: u64, data: &[u8], _pos: usize) -> io::Result<()> {
         self.write_at(at, data)
     }
-    /// True when writes may go to any offset (a regular file), false for a stream.
-    fn seekable(&self) -> bool;
-    /// Write out everything gathered (and drop references to borrowed data).
+    /// The input buffer that payloads handed to `write_lent` lie in, until the next
+    /// `lend`; `None` takes it back (after a flush).
+    fn lend(&mut self, _input: Option<LentInput>) {}
+    /// True when a write at `at` is possible now: anywhere in a file, only at the end of
+    /// a stream.
+    fn can_write_at(&self, at: u64) -> bool;
+    /// True when writes may go back to any offset, so a range settled as lost stays
+    /// repairable until the end (a file; not a stream).
+    fn seekable(&self) -> bool {
+        false
+    }
+    /// Write out everything gathered (and drop references to the lent input).
     fn flush(&mut self) -> io::Result<()>;
-    /// The whole output is `len` bytes long, as far as is known now (lets a file be sized
-    /// at once, so a viewer sees its final size); streams ignore it.
+    /// The whole output is at least `len` bytes long, as far as is known now (lets a file
+    /// be sized at once, so a viewer sees its final size); streams ignore it.
     fn set_len_hint(&mut self, _len: u64) -> io::Result<()> {
         Ok(())
+    }
+    /// The whole output is `len` bytes long: grow to it, or shrink when a length claimed
+    /// earlier (by a descriptor) was wrong. Streams ignore it.
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.set_len_hint(len)
     }
     /// True when bytes never written read as zeros once the output is long enough (a file
     /// created empty), so zero fill need not be written.
@@ -42,15 +60,22 @@ const GATHER_LEN: usize = 1 << 20;
 /// Pieces per vectored write: Linux's IOV_MAX.
 const MAX_PIECES: usize = 1024;
 
+/// A gathered piece of a stream's output: a range of the lent input, or of `copied`.
+#[derive(Clone)]
+enum Piece {
+    Lent(Range<usize>),
+    Copied(Range<usize>),
+}
+
 /// An output that only grows at its end: stdout, a pipe.
 ///
-/// Payloads delivered in order straight from the input buffer are not copied: the output
-/// keeps (pointer, length) pieces and writes them with one `writev` per megabyte. Payloads
-/// from elsewhere (the reorder window, fill) are copied into `copied`, whose capacity is
-/// fixed so that pieces pointing into it stay valid.
+/// Payloads delivered in order straight from the lent input are not copied: the output
+/// keeps their ranges and writes them with one `writev` per megabyte. Payloads from
+/// elsewhere (the reorder window, fill) are copied into `copied`.
 pub struct StreamOutput<W: Write> {
     inner: W,
-    pieces: Vec<(*const u8, usize)>,
+    lent: Option<LentInput>,
+    pieces: Vec<Piece>,
     pending: usize,
     copied: Vec<u8>,
     written: u64,
@@ -60,6 +85,7 @@ impl<W: Write> StreamOutput<W> {
     pub fn new(inner: W) -> Self {
         StreamOutput {
             inner,
+            lent: None,
             pieces: Vec::with_capacity(MAX_PIECES),
             pending: 0,
             copied: Vec::with_capacity(GATHER_LEN),
@@ -67,8 +93,8 @@ impl<W: Write> StreamOutput<W> {
         }
     }
 
-    fn add_piece(&mut self, ptr: *const u8, len: usize) -> io::Result<()> {
-        self.pieces.push((ptr, len));
+    fn add_piece(&mut self, piece: Piece, len: usize) -> io::Result<()> {
+        self.pieces.push(piece);
         self.pending += len;
         if self.pieces.len() >= MAX_PIECES || self.pending >= GATHER_LEN {
             self.write_pieces()?;
@@ -77,12 +103,14 @@ impl<W: Write> StreamOutput<W> {
     }
 
     fn write_pieces(&mut self) -> io::Result<()> {
+        let lent: &[u8] = self.lent.as_deref().map_or(&[], |l| (*l).as_ref());
         let mut slices: Vec<IoSlice> = self
             .pieces
             .iter()
-            // SAFETY: every piece points into `copied` (not reallocated or cleared until
-            // below) or into borrowed data its caller keeps valid until this flush.
-            .map(|&(ptr, len)| IoSlice::new(unsafe { std::slice::from_raw_parts(ptr, len) }))
+            .map(|p| match p {
+                Piece::Lent(r) => IoSlice::new(&lent[r.clone()]),
+                Piece::Copied(r) => IoSlice::new(&self.copied[r.clone()]),
+            })
             .collect();
         crate::packetize::write_all_vectored(&mut self.inner, &mut slices)?;
         self.pieces.clear();
@@ -104,19 +132,38 @@ impl<W: Write> Output for StreamOutput<W> {
         }
         let start = self.copied.len();
         self.copied.extend_from_slice(data);
-        // Within capacity: `copied` did not move, earlier pieces into it stay valid.
-        let ptr = self.copied[start..].as_ptr();
-        self.add_piece(ptr, data.len())
+        self.add_piece(Piece::Copied(start..start + data.len()), data.len())
     }
 
-    unsafe fn write_at_borrowed(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_lent(&mut self, at: u64, data: &[u8], pos: usize) -> io::Result<()> {
+        let range = pos..pos + data.len();
+        let lent_matches = self
+            .lent
+            .as_deref()
+            .is_some_and(|l| (*l).as_ref().get(range.clone()) == Some(data));
+        if !lent_matches {
+            // Not where the caller said: copy rather than write the wrong bytes.
+            debug_assert!(false, "lent payload not found in the lent input");
+            return self.write_at(at, data);
+        }
         debug_assert_eq!(at, self.written, "a stream is written in order");
         self.written += data.len() as u64;
-        self.add_piece(data.as_ptr(), data.len())
+        self.add_piece(Piece::Lent(range), data.len())
     }
 
-    fn seekable(&self) -> bool {
-        false
+    fn lend(&mut self, input: Option<LentInput>) {
+        // The driver flushes before the input changes; pieces still here are left by a
+        // flush that failed (the output is broken), and cannot be written anyway.
+        if self.pieces.iter().any(|p| matches!(p, Piece::Lent(_))) {
+            self.pieces.clear();
+            self.copied.clear();
+            self.pending = 0;
+        }
+        self.lent = input;
+    }
+
+    fn can_write_at(&self, at: u64) -> bool {
+        at == self.written
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -168,12 +215,25 @@ impl Output for FileOutput {
         Ok(())
     }
 
+    fn can_write_at(&self, _at: u64) -> bool {
+        true
+    }
+
     fn seekable(&self) -> bool {
         true
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.write_buffered()
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        if len != self.len {
+            self.write_buffered()?;
+            self.file.set_len(len)?;
+            self.len = len;
+        }
+        Ok(())
     }
 
     fn holes_read_as_zeros(&self) -> bool {
@@ -185,8 +245,13 @@ impl Output for FileOutput {
     fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
         if len > self.len {
             self.write_buffered()?;
-            self.file.set_len(len)?;
-            self.len = len;
+            match self.file.set_len(len) {
+                Ok(()) => self.len = len,
+                // A claim beyond what the filesystem holds: only a hint, so ignore it here;
+                // writing or filling that far fails with the same error if it comes to it.
+                Err(e) if e.raw_os_error() == Some(libc::EFBIG) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -210,6 +275,10 @@ impl Output for MemoryOutput {
         }
         self.bytes[at..at + data.len()].copy_from_slice(data);
         Ok(())
+    }
+
+    fn can_write_at(&self, at: u64) -> bool {
+        self.seekable || at == self.bytes.len() as u64
     }
 
     fn seekable(&self) -> bool {

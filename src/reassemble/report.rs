@@ -9,20 +9,22 @@
 //!   "transfers": [ {"id": N, "offset": N, "length": N, "end_known": bool}, ... ],
 //!   "packets": { "intact": N, "damaged": N, "truncated": N, "lost": N, "recovered": N,
 //!                "duplicate": N, "reordered": N, "late": N, "late_written": N,
-//!                "foreign": N, "parity": N, "unused": N },
-//!   "bytes": { "output": N, "lost": N, "damaged": N, "garbage": N },
+//!                "foreign": N, "conflicting": N, "parity": N, "unused": N,
+//!                "descriptors": N, "bad_descriptors": N, "conflicting_descriptors": N },
+//!   "bytes": { "output": N, "lost": N, "damaged": N, "restored": N, "garbage": N },
 //!   "complete": bool, "intact": bool }
 //! ```
 
 use super::damage::{DamagedRange, RangeSink};
 use super::output::Output;
-use super::{Reassembler, Report};
+use super::{Counts, Reassembler, Report};
 use crate::cli::human_bytes;
-use std::fmt::Write as _;
+use serde::Serialize;
 use std::io::{self, Write};
 use std::time::Duration;
 
-/// Streams the JSON report to a writer.
+/// Streams the JSON report to a writer: the ranges as they become final, the totals at
+/// the end. The reassembler owns it (as its damage map's sink) and finishes it.
 pub struct JsonReport<W: Write> {
     out: W,
     first: bool,
@@ -34,119 +36,149 @@ impl<W: Write> JsonReport<W> {
         out.write_all(b"{\n  \"ranges\": [")?;
         Ok(JsonReport { out, first: true })
     }
+}
 
-    /// Close the `ranges` array and write the totals.
-    pub fn finish(&mut self, report: &Report) -> io::Result<()> {
-        self.out.write_all(b"\n  ],\n")?;
-        self.out.write_all(totals_json(report).as_bytes())?;
-        self.out.write_all(b"}\n")?;
-        self.out.flush()
+#[derive(Serialize)]
+struct RangeJson {
+    kind: &'static str,
+    offset: u64,
+    length: u64,
+}
+
+#[derive(Serialize)]
+struct TransferJson<'a> {
+    id: u16,
+    offset: u64,
+    length: u64,
+    end_known: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    media_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_len: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geometry: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BytesJson {
+    output: u64,
+    lost: u64,
+    damaged: u64,
+    restored: u64,
+    garbage: u64,
+}
+
+/// Everything after the ranges.
+#[derive(Serialize)]
+struct TotalsJson<'a> {
+    transfers: Vec<TransferJson<'a>>,
+    packets: &'a Counts,
+    bytes: BytesJson,
+    complete: bool,
+    intact: bool,
+}
+
+/// One object per line, spaced as people write JSON: `{"kind": "lost", "offset": 0}`, so a
+/// range stays one greppable line.
+struct OneLine;
+
+impl serde_json::ser::Formatter for OneLine {
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
     }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+fn to_io(e: serde_json::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+/// An error writing the report file, told apart from errors writing the output (both reach
+/// the caller from the reassembler's `finish`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReportWriteError(io::Error);
+
+/// The report-writing error inside `err`, if that is what it is.
+pub fn report_error(err: &io::Error) -> Option<&io::Error> {
+    err.get_ref()
+        .and_then(|e| e.downcast_ref::<ReportWriteError>())
+        .map(|r| &r.0)
+}
+
+fn marked(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), ReportWriteError(e))
 }
 
 impl<W: Write> RangeSink for JsonReport<W> {
     fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
         let sep = if self.first { "" } else { "," };
         self.first = false;
-        write!(
-            self.out,
-            "{sep}\n    {{\"kind\": \"{}\", \"offset\": {}, \"length\": {}}}",
-            r.kind.name(),
-            r.start,
-            r.end - r.start
-        )
+        write!(self.out, "{sep}\n    ").map_err(marked)?;
+        let json = RangeJson {
+            kind: r.kind.name(),
+            offset: r.start,
+            length: r.end - r.start,
+        };
+        let mut ser = serde_json::Serializer::with_formatter(&mut self.out, OneLine);
+        json.serialize(&mut ser).map_err(to_io).map_err(marked)
+    }
+
+    /// Close the `ranges` array and write the totals.
+    fn finish(&mut self, report: &Report) -> io::Result<()> {
+        let totals = TotalsJson {
+            transfers: report
+                .transfers
+                .iter()
+                .map(|t| {
+                    let d = t.descriptor.as_ref();
+                    TransferJson {
+                        id: t.id,
+                        offset: t.base,
+                        length: t.len,
+                        end_known: t.end_known,
+                        name: d.map(|d| d.name.as_str()),
+                        media_type: d.map(|d| d.media_type.name()),
+                        payload_len: d.map(|d| d.payload_len),
+                        geometry: d.and_then(|d| d.geometry()),
+                    }
+                })
+                .collect(),
+            packets: &report.counts,
+            bytes: BytesJson {
+                output: report.output_len,
+                lost: report.damage.lost_bytes,
+                damaged: report.damage.damaged_bytes,
+                restored: report.counts.restored_bytes,
+                garbage: report.counts.garbage_bytes,
+            },
+            complete: report.complete,
+            intact: report.intact(),
+        };
+        let body = serde_json::to_string_pretty(&totals).map_err(to_io)?;
+        self.write_totals(&body).map_err(marked)
     }
 }
 
-/// A shared handle, so the reassembler can own the sink while the program finishes it.
-impl<W: Write> RangeSink for std::rc::Rc<std::cell::RefCell<JsonReport<W>>> {
-    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
-        self.borrow_mut().range(r)
+impl<W: Write> JsonReport<W> {
+    fn write_totals(&mut self, body: &str) -> io::Result<()> {
+        // Splice the totals' fields after the ranges array: `{ "ranges": [...], ...}`.
+        let fields = body
+            .strip_prefix('{')
+            .and_then(|b| b.strip_suffix('}'))
+            .expect("a struct serialises as an object");
+        write!(self.out, "\n  ],{}}}\n", fields.trim_end())?;
+        self.out.flush()
     }
-}
-
-fn totals_json(r: &Report) -> String {
-    let c = &r.counts;
-    let mut s = String::from("  \"transfers\": [");
-    for (i, t) in r.transfers.iter().enumerate() {
-        let sep = if i == 0 { "" } else { "," };
-        let _ = write!(
-            s,
-            "{sep}\n    {{\"id\": {}, \"offset\": {}, \"length\": {}, \"end_known\": {}",
-            t.id, t.base, t.len, t.end_known
-        );
-        if let Some(d) = &t.descriptor {
-            let _ = write!(
-                s,
-                ", \"name\": {}, \"media_type\": \"{}\", \"payload_len\": {}",
-                json_string(&d.name),
-                d.media_type.name(),
-                d.payload_len
-            );
-            if let Some(g) = d.geometry() {
-                let _ = write!(s, ", \"geometry\": {}", json_string(&g));
-            }
-        }
-        s.push('}');
-    }
-    let _ = write!(
-        s,
-        "\n  ],\n  \"packets\": {{\"intact\": {}, \"damaged\": {}, \"truncated\": {}, \
-         \"lost\": {}, \"recovered\": {}, \"duplicate\": {}, \"reordered\": {}, \
-         \"late\": {}, \"late_written\": {}, \"foreign\": {}, \"parity\": {}, \
-         \"unused\": {}, \"descriptors\": {}, \"bad_descriptors\": {}, \
-         \"conflicting_descriptors\": {}}},\n",
-        c.intact,
-        c.damaged,
-        c.truncated,
-        c.lost,
-        c.recovered,
-        c.duplicate,
-        c.reordered,
-        c.late,
-        c.late_written,
-        c.foreign,
-        c.parity,
-        c.unused,
-        c.descriptors,
-        c.bad_descriptors,
-        c.conflicting_descriptors
-    );
-    let _ = writeln!(
-        s,
-        "  \"bytes\": {{\"output\": {}, \"lost\": {}, \"damaged\": {}, \"restored\": {}, \
-         \"garbage\": {}}},",
-        r.output_len,
-        r.damage.lost_bytes,
-        r.damage.damaged_bytes,
-        c.restored_bytes,
-        c.garbage_bytes
-    );
-    let _ = writeln!(
-        s,
-        "  \"complete\": {}, \"intact\": {}",
-        r.complete,
-        r.intact()
-    );
-    s
-}
-
-/// A JSON string literal.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The `-v` summary: a few lines, each to be prefixed with the program name.

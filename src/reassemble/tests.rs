@@ -1,6 +1,6 @@
 //! Unit tests of the reassembler: the window, fills, duplicates, transfers, chunked reads.
 
-use super::damage::{DamageMap, DamagedRange, RangeSink};
+use super::damage::{DamageMap, DamagedRange, RangeKind, RangeSink};
 use super::output::MemoryOutput;
 use super::*;
 use crate::cli::ChunkedReader;
@@ -62,7 +62,7 @@ fn reassemble_with(
         out,
         DamageMap::new(Some(Box::new(ranges.clone()))),
     );
-    run_slice(stream, &mut r, &mut |_| {}).unwrap();
+    run_slice(Rc::new(stream.to_vec()), &mut r, &mut |_| {}).unwrap();
     let (report, out) = r.finish().unwrap();
     let got = ranges.0.borrow().clone();
     (out.bytes, report, got)
@@ -317,7 +317,7 @@ fn live_mode_fills_a_stale_gap_without_waiting_for_the_window() {
     let out = MemoryOutput::default();
     let mut r = Reassembler::new(settings, out, DamageMap::new(None));
     run_slice(
-        &[p[0].clone(), p[2].clone(), p[3].clone()].concat(),
+        Rc::new([p[0].clone(), p[2].clone(), p[3].clone()].concat()),
         &mut r,
         &mut |_| {},
     )

@@ -163,7 +163,7 @@ fn an_input_that_cannot_be_read_is_one_line_and_status_2() {
     );
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "empty input: {}",
         common::stderr(&out)
     );

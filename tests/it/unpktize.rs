@@ -636,9 +636,9 @@ fn output_file_has_its_full_length_from_the_first_packet() {
 }
 
 #[test]
-fn nothing_but_garbage_is_incomplete() {
+fn nothing_but_garbage_is_an_error() {
     let out = run("unpktize", &["-v"], &garbage(10_000, 1));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(
         stderr(&out).contains("no packets found"),

@@ -1,0 +1,47 @@
+//! The reassembler's side of forward error correction: parity packets go to the
+//! [`crate::fec::Decoder`], and the data packets it rebuilds are placed as if they had
+//! arrived intact, counted as `recovered` instead.
+//!
+//! A rebuilt packet usually lands ahead of the frontier or in the gap the frontier waits at.
+//! It may also replace a damaged payload held in the window; or, when it comes after its
+//! range was settled, repair the range in a seekable output (a stream cannot take it back:
+//! it counts as late). Placing is [`super::transfer::Transfer::place_rebuilt`]'s job.
+
+use super::output::Output;
+use super::packet::Packet;
+use super::{ReassembleError, Reassembler};
+
+impl<O: Output> Reassembler<O> {
+    /// Take a parity packet: it belongs to the followed transfer or is counted foreign.
+    pub(super) fn accept_parity(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        let id = p.header.transfer_id;
+        match &self.current {
+            Some(t) if t.id == id => {}
+            // A transfer whose first data packets were all lost starts with its parity.
+            None if !self.tracker.ignores(id) => self.start_transfer(id)?,
+            _ => {
+                self.counts.foreign += 1;
+                return Ok(());
+            }
+        }
+        self.counts.parity += 1;
+        self.fec.parity(&p.header, p.payload, p.is_intact());
+        self.place_recovered()
+    }
+
+    /// Place every packet the decoder has rebuilt, then deliver what waited for them.
+    pub(super) fn place_recovered(&mut self) -> Result<(), ReassembleError> {
+        while let Some(r) = self.fec.take_recovered() {
+            let (t, mut cx) = self.ctx();
+            if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
+                t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
+            }
+            self.fec.recycle(r.payload);
+        }
+        let (t, mut cx) = self.ctx();
+        match t {
+            Some(t) => t.release_waiting(&mut cx),
+            None => Ok(()),
+        }
+    }
+}

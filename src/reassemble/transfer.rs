@@ -1,0 +1,692 @@
+//! One transfer being reassembled: its frontier, window, extent and descriptor, and the
+//! placement of each of its packets.
+//!
+//! The *frontier* is the transfer offset before which every byte is settled: written, or
+//! filled as lost. A packet at the frontier is written at once (the fast path); a packet
+//! ahead of it waits in the [`Window`] (a seekable output takes it at its offset at once
+//! and the window keeps only its extent); when the window is full, or in live mode the
+//! oldest gap waited too long, the gap is filled and the frontier moves on. A packet behind
+//! the frontier is a duplicate, or a late arrival for a filled range, which a seekable
+//! output still takes.
+
+use super::damage::{DamageTotals, RangeKind};
+use super::fingerprints::{Fingerprints, Seen};
+use super::output::Output;
+use super::packet::{Integrity, Packet};
+use super::sink::Sink;
+use super::window::Window;
+use super::{Counts, DamagedPolicy, ReassembleError, Settings};
+use crate::descriptor::Descriptor;
+use std::time::Instant;
+
+/// How far behind the frontier a late packet is still recognised as late on a stream.
+/// Only damage ranges are kept for this span, not data, so it can be generous.
+const LATE_HORIZON_BYTES: u64 = 4 << 20;
+
+/// What is known of a transfer's length, and from where: the data packets' own LAST flag
+/// and total win over a descriptor's claim, which is only a default until they speak.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extent {
+    from_data: Option<u64>,
+    from_descriptor: Option<u64>,
+}
+
+/// What a data packet's header says about the extent.
+enum ExtentVerdict {
+    Consistent,
+    /// It ends beyond the length the data packets already stated: not trustworthy.
+    Untrusted,
+    /// It contradicts a descriptor's claim, which is dropped.
+    OverridesDescriptor,
+}
+
+impl Extent {
+    pub fn end(&self) -> Option<u64> {
+        self.from_data.or(self.from_descriptor)
+    }
+
+    fn learn_from_data(&mut self, p: &Packet) -> ExtentVerdict {
+        let h = &p.header;
+        if let Some(e) = self.from_data {
+            return if h.end() > e || h.total_len.is_some_and(|t| t != e) {
+                ExtentVerdict::Untrusted
+            } else {
+                ExtentVerdict::Consistent
+            };
+        }
+        let stated = h.total_len.or(h.last.then(|| h.end()));
+        if let Some(e) = stated {
+            self.from_data = Some(e);
+        }
+        let claim = self.from_descriptor;
+        let contradicts = claim.is_some_and(|c| stated.is_some_and(|s| s != c) || h.end() > c);
+        if contradicts {
+            self.from_descriptor = None;
+            return ExtentVerdict::OverridesDescriptor;
+        }
+        ExtentVerdict::Consistent
+    }
+
+    /// A descriptor's total; returns false when it contradicts what is known.
+    pub fn learn_from_descriptor(&mut self, total: Option<u64>, highest_end: u64) -> bool {
+        let Some(t) = total else { return true };
+        match self.end() {
+            Some(e) => e == t,
+            None if t < highest_end => false,
+            None => {
+                self.from_descriptor = Some(t);
+                true
+            }
+        }
+    }
+}
+
+/// Per-packet context: the parts of the reassembler a placement touches.
+pub struct Ctx<'c, O: Output> {
+    pub sink: &'c mut Sink<O>,
+    pub counts: &'c mut Counts,
+    pub settings: &'c Settings,
+    /// Parity may still rebuild a damaged payload: hold it rather than write it.
+    pub hold_damaged: bool,
+    /// Least window, in packets, that FEC needs to rebuild a group.
+    pub min_window: usize,
+}
+
+/// A transfer being reassembled.
+pub struct Transfer {
+    pub id: u16,
+    /// Where it starts in the output.
+    pub base: u64,
+    pub frontier: u64,
+    pub extent: Extent,
+    /// Largest payload seen: the packet grid for counting lost packets.
+    pub payload_len: u64,
+    highest_end: u64,
+    window: Window,
+    advanced_at: Instant,
+    pub descriptor: Option<Descriptor>,
+    /// Length and CRC of the intact first data packet (offset 0): after the transfer is
+    /// complete, a different one starts a new transfer with the same id.
+    first_packet: Option<(u16, u32)>,
+    fingerprints: Fingerprints,
+    /// Damage totals when the transfer started, to tell whether it is whole.
+    damage_at_start: DamageTotals,
+}
+
+impl Transfer {
+    pub fn new(id: u16, base: u64, damage_at_start: DamageTotals) -> Self {
+        Transfer {
+            id,
+            base,
+            frontier: 0,
+            extent: Extent::default(),
+            payload_len: 0,
+            highest_end: 0,
+            window: Window::new(),
+            advanced_at: Instant::now(),
+            descriptor: None,
+            first_packet: None,
+            fingerprints: Fingerprints::default(),
+            damage_at_start,
+        }
+    }
+
+    /// Every byte up to the known end is settled.
+    pub fn is_complete(&self) -> bool {
+        self.extent.end().is_some_and(|e| self.frontier >= e) && self.window.is_empty()
+    }
+
+    /// Complete, and no byte of it was lost or damaged (or every such byte was repaired).
+    pub fn is_whole<O: Output>(&self, sink: &Sink<O>) -> bool {
+        self.is_complete()
+            && sink.damage.totals() == self.damage_at_start
+            && sink.damage.clean_from(self.base)
+    }
+
+    /// After completion: does this intact data packet contradict the transfer (so the same
+    /// id starts a new one)?
+    pub fn contradicted_by(&self, p: &Packet) -> bool {
+        let h = &p.header;
+        if !p.is_intact() || !self.is_complete() {
+            return false;
+        }
+        if h.total_len.is_some_and(|t| Some(t) != self.extent.end()) {
+            return true;
+        }
+        h.offset == 0
+            && self
+                .first_packet
+                .is_some_and(|first| first != (h.payload_len, h.payload_crc))
+    }
+
+    /// How long the oldest gap has held up later packets, when there is one.
+    pub fn waiting_since(&self) -> Option<Instant> {
+        (!self.window.is_empty()).then_some(self.advanced_at)
+    }
+
+    /// Place one data packet of this transfer.
+    pub fn place<O: Output>(&mut self, p: &Packet, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        let h = &p.header;
+        self.payload_len = self.payload_len.max(u64::from(h.payload_len));
+        // Re-evaluated as larger payloads appear, so the window's bytes stay bounded.
+        self.window
+            .resize(cx.settings.window_packets, self.payload_len, cx.min_window);
+        match self.extent.learn_from_data(p) {
+            ExtentVerdict::Consistent => {}
+            ExtentVerdict::Untrusted => {
+                cx.counts.foreign += 1;
+                return Ok(());
+            }
+            ExtentVerdict::OverridesDescriptor => cx.counts.conflicting_descriptors += 1,
+        }
+        self.check_size(p.stated_end(), cx)?;
+        match (self.extent.end(), self.extent.from_data.is_some()) {
+            (Some(e), true) => cx.sink.out.set_len(self.base + e)?,
+            (Some(e), false) => cx.sink.out.set_len_hint(self.base + e)?,
+            (None, _) => {}
+        }
+        if p.is_truncated() && p.payload.is_empty() {
+            // Only the header arrived: it told us the length; the range stays lost.
+            cx.counts.truncated += 1;
+            return Ok(());
+        }
+        let (start, stated_end) = (p.start(), p.stated_end());
+        if p.is_intact() {
+            if start == 0 && self.first_packet.is_none() {
+                self.first_packet = Some((h.payload_len, h.payload_crc));
+            }
+            if self.fingerprints.check(start, stated_end, h.payload_crc) == Seen::Conflict {
+                cx.counts.conflicting += 1;
+                return Ok(());
+            }
+        }
+        let empty_at_frontier = start == stated_end && start == self.frontier;
+        if stated_end <= self.frontier && !empty_at_frontier {
+            return self.behind(p, cx);
+        }
+        if self.window.contains(start) {
+            return self.duplicate_ahead(p, cx);
+        }
+        match p.integrity {
+            Integrity::Intact => cx.counts.intact += 1,
+            Integrity::Damaged | Integrity::Truncated => {
+                cx.counts.damaged += 1;
+                cx.counts.truncated += u64::from(p.is_truncated());
+                if cx.settings.damaged == DamagedPolicy::Fill {
+                    return Ok(());
+                }
+            }
+        }
+        cx.counts.reordered += u64::from(start < self.highest_end);
+        self.highest_end = self.highest_end.max(stated_end);
+        let writable = p.is_intact() || !cx.hold_damaged;
+        if start <= self.frontier && self.window.is_empty() && writable {
+            // The fast path: in order.
+            self.deliver(
+                start,
+                stated_end,
+                p.payload,
+                p.integrity,
+                p.input_pos,
+                false,
+                cx,
+            )?;
+            return self.after_advance(cx);
+        }
+        while self.window.is_full() {
+            self.settle_first_gap(cx)?;
+            if start <= self.frontier {
+                self.deliver(
+                    start,
+                    stated_end,
+                    p.payload,
+                    p.integrity,
+                    p.input_pos,
+                    false,
+                    cx,
+                )?;
+                return self.after_advance(cx);
+            }
+        }
+        // A seekable output takes the payload at its offset now; the window keeps its extent.
+        let through = writable && cx.sink.out.can_write_at(self.base + start);
+        if through {
+            self.write_ahead(start, p.payload, p.integrity, p.input_pos, cx)?;
+        }
+        self.window
+            .insert(start, stated_end, p.payload, p.integrity, through);
+        Ok(())
+    }
+
+    /// Refuse a transfer that claims or reaches more than the size limit.
+    fn check_size<O: Output>(&self, reached: u64, cx: &Ctx<O>) -> Result<(), ReassembleError> {
+        let Some(limit) = cx.settings.max_len else {
+            return Ok(());
+        };
+        let claimed = self.extent.end().unwrap_or(0).max(reached);
+        if claimed > limit {
+            return Err(ReassembleError::TooLarge {
+                transfer_id: self.id,
+                claimed,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Write a payload ahead of the frontier at its offset (seekable output).
+    fn write_ahead<O: Output>(
+        &mut self,
+        start: u64,
+        data: &[u8],
+        integrity: Integrity,
+        input_pos: Option<usize>,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        cx.sink.write(self.base + start, data, input_pos)?;
+        if integrity != Integrity::Intact {
+            // Damaged bytes where the descriptor holds the true head: show the head.
+            let head = self.head();
+            let upto = (head.len() as u64).min(start + data.len() as u64);
+            if upto > start {
+                cx.sink
+                    .out
+                    .write_at(self.base + start, &head[start as usize..upto as usize])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn head(&self) -> &[u8] {
+        self.descriptor.as_ref().map_or(&[][..], |d| &d.head[..])
+    }
+
+    /// A packet whose offset already waits in the window.
+    fn duplicate_ahead<O: Output>(
+        &mut self,
+        p: &Packet,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        cx.counts.duplicate += 1;
+        let base = self.base;
+        let pending = self.window.get_mut(p.start()).expect("caller checked");
+        let better = (p.is_intact() && !pending.is_intact())
+            // A longer damaged copy beats a truncated one.
+            || (p.integrity == Integrity::Damaged
+                && !pending.is_intact()
+                && pending.present < p.payload.len());
+        if !better {
+            return Ok(());
+        }
+        pending.integrity = p.integrity;
+        pending.present = p.payload.len();
+        if pending.written {
+            cx.sink.out.write_at(base + p.start(), p.payload)?;
+        } else {
+            pending.data.clear();
+            pending.data.extend_from_slice(p.payload);
+        }
+        Ok(())
+    }
+
+    /// A packet for a range the frontier has passed.
+    fn behind<O: Output>(&mut self, p: &Packet, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        let (start, stated_end) = (p.start(), p.stated_end());
+        let (abs_start, abs_end) = (self.base + start, self.base + stated_end);
+        let writable = cx.sink.out.can_write_at(abs_start);
+        let usable =
+            p.is_intact() || (!p.is_truncated() && cx.settings.damaged == DamagedPolicy::Keep);
+        let damage = &mut cx.sink.damage;
+        if damage.is_lost(abs_start, abs_end) {
+            cx.counts.late += 1;
+            if writable && usable {
+                cx.sink.out.write_at(abs_start, p.payload)?;
+                let damage = &mut cx.sink.damage;
+                damage.repair(abs_start, abs_end);
+                let grid = self.payload_len.max(1);
+                let slots = stated_end.div_ceil(grid) - start.div_ceil(grid);
+                cx.counts.lost = cx.counts.lost.saturating_sub(slots);
+                if p.is_intact() {
+                    cx.counts.intact += 1;
+                } else {
+                    cx.counts.damaged += 1;
+                    damage.record_inside(RangeKind::Damaged, abs_start, abs_end);
+                }
+                cx.counts.late_written += 1;
+            }
+            return Ok(());
+        }
+        cx.counts.duplicate += 1;
+        if writable && p.is_intact() && damage.is_damaged(abs_start, abs_end) {
+            cx.sink.out.write_at(abs_start, p.payload)?;
+            cx.sink.damage.repair(abs_start, abs_end);
+        }
+        Ok(())
+    }
+
+    /// Settle a payload at the frontier (it may start before it: only the new part counts).
+    /// `written`: the bytes are already at their offset in the output.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver<O: Output>(
+        &mut self,
+        start: u64,
+        stated_end: u64,
+        data: &[u8],
+        integrity: Integrity,
+        input_pos: Option<usize>,
+        written: bool,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        let base = self.base;
+        let mut from = self.frontier;
+        let data_end = start + data.len() as u64;
+        if integrity != Integrity::Intact {
+            // Damaged bytes where the descriptor holds the true head: take the head.
+            let head = self.descriptor.as_ref().map_or(&[][..], |d| &d.head[..]);
+            let upto = (head.len() as u64).min(data_end);
+            if upto > from {
+                cx.sink
+                    .out
+                    .write_at(base + from, &head[from as usize..upto as usize])?;
+                cx.counts.restored_bytes += upto - from;
+                from = upto;
+            }
+        }
+        let skip = (from.max(start) - start) as usize;
+        if skip < data.len() && !written {
+            let pos = input_pos.map(|p| p + skip);
+            cx.sink.write(base + from, &data[skip..], pos)?;
+        }
+        if integrity != Integrity::Intact && data_end > from {
+            cx.sink
+                .damage
+                .record(RangeKind::Damaged, base + from, base + data_end);
+        }
+        self.frontier = data_end.max(from);
+        if stated_end > self.frontier {
+            // A truncated packet: the rest of its range never arrived.
+            self.fill(stated_end, cx)?;
+        }
+        Ok(())
+    }
+
+    /// Fill from the frontier up to `to` (transfer offset) as lost.
+    pub fn fill<O: Output>(&mut self, to: u64, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        if to <= self.frontier {
+            return Ok(());
+        }
+        // What the descriptor's copy of the head covers is restored, not lost.
+        let head = self.descriptor.as_ref().map_or(&[][..], |d| &d.head[..]);
+        if self.frontier < head.len() as u64 {
+            let (from, upto) = (self.frontier as usize, head.len().min(to as usize));
+            cx.sink
+                .out
+                .write_at(self.base + from as u64, &head[from..upto])?;
+            cx.counts.restored_bytes += (upto - from) as u64;
+            self.frontier = upto as u64;
+            if self.frontier == to {
+                return Ok(());
+            }
+        }
+        let (base, from, grid) = (self.base, self.frontier, self.payload_len.max(1));
+        // The pattern starts where the pixels start (after an image header the descriptor
+        // showed), so a pixel pattern fills whole pixels.
+        let origin = self
+            .descriptor
+            .as_ref()
+            .and_then(Descriptor::raster_offset)
+            .unwrap_or(0);
+        if !cx.sink.fill(base + from, base + to, base + origin)? {
+            return Err(ReassembleError::Stopped);
+        }
+        cx.counts.lost += to.div_ceil(grid) - from.div_ceil(grid);
+        cx.sink
+            .damage
+            .record(RangeKind::Lost, base + from, base + to);
+        self.frontier = to;
+        Ok(())
+    }
+
+    /// Deliver waiting packets now at the frontier, and settle old damage ranges.
+    fn after_advance<O: Output>(&mut self, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        while let Some((start, pending)) = self.window.first() {
+            let held_for_parity = cx.hold_damaged && !pending.is_intact() && !pending.written;
+            if start > self.frontier || held_for_parity {
+                break;
+            }
+            let (start, pending) = self
+                .window
+                .pop_first()
+                .expect("the window has a first entry");
+            self.deliver_pending(start, pending, cx)?;
+        }
+        self.advanced_at = Instant::now();
+        let window_bytes = self.window.capacity() as u64 * self.payload_len.max(1);
+        let horizon = (4 * window_bytes).max(LATE_HORIZON_BYTES);
+        let settled = (self.base + self.frontier).saturating_sub(horizon);
+        cx.sink.damage.settle_before(settled)?;
+        Ok(())
+    }
+
+    fn deliver_pending<O: Output>(
+        &mut self,
+        start: u64,
+        pending: super::window::Pending,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        let data: &[u8] = if pending.written {
+            // Written through: only its extent matters here.
+            &[]
+        } else {
+            &pending.data
+        };
+        let stated_end = pending.stated_end;
+        if pending.written {
+            self.deliver_written(
+                start,
+                pending.present as u64,
+                stated_end,
+                pending.integrity,
+                cx,
+            )?;
+        } else {
+            self.deliver(start, stated_end, data, pending.integrity, None, false, cx)?;
+        }
+        self.window.recycle(pending.data);
+        Ok(())
+    }
+
+    /// Settle a payload already written at its offset.
+    fn deliver_written<O: Output>(
+        &mut self,
+        start: u64,
+        present: u64,
+        stated_end: u64,
+        integrity: Integrity,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        let data_end = start + present;
+        let mut from = self.frontier.max(start);
+        if integrity != Integrity::Intact {
+            let head_len = self.head().len() as u64;
+            let upto = head_len.min(data_end);
+            if upto > from {
+                // The head was written over it already (write_ahead); count it restored.
+                cx.counts.restored_bytes += upto - from;
+                from = upto;
+            }
+            if data_end > from {
+                cx.sink
+                    .damage
+                    .record(RangeKind::Damaged, self.base + from, self.base + data_end);
+            }
+        }
+        self.frontier = data_end.max(self.frontier);
+        if stated_end > self.frontier {
+            self.fill(stated_end, cx)?;
+        }
+        Ok(())
+    }
+
+    /// Give up waiting for the oldest gap: fill it and deliver what follows.
+    pub fn settle_first_gap<O: Output>(&mut self, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        let Some((next, _)) = self.window.first() else {
+            return Ok(());
+        };
+        if next <= self.frontier {
+            // A damaged packet held for parity that did not come in time: write it as is.
+            let (start, pending) = self
+                .window
+                .pop_first()
+                .expect("the window has a first entry");
+            self.deliver_pending(start, pending, cx)?;
+        } else {
+            self.fill(next, cx)?;
+        }
+        self.after_advance(cx)
+    }
+
+    /// A packet rebuilt from parity: place it as an intact arrival counted as `recovered`,
+    /// replace a damaged copy waiting for it, or repair a settled range.
+    pub fn place_rebuilt<O: Output>(
+        &mut self,
+        p: &Packet,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        let (start, end) = (p.start(), p.stated_end());
+        let base = self.base;
+        if let Some(pending) = self.window.get_mut(start) {
+            if !pending.is_intact() {
+                if pending.written {
+                    cx.sink.out.write_at(base + start, p.payload)?;
+                } else {
+                    pending.data.clear();
+                    pending.data.extend_from_slice(p.payload);
+                }
+                pending.integrity = Integrity::Intact;
+                pending.present = p.payload.len();
+                pending.stated_end = end;
+                cx.counts.recovered += 1;
+            }
+            return Ok(());
+        }
+        let behind = end <= self.frontier && !(start == end && start == self.frontier);
+        if behind {
+            let (abs_start, abs_end) = (base + start, base + end);
+            let lost = cx.sink.damage.is_lost(abs_start, abs_end);
+            if !lost && !cx.sink.damage.is_damaged(abs_start, abs_end) {
+                return Ok(()); // it arrived after all
+            }
+            if !cx.sink.out.can_write_at(abs_start) {
+                cx.counts.late += 1;
+                return Ok(());
+            }
+            cx.sink.out.write_at(abs_start, p.payload)?;
+            cx.sink.damage.repair(abs_start, abs_end);
+            if lost {
+                let grid = self.payload_len.max(1);
+                let slots = end.div_ceil(grid) - start.div_ceil(grid);
+                cx.counts.lost = cx.counts.lost.saturating_sub(slots);
+            }
+            cx.counts.recovered += 1;
+            return Ok(());
+        }
+        // Not received yet: place it like an intact arrival, but count it as recovered.
+        let (intact, reordered) = (cx.counts.intact, cx.counts.reordered);
+        self.place(p, cx)?;
+        if cx.counts.intact > intact {
+            cx.counts.recovered += 1;
+        }
+        cx.counts.intact = intact;
+        cx.counts.reordered = reordered;
+        Ok(())
+    }
+
+    /// Deliver a packet that waits at the frontier: one that filled the gap, or a damaged
+    /// one that parity can no longer rebuild.
+    pub fn release_waiting<O: Output>(&mut self, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        match self.window.first() {
+            Some((start, pending))
+                if start <= self.frontier
+                    && (pending.is_intact() || pending.written || !cx.hold_damaged) =>
+            {
+                self.after_advance(cx)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The transfer ends: settle everything waiting and fill up to its known end.
+    pub fn close<O: Output>(&mut self, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        while !self.window.is_empty() {
+            self.settle_first_gap(cx)?;
+        }
+        if let Some(end) = self.extent.end() {
+            self.fill(end, cx)?;
+        }
+        Ok(())
+    }
+
+    /// Use a descriptor of this transfer: its length, and its copy of the head. A
+    /// descriptor that contradicts what is known is counted and ignored.
+    pub fn apply_descriptor<O: Output>(
+        &mut self,
+        d: Descriptor,
+        total_len: Option<u64>,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        let disagrees = self
+            .descriptor
+            .as_ref()
+            .is_some_and(|old| !old.agrees_with(&d));
+        if disagrees
+            || !self
+                .extent
+                .learn_from_descriptor(total_len, self.highest_end)
+        {
+            cx.counts.conflicting_descriptors += 1;
+            return Ok(());
+        }
+        cx.counts.descriptors += 1;
+        if let Some(old) = &mut self.descriptor {
+            // A sender reading a pipe sends a longer head once it has it.
+            if d.head.len() > old.head.len() {
+                old.head = d.head;
+                return self.restore_head_late(cx);
+            }
+            return Ok(());
+        }
+        self.payload_len = self.payload_len.max(u64::from(d.payload_len));
+        self.descriptor = Some(d);
+        if let Some(e) = self.extent.end() {
+            self.check_size(e, cx)?;
+            cx.sink.out.set_len_hint(self.base + e)?;
+        }
+        self.restore_head_late(cx)
+    }
+
+    /// A seekable output may have had the head's range filled before the descriptor came:
+    /// write the head over what is still recorded as lost there.
+    fn restore_head_late<O: Output>(&mut self, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        let Some(head) = self.descriptor.as_ref().map(|d| d.head.clone()) else {
+            return Ok(());
+        };
+        let (base, grid) = (self.base, self.payload_len.max(1));
+        let end = (head.len() as u64).min(self.frontier);
+        for offset in (0..end).step_by(grid as usize) {
+            let slot_end = (offset + grid).min(end);
+            let (abs, abs_end) = (base + offset, base + slot_end);
+            if cx.sink.damage.is_lost(abs, abs_end) && cx.sink.out.can_write_at(abs) {
+                cx.sink
+                    .out
+                    .write_at(abs, &head[offset as usize..slot_end as usize])?;
+                cx.sink.damage.repair(abs, abs_end);
+                cx.counts.restored_bytes += slot_end - offset;
+                if slot_end - offset == grid || slot_end == self.frontier {
+                    cx.counts.lost = cx.counts.lost.saturating_sub(1);
+                }
+            }
+        }
+        Ok(())
+    }
+}

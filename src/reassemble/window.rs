@@ -1,0 +1,130 @@
+//! The reorder window: packets that arrived ahead of the frontier, waiting for the gap
+//! before them to be filled or given up.
+//!
+//! Invariants: entries are keyed by start offset, every key is beyond the frontier when
+//! inserted, and there are at most `capacity` of them, so memory is bounded by
+//! `capacity` times the largest payload whatever arrives. A payload already written to a
+//! seekable output at its offset (written through) keeps no bytes here, only its extent.
+//! Buffers of delivered entries are kept in a pool, so a steady stream allocates nothing.
+
+use super::packet::Integrity;
+use std::collections::BTreeMap;
+
+/// The payload bytes the automatic window holds: enough for the reordering of a busy link,
+/// small enough for the memory budget.
+pub const AUTO_WINDOW_BYTES: usize = 1 << 20;
+/// Bounds on the window in packets, so tiny payloads do not make a huge index.
+pub const MAX_WINDOW_PACKETS: usize = 1 << 16;
+/// The automatic window never exceeds this many packets.
+const AUTO_WINDOW_MAX_PACKETS: usize = 4096;
+
+/// A payload waiting ahead of the frontier.
+pub struct Pending {
+    /// The payload bytes present; empty when `written` (and for a header alone).
+    pub data: Vec<u8>,
+    /// End offset the header states (beyond the data when truncated).
+    pub stated_end: u64,
+    pub integrity: Integrity,
+    /// Already written at its offset (a seekable output): only the extent is kept.
+    pub written: bool,
+    /// Bytes present (the data's length, also when written through).
+    pub present: usize,
+}
+
+impl Pending {
+    pub fn is_intact(&self) -> bool {
+        self.integrity == Integrity::Intact
+    }
+}
+
+/// Waiting payloads by start offset.
+pub struct Window {
+    entries: BTreeMap<u64, Pending>,
+    capacity: usize,
+    pool: Vec<Vec<u8>>,
+}
+
+impl Window {
+    pub fn new() -> Self {
+        Window {
+            entries: BTreeMap::new(),
+            capacity: 1,
+            pool: Vec::new(),
+        }
+    }
+
+    /// Size the window for payloads of `payload_len` bytes: `packets` when asked for,
+    /// else about [`AUTO_WINDOW_BYTES`]; never below `at_least` (what FEC or an
+    /// interleaved sender needs held), never above [`MAX_WINDOW_PACKETS`].
+    pub fn resize(&mut self, packets: Option<usize>, payload_len: u64, at_least: usize) {
+        let wanted = match packets {
+            Some(n) => n,
+            None => {
+                (AUTO_WINDOW_BYTES / payload_len.max(1) as usize).clamp(1, AUTO_WINDOW_MAX_PACKETS)
+            }
+        };
+        self.capacity = wanted.max(at_least).clamp(1, MAX_WINDOW_PACKETS);
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.capacity
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn contains(&self, start: u64) -> bool {
+        self.entries.contains_key(&start)
+    }
+
+    pub fn get_mut(&mut self, start: u64) -> Option<&mut Pending> {
+        self.entries.get_mut(&start)
+    }
+
+    /// The first waiting entry.
+    pub fn first(&self) -> Option<(u64, &Pending)> {
+        self.entries.first_key_value().map(|(&k, v)| (k, v))
+    }
+
+    pub fn pop_first(&mut self) -> Option<(u64, Pending)> {
+        self.entries.pop_first()
+    }
+
+    /// Hold a payload; `write_through` keeps only its extent (the output already has it).
+    pub fn insert(
+        &mut self,
+        start: u64,
+        stated_end: u64,
+        payload: &[u8],
+        integrity: Integrity,
+        written: bool,
+    ) {
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.clear();
+        if !written {
+            data.extend_from_slice(payload);
+        }
+        self.entries.insert(
+            start,
+            Pending {
+                data,
+                stated_end,
+                integrity,
+                written,
+                present: payload.len(),
+            },
+        );
+    }
+
+    /// Give a delivered entry's buffer back for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < self.capacity.min(1024) {
+            self.pool.push(buf);
+        }
+    }
+}

@@ -122,11 +122,9 @@ fn lose_and_conceal(image: &[u8], geometry: &Geometry, seed: u64) -> (f64, f64) 
     assert_intact_pixels_exact(geometry, image, &concealed, &lost);
     let mut stream = conceal::Concealer::new(geometry.clone());
     let mut streamed = Vec::new();
-    for (i, chunk) in filled.chunks(65536).enumerate() {
-        let at = (i * 65536) as u64;
+    for chunk in filled.chunks(65536) {
         stream.push(chunk, &lost);
         streamed.extend_from_slice(stream.ready());
-        let _ = at;
     }
     stream.finish();
     streamed.extend_from_slice(stream.ready());
@@ -186,7 +184,7 @@ fn a_sixteen_bit_pixmap_is_concealed_sample_by_sample() {
     // 16-bit samples with low bytes of their own, so a byte-wise average would show.
     let ppm = convert("coffee", "P6\n600 400\n65535\n", |p, out| {
         for &s in p {
-            let v = s as u16 * 257 ^ (s as u16 & 0x5a);
+            let v = (s as u16 * 257) ^ (s as u16 & 0x5a);
             out.extend_from_slice(&v.to_be_bytes());
         }
     });

@@ -349,6 +349,48 @@ mod tests {
     }
 
     #[test]
+    fn blended_map_shows_intact_pixels_as_they_are() {
+        let g = geometry::raw(crate::pixel::PixelFormat::Bgr24, 2, 1, 0).unwrap();
+        let image = [10, 20, 30, 0, 0, 0];
+        let states = [StateRange {
+            range: 3..6,
+            state: ByteState::Lost,
+        }];
+        let options = MapOptions {
+            image: Some(&image),
+            blend_percent: 50,
+        };
+        let mut out = Vec::new();
+        write_image_map(&mut out, &g, &states, &options).unwrap();
+        let (_, _, px) = decode(&out);
+        assert_eq!(px[..3], [30, 20, 10]);
+        let lost = ByteState::Lost.colour();
+        assert_eq!(px[3..6], lost.map(|c| ((c as u32 * 50 + 50) / 100) as u8));
+    }
+
+    #[test]
+    fn planar_map_pixel_shows_its_chroma_damage_too() {
+        let g = geometry::raw(crate::pixel::PixelFormat::Yuv420p, 4, 2, 0).unwrap();
+        // The U sample of the right half (byte 8 + 1) damaged: pixels x 2..4 of both rows.
+        let states = [StateRange {
+            range: 9..10,
+            state: ByteState::Damaged,
+        }];
+        let mut out = Vec::new();
+        write_image_map(&mut out, &g, &states, &MapOptions::default()).unwrap();
+        let (w, h, px) = decode(&out);
+        assert_eq!((w, h), (4, 2));
+        let damaged: Vec<bool> = px
+            .chunks(3)
+            .map(|c| c == ByteState::Damaged.colour())
+            .collect();
+        assert_eq!(
+            damaged,
+            [false, false, true, true, false, false, true, true]
+        );
+    }
+
+    #[test]
     fn packet_map_has_a_cell_per_packet() {
         let states = [StateRange {
             range: 1024..2048,

@@ -82,8 +82,15 @@ impl Concealer {
     /// pushed so far (parts outside are ignored).
     pub fn push(&mut self, bytes: &[u8], unknown: &[Range<u64>]) {
         let end = self.pos + bytes.len() as u64;
+        // Only ranges from the current row of a grid on matter: the header, padding between
+        // planes and data after the image pass through as they are.
+        let keep_from = match (self.geometry.grids.get(self.grid), &self.engine) {
+            (Some(grid), Some(engine)) => grid.row_bytes(engine.next_row).start,
+            (Some(grid), None) => grid.offset,
+            (None, _) => u64::MAX,
+        };
         for r in unknown {
-            let r = r.start.max(self.pos)..r.end.min(end);
+            let r = r.start.max(self.pos).max(keep_from)..r.end.min(end);
             if r.start >= r.end {
                 continue;
             }

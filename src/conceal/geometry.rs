@@ -234,6 +234,13 @@ fn parse_bmp_header(head: &[u8]) -> Result<BmpInfo, ImageError> {
              BITMAPINFOHEADER or later)"
         )));
     }
+    if pixel_offset < 14 + info_len as u64 {
+        return Err(bad(&format!(
+            "pixel data offset {pixel_offset} at byte 10 lies inside the headers (which end \
+             at byte {})",
+            14 + info_len as u64
+        )));
+    }
     let width = u32_at(18).ok_or_else(short)? as i32;
     let height = u32_at(22).ok_or_else(short)? as i32;
     let bits_per_pixel = u16_at(28).ok_or_else(short)?;

@@ -316,3 +316,79 @@ fn the_real_pipeline_conceals_from_the_reports_ranges() {
     let concealed = conceal::psnr(&reference, &samples(&geometry, &received));
     assert_far_better("pipeline", (fill, concealed));
 }
+
+#[test]
+fn the_map_from_the_report_matches_the_true_damage_from_corrupts_log() {
+    use pktools::conceal::map::{self, ByteState, StateRange};
+    let image = photo("chelsea");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.ppm"), &image).unwrap();
+    let out = sh(&format!(
+        "cd {d} && pktize --type pnm < in.ppm > sent && corrupt --loss 8% --ber 2e-6 \
+         --payload-only --seed 21 --log log.tsv < sent | unpktize --report r.json > out.ppm; \
+         test $? -le 1",
+        d = dir.path().display()
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The truth: which packets corrupt dropped or flipped bits in, by input index.
+    let packets = crate::common::split_packets(&std::fs::read(dir.path().join("sent")).unwrap());
+    let log = std::fs::read_to_string(dir.path().join("log.tsv")).unwrap();
+    let mut truth: Vec<StateRange> = Vec::new();
+    for line in log.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let h = crate::common::header(&packets[f[0].parse::<usize>().unwrap()]);
+        if h.kind != pktools::wire::Kind::Data {
+            continue;
+        }
+        let state = match f[3] {
+            "drop" => ByteState::Lost,
+            "flip" => ByteState::Damaged,
+            other => panic!("unexpected event {other}"),
+        };
+        truth.push(StateRange {
+            range: h.offset..h.offset + h.payload_len as u64,
+            state,
+        });
+    }
+    assert!(
+        truth.iter().any(|s| s.state == ByteState::Damaged),
+        "no bit error: raise --ber"
+    );
+    truth.sort_by_key(|s| s.range.start);
+    // What the receiver knows: the report's ranges.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    let known: Vec<StateRange> = report["ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let start = r["offset"].as_u64().unwrap();
+            StateRange {
+                range: start..start + r["length"].as_u64().unwrap(),
+                state: match r["kind"].as_str().unwrap() {
+                    "lost" => ByteState::Lost,
+                    _ => ByteState::Damaged,
+                },
+            }
+        })
+        .collect();
+    let geometry = conceal::from_head(&image[..1024]).unwrap();
+    let draw = |states: &[StateRange]| {
+        let mut ppm = Vec::new();
+        map::write_image_map(&mut ppm, &geometry, states, &map::MapOptions::default()).unwrap();
+        ppm
+    };
+    let (from_report, from_truth) = (draw(&known), draw(&truth));
+    assert_eq!(from_report.len(), 15 + 451 * 300 * 3);
+    assert!(
+        from_report == from_truth,
+        "the map differs from the true damage"
+    );
+    let lost = ByteState::Lost.colour();
+    assert!(from_report[15..].chunks(3).any(|c| c == lost));
+}

@@ -7,7 +7,7 @@ CARGO ?= cargo
 PROGRAMS = $(basename $(notdir $(wildcard src/bin/*.rs)))
 RELEASE = target/release
 
-.PHONY: all test lint bench demo install uninstall clean
+.PHONY: all test lint bench demo photos install uninstall clean
 
 all:
 	$(CARGO) build --release --locked
@@ -22,7 +22,11 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	mandoc -Tlint -W warning man/*.[15]
 
-bench: all
+# Real photographs (public domain, CC0) for the concealment tests and benchmark.
+photos:
+	bash tests/photos/fetch.sh
+
+bench: all photos
 	bash bench/run.sh
 
 demo: all

@@ -21,11 +21,13 @@
 //! | [`rawvideo`] | raw frames to PPM images: geometry, frame streams, live snapshots |
 //! | [`pnm`] | PNM images (P1-P6): header parsing and rows, from a map or a stream |
 //! | [`bmp`] | BMP writing: layout, headers, row encoding, row order |
+//! | [`conceal`] | image-aware receiving: pixel geometry from a header, concealment of lost pixels, the damage map picture |
 //! | [`cli`] | the Unix manners every program shares |
 
 pub mod bmp;
 pub mod channel;
 pub mod cli;
+pub mod conceal;
 pub mod descriptor;
 pub mod fec;
 pub mod framing;

@@ -4,6 +4,7 @@
 mod boundaries;
 #[allow(dead_code)]
 mod common;
+mod conceal;
 mod corrupt;
 mod descriptor;
 mod faults;

@@ -176,7 +176,10 @@ pub(crate) fn row_unknown(
 }
 
 /// Peak signal-to-noise ratio of 8-bit samples `test` against `reference`, in dB
-/// (`f64::INFINITY` when they are equal). Both must be the same length.
+/// (`f64::INFINITY` when they are equal). A measuring tool for tests and benchmarks.
+///
+/// # Panics
+/// When the lengths differ: comparing images of different sizes is a caller's mistake.
 pub fn psnr(reference: &[u8], test: &[u8]) -> f64 {
     assert_eq!(
         reference.len(),

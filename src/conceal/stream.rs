@@ -78,8 +78,10 @@ impl Concealer {
     }
 
     /// The next `bytes` of the transfer (from offset 0 on, in order), and which of them
-    /// are unknown: `unknown` in transfer offsets, sorted, disjoint, within the bytes
-    /// pushed so far (parts outside are ignored).
+    /// are unknown: `unknown` in transfer offsets, sorted and disjoint; parts outside
+    /// these bytes are ignored, so the caller may pass the ranges that overlap them or its
+    /// whole list. Take the bytes that became final with [`ready`](Concealer::ready)
+    /// after each push: what is not taken stays in memory.
     pub fn push(&mut self, bytes: &[u8], unknown: &[Range<u64>]) {
         let end = self.pos + bytes.len() as u64;
         // Only ranges from the current row of a grid on matter: the header, padding between

@@ -18,6 +18,8 @@
 pub mod damage;
 mod drive;
 mod fingerprints;
+pub mod image_output;
+pub mod map_sink;
 pub mod output;
 pub mod packet;
 mod recovery;
@@ -69,6 +71,9 @@ pub struct Settings {
     /// Stop taking packets once the followed transfer is whole (every byte intact), as a
     /// receiver of a carousel does, instead of reading the input to its end.
     pub stop_when_whole: bool,
+    /// Ask the output for a whole-transfer snapshot each time this many more payload
+    /// bytes have arrived (and it writes one at the end).
+    pub snapshot_every: Option<u64>,
 }
 
 fn never() -> bool {
@@ -86,6 +91,7 @@ impl Default for Settings {
             max_len: None,
             stop: never,
             stop_when_whole: false,
+            snapshot_every: None,
         }
     }
 }
@@ -218,6 +224,9 @@ pub struct Reassembler<O: Output> {
     pool: Vec<Vec<u8>>,
     /// A transfer was refused: nothing more is taken.
     refused: Option<ReassembleError>,
+    /// Payload bytes of the followed transfers that arrived, for snapshots.
+    arrived: u64,
+    next_snapshot: u64,
 }
 
 impl<O: Output> Reassembler<O> {
@@ -226,6 +235,7 @@ impl<O: Output> Reassembler<O> {
             damage.keep_all();
         }
         let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
+        let next_snapshot = settings.snapshot_every.unwrap_or(0);
         Reassembler {
             tracker: Tracker::new(settings.transfer_id),
             settings,
@@ -237,6 +247,8 @@ impl<O: Output> Reassembler<O> {
             fec: crate::fec::Decoder::new(),
             pool: Vec::new(),
             refused: None,
+            arrived: 0,
+            next_snapshot,
         }
     }
 
@@ -378,7 +390,17 @@ impl<O: Output> Reassembler<O> {
         let (t, mut cx) = self.ctx();
         t.expect("placing happens only while a transfer is current")
             .place(p, &mut cx)?;
-        self.place_recovered()
+        self.place_recovered()?;
+        self.arrived += p.payload.len() as u64;
+        if let Some(every) = self.settings.snapshot_every {
+            if self.arrived >= self.next_snapshot {
+                self.next_snapshot = self.arrived + every;
+                let t = self.current.as_ref().expect("a transfer is current");
+                let unknown = t.unknown_ranges(&self.sink);
+                self.sink.out.snapshot(&unknown)?;
+            }
+        }
+        Ok(())
     }
 
     fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
@@ -500,8 +522,9 @@ impl<O: Output> Reassembler<O> {
             });
             self.next_base = t.base + t.frontier;
         }
+        let unknown = self.sink.damage.open_lost(false);
+        self.sink.out.finish(&unknown)?;
         self.sink.damage.settle_all()?;
-        self.sink.out.flush()?;
         let totals = self.sink.damage.totals();
         let complete = !self.finished.is_empty() && self.finished.iter().all(|t| t.end_known);
         let report = Report {

@@ -392,3 +392,146 @@ fn the_map_from_the_report_matches_the_true_damage_from_corrupts_log() {
     let lost = ByteState::Lost.colour();
     assert!(from_report[15..].chunks(3).any(|c| c == lost));
 }
+
+/// PSNR of `got` against `want`, samples of the image only.
+fn psnr_of(want: &[u8], got: &[u8]) -> f64 {
+    let g = conceal::from_head(want).unwrap();
+    conceal::psnr(&samples(&g, want), &samples(&g, got))
+}
+
+/// The astronaut through `pktize ARGS | corrupt CHANNEL`, kept in a temp dir as lossy.pk.
+fn lossy_photo(pktize: &str, channel: &str) -> (tempfile::TempDir, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let image = photo("astronaut");
+    std::fs::write(dir.path().join("a.ppm"), &image).unwrap();
+    let d = dir.path().display();
+    let out = sh(&format!(
+        "pktize {pktize} {d}/a.ppm | corrupt {channel} --log {d}/log > {d}/lossy.pk"
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, image)
+}
+
+#[test]
+fn unpktize_conceal_to_stdout_and_to_a_file_give_the_same_image_well_over_30_db() {
+    let (dir, image) = lossy_photo("", "--loss 10% --seed 3");
+    let d = dir.path().display();
+    let out = sh(&format!(
+        "unpktize --conceal < {d}/lossy.pk > {d}/s.ppm; unpktize --conceal -o {d}/f.ppm {d}/lossy.pk; \
+         unpktize --report {d}/r.json < {d}/lossy.pk > {d}/fill.ppm; true"
+    ));
+    assert!(out.status.success());
+    let read = |n: &str| std::fs::read(dir.path().join(n)).unwrap();
+    let (stream, file, fill) = (read("s.ppm"), read("f.ppm"), read("fill.ppm"));
+    assert!(stream == file, "stdout and -o differ");
+    let (concealed, filled) = (psnr_of(&image, &stream), psnr_of(&image, &fill));
+    assert!(
+        concealed > 33.0 && filled < 22.0,
+        "{filled} dB -> {concealed} dB"
+    );
+    // Every pixel whose bytes all arrived is exact.
+    let report: serde_json::Value =
+        serde_json::from_slice(&read("r.json")).expect("the report is JSON");
+    let lost = report_ranges(&report, &["lost", "damaged"]);
+    let header_len = image.len() - 512 * 512 * 3;
+    for px in (header_len..image.len()).step_by(3) {
+        let px = px as u64..px as u64 + 3;
+        if !lost.iter().any(|r| r.start < px.end && px.start < r.end) {
+            let px = px.start as usize..px.end as usize;
+            assert_eq!(stream[px.clone()], image[px.clone()], "pixel at {px:?}");
+        }
+    }
+}
+
+#[test]
+fn non_image_data_is_not_concealed_and_says_so() {
+    let data = crate::common::bytes(50_000, 3);
+    let out = sh(&format!(
+        "printf '' > /dev/null; head -c 0 /dev/null; \
+         python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256))*200)' | pktize | \
+         corrupt --loss 10% --seed 2 | unpktize --conceal -v | wc -c"
+    ));
+    let _ = data;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not concealed"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "51200");
+}
+
+#[test]
+fn snapshots_are_whole_images_whose_quality_never_falls() {
+    let (dir, image) = lossy_photo("", "--loss 10% --seed 4");
+    let d = dir.path().display();
+    let out = sh(&format!(
+        "unpktize --every 100k --conceal < {d}/lossy.pk > {d}/snaps; echo $?"
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    let snaps = std::fs::read(dir.path().join("snaps")).unwrap();
+    assert_eq!(snaps.len() % image.len(), 0);
+    let frames: Vec<&[u8]> = snaps.chunks(image.len()).collect();
+    assert!(frames.len() >= 7, "{} snapshots", frames.len());
+    let mut last = 0.0;
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(
+            &f[..15],
+            &image[..15],
+            "snapshot {i} starts with the PPM header"
+        );
+        let q = psnr_of(&image, f);
+        assert!(q >= last - 0.01, "snapshot {i}: {q} dB after {last} dB");
+        last = q;
+    }
+    assert!(last > 33.0, "{last}");
+    // ffmpeg reads the stream of snapshots as images.
+    crate::common::require_tool("ffmpeg");
+    let decoded = sh(&format!(
+        "ffmpeg -v error -f image2pipe -c:v ppm -i {d}/snaps -f framecrc - | grep -vc '^#'"
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&decoded.stdout).trim(),
+        frames.len().to_string()
+    );
+}
+
+#[test]
+fn the_map_of_unpktize_shows_exactly_the_pixels_of_lost_packets() {
+    let (dir, image) = lossy_photo("", "--loss 10% --seed 5");
+    let d = dir.path().display();
+    let out = sh(&format!(
+        "unpktize --map {d}/map.ppm < {d}/lossy.pk > {d}/got.ppm; true"
+    ));
+    assert!(out.status.success());
+    let map = std::fs::read(dir.path().join("map.ppm")).unwrap();
+    let g = conceal::from_head(&image).unwrap();
+    let header_len = image.len() - 512 * 512 * 3;
+    assert_eq!(
+        &map[..header_len],
+        &image[..header_len],
+        "a P6 of the image's size"
+    );
+    // The log names the dropped packets (seq = offset / 1024 of data packets).
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let got = std::fs::read(dir.path().join("got.ppm")).unwrap();
+    let lost_px: usize = (0..512 * 512)
+        .filter(|p| {
+            let at = header_len + p * 3;
+            map[at..at + 3] == conceal::map::ByteState::Lost.colour()
+        })
+        .count();
+    let dropped = log.lines().filter(|l| l.contains("\tdrop")).count();
+    assert!(dropped > 50);
+    // Every pixel coloured lost differs from intact output only where bytes were filled.
+    for p in 0..512 * 512 {
+        let at = header_len + p * 3;
+        let lost = map[at..at + 3] == conceal::map::ByteState::Lost.colour();
+        let exact = got[at..at + 3] == image[at..at + 3];
+        if !lost {
+            assert!(exact, "pixel {p} is not marked lost but differs");
+        }
+    }
+    assert!(lost_px > 0);
+    let _ = g;
+}

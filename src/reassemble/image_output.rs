@@ -326,10 +326,11 @@ impl<W: Write> HeldOutput<W> {
         let mut at = tail;
         while at < len {
             let n = ((len - at) as usize).min(block.len());
+            let all = at..at + n as u64;
             fill_unknown(
                 &mut block[..n],
                 at,
-                &[at..at + n as u64],
+                std::slice::from_ref(&all),
                 &self.fill,
                 origin,
             );

@@ -45,7 +45,7 @@ pub const INFO_HEADER_LEN: usize = 40;
 /// Pixels per metre written in both resolution fields: 0, "unknown", as most peers write.
 pub const PIXELS_PER_METRE: u32 = 0;
 /// How much output is gathered before a write: large writes, few system calls.
-const BATCH_LEN: usize = crate::cli::IO_BUFFER_LEN;
+const BATCH_LEN: usize = crate::io::IO_BUFFER_LEN;
 
 /// Bits per pixel of the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

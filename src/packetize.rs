@@ -204,7 +204,7 @@ impl Pacer {
 }
 
 /// How much packet data to send per write when not pacing: large writes amortise system
-/// calls; 1 MiB is the pipe size `cli::grow_pipe` asks for.
+/// calls; 1 MiB is the pipe size `io::grow_pipe` asks for.
 const WRITE_BATCH: usize = 1 << 20;
 /// Packets per vectored write: two slices each, within Linux's IOV_MAX of 1024.
 const PACKETS_PER_WRITE: usize = 512;
@@ -455,7 +455,7 @@ pub fn packetize_stream(
     let mut head = Vec::with_capacity(HEAD_MAX);
     let mut pending = 0;
     loop {
-        let n = crate::cli::read_some(input, &mut buf[pending..])?;
+        let n = crate::io::read_some(input, &mut buf[pending..])?;
         let take = (HEAD_MAX - head.len()).min(n);
         if take > 0 || pending == 0 {
             head.extend_from_slice(&buf[pending..pending + take]);

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use pktools::channel::{self, Config, GilbertElliott, LossModel, Mode, Reorder};
-use pktools::cli::{self, Failure, Input, Outcome};
+use pktools::cli::{self, Failure, Outcome};
+use pktools::io::Input;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;

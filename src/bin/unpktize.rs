@@ -2,8 +2,9 @@
 //! at its offset (see unpktize(1)).
 
 use clap::{Parser, ValueEnum};
-use pktools::cli::{self, Failure, Input, Outcome, Progress};
+use pktools::cli::{self, Failure, Outcome, Progress};
 use pktools::descriptor;
+use pktools::io::{self as pio, Input};
 use pktools::reassemble::damage::{DamageMap, RangeSink};
 use pktools::reassemble::output::{FileOutput, Output, StreamOutput};
 use pktools::reassemble::report::{self, JsonReport};
@@ -115,7 +116,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     }
     let input = Input::open(args.file.as_deref())?;
     // Interrupted, still write what arrived and the report, then die of the signal.
-    cli::stop_on_signals();
+    pio::stop_on_signals();
     let report_file = match &args.report {
         Some(path) => {
             let file = File::create(path)
@@ -173,7 +174,6 @@ fn info(args: &Args) -> Result<Outcome, Failure> {
     let input = Input::open(args.file.as_deref())?;
     let found = match input {
         Input::Mapped(map) => descriptor::find_first(&mut &map[..], args.id),
-        Input::Empty => Ok(None),
         Input::Stream(mut reader) => descriptor::find_first(&mut reader, args.id),
     }
     .map_err(cli::io_context("reading input"))?;
@@ -202,15 +202,14 @@ fn reassemble_into<O: Output>(
     let writing = cli::io_context("writing output");
     let fed = match input {
         Input::Mapped(map) => {
-            reassemble::run_slice(&map, &mut r, &mut |n| cli::release_mapped(&map, n))
+            reassemble::run_slice(&map, &mut r, &mut |n| pio::release(&map, 0..n))
         }
-        Input::Empty => Ok(()),
         Input::Stream(mut reader) => {
             let mut progress = Progress::new(true);
             let stdin_fd = std::io::stdin().as_raw_fd();
             // A named input cannot be polled from here: live mode then flushes per read only.
             let from_stdin = args.file.is_none();
-            let wait = move |t: Duration| !from_stdin || cli::wait_readable(stdin_fd, t);
+            let wait = move |t: Duration| !from_stdin || pio::wait_readable(stdin_fd, t);
             let live: Option<&dyn Fn(Duration) -> bool> = args.live.then_some(&wait);
             reassemble::run_stream(&mut reader, &mut r, live, &mut |r| {
                 if progress.due() {

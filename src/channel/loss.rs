@@ -78,7 +78,7 @@ pub fn parse_gilbert(text: &str) -> Result<GilbertElliott, String> {
             "expected p,r[,1-h[,1-k]] such as 1%,30%, found \"{text}\""
         ));
     }
-    let rate = |s: &str| crate::cli::parse_rate(s).map_err(|e| e.to_string());
+    let rate = |s: &str| crate::units::parse_rate(s).map_err(|e| e.to_string());
     Ok(GilbertElliott {
         p: rate(fields[0])?,
         r: rate(fields[1])?,

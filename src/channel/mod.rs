@@ -21,7 +21,8 @@ mod packet;
 mod raw;
 pub mod rng;
 
-use crate::cli::{self, Failure, Input, IO_BUFFER_LEN};
+use crate::io::{self as pio, Input, IO_BUFFER_LEN};
+use crate::units;
 use crate::wire::{Header, HEADER_LEN};
 use std::fmt;
 use std::io::{self, Write};
@@ -65,7 +66,7 @@ pub fn parse_reorder(text: &str) -> Result<Reorder, String> {
         Some((p, m)) => (p, Some(m)),
         None => (text, None),
     };
-    let prob = cli::parse_rate(prob).map_err(|e| e.to_string())?;
+    let prob = units::parse_rate(prob).map_err(|e| e.to_string())?;
     let max_displacement = match max {
         None => DEFAULT_DISPLACEMENT,
         Some(m) => match m.trim().parse::<u64>() {
@@ -86,11 +87,11 @@ pub fn parse_reorder(text: &str) -> Result<Reorder, String> {
 
 /// Parse a raw block length: a size (`1024`, `64k`, `6220800`) from 1 to [`MAX_BLOCK_LEN`].
 pub fn parse_block_len(text: &str) -> Result<usize, String> {
-    let n = cli::parse_size(text).map_err(|e| e.to_string())?;
+    let n = units::parse_size(text).map_err(|e| e.to_string())?;
     if n == 0 || n > MAX_BLOCK_LEN as u64 {
         return Err(format!(
             "block size must be from 1 byte to {}, found \"{text}\"",
-            cli::human_bytes(MAX_BLOCK_LEN as u64)
+            units::human_bytes(MAX_BLOCK_LEN as u64)
         ));
     }
     Ok(n as usize)
@@ -158,15 +159,6 @@ pub enum ChannelError {
          (use --packets if the stream starts with garbage)"
     )]
     NotPackets { option: &'static str },
-}
-
-impl From<ChannelError> for Failure {
-    fn from(err: ChannelError) -> Failure {
-        match err {
-            ChannelError::Write(e) if cli::is_broken_pipe(&e) => Failure::BrokenPipe,
-            other => Failure::new(other.to_string()),
-        }
-    }
 }
 
 /// What the channel did, for `-v`.
@@ -488,20 +480,17 @@ pub fn run(
     let mut log = EventLog::new(log);
     let mut out = Output::new(output);
     match input {
-        Input::Empty => {
-            let channel = open_channel(config, &[], &mut log)?;
-            channel.finish(&mut out, &mut log)
-        }
         Input::Mapped(map) => {
             let mut channel = open_channel(config, &map[..map.len().min(HEADER_LEN)], &mut log)?;
             // In windows, so that the pages already sent can be released: a mapped file
             // must not end up resident as a whole.
+            let behind = pio::ReleaseBehind::default();
             let mut pos = 0;
             loop {
                 let end = (pos + MAP_WINDOW_LEN).min(map.len());
                 let at_end = end == map.len();
                 pos += channel.feed(&map[pos..end], at_end, &mut out, &mut log)?;
-                cli::release_mapped(&map, pos);
+                behind.advance(&map, pos);
                 if at_end {
                     break;
                 }
@@ -537,7 +526,7 @@ fn run_stream(
     let mut at_end = false;
     // Enough bytes to recognise a packet header, or all there are.
     while filled < HEADER_LEN && !at_end {
-        let n = cli::read_some(reader, &mut buf[filled..]).map_err(ChannelError::Read)?;
+        let n = pio::read_some(reader, &mut buf[filled..]).map_err(ChannelError::Read)?;
         at_end = n == 0;
         filled += n;
     }
@@ -554,7 +543,7 @@ fn run_stream(
             filled < buf.len(),
             "the framing scanner consumes a full buffer: it never needs more than one packet"
         );
-        let n = cli::read_some(reader, &mut buf[filled..]).map_err(ChannelError::Read)?;
+        let n = pio::read_some(reader, &mut buf[filled..]).map_err(ChannelError::Read)?;
         at_end = n == 0;
         filled += n;
     }

@@ -2,7 +2,7 @@
 //! reorder bound, and properties over arbitrary input.
 
 use super::*;
-use crate::cli::ChunkedReader;
+use crate::io::ChunkedReader;
 use crate::packetize::{Packetizer, Settings};
 use proptest::prelude::*;
 

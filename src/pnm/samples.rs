@@ -143,7 +143,7 @@ impl<'a> Source<'a> {
                 buf.resize(*end + READ_CHUNK, 0);
             }
         }
-        let n = crate::cli::read_some(*reader, &mut buf[*end..])?;
+        let n = crate::io::read_some(*reader, &mut buf[*end..])?;
         if n == 0 {
             *eof = true;
             return Ok(false);

@@ -5,7 +5,7 @@ use super::source::{kernel_copy, KernelCopy, Mapped, Source};
 use super::{
     reading, writing, RawVideoError, Report, ShortFrame, MAX_BUFFERED_FRAME, RELEASE_STEP,
 };
-use crate::cli;
+use crate::io as pio;
 use crate::pixel::{Converter, Layout, Output};
 use std::io::{self, Read, Write};
 
@@ -20,7 +20,7 @@ impl<'a> Sink<'a> {
     pub(super) fn new(out: &'a mut dyn Write) -> Self {
         Sink {
             out,
-            buf: vec![0; cli::IO_BUFFER_LEN],
+            buf: vec![0; pio::IO_BUFFER_LEN],
             filled: 0,
         }
     }
@@ -191,7 +191,7 @@ impl<'a> Job<'a> {
                 }
                 Source::Stream(reader) => {
                     let frame = frame_buffer(&mut buffer, frame_len)?;
-                    let got = cli::read_full(reader.as_mut(), frame).map_err(reading)?;
+                    let got = pio::read_full(reader.as_mut(), frame).map_err(reading)?;
                     if self.no_more_frames(got) {
                         break;
                     }
@@ -349,13 +349,13 @@ impl<'a> Job<'a> {
     ) -> Result<Option<usize>, RawVideoError> {
         let layout = self.layout().clone();
         let stride = layout.planes[0].stride;
-        let rows_per_block = (cli::IO_BUFFER_LEN / stride).max(1);
+        let rows_per_block = (pio::IO_BUFFER_LEN / stride).max(1);
         buffer.resize(rows_per_block * stride, 0);
         let mut got = 0;
         let mut y = 0;
         while y < layout.height {
             let want = (rows_per_block.min(layout.height - y)) * stride;
-            let n = cli::read_full(reader, &mut buffer[..want]).map_err(reading)?;
+            let n = pio::read_full(reader, &mut buffer[..want]).map_err(reading)?;
             if y == 0 {
                 if self.no_more_frames(n) {
                     return Ok(None);

@@ -27,7 +27,7 @@ mod source;
 
 pub use source::{open_input, KernelCopy};
 
-use crate::cli::{self, Failure, Input};
+use crate::io::Input;
 use crate::pixel::{Converter, GeometryError, Layout, Output, PixelFormat, Rgb, YuvOptions};
 use frames::{Job, Sink};
 use source::Source;
@@ -118,15 +118,6 @@ pub enum RawVideoError {
         what: &'static str,
         source: io::Error,
     },
-}
-
-impl From<RawVideoError> for Failure {
-    fn from(err: RawVideoError) -> Failure {
-        match err {
-            RawVideoError::Io { source, .. } if cli::is_broken_pipe(&source) => Failure::BrokenPipe,
-            other => Failure::new(other.to_string()),
-        }
-    }
 }
 
 pub(crate) fn reading(source: io::Error) -> RawVideoError {
@@ -434,9 +425,6 @@ mod tests {
     fn mapped(data: &[u8]) -> Input {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(data).unwrap();
-        if data.is_empty() {
-            return Input::Empty;
-        }
         // SAFETY: the temporary file is ours alone and is not changed while mapped.
         Input::Mapped(unsafe { memmap2::Mmap::map(&file) }.unwrap())
     }

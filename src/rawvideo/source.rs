@@ -3,7 +3,7 @@
 //! depends on its length; and the kernel-side copy from a regular input file.
 
 use super::{reading, RawVideoError, Request, Trailing, Width, RELEASE_STEP};
-use crate::cli::{self, Failure, Input};
+use crate::io::{self as pio, Input, OpenError};
 use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -22,7 +22,7 @@ pub struct KernelCopy {
 
 /// Open FILE (or stdin) as [`Input::open`] does, and also return the regular file behind a
 /// mapped input, for [`KernelCopy`].
-pub fn open_input(path: Option<&Path>) -> Result<(Input, Option<File>), Failure> {
+pub fn open_input(path: Option<&Path>) -> Result<(Input, Option<File>), OpenError> {
     let input = Input::open(path)?;
     let file = match (&input, path) {
         (Input::Mapped(_), Some(p)) if p != Path::new("-") => File::open(p).ok(),
@@ -109,7 +109,6 @@ impl Source {
                 },
                 pos: 0,
             },
-            Input::Empty => Source::Stream(Box::new(io::empty())),
             Input::Stream(reader) => Source::Stream(reader),
         };
         source.skip(request.skip)?;
@@ -169,7 +168,7 @@ impl Source {
                 mapped.release_before(*pos);
                 Ok(n)
             }
-            Source::Stream(reader) => cli::read_some(reader.as_mut(), buf),
+            Source::Stream(reader) => pio::read_some(reader.as_mut(), buf),
         }
     }
 
@@ -186,7 +185,7 @@ impl Source {
             }
             Source::Stream(reader) => {
                 let mut probe = [0u8; 1];
-                Ok(if cli::read_some(reader.as_mut(), &mut probe)? == 0 {
+                Ok(if pio::read_some(reader.as_mut(), &mut probe)? == 0 {
                     Trailing::None
                 } else {
                     Trailing::More
@@ -217,10 +216,10 @@ fn spool(reader: &mut dyn Read) -> Result<Option<memmap2::Mmap>, RawVideoError> 
         .open(&path)
         .map_err(spool_err)?;
     let _ = fs::remove_file(&path);
-    let mut buf = vec![0u8; cli::IO_BUFFER_LEN];
+    let mut buf = vec![0u8; pio::IO_BUFFER_LEN];
     let mut total = 0u64;
     loop {
-        let n = cli::read_some(reader, &mut buf).map_err(reading)?;
+        let n = pio::read_some(reader, &mut buf).map_err(reading)?;
         if n == 0 {
             break;
         }

@@ -17,7 +17,7 @@
 use super::damage::{DamagedRange, RangeSink};
 use super::output::Output;
 use super::{Reassembler, Report};
-use crate::cli::human_bytes;
+use crate::units::human_bytes;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;

@@ -108,7 +108,9 @@ pub enum BmpError {
     },
     #[error("{width}x{height} is beyond BMP's signed 32-bit dimensions")]
     TooWide { width: u32, height: u32 },
-    #[error("--bpp {bits} cannot hold a {what} image exactly; use --bpp {needed} or more")]
+    #[error(
+        "{bits} bits per pixel cannot hold a {what} image exactly; {needed} or more are needed"
+    )]
     DepthTooSmall {
         bits: u16,
         what: &'static str,

@@ -77,6 +77,19 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     match bmp::convert(&mut Reader::new(source), &mut out, &options) {
         Ok(_) => Ok(Outcome::Intact),
         Err(bmp::ConvertError::Write(e)) => Err(cli::io_context("writing output")(e)),
+        Err(bmp::ConvertError::Bmp {
+            image,
+            error: bmp::BmpError::DepthTooSmall { bits, what, needed },
+        }) => {
+            let at = if image > 1 {
+                format!("image {image}: ")
+            } else {
+                String::new()
+            };
+            Err(Failure::new(format!(
+                "{at}--bpp {bits} cannot hold a {what} image exactly; use --bpp {needed} or more"
+            )))
+        }
         Err(e) => Err(Failure::new(e.to_string())),
     }
 }

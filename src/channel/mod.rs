@@ -60,23 +60,38 @@ pub struct Reorder {
     pub max_displacement: u64,
 }
 
+/// A channel option that does not parse or is out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Unit(#[from] units::UnitError),
+    #[error("expected a maximum displacement from 1 to {MAX_DISPLACEMENT} packets, found \"{0}\"")]
+    Displacement(String),
+    #[error("block size must be from 1 byte to {max}, found \"{0}\"", max = units::human_bytes(MAX_BLOCK_LEN as u64))]
+    BlockLen(String),
+    #[error("expected p,r[,1-h[,1-k]] such as 1%,30%, found \"{0}\"")]
+    Gilbert(String),
+    #[error("mean burst length must be at least 1 packet, found {0}")]
+    MeanBurst(f64),
+    #[error(
+        "a loss rate of {loss_prob} cannot come in bursts of mean length {mean_burst}: \
+         the gaps between bursts would be shorter than one packet"
+    )]
+    BurstsTooDense { loss_prob: f64, mean_burst: f64 },
+}
+
 /// Parse `PROB[,MAX]`: `5%`, `0.05,20`.
-pub fn parse_reorder(text: &str) -> Result<Reorder, String> {
+pub fn parse_reorder(text: &str) -> Result<Reorder, ConfigError> {
     let (prob, max) = match text.split_once(',') {
         Some((p, m)) => (p, Some(m)),
         None => (text, None),
     };
-    let prob = units::parse_rate(prob).map_err(|e| e.to_string())?;
+    let prob = units::parse_rate(prob)?;
     let max_displacement = match max {
         None => DEFAULT_DISPLACEMENT,
         Some(m) => match m.trim().parse::<u64>() {
             Ok(n) if (1..=MAX_DISPLACEMENT).contains(&n) => n,
-            _ => {
-                return Err(format!(
-                    "expected a maximum displacement from 1 to {MAX_DISPLACEMENT} packets, \
-                     found \"{m}\""
-                ))
-            }
+            _ => return Err(ConfigError::Displacement(m.to_string())),
         },
     };
     Ok(Reorder {
@@ -86,13 +101,10 @@ pub fn parse_reorder(text: &str) -> Result<Reorder, String> {
 }
 
 /// Parse a raw block length: a size (`1024`, `64k`, `6220800`) from 1 to [`MAX_BLOCK_LEN`].
-pub fn parse_block_len(text: &str) -> Result<usize, String> {
-    let n = units::parse_size(text).map_err(|e| e.to_string())?;
+pub fn parse_block_len(text: &str) -> Result<usize, ConfigError> {
+    let n = units::parse_size(text)?;
     if n == 0 || n > MAX_BLOCK_LEN as u64 {
-        return Err(format!(
-            "block size must be from 1 byte to {}, found \"{text}\"",
-            units::human_bytes(MAX_BLOCK_LEN as u64)
-        ));
+        return Err(ConfigError::BlockLen(text.to_string()));
     }
     Ok(n as usize)
 }
@@ -131,17 +143,38 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The first option given that only makes sense for packets, if any.
-    fn packet_only_option(&self) -> Option<&'static str> {
+    /// The first setting given that only makes sense for packets, if any.
+    fn packet_only_option(&self) -> Option<PacketOnly> {
         if self.reorder.is_some_and(|r| r.prob > 0.0) {
-            Some("--reorder")
+            Some(PacketOnly::Reorder)
         } else if self.truncate_prob > 0.0 {
-            Some("--truncate")
+            Some(PacketOnly::Truncate)
         } else if self.payload_only {
-            Some("--payload-only")
+            Some(PacketOnly::PayloadOnly)
         } else {
             None
         }
+    }
+}
+
+/// A setting of [`Config`] that only makes sense for packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketOnly {
+    /// [`Config::reorder`]
+    Reorder,
+    /// [`Config::truncate_prob`]
+    Truncate,
+    /// [`Config::payload_only`]
+    PayloadOnly,
+}
+
+impl fmt::Display for PacketOnly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PacketOnly::Reorder => "reordering",
+            PacketOnly::Truncate => "truncation",
+            PacketOnly::PayloadOnly => "sparing the headers from bit errors",
+        })
     }
 }
 
@@ -154,11 +187,8 @@ pub enum ChannelError {
     Write(io::Error),
     #[error("writing the log: {0}")]
     Log(io::Error),
-    #[error(
-        "{option} needs packets, but the input does not start with a packet header \
-         (use --packets if the stream starts with garbage)"
-    )]
-    NotPackets { option: &'static str },
+    #[error("{option} needs packets, but the input does not start with a packet header")]
+    NotPackets { option: PacketOnly },
 }
 
 /// What the channel did, for `-v`.

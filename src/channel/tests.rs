@@ -95,7 +95,7 @@ fn auto_mode_picks_raw_for_other_bytes_and_refuses_packet_options() {
     assert!(matches!(
         err,
         ChannelError::NotPackets {
-            option: "--truncate"
+            option: PacketOnly::Truncate
         }
     ));
 }

@@ -36,6 +36,7 @@ use std::io::{self, Write};
 
 use byteorder::{ByteOrder, LittleEndian};
 
+use crate::io::{write_all_vectored, IOV_MAX};
 use crate::pnm::{Header, Kind, PnmError, Reader};
 
 /// BITMAPFILEHEADER length.
@@ -423,16 +424,15 @@ impl Batch<'_> {
     /// Write `rows` as they lie, many to a system call (writev), after what is gathered:
     /// no copy for rows that are already in memory.
     fn write_rows<'r>(&mut self, rows: impl Iterator<Item = &'r [u8]>) -> io::Result<()> {
-        /// Slices per writev: Linux's IOV_MAX.
-        const MAX_SLICES: usize = 1024;
         self.flush()?;
-        let mut slices: Vec<io::IoSlice<'r>> = Vec::with_capacity(MAX_SLICES);
+        let mut slices: Vec<io::IoSlice<'r>> = Vec::with_capacity(IOV_MAX);
         let mut gathered = 0;
         for row in rows {
             slices.push(io::IoSlice::new(row));
             gathered += row.len();
-            if slices.len() == MAX_SLICES || gathered >= BATCH_LEN {
+            if slices.len() == IOV_MAX || gathered >= BATCH_LEN {
                 write_all_vectored(self.out, &mut slices)?;
+                slices.clear();
                 gathered = 0;
             }
         }
@@ -452,25 +452,6 @@ impl Batch<'_> {
         self.len += n;
         Ok(&mut self.buf[at..at + n])
     }
-}
-
-/// Write every byte of `slices`, then empty it (what the unstable `Write::write_all_vectored`
-/// does).
-fn write_all_vectored<'r>(
-    out: &mut dyn Write,
-    slices: &mut Vec<io::IoSlice<'r>>,
-) -> io::Result<()> {
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        match out.write_vectored(rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    slices.clear();
-    Ok(())
 }
 
 /// Convert every image of `reader` to a BMP on `out`; returns how many were written.

@@ -2,9 +2,7 @@
 //! (packed formats a block of rows at a time), or live snapshots while it arrives.
 
 use super::source::{kernel_copy, KernelCopy, Mapped, Source};
-use super::{
-    reading, writing, RawVideoError, Report, ShortFrame, MAX_BUFFERED_FRAME, RELEASE_STEP,
-};
+use super::{reading, writing, RawVideoError, Report, ShortFrame, MAX_BUFFERED_FRAME};
 use crate::io as pio;
 use crate::pixel::{Converter, Layout, Output};
 use std::io::{self, Read, Write};
@@ -250,7 +248,7 @@ impl<'a> Job<'a> {
             self.sink.bytes(&frame[copied..]).map_err(writing)?;
         } else if !layout.format.is_packed() {
             // Planes read in place, top to bottom, each giving its pages back behind us.
-            let block = (RELEASE_STEP / layout.bytes_per_row()).max(1);
+            let block = (pio::RELEASE_BLOCK / layout.bytes_per_row()).max(1);
             let mut y = 0;
             while y < layout.height {
                 let end = (y + block).min(layout.height);
@@ -270,7 +268,7 @@ impl<'a> Job<'a> {
             // Whole rows straight from the map, in blocks, giving pages back behind us.
             let stride = layout.planes[0].stride;
             let whole_rows = frame.len() / stride;
-            let block = (RELEASE_STEP / stride).max(1);
+            let block = (pio::RELEASE_BLOCK / stride).max(1);
             let mut y = 0;
             while y < whole_rows {
                 let end = (y + block).min(whole_rows);
@@ -297,7 +295,7 @@ impl<'a> Job<'a> {
     ) -> Result<usize, RawVideoError> {
         let mut at = 0;
         while at < frame.len() {
-            let end = (at + RELEASE_STEP).min(frame.len());
+            let end = (at + pio::RELEASE_BLOCK).min(frame.len());
             mapped.populate(frame_start + at, frame_start + end);
             self.sink.bytes(&frame[at..end]).map_err(writing)?;
             self.sink.flush().map_err(writing)?;

@@ -36,9 +36,6 @@ use std::io::{self, Write};
 /// The largest frame this module will hold in memory (planar from a stream, live view).
 pub const MAX_BUFFERED_FRAME: usize = 1 << 30;
 
-/// How far the reader of a mapped file runs ahead of the pages it releases.
-pub(crate) const RELEASE_STEP: usize = 4 << 20;
-
 /// The width of the image: given, or chosen from the length of the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Width {

@@ -2,9 +2,8 @@
 //! or a stream read as it arrives; a stream spooled to a temporary file when the geometry
 //! depends on its length; and the kernel-side copy from a regular input file.
 
-use super::{reading, RawVideoError, Request, Trailing, Width, RELEASE_STEP};
+use super::{reading, RawVideoError, Request, Trailing, Width};
 use crate::io::{self as pio, Input, OpenError};
-use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -39,54 +38,34 @@ pub fn open_input(path: Option<&Path>) -> Result<(Input, Option<File>), OpenErro
 /// A memory map whose pages behind the reader are given back as it goes.
 pub(super) struct Mapped {
     map: memmap2::Mmap,
-    released: Cell<usize>,
+    behind: pio::ReleaseBehind,
 }
 
 impl Mapped {
+    fn new(map: memmap2::Mmap) -> Mapped {
+        Mapped {
+            map,
+            behind: pio::ReleaseBehind::default(),
+        }
+    }
+
     pub(super) fn bytes(&self) -> &[u8] {
         &self.map
     }
 
     /// Drop the pages before `end` from our resident set once enough have been read.
     pub(super) fn release_before(&self, end: usize) {
-        let from = self.released.get();
-        if end >= from + RELEASE_STEP || (end == self.map.len() && end > from) {
-            self.release(from, end);
-            self.released.set(end);
-        }
+        self.behind.advance(&self.map, end);
     }
 
-    /// Read the pages of `start..end` in with one call (MADV_POPULATE_READ, Linux 5.14),
-    /// instead of one page fault per few pages; older kernels just fault them in later.
+    /// Read the pages of `start..end` in with one call (see [`pio::prefetch`]).
     pub(super) fn populate(&self, start: usize, end: usize) {
-        const MADV_POPULATE_READ: libc::c_int = 22;
-        if end > start && end <= self.map.len() {
-            // SAFETY: the range lies inside our read-only map; the advice only reads the
-            // file's pages into it.
-            unsafe {
-                libc::madvise(
-                    self.map.as_ptr().add(start) as *mut libc::c_void,
-                    end - start,
-                    MADV_POPULATE_READ,
-                );
-            }
-        }
+        pio::prefetch(&self.map, start..end);
     }
 
     /// Drop the pages of `start..end` from our resident set (they stay in the page cache).
     pub(super) fn release(&self, start: usize, end: usize) {
-        if end > start {
-            // SAFETY: the map is a read-only shared file mapping; MADV_DONTNEED only drops
-            // our page-table entries, and the next access reads the same file pages
-            // again, so no byte that a slice points to changes.
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    start,
-                    end - start,
-                )
-            };
-        }
+        pio::release(&self.map, start..end);
     }
 }
 
@@ -103,10 +82,7 @@ impl Source {
         let needs_len = request.height.is_none() || request.width == Width::Auto;
         let mut source = match input {
             Input::Mapped(map) => Source::Mapped {
-                mapped: Mapped {
-                    map,
-                    released: Cell::new(0),
-                },
+                mapped: Mapped::new(map),
                 pos: 0,
             },
             Input::Stream(reader) => Source::Stream(reader),
@@ -116,10 +92,7 @@ impl Source {
             if let Source::Stream(reader) = &mut source {
                 source = match spool(reader.as_mut())? {
                     Some(map) => Source::Mapped {
-                        mapped: Mapped {
-                            map,
-                            released: Cell::new(0),
-                        },
+                        mapped: Mapped::new(map),
                         pos: 0,
                     },
                     None => Source::Stream(Box::new(io::empty())),

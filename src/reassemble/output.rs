@@ -40,7 +40,7 @@ pub trait Output {
 /// How much to gather before writing.
 const GATHER_LEN: usize = 1 << 20;
 /// Pieces per vectored write: Linux's IOV_MAX.
-const MAX_PIECES: usize = 1024;
+const MAX_PIECES: usize = crate::io::IOV_MAX;
 
 /// An output that only grows at its end: stdout, a pipe.
 ///
@@ -84,7 +84,7 @@ impl<W: Write> StreamOutput<W> {
             // below) or into borrowed data its caller keeps valid until this flush.
             .map(|&(ptr, len)| IoSlice::new(unsafe { std::slice::from_raw_parts(ptr, len) }))
             .collect();
-        crate::packetize::write_all_vectored(&mut self.inner, &mut slices)?;
+        crate::io::write_all_vectored(&mut self.inner, &mut slices)?;
         self.pieces.clear();
         self.copied.clear();
         self.pending = 0;

@@ -6,7 +6,7 @@ use pktools::cli::{self, Failure, Outcome};
 use pktools::pixel::{Matrix, Output, PixelFormat, Range, Rgb, YuvOptions};
 use pktools::rawvideo::{self, Every, KernelCopy, RawVideoError, Request, Width};
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -132,11 +132,17 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     let (input, input_file) = rawvideo::open_input(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
     let to_regular_file = out.metadata().is_ok_and(|m| m.is_file());
-    let kernel = input_file.map(|from| KernelCopy {
-        from,
-        to: out.as_raw_fd(),
-        to_regular_file,
-    });
+    let kernel = match input_file {
+        Some(from) => Some(KernelCopy {
+            from,
+            to: out
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(cli::io_context("stdout"))?,
+            to_regular_file,
+        }),
+        None => None,
+    };
     let report = match rawvideo::convert(input, kernel, &request, &mut out) {
         Ok(report) => report,
         Err(RawVideoError::AutoWidthNeedsPacked(format)) => {

@@ -6,7 +6,7 @@ use super::{reading, RawVideoError, Request, Trailing, Width};
 use crate::io::{self as pio, Input, OpenError};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 /// A regular input file and the output descriptor, between which the kernel can copy
@@ -14,7 +14,8 @@ use std::path::Path;
 #[derive(Debug)]
 pub struct KernelCopy {
     pub from: File,
-    pub to: RawFd,
+    /// The output (a duplicate of the program's descriptor: same file, same offset).
+    pub to: OwnedFd,
     /// The output is a regular file (where writing from the map beats copy_file_range).
     pub to_regular_file: bool,
 }
@@ -213,38 +214,28 @@ fn spool(reader: &mut dyn Read) -> Result<Option<memmap2::Mmap>, RawVideoError> 
 /// bytes were copied; fewer than `len` when the kernel cannot, and the caller writes the
 /// rest itself.
 pub(super) fn kernel_copy(kernel: &KernelCopy, offset: usize, len: usize) -> io::Result<usize> {
-    let from = kernel.from.as_raw_fd();
-    let mut off = offset as libc::off_t;
+    use rustix::io::Errno;
+    let mut off = offset as u64;
     let mut left = len;
     let mut file_to_file = true;
     while left > 0 {
-        // SAFETY: both calls take valid descriptors (ours, or -1 which fails cleanly), a
-        // pointer to our offset, and a count; they touch no memory of ours otherwise.
-        let n = unsafe {
-            if file_to_file {
-                libc::copy_file_range(from, &mut off, kernel.to, std::ptr::null_mut(), left, 0)
-            } else {
-                libc::sendfile(kernel.to, from, &mut off, left)
-            }
+        let copied = if file_to_file {
+            rustix::fs::copy_file_range(&kernel.from, Some(&mut off), &kernel.to, None, left)
+        } else {
+            rustix::fs::sendfile(&kernel.to, &kernel.from, Some(&mut off), left)
         };
-        if n > 0 {
-            left -= n as usize;
-            continue;
-        }
-        if n == 0 {
-            break; // the file ended early (truncated under us): write from the map
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => {}
+        match copied {
+            Ok(0) => break, // the file ended early (truncated under us): write from the map
+            Ok(n) => left -= n,
+            Err(Errno::INTR) => {}
             // Not file to file (a pipe, a terminal, O_APPEND): try sendfile.
-            Some(libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EBADF)
+            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::BADF)
                 if file_to_file =>
             {
                 file_to_file = false
             }
-            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EBADF) => break,
-            _ => return Err(err),
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::BADF) => break,
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(len - left)

@@ -26,9 +26,7 @@
 pub mod bmp;
 pub mod channel;
 pub mod cli;
-pub mod descriptor;
 pub mod fec;
-pub mod framing;
 pub mod io;
 pub mod packetize;
 pub mod pixel;
@@ -37,3 +35,6 @@ pub mod rawvideo;
 pub mod reassemble;
 pub mod units;
 pub mod wire;
+
+// The wire format's parts keep their short paths: `pktools::framing`, `pktools::descriptor`.
+pub use wire::{descriptor, framing};

@@ -26,7 +26,9 @@
 pub mod bmp;
 pub mod channel;
 pub mod cli;
+pub mod convert;
 pub mod fec;
+pub mod image;
 pub mod io;
 pub mod packetize;
 pub mod pixel;

@@ -28,12 +28,17 @@ pub mod bmp;
 pub mod channel;
 pub mod cli;
 pub mod conceal;
-pub mod descriptor;
+pub mod convert;
 pub mod fec;
-pub mod framing;
+pub mod image;
+pub mod io;
 pub mod packetize;
 pub mod pixel;
 pub mod pnm;
 pub mod rawvideo;
 pub mod reassemble;
+pub mod units;
 pub mod wire;
+
+// The wire format's parts keep their short paths: `pktools::framing`, `pktools::descriptor`.
+pub use wire::{descriptor, framing};

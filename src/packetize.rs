@@ -204,10 +204,10 @@ impl Pacer {
 }
 
 /// How much packet data to send per write when not pacing: large writes amortise system
-/// calls; 1 MiB is the pipe size `cli::grow_pipe` asks for.
+/// calls; 1 MiB is the pipe size `io::grow_pipe` asks for.
 const WRITE_BATCH: usize = 1 << 20;
-/// Packets per vectored write: two slices each, within Linux's IOV_MAX of 1024.
-const PACKETS_PER_WRITE: usize = 512;
+/// Packets per vectored write: two slices each (header, payload), within IOV_MAX.
+const PACKETS_PER_WRITE: usize = crate::io::IOV_MAX / 2;
 
 /// Writes packets with vectored writes: headers from a small array, payloads straight from
 /// the caller's bytes (a mapped file or the read buffer), so payloads are never copied in
@@ -399,25 +399,11 @@ impl<'w> Sender<'w> {
         if let Some(p) = &mut self.pacer {
             p.wait_for(slices.iter().map(|s| s.len()).sum());
         }
-        let written = write_all_vectored(self.out, &mut slices);
+        let written = crate::io::write_all_vectored(self.out, &mut slices);
         self.parity.clear();
         self.parity_after.clear();
         written
     }
-}
-
-/// `write_all` for several slices (std's is unstable): retries short and interrupted writes.
-pub fn write_all_vectored(out: &mut dyn Write, mut slices: &mut [IoSlice]) -> io::Result<()> {
-    IoSlice::advance_slices(&mut slices, 0);
-    while !slices.is_empty() {
-        match out.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Packetize a whole input held in memory (a mapped file). `sent` is told, after each
@@ -455,7 +441,7 @@ pub fn packetize_stream(
     let mut head = Vec::with_capacity(HEAD_MAX);
     let mut pending = 0;
     loop {
-        let n = crate::cli::read_some(input, &mut buf[pending..])?;
+        let n = crate::io::read_some(input, &mut buf[pending..])?;
         let take = (HEAD_MAX - head.len()).min(n);
         if take > 0 || pending == 0 {
             head.extend_from_slice(&buf[pending..pending + take]);

@@ -10,8 +10,8 @@
 //! megabytes; the resource-limit tests (`tests/it/limits.rs`) cover huge claims.
 
 use pktools::channel::{self, Config, GilbertElliott, LossModel, Mode, Reorder};
-use pktools::cli::Input;
 use pktools::descriptor::Descriptor;
+use pktools::io::Input;
 use pktools::pixel::{Layout, Matrix, Output as PixelOutput, PixelFormat, Range, Rgb, YuvOptions};
 use pktools::reassemble::damage::DamageMap;
 use pktools::reassemble::output::Output;
@@ -60,11 +60,8 @@ impl<D: AsRef<[u8]>> Read for ChunkedReader<D> {
 }
 
 /// `data` as the programs see a regular file: an [`Input::Mapped`] of a memfd (a real file
-/// mapping, so releasing its pages behind the reader is safe), or [`Input::Empty`].
+/// mapping, so releasing its pages behind the reader is safe), empty or not.
 pub fn mapped_input(data: &[u8]) -> Input {
-    if data.is_empty() {
-        return Input::Empty;
-    }
     // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns a new
     // descriptor that we own, or -1.
     let fd = unsafe { libc::memfd_create(c"fuzz-input".as_ptr(), libc::MFD_CLOEXEC) };

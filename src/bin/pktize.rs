@@ -1,9 +1,10 @@
 //! pktize: cut a byte stream into self-describing packets (see pktize(1), pktize(5)).
 
 use clap::Parser;
-use pktools::cli::{self, Failure, Input, Outcome};
+use pktools::cli::{self, Failure, Outcome};
 use pktools::descriptor::MediaType;
 use pktools::fec::Scheme;
+use pktools::io::{Input, ReleaseBehind};
 use pktools::packetize::{self, Describe, Settings};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
 use std::io::Write;
@@ -102,10 +103,10 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     let input = Input::open(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
     let summary = match input {
-        Input::Mapped(map) => packetize::packetize_slice(&map, &mut out, &settings, &mut |n| {
-            cli::release_mapped(&map, n)
-        }),
-        Input::Empty => packetize::packetize_slice(&[], &mut out, &settings, &mut |_| {}),
+        Input::Mapped(map) => {
+            let behind = ReleaseBehind::default();
+            packetize::packetize_slice(&map, &mut out, &settings, &mut |n| behind.advance(&map, n))
+        }
         Input::Stream(mut reader) => packetize::packetize_stream(&mut reader, &mut out, &settings),
     }
     .map_err(cli::io_context("writing packets"))?;

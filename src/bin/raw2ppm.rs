@@ -4,9 +4,9 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Parser;
 use pktools::cli::{self, Failure, Outcome};
 use pktools::pixel::{Matrix, Output, PixelFormat, Range, Rgb, YuvOptions};
-use pktools::rawvideo::{self, Every, KernelCopy, Request, Width};
+use pktools::rawvideo::{self, Every, KernelCopy, RawVideoError, Request, Width};
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -97,8 +97,11 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<Outcome, Failure> {
     let (width, height) = match (&args.size, &args.width) {
-        (Some(size), _) => rawvideo::parse_size(size).map_err(Failure::new)?,
-        (None, Some(w)) => (rawvideo::parse_width(w).map_err(Failure::new)?, args.height),
+        (Some(size), _) => rawvideo::parse_size(size).map_err(|e| Failure::new(e.to_string()))?,
+        (None, Some(w)) => (
+            rawvideo::parse_width(w).map_err(|e| Failure::new(e.to_string()))?,
+            args.height,
+        ),
         (None, None) => return Err(Failure::new("no image size: give -s WxH or --width")),
     };
     if width == Width::Auto && height.is_some() {
@@ -129,16 +132,43 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     let (input, input_file) = rawvideo::open_input(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
     let to_regular_file = out.metadata().is_ok_and(|m| m.is_file());
-    let kernel = input_file.map(|from| KernelCopy {
-        from,
-        to: out.as_raw_fd(),
-        to_regular_file,
-    });
-    let report = rawvideo::convert(input, kernel, &request, &mut out)?;
+    let kernel = match input_file {
+        Some(from) => Some(KernelCopy {
+            from,
+            to: out
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(cli::io_context("stdout"))?,
+            to_regular_file,
+        }),
+        None => None,
+    };
+    let report = match rawvideo::convert(input, kernel, &request, &mut out) {
+        Ok(report) => report,
+        Err(RawVideoError::AutoWidthNeedsPacked(format)) => {
+            return Err(Failure::new(format!(
+                "--width auto needs a packed format, not {format}"
+            )))
+        }
+        Err(RawVideoError::ZeroStep) => {
+            return Err(Failure::new(
+                "--every and --every-rows need a count above zero",
+            ))
+        }
+        Err(RawVideoError::SkipBeyondData { skip, len }) => {
+            return Err(Failure::new(format!(
+                "--skip {skip}: beyond the end of the input ({len} bytes)"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     if args.verbose {
         let mut err = std::io::stderr();
         for note in report.notes() {
             let _ = writeln!(err, "{PROGRAM}: {note}");
+        }
+        if let Some(note) = report.trailing_note() {
+            let _ = writeln!(err, "{PROGRAM}: {note} (use --frames for all frames)");
         }
     }
     Ok(if report.is_incomplete() {

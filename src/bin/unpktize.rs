@@ -2,9 +2,10 @@
 //! at its offset (see unpktize(1)).
 
 use clap::{Parser, ValueEnum};
-use pktools::cli::{self, Failure, Input, Outcome, Progress};
+use pktools::cli::{self, Failure, Outcome, Progress};
 use pktools::conceal::{self, Geometry};
 use pktools::descriptor;
+use pktools::io::{self as pio, Input};
 use pktools::reassemble::damage::{DamageMap, RangeSink};
 use pktools::reassemble::image_output::{
     ConcealingStream, HeldOutput, HoldLimit, ImageOutput, ImageSource,
@@ -205,7 +206,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         transfer_id: args.id,
         live_latency: args.live.then(|| Duration::from_millis(args.max_delay)),
         max_len,
-        stop: cli::stop_requested,
+        stop: pio::stop_requested,
         stop_when_whole: false,
         snapshot_every: args.every,
     };
@@ -224,7 +225,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     }
     let input = Input::open(args.file.as_deref())?;
     // Interrupted, still write what arrived and the report, then die of the signal.
-    cli::stop_on_signals();
+    pio::stop_on_signals();
     let sink = match &args.report {
         Some(path) => {
             let file = File::create(path)
@@ -304,7 +305,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if let Some(why) = &report.refused {
         return Err(Failure::new(format!("{why} (see --max-size)")));
     }
-    if report.counts.packets_found() == 0 && !cli::stop_requested() {
+    if report.counts.packets_found() == 0 && !pio::stop_requested() {
         return Err(Failure::new(match args.id {
             Some(id) => format!("no pktize packets of transfer {id:#06x} in the input"),
             None => "no pktize packets in the input".to_string(),
@@ -341,7 +342,6 @@ fn info(args: &Args) -> Result<Outcome, Failure> {
     let input = Input::open(args.file.as_deref())?;
     let found = match input {
         Input::Mapped(map) => descriptor::find_first(&mut &map[..], args.id),
-        Input::Empty => Ok(None),
         Input::Stream(mut reader) => descriptor::find_first(&mut reader, args.id),
     }
     .map_err(cli::io_context("reading input"))?;
@@ -371,15 +371,14 @@ fn reassemble_into<O: Output + ImageOutput>(
         Input::Mapped(map) => {
             let map = Rc::new(map);
             let lent: LentInput = map.clone();
-            reassemble::run_slice(lent, &mut r, &mut |n| cli::release_mapped(&map, n))
+            reassemble::run_slice(lent, &mut r, &mut |n| pio::release(&map, 0..n))
         }
-        Input::Empty => Ok(()),
         Input::Stream(mut reader) => {
             let mut progress = Progress::new(true);
             let stdin_fd = std::io::stdin().as_raw_fd();
             // A named input cannot be polled from here: live mode then flushes per read only.
             let from_stdin = args.file.is_none();
-            let wait = move |t: Duration| !from_stdin || cli::wait_readable(stdin_fd, t);
+            let wait = move |t: Duration| !from_stdin || pio::wait_readable(stdin_fd, t);
             let live: Option<&dyn Fn(Duration) -> bool> = args.live.then_some(&wait);
             reassemble::run_stream(&mut reader, &mut r, live, &mut |r| {
                 if progress.due() {

@@ -2,7 +2,7 @@
 //! reorder bound, and properties over arbitrary input.
 
 use super::*;
-use crate::cli::ChunkedReader;
+use crate::io::ChunkedReader;
 use crate::packetize::{Packetizer, Settings};
 use proptest::prelude::*;
 
@@ -95,7 +95,7 @@ fn auto_mode_picks_raw_for_other_bytes_and_refuses_packet_options() {
     assert!(matches!(
         err,
         ChannelError::NotPackets {
-            option: "--truncate"
+            option: PacketOnly::Truncate
         }
     ));
 }

@@ -202,26 +202,26 @@ pub struct Rgb {
     pub b: u8,
 }
 
-impl FromStr for Rgb {
-    type Err = String;
+/// A colour that is not `RRGGBB` in hex.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a colour as RRGGBB hex digits, found \"{0}\"")]
+pub struct ColourError(pub String);
 
-    /// `RRGGBB` in hex, with an optional `#` or `0x` in front.
+impl FromStr for Rgb {
+    type Err = ColourError;
+
+    /// `RRGGBB` in hex, with an optional `#` or `0x` in front: the hex grammar of fill
+    /// patterns ([`crate::units::decode_hex`]), three bytes exactly.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let t = text.trim();
         let hex = t
             .strip_prefix('#')
             .or_else(|| t.strip_prefix("0x"))
             .unwrap_or(t);
-        let bad = || format!("expected a colour as RRGGBB hex digits, found \"{text}\"");
-        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
+        match crate::units::decode_hex(hex).as_deref() {
+            Some(&[r, g, b]) => Ok(Rgb { r, g, b }),
+            _ => Err(ColourError(text.to_string())),
         }
-        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
-        Ok(Rgb {
-            r: byte(0)?,
-            g: byte(2)?,
-            b: byte(4)?,
-        })
     }
 }
 
@@ -260,12 +260,9 @@ impl Converter {
         output: Output,
         yuv_options: YuvOptions,
         fill: Rgb,
-    ) -> Result<Converter, String> {
+    ) -> Result<Converter, GeometryError> {
         if output == Output::Pgm && layout.format.family() != Family::Gray {
-            return Err(format!(
-                "PGM output is for grey formats (gray, gray16be, gray16le), not {}",
-                layout.format
-            ));
+            return Err(GeometryError::PgmNeedsGrey(layout.format));
         }
         let bits = if layout.format == PixelFormat::Yuv420p10le {
             10

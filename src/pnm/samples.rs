@@ -17,6 +17,7 @@ use std::io::{self, Read};
 
 use super::header::{Header, Kind};
 use super::{PnmError, MAX_HEADER_LEN};
+use crate::io::ReleaseBehind;
 
 /// How much a stream source asks of `read` at a time.
 const READ_CHUNK: usize = 1 << 20;
@@ -32,8 +33,8 @@ enum Inner<'a> {
         pos: usize,
         /// The file map behind `data`, when pages read can be handed back to the kernel.
         map: Option<&'a memmap2::Mmap>,
-        /// Bytes before this offset have been released.
-        released: usize,
+        /// How far the pages behind `pos` have been released.
+        behind: ReleaseBehind,
     },
     Stream {
         reader: &'a mut dyn Read,
@@ -55,7 +56,7 @@ impl<'a> Source<'a> {
                 data,
                 pos: 0,
                 map: None,
-                released: 0,
+                behind: ReleaseBehind::default(),
             },
         }
     }
@@ -68,7 +69,7 @@ impl<'a> Source<'a> {
                 data: map,
                 pos: 0,
                 map: Some(map),
-                released: 0,
+                behind: ReleaseBehind::default(),
             },
         }
     }
@@ -143,7 +144,7 @@ impl<'a> Source<'a> {
                 buf.resize(*end + READ_CHUNK, 0);
             }
         }
-        let n = crate::cli::read_some(*reader, &mut buf[*end..])?;
+        let n = crate::io::read_some(*reader, &mut buf[*end..])?;
         if n == 0 {
             *eof = true;
             return Ok(false);
@@ -169,14 +170,11 @@ impl<'a> Source<'a> {
         if let Inner::Mapped {
             pos,
             map: Some(map),
-            released,
+            behind,
             ..
-        } = &mut self.inner
+        } = &self.inner
         {
-            if *pos - *released >= RELEASE_BLOCK {
-                release(map, *released, *pos - *released);
-                *released = *pos;
-            }
+            behind.advance(map, *pos);
         }
     }
 
@@ -202,7 +200,7 @@ impl<'a> Source<'a> {
                 data,
                 pos,
                 map,
-                released,
+                behind,
             } => {
                 let data: &'a [u8] = data;
                 let len = usize::try_from(n)
@@ -211,7 +209,7 @@ impl<'a> Source<'a> {
                 let at = *pos;
                 *pos += len;
                 // The taker releases these pages as it reads them (see `Raster::release`).
-                *released = *pos;
+                behind.skip_to(*pos);
                 Some((&data[at..at + len], *map))
             }
             Inner::Stream { .. } => None,
@@ -402,8 +400,7 @@ impl<'a> Raster<'a> {
     pub fn prepare(&self, rows: std::ops::Range<u32>) {
         if let Some(map) = self.map {
             let (offset, len) = self.map_range(map, rows);
-            // Failure (a kernel before 5.14) only means the pages fault in one by one.
-            let _ = map.advise_range(memmap2::Advice::PopulateRead, offset, len);
+            crate::io::prefetch(map, offset..offset + len);
         }
     }
 
@@ -420,22 +417,9 @@ impl<'a> Raster<'a> {
     pub fn release(&self, rows: std::ops::Range<u32>) {
         if let Some(map) = self.map {
             let (offset, len) = self.map_range(map, rows);
-            release(map, offset, len);
+            crate::io::release(map, offset..offset + len);
         }
     }
-}
-
-/// Bytes read from a file map between releases of its pages.
-const RELEASE_BLOCK: usize = 1 << 20;
-
-/// Drop our mapping of `len` bytes of `map` from `offset` (widened to whole pages); the page
-/// cache keeps them. Failure only means the pages stay resident.
-fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
-    // SAFETY: the map is a read-only mapping of a file. MADV_DONTNEED on it discards only our
-    // page-table entries: any later access, including through slices we still hold, faults
-    // the same file bytes back in. (It would be unsound only for a private map we had
-    // written to, or for anonymous memory; neither is possible through `Mmap`.)
-    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
 }
 
 /// Check that every sample of a binary row is at most maxval. Free when maxval is 255 or

@@ -74,7 +74,7 @@ pub trait Output {
 /// How much to gather before writing.
 const GATHER_LEN: usize = 1 << 20;
 /// Pieces per vectored write: Linux's IOV_MAX.
-const MAX_PIECES: usize = 1024;
+const MAX_PIECES: usize = crate::io::IOV_MAX;
 
 /// A gathered piece of a stream's output: a range of the lent input, or of `copied`.
 #[derive(Clone)]
@@ -128,7 +128,7 @@ impl<W: Write> StreamOutput<W> {
                 Piece::Copied(r) => IoSlice::new(&self.copied[r.clone()]),
             })
             .collect();
-        crate::packetize::write_all_vectored(&mut self.inner, &mut slices)?;
+        crate::io::write_all_vectored(&mut self.inner, &mut slices)?;
         self.pieces.clear();
         self.copied.clear();
         self.pending = 0;

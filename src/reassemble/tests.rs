@@ -3,8 +3,8 @@
 use super::damage::{DamageMap, DamagedRange, RangeKind, RangeSink};
 use super::output::MemoryOutput;
 use super::*;
-use crate::cli::ChunkedReader;
 use crate::framing;
+use crate::io::ChunkedReader;
 use crate::packetize::{packetize_slice, Settings as PacketSettings};
 use crate::wire::HEADER_LEN;
 use proptest::prelude::*;

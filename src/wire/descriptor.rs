@@ -23,6 +23,7 @@
 //! first data packets can still write an image that viewers open.
 
 use crate::framing::{Frame, FrameReader};
+use crate::image::ImageGeometry;
 use crate::wire::{Header, Kind, HEADER_LEN};
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u8};
@@ -182,21 +183,29 @@ impl Descriptor {
     }
 
     /// Where the pixels start, when the head is a PNM or BMP header: the length of the PNM
-    /// header, or the BMP's pixel data offset.
+    /// header, or the BMP's pixel data offset. A head that does not parse says nothing.
     pub fn raster_offset(&self) -> Option<u64> {
         match self.media_type {
             MediaType::Pnm => crate::pnm::header::Header::parse(&self.head)
                 .ok()
                 .map(|(_, len)| len as u64),
-            MediaType::Bmp => self
-                .head
-                .get(10..14)
-                .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            MediaType::Bmp => crate::bmp::BmpHeader::parse(&self.head)
+                .ok()
+                .map(|h| u64::from(h.pixel_offset)),
             _ => None,
         }
     }
 
-    /// Image geometry read from the head, for PNM and BMP.
+    /// Where the pixels lie, for the byte-addressable PNM and BMP layouts (see
+    /// [`ImageGeometry`]); `None` for other types or a head that does not parse.
+    pub fn image_geometry(&self) -> Option<ImageGeometry> {
+        match self.media_type {
+            MediaType::Pnm | MediaType::Bmp => ImageGeometry::from_head(&self.head),
+            _ => None,
+        }
+    }
+
+    /// Image geometry read from the head, for PNM and BMP, as a line for people.
     pub fn geometry(&self) -> Option<String> {
         match self.media_type {
             MediaType::Pnm => {
@@ -209,7 +218,16 @@ impl Descriptor {
                     h.maxval
                 ))
             }
-            MediaType::Bmp => bmp_geometry(&self.head),
+            MediaType::Bmp => {
+                let h = crate::bmp::BmpHeader::parse(&self.head).ok()?;
+                Some(format!(
+                    "BMP {}x{} {} bits per pixel{}",
+                    h.width,
+                    h.height,
+                    h.bits_per_pixel,
+                    if h.top_down { " top-down" } else { "" }
+                ))
+            }
             _ => None,
         }
     }
@@ -245,24 +263,6 @@ pub fn find_first(
             return Ok(None);
         }
     }
-}
-
-/// Width, height and bits per pixel from a BMP file header and info header.
-fn bmp_geometry(head: &[u8]) -> Option<String> {
-    let le32 = |at: usize| {
-        head.get(at..at + 4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let width = le32(18)?;
-    let height = le32(22)?;
-    let bpp = head.get(28..30).map(|b| u16::from_le_bytes([b[0], b[1]]))?;
-    Some(format!(
-        "BMP {}x{} {} bits per pixel{}",
-        width,
-        height.unsigned_abs(),
-        bpp,
-        if height < 0 { " top-down" } else { "" }
-    ))
 }
 
 /// One combinator per field, in body order (see the table at the top).
@@ -348,18 +348,42 @@ mod tests {
             .contains("\"photo.ppm\", pnm, 921615 bytes"));
     }
 
+    fn bmp(head: Vec<u8>) -> Descriptor {
+        Descriptor {
+            media_type: MediaType::sniff(&head),
+            head,
+            ..sample()
+        }
+    }
+
     #[test]
     fn bmp_geometry_from_the_head() {
-        let mut head = vec![0u8; 54];
-        head[..2].copy_from_slice(b"BM");
-        head[18..22].copy_from_slice(&3i32.to_le_bytes());
-        head[22..26].copy_from_slice(&(-2i32).to_le_bytes());
-        head[28..30].copy_from_slice(&24u16.to_le_bytes());
-        assert_eq!(MediaType::sniff(&head), MediaType::Bmp);
+        let layout = crate::bmp::Layout::new(3, 2, crate::bmp::Depth::TwentyFour, true).unwrap();
+        let mut head = Vec::new();
+        layout.write_headers(&mut head);
+        let d = bmp(head);
+        assert_eq!(d.media_type, MediaType::Bmp);
         assert_eq!(
-            bmp_geometry(&head).as_deref(),
+            d.geometry().as_deref(),
             Some("BMP 3x2 24 bits per pixel top-down")
         );
+        assert_eq!(d.raster_offset(), Some(54));
+        assert_eq!(d.image_geometry().map(|g| g.row_stride), Some(12));
+    }
+
+    #[test]
+    fn a_forged_bmp_head_gives_no_geometry() {
+        // Once shown as "BMP -1x1 65535 bits per pixel".
+        let mut head = vec![0u8; 54];
+        head[..2].copy_from_slice(b"BM");
+        head[18..22].copy_from_slice(&(-1i32).to_le_bytes());
+        head[22..26].copy_from_slice(&1i32.to_le_bytes());
+        head[28..30].copy_from_slice(&65535u16.to_le_bytes());
+        let d = bmp(head);
+        assert_eq!(d.media_type, MediaType::Bmp);
+        assert_eq!(d.geometry(), None);
+        assert_eq!(d.raster_offset(), None);
+        assert_eq!(d.image_geometry(), None);
     }
 
     #[test]

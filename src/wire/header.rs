@@ -38,9 +38,9 @@
 //! code is [`crate::fec`]'s, only the header layout is here. Descriptor packets are reserved.
 
 use byteorder::{BigEndian, ByteOrder};
-use nom::bytes::complete::tag;
+use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u32, be_u64, be_u8};
-use nom::IResult;
+use nom::{Finish, IResult};
 
 /// The first two header bytes.
 pub const MAGIC: [u8; 2] = *b"pk";
@@ -240,19 +240,8 @@ impl Header {
         let bytes: &[u8; HEADER_LEN] = input[..HEADER_LEN]
             .try_into()
             .expect("slice of HEADER_LEN bytes");
-        let raw = match raw_header(bytes) {
-            Ok((_, raw)) => raw,
-            // Only the magic and version combinators can fail on 32 bytes.
-            Err(_) => {
-                return Err(if bytes[0..2] != MAGIC {
-                    WireError::BadMagic {
-                        found: [bytes[0], bytes[1]],
-                    }
-                } else {
-                    WireError::BadVersion { found: bytes[2] }
-                })
-            }
-        };
+        // On 32 bytes only the magic and version fields can fail, each with its own error.
+        let (_, raw) = raw_header(bytes).finish()?;
         let computed = header_check(bytes);
         if raw.header_check != computed {
             return Err(WireError::HeaderChecksum {
@@ -276,10 +265,46 @@ struct RawHeader {
     payload_crc: u32,
 }
 
+/// What the field combinators fail with: the header's own error, not nom's.
+type Parsed<'a, T> = IResult<&'a [u8], T, WireError>;
+
+impl nom::error::ParseError<&[u8]> for WireError {
+    /// Only running out of bytes makes nom's own combinators fail here.
+    fn from_error_kind(input: &[u8], _kind: nom::error::ErrorKind) -> Self {
+        WireError::Truncated {
+            found: HEADER_LEN.saturating_sub(input.len()),
+        }
+    }
+
+    fn append(_input: &[u8], _kind: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+/// `magic`: "pk".
+fn magic(input: &[u8]) -> Parsed<'_, ()> {
+    let (rest, found) = take(2usize)(input)?;
+    if found != MAGIC {
+        return Err(nom::Err::Failure(WireError::BadMagic {
+            found: [found[0], found[1]],
+        }));
+    }
+    Ok((rest, ()))
+}
+
+/// `version`: [`VERSION`].
+fn version(input: &[u8]) -> Parsed<'_, ()> {
+    let (rest, found) = be_u8(input)?;
+    if found != VERSION {
+        return Err(nom::Err::Failure(WireError::BadVersion { found }));
+    }
+    Ok((rest, ()))
+}
+
 /// One combinator per field, in wire order (see the table at the top of this module).
-fn raw_header(input: &[u8]) -> IResult<&[u8], RawHeader> {
-    let (input, _magic) = tag(&MAGIC[..])(input)?;
-    let (input, _version) = tag(&[VERSION][..])(input)?;
+fn raw_header(input: &[u8]) -> Parsed<'_, RawHeader> {
+    let (input, ()) = magic(input)?;
+    let (input, ()) = version(input)?;
     let (input, kind_flags) = be_u8(input)?;
     let (input, payload_len) = be_u16(input)?;
     let (input, header_check) = be_u16(input)?;
@@ -303,7 +328,7 @@ fn raw_header(input: &[u8]) -> IResult<&[u8], RawHeader> {
     ))
 }
 
-fn be_u48(input: &[u8]) -> IResult<&[u8], u64> {
+fn be_u48(input: &[u8]) -> Parsed<'_, u64> {
     let (input, high) = be_u16(input)?;
     let (input, low) = be_u32(input)?;
     Ok((input, u64::from(high) << 32 | u64::from(low)))

@@ -11,6 +11,8 @@
 //!
 //! This module knows nothing about packets or pixels.
 
+pub mod completions;
+
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -157,8 +159,25 @@ pub fn finish(program: &str, result: Result<Outcome, Failure>) -> ExitCode {
 /// Parse arguments with clap, mapping usage errors to our one-line format and exit status 2.
 ///
 /// `--help` and `--version` print to stdout and exit 0 as usual.
+///
+/// `PROG --generate-completions SHELL` prints a completion script instead (see
+/// [`completions`]).
 pub fn parse_args<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
-    match T::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match completions::requested(&argv) {
+        Ok(None) => {}
+        Ok(Some(shell)) => {
+            let mut cmd = T::command();
+            return Err(
+                match completions::write(shell, &mut cmd, program, &mut io::stdout()) {
+                    Ok(()) => ExitCode::from(EXIT_OK),
+                    Err(e) => finish(program, Err(Failure::from(e))),
+                },
+            );
+        }
+        Err(message) => return Err(finish(program, Err(Failure::new(message)))),
+    }
+    match T::try_parse_from(argv) {
         Ok(args) => Ok(args),
         Err(err) => match err.kind() {
             clap::error::ErrorKind::DisplayHelp
@@ -244,6 +263,9 @@ impl Input {
 
     fn from_file(file: File, name: &str) -> Result<Input, Failure> {
         let meta = file.metadata().map_err(io_context(name))?;
+        if meta.is_dir() {
+            return Err(Failure::new(format!("{name}: is a directory, not a file")));
+        }
         if !meta.is_file() {
             grow_pipe(file.as_raw_fd());
             return Ok(Input::Stream(Box::new(MarkedInput(file))));

@@ -3,6 +3,7 @@
 
 #[allow(dead_code)]
 mod common;
+mod contract;
 mod corrupt;
 mod descriptor;
 mod faults;

@@ -16,5 +16,6 @@ mod netcat;
 mod pktize;
 mod ppm2bmp;
 mod raw2ppm;
+mod readme;
 mod regressions;
 mod unpktize;

@@ -6,6 +6,8 @@
 //! The library does not use this module: its stages return typed errors, and the `From`
 //! impls here turn them into a [`Failure`]. Moving bytes is [`crate::io`]'s job.
 
+pub mod completions;
+
 use crate::io::{self as pio, is_input_error, OpenError};
 use std::fmt;
 use std::fs::File;
@@ -115,8 +117,25 @@ pub fn finish(program: &str, result: Result<Outcome, Failure>) -> ExitCode {
 /// Parse arguments with clap, mapping usage errors to our one-line format and exit status 2.
 ///
 /// `--help` and `--version` print to stdout and exit 0 as usual.
+///
+/// `PROG --generate-completions SHELL` prints a completion script instead (see
+/// [`completions`]).
 pub fn parse_args<T: clap::Parser>(program: &str) -> Result<T, ExitCode> {
-    match T::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match completions::requested(&argv) {
+        Ok(None) => {}
+        Ok(Some(shell)) => {
+            let mut cmd = T::command();
+            return Err(
+                match completions::write(shell, &mut cmd, program, &mut io::stdout()) {
+                    Ok(()) => ExitCode::from(EXIT_OK),
+                    Err(e) => finish(program, Err(Failure::from(e))),
+                },
+            );
+        }
+        Err(message) => return Err(finish(program, Err(Failure::new(message)))),
+    }
+    match T::try_parse_from(argv) {
         Ok(args) => Ok(args),
         Err(err) => match err.kind() {
             clap::error::ErrorKind::DisplayHelp

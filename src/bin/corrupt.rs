@@ -139,6 +139,12 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         }
         Err(e) => return Err(e.into()),
     };
+    if !stats.packets && !args.raw && stats.bytes_in > 0 {
+        eprintln!(
+            "corrupt: note: the input does not start with a pktize packet header, so it was damaged as raw bytes in blocks of {} (--raw for this without the note, --packets for packet mode)",
+            args.block
+        );
+    }
     if args.verbose {
         eprintln!("corrupt: {stats}");
     }

@@ -33,7 +33,8 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = packetize::DEFAULT_DESCRIBE_EVERY)]
     describe_every: u32,
 
-    /// A name for the transfer, carried in its descriptors (at most 255 bytes).
+    /// A name for the transfer, carried in its descriptors (at most 255 bytes; default: the
+    /// input file's base name).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
@@ -60,6 +61,12 @@ struct Args {
 fn parse_media_type(text: &str) -> Result<MediaType, String> {
     MediaType::from_name(text)
         .ok_or_else(|| format!("expected raw, pnm, bmp, png or jpeg, found \"{text}\""))
+}
+
+/// The base name of FILE (none for stdin), so that a receiver's `--info` names the file.
+fn base_name(file: &Option<PathBuf>) -> Option<String> {
+    let name = file.as_deref()?.file_name()?.to_string_lossy().into_owned();
+    (name != "-").then_some(name)
 }
 
 fn main() -> ExitCode {
@@ -94,7 +101,11 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         bytes_per_sec,
         describe: (args.describe_every > 0).then(|| Describe {
             every: args.describe_every,
-            name: args.name.clone().unwrap_or_default(),
+            name: args
+                .name
+                .clone()
+                .or_else(|| base_name(&args.file))
+                .unwrap_or_default(),
             media_type: args.media_type,
         }),
         fec: args.fec,

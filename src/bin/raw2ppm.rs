@@ -1,6 +1,6 @@
 //! raw2ppm: raw pixel bytes (RGB, grey, YUV) to PPM images, frame streams and live views.
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Parser;
 use pktools::cli::{self, Failure, Outcome};
 use pktools::pixel::{Matrix, Output, PixelFormat, Range, Rgb, YuvOptions};
@@ -37,8 +37,7 @@ struct Args {
 
     /// Pixel format, named as ffmpeg's -pix_fmt.
     #[arg(short, long = "pix-fmt", alias = "pix_fmt", value_name = "FMT", default_value = "rgb24",
-          value_parser = PossibleValuesParser::new(PixelFormat::NAMES)
-              .try_map(|s| s.parse::<PixelFormat>()))]
+          value_parser = PixFmtParser)]
     pix_fmt: PixelFormat,
 
     /// Bytes from the start of one input row to the next (packed formats; default: no padding).
@@ -86,6 +85,39 @@ struct Args {
     /// Write binary output even to a terminal.
     #[arg(long)]
     force: bool,
+}
+
+/// `--pix-fmt`: ffmpeg's names, listed in `--help`; a name that is not one of them gets
+/// the nearest as a hint (`yuv420`: did you mean yuv420p?).
+#[derive(Clone)]
+struct PixFmtParser;
+
+impl TypedValueParser for PixFmtParser {
+    type Value = PixelFormat;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<PixelFormat, clap::Error> {
+        let text = value.to_string_lossy();
+        text.parse().map_err(|_| {
+            let hint = match PixelFormat::nearest(&text) {
+                Some(near) => format!("did you mean {near}?"),
+                None => format!("expected one of: {}", PixelFormat::NAMES.join(", ")),
+            };
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("unknown pixel format '{text}' for '--pix-fmt': {hint}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(PixelFormat::NAMES.iter().map(PossibleValue::new)))
+    }
 }
 
 fn main() -> ExitCode {
@@ -162,14 +194,17 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
         }
         Err(e) => return Err(e.into()),
     };
+    let mut err = std::io::stderr();
     if args.verbose {
-        let mut err = std::io::stderr();
         for note in report.notes() {
             let _ = writeln!(err, "{PROGRAM}: {note}");
         }
         if let Some(note) = report.trailing_note() {
             let _ = writeln!(err, "{PROGRAM}: {note} (use --frames for all frames)");
         }
+    }
+    if let Some(warning) = report.mismatch() {
+        let _ = writeln!(err, "{PROGRAM}: warning: {warning}");
     }
     Ok(if report.is_incomplete() {
         Outcome::Damaged

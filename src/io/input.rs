@@ -58,9 +58,16 @@ impl Input {
     }
 
     fn from_file(file: File, name: String) -> Result<Input, OpenError> {
-        let meta = file
-            .metadata()
-            .map_err(|source| OpenError { name, source })?;
+        let meta = file.metadata().map_err(|source| OpenError {
+            name: name.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            return Err(OpenError {
+                name,
+                source: io::Error::other("is a directory, not a file"),
+            });
+        }
         if !meta.is_file() {
             super::grow_pipe(file.as_fd());
             return Ok(Input::Stream(Box::new(MarkedInput(file))));

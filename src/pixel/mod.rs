@@ -104,6 +104,26 @@ impl PixelFormat {
         "yuv420p10le",
     ];
 
+    /// The format whose name is nearest to `text`, for a "did you mean" hint: the same name
+    /// in another case (`RGB24`), one within two edits (`yuv420` for `yuv420p`), or the one
+    /// name that `text` begins (`yuyv` for `yuyv422`).
+    pub fn nearest(text: &str) -> Option<PixelFormat> {
+        let text = text.trim().to_ascii_lowercase();
+        let close = PixelFormat::NAMES
+            .iter()
+            .map(|name| edit_distance(name, &text))
+            .enumerate()
+            .min_by_key(|&(_, d)| d)
+            .filter(|&(_, d)| d <= 2 && d < text.len())
+            .map(|(i, _)| PixelFormat::ALL[i]);
+        let mut begun = (0..PixelFormat::NAMES.len())
+            .filter(|&i| PixelFormat::NAMES[i].starts_with(text.as_str()));
+        close.or(match (begun.next(), begun.next()) {
+            (Some(i), None) if !text.is_empty() => Some(PixelFormat::ALL[i]),
+            _ => None,
+        })
+    }
+
     /// ffmpeg's name for the format.
     pub fn name(self) -> &'static str {
         let index = PixelFormat::ALL
@@ -192,6 +212,24 @@ impl FromStr for PixelFormat {
             .map(|i| PixelFormat::ALL[i])
             .ok_or_else(|| GeometryError::UnknownFormat(text.to_string()))
     }
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// A colour given on the command line, 8 bits per channel.
@@ -438,6 +476,15 @@ mod tests {
     fn converter(format: PixelFormat, w: u64, h: u64) -> Converter {
         let layout = Layout::new(format, w, h, None).unwrap();
         Converter::new(layout, Output::Ppm, YuvOptions::default(), Rgb::default()).unwrap()
+    }
+
+    #[test]
+    fn nearest_format_corrects_case_and_small_typos() {
+        assert_eq!(PixelFormat::nearest("yuv420"), Some(PixelFormat::Yuv420p));
+        assert_eq!(PixelFormat::nearest("RGB24"), Some(PixelFormat::Rgb24));
+        assert_eq!(PixelFormat::nearest("nv13"), Some(PixelFormat::Nv12));
+        assert_eq!(PixelFormat::nearest("yuyv"), Some(PixelFormat::Yuyv422));
+        assert_eq!(PixelFormat::nearest("h264"), None);
     }
 
     #[test]

@@ -22,9 +22,11 @@
 //! the frames and writes the images. This module does not parse arguments or print; the
 //! binary does.
 
+mod fit;
 mod frames;
 mod source;
 
+pub use fit::sizes_that_fit;
 pub use source::{open_input, KernelCopy};
 
 use crate::io::Input;
@@ -173,12 +175,50 @@ pub struct Report {
     /// Bytes of fill after the data when the height was inferred.
     pub padded_by_inference: usize,
     pub trailing: Trailing,
+    /// The length of the pixel data (after the skipped header) when known in advance.
+    pub data_len: Option<u64>,
+    /// True when the height was given, not inferred from the data.
+    pub height_given: bool,
 }
 
 impl Report {
     /// True when an image was completed with fill: the data is incomplete.
     pub fn is_incomplete(&self) -> bool {
         self.short.is_some()
+    }
+
+    /// One line when the input does not match the size: bytes left over after the first
+    /// frame, or a frame cut short by the data (with a given height), and the sizes near
+    /// the one asked for whose frames would divide the input. `None` when it matches.
+    pub fn mismatch(&self) -> Option<String> {
+        let l = &self.layout;
+        let what = format!(
+            "{}x{} {} frame ({} bytes)",
+            l.width, l.height, l.format, l.frame_len
+        );
+        let problem = match (self.short, self.trailing) {
+            (Some(s), _) if self.height_given => format!(
+                "the input ended {} bytes short of a whole {what}; the missing bytes are filled",
+                s.frame_len - s.got
+            ),
+            (_, Trailing::Bytes(n)) if n % l.frame_len as u64 != 0 => {
+                format!("{n} bytes left over after the first {what}")
+            }
+            _ => return None,
+        };
+        let fits = match self.data_len {
+            Some(len) => sizes_that_fit(l.format, len, l.width as u64, l.height as u64, 3),
+            None => Vec::new(),
+        };
+        let hint = match (self.data_len, fits.is_empty()) {
+            (Some(len), false) => {
+                let sizes: Vec<String> = fits.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+                format!("; {len} bytes of {} fit {}", l.format, sizes.join(", "))
+            }
+            (Some(len), true) => format!("; no size near it fits {len} bytes of {}", l.format),
+            (None, _) => String::new(),
+        };
+        Some(format!("{problem}{hint}"))
     }
 
     /// Lines for a verbose summary, without the program name; see also
@@ -230,6 +270,7 @@ pub fn convert(
         return Err(RawVideoError::AutoWidthNeedsPacked(request.format));
     }
     let mut source = Source::open(input, request)?;
+    let data_len = source.mapped_len().map(|n| n as u64);
     let layout = resolve_layout(request, &source)?;
     let converter = Converter::new(layout.clone(), request.output, request.yuv, request.fill)?;
     let every = match request.every {
@@ -245,6 +286,8 @@ pub fn convert(
         short: None,
         padded_by_inference: 0,
         trailing: Trailing::None,
+        data_len,
+        height_given: request.height.is_some(),
     };
     let mut job = Job::new(converter, kernel, request.frames, Sink::new(out), report);
     match every {
@@ -260,7 +303,9 @@ pub fn convert(
             report.complete_frames += 1;
         }
     }
-    if !request.frames && request.check_trailing {
+    // Left-over bytes of a mapped input cost nothing to count; a stream is probed only on
+    // request, since the probe waits for its writer.
+    if !request.frames && (request.check_trailing || data_len.is_some()) {
         report.trailing = source.trailing().map_err(reading)?;
     }
     Ok(report)

@@ -2,8 +2,9 @@
 //! a huge size, through a real pipe, and must finish (or stop when its reader goes away) in
 //! bounded memory. The stream is generated as it is written, never held in memory.
 //!
-//! The stream is 256 MiB by default, so that `make test` (debug binaries) stays quick;
-//! `PKTOOLS_LIMITS_BYTES=1G cargo test --release --test it limits::` runs the 1 GiB of issue 9.
+//! The stream is 256 MiB by default, so that a plain `cargo test` (debug binaries) stays
+//! quick; `make test` runs the 1 GiB of issue 9 (`PKTOOLS_LIMITS_BYTES=1G`, optimised
+//! binaries of profile test-release).
 //! Peak RSS is the kernel's own count (`ru_maxrss` from `wait4`), so nothing is sampled.
 
 use crate::common;

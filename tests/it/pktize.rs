@@ -239,3 +239,24 @@ fn sends_each_packet_as_soon_as_its_bytes_arrive() {
     drop(stdin);
     child.wait().unwrap();
 }
+
+#[test]
+fn a_named_file_is_described_by_its_base_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("holiday photo.ppm");
+    std::fs::write(&file, b"P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06").unwrap();
+    let path = file.to_str().unwrap();
+    let named = sh(&format!("pktize '{path}' | unpktize --info"));
+    assert!(named.status.success(), "{}", stderr(&named));
+    let info = String::from_utf8_lossy(&named.stdout);
+    assert!(info.contains("holiday photo.ppm"), "{info}");
+    assert!(
+        !info.contains(dir.path().to_str().unwrap()),
+        "only the base name: {info}"
+    );
+    // --name still wins, and stdin has no name to give.
+    let given = sh(&format!("pktize --name other '{path}' | unpktize --info"));
+    assert!(String::from_utf8_lossy(&given.stdout).contains("other"));
+    let piped = sh(&format!("pktize < '{path}' | unpktize --info"));
+    assert!(!String::from_utf8_lossy(&piped.stdout).contains("holiday"));
+}

@@ -11,12 +11,14 @@
 //! format.
 
 pub mod header;
-pub mod samples;
+pub mod reader;
+pub mod source;
 
 use std::io;
 
 pub use header::{Header, HeaderError, Kind, MAX_DIMENSION, MAX_MAXVAL};
-pub use samples::{Raster, Reader, Rows, Source};
+pub use reader::{Raster, Reader, Rows};
+pub use source::Source;
 
 /// Longest header accepted (comments included): far more than any real header, and a bound
 /// on what a stream of `#` lines can make us buffer.

@@ -6,23 +6,27 @@
 //!  raw pixels ──raw2ppm──▶ PPM ──ppm2bmp──▶ BMP
 //! ```
 //!
-//! Each arrow is one module; each program in `src/bin/` is a thin shell around it.
+//! Each arrow is one module; each program in `src/bin/` is a thin shell around it. The
+//! library does not use [`cli`]: its stages return typed errors, and only the programs turn
+//! them into a message and an exit status.
 //!
 //! | module | concern |
 //! |---|---|
-//! | [`wire`] | the packet header: constants, encode, parse (the table in `pktize(5)`) |
-//! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
+//! | [`wire`] | the wire format: the packet header (the table in `pktize(5)`), [`framing`] (finding packets in a damaged stream), the transfer [`descriptor`] |
 //! | [`packetize`] | bytes to packets |
 //! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them |
-//! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
-//! | [`descriptor`] | the transfer descriptor: what a late receiver needs to know |
 //! | [`channel`] | the lossy channel: loss, bursts, bit errors, dup, reorder; its PRNG |
+//! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
 //! | [`pixel`] | raw pixel formats (rgb24, gray16le, yuv420p, nv12, ...): layouts, conversion |
 //! | [`rawvideo`] | raw frames to PPM images: geometry, frame streams, live snapshots |
-//! | [`pnm`] | PNM images (P1-P6): header parsing and rows, from a map or a stream |
-//! | [`bmp`] | BMP writing: layout, headers, row encoding, row order |
-//! | [`conceal`] | image-aware receiving: pixel geometry from a header, concealment of lost pixels, the damage map picture |
-//! | [`cli`] | the Unix manners every program shares |
+//! | [`pnm`] | PNM images (P1-P6): header, source (map or stream), reader |
+//! | [`convert`] | PNM to BMP: images in the row order BMP needs |
+//! | [`bmp`] | BMP: header (write and parse), row writer |
+//! | [`conceal`] | image-aware receiving: concealment of lost pixels, pixel grids per plane, the damage map picture |
+//! | [`image`] | image geometry (where the pixels lie) from a PNM or BMP head |
+//! | [`io`] | moving bytes: mapped or streamed input, page release, vectored writes, pipes, signals |
+//! | [`units`] | sizes, rates and hex patterns as people write them |
+//! | [`cli`] | only for `src/bin`: exit status, the one-line error, argument glue, progress |
 
 pub mod bmp;
 pub mod channel;

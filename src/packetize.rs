@@ -32,7 +32,8 @@ pub struct Settings {
     /// Send a descriptor first, after every this many data packets, and after the last;
     /// `None` sends none.
     pub describe: Option<Describe>,
-    /// Follow every group of K data packets with M parity packets.
+    /// Follow every group of K data packets with M parity packets (then `payload_len` is
+    /// at most [`fec::MAX_PAYLOAD`]).
     pub fec: Option<Scheme>,
 }
 
@@ -80,6 +81,10 @@ impl Packetizer {
         assert!(
             (1..=MAX_PAYLOAD).contains(&settings.payload_len),
             "payload size is validated by the caller to lie in 1..=MAX_PAYLOAD"
+        );
+        assert!(
+            settings.fec.is_none() || settings.payload_len <= fec::MAX_PAYLOAD,
+            "payload size with FEC is validated by the caller to be at most fec::MAX_PAYLOAD"
         );
         Packetizer {
             settings,

@@ -76,6 +76,12 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             "--size: payload size must be 1 to {MAX_PAYLOAD} bytes (one UDP datagram with the header), found {payload_len}"
         )));
     }
+    if args.fec.is_some() && payload_len > pktools::fec::MAX_PAYLOAD as u64 {
+        return Err(Failure::new(format!(
+            "--size: with --fec the payload size must be at most {} bytes (parity is whole 16-bit symbols and must fit one datagram), found {payload_len}",
+            pktools::fec::MAX_PAYLOAD
+        )));
+    }
     let bytes_per_sec = match &args.rate {
         Some(r) => match cli::parse_size(r) {
             Ok(0) | Err(_) => {

@@ -4,7 +4,7 @@ use clap::Parser;
 use pktools::cli::{self, Failure, Input, Outcome};
 use pktools::descriptor::MediaType;
 use pktools::fec::Scheme;
-use pktools::packetize::{self, Describe, Settings};
+use pktools::packetize::{self, Describe, Interleave, Settings};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
 use std::io::Write;
 use std::path::PathBuf;
@@ -44,6 +44,12 @@ struct Args {
     #[arg(long, value_name = "K+M")]
     fec: Option<Scheme>,
 
+    /// Send the data packets of each span of SPAN packets interleaved (bit-reversed order;
+    /// with --fec, group by group column-wise), so a burst of loss becomes scattered holes;
+    /// without SPAN, the whole input up to 8 MiB of payload per span.
+    #[arg(long, value_name = "SPAN", num_args = 0..=1, require_equals = true)]
+    interleave: Option<Option<u32>>,
+
     /// Print a summary on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -82,6 +88,20 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             pktools::fec::MAX_PAYLOAD
         )));
     }
+    let interleave = match args.interleave {
+        None => None,
+        Some(None) => Some(Interleave::Whole),
+        Some(Some(span)) => {
+            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len).max(1);
+            if span == 0 || u64::from(span) > most {
+                return Err(Failure::new(format!(
+                    "--interleave: the span must be 1 to {most} packets ({} MiB of payload at this size), found {span}",
+                    packetize::MAX_INTERLEAVE_BYTES >> 20
+                )));
+            }
+            Some(Interleave::Packets(span))
+        }
+    };
     let bytes_per_sec = match &args.rate {
         Some(r) => match cli::parse_size(r) {
             Ok(0) | Err(_) => {
@@ -103,6 +123,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             media_type: args.media_type,
         }),
         fec: args.fec,
+        interleave,
     };
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;

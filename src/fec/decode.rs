@@ -943,7 +943,10 @@ mod forged {
                 dec.parity(&h, &parity, true);
             }
             dec.flush();
-            assert!(dec.take_recovered().is_none(), "offset {offset}, shard {len}");
+            assert!(
+                dec.take_recovered().is_none(),
+                "offset {offset}, shard {len}"
+            );
         }
     }
 

@@ -44,7 +44,9 @@ impl Scheme {
         if data == 0 || parity == 0 || data > 255 || parity > 255 || data + parity > 256 {
             return Err(FecError::OutOfRange(data, parity));
         }
-        debug_assert!(reed_solomon_simd::ReedSolomonEncoder::supports(data, parity));
+        debug_assert!(reed_solomon_simd::ReedSolomonEncoder::supports(
+            data, parity
+        ));
         Ok(Scheme {
             data: data as u8,
             parity: parity as u8,
@@ -96,7 +98,10 @@ mod tests {
     fn every_scheme_is_one_the_coder_supports() {
         for k in 1..=255 {
             for m in 1..=(256 - k) {
-                assert!(reed_solomon_simd::ReedSolomonEncoder::supports(k, m), "{k}+{m}");
+                assert!(
+                    reed_solomon_simd::ReedSolomonEncoder::supports(k, m),
+                    "{k}+{m}"
+                );
             }
         }
     }

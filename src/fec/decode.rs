@@ -11,6 +11,7 @@
 
 use super::encode::payload_len_u16;
 use super::scheme::{shard_len, Scheme, MAX_GROUP_PACKETS};
+use super::single::Reencoder;
 use crate::wire::{Header, Kind, ParityInfo};
 use reed_solomon_simd::ReedSolomonDecoder;
 use std::collections::{BTreeMap, VecDeque};
@@ -93,6 +94,7 @@ impl Group {
 pub struct Decoder {
     mode: Mode,
     coder: Option<ReedSolomonDecoder>,
+    reencoder: Reencoder,
     /// Data packets from this seq on are copied; earlier groups cannot be rebuilt.
     copy_from: u32,
     first_seq: Option<u32>,
@@ -120,6 +122,7 @@ impl Decoder {
         Decoder {
             mode: Mode::Probing,
             coder: None,
+            reencoder: Reencoder::default(),
             copy_from: 0,
             first_seq: None,
             newest_seq: 0,
@@ -138,10 +141,12 @@ impl Decoder {
     pub fn reset(&mut self, transfer_id: u16) {
         let pool = std::mem::take(&mut self.pool);
         let coder = self.coder.take();
+        let reencoder = std::mem::take(&mut self.reencoder);
         *self = Decoder {
             transfer_id,
             pool,
             coder,
+            reencoder,
             ..Decoder::new()
         };
     }
@@ -518,53 +523,51 @@ impl Decoder {
             payloads.push((0, self.pool.pop().unwrap_or_default()));
             payloads[0].1.clear();
         } else {
-            let mut coder = match self.coder.take() {
-                Some(mut c) => c.reset(k, m, len).map(|()| c),
-                None => ReedSolomonDecoder::new(k, m, len),
+            // The group's K shards back to back: the data that arrived, zero-padded, and
+            // zeros for the lost and for those a short group lacks.
+            let mut shards = std::mem::take(&mut self.scratch);
+            shards.clear();
+            shards.resize(k * len, 0);
+            for j in 0..k_prime {
+                if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
+                    shards[j * len..j * len + d.len()].copy_from_slice(d);
+                }
             }
-            .expect("Scheme::new admits only counts the coder supports, and shards are even");
-            let mut scratch = std::mem::take(&mut self.scratch);
             let g = self.groups.get(&group).expect("caller found the group");
-            let mut added = Ok(());
-            for j in 0..k {
-                let shard = if j < k_prime {
-                    match self.kept(first.wrapping_add(j as u32)) {
-                        Some(d) if d.len() == len => d,
-                        Some(d) => {
-                            scratch.clear();
-                            scratch.extend_from_slice(d);
-                            scratch.resize(len, 0);
-                            &scratch[..]
-                        }
-                        None => continue,
-                    }
-                } else {
-                    // The shards a short group lacks: zeros by definition.
-                    scratch.clear();
-                    scratch.resize(len, 0);
-                    &scratch[..]
-                };
-                added = added.and(coder.add_original_shard(j, shard));
-            }
-            for (i, p) in g.parity.iter().enumerate() {
-                if let Some(p) = p {
-                    added = added.and(coder.add_recovery_shard(i, p));
+            let rebuilt = if let [lost] = missing {
+                // The usual case: one lost packet, rebuilt by encoding (see `single`).
+                let (index, parity) = g
+                    .parity
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, p)| p.as_deref().map(|p| (i, p)))
+                    .expect("the caller saw enough parity held");
+                self.reencoder
+                    .rebuild_one((k, m), len, &mut shards, *lost, index, parity);
+                true
+            } else {
+                decode(
+                    &mut self.coder,
+                    (k, m),
+                    len,
+                    &mut shards,
+                    missing,
+                    &g.parity,
+                )
+            };
+            // Parity beyond what the rebuild needed must agree with the rebuilt group.
+            let verified = rebuilt
+                && (g.held <= missing.len()
+                    || self.reencoder.agrees((k, m), len, &shards, &g.parity));
+            if verified {
+                for &j in missing {
+                    let mut payload = self.pool.pop().unwrap_or_default();
+                    payload.clear();
+                    payload.extend_from_slice(&shards[j * len..j * len + length_of(j)]);
+                    payloads.push((j, payload));
                 }
             }
-            if added.is_ok() {
-                if let Ok(result) = coder.decode() {
-                    for &j in missing {
-                        if let Some(shard) = result.restored_original(j) {
-                            let mut payload = self.pool.pop().unwrap_or_default();
-                            payload.clear();
-                            payload.extend_from_slice(&shard[..length_of(j)]);
-                            payloads.push((j, payload));
-                        }
-                    }
-                }
-            }
-            self.scratch = scratch;
-            self.coder = Some(coder);
+            self.scratch = shards;
         }
         for (j, payload) in payloads {
             let header = Header {
@@ -581,6 +584,51 @@ impl Decoder {
             self.recovered.push_back(Recovered { header, payload });
         }
     }
+}
+
+/// Rebuild the `missing` shards of `shards` (K shards of `len` bytes, the missing ones
+/// zeros) with the coder's decoder from the parity held; false when it cannot.
+fn decode(
+    coder: &mut Option<ReedSolomonDecoder>,
+    (k, m): (usize, usize),
+    len: usize,
+    shards: &mut [u8],
+    missing: &[usize],
+    parity: &[Option<Vec<u8>>],
+) -> bool {
+    let ready = match coder {
+        Some(c) => c.reset(k, m, len),
+        None => ReedSolomonDecoder::new(k, m, len).map(|c| {
+            *coder = Some(c);
+        }),
+    };
+    let Some(c) = coder.as_mut().filter(|_| ready.is_ok()) else {
+        return false;
+    };
+    let mut added = Ok(());
+    for (j, shard) in shards.chunks(len).enumerate() {
+        if !missing.contains(&j) {
+            added = added.and(c.add_original_shard(j, shard));
+        }
+    }
+    for (i, p) in parity.iter().enumerate() {
+        if let Some(p) = p {
+            added = added.and(c.add_recovery_shard(i, p));
+        }
+    }
+    if added.is_err() {
+        return false;
+    }
+    let Ok(result) = c.decode() else {
+        return false;
+    };
+    for &j in missing {
+        match result.restored_original(j) {
+            Some(shard) => shards[j * len..(j + 1) * len].copy_from_slice(shard),
+            None => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -951,24 +999,31 @@ mod forged {
     }
 
     #[test]
-    fn a_packet_that_arrived_is_never_rebuilt() {
+    fn forged_parity_rebuilds_only_missing_slots_and_is_caught_when_parity_is_spare() {
         let payload = [3u8; 100];
-        let mut dec = Decoder::new();
-        dec.reset(1);
         let parity = vec![9u8; 100];
-        for seq in 0..8 {
-            if seq != 5 {
-                dec.data(&data_header(seq, &payload), &payload, true);
+        for sent in [1, 2] {
+            let mut dec = Decoder::new();
+            dec.reset(1);
+            for seq in 0..8 {
+                if seq != 5 {
+                    dec.data(&data_header(seq, &payload), &payload, true);
+                }
+            }
+            for i in 0..sent {
+                dec.parity(&parity_header(0, 0, info(i), &parity), &parity, true);
+            }
+            dec.flush();
+            let rebuilt: Vec<u32> = std::iter::from_fn(|| dec.take_recovered())
+                .map(|r| r.header.seq)
+                .collect();
+            if sent == 1 {
+                // Nothing to check against: wrong bytes, but only for the missing slot.
+                assert_eq!(rebuilt, [5]);
+            } else {
+                // The second parity packet disagrees with the rebuilt group.
+                assert_eq!(rebuilt, [] as [u32; 0]);
             }
         }
-        for i in 0..2 {
-            dec.parity(&parity_header(0, 0, info(i), &parity), &parity, true);
-        }
-        dec.flush();
-        let rebuilt: Vec<u32> = std::iter::from_fn(|| dec.take_recovered())
-            .map(|r| r.header.seq)
-            .collect();
-        // Forged parity gives wrong bytes, but only for the slot that is missing.
-        assert_eq!(rebuilt, [5]);
     }
 }

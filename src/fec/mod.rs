@@ -24,6 +24,7 @@
 mod decode;
 mod encode;
 mod scheme;
+mod single;
 
 pub use decode::{Decoder, Recovered, RING_BYTES};
 pub use encode::Encoder;

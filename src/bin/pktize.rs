@@ -4,7 +4,7 @@ use clap::Parser;
 use pktools::cli::{self, Failure, Input, Outcome};
 use pktools::descriptor::MediaType;
 use pktools::fec::Scheme;
-use pktools::packetize::{self, Describe, Interleave, Settings};
+use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,6 +49,11 @@ struct Args {
     /// without SPAN, the whole input up to 8 MiB of payload per span.
     #[arg(long, value_name = "SPAN", num_args = 0..=1, require_equals = true)]
     interleave: Option<Option<u32>>,
+
+    /// Send the input N times as one transfer, a carousel (0: until killed); reading a
+    /// pipe, it is held in memory, at most 64 MiB.
+    #[arg(long, value_name = "N")]
+    repeat: Option<u32>,
 
     /// Print a summary on stderr.
     #[arg(short, long)]
@@ -128,12 +133,32 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
-    let summary = match input {
-        Input::Mapped(map) => packetize::packetize_slice(&map, &mut out, &settings, &mut |n| {
+    let passes = args.repeat.map(|n| match n {
+        0 => Passes::Endless,
+        n => Passes::Count(n),
+    });
+    let summary = match (input, passes) {
+        (Input::Mapped(map), Some(p)) => packetize::packetize_carousel(&map, &mut out, &settings, p),
+        (Input::Empty, Some(p)) => packetize::packetize_carousel(&[], &mut out, &settings, p),
+        (Input::Stream(mut reader), Some(p)) => {
+            let max = packetize::CAROUSEL_PIPE_MAX;
+            let data = packetize::read_bounded(&mut reader, max)
+                .map_err(cli::io_context("reading the input"))?
+                .ok_or_else(|| {
+                    Failure::new(format!(
+                        "--repeat: the input from a pipe is longer than {} MiB, more than is held to repeat it; give it as a file",
+                        max >> 20
+                    ))
+                })?;
+            packetize::packetize_carousel(&data, &mut out, &settings, p)
+        }
+        (Input::Mapped(map), None) => packetize::packetize_slice(&map, &mut out, &settings, &mut |n| {
             cli::release_mapped(&map, n)
         }),
-        Input::Empty => packetize::packetize_slice(&[], &mut out, &settings, &mut |_| {}),
-        Input::Stream(mut reader) => packetize::packetize_stream(&mut reader, &mut out, &settings),
+        (Input::Empty, None) => packetize::packetize_slice(&[], &mut out, &settings, &mut |_| {}),
+        (Input::Stream(mut reader), None) => {
+            packetize::packetize_stream(&mut reader, &mut out, &settings)
+        }
     }
     .map_err(cli::io_context("writing packets"))?;
     if args.verbose {

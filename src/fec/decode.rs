@@ -24,6 +24,9 @@ pub const RING_BYTES: usize = 1 << 20;
 const PROBE_BYTES: usize = 1 << 20;
 /// Most data packets kept before the first parity: two of the largest groups.
 const PROBE_PACKETS: usize = 2 * MAX_GROUP_PACKETS;
+/// The most bytes the ring grows to for an interleaving span ([`Decoder::hold_span`]): the
+/// longest span `pktize` sends.
+pub const RING_MAX_BYTES: usize = crate::packetize::MAX_INTERLEAVE_BYTES;
 /// Payload buffers kept for reuse.
 const POOL_BUFFERS: usize = 64;
 
@@ -97,12 +100,16 @@ pub struct Decoder {
     reencoder: Reencoder,
     /// Data packets from this seq on are copied; earlier groups cannot be rebuilt.
     copy_from: u32,
+    /// The sender's interleaving span, in data packets, when it announced one.
+    span: usize,
     first_seq: Option<u32>,
     newest_seq: u32,
     newest_group: Option<u32>,
     /// The data payload size P, from an intact data packet without LAST.
     data_len: Option<u16>,
     ring: Vec<Slot>,
+    /// The shard length the ring was sized for.
+    ring_shard_len: usize,
     groups: BTreeMap<u32, Group>,
     recovered: VecDeque<Recovered>,
     transfer_id: u16,
@@ -124,11 +131,13 @@ impl Decoder {
             coder: None,
             reencoder: Reencoder::default(),
             copy_from: 0,
+            span: 0,
             first_seq: None,
             newest_seq: 0,
             newest_group: None,
             data_len: None,
             ring: Vec::new(),
+            ring_shard_len: 0,
             groups: BTreeMap::new(),
             recovered: VecDeque::new(),
             transfer_id: 0,
@@ -162,6 +171,17 @@ impl Decoder {
         match self.mode {
             Mode::Active(s) => 2 * s.k() + s.m(),
             _ => 0,
+        }
+    }
+
+    /// The sender interleaves spans of `packets` data packets (its descriptor says so):
+    /// keep enough payloads to rebuild groups whose packets arrive that far apart, up to
+    /// [`RING_MAX_BYTES`]. Call it before the transfer's packets, or whenever it is learnt.
+    pub fn hold_span(&mut self, packets: usize) {
+        self.span = packets;
+        if let Mode::Active(s) = self.mode {
+            let shard_len = self.ring_shard_len;
+            self.activate(s, shard_len);
         }
     }
 
@@ -323,9 +343,14 @@ impl Decoder {
     /// parity at least, about [`RING_BYTES`] when that is more.
     fn activate(&mut self, scheme: Scheme, shard_len: usize) {
         self.mode = Mode::Active(scheme);
+        self.ring_shard_len = shard_len;
         let least = 2 * scheme.k() + scheme.m();
         let slots = (RING_BYTES / shard_len.max(1)).clamp(least, least.max(4096));
-        self.resize_ring(slots);
+        let most = (RING_MAX_BYTES / shard_len.max(1)).max(least);
+        let slots = slots.max((self.span + least).min(most));
+        if slots != self.ring.len() {
+            self.resize_ring(slots);
+        }
     }
 
     /// The parity header agrees with the format's geometry and with the data packets seen:
@@ -384,8 +409,8 @@ impl Decoder {
 
     /// The oldest seq the ring can still hold.
     fn ring_start(&self) -> u32 {
-        let span = (self.ring.len() as u32).saturating_sub(1);
-        self.newest_seq.saturating_sub(span)
+        let slots = (self.ring.len() as u32).saturating_sub(1);
+        self.newest_seq.saturating_sub(slots)
     }
 
     fn stop_probing(&mut self) {
@@ -534,18 +559,13 @@ impl Decoder {
                 }
             }
             let g = self.groups.get(&group).expect("caller found the group");
-            let rebuilt = if let [lost] = missing {
-                // The usual case: one lost packet, rebuilt by encoding (see `single`).
-                let (index, parity) = g
-                    .parity
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, p)| p.as_deref().map(|p| (i, p)))
-                    .expect("the caller saw enough parity held");
+            let verified = if let [lost] = missing {
+                // The usual case: one lost packet, rebuilt by encoding (see `single`), and
+                // checked against the spare parity by the same encoding.
                 self.reencoder
-                    .rebuild_one((k, m), len, &mut shards, *lost, index, parity);
-                true
+                    .rebuild_one((k, m), len, &mut shards, *lost, &g.parity)
             } else {
+                // Parity beyond what the rebuild needed must agree with the rebuilt group.
                 decode(
                     &mut self.coder,
                     (k, m),
@@ -553,12 +573,9 @@ impl Decoder {
                     &mut shards,
                     missing,
                     &g.parity,
-                )
+                ) && (g.held <= missing.len()
+                    || self.reencoder.agrees((k, m), len, &shards, &g.parity))
             };
-            // Parity beyond what the rebuild needed must agree with the rebuilt group.
-            let verified = rebuilt
-                && (g.held <= missing.len()
-                    || self.reencoder.agrees((k, m), len, &shards, &g.parity));
             if verified {
                 for &j in missing {
                     let mut payload = self.pool.pop().unwrap_or_default();

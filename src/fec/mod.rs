@@ -26,7 +26,7 @@ mod encode;
 mod scheme;
 mod single;
 
-pub use decode::{Decoder, Recovered, RING_BYTES};
+pub use decode::{Decoder, Recovered, RING_BYTES, RING_MAX_BYTES};
 pub use encode::Encoder;
 pub use scheme::{shard_len, FecError, Scheme, MAX_GROUP_PACKETS};
 

@@ -9,23 +9,51 @@
 //! encoding the 16 basis symbols, inverted over GF(2), and applied with two 256-entry
 //! tables. Encoding costs as much as sending did.
 //!
-//! The same encoder checks a rebuilt group against the parity it did not need
-//! ([`Reencoder::agrees`]), so parity that is not the data's rebuilds nothing.
+//! The same encoding checks the rebuilt shard against the parity it did not need (each must
+//! differ by `c_ij * d_j` too), and [`Reencoder::agrees`] checks a group rebuilt by the
+//! decoder, so parity that is not the data's rebuilds nothing.
 
 use reed_solomon_simd::ReedSolomonEncoder;
 use std::collections::HashMap;
 
-/// Division by one coefficient, as two tables over a symbol's low and high byte.
-struct Inverse {
+/// A linear map on symbols, as two tables over a symbol's low and high byte.
+struct Map {
     lo: [u16; 256],
     hi: [u16; 256],
+}
+
+impl Map {
+    /// The map that sends bit `b` to `images[b]`.
+    fn of(images: [u16; 16]) -> Map {
+        let mut lo = [0u16; 256];
+        let mut hi = [0u16; 256];
+        for v in 0..256 {
+            for b in 0..8 {
+                if v >> b & 1 == 1 {
+                    lo[v] ^= images[b];
+                    hi[v] ^= images[8 + b];
+                }
+            }
+        }
+        Map { lo, hi }
+    }
+
+    fn apply(&self, x: u16) -> u16 {
+        self.lo[usize::from(x & 0xff)] ^ self.hi[usize::from(x >> 8)]
+    }
+}
+
+/// Multiplication by the coefficient of one data shard in one parity shard, and division.
+struct Coefficient {
+    mul: Map,
+    div: Map,
 }
 
 /// Encodes whole groups for the decoder: single-loss rebuilds and checks.
 #[derive(Default)]
 pub(super) struct Reencoder {
     coder: Option<ReedSolomonEncoder>,
-    inverses: HashMap<(u8, u8, u8, u8), Box<Inverse>>,
+    coefficients: HashMap<(u8, u8, u8, u8), Box<Coefficient>>,
 }
 
 /// Call `f` on each 16-bit symbol of a shard laid out as the coder lays it: in each
@@ -87,35 +115,48 @@ impl Reencoder {
         })
     }
 
-    /// Rebuild data shard `lost` of `group` (where it is zeros) from parity shard `index`,
-    /// writing it into `group`.
+    /// Rebuild data shard `lost` of `group` (where it is zeros) from the parity held
+    /// (by index), writing it into `group`; false, and `group` unchanged, when the parity
+    /// shards held do not agree on it. One encoding does both: with the lost shard zeroed,
+    /// every parity shard `i` differs from the one received by `c_ij * d_j`.
     pub(super) fn rebuild_one(
         &mut self,
         km: (usize, usize),
         len: usize,
         group: &mut [u8],
         lost: usize,
-        index: usize,
-        parity: &[u8],
-    ) {
-        let mut diff = parity.to_vec();
+        parity: &[Option<Vec<u8>>],
+    ) -> bool {
+        let mut diffs: Vec<(usize, Vec<u8>)> = Vec::new();
         self.with_parity(km, len, group, |result| {
-            let r = result.recovery(index).expect("index < M");
-            for (d, r) in diff.iter_mut().zip(r) {
-                *d ^= r;
+            for (i, p) in parity.iter().enumerate() {
+                if let (Some(p), Some(r)) = (p, result.recovery(i)) {
+                    diffs.push((i, p.iter().zip(r).map(|(a, b)| a ^ b).collect()));
+                }
             }
         });
-        let inverse = self.inverse(km, lost, index);
-        map_symbols(&mut diff, |x| {
-            inverse.lo[usize::from(x & 0xff)] ^ inverse.hi[usize::from(x >> 8)]
-        });
-        group[lost * len..(lost + 1) * len].copy_from_slice(&diff);
+        let Some((first, diff)) = diffs.first() else {
+            return false;
+        };
+        let mut shard = diff.clone();
+        let c = self.coefficient(km, lost, *first);
+        map_symbols(&mut shard, |x| c.div.apply(x));
+        for (i, diff) in &diffs[1..] {
+            let c = self.coefficient(km, lost, *i);
+            let mut expected = shard.clone();
+            map_symbols(&mut expected, |x| c.mul.apply(x));
+            if expected != *diff {
+                return false;
+            }
+        }
+        group[lost * len..(lost + 1) * len].copy_from_slice(&shard);
+        true
     }
 
-    /// Division by the coefficient of data shard `j` in parity shard `i`.
-    fn inverse(&mut self, (k, m): (usize, usize), j: usize, i: usize) -> &Inverse {
+    /// The coefficient of data shard `j` in parity shard `i`.
+    fn coefficient(&mut self, (k, m): (usize, usize), j: usize, i: usize) -> &Coefficient {
         let key = (k as u8, m as u8, j as u8, i as u8);
-        if !self.inverses.contains_key(&key) {
+        if !self.coefficients.contains_key(&key) {
             // Shard j holds the basis symbols 1 << b; parity i then holds c_ij * (1 << b).
             let mut group = vec![0u8; k * 64];
             map_symbols(&mut group[j * 64..(j + 1) * 64], {
@@ -141,20 +182,13 @@ impl Reencoder {
                     x
                 });
             });
-            let inverse = invert(columns);
-            let mut lo = [0u16; 256];
-            let mut hi = [0u16; 256];
-            for v in 0..256 {
-                for b in 0..8 {
-                    if v >> b & 1 == 1 {
-                        lo[v] ^= inverse[b];
-                        hi[v] ^= inverse[8 + b];
-                    }
-                }
-            }
-            self.inverses.insert(key, Box::new(Inverse { lo, hi }));
+            let coefficient = Coefficient {
+                mul: Map::of(columns),
+                div: Map::of(invert(columns)),
+            };
+            self.coefficients.insert(key, Box::new(coefficient));
         }
-        &self.inverses[&key]
+        &self.coefficients[&key]
     }
 }
 
@@ -189,7 +223,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_lost_shard_is_rebuilt_from_any_parity_shard() {
+    fn one_lost_shard_is_rebuilt_from_any_parity_shard_and_checked_by_the_others() {
         for (k, m, len) in [
             (8, 2, 64),
             (32, 4, 1024),
@@ -202,22 +236,34 @@ mod tests {
             let parity: Vec<Vec<u8>> = re.with_parity((k, m), len, &group, |r| {
                 r.recovery_iter().map(<[u8]>::to_vec).collect()
             });
+            let all: Vec<Option<Vec<u8>>> = parity.iter().cloned().map(Some).collect();
             for lost in [0, k / 2, k - 1] {
-                for (index, p) in parity.iter().enumerate() {
+                for index in 0..m {
+                    // Parity `index` alone, then all of it (checked against each other).
+                    let mut one = vec![None; m];
+                    one[index] = Some(parity[index].clone());
+                    for held in [&one, &all] {
+                        let mut damaged = group.clone();
+                        damaged[lost * len..(lost + 1) * len].fill(0);
+                        assert!(re.rebuild_one((k, m), len, &mut damaged, lost, held));
+                        assert!(
+                            damaged == group,
+                            "{k}+{m}, {len} bytes, lost {lost}, parity {index}"
+                        );
+                    }
+                }
+                if m > 1 {
+                    let mut forged = all.clone();
+                    forged[1].as_mut().unwrap()[0] ^= 1;
                     let mut damaged = group.clone();
                     damaged[lost * len..(lost + 1) * len].fill(0);
-                    re.rebuild_one((k, m), len, &mut damaged, lost, index, p);
-                    assert!(
-                        damaged == group,
-                        "{k}+{m}, {len} bytes, lost {lost}, parity {index}"
-                    );
+                    assert!(!re.rebuild_one((k, m), len, &mut damaged, lost, &forged));
                 }
             }
-            let held: Vec<Option<Vec<u8>>> = parity.iter().cloned().map(Some).collect();
-            assert!(re.agrees((k, m), len, &group, &held));
+            assert!(re.agrees((k, m), len, &group, &all));
             let mut other = group.clone();
             other[0] ^= 1;
-            assert!(!re.agrees((k, m), len, &other, &held));
+            assert!(!re.agrees((k, m), len, &other, &all));
         }
     }
 }

@@ -25,6 +25,19 @@ pub enum Slot {
 /// `parity` parity packets per row (0 without FEC). Every data index `0..n` and every
 /// parity packet of the `ceil(n / stride)` rows appears exactly once.
 pub fn send_order(n: usize, stride: usize, parity: usize) -> impl Iterator<Item = Slot> {
+    send_order_of_pass(n, stride, parity, 0)
+}
+
+/// The sending order in pass `pass` of a carousel (`pktize --repeat`): the order of pass
+/// 0 with the data columns rotated by `pass` and the rows by `pass` times about 0.618 of
+/// the rows (bit-reversed order, then rotated), so a loss that recurs with the period of
+/// a pass hits other packets in every pass. Parity columns still come after the data.
+pub fn send_order_of_pass(
+    n: usize,
+    stride: usize,
+    parity: usize,
+    pass: u32,
+) -> impl Iterator<Item = Slot> {
     let stride = stride.max(1);
     let rows = n.div_ceil(stride);
     let bits = rows.next_power_of_two().trailing_zeros();
@@ -34,8 +47,18 @@ pub fn send_order(n: usize, stride: usize, parity: usize) -> impl Iterator<Item 
             b => i.reverse_bits() >> (usize::BITS - b),
         })
         .filter(move |&r| r < rows);
-    let row_order: Vec<usize> = row_order.collect();
+    let mut row_order: Vec<usize> = row_order.collect();
+    if rows > 0 {
+        // 40503 / 65536 is about the golden ratio's fractional part.
+        let turn = (u64::from(pass).wrapping_mul(40503 * rows as u64) >> 16) as usize % rows;
+        row_order.rotate_left(turn);
+    }
+    let pass = pass as usize;
     (0..stride + parity).flat_map(move |column| {
+        let column = match column < stride {
+            true => (column + pass) % stride,
+            false => column,
+        };
         let row_order = row_order.clone();
         row_order.into_iter().filter_map(move |row| {
             if column < stride {
@@ -66,6 +89,25 @@ mod tests {
                 let rows = n.div_ceil(stride);
                 assert_eq!(order.len(), n + rows * parity, "{n} {stride} {parity}");
                 assert!((0..n).all(|i| set.contains(&Slot::Data(i))));
+            }
+        }
+    }
+
+    #[test]
+    fn every_pass_is_another_permutation_that_keeps_the_burst_guarantee() {
+        let first: Vec<Slot> = send_order(100, 8, 2).collect();
+        for pass in 1..5 {
+            let order: Vec<Slot> = send_order_of_pass(100, 8, 2, pass).collect();
+            assert_ne!(order, first);
+            let set: HashSet<Slot> = order.iter().copied().collect();
+            assert_eq!(set, first.iter().copied().collect::<HashSet<Slot>>());
+            let group = |s: &Slot| match s {
+                Slot::Data(i) => i / 8,
+                Slot::Parity { group, .. } => *group,
+            };
+            for burst in order.windows(12) {
+                let groups: HashSet<usize> = burst.iter().map(group).collect();
+                assert_eq!(groups.len(), burst.len(), "pass {pass}");
             }
         }
     }

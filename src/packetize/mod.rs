@@ -113,6 +113,8 @@ pub struct Packetizer {
     total_len: Option<u64>,
     /// The interleaving span in data packets, when interleaving.
     span: Option<usize>,
+    /// The carousel pass being sent (`packetize_carousel`), from 0.
+    pass: u32,
     seq: u32,
     offset: u64,
     descriptor_seq: u32,
@@ -138,6 +140,7 @@ impl Packetizer {
             seq: 0,
             offset: 0,
             descriptor_seq: 0,
+            pass: 0,
             summary: Summary::default(),
         }
     }
@@ -515,7 +518,7 @@ impl<'w> Sender<'w> {
         // A batch: headers, and per packet its header's index (or none: parity is whole).
         let mut headers: Vec<[u8; HEADER_LEN]> = Vec::with_capacity(per_write + 2);
         let mut pieces: Vec<(Option<usize>, &[u8])> = Vec::with_capacity(per_write + 2);
-        let mut order = interleave::send_order(n, stride, m).peekable();
+        let mut order = interleave::send_order_of_pass(n, stride, m, packetizer.pass).peekable();
         while let Some(slot) = order.next() {
             match slot {
                 Slot::Data(i) => {
@@ -636,6 +639,62 @@ pub fn packetize_slice(
     let mut summary = packetizer.summary().clone();
     sender.add_parity_to(&mut summary);
     Ok(summary)
+}
+
+/// How many times a carousel sends its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passes {
+    Count(u32),
+    /// Until the output fails (its reader went away) or the process is killed.
+    Endless,
+}
+
+/// Most bytes of a pipe held to send it more than once; a longer input must be a file.
+pub const CAROUSEL_PIPE_MAX: usize = 64 << 20;
+
+/// Send `data` (a mapped file, or a pipe read whole) `passes` times as the same transfer:
+/// the same id, seq numbers and offsets, with descriptors in every pass and, when
+/// interleaving, another order in every pass ([`interleave::send_order_of_pass`]).
+pub fn packetize_carousel(
+    data: &[u8],
+    out: &mut dyn Write,
+    settings: &Settings,
+    passes: Passes,
+) -> io::Result<Summary> {
+    let mut packetizer = Packetizer::new(settings.clone(), Some(data.len() as u64));
+    let mut summary = Summary::default();
+    let mut pass = 0u32;
+    while passes == Passes::Endless || Passes::Count(pass) != passes {
+        let mut sender = Sender::new(out, settings);
+        packetizer.seq = 0;
+        packetizer.offset = 0;
+        packetizer.pass = pass;
+        sender.describe(&packetizer, settings, data);
+        if packetizer.span.is_some() {
+            sender.send_interleaved(&mut packetizer, data, true, &mut |_| {})?;
+        } else {
+            sender.send(&mut packetizer, data, true, &mut |_| {})?;
+        }
+        sender.out.flush()?;
+        let mut parity = Summary::default();
+        sender.add_parity_to(&mut parity);
+        summary.parity_packets += parity.parity_packets;
+        summary.output_bytes += parity.output_bytes;
+        pass = pass.wrapping_add(1);
+    }
+    let sent = packetizer.summary();
+    summary.input_bytes = data.len() as u64;
+    summary.packets = sent.packets;
+    summary.descriptors = sent.descriptors;
+    summary.output_bytes += sent.output_bytes;
+    Ok(summary)
+}
+
+/// Read all of `input` if it holds at most `max` bytes; `None` if it holds more.
+pub fn read_bounded(input: &mut dyn Read, max: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut data = Vec::new();
+    input.take(max as u64 + 1).read_to_end(&mut data)?;
+    Ok((data.len() <= max).then_some(data))
 }
 
 /// Packetize a stream of unknown length, sending packets as soon as their bytes arrive.

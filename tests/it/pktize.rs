@@ -239,3 +239,80 @@ fn sends_each_packet_as_soon_as_its_bytes_arrive() {
     drop(stdin);
     child.wait().unwrap();
 }
+
+#[test]
+fn an_interleaved_stream_is_a_permutation_that_unpktize_writes_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    let dst = dir.path().join("out");
+    for (len, opts) in [
+        (300_000, "--interleave"),
+        (300_000, "--interleave=64"),
+        (300_001, "--interleave=100 --fec 8+2"),
+        (1, "--interleave"),
+        (0, "--interleave --fec 4+1"),
+    ] {
+        let data = bytes(len, 17);
+        std::fs::write(&src, &data).unwrap();
+        for from in ["<", ""] {
+            let script = format!(
+                "pktize -s 1000 {opts} {from} {src} > {dir}/pk && unpktize -o {dst} < {dir}/pk",
+                src = src.display(),
+                dir = dir.path().display(),
+                dst = dst.display()
+            );
+            let out = sh(&format!("cat {} | {script}", src.display()));
+            assert!(out.status.success(), "{opts}: {}", stderr(&out));
+            assert!(
+                std::fs::read(&dst).unwrap() == data,
+                "{opts} {from}: length {len}"
+            );
+            let stream = std::fs::read(dir.path().join("pk")).unwrap();
+            let mut seqs: Vec<u32> = data_packets(&stream)
+                .iter()
+                .map(|p| header(p).seq)
+                .collect();
+            let sent_in_order = seqs.windows(2).all(|w| w[0] < w[1]);
+            assert_eq!(sent_in_order, len <= 1000, "{opts}");
+            seqs.sort_unstable();
+            let n = len.div_ceil(1000).max(1) as u32;
+            assert_eq!(seqs, (0..n).collect::<Vec<u32>>(), "{opts}");
+            let last = header(split_packets(&stream).last().unwrap());
+            assert_eq!(
+                last.total_len,
+                Some(len as u64),
+                "the final descriptor states the total"
+            );
+        }
+    }
+}
+
+#[test]
+fn interleave_spans_beyond_the_memory_bound_are_refused() {
+    let out = run("pktize", &["--interleave=0"], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run("pktize", &["-s", "65000", "--interleave=2000"], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--interleave"), "{}", stderr(&out));
+    let out = run("pktize", &["-s", "65475", "--fec", "8+2"], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("65474"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_piped_transfer_that_loses_its_last_packet_keeps_its_length() {
+    // Issue 17 item 2: the final descriptor knows the total even from a pipe.
+    let data = bytes(3000, 2);
+    let out = run("pktize", &["-s", "1000"], &data);
+    let packets = split_packets(&out.stdout);
+    let kept: Vec<u8> = packets
+        .iter()
+        .filter(|p| !header(p).last)
+        .flatten()
+        .copied()
+        .collect();
+    let got = run("unpktize", &["--fill", "ee"], &kept);
+    assert_eq!(got.status.code(), Some(1), "{}", stderr(&got));
+    assert_eq!(got.stdout.len(), 3000);
+    assert!(got.stdout[..2000] == data[..2000]);
+}

@@ -308,7 +308,9 @@ fn memory_stays_bounded_on_a_long_stream_with_parity_and_losses() {
     let (out, rss_kib) = run_measuring_rss("unpktize", &["-v"], &stream);
     assert_eq!(out.stdout.len(), 128 << 20);
     assert!(stderr(&out).contains("recovered"), "{}", stderr(&out));
-    assert!(rss_kib < 16 * 1024, "peak RSS {rss_kib} KiB");
+    // The streaming bound, plus the GF(2^16) coder's multiplication tables (8.5 MiB, made
+    // once when the first group is rebuilt).
+    assert!(rss_kib < (16 + 9) * 1024, "peak RSS {rss_kib} KiB");
     let (out, rss_kib) =
         run_measuring_rss("pktize", &["--fec", "32+4", path.to_str().unwrap()], b"");
     assert!(out.status.success());

@@ -11,7 +11,7 @@
 
 use super::encode::payload_len_u16;
 use super::scheme::{shard_len, Scheme, MAX_GROUP_PACKETS};
-use super::single::Reencoder;
+use super::single::{Reencoder, MAX_LOSSES};
 use crate::wire::{Header, Kind, ParityInfo};
 use reed_solomon_simd::ReedSolomonDecoder;
 use std::collections::{BTreeMap, VecDeque};
@@ -559,11 +559,11 @@ impl Decoder {
                 }
             }
             let g = self.groups.get(&group).expect("caller found the group");
-            let verified = if let [lost] = missing {
-                // The usual case: one lost packet, rebuilt by encoding (see `single`), and
-                // checked against the spare parity by the same encoding.
+            let verified = if missing.len() <= MAX_LOSSES {
+                // The usual case: a few lost packets, rebuilt by encoding (see `single`),
+                // and checked against the spare parity by the same encoding.
                 self.reencoder
-                    .rebuild_one((k, m), len, &mut shards, *lost, &g.parity)
+                    .rebuild((k, m), len, &mut shards, missing, &g.parity)
             } else {
                 // Parity beyond what the rebuild needed must agree with the rebuilt group.
                 decode(

@@ -1,17 +1,18 @@
-//! One lost data shard rebuilt by encoding instead of decoding.
+//! A few lost data shards rebuilt by encoding instead of decoding.
 //!
 //! The coder's decoder evaluates an erasure locator over the whole field (2^16 symbols) for
 //! every group, whatever the shard size: a millisecond per group, most of a receiver's time
 //! at 1% loss. But the code is linear symbol by symbol: parity shard `i` is
-//! `sum_j c_ij * d_j`. With one data shard `j` lost, encoding the group with that shard
-//! zeroed gives `r'_i`, and `d_j = (r_i + r'_i) / c_ij`. Dividing by the constant `c_ij`
-//! is a linear map on the 16 bits of a symbol; it is learnt once per (K, M, j, i) by
-//! encoding the 16 basis symbols, inverted over GF(2), and applied with two 256-entry
-//! tables. Encoding costs as much as sending did.
+//! `sum_j c_ij * d_j`. With the lost shards zeroed, encoding the group gives `r'_i`, and
+//! `r_i + r'_i = sum_{j lost} c_ij * d_j`: with `e` losses, `e` such equations. Multiplying
+//! by a constant is a linear map on the 16 bits of a symbol, so the system is a
+//! `16e x 16e` matrix over GF(2): learnt once per pattern by encoding the 16 basis symbols
+//! of each lost shard, inverted, and applied with 256-entry tables per byte. Encoding costs
+//! as much as sending did.
 //!
-//! The same encoding checks the rebuilt shard against the parity it did not need (each must
-//! differ by `c_ij * d_j` too), and [`Reencoder::agrees`] checks a group rebuilt by the
-//! decoder, so parity that is not the data's rebuilds nothing.
+//! The same encoding checks the rebuilt shards against the parity it did not need, and
+//! [`Reencoder::agrees`] checks a group rebuilt by the decoder (more than [`MAX_LOSSES`]
+//! losses), so parity that is not the data's rebuilds nothing.
 
 use reed_solomon_simd::ReedSolomonEncoder;
 use std::collections::HashMap;
@@ -43,17 +44,28 @@ impl Map {
     }
 }
 
-/// Multiplication by the coefficient of one data shard in one parity shard, and division.
+/// Multiplication by the coefficient of one data shard in one parity shard: the images
+/// of the 16 bits of a symbol, and as tables.
 struct Coefficient {
+    columns: [u16; 16],
     mul: Map,
-    div: Map,
 }
+
+/// Most losses in a group rebuilt by encoding: the system's 16 bits per loss must fit the
+/// 64-bit rows of its GF(2) matrix. More go to the coder's decoder.
+pub(super) const MAX_LOSSES: usize = 4;
+/// Solved systems kept, by scheme, losses and parity used: a repeated pattern is solved
+/// once.
+const SYSTEMS_KEPT: usize = 4096;
 
 /// Encodes whole groups for the decoder: single-loss rebuilds and checks.
 #[derive(Default)]
 pub(super) struct Reencoder {
     coder: Option<ReedSolomonEncoder>,
     coefficients: HashMap<(u8, u8, u8, u8), Box<Coefficient>>,
+    /// Per (K, M, lost shards, parity shards used): the maps from each parity difference
+    /// to each lost shard, `maps[j * e + i]`.
+    systems: HashMap<(u8, u8, Vec<u8>, Vec<u8>), Vec<Map>>,
 }
 
 /// Call `f` on each 16-bit symbol of a shard laid out as the coder lays it: in each
@@ -115,18 +127,24 @@ impl Reencoder {
         })
     }
 
-    /// Rebuild data shard `lost` of `group` (where it is zeros) from the parity held
-    /// (by index), writing it into `group`; false, and `group` unchanged, when the parity
-    /// shards held do not agree on it. One encoding does both: with the lost shard zeroed,
-    /// every parity shard `i` differs from the one received by `c_ij * d_j`.
-    pub(super) fn rebuild_one(
+    /// Rebuild the data shards `lost` of `group` (where they are zeros; at most
+    /// [`MAX_LOSSES`]) from the parity held (by index), writing them into `group`; false,
+    /// and `group` unchanged, when too little parity is held or the parity shards held do
+    /// not agree. One encoding does it: with the lost shards zeroed, parity shard `i`
+    /// differs from the one received by `sum_j c_ij * d_j`; `e` of those equations give
+    /// the `e` lost shards, and every other held shard must then agree.
+    pub(super) fn rebuild(
         &mut self,
         km: (usize, usize),
         len: usize,
         group: &mut [u8],
-        lost: usize,
+        lost: &[usize],
         parity: &[Option<Vec<u8>>],
     ) -> bool {
+        let e = lost.len();
+        if e == 0 || e > MAX_LOSSES {
+            return false;
+        }
         let mut diffs: Vec<(usize, Vec<u8>)> = Vec::new();
         self.with_parity(km, len, group, |result| {
             for (i, p) in parity.iter().enumerate() {
@@ -135,22 +153,91 @@ impl Reencoder {
                 }
             }
         });
-        let Some((first, diff)) = diffs.first() else {
+        if diffs.len() < e {
+            return false;
+        }
+        let used: Vec<usize> = diffs[..e].iter().map(|(i, _)| *i).collect();
+        let Some(maps) = self.system(km, lost, &used) else {
             return false;
         };
-        let mut shard = diff.clone();
-        let c = self.coefficient(km, lost, *first);
-        map_symbols(&mut shard, |x| c.div.apply(x));
-        for (i, diff) in &diffs[1..] {
-            let c = self.coefficient(km, lost, *i);
-            let mut expected = shard.clone();
-            map_symbols(&mut expected, |x| c.mul.apply(x));
+        // d_j = sum_i maps[j][i](diff_i), symbol by symbol.
+        let mut shards = vec![vec![0u8; len]; e];
+        for (j, shard) in shards.iter_mut().enumerate() {
+            for (i, (_, diff)) in diffs[..e].iter().enumerate() {
+                let mut part = diff.clone();
+                let map = &maps[j * e + i];
+                map_symbols(&mut part, |x| map.apply(x));
+                for (s, p) in shard.iter_mut().zip(&part) {
+                    *s ^= p;
+                }
+            }
+        }
+        for (k, diff) in &diffs[e..] {
+            let mut expected = vec![0u8; len];
+            for (j, shard) in shards.iter().enumerate() {
+                let c = self.coefficient(km, lost[j], *k);
+                let mut part = shard.clone();
+                map_symbols(&mut part, |x| c.mul.apply(x));
+                for (s, p) in expected.iter_mut().zip(&part) {
+                    *s ^= p;
+                }
+            }
             if expected != *diff {
                 return false;
             }
         }
-        group[lost * len..(lost + 1) * len].copy_from_slice(&shard);
+        for (j, shard) in lost.iter().zip(&shards) {
+            group[j * len..(j + 1) * len].copy_from_slice(shard);
+        }
         true
+    }
+
+    /// The maps that solve for the shards `lost` from the differences of parity `used`.
+    fn system(&mut self, km: (usize, usize), lost: &[usize], used: &[usize]) -> Option<&[Map]> {
+        let key = (
+            km.0 as u8,
+            km.1 as u8,
+            lost.iter().map(|&j| j as u8).collect::<Vec<u8>>(),
+            used.iter().map(|&i| i as u8).collect::<Vec<u8>>(),
+        );
+        if !self.systems.contains_key(&key) {
+            let e = lost.len();
+            // Row (i, r): bit r of diff_i; column (j, b): bit b of d_j.
+            let mut rows = vec![0u64; 16 * e];
+            for (ii, &i) in used.iter().enumerate() {
+                for (jj, &j) in lost.iter().enumerate() {
+                    let columns = self.coefficient(km, j, i).columns;
+                    for (b, image) in columns.iter().enumerate() {
+                        for r in 0..16 {
+                            if image >> r & 1 == 1 {
+                                rows[16 * ii + r] |= 1 << (16 * jj + b);
+                            }
+                        }
+                    }
+                }
+            }
+            let inverse = invert_bits(&rows)?;
+            // inverse row (j, b): which bits (i, r) of the differences make bit b of d_j.
+            let mut maps = Vec::with_capacity(e * e);
+            for jj in 0..e {
+                for ii in 0..e {
+                    let mut images = [0u16; 16];
+                    for (r, image) in images.iter_mut().enumerate() {
+                        for b in 0..16 {
+                            if inverse[16 * jj + b] >> (16 * ii + r) & 1 == 1 {
+                                *image |= 1 << b;
+                            }
+                        }
+                    }
+                    maps.push(Map::of(images));
+                }
+            }
+            if self.systems.len() >= SYSTEMS_KEPT {
+                self.systems.clear();
+            }
+            self.systems.insert(key.clone(), maps);
+        }
+        self.systems.get(&key).map(Vec::as_slice)
     }
 
     /// The coefficient of data shard `j` in parity shard `i`.
@@ -183,8 +270,8 @@ impl Reencoder {
                 });
             });
             let coefficient = Coefficient {
+                columns,
                 mul: Map::of(columns),
-                div: Map::of(invert(columns)),
             };
             self.coefficients.insert(key, Box::new(coefficient));
         }
@@ -192,30 +279,25 @@ impl Reencoder {
     }
 }
 
-/// The inverse of the GF(2)-linear map that sends bit `b` to `columns[b]`, as the images
-/// of the 16 bits. The map is multiplication by a non-zero field element (an MDS code has
-/// no zero coefficient), so it is invertible.
-fn invert(columns: [u16; 16]) -> [u16; 16] {
-    // Pairs (image, preimage): eliminate until each image is a single bit.
-    let mut pairs: Vec<(u16, u16)> = (0..16).map(|b| (columns[b], 1u16 << b)).collect();
-    for bit in 0..16 {
-        let Some(pivot) = (bit..16).find(|&r| pairs[r].0 >> bit & 1 == 1) else {
-            continue;
-        };
-        pairs.swap(bit, pivot);
-        let (v, u) = pairs[bit];
-        for (r, pair) in pairs.iter_mut().enumerate() {
-            if r != bit && pair.0 >> bit & 1 == 1 {
-                pair.0 ^= v;
-                pair.1 ^= u;
+/// The inverse of a square GF(2) matrix of `rows.len()` (at most 64) rows, bit `c` of
+/// row `r` being entry (r, c); `None` when it is singular (it never is for an MDS code's
+/// parity coefficients, whatever the losses).
+fn invert_bits(rows: &[u64]) -> Option<Vec<u64>> {
+    let n = rows.len();
+    let mut a = rows.to_vec();
+    let mut inv: Vec<u64> = (0..n).map(|r| 1u64 << r).collect();
+    for col in 0..n {
+        let pivot = (col..n).find(|&r| a[r] >> col & 1 == 1)?;
+        a.swap(col, pivot);
+        inv.swap(col, pivot);
+        for r in 0..n {
+            if r != col && a[r] >> col & 1 == 1 {
+                a[r] ^= a[col];
+                inv[r] ^= inv[col];
             }
         }
     }
-    let mut inverse = [0u16; 16];
-    for (bit, &(_, u)) in pairs.iter().enumerate() {
-        inverse[bit] = u;
-    }
-    inverse
+    Some(inv)
 }
 
 #[cfg(test)]
@@ -223,7 +305,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_lost_shard_is_rebuilt_from_any_parity_shard_and_checked_by_the_others() {
+    fn lost_shards_are_rebuilt_from_any_parity_and_checked_by_the_rest() {
         for (k, m, len) in [
             (8, 2, 64),
             (32, 4, 1024),
@@ -245,7 +327,7 @@ mod tests {
                     for held in [&one, &all] {
                         let mut damaged = group.clone();
                         damaged[lost * len..(lost + 1) * len].fill(0);
-                        assert!(re.rebuild_one((k, m), len, &mut damaged, lost, held));
+                        assert!(re.rebuild((k, m), len, &mut damaged, &[lost], held));
                         assert!(
                             damaged == group,
                             "{k}+{m}, {len} bytes, lost {lost}, parity {index}"
@@ -257,8 +339,21 @@ mod tests {
                     forged[1].as_mut().unwrap()[0] ^= 1;
                     let mut damaged = group.clone();
                     damaged[lost * len..(lost + 1) * len].fill(0);
-                    assert!(!re.rebuild_one((k, m), len, &mut damaged, lost, &forged));
+                    assert!(!re.rebuild((k, m), len, &mut damaged, &[lost], &forged));
                 }
+            }
+            // Up to min(M, MAX_LOSSES) losses at once, from all the parity.
+            for e in 2..=m.min(MAX_LOSSES).min(k) {
+                let lost: Vec<usize> = (0..e).map(|x| (x * 5 + 1) % k).collect();
+                let mut lost_sorted = lost.clone();
+                lost_sorted.sort_unstable();
+                lost_sorted.dedup();
+                let mut damaged = group.clone();
+                for &j in &lost_sorted {
+                    damaged[j * len..(j + 1) * len].fill(0);
+                }
+                assert!(re.rebuild((k, m), len, &mut damaged, &lost_sorted, &all));
+                assert!(damaged == group, "{k}+{m}, lost {lost_sorted:?}");
             }
             assert!(re.agrees((k, m), len, &group, &all));
             let mut other = group.clone();

@@ -58,6 +58,9 @@ pub(super) const MAX_LOSSES: usize = 4;
 /// once.
 const SYSTEMS_KEPT: usize = 4096;
 
+/// K, M, the lost data shards, the parity shards used.
+type SystemKey = (u8, u8, Vec<u8>, Vec<u8>);
+
 /// Encodes whole groups for the decoder: single-loss rebuilds and checks.
 #[derive(Default)]
 pub(super) struct Reencoder {
@@ -65,7 +68,7 @@ pub(super) struct Reencoder {
     coefficients: HashMap<(u8, u8, u8, u8), Box<Coefficient>>,
     /// Per (K, M, lost shards, parity shards used): the maps from each parity difference
     /// to each lost shard, `maps[j * e + i]`.
-    systems: HashMap<(u8, u8, Vec<u8>, Vec<u8>), Vec<Map>>,
+    systems: HashMap<SystemKey, Vec<Map>>,
 }
 
 /// Call `f` on each 16-bit symbol of a shard laid out as the coder lays it: in each

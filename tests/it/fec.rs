@@ -512,3 +512,35 @@ fn corrupt_bursts_on_an_interleaved_stream_match_the_truth() {
         "bytes lost in order, interleaved: {lost_bytes:?}"
     );
 }
+
+#[test]
+fn parity_bytes_are_the_test_vector_of_the_manual() {
+    // pktize(5)'s example: a coder update that changed the parity would change the wire
+    // format, and this would say so.
+    let out = run(
+        "pktize",
+        &[
+            "--id",
+            "0x1234",
+            "--describe-every",
+            "0",
+            "-s",
+            "6",
+            "--fec",
+            "2+2",
+        ],
+        b"hello world!",
+    );
+    let want = "706b01310006 3a32 1234 00000000 0000000000000000 020200020006 0828e790 \
+                404689 6c6022 \
+                706b01310006 c1de 1234 00000000 0000000000000000 020201020006 942d868e \
+                5f4c97 6c6b23";
+    let want: Vec<u8> = want
+        .split_whitespace()
+        .collect::<String>()
+        .as_bytes()
+        .chunks(2)
+        .map(|h| u8::from_str_radix(std::str::from_utf8(h).unwrap(), 16).unwrap())
+        .collect();
+    assert_eq!(&out.stdout[out.stdout.len() - 76..], &want[..]);
+}

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | [`wire`] | the packet header: constants, encode, parse (the table in `pktize(5)`) |
 //! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
-//! | [`packetize`] | bytes to packets |
+//! | [`packetize`] | bytes to packets: in order or interleaved, once or as a carousel |
 //! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
 //! | [`descriptor`] | the transfer descriptor: what a late receiver needs to know |

@@ -316,3 +316,62 @@ fn a_piped_transfer_ends_with_a_descriptor_that_states_its_total() {
     assert_eq!(last.kind, pktools::wire::Kind::Descriptor);
     assert_eq!(last.total_len, Some(3000));
 }
+
+#[test]
+fn repeat_sends_the_same_transfer_in_another_order_each_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    let data = bytes(100_000, 21);
+    std::fs::write(&src, &data).unwrap();
+    let args = [
+        "-s",
+        "1000",
+        "--fec",
+        "8+2",
+        "--interleave",
+        "--repeat",
+        "3",
+    ];
+    let out = run(
+        "pktize",
+        &[&args[..], &[src.to_str().unwrap()]].concat(),
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let packets = split_packets(&out.stdout);
+    let ids: std::collections::HashSet<u16> =
+        packets.iter().map(|p| header(p).transfer_id).collect();
+    assert_eq!(ids.len(), 1, "one transfer");
+    let orders: Vec<Vec<u32>> = data_packets(&out.stdout)
+        .chunks(100)
+        .map(|pass| pass.iter().map(|p| header(p).seq).collect())
+        .collect();
+    assert_eq!(orders.len(), 3);
+    for order in &orders {
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<u32>>());
+    }
+    assert!(orders[0] != orders[1] && orders[1] != orders[2]);
+    let descriptors = packets
+        .iter()
+        .filter(|p| header(p).kind == pktools::wire::Kind::Descriptor)
+        .count();
+    assert!(descriptors >= 6, "descriptors in every pass: {descriptors}");
+}
+
+#[test]
+fn repeat_forever_ends_quietly_when_the_reader_goes_away() {
+    let out = sh("printf hello | pktize --repeat 0 | head -c 100000 | wc -c");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+}
+
+#[test]
+fn repeat_refuses_a_pipe_longer_than_it_holds() {
+    let out = sh("head -c 70000000 /dev/zero | pktize --repeat 2 > /dev/null");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--repeat") && err.contains("file"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}

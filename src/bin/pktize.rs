@@ -5,7 +5,7 @@ use pktools::cli::{self, Failure, Outcome};
 use pktools::descriptor::MediaType;
 use pktools::fec::Scheme;
 use pktools::io::{Input, ReleaseBehind};
-use pktools::packetize::{self, Describe, Settings};
+use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,6 +46,17 @@ struct Args {
     #[arg(long, value_name = "K+M")]
     fec: Option<Scheme>,
 
+    /// Send the data packets of each span of SPAN packets interleaved (bit-reversed order;
+    /// with --fec, group by group column-wise), so a burst of loss becomes scattered holes;
+    /// without SPAN, the whole input up to 8 MiB of payload per span.
+    #[arg(long, value_name = "SPAN", num_args = 0..=1, require_equals = true)]
+    interleave: Option<Option<u32>>,
+
+    /// Send the input N times as one transfer, a carousel (0: until killed); reading a
+    /// pipe, it is held in memory, at most 64 MiB.
+    #[arg(long, value_name = "N")]
+    repeat: Option<u32>,
+
     /// Print a summary on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -84,6 +95,26 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             "--size: payload size must be 1 to {MAX_PAYLOAD} bytes (one UDP datagram with the header), found {payload_len}"
         )));
     }
+    if args.fec.is_some() && payload_len > pktools::fec::MAX_PAYLOAD as u64 {
+        return Err(Failure::new(format!(
+            "--size: with --fec the payload size must be at most {} bytes (parity is whole 16-bit symbols and must fit one datagram), found {payload_len}",
+            pktools::fec::MAX_PAYLOAD
+        )));
+    }
+    let interleave = match args.interleave {
+        None => None,
+        Some(None) => Some(Interleave::Whole),
+        Some(Some(span)) => {
+            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len).max(1);
+            if span == 0 || u64::from(span) > most {
+                return Err(Failure::new(format!(
+                    "--interleave: the span must be 1 to {most} packets ({} MiB of payload at this size), found {span}",
+                    packetize::MAX_INTERLEAVE_BYTES >> 20
+                )));
+            }
+            Some(Interleave::Packets(span))
+        }
+    };
     let bytes_per_sec = match &args.rate {
         Some(r) => match cli::parse_size(r) {
             Ok(0) | Err(_) => {
@@ -109,16 +140,36 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             media_type: args.media_type,
         }),
         fec: args.fec,
+        interleave,
     };
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
-    let summary = match input {
-        Input::Mapped(map) => {
+    let passes = args.repeat.map(|n| match n {
+        0 => Passes::Endless,
+        n => Passes::Count(n),
+    });
+    let summary = match (input, passes) {
+        (Input::Mapped(map), Some(p)) => packetize::packetize_carousel(&map, &mut out, &settings, p),
+        (Input::Stream(mut reader), Some(p)) => {
+            let max = packetize::CAROUSEL_PIPE_MAX;
+            let data = packetize::read_bounded(&mut reader, max)
+                .map_err(cli::io_context("reading the input"))?
+                .ok_or_else(|| {
+                    Failure::new(format!(
+                        "--repeat: the input from a pipe is longer than {} MiB, more than is held to repeat it; give it as a file",
+                        max >> 20
+                    ))
+                })?;
+            packetize::packetize_carousel(&data, &mut out, &settings, p)
+        }
+        (Input::Mapped(map), None) => {
             let behind = ReleaseBehind::default();
             packetize::packetize_slice(&map, &mut out, &settings, &mut |n| behind.advance(&map, n))
         }
-        Input::Stream(mut reader) => packetize::packetize_stream(&mut reader, &mut out, &settings),
+        (Input::Stream(mut reader), None) => {
+            packetize::packetize_stream(&mut reader, &mut out, &settings)
+        }
     }
     .map_err(cli::io_context("writing packets"))?;
     if args.verbose {

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! offset size field          meaning
-//!  0     1   body_version    1
+//!  0     1   body_version    1, or 2 when the data packets are sent interleaved
 //!  1     1   media_type      0 raw, 1 PNM, 2 BMP, 3 PNG, 4 JPEG
 //!  2     2   payload_len     payload size of the transfer's data packets
 //!  4     1   fec_data        data packets per FEC group, 0 without FEC
@@ -17,7 +17,10 @@
 //!  7     N   name            UTF-8
 //!  7+N   2   head_len        0..=HEAD_MAX
 //!  9+N   H   head            the first H bytes of the transfer
+//!  9+N+H 4   interleave_span body_version 2 only: data packets per interleaved span
 //! ```
+//!
+//! A transfer sent in order keeps body version 1, byte for byte what earlier receivers read.
 //!
 //! The head (up to 1024 bytes) holds any PNM or BMP header, so a receiver that lost the
 //! first data packets can still write an image that viewers open.
@@ -26,7 +29,7 @@ use crate::framing::{Frame, FrameReader};
 use crate::image::ImageGeometry;
 use crate::wire::{Header, Kind, HEADER_LEN};
 use nom::bytes::complete::take;
-use nom::number::complete::{be_u16, be_u8};
+use nom::number::complete::{be_u16, be_u32, be_u8};
 use nom::IResult;
 
 /// Bytes of the data's beginning a descriptor carries.
@@ -34,6 +37,8 @@ pub const HEAD_MAX: usize = 1024;
 /// Longest name.
 pub const NAME_MAX: usize = 255;
 const BODY_VERSION: u8 = 1;
+/// Version 1 and the interleaving span after the head.
+const BODY_VERSION_INTERLEAVED: u8 = 2;
 
 /// What the transferred bytes are, as far as their first bytes tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,12 +109,15 @@ pub struct Descriptor {
     pub fec: Option<(u8, u8)>,
     pub name: String,
     pub head: Vec<u8>,
+    /// The data packets are sent in an interleaved order over spans of this many packets
+    /// (`pktize(5)`): a receiver holds a span to put them back in order.
+    pub interleave_span: Option<u32>,
 }
 
 /// Why a descriptor body was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DescriptorError {
-    #[error("descriptor body version {found} is not {BODY_VERSION}")]
+    #[error("descriptor body version {found} is not {BODY_VERSION} or {BODY_VERSION_INTERLEAVED}")]
     Version { found: u8 },
     #[error("descriptor: unknown media type {found}")]
     MediaType { found: u8 },
@@ -128,7 +136,10 @@ impl Descriptor {
         let head = &self.head[..self.head.len().min(HEAD_MAX)];
         let (fec_data, fec_parity) = self.fec.unwrap_or((0, 0));
         let mut out = Vec::with_capacity(9 + name.len() + head.len());
-        out.push(BODY_VERSION);
+        out.push(match self.interleave_span {
+            Some(_) => BODY_VERSION_INTERLEAVED,
+            None => BODY_VERSION,
+        });
         out.push(self.media_type.code());
         out.extend_from_slice(&self.payload_len.to_be_bytes());
         out.push(fec_data);
@@ -137,6 +148,9 @@ impl Descriptor {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(&(head.len() as u16).to_be_bytes());
         out.extend_from_slice(head);
+        if let Some(span) = self.interleave_span {
+            out.extend_from_slice(&span.to_be_bytes());
+        }
         out
     }
 
@@ -158,6 +172,7 @@ impl Descriptor {
             && self.payload_len == other.payload_len
             && self.fec == other.fec
             && self.name == other.name
+            && self.interleave_span == other.interleave_span
             && self.head[..shorter] == other.head[..shorter]
     }
 
@@ -268,7 +283,7 @@ pub fn find_first(
 /// One combinator per field, in body order (see the table at the top).
 fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
     let (input, version) = be_u8(input)?;
-    if version != BODY_VERSION {
+    if version != BODY_VERSION && version != BODY_VERSION_INTERLEAVED {
         return Ok((input, Err(DescriptorError::Version { found: version })));
     }
     let (input, media_code) = be_u8(input)?;
@@ -287,6 +302,10 @@ fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
         ));
     }
     let (input, head) = take(head_len)(input)?;
+    let (input, interleave_span) = match version {
+        BODY_VERSION_INTERLEAVED => be_u32(input).map(|(i, span)| (i, Some(span)))?,
+        _ => (input, None),
+    };
     let Some(media_type) = MediaType::from_code(media_code) else {
         return Ok((input, Err(DescriptorError::MediaType { found: media_code })));
     };
@@ -301,6 +320,7 @@ fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
             fec: (fec_data > 0).then_some((fec_data, fec_parity)),
             name: name.to_string(),
             head: head.to_vec(),
+            interleave_span,
         }),
     ))
 }
@@ -325,6 +345,7 @@ mod tests {
             fec: Some((8, 2)),
             name: "photo.ppm".into(),
             head: b"P6\n640 480\n255\n".to_vec(),
+            interleave_span: None,
         }
     }
 
@@ -335,6 +356,19 @@ mod tests {
         assert_eq!(&b[7..16], b"photo.ppm");
         assert_eq!(&b[16..18], &[0, 15]);
         assert_eq!(&b[18..], b"P6\n640 480\n255\n");
+    }
+
+    #[test]
+    fn an_interleaved_transfer_says_its_span_in_body_version_2() {
+        let d = Descriptor {
+            interleave_span: Some(4096),
+            ..sample()
+        };
+        let b = d.encode();
+        assert_eq!(b[0], 2);
+        assert_eq!(&b[b.len() - 4..], &[0, 0, 0x10, 0]);
+        assert_eq!(Descriptor::parse(&b), Ok(d.clone()));
+        assert!(!d.agrees_with(&sample()));
     }
 
     #[test]
@@ -406,11 +440,14 @@ mod tests {
         extra.push(0);
         assert_eq!(Descriptor::parse(&extra), Err(DescriptorError::Malformed));
         let mut v = good.clone();
-        v[0] = 2;
+        v[0] = 3;
         assert_eq!(
             Descriptor::parse(&v),
-            Err(DescriptorError::Version { found: 2 })
+            Err(DescriptorError::Version { found: 3 })
         );
+        // Version 2 has the span after the head: a version 1 body is too short for it.
+        v[0] = 2;
+        assert_eq!(Descriptor::parse(&v), Err(DescriptorError::Malformed));
         let mut m = good.clone();
         m[1] = 9;
         assert_eq!(
@@ -444,8 +481,16 @@ mod tests {
             fec in prop::option::of((1u8.., any::<u8>())),
             name in "[a-z./ ]{0,40}",
             head in prop::collection::vec(any::<u8>(), 0..=HEAD_MAX),
+            interleave_span in prop::option::of(any::<u32>()),
         ) {
-            let d = Descriptor { media_type: MediaType::ALL[media], payload_len, fec, name, head };
+            let d = Descriptor {
+                media_type: MediaType::ALL[media],
+                payload_len,
+                fec,
+                name,
+                head,
+                interleave_span,
+            };
             prop_assert_eq!(Descriptor::parse(&d.encode()), Ok(d));
         }
     }

@@ -7,8 +7,9 @@
 //! offset size field        meaning
 //!  0     2   magic         "pk" (0x70 0x6b), the sync pattern with the version byte
 //!  2     1   version       1
-//!  3     1   kind_flags    high nibble: kind (0 data, 1 parity, 2 descriptor)
-//!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 and 0x8 zero)
+//!  3     1   kind_flags    high nibble: kind (0 data, 3 parity, 2 descriptor; 1 retired)
+//!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 ODD on
+//!                          parity only, else zero; 0x8 zero)
 //!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD
 //!  6     2   header_check  low 16 bits of CRC-32 over header bytes 0..6 and 8..32
 //!  8     2   transfer_id   random per run unless given; tells transfers apart
@@ -19,7 +20,7 @@
 //! 28     4   payload_crc   CRC-32 (IEEE) of the payload
 //! ```
 //!
-//! A parity packet (kind 1) never has TOTAL_KNOWN; its `seq` is the group number, its
+//! A parity packet (kind 3) never has TOTAL_KNOWN; its `seq` is the group number, its
 //! `offset` the offset of the group's first data packet, and bytes 22..28 describe the group:
 //!
 //! ```text
@@ -64,6 +65,9 @@ pub const MAX_TOTAL_LEN: u64 = (1 << 48) - 1;
 pub const FLAG_LAST: u8 = 0x1;
 /// Flag: `total_len` holds the transfer's length.
 pub const FLAG_TOTAL_KNOWN: u8 = 0x2;
+/// Parity packets only: the group's data payload size is the shard length minus one
+/// (shards are a whole number of 16-bit symbols, so an odd payload size is padded).
+pub const FLAG_ODD: u8 = 0x4;
 const FLAGS_RESERVED: u8 = 0xC;
 
 /// What a packet carries.
@@ -81,7 +85,7 @@ impl Kind {
     fn code(self) -> u8 {
         match self {
             Kind::Data => 0,
-            Kind::Parity => 1,
+            Kind::Parity => 3,
             Kind::Descriptor => 2,
         }
     }
@@ -89,8 +93,10 @@ impl Kind {
     fn from_code(code: u8) -> Option<Kind> {
         match code {
             0 => Some(Kind::Data),
-            1 => Some(Kind::Parity),
+            // 1 was the GF(2^8) parity of pktools 0.1, retired with its code: its packets
+            // are not recognised, so no reader mistakes them for this code's.
             2 => Some(Kind::Descriptor),
+            3 => Some(Kind::Parity),
             _ => None,
         }
     }
@@ -111,6 +117,17 @@ pub struct ParityInfo {
     /// Payload length of the group's last data packet (shorter than the others when it
     /// ends the transfer), so a rebuilt last packet gets its true length.
     pub last_len: u16,
+    /// Flag [`FLAG_ODD`]: the group's data payload size is the parity payload length minus
+    /// one, not equal to it.
+    pub odd: bool,
+}
+
+impl ParityInfo {
+    /// The data payload size P of the group's packets but its last, given the parity
+    /// payload (shard) length.
+    pub fn data_len(&self, shard_len: u16) -> u16 {
+        shard_len - u16::from(self.odd)
+    }
 }
 
 /// A packet header, as sent and as parsed.
@@ -212,6 +229,9 @@ impl Header {
             }
             _ => 0,
         };
+        if self.parity.is_some_and(|p| p.odd) {
+            flags |= FLAG_ODD;
+        }
         out[3] = self.kind.code() << 4 | flags;
         BigEndian::write_u16(&mut out[4..6], self.payload_len);
         BigEndian::write_u16(&mut out[8..10], self.transfer_id);
@@ -340,7 +360,11 @@ impl RawHeader {
             found: self.kind_flags >> 4,
         })?;
         let flags = self.kind_flags & 0xF;
-        if flags & FLAGS_RESERVED != 0 {
+        let reserved = match kind {
+            Kind::Parity => FLAGS_RESERVED & !FLAG_ODD,
+            _ => FLAGS_RESERVED,
+        };
+        if flags & reserved != 0 {
             return Err(WireError::ReservedFlags { found: flags });
         }
         if self.payload_len as usize > MAX_PAYLOAD {
@@ -351,7 +375,11 @@ impl RawHeader {
         let total_len = (flags & FLAG_TOTAL_KNOWN != 0).then_some(self.total_len);
         let parity = match kind {
             Kind::Parity if total_len.is_some() => return Err(WireError::ParityWithTotal),
-            Kind::Parity => Some(parity_group(self.total_len, self.payload_len)?),
+            Kind::Parity => Some(parity_group(
+                self.total_len,
+                self.payload_len,
+                flags & FLAG_ODD != 0,
+            )?),
             _ => None,
         };
         if let (Kind::Data, Some(total)) = (kind, total_len) {
@@ -390,7 +418,7 @@ impl RawHeader {
 }
 
 /// The group fields of a parity header, from the 48 bits that hold `total_len` elsewhere.
-fn parity_group(bits: u64, payload_len: u16) -> Result<ParityInfo, WireError> {
+fn parity_group(bits: u64, payload_len: u16, odd: bool) -> Result<ParityInfo, WireError> {
     let byte = |n: u32| (bits >> (40 - 8 * n)) as u8;
     let p = ParityInfo {
         group_len: byte(0),
@@ -398,12 +426,16 @@ fn parity_group(bits: u64, payload_len: u16) -> Result<ParityInfo, WireError> {
         parity_index: byte(2),
         group_size: byte(3),
         last_len: bits as u16,
+        odd,
     };
-    let valid = p.group_len >= 1
+    // Shards are whole 16-bit symbols: an even length, and a data size that fits in it.
+    let valid = payload_len % 2 == 0
+        && p.last_len <= payload_len.saturating_sub(u16::from(odd))
+        && (payload_len > 0 || !odd)
+        && p.group_len >= 1
         && p.group_len <= p.group_size
         && p.parity_count >= 1
-        && p.parity_index < p.parity_count
-        && p.last_len <= payload_len;
+        && p.parity_index < p.parity_count;
     if !valid {
         return Err(WireError::BadParityGroup {
             group_len: p.group_len,
@@ -478,6 +510,7 @@ mod tests {
                 parity_index: 1,
                 group_size: 8,
                 last_len: 700,
+                odd: false,
             }),
         }
     }
@@ -485,7 +518,7 @@ mod tests {
     #[test]
     fn parity_layout_matches_the_manual() {
         let bytes = encoded(&parity_sample());
-        assert_eq!(bytes[3], 0x11); // parity, LAST, no TOTAL_KNOWN
+        assert_eq!(bytes[3], 0x31); // parity, LAST, no TOTAL_KNOWN
         assert_eq!(&bytes[10..14], &[0, 0, 0, 3]);
         assert_eq!(&bytes[22..28], &[5, 2, 1, 8, 0x02, 0xBC]);
         assert_eq!(Header::parse(&bytes), Ok(parity_sample()));
@@ -499,12 +532,24 @@ mod tests {
             Header::parse(&encoded(&h))
         };
         assert!(bad(|_| {}).is_ok());
+        assert!(bad(|p| p.odd = true).is_ok());
+        // An odd shard length is not a whole number of 16-bit symbols.
+        let mut h = parity_sample();
+        h.payload_len = 1023;
+        assert!(matches!(
+            Header::parse(&encoded(&h)),
+            Err(WireError::BadParityGroup { .. })
+        ));
         for f in [
             (|p: &mut ParityInfo| p.group_len = 9) as fn(&mut ParityInfo),
             |p| p.group_len = 0,
             |p| p.parity_count = 0,
             |p| p.parity_index = 2,
             |p| p.last_len = 1025,
+            |p| {
+                p.odd = true;
+                p.last_len = 1024
+            },
         ] {
             assert!(matches!(bad(f), Err(WireError::BadParityGroup { .. })));
         }
@@ -599,8 +644,13 @@ mod tests {
     #[test]
     fn unknown_kind_reserved_flags_and_overlong_data_are_rejected() {
         assert_eq!(
-            Header::parse(&forged(0x30, 5, 0, 0)),
-            Err(WireError::BadKind { found: 3 })
+            Header::parse(&forged(0x40, 5, 0, 0)),
+            Err(WireError::BadKind { found: 4 })
+        );
+        // Kind 1, the retired GF(2^8) parity, is not read.
+        assert_eq!(
+            Header::parse(&forged(0x10, 5, 0, 0)),
+            Err(WireError::BadKind { found: 1 })
         );
         assert_eq!(
             Header::parse(&forged(0x04, 5, 0, 0)),
@@ -625,15 +675,24 @@ mod tests {
     }
 
     fn any_parity() -> impl Strategy<Value = ParityInfo> {
-        (1..=255u8, 1..=255u8, 0..=255u8, 0..=255u8, any::<u16>()).prop_map(
-            |(group_size, parity_count, len_seed, index_seed, last_len)| ParityInfo {
-                group_len: 1 + len_seed % group_size,
-                parity_count,
-                parity_index: index_seed % parity_count,
-                group_size,
-                last_len,
-            },
+        (
+            1..=255u8,
+            1..=255u8,
+            0..=255u8,
+            0..=255u8,
+            any::<u16>(),
+            any::<bool>(),
         )
+            .prop_map(
+                |(group_size, parity_count, len_seed, index_seed, last_len, odd)| ParityInfo {
+                    group_len: 1 + len_seed % group_size,
+                    parity_count,
+                    parity_index: index_seed % parity_count,
+                    group_size,
+                    last_len,
+                    odd,
+                },
+            )
     }
 
     fn any_header() -> impl Strategy<Value = Header> {
@@ -650,9 +709,16 @@ mod tests {
         )
             .prop_map(
                 |(kind, last, payload_len, id, seq, offset, extra, crc, parity)| {
+                    // A parity payload is whole 16-bit symbols.
+                    let payload_len = match kind {
+                        Kind::Parity => payload_len & !1,
+                        _ => payload_len,
+                    };
                     let end = offset + u64::from(payload_len);
+                    let odd = parity.odd && payload_len > 0;
                     let parity = (kind == Kind::Parity).then_some(ParityInfo {
-                        last_len: parity.last_len.min(payload_len),
+                        last_len: parity.last_len.min(payload_len - u16::from(odd)),
+                        odd,
                         ..parity
                     });
                     Header {

@@ -84,7 +84,8 @@ struct Args {
     #[arg(long, value_name = "BYTES", value_parser = parse_every)]
     every: Option<u64>,
 
-    /// Most memory for a transfer held whole (--every): suffixes k, M, G.
+    /// Most memory for a transfer held whole (--every, or a carousel to standard output):
+    /// suffixes k, M, G.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_hold)]
     max_hold: u64,
 
@@ -96,6 +97,11 @@ struct Args {
     /// Blend the received image under the map's colours, PERCENT of colour (with -o).
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     map_blend: Option<u8>,
+
+    /// Read the input to its end even when a carousel's transfer is already whole
+    /// (by default unpktize stops once it holds every byte).
+    #[arg(long)]
+    keep_reading: bool,
 
     /// Write the damage map and counts as JSON to FILE.
     #[arg(long, value_name = "FILE")]
@@ -207,7 +213,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         live_latency: args.live.then(|| Duration::from_millis(args.max_delay)),
         max_len,
         stop: pio::stop_requested,
-        stop_when_whole: false,
+        stop_when_whole: !args.keep_reading,
         snapshot_every: args.every,
     };
     if args.every.is_some() && output.is_some() {
@@ -292,7 +298,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             reassemble_into(out, settings, damage, input, &args)?
         }
         None => {
-            let out = StreamOutput::new(cli::stdout_file()?);
+            let out = StreamOutput::new(cli::stdout_file()?).with_hold_limit(args.max_hold);
             reassemble_into(out, settings, damage, input, &args)?
         }
     };

@@ -185,6 +185,21 @@ impl Decoder {
         }
     }
 
+    /// The transfer's descriptor says it carries parity of `scheme` over data payloads of
+    /// `payload_len` bytes: keep payloads from now on as if parity had been seen, so groups
+    /// whose parity comes long after their data (an interleaved sender) can be rebuilt.
+    pub fn expect(&mut self, scheme: Scheme, payload_len: usize) {
+        match self.mode {
+            Mode::Active(s) if s == scheme => {}
+            Mode::Probing => self.activate(scheme, super::scheme::shard_len(payload_len)),
+            Mode::Active(_) | Mode::Off => {
+                self.drop_groups(..);
+                self.copy_from = self.newest_seq.wrapping_add(1);
+                self.activate(scheme, super::scheme::shard_len(payload_len));
+            }
+        }
+    }
+
     /// The most groups whose parity is held at once: those whose data the ring can hold,
     /// and two more. When another arrives, the oldest is rebuilt if it can be, else given
     /// up.

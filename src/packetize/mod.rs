@@ -116,6 +116,8 @@ pub struct Packetizer {
     span: Option<usize>,
     /// The carousel pass being sent (`packetize_carousel`), from 0.
     pass: u32,
+    /// The input is sent more than once: the descriptors say so.
+    carousel: bool,
     seq: u32,
     offset: u64,
     descriptor_seq: u32,
@@ -142,6 +144,7 @@ impl Packetizer {
             offset: 0,
             descriptor_seq: 0,
             pass: 0,
+            carousel: false,
             summary: Summary::default(),
         }
     }
@@ -210,6 +213,7 @@ impl Packetizer {
             interleave_span: self
                 .span
                 .map(|s| u32::try_from(s).expect("spans are at most MAX_INTERLEAVE_BYTES")),
+            carousel: self.carousel,
         }
         .encode()
     }
@@ -649,6 +653,7 @@ pub fn packetize_carousel(
     passes: Passes,
 ) -> io::Result<Summary> {
     let mut packetizer = Packetizer::new(settings.clone(), Some(data.len() as u64));
+    packetizer.carousel = passes != Passes::Count(1);
     let mut summary = Summary::default();
     let mut pass = 0u32;
     while passes == Passes::Endless || Passes::Count(pass) != passes {

@@ -68,8 +68,8 @@ pub struct Settings {
     pub max_len: Option<u64>,
     /// Asked while writing long runs of fill: true once the program should stop.
     pub stop: fn() -> bool,
-    /// Stop taking packets once the followed transfer is whole (every byte intact), as a
-    /// receiver of a carousel does, instead of reading the input to its end.
+    /// Stop taking packets once the followed transfer is whole (every byte intact) when
+    /// its sender announced a carousel, instead of reading the input to its end.
     pub stop_when_whole: bool,
     /// Ask the output for a whole-transfer snapshot each time this many more payload
     /// bytes have arrived (and it writes one at the end).
@@ -324,7 +324,10 @@ impl<O: Output> Reassembler<O> {
     /// Nothing more to take: a transfer was refused, or (when asked) the followed transfer
     /// is whole. A driver stops reading.
     pub fn done(&self) -> bool {
-        self.refused.is_some() || (self.settings.stop_when_whole && self.current_is_whole())
+        self.refused.is_some()
+            || (self.settings.stop_when_whole
+                && self.current.as_ref().is_some_and(Transfer::is_carousel)
+                && self.current_is_whole())
     }
 
     fn belongs(&self, p: &Packet) -> Belongs {
@@ -411,8 +414,34 @@ impl<O: Output> Reassembler<O> {
             let (t, mut cx) = self.ctx();
             t.expect("just started")
                 .apply_descriptor(d, total, &mut cx)?;
+            self.after_descriptor();
         }
         Ok(())
+    }
+
+    /// What the current transfer's descriptor asks of the receiver: a window that holds an
+    /// interleaved span (and FEC groups spread over it), and, for a carousel to a stream,
+    /// holding the transfer so that later passes fill in what earlier ones lost.
+    fn after_descriptor(&mut self) {
+        let Some(t) = &mut self.current else {
+            return;
+        };
+        let Some(d) = &t.descriptor else {
+            return;
+        };
+        let span = d.interleave_span.map_or(0, |s| s as usize);
+        if span != t.interleave_span {
+            t.interleave_span = span;
+            self.fec.hold_span(span);
+        }
+        if let Some((k, m)) = d.fec {
+            if let Ok(scheme) = crate::fec::Scheme::new(usize::from(k), usize::from(m)) {
+                self.fec.expect(scheme, usize::from(d.payload_len));
+            }
+        }
+        if d.carousel && !self.sink.out.seekable() && self.sink.out.hold() {
+            self.sink.damage.keep_all();
+        }
     }
 
     /// Close the current transfer: deliver everything waiting, fill up to its known end.
@@ -474,7 +503,9 @@ impl<O: Output> Reassembler<O> {
         }
         let (t, mut cx) = self.ctx();
         t.expect("a transfer is current")
-            .apply_descriptor(d, p.header.total_len, &mut cx)
+            .apply_descriptor(d, p.header.total_len, &mut cx)?;
+        self.after_descriptor();
+        Ok(())
     }
 
     /// Live mode: fill a gap that has held up later packets for too long.

@@ -41,6 +41,12 @@ pub trait Output {
     fn snapshot(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
         Ok(())
     }
+    /// From now on keep what is written in memory instead of streaming it, so that later
+    /// writes may go back (a carousel's later passes fill in what earlier ones lost); it
+    /// is written out at `finish`. Returns false when the output cannot (or need not).
+    fn hold(&mut self) -> bool {
+        false
+    }
     /// The input buffer that payloads handed to `write_lent` lie in, until the next
     /// `lend`; `None` takes it back (after a flush).
     fn lend(&mut self, _input: Option<LentInput>) {}
@@ -95,7 +101,13 @@ pub struct StreamOutput<W: Write> {
     pending: usize,
     copied: Vec<u8>,
     written: u64,
+    /// After [`Output::hold`]: the bytes from `written` on, kept until `finish`.
+    held: Option<Vec<u8>>,
+    hold_limit: u64,
 }
+
+/// The default limit of a held stream: 1 GiB.
+pub const DEFAULT_HOLD_LIMIT: u64 = 1 << 30;
 
 impl<W: Write> StreamOutput<W> {
     pub fn new(inner: W) -> Self {
@@ -106,7 +118,44 @@ impl<W: Write> StreamOutput<W> {
             pending: 0,
             copied: Vec::with_capacity(GATHER_LEN),
             written: 0,
+            held: None,
+            hold_limit: DEFAULT_HOLD_LIMIT,
         }
+    }
+
+    /// Hold at most `limit` bytes when asked to hold (see [`Output::hold`]).
+    pub fn with_hold_limit(self, limit: u64) -> Self {
+        StreamOutput {
+            hold_limit: limit,
+            ..self
+        }
+    }
+
+    /// Make the held part at least `len` bytes of output long.
+    fn grow_held(&mut self, len: u64) -> io::Result<()> {
+        let (start, limit) = (self.written, self.hold_limit);
+        let Some(held) = &mut self.held else {
+            return Ok(());
+        };
+        let needed = len.saturating_sub(start);
+        if needed > limit {
+            return Err(io::Error::other(super::image_output::HoldLimit {
+                needed,
+                cap: limit,
+            }));
+        }
+        if needed > held.len() as u64 {
+            held.resize(needed as usize, 0);
+        }
+        Ok(())
+    }
+
+    fn write_held(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.grow_held(at + data.len() as u64)?;
+        let from = (at - self.written) as usize;
+        let held = self.held.as_mut().expect("called only while holding");
+        held[from..from + data.len()].copy_from_slice(data);
+        Ok(())
     }
 
     fn add_piece(&mut self, piece: Piece, len: usize) -> io::Result<()> {
@@ -138,6 +187,9 @@ impl<W: Write> StreamOutput<W> {
 
 impl<W: Write> Output for StreamOutput<W> {
     fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        if self.held.is_some() {
+            return self.write_held(at, data);
+        }
         debug_assert_eq!(at, self.written, "a stream is written in order");
         self.written += data.len() as u64;
         if self.copied.len() + data.len() > self.copied.capacity() {
@@ -152,6 +204,9 @@ impl<W: Write> Output for StreamOutput<W> {
     }
 
     fn write_lent(&mut self, at: u64, data: &[u8], pos: usize) -> io::Result<()> {
+        if self.held.is_some() {
+            return self.write_held(at, data);
+        }
         let range = pos..pos + data.len();
         let lent_matches = self
             .lent
@@ -179,12 +234,55 @@ impl<W: Write> Output for StreamOutput<W> {
     }
 
     fn can_write_at(&self, at: u64) -> bool {
-        at == self.written
+        match self.held {
+            Some(_) => at >= self.written,
+            None => at == self.written,
+        }
+    }
+
+    fn seekable(&self) -> bool {
+        self.held.is_some()
+    }
+
+    fn holes_read_as_zeros(&self) -> bool {
+        self.held.is_some()
+    }
+
+    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+        self.grow_held(len)
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.grow_held(len)?;
+        let start = self.written;
+        if let Some(held) = &mut self.held {
+            held.truncate(len.saturating_sub(start) as usize);
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self) -> bool {
+        if self.held.is_none() {
+            if self.write_pieces().is_err() {
+                return false;
+            }
+            self.held = Some(Vec::new());
+        }
+        true
     }
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.pieces.is_empty() {
             self.write_pieces()?;
+        }
+        self.inner.flush()
+    }
+
+    fn finish(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
+        self.flush()?;
+        if let Some(held) = self.held.take() {
+            self.inner.write_all(&held)?;
+            self.written += held.len() as u64;
         }
         self.inner.flush()
     }

@@ -111,6 +111,9 @@ pub struct Transfer {
     fingerprints: Fingerprints,
     /// Damage totals when the transfer started, to tell whether it is whole.
     damage_at_start: DamageTotals,
+    /// Data packets per interleaved span, as the descriptor announced (0: in order): the
+    /// window holds a span.
+    pub interleave_span: usize,
 }
 
 impl Transfer {
@@ -128,6 +131,7 @@ impl Transfer {
             first_packet: None,
             fingerprints: Fingerprints::default(),
             damage_at_start,
+            interleave_span: 0,
         }
     }
 
@@ -141,6 +145,11 @@ impl Transfer {
         self.is_complete()
             && sink.damage.totals() == self.damage_at_start
             && sink.damage.clean_from(self.base)
+    }
+
+    /// The sender announced a carousel: it repeats the transfer until stopped.
+    pub fn is_carousel(&self) -> bool {
+        self.descriptor.as_ref().is_some_and(|d| d.carousel)
     }
 
     /// After completion: does this intact data packet contradict the transfer (so the same
@@ -201,8 +210,9 @@ impl Transfer {
         let h = &p.header;
         self.payload_len = self.payload_len.max(u64::from(h.payload_len));
         // Re-evaluated as larger payloads appear, so the window's bytes stay bounded.
+        let at_least = cx.min_window.max(self.interleave_span);
         self.window
-            .resize(cx.settings.window_packets, self.payload_len, cx.min_window);
+            .resize(cx.settings.window_packets, self.payload_len, at_least);
         match self.extent.learn_from_data(p) {
             ExtentVerdict::Consistent => {}
             ExtentVerdict::Untrusted => {

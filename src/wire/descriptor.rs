@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! offset size field          meaning
-//!  0     1   body_version    1, or 2 when the data packets are sent interleaved
+//!  0     1   body_version    1, or 2 for a transfer sent interleaved or as a carousel
 //!  1     1   media_type      0 raw, 1 PNM, 2 BMP, 3 PNG, 4 JPEG
 //!  2     2   payload_len     payload size of the transfer's data packets
 //!  4     1   fec_data        data packets per FEC group, 0 without FEC
@@ -17,10 +17,13 @@
 //!  7     N   name            UTF-8
 //!  7+N   2   head_len        0..=HEAD_MAX
 //!  9+N   H   head            the first H bytes of the transfer
-//!  9+N+H 4   interleave_span body_version 2 only: data packets per interleaved span
+//!  9+N+H 1   flags           body_version 2 only: 0x1 interleaved, 0x2 carousel
+//! 10+N+H 4   interleave_span body_version 2 only: data packets per interleaved span, or 0
 //! ```
 //!
-//! A transfer sent in order keeps body version 1, byte for byte what earlier receivers read.
+//! A transfer sent in order and once keeps body version 1, byte for byte what earlier
+//! receivers read. A carousel (`pktize --repeat`) says so, so that a receiver stops by
+//! itself once it holds every byte.
 //!
 //! The head (up to 1024 bytes) holds any PNM or BMP header, so a receiver that lost the
 //! first data packets can still write an image that viewers open.
@@ -37,8 +40,12 @@ pub const HEAD_MAX: usize = 1024;
 /// Longest name.
 pub const NAME_MAX: usize = 255;
 const BODY_VERSION: u8 = 1;
-/// Version 1 and the interleaving span after the head.
-const BODY_VERSION_INTERLEAVED: u8 = 2;
+/// Version 1 and, after the head, flags and the interleaving span.
+const BODY_VERSION_EXTENDED: u8 = 2;
+/// Flag: the data packets are sent interleaved over `interleave_span`.
+const FLAG_INTERLEAVED: u8 = 0x1;
+/// Flag: the transfer is sent again and again (a carousel).
+const FLAG_CAROUSEL: u8 = 0x2;
 
 /// What the transferred bytes are, as far as their first bytes tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,12 +119,15 @@ pub struct Descriptor {
     /// The data packets are sent in an interleaved order over spans of this many packets
     /// (`pktize(5)`): a receiver holds a span to put them back in order.
     pub interleave_span: Option<u32>,
+    /// The sender repeats the transfer (`pktize --repeat`): a receiver that holds every
+    /// byte may stop.
+    pub carousel: bool,
 }
 
 /// Why a descriptor body was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DescriptorError {
-    #[error("descriptor body version {found} is not {BODY_VERSION} or {BODY_VERSION_INTERLEAVED}")]
+    #[error("descriptor body version {found} is not {BODY_VERSION} or {BODY_VERSION_EXTENDED}")]
     Version { found: u8 },
     #[error("descriptor: unknown media type {found}")]
     MediaType { found: u8 },
@@ -136,9 +146,11 @@ impl Descriptor {
         let head = &self.head[..self.head.len().min(HEAD_MAX)];
         let (fec_data, fec_parity) = self.fec.unwrap_or((0, 0));
         let mut out = Vec::with_capacity(9 + name.len() + head.len());
-        out.push(match self.interleave_span {
-            Some(_) => BODY_VERSION_INTERLEAVED,
-            None => BODY_VERSION,
+        let extended = self.interleave_span.is_some() || self.carousel;
+        out.push(if extended {
+            BODY_VERSION_EXTENDED
+        } else {
+            BODY_VERSION
         });
         out.push(self.media_type.code());
         out.extend_from_slice(&self.payload_len.to_be_bytes());
@@ -148,8 +160,11 @@ impl Descriptor {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(&(head.len() as u16).to_be_bytes());
         out.extend_from_slice(head);
-        if let Some(span) = self.interleave_span {
-            out.extend_from_slice(&span.to_be_bytes());
+        if extended {
+            let flags = (u8::from(self.interleave_span.is_some()) * FLAG_INTERLEAVED)
+                | (u8::from(self.carousel) * FLAG_CAROUSEL);
+            out.push(flags);
+            out.extend_from_slice(&self.interleave_span.unwrap_or(0).to_be_bytes());
         }
         out
     }
@@ -283,7 +298,7 @@ pub fn find_first(
 /// One combinator per field, in body order (see the table at the top).
 fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
     let (input, version) = be_u8(input)?;
-    if version != BODY_VERSION && version != BODY_VERSION_INTERLEAVED {
+    if version != BODY_VERSION && version != BODY_VERSION_EXTENDED {
         return Ok((input, Err(DescriptorError::Version { found: version })));
     }
     let (input, media_code) = be_u8(input)?;
@@ -302,10 +317,18 @@ fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
         ));
     }
     let (input, head) = take(head_len)(input)?;
-    let (input, interleave_span) = match version {
-        BODY_VERSION_INTERLEAVED => be_u32(input).map(|(i, span)| (i, Some(span)))?,
-        _ => (input, None),
+    let (input, flags, span) = match version {
+        BODY_VERSION_EXTENDED => {
+            let (input, flags) = be_u8(input)?;
+            let (input, span) = be_u32(input)?;
+            (input, flags, span)
+        }
+        _ => (input, 0, 0),
     };
+    if flags & !(FLAG_INTERLEAVED | FLAG_CAROUSEL) != 0 {
+        return Ok((input, Err(DescriptorError::Malformed)));
+    }
+    let interleave_span = (flags & FLAG_INTERLEAVED != 0).then_some(span);
     let Some(media_type) = MediaType::from_code(media_code) else {
         return Ok((input, Err(DescriptorError::MediaType { found: media_code })));
     };
@@ -321,6 +344,7 @@ fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
             name: name.to_string(),
             head: head.to_vec(),
             interleave_span,
+            carousel: flags & FLAG_CAROUSEL != 0,
         }),
     ))
 }
@@ -346,6 +370,7 @@ mod tests {
             name: "photo.ppm".into(),
             head: b"P6\n640 480\n255\n".to_vec(),
             interleave_span: None,
+            carousel: false,
         }
     }
 
@@ -482,6 +507,7 @@ mod tests {
             name in "[a-z./ ]{0,40}",
             head in prop::collection::vec(any::<u8>(), 0..=HEAD_MAX),
             interleave_span in prop::option::of(any::<u32>()),
+            carousel in any::<bool>(),
         ) {
             let d = Descriptor {
                 media_type: MediaType::ALL[media],
@@ -490,6 +516,7 @@ mod tests {
                 name,
                 head,
                 interleave_span,
+                carousel,
             };
             prop_assert_eq!(Descriptor::parse(&d.encode()), Ok(d));
         }

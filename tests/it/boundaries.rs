@@ -129,6 +129,7 @@ fn the_data_packets_own_total_wins_over_a_conflicting_descriptor() {
         name: String::new(),
         head: Vec::new(),
         interleave_span: None,
+        carousel: false,
     }
     .encode();
     let data = bytes(40, 9);

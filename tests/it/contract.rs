@@ -71,6 +71,8 @@ fn every_program_prints_completions_that_know_its_options() {
             .flat_map(|l| {
                 l.split_whitespace()
                     .map(|w| w.trim_end_matches(','))
+                    // `--interleave[=<SPAN>]`: the option's name ends at its value.
+                    .map(|w| w.split(['[', '=']).next().unwrap_or(w))
                     .take_while(|w| w.starts_with('-'))
             })
             .filter(|w| w.starts_with("--") && w.len() > 2)

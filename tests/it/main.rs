@@ -2,6 +2,7 @@
 //! and the cases every program shares.
 
 mod boundaries;
+mod carousel;
 #[allow(dead_code)]
 mod common;
 mod conceal;

@@ -184,6 +184,7 @@ impl Encoder {
             let header = Header {
                 kind: Kind::Parity,
                 last,
+                keyed: false,
                 payload_len: payload_len_u16(len),
                 transfer_id: self.transfer_id,
                 seq: self.group,
@@ -615,6 +616,7 @@ impl Decoder {
             let header = Header {
                 kind: Kind::Data,
                 last: last && j + 1 == k_prime,
+                keyed: false,
                 payload_len: payload_len_u16(payload_len),
                 transfer_id: self.transfer_id,
                 seq: first.wrapping_add(j as u32),
@@ -651,6 +653,7 @@ mod tests {
             let header = Header {
                 kind: Kind::Data,
                 last,
+                keyed: false,
                 payload_len: chunk.len() as u16,
                 transfer_id: 9,
                 seq: i as u32,
@@ -857,6 +860,7 @@ mod tests {
             let h = Header {
                 kind: Kind::Data,
                 last: false,
+                keyed: false,
                 payload_len: 100,
                 transfer_id: 1,
                 seq,

@@ -12,6 +12,7 @@
 //! |---|---|
 //! | [`wire`] | the packet header: constants, encode, parse (the table in `pktize(5)`) |
 //! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
+//! | [`auth`] | `--key`: the tag that authenticates a packet, the salt that binds it to its transfer |
 //! | [`packetize`] | bytes to packets |
 //! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
@@ -23,6 +24,7 @@
 //! | [`bmp`] | BMP writing: layout, headers, row encoding, row order |
 //! | [`cli`] | the Unix manners every program shares |
 
+pub mod auth;
 pub mod bmp;
 pub mod channel;
 pub mod cli;

@@ -8,8 +8,10 @@
 //!  0     2   magic         "pk" (0x70 0x6b), the sync pattern with the version byte
 //!  2     1   version       1
 //!  3     1   kind_flags    high nibble: kind (0 data, 1 parity, 2 descriptor)
-//!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 and 0x8 zero)
-//!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD
+//!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 KEYED,
+//!                          0x8 zero)
+//!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD (a keyed
+//!                          packet's trailer included)
 //!  6     2   header_check  low 16 bits of CRC-32 over header bytes 0..6 and 8..32
 //!  8     2   transfer_id   random per run unless given; tells transfers apart
 //! 10     4   seq           packet number within the transfer, from 0 (wraps)
@@ -33,6 +35,12 @@
 //! The header check covers the payload CRC too, so a header that parses is trustworthy as a
 //! whole: a packet whose payload is damaged still has a known place. Parsing checks only the
 //! header; the payload is verified by [`Header::payload_matches`].
+//!
+//! A KEYED packet (`pktize --key`) ends its payload with a [`TRAILER_LEN`]-byte trailer,
+//! salt then tag, counted in `payload_len` and covered by `payload_crc`; its data (what
+//! offsets, lengths and the FEC code count) is the payload without the trailer. Making and
+//! checking the trailer is [`crate::auth`]'s concern; here are only its length and the
+//! header bytes the tag covers ([`Header::tag_input`]).
 //!
 //! Parity packets carry forward-error-correction parity over a group of data packets; the
 //! code is [`crate::fec`]'s, only the header layout is here. Descriptor packets are reserved.
@@ -64,7 +72,15 @@ pub const MAX_TOTAL_LEN: u64 = (1 << 48) - 1;
 pub const FLAG_LAST: u8 = 0x1;
 /// Flag: `total_len` holds the transfer's length.
 pub const FLAG_TOTAL_KNOWN: u8 = 0x2;
-const FLAGS_RESERVED: u8 = 0xC;
+/// Flag: the payload ends with a salt and an authentication tag (see [`crate::auth`]).
+pub const FLAG_KEYED: u8 = 0x4;
+const FLAGS_RESERVED: u8 = 0x8;
+/// Bytes of the per-transfer salt in a keyed packet's trailer.
+pub const SALT_LEN: usize = 8;
+/// Bytes of the authentication tag, after the salt.
+pub const TAG_LEN: usize = 16;
+/// The trailer of a keyed packet: salt, then tag, at the end of the payload.
+pub const TRAILER_LEN: usize = SALT_LEN + TAG_LEN;
 
 /// What a packet carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +135,9 @@ pub struct Header {
     pub kind: Kind,
     /// This packet ends its transfer.
     pub last: bool,
+    /// The payload ends with a [`TRAILER_LEN`]-byte salt and tag (the KEYED flag).
+    pub keyed: bool,
+    /// Bytes after the header on the wire, a keyed packet's trailer included.
     pub payload_len: u16,
     pub transfer_id: u16,
     pub seq: u32,
@@ -164,6 +183,10 @@ pub enum WireError {
     },
     #[error("packet at offset {offset} with {len} bytes ends beyond the largest offset, 2^64 - 1")]
     EndOverflow { offset: u64, len: u16 },
+    #[error("keyed packet with {found} payload bytes, fewer than its {TRAILER_LEN}-byte trailer")]
+    ShortTrailer { found: u16 },
+    #[error("keyed packet without TOTAL_KNOWN has nonzero total_len bytes")]
+    NonCanonical,
 }
 
 impl Header {
@@ -179,10 +202,21 @@ impl Header {
         payload.len() == self.payload_len as usize && Header::crc_of(payload) == self.payload_crc
     }
 
-    /// End offset of the payload within the transfer.
+    /// Bytes of transfer data the payload carries: all of it, but for a keyed packet's
+    /// trailer.
+    #[inline]
+    pub fn data_len(&self) -> u16 {
+        if self.keyed {
+            self.payload_len.saturating_sub(TRAILER_LEN as u16)
+        } else {
+            self.payload_len
+        }
+    }
+
+    /// End offset of the payload's data within the transfer.
     #[inline]
     pub fn end(&self) -> u64 {
-        self.offset + u64::from(self.payload_len)
+        self.offset + u64::from(self.data_len())
     }
 
     /// Length of the whole packet on the wire.
@@ -196,12 +230,36 @@ impl Header {
     /// Callers keep `total_len <= MAX_TOTAL_LEN` and `payload_len <= MAX_PAYLOAD`
     /// (the packetizer guarantees both); larger totals are sent as unknown.
     pub fn encode(&self, out: &mut [u8; HEADER_LEN]) {
+        self.encode_fields(out);
+        let check = header_check(out);
+        BigEndian::write_u16(&mut out[6..8], check);
+    }
+
+    /// The header bytes a keyed packet's tag covers: as encoded, with `header_check` and
+    /// `payload_crc` zero (both are computed after the tag). For a header that parsed,
+    /// these are the received bytes with those two fields zeroed: the parser accepts only
+    /// keyed headers that encode back to the same bytes.
+    pub fn tag_input(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0; HEADER_LEN];
+        Header {
+            payload_crc: 0,
+            ..*self
+        }
+        .encode_fields(&mut out);
+        out
+    }
+
+    /// Every field but the header check, which is left as it was.
+    fn encode_fields(&self, out: &mut [u8; HEADER_LEN]) {
         debug_assert!(self.payload_len as usize <= MAX_PAYLOAD);
         out[0..2].copy_from_slice(&MAGIC);
         out[2] = VERSION;
         let mut flags = 0;
         if self.last {
             flags |= FLAG_LAST;
+        }
+        if self.keyed {
+            flags |= FLAG_KEYED;
         }
         debug_assert_eq!(self.kind == Kind::Parity, self.parity.is_some());
         let total = match (self.parity, self.total_len) {
@@ -228,8 +286,6 @@ impl Header {
             None => BigEndian::write_u48(&mut out[22..28], total),
         }
         BigEndian::write_u32(&mut out[28..32], self.payload_crc);
-        let check = header_check(out);
-        BigEndian::write_u16(&mut out[6..8], check);
     }
 
     /// Parse and validate the header at the start of `input` (the payload is not looked at).
@@ -323,18 +379,35 @@ impl RawHeader {
                 found: self.payload_len as usize,
             });
         }
+        let keyed = flags & FLAG_KEYED != 0;
+        // Offsets and lengths count a keyed packet's data, not its trailer.
+        let data_len = if keyed {
+            if usize::from(self.payload_len) < TRAILER_LEN {
+                return Err(WireError::ShortTrailer {
+                    found: self.payload_len,
+                });
+            }
+            self.payload_len - TRAILER_LEN as u16
+        } else {
+            self.payload_len
+        };
         let total_len = (flags & FLAG_TOTAL_KNOWN != 0).then_some(self.total_len);
+        // The tag covers the header re-encoded from its fields (`Header::tag_input`): the
+        // only bits encoding drops, total_len's without TOTAL_KNOWN, must be zero.
+        if keyed && kind != Kind::Parity && total_len.is_none() && self.total_len != 0 {
+            return Err(WireError::NonCanonical);
+        }
         let parity = match kind {
             Kind::Parity if total_len.is_some() => return Err(WireError::ParityWithTotal),
-            Kind::Parity => Some(parity_group(self.total_len, self.payload_len)?),
+            Kind::Parity => Some(parity_group(self.total_len, data_len)?),
             _ => None,
         };
         if let (Kind::Data, Some(total)) = (kind, total_len) {
-            let end = self.offset.checked_add(u64::from(self.payload_len));
+            let end = self.offset.checked_add(u64::from(data_len));
             if end.is_none_or(|e| e > total) {
                 return Err(WireError::BeyondTotal {
                     offset: self.offset,
-                    len: self.payload_len,
+                    len: data_len,
                     total,
                 });
             }
@@ -353,6 +426,7 @@ impl RawHeader {
         Ok(Header {
             kind,
             last: flags & FLAG_LAST != 0,
+            keyed,
             payload_len: self.payload_len,
             transfer_id: self.transfer_id,
             seq: self.seq,
@@ -408,6 +482,7 @@ mod tests {
         Header {
             kind: Kind::Data,
             last: false,
+            keyed: false,
             payload_len: 5,
             transfer_id: 0xBEEF,
             seq: 7,
@@ -441,6 +516,7 @@ mod tests {
         Header {
             kind: Kind::Parity,
             last: true,
+            keyed: false,
             payload_len: 1024,
             transfer_id: 0xBEEF,
             seq: 3,
@@ -578,8 +654,8 @@ mod tests {
             Err(WireError::BadKind { found: 3 })
         );
         assert_eq!(
-            Header::parse(&forged(0x04, 5, 0, 0)),
-            Err(WireError::ReservedFlags { found: 4 })
+            Header::parse(&forged(0x08, 5, 0, 0)),
+            Err(WireError::ReservedFlags { found: 8 })
         );
         assert!(matches!(
             Header::parse(&forged(0x02, 5, 98, 100)),
@@ -589,6 +665,35 @@ mod tests {
             Header::parse(&forged(0x02, 5, u64::MAX - 1, 100)),
             Err(WireError::BeyondTotal { .. })
         ));
+    }
+
+    #[test]
+    fn a_keyed_header_counts_its_data_without_the_trailer() {
+        let keyed = |payload_len: u16, offset: u64, total: u64| {
+            Header::parse(&forged(0x06, payload_len, offset, total))
+        };
+        // 76 data bytes and the trailer end exactly at the total.
+        let h = keyed(100, 24, 100).unwrap();
+        assert!(h.keyed);
+        assert_eq!((h.data_len(), h.end(), h.packet_len()), (76, 100, 132));
+        assert!(matches!(
+            keyed(101, 24, 100),
+            Err(WireError::BeyondTotal { len: 77, .. })
+        ));
+        assert_eq!(
+            keyed(23, 0, 100),
+            Err(WireError::ShortTrailer { found: 23 })
+        );
+        // Without TOTAL_KNOWN the total bytes must be zero: the tag covers the re-encoding.
+        assert_eq!(
+            Header::parse(&forged(0x04, 30, 0, 7)),
+            Err(WireError::NonCanonical)
+        );
+        let h = Header::parse(&forged(0x04, 30, 0, 0)).unwrap();
+        let mut zeroed = forged(0x04, 30, 0, 0);
+        zeroed[6..8].fill(0);
+        zeroed[28..32].fill(0);
+        assert_eq!(h.tag_input(), zeroed);
     }
 
     #[test]
@@ -621,18 +726,25 @@ mod tests {
             0..MAX_TOTAL_LEN / 2,
             prop::option::of(0..=MAX_TOTAL_LEN / 2),
             any::<u32>(),
-            any_parity(),
+            (any_parity(), any::<bool>()),
         )
             .prop_map(
-                |(kind, last, payload_len, id, seq, offset, extra, crc, parity)| {
-                    let end = offset + u64::from(payload_len);
+                |(kind, last, payload_len, id, seq, offset, extra, crc, (parity, keyed))| {
+                    let payload_len = if keyed {
+                        payload_len.max(TRAILER_LEN as u16)
+                    } else {
+                        payload_len
+                    };
+                    let data_len = payload_len - if keyed { TRAILER_LEN as u16 } else { 0 };
+                    let end = offset + u64::from(data_len);
                     let parity = (kind == Kind::Parity).then_some(ParityInfo {
-                        last_len: parity.last_len.min(payload_len),
+                        last_len: parity.last_len.min(data_len),
                         ..parity
                     });
                     Header {
                         kind,
                         last,
+                        keyed,
                         payload_len,
                         transfer_id: id,
                         seq,

@@ -280,8 +280,9 @@ pub fn packet_stream(data: &[u8]) {
     }
 
     // The descriptor finder reads the same stream.
-    let first = pktools::descriptor::find_first(&mut ChunkedReader::new(&stream, chunk_seed), None)
-        .expect("reading memory");
+    let first =
+        pktools::descriptor::find_first(&mut ChunkedReader::new(&stream, chunk_seed), None, None)
+            .expect("reading memory");
     if let Some((header, d)) = first {
         let _ = d.summary(header.total_len);
     }

@@ -1,6 +1,7 @@
 //! pktize: cut a byte stream into self-describing packets (see pktize(1), pktize(5)).
 
 use clap::Parser;
+use pktools::auth::{self, Key, Signer, MAX_KEYED_DATA};
 use pktools::cli::{self, Failure, Input, Outcome};
 use pktools::descriptor::MediaType;
 use pktools::fec::Scheme;
@@ -44,6 +45,11 @@ struct Args {
     #[arg(long, value_name = "K+M")]
     fec: Option<Scheme>,
 
+    /// Authenticate every packet with the secret in FILE (at least 16 bytes, e.g.
+    /// `head -c 32 /dev/urandom`); unpktize --key FILE takes only such packets.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+
     /// Print a summary on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -71,9 +77,21 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<Outcome, Failure> {
     let payload_len =
         cli::parse_size(&args.size).map_err(|e| Failure::new(format!("--size: {e}")))?;
-    if !(1..=MAX_PAYLOAD as u64).contains(&payload_len) {
+    let sign = match &args.key {
+        Some(path) => {
+            let key = Key::from_file(path).map_err(|e| Failure::new(e.to_string()))?;
+            let salt = auth::random_salt().map_err(|e| Failure::new(e.to_string()))?;
+            Some(Signer::new(key, salt))
+        }
+        None => None,
+    };
+    let (largest, with_trailer) = match sign {
+        Some(_) => (MAX_KEYED_DATA, " and the 24-byte tag"),
+        None => (MAX_PAYLOAD, ""),
+    };
+    if !(1..=largest as u64).contains(&payload_len) {
         return Err(Failure::new(format!(
-            "--size: payload size must be 1 to {MAX_PAYLOAD} bytes (one UDP datagram with the header), found {payload_len}"
+            "--size: payload size must be 1 to {largest} bytes (one UDP datagram with the header{with_trailer}), found {payload_len}"
         )));
     }
     let bytes_per_sec = match &args.rate {
@@ -97,6 +115,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             media_type: args.media_type,
         }),
         fec: args.fec,
+        sign,
     };
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;

@@ -2,6 +2,7 @@
 //! at its offset (see unpktize(1)).
 
 use clap::{Parser, ValueEnum};
+use pktools::auth::Key;
 use pktools::cli::{self, Failure, Input, Outcome, Progress};
 use pktools::descriptor;
 use pktools::reassemble::damage::{DamageMap, RangeSink};
@@ -62,6 +63,11 @@ struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
     max_size: Option<MaxSize>,
 
+    /// Take only packets authenticated with the secret in FILE (at least 16 bytes, as
+    /// given to pktize --key); others are counted and never written.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+
     /// Write the damage map and counts as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -120,8 +126,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<Outcome, Failure> {
+    let key = match &args.key {
+        Some(path) => Some(Key::from_file(path).map_err(|e| Failure::new(e.to_string()))?),
+        None => None,
+    };
     if args.info {
-        return info(&args);
+        return info(&args, key.as_ref());
     }
     // `-o -` is standard output, as coreutils have it.
     let output = args.output.as_deref().filter(|p| *p != Path::new("-"));
@@ -151,6 +161,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         max_len,
         stop: cli::stop_requested,
         stop_when_whole: false,
+        key,
     };
     if output.is_none() {
         cli::refuse_terminal_stdout(args.force)?;
@@ -198,6 +209,18 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if let Some(why) = &report.refused {
         return Err(Failure::new(format!("{why} (see --max-size)")));
     }
+    let c = &report.counts;
+    if args.key.is_some() && c.authentic == 0 && c.rejected > 0 {
+        return Err(Failure::new("no packet passed authentication: wrong key?"));
+    }
+    if args.key.is_some() && c.authentic == 0 && c.unauthenticated > 0 {
+        return Err(Failure::new(
+            "no packet passed authentication: the packets carry no tag (sent without --key)",
+        ));
+    }
+    if c.keyed > 0 && c.packets_found() == c.keyed {
+        return Err(Failure::new("packets are authenticated: use --key"));
+    }
     if report.counts.packets_found() == 0 && !cli::stop_requested() {
         return Err(Failure::new(match args.id {
             Some(id) => format!("no pktize packets of transfer {id:#06x} in the input"),
@@ -231,12 +254,12 @@ fn absolute(p: &Path) -> Option<PathBuf> {
 }
 
 /// `--info`: describe the transfer from its first descriptor.
-fn info(args: &Args) -> Result<Outcome, Failure> {
+fn info(args: &Args, key: Option<&Key>) -> Result<Outcome, Failure> {
     let input = Input::open(args.file.as_deref())?;
     let found = match input {
-        Input::Mapped(map) => descriptor::find_first(&mut &map[..], args.id),
+        Input::Mapped(map) => descriptor::find_first(&mut &map[..], args.id, key),
         Input::Empty => Ok(None),
-        Input::Stream(mut reader) => descriptor::find_first(&mut reader, args.id),
+        Input::Stream(mut reader) => descriptor::find_first(&mut reader, args.id, key),
     }
     .map_err(cli::io_context("reading input"))?;
     let Some((header, d)) = found else {

@@ -11,6 +11,10 @@
 //! - [`report`]: the JSON damage map and the human summary; `drive`: feeding from a map or
 //!   a stream.
 //!
+//! With a key (`Settings::key`), every packet passes [`crate::auth::Verifier`] first: only
+//! authentic ones, stripped of their trailer, go further; the others are counted and
+//! dropped before any stage below sees them, so no forged byte, length or offset counts.
+//!
 //! Memory is bounded whatever the stream: the window, the fingerprints, the damage ranges
 //! kept and the FEC decoder's ring each have a cap. Reading bytes and finding packets is
 //! [`crate::framing`]'s job; this module only sees packets.
@@ -31,6 +35,7 @@ pub use drive::{run_slice, run_stream};
 pub use packet::{Integrity, Packet};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
+use crate::auth::{Key, Verdict, Verifier};
 use crate::descriptor::Descriptor;
 use crate::wire::Kind;
 use damage::{DamageMap, DamageTotals};
@@ -69,6 +74,9 @@ pub struct Settings {
     /// Stop taking packets once the followed transfer is whole (every byte intact), as a
     /// receiver of a carousel does, instead of reading the input to its end.
     pub stop_when_whole: bool,
+    /// Take only packets authenticated with this key (see [`crate::auth`]); without one,
+    /// keyed packets are counted and ignored.
+    pub key: Option<Key>,
 }
 
 fn never() -> bool {
@@ -86,6 +94,7 @@ impl Default for Settings {
             max_len: None,
             stop: never,
             stop_when_whole: false,
+            key: None,
         }
     }
 }
@@ -139,6 +148,16 @@ pub struct Counts {
     pub bad_descriptors: u64,
     /// Descriptor packets contradicting an earlier one or the data packets.
     pub conflicting_descriptors: u64,
+    /// With a key: intact keyed packets whose tag failed, or whose salt is not their
+    /// transfer's (never written). Keyed packets whose CRC failed count as damaged.
+    pub rejected: u64,
+    /// With a key: packets without a tag (ignored).
+    pub unauthenticated: u64,
+    /// Without a key: keyed packets (ignored; they need `--key`).
+    pub keyed: u64,
+    /// With a key: packets whose tag held.
+    #[serde(skip)]
+    pub authentic: u64,
     /// Bytes of lost or damaged packets restored from a descriptor's copy of the head.
     #[serde(skip)]
     pub restored_bytes: u64,
@@ -162,6 +181,9 @@ impl Counts {
             + self.bad_descriptors
             + self.conflicting_descriptors
             + self.late
+            + self.rejected
+            + self.unauthenticated
+            + self.keyed
     }
 }
 
@@ -218,6 +240,8 @@ pub struct Reassembler<O: Output> {
     pool: Vec<Vec<u8>>,
     /// A transfer was refused: nothing more is taken.
     refused: Option<ReassembleError>,
+    /// With a key: what vouches for every packet.
+    verifier: Option<Verifier>,
 }
 
 impl<O: Output> Reassembler<O> {
@@ -226,6 +250,7 @@ impl<O: Output> Reassembler<O> {
             damage.keep_all();
         }
         let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
+        let verifier = settings.key.clone().map(Verifier::new);
         Reassembler {
             tracker: Tracker::new(settings.transfer_id),
             settings,
@@ -237,6 +262,7 @@ impl<O: Output> Reassembler<O> {
             fec: crate::fec::Decoder::new(),
             pool: Vec::new(),
             refused: None,
+            verifier,
         }
     }
 
@@ -291,6 +317,33 @@ impl<O: Output> Reassembler<O> {
         if self.refused.is_some() {
             return Ok(());
         }
+        let authentic;
+        let p = match self.verifier.as_mut().map(|v| v.check(p)) {
+            None if p.header.keyed => {
+                self.counts.keyed += 1;
+                return Ok(());
+            }
+            None => p,
+            Some(Verdict::Authentic(stripped)) => {
+                self.counts.authentic += 1;
+                authentic = stripped;
+                &authentic
+            }
+            Some(Verdict::Rejected) => {
+                self.counts.rejected += 1;
+                return Ok(());
+            }
+            Some(Verdict::Damaged) => {
+                // Nothing of it can be trusted, not even its place: its range stays lost.
+                self.counts.damaged += 1;
+                self.counts.truncated += u64::from(p.is_truncated());
+                return Ok(());
+            }
+            Some(Verdict::Unkeyed) => {
+                self.counts.unauthenticated += 1;
+                return Ok(());
+            }
+        };
         let taken = match p.header.kind {
             Kind::Data => self.accept_data(p),
             Kind::Descriptor => self.accept_descriptor(p),

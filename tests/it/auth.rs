@@ -289,3 +289,34 @@ fn info_with_a_key_reads_only_authentic_descriptors() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn fec_rebuilds_from_authenticated_parity_only() {
+    let dir = keys();
+    let key = path(dir.path(), "key");
+    let data = bytes(8_000, 18);
+    let packets = split_packets(&pktize(
+        dir.path(),
+        &data,
+        &["--key", &key, "-s", "1000", "--fec", "4+1"],
+    ));
+    // Data packet 1 is lost; a forged copy of every parity packet comes before the real one.
+    let mut stream = vec![];
+    let mut parity = 0;
+    for p in &packets {
+        let h = header(p);
+        if h.kind == Kind::Data && h.seq == 1 {
+            continue;
+        }
+        if h.kind == Kind::Parity {
+            stream.extend(forged(p, |_, payload| payload[5] ^= 0x20));
+            parity += 1;
+        }
+        stream.extend(p);
+    }
+    let (out, counts) = unpktize(dir.path(), &["--key", &key], &stream);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == data, "rebuilt from forged parity");
+    assert_eq!(counts["rejected"], parity, "{counts}");
+    assert_eq!(counts["recovered"], 1, "{counts}");
+}

@@ -133,9 +133,14 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             Some(s) => format!(" and {} parity packets ({s})", summary.parity_packets),
             None => String::new(),
         };
+        let keyed = if settings.sign.is_some() {
+            ", authenticated"
+        } else {
+            ""
+        };
         let _ = writeln!(
             std::io::stderr(),
-            "{PROGRAM}: {} bytes in {} packets of up to {} bytes{parity} and {} descriptors, transfer id {:#06x}, {} bytes written",
+            "{PROGRAM}: {} bytes in {} packets of up to {} bytes{parity} and {} descriptors{keyed}, transfer id {:#06x}, {} bytes written",
             summary.input_bytes, summary.packets, settings.payload_len, summary.descriptors, settings.transfer_id, summary.output_bytes
         );
     }

@@ -120,7 +120,8 @@ pub enum ReassembleError {
 pub struct Counts {
     /// New packets whose payload matched its CRC.
     pub intact: u64,
-    /// New packets with a valid header and a damaged payload (truncated ones included).
+    /// New packets with a valid header and a damaged payload (truncated ones included);
+    /// with a key, every keyed packet whose CRC fails (its range stays lost).
     pub damaged: u64,
     /// Of the damaged, those cut short.
     pub truncated: u64,

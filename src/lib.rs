@@ -6,34 +6,43 @@
 //!  raw pixels ──raw2ppm──▶ PPM ──ppm2bmp──▶ BMP
 //! ```
 //!
-//! Each arrow is one module; each program in `src/bin/` is a thin shell around it.
+//! Each arrow is one module; each program in `src/bin/` is a thin shell around it. The
+//! library does not use [`cli`]: its stages return typed errors, and only the programs turn
+//! them into a message and an exit status.
 //!
 //! | module | concern |
 //! |---|---|
-//! | [`wire`] | the packet header: constants, encode, parse (the table in `pktize(5)`) |
-//! | [`framing`] | finding packets in an arbitrary, possibly damaged, byte stream |
-//! | [`auth`] | `--key`: the tag that authenticates a packet, the salt that binds it to its transfer |
-//! | [`packetize`] | bytes to packets |
+//! | [`wire`] | the wire format: the packet header (the table in `pktize(5)`), [`framing`] (finding packets in a damaged stream), the transfer [`descriptor`], [`auth`] (`--key`: the tag that authenticates a packet, the salt that binds it to its transfer) |
+//! | [`packetize`] | bytes to packets: in order or interleaved, once or as a carousel |
 //! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them |
-//! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
-//! | [`descriptor`] | the transfer descriptor: what a late receiver needs to know |
 //! | [`channel`] | the lossy channel: loss, bursts, bit errors, dup, reorder; its PRNG |
+//! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
 //! | [`pixel`] | raw pixel formats (rgb24, gray16le, yuv420p, nv12, ...): layouts, conversion |
 //! | [`rawvideo`] | raw frames to PPM images: geometry, frame streams, live snapshots |
-//! | [`pnm`] | PNM images (P1-P6): header parsing and rows, from a map or a stream |
-//! | [`bmp`] | BMP writing: layout, headers, row encoding, row order |
-//! | [`cli`] | the Unix manners every program shares |
+//! | [`pnm`] | PNM images (P1-P6): header, source (map or stream), reader |
+//! | [`convert`] | PNM to BMP: images in the row order BMP needs |
+//! | [`bmp`] | BMP: header (write and parse), row writer |
+//! | [`conceal`] | image-aware receiving: concealment of lost pixels, pixel grids per plane, the damage map picture |
+//! | [`image`] | image geometry (where the pixels lie) from a PNM or BMP head |
+//! | [`io`] | moving bytes: mapped or streamed input, page release, vectored writes, pipes, signals |
+//! | [`units`] | sizes, rates and hex patterns as people write them |
+//! | [`cli`] | only for `src/bin`: exit status, the one-line error, argument glue, progress |
 
-pub mod auth;
 pub mod bmp;
 pub mod channel;
 pub mod cli;
-pub mod descriptor;
+pub mod conceal;
+pub mod convert;
 pub mod fec;
-pub mod framing;
+pub mod image;
+pub mod io;
 pub mod packetize;
 pub mod pixel;
 pub mod pnm;
 pub mod rawvideo;
 pub mod reassemble;
+pub mod units;
 pub mod wire;
+
+// The wire format's parts keep their short paths: `pktools::framing`, `pktools::descriptor`.
+pub use wire::{descriptor, framing};

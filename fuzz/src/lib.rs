@@ -10,8 +10,8 @@
 //! megabytes; the resource-limit tests (`tests/it/limits.rs`) cover huge claims.
 
 use pktools::channel::{self, Config, GilbertElliott, LossModel, Mode, Reorder};
-use pktools::cli::Input;
 use pktools::descriptor::Descriptor;
+use pktools::io::Input;
 use pktools::pixel::{Layout, Matrix, Output as PixelOutput, PixelFormat, Range, Rgb, YuvOptions};
 use pktools::reassemble::damage::DamageMap;
 use pktools::reassemble::output::Output;
@@ -60,11 +60,8 @@ impl<D: AsRef<[u8]>> Read for ChunkedReader<D> {
 }
 
 /// `data` as the programs see a regular file: an [`Input::Mapped`] of a memfd (a real file
-/// mapping, so releasing its pages behind the reader is safe), or [`Input::Empty`].
+/// mapping, so releasing its pages behind the reader is safe), empty or not.
 pub fn mapped_input(data: &[u8]) -> Input {
-    if data.is_empty() {
-        return Input::Empty;
-    }
     // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns a new
     // descriptor that we own, or -1.
     let fd = unsafe { libc::memfd_create(c"fuzz-input".as_ptr(), libc::MFD_CLOEXEC) };
@@ -292,15 +289,15 @@ pub fn packet_stream(data: &[u8]) {
 // Keyed packets: the verifier between framing and the reassembler.
 
 /// The key the keyed harness seals with.
-fn fuzz_key(byte: u8) -> pktools::auth::Key {
-    pktools::auth::Key::from_secret(&[byte; 32]).expect("32 bytes are a key")
+fn fuzz_key(byte: u8) -> pktools::wire::auth::Key {
+    pktools::wire::auth::Key::from_secret(&[byte; 32]).expect("32 bytes are a key")
 }
 
 /// Make every keyed header in `data` (KEYED flag, a payload that fits) authentic under
 /// `key`, with the salt its trailer already holds, so the fuzzer reaches what lies past
 /// the tag check (splices of two salts, forged fields around authentic packets).
-fn fix_tags(data: &mut [u8], key: &pktools::auth::Key) {
-    use pktools::auth::Signer;
+fn fix_tags(data: &mut [u8], key: &pktools::wire::auth::Key) {
+    use pktools::wire::auth::Signer;
     use pktools::wire::{SALT_LEN, TRAILER_LEN};
     fix_checksums(data, false);
     let mut at = 0;
@@ -328,9 +325,9 @@ fn fix_tags(data: &mut [u8], key: &pktools::auth::Key) {
 /// through the verifier alone and through the reassembler with that key (mapped and
 /// chunked must agree) and with another (nothing may be written).
 pub fn keyed_stream(data: &[u8]) {
-    use pktools::auth::{Verdict, Verifier};
     use pktools::framing::{scan, Frame};
     use pktools::reassemble::Packet;
+    use pktools::wire::auth::{Verdict, Verifier};
     let Some((mut c, stream)) = Controls::split(data, 3) else {
         return;
     };

@@ -1,8 +1,11 @@
 //! corrupt: a seeded, reproducible lossy channel for packet streams and raw bytes.
 
 use clap::Parser;
-use pktools::channel::{self, Config, GilbertElliott, LossModel, Mode, Reorder};
-use pktools::cli::{self, Failure, Input, Outcome};
+use pktools::channel::{
+    self, ChannelError, Config, GilbertElliott, LossModel, Mode, PacketOnly, Reorder,
+};
+use pktools::cli::{self, Failure, Outcome};
+use pktools::io::Input;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -85,7 +88,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     let loss = match (args.gilbert, args.loss, args.burst) {
         (Some(ge), _, _) => LossModel::GilbertElliott(ge),
         (None, Some(rate), Some(mean)) => LossModel::GilbertElliott(
-            GilbertElliott::from_mean_burst(rate, mean).map_err(Failure::new)?,
+            GilbertElliott::from_mean_burst(rate, mean).map_err(|e| Failure::new(e.to_string()))?,
         ),
         (None, Some(rate), None) if rate > 0.0 => LossModel::Random(rate),
         _ => LossModel::None,
@@ -116,12 +119,32 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     };
     let input = Input::open(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
-    let stats = channel::run(
+    let stats = match channel::run(
         &config,
         input,
         &mut out,
         log.as_mut().map(|l| l as &mut dyn Write),
-    )?;
+    ) {
+        Ok(stats) => stats,
+        Err(ChannelError::NotPackets { option }) => {
+            let flag = match option {
+                PacketOnly::Reorder => "--reorder",
+                PacketOnly::Truncate => "--truncate",
+                PacketOnly::PayloadOnly => "--payload-only",
+            };
+            return Err(Failure::new(format!(
+                "{flag} needs packets, but the input does not start with a packet header \
+                 (use --packets if the stream starts with garbage)"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !stats.packets && !args.raw && stats.bytes_in > 0 {
+        eprintln!(
+            "corrupt: note: the input does not start with a pktize packet header, so it was damaged as raw bytes in blocks of {} (--raw for this without the note, --packets for packet mode)",
+            args.block
+        );
+    }
     if args.verbose {
         eprintln!("corrupt: {stats}");
     }

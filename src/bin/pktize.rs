@@ -1,12 +1,13 @@
 //! pktize: cut a byte stream into self-describing packets (see pktize(1), pktize(5)).
 
 use clap::Parser;
-use pktools::auth::{self, Key, Signer, MAX_KEYED_DATA};
-use pktools::cli::{self, Failure, Input, Outcome};
+use pktools::cli::{self, Failure, Outcome};
 use pktools::descriptor::MediaType;
 use pktools::fec::Scheme;
-use pktools::packetize::{self, Describe, Settings};
-use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
+use pktools::io::{Input, ReleaseBehind};
+use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
+use pktools::wire::auth::{self, Key, Signer, MAX_KEYED_DATA};
+use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +34,8 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = packetize::DEFAULT_DESCRIBE_EVERY)]
     describe_every: u32,
 
-    /// A name for the transfer, carried in its descriptors (at most 255 bytes).
+    /// A name for the transfer, carried in its descriptors (at most 255 bytes; default: the
+    /// input file's base name).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
@@ -49,6 +51,16 @@ struct Args {
     /// `head -c 32 /dev/urandom`); unpktize --key FILE takes only such packets.
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
+    /// Send the data packets of each span of SPAN packets interleaved (bit-reversed order;
+    /// with --fec, group by group column-wise), so a burst of loss becomes scattered holes;
+    /// without SPAN, the whole input up to 8 MiB of payload per span.
+    #[arg(long, value_name = "SPAN", num_args = 0..=1, require_equals = true)]
+    interleave: Option<Option<u32>>,
+
+    /// Send the input N times as one transfer, a carousel (0: until killed); reading a
+    /// pipe, it is held in memory, at most 64 MiB.
+    #[arg(long, value_name = "N")]
+    repeat: Option<u32>,
 
     /// Print a summary on stderr.
     #[arg(short, long)]
@@ -65,6 +77,12 @@ struct Args {
 fn parse_media_type(text: &str) -> Result<MediaType, String> {
     MediaType::from_name(text)
         .ok_or_else(|| format!("expected raw, pnm, bmp, png or jpeg, found \"{text}\""))
+}
+
+/// The base name of FILE (none for stdin), so that a receiver's `--info` names the file.
+fn base_name(file: &Option<PathBuf>) -> Option<String> {
+    let name = file.as_deref()?.file_name()?.to_string_lossy().into_owned();
+    (name != "-").then_some(name)
 }
 
 fn main() -> ExitCode {
@@ -94,6 +112,40 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             "--size: payload size must be 1 to {largest} bytes (one UDP datagram with the header{with_trailer}), found {payload_len}"
         )));
     }
+    if args.fec.is_some() && payload_len > pktools::fec::MAX_PAYLOAD as u64 {
+        return Err(Failure::new(format!(
+            "--size: with --fec the payload size must be at most {} bytes (parity is whole 16-bit symbols and must fit one datagram), found {payload_len}",
+            pktools::fec::MAX_PAYLOAD
+        )));
+    }
+    if sign.is_some()
+        && args.fec.is_some()
+        && payload_len > (pktools::fec::MAX_PAYLOAD - TRAILER_LEN) as u64
+    {
+        return Err(Failure::new(format!(
+            "--size: with --fec and --key the payload size must be at most {} bytes, found {payload_len}",
+            pktools::fec::MAX_PAYLOAD - TRAILER_LEN
+        )));
+    }
+    if sign.is_some() && args.interleave.is_some() {
+        return Err(Failure::new(
+            "--key with --interleave is not implemented yet",
+        ));
+    }
+    let interleave = match args.interleave {
+        None => None,
+        Some(None) => Some(Interleave::Whole),
+        Some(Some(span)) => {
+            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len).max(1);
+            if span == 0 || u64::from(span) > most {
+                return Err(Failure::new(format!(
+                    "--interleave: the span must be 1 to {most} packets ({} MiB of payload at this size), found {span}",
+                    packetize::MAX_INTERLEAVE_BYTES >> 20
+                )));
+            }
+            Some(Interleave::Packets(span))
+        }
+    };
     let bytes_per_sec = match &args.rate {
         Some(r) => match cli::parse_size(r) {
             Ok(0) | Err(_) => {
@@ -111,21 +163,45 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         bytes_per_sec,
         describe: (args.describe_every > 0).then(|| Describe {
             every: args.describe_every,
-            name: args.name.clone().unwrap_or_default(),
+            name: args
+                .name
+                .clone()
+                .or_else(|| base_name(&args.file))
+                .unwrap_or_default(),
             media_type: args.media_type,
         }),
         fec: args.fec,
         sign,
+        interleave,
     };
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
-    let summary = match input {
-        Input::Mapped(map) => packetize::packetize_slice(&map, &mut out, &settings, &mut |n| {
-            cli::release_mapped(&map, n)
-        }),
-        Input::Empty => packetize::packetize_slice(&[], &mut out, &settings, &mut |_| {}),
-        Input::Stream(mut reader) => packetize::packetize_stream(&mut reader, &mut out, &settings),
+    let passes = args.repeat.map(|n| match n {
+        0 => Passes::Endless,
+        n => Passes::Count(n),
+    });
+    let summary = match (input, passes) {
+        (Input::Mapped(map), Some(p)) => packetize::packetize_carousel(&map, &mut out, &settings, p),
+        (Input::Stream(mut reader), Some(p)) => {
+            let max = packetize::CAROUSEL_PIPE_MAX;
+            let data = packetize::read_bounded(&mut reader, max)
+                .map_err(cli::io_context("reading the input"))?
+                .ok_or_else(|| {
+                    Failure::new(format!(
+                        "--repeat: the input from a pipe is longer than {} MiB, more than is held to repeat it; give it as a file",
+                        max >> 20
+                    ))
+                })?;
+            packetize::packetize_carousel(&data, &mut out, &settings, p)
+        }
+        (Input::Mapped(map), None) => {
+            let behind = ReleaseBehind::default();
+            packetize::packetize_slice(&map, &mut out, &settings, &mut |n| behind.advance(&map, n))
+        }
+        (Input::Stream(mut reader), None) => {
+            packetize::packetize_stream(&mut reader, &mut out, &settings)
+        }
     }
     .map_err(cli::io_context("writing packets"))?;
     if args.verbose {

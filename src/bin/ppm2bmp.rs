@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use pktools::bmp::{self, Depth, Options};
-use pktools::cli::{self, Failure, Input, Outcome};
+use pktools::cli::{self, Failure, Outcome};
+use pktools::io::{self as pio, Input};
 use pktools::pnm::{Reader, Source};
 
 const PROGRAM: &str = "ppm2bmp";
@@ -59,7 +60,6 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     let mut input = Input::open(args.file.as_deref())?;
     let source = match &mut input {
         Input::Mapped(map) => Source::file_map(map),
-        Input::Empty => Source::mapped(&[]),
         Input::Stream(stream) => Source::stream(stream),
     };
     let options = Options {
@@ -68,7 +68,7 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     };
     // Our own handle on stdout: plain writes and writev, none of the line buffering that
     // `Stdout` puts in front of every write.
-    let stdout = cli::stdout_raw();
+    let stdout = pio::stdout_raw();
     let mut out = stdout
         .as_fd()
         .try_clone_to_owned()
@@ -77,6 +77,19 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     match bmp::convert(&mut Reader::new(source), &mut out, &options) {
         Ok(_) => Ok(Outcome::Intact),
         Err(bmp::ConvertError::Write(e)) => Err(cli::io_context("writing output")(e)),
+        Err(bmp::ConvertError::Bmp {
+            image,
+            error: bmp::BmpError::DepthTooSmall { bits, what, needed },
+        }) => {
+            let at = if image > 1 {
+                format!("image {image}: ")
+            } else {
+                String::new()
+            };
+            Err(Failure::new(format!(
+                "{at}--bpp {bits} cannot hold a {what} image exactly; use --bpp {needed} or more"
+            )))
+        }
         Err(e) => Err(Failure::new(e.to_string())),
     }
 }

@@ -1,12 +1,12 @@
 //! raw2ppm: raw pixel bytes (RGB, grey, YUV) to PPM images, frame streams and live views.
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Parser;
 use pktools::cli::{self, Failure, Outcome};
 use pktools::pixel::{Matrix, Output, PixelFormat, Range, Rgb, YuvOptions};
-use pktools::rawvideo::{self, Every, KernelCopy, Request, Width};
+use pktools::rawvideo::{self, Every, KernelCopy, RawVideoError, Request, Width};
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,8 +37,7 @@ struct Args {
 
     /// Pixel format, named as ffmpeg's -pix_fmt.
     #[arg(short, long = "pix-fmt", alias = "pix_fmt", value_name = "FMT", default_value = "rgb24",
-          value_parser = PossibleValuesParser::new(PixelFormat::NAMES)
-              .try_map(|s| s.parse::<PixelFormat>()))]
+          value_parser = PixFmtParser)]
     pix_fmt: PixelFormat,
 
     /// Bytes from the start of one input row to the next (packed formats; default: no padding).
@@ -88,6 +87,39 @@ struct Args {
     force: bool,
 }
 
+/// `--pix-fmt`: ffmpeg's names, listed in `--help`; a name that is not one of them gets
+/// the nearest as a hint (`yuv420`: did you mean yuv420p?).
+#[derive(Clone)]
+struct PixFmtParser;
+
+impl TypedValueParser for PixFmtParser {
+    type Value = PixelFormat;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<PixelFormat, clap::Error> {
+        let text = value.to_string_lossy();
+        text.parse().map_err(|_| {
+            let hint = match PixelFormat::nearest(&text) {
+                Some(near) => format!("did you mean {near}?"),
+                None => format!("expected one of: {}", PixelFormat::NAMES.join(", ")),
+            };
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("unknown pixel format '{text}' for '--pix-fmt': {hint}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(PixelFormat::NAMES.iter().map(PossibleValue::new)))
+    }
+}
+
 fn main() -> ExitCode {
     match cli::parse_args::<Args>(PROGRAM) {
         Ok(args) => cli::finish(PROGRAM, run(&args)),
@@ -97,8 +129,11 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<Outcome, Failure> {
     let (width, height) = match (&args.size, &args.width) {
-        (Some(size), _) => rawvideo::parse_size(size).map_err(Failure::new)?,
-        (None, Some(w)) => (rawvideo::parse_width(w).map_err(Failure::new)?, args.height),
+        (Some(size), _) => rawvideo::parse_size(size).map_err(|e| Failure::new(e.to_string()))?,
+        (None, Some(w)) => (
+            rawvideo::parse_width(w).map_err(|e| Failure::new(e.to_string()))?,
+            args.height,
+        ),
         (None, None) => return Err(Failure::new("no image size: give -s WxH or --width")),
     };
     if width == Width::Auto && height.is_some() {
@@ -129,17 +164,47 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     let (input, input_file) = rawvideo::open_input(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
     let to_regular_file = out.metadata().is_ok_and(|m| m.is_file());
-    let kernel = input_file.map(|from| KernelCopy {
-        from,
-        to: out.as_raw_fd(),
-        to_regular_file,
-    });
-    let report = rawvideo::convert(input, kernel, &request, &mut out)?;
+    let kernel = match input_file {
+        Some(from) => Some(KernelCopy {
+            from,
+            to: out
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(cli::io_context("stdout"))?,
+            to_regular_file,
+        }),
+        None => None,
+    };
+    let report = match rawvideo::convert(input, kernel, &request, &mut out) {
+        Ok(report) => report,
+        Err(RawVideoError::AutoWidthNeedsPacked(format)) => {
+            return Err(Failure::new(format!(
+                "--width auto needs a packed format, not {format}"
+            )))
+        }
+        Err(RawVideoError::ZeroStep) => {
+            return Err(Failure::new(
+                "--every and --every-rows need a count above zero",
+            ))
+        }
+        Err(RawVideoError::SkipBeyondData { skip, len }) => {
+            return Err(Failure::new(format!(
+                "--skip {skip}: beyond the end of the input ({len} bytes)"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut err = std::io::stderr();
     if args.verbose {
-        let mut err = std::io::stderr();
         for note in report.notes() {
             let _ = writeln!(err, "{PROGRAM}: {note}");
         }
+        if let Some(note) = report.trailing_note() {
+            let _ = writeln!(err, "{PROGRAM}: {note} (use --frames for all frames)");
+        }
+    }
+    if let Some(warning) = report.mismatch() {
+        let _ = writeln!(err, "{PROGRAM}: warning: {warning}");
     }
     Ok(if report.is_incomplete() {
         Outcome::Damaged

@@ -2,15 +2,21 @@
 //! at its offset (see unpktize(1)).
 
 use clap::{Parser, ValueEnum};
-use pktools::auth::Key;
-use pktools::cli::{self, Failure, Input, Outcome, Progress};
+use pktools::cli::{self, Failure, Outcome, Progress};
+use pktools::conceal::{self, Geometry};
 use pktools::descriptor;
+use pktools::io::{self as pio, Input};
 use pktools::reassemble::damage::{DamageMap, RangeSink};
+use pktools::reassemble::image_output::{
+    ConcealingStream, HeldOutput, HoldLimit, ImageOutput, ImageSource,
+};
+use pktools::reassemble::map_sink::MapSink;
 use pktools::reassemble::output::{FileOutput, LentInput, Output, StreamOutput};
 use pktools::reassemble::report::{self, JsonReport};
 use pktools::reassemble::{
     self, DamagedPolicy, ReassembleError, Reassembler, Settings, MAX_WINDOW_PACKETS,
 };
+use pktools::wire::auth::Key;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::fd::AsRawFd;
@@ -68,6 +74,35 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
 
+    /// Hide lost pixels of an image (PNM or BMP, or raw pixels with --image): interpolate
+    /// them from the nearest intact pixels. With --damaged fill, damaged pixels too.
+    #[arg(long)]
+    conceal: bool,
+
+    /// The data is raw pixels of this size and pixel format (ffmpeg's pix_fmt names),
+    /// for --conceal and --map: WIDTHxHEIGHT[:PIX_FMT], PIX_FMT default rgb24.
+    #[arg(long, value_name = "WxH[:PIX_FMT]", value_parser = parse_image)]
+    image: Option<ImageSpec>,
+
+    /// Write the whole transfer to standard output each time BYTES more have arrived,
+    /// and at the end: a stream of whole images, sharper as packets land. Holds the
+    /// transfer in memory (see --max-hold).
+    #[arg(long, value_name = "BYTES", value_parser = parse_every)]
+    every: Option<u64>,
+
+    /// Most memory for a transfer held whole (--every): suffixes k, M, G.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_hold)]
+    max_hold: u64,
+
+    /// Draw the damage as a PPM picture in FILE: one pixel per image pixel (or one cell
+    /// per packet for other data), coloured by what became of it (see unpktize(1)).
+    #[arg(long, value_name = "FILE")]
+    map: Option<PathBuf>,
+
+    /// Blend the received image under the map's colours, PERCENT of colour (with -o).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    map_blend: Option<u8>,
+
     /// Write the damage map and counts as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -118,6 +153,28 @@ fn parse_max_size(text: &str) -> Result<MaxSize, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A raw image's geometry (a newtype, parsed once).
+#[derive(Debug, Clone)]
+struct ImageSpec(Geometry);
+
+fn parse_image(text: &str) -> Result<ImageSpec, String> {
+    let (w, h, format) = conceal::parse_spec(text).map_err(|e| e.to_string())?;
+    conceal::raw(format, w, h, 0)
+        .map(ImageSpec)
+        .map_err(|e| e.to_string())
+}
+
+fn parse_every(text: &str) -> Result<u64, String> {
+    match cli::parse_size(text) {
+        Ok(0) => Err("must be at least 1 byte".to_string()),
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
+fn parse_hold(text: &str) -> Result<u64, String> {
+    cli::parse_size(text).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     match cli::parse_args::<Args>(PROGRAM) {
         Ok(args) => cli::finish(PROGRAM, run(args)),
@@ -159,16 +216,27 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         transfer_id: args.id,
         live_latency: args.live.then(|| Duration::from_millis(args.max_delay)),
         max_len,
-        stop: cli::stop_requested,
+        stop: pio::stop_requested,
         stop_when_whole: false,
         key,
+        snapshot_every: args.every,
+    };
+    if args.every.is_some() && output.is_some() {
+        return Err(Failure::new(
+            "--every writes snapshots to standard output; -o FILE is itself the live picture",
+        ));
+    }
+    let image = args.image.as_ref().map(|i| i.0.clone());
+    let source = match &image {
+        Some(g) => ImageSource::Given(g.clone()),
+        None => ImageSource::Head,
     };
     if output.is_none() {
         cli::refuse_terminal_stdout(args.force)?;
     }
     let input = Input::open(args.file.as_deref())?;
     // Interrupted, still write what arrived and the report, then die of the signal.
-    cli::stop_on_signals();
+    pio::stop_on_signals();
     let sink = match &args.report {
         Some(path) => {
             let file = File::create(path)
@@ -179,21 +247,60 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         }
         None => None,
     };
+    let sink = match &args.map {
+        Some(path) => {
+            let file = File::create(path)
+                .map_err(cli::io_context(format_args!("--map {}", path.display())))?;
+            let map = MapSink::new(
+                BufWriter::new(file),
+                sink,
+                image.clone(),
+                output.map(Path::to_path_buf),
+                args.map_blend,
+            );
+            Some(Box::new(map) as Box<dyn RangeSink>)
+        }
+        None => sink,
+    };
     let damage = DamageMap::new(sink);
     let report = match output {
         Some(path) => {
             let file = OpenOptions::new()
                 .create(true)
+                .read(true)
                 .write(true)
                 .truncate(true)
                 .open(path)
+                .or_else(|_| {
+                    // A device or FIFO may be writable only.
+                    OpenOptions::new().write(true).truncate(true).open(path)
+                })
                 .map_err(cli::io_context(format_args!("{}", path.display())))?;
             if file.metadata().is_ok_and(|m| m.is_file()) {
-                reassemble_into(FileOutput::new(file), settings, damage, input, &args)?
+                let mut out = FileOutput::new(file);
+                if args.conceal {
+                    out = out.concealing(source);
+                }
+                reassemble_into(out, settings, damage, input, &args)?
             } else {
                 // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
                 reassemble_into(StreamOutput::new(file), settings, damage, input, &args)?
             }
+        }
+        None if args.every.is_some() => {
+            let conceal = args.conceal.then_some(source);
+            let out = HeldOutput::new(
+                cli::stdout_file()?,
+                args.max_hold,
+                args.fill.0.clone(),
+                conceal,
+                true,
+            );
+            reassemble_into(out, settings, damage, input, &args)?
+        }
+        None if args.conceal => {
+            let out = ConcealingStream::new(StreamOutput::new(cli::stdout_file()?), source);
+            reassemble_into(out, settings, damage, input, &args)?
         }
         None => {
             let out = StreamOutput::new(cli::stdout_file()?);
@@ -221,7 +328,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if c.keyed > 0 && c.packets_found() == c.keyed {
         return Err(Failure::new("packets are authenticated: use --key"));
     }
-    if report.counts.packets_found() == 0 && !cli::stop_requested() {
+    if report.counts.packets_found() == 0 && !pio::stop_requested() {
         return Err(Failure::new(match args.id {
             Some(id) => format!("no pktize packets of transfer {id:#06x} in the input"),
             None => "no pktize packets in the input".to_string(),
@@ -258,7 +365,6 @@ fn info(args: &Args, key: Option<&Key>) -> Result<Outcome, Failure> {
     let input = Input::open(args.file.as_deref())?;
     let found = match input {
         Input::Mapped(map) => descriptor::find_first(&mut &map[..], args.id, key),
-        Input::Empty => Ok(None),
         Input::Stream(mut reader) => descriptor::find_first(&mut reader, args.id, key),
     }
     .map_err(cli::io_context("reading input"))?;
@@ -276,7 +382,7 @@ fn info(args: &Args, key: Option<&Key>) -> Result<Outcome, Failure> {
     Ok(Outcome::Intact)
 }
 
-fn reassemble_into<O: Output>(
+fn reassemble_into<O: Output + ImageOutput>(
     out: O,
     settings: Settings,
     damage: DamageMap,
@@ -288,15 +394,14 @@ fn reassemble_into<O: Output>(
         Input::Mapped(map) => {
             let map = Rc::new(map);
             let lent: LentInput = map.clone();
-            reassemble::run_slice(lent, &mut r, &mut |n| cli::release_mapped(&map, n))
+            reassemble::run_slice(lent, &mut r, &mut |n| pio::release(&map, 0..n))
         }
-        Input::Empty => Ok(()),
         Input::Stream(mut reader) => {
             let mut progress = Progress::new(true);
             let stdin_fd = std::io::stdin().as_raw_fd();
             // A named input cannot be polled from here: live mode then flushes per read only.
             let from_stdin = args.file.is_none();
-            let wait = move |t: Duration| !from_stdin || cli::wait_readable(stdin_fd, t);
+            let wait = move |t: Duration| !from_stdin || pio::wait_readable(stdin_fd, t);
             let live: Option<&dyn Fn(Duration) -> bool> = args.live.then_some(&wait);
             reassemble::run_stream(&mut reader, &mut r, live, &mut |r| {
                 if progress.due() {
@@ -315,9 +420,17 @@ fn reassemble_into<O: Output>(
         Err(ReassembleError::Io(e)) => return Err(cli::io_context("writing output")(e)),
         Err(e @ ReassembleError::TooLarge { .. }) => return Err(Failure::new(e.to_string())),
     }
-    let (report, _out) = r.finish().map_err(|e| match report::report_error(&e) {
+    let (report, out) = r.finish().map_err(|e| match report::report_error(&e) {
         Some(inner) => Failure::new(format!("writing the report: {inner}")),
-        None => cli::io_context("writing output")(e),
+        None => match e.get_ref().and_then(|i| i.downcast_ref::<HoldLimit>()) {
+            Some(limit) => Failure::new(format!("{limit} (see --max-hold)")),
+            None => cli::io_context("writing output")(e),
+        },
     })?;
+    if args.verbose && args.conceal {
+        if let Some(note) = out.note() {
+            eprintln!("{PROGRAM}: {note}");
+        }
+    }
     Ok(report)
 }

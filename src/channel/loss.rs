@@ -5,6 +5,7 @@
 //! The model only answers "is the next unit lost?"; it knows nothing of packets or bytes.
 
 use super::rng::{Rng, Stream};
+use super::ConfigError;
 
 /// The four parameters of netem's `loss gemodel p r 1-h 1-k`.
 ///
@@ -28,11 +29,9 @@ pub struct GilbertElliott {
 impl GilbertElliott {
     /// The simple Gilbert model with long-run loss rate `loss_prob` in bursts of mean length
     /// `mean_burst` (at least 1): `r = 1 / mean_burst`, `p = loss * r / (1 - loss)`.
-    pub fn from_mean_burst(loss_prob: f64, mean_burst: f64) -> Result<GilbertElliott, String> {
+    pub fn from_mean_burst(loss_prob: f64, mean_burst: f64) -> Result<GilbertElliott, ConfigError> {
         if !(mean_burst >= 1.0 && mean_burst.is_finite()) {
-            return Err(format!(
-                "mean burst length must be at least 1 packet, found {mean_burst}"
-            ));
+            return Err(ConfigError::MeanBurst(mean_burst));
         }
         let r = 1.0 / mean_burst;
         if loss_prob >= 1.0 {
@@ -46,10 +45,10 @@ impl GilbertElliott {
         }
         let p = loss_prob * r / (1.0 - loss_prob);
         if p > 1.0 {
-            return Err(format!(
-                "a loss rate of {loss_prob} cannot come in bursts of mean length {mean_burst}: \
-                 the gaps between bursts would be shorter than one packet"
-            ));
+            return Err(ConfigError::BurstsTooDense {
+                loss_prob,
+                mean_burst,
+            });
         }
         Ok(GilbertElliott {
             p,
@@ -71,14 +70,12 @@ impl GilbertElliott {
 
 /// Parse `p,r[,1-h[,1-k]]` (each a rate: `0.01`, `1%`, `1e-3`); 1-h defaults to 100% and
 /// 1-k to 0, as in netem.
-pub fn parse_gilbert(text: &str) -> Result<GilbertElliott, String> {
+pub fn parse_gilbert(text: &str) -> Result<GilbertElliott, ConfigError> {
     let fields: Vec<&str> = text.split(',').collect();
     if !(2..=4).contains(&fields.len()) {
-        return Err(format!(
-            "expected p,r[,1-h[,1-k]] such as 1%,30%, found \"{text}\""
-        ));
+        return Err(ConfigError::Gilbert(text.to_string()));
     }
-    let rate = |s: &str| crate::cli::parse_rate(s).map_err(|e| e.to_string());
+    let rate = |s: &str| crate::units::parse_rate(s).map_err(ConfigError::from);
     Ok(GilbertElliott {
         p: rate(fields[0])?,
         r: rate(fields[1])?,

@@ -21,7 +21,8 @@ mod packet;
 mod raw;
 pub mod rng;
 
-use crate::cli::{self, Failure, Input, IO_BUFFER_LEN};
+use crate::io::{self as pio, Input, IO_BUFFER_LEN};
+use crate::units;
 use crate::wire::{Header, HEADER_LEN};
 use std::fmt;
 use std::io::{self, Write};
@@ -59,23 +60,38 @@ pub struct Reorder {
     pub max_displacement: u64,
 }
 
+/// A channel option that does not parse or is out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Unit(#[from] units::UnitError),
+    #[error("expected a maximum displacement from 1 to {MAX_DISPLACEMENT} packets, found \"{0}\"")]
+    Displacement(String),
+    #[error("block size must be from 1 byte to {max}, found \"{0}\"", max = units::human_bytes(MAX_BLOCK_LEN as u64))]
+    BlockLen(String),
+    #[error("expected p,r[,1-h[,1-k]] such as 1%,30%, found \"{0}\"")]
+    Gilbert(String),
+    #[error("mean burst length must be at least 1 packet, found {0}")]
+    MeanBurst(f64),
+    #[error(
+        "a loss rate of {loss_prob} cannot come in bursts of mean length {mean_burst}: \
+         the gaps between bursts would be shorter than one packet"
+    )]
+    BurstsTooDense { loss_prob: f64, mean_burst: f64 },
+}
+
 /// Parse `PROB[,MAX]`: `5%`, `0.05,20`.
-pub fn parse_reorder(text: &str) -> Result<Reorder, String> {
+pub fn parse_reorder(text: &str) -> Result<Reorder, ConfigError> {
     let (prob, max) = match text.split_once(',') {
         Some((p, m)) => (p, Some(m)),
         None => (text, None),
     };
-    let prob = cli::parse_rate(prob).map_err(|e| e.to_string())?;
+    let prob = units::parse_rate(prob)?;
     let max_displacement = match max {
         None => DEFAULT_DISPLACEMENT,
         Some(m) => match m.trim().parse::<u64>() {
             Ok(n) if (1..=MAX_DISPLACEMENT).contains(&n) => n,
-            _ => {
-                return Err(format!(
-                    "expected a maximum displacement from 1 to {MAX_DISPLACEMENT} packets, \
-                     found \"{m}\""
-                ))
-            }
+            _ => return Err(ConfigError::Displacement(m.to_string())),
         },
     };
     Ok(Reorder {
@@ -85,13 +101,10 @@ pub fn parse_reorder(text: &str) -> Result<Reorder, String> {
 }
 
 /// Parse a raw block length: a size (`1024`, `64k`, `6220800`) from 1 to [`MAX_BLOCK_LEN`].
-pub fn parse_block_len(text: &str) -> Result<usize, String> {
-    let n = cli::parse_size(text).map_err(|e| e.to_string())?;
+pub fn parse_block_len(text: &str) -> Result<usize, ConfigError> {
+    let n = units::parse_size(text)?;
     if n == 0 || n > MAX_BLOCK_LEN as u64 {
-        return Err(format!(
-            "block size must be from 1 byte to {}, found \"{text}\"",
-            cli::human_bytes(MAX_BLOCK_LEN as u64)
-        ));
+        return Err(ConfigError::BlockLen(text.to_string()));
     }
     Ok(n as usize)
 }
@@ -130,17 +143,38 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The first option given that only makes sense for packets, if any.
-    fn packet_only_option(&self) -> Option<&'static str> {
+    /// The first setting given that only makes sense for packets, if any.
+    fn packet_only_option(&self) -> Option<PacketOnly> {
         if self.reorder.is_some_and(|r| r.prob > 0.0) {
-            Some("--reorder")
+            Some(PacketOnly::Reorder)
         } else if self.truncate_prob > 0.0 {
-            Some("--truncate")
+            Some(PacketOnly::Truncate)
         } else if self.payload_only {
-            Some("--payload-only")
+            Some(PacketOnly::PayloadOnly)
         } else {
             None
         }
+    }
+}
+
+/// A setting of [`Config`] that only makes sense for packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketOnly {
+    /// [`Config::reorder`]
+    Reorder,
+    /// [`Config::truncate_prob`]
+    Truncate,
+    /// [`Config::payload_only`]
+    PayloadOnly,
+}
+
+impl fmt::Display for PacketOnly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PacketOnly::Reorder => "reordering",
+            PacketOnly::Truncate => "truncation",
+            PacketOnly::PayloadOnly => "sparing the headers from bit errors",
+        })
     }
 }
 
@@ -153,20 +187,8 @@ pub enum ChannelError {
     Write(io::Error),
     #[error("writing the log: {0}")]
     Log(io::Error),
-    #[error(
-        "{option} needs packets, but the input does not start with a packet header \
-         (use --packets if the stream starts with garbage)"
-    )]
-    NotPackets { option: &'static str },
-}
-
-impl From<ChannelError> for Failure {
-    fn from(err: ChannelError) -> Failure {
-        match err {
-            ChannelError::Write(e) if cli::is_broken_pipe(&e) => Failure::BrokenPipe,
-            other => Failure::new(other.to_string()),
-        }
-    }
+    #[error("{option} needs packets, but the input does not start with a packet header")]
+    NotPackets { option: PacketOnly },
 }
 
 /// What the channel did, for `-v`.
@@ -488,20 +510,17 @@ pub fn run(
     let mut log = EventLog::new(log);
     let mut out = Output::new(output);
     match input {
-        Input::Empty => {
-            let channel = open_channel(config, &[], &mut log)?;
-            channel.finish(&mut out, &mut log)
-        }
         Input::Mapped(map) => {
             let mut channel = open_channel(config, &map[..map.len().min(HEADER_LEN)], &mut log)?;
             // In windows, so that the pages already sent can be released: a mapped file
             // must not end up resident as a whole.
+            let behind = pio::ReleaseBehind::default();
             let mut pos = 0;
             loop {
                 let end = (pos + MAP_WINDOW_LEN).min(map.len());
                 let at_end = end == map.len();
                 pos += channel.feed(&map[pos..end], at_end, &mut out, &mut log)?;
-                cli::release_mapped(&map, pos);
+                behind.advance(&map, pos);
                 if at_end {
                     break;
                 }
@@ -537,7 +556,7 @@ fn run_stream(
     let mut at_end = false;
     // Enough bytes to recognise a packet header, or all there are.
     while filled < HEADER_LEN && !at_end {
-        let n = cli::read_some(reader, &mut buf[filled..]).map_err(ChannelError::Read)?;
+        let n = pio::read_some(reader, &mut buf[filled..]).map_err(ChannelError::Read)?;
         at_end = n == 0;
         filled += n;
     }
@@ -554,7 +573,7 @@ fn run_stream(
             filled < buf.len(),
             "the framing scanner consumes a full buffer: it never needs more than one packet"
         );
-        let n = cli::read_some(reader, &mut buf[filled..]).map_err(ChannelError::Read)?;
+        let n = pio::read_some(reader, &mut buf[filled..]).map_err(ChannelError::Read)?;
         at_end = n == 0;
         filled += n;
     }

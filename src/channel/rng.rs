@@ -83,9 +83,8 @@ impl Rng {
 /// and the process id if that fails.
 pub fn fresh_seed() -> u64 {
     let mut bytes = [0u8; 8];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer we own.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n == bytes.len() as isize {
+    let n = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
+    if n.is_ok_and(|n| n == bytes.len()) {
         return u64::from_le_bytes(bytes);
     }
     let nanos = std::time::SystemTime::now()

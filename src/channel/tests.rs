@@ -2,7 +2,7 @@
 //! reorder bound, and properties over arbitrary input.
 
 use super::*;
-use crate::cli::ChunkedReader;
+use crate::io::ChunkedReader;
 use crate::packetize::{Packetizer, Settings};
 use proptest::prelude::*;
 
@@ -15,6 +15,7 @@ fn packets(count: u32, payload_len: usize) -> Vec<u8> {
         describe: None,
         fec: None,
         sign: None,
+        interleave: None,
     };
     let mut packetizer = Packetizer::new(settings, Some(u64::from(count) * payload_len as u64));
     let mut out = Vec::new();
@@ -96,7 +97,7 @@ fn auto_mode_picks_raw_for_other_bytes_and_refuses_packet_options() {
     assert!(matches!(
         err,
         ChannelError::NotPackets {
-            option: "--truncate"
+            option: PacketOnly::Truncate
         }
     ));
 }

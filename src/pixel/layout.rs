@@ -32,6 +32,8 @@ pub enum GeometryError {
     StrideTooLarge(u64),
     #[error("a row stride applies to packed formats only, not to {0}")]
     StrideOnPlanar(PixelFormat),
+    #[error("PGM output is for grey formats (gray, gray16be, gray16le), not {0}")]
+    PgmNeedsGrey(PixelFormat),
 }
 
 /// One plane of a frame: where it starts, the bytes from one row to the next, how many rows.

@@ -104,6 +104,26 @@ impl PixelFormat {
         "yuv420p10le",
     ];
 
+    /// The format whose name is nearest to `text`, for a "did you mean" hint: the same name
+    /// in another case (`RGB24`), one within two edits (`yuv420` for `yuv420p`), or the one
+    /// name that `text` begins (`yuyv` for `yuyv422`).
+    pub fn nearest(text: &str) -> Option<PixelFormat> {
+        let text = text.trim().to_ascii_lowercase();
+        let close = PixelFormat::NAMES
+            .iter()
+            .map(|name| edit_distance(name, &text))
+            .enumerate()
+            .min_by_key(|&(_, d)| d)
+            .filter(|&(_, d)| d <= 2 && d < text.len())
+            .map(|(i, _)| PixelFormat::ALL[i]);
+        let mut begun = (0..PixelFormat::NAMES.len())
+            .filter(|&i| PixelFormat::NAMES[i].starts_with(text.as_str()));
+        close.or(match (begun.next(), begun.next()) {
+            (Some(i), None) if !text.is_empty() => Some(PixelFormat::ALL[i]),
+            _ => None,
+        })
+    }
+
     /// ffmpeg's name for the format.
     pub fn name(self) -> &'static str {
         let index = PixelFormat::ALL
@@ -194,6 +214,24 @@ impl FromStr for PixelFormat {
     }
 }
 
+/// Levenshtein distance: insertions, deletions and substitutions of bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 /// A colour given on the command line, 8 bits per channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Rgb {
@@ -202,26 +240,26 @@ pub struct Rgb {
     pub b: u8,
 }
 
-impl FromStr for Rgb {
-    type Err = String;
+/// A colour that is not `RRGGBB` in hex.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a colour as RRGGBB hex digits, found \"{0}\"")]
+pub struct ColourError(pub String);
 
-    /// `RRGGBB` in hex, with an optional `#` or `0x` in front.
+impl FromStr for Rgb {
+    type Err = ColourError;
+
+    /// `RRGGBB` in hex, with an optional `#` or `0x` in front: the hex grammar of fill
+    /// patterns ([`crate::units::decode_hex`]), three bytes exactly.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let t = text.trim();
         let hex = t
             .strip_prefix('#')
             .or_else(|| t.strip_prefix("0x"))
             .unwrap_or(t);
-        let bad = || format!("expected a colour as RRGGBB hex digits, found \"{text}\"");
-        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
+        match crate::units::decode_hex(hex).as_deref() {
+            Some(&[r, g, b]) => Ok(Rgb { r, g, b }),
+            _ => Err(ColourError(text.to_string())),
         }
-        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
-        Ok(Rgb {
-            r: byte(0)?,
-            g: byte(2)?,
-            b: byte(4)?,
-        })
     }
 }
 
@@ -260,12 +298,9 @@ impl Converter {
         output: Output,
         yuv_options: YuvOptions,
         fill: Rgb,
-    ) -> Result<Converter, String> {
+    ) -> Result<Converter, GeometryError> {
         if output == Output::Pgm && layout.format.family() != Family::Gray {
-            return Err(format!(
-                "PGM output is for grey formats (gray, gray16be, gray16le), not {}",
-                layout.format
-            ));
+            return Err(GeometryError::PgmNeedsGrey(layout.format));
         }
         let bits = if layout.format == PixelFormat::Yuv420p10le {
             10
@@ -441,6 +476,15 @@ mod tests {
     fn converter(format: PixelFormat, w: u64, h: u64) -> Converter {
         let layout = Layout::new(format, w, h, None).unwrap();
         Converter::new(layout, Output::Ppm, YuvOptions::default(), Rgb::default()).unwrap()
+    }
+
+    #[test]
+    fn nearest_format_corrects_case_and_small_typos() {
+        assert_eq!(PixelFormat::nearest("yuv420"), Some(PixelFormat::Yuv420p));
+        assert_eq!(PixelFormat::nearest("RGB24"), Some(PixelFormat::Rgb24));
+        assert_eq!(PixelFormat::nearest("nv13"), Some(PixelFormat::Nv12));
+        assert_eq!(PixelFormat::nearest("yuyv"), Some(PixelFormat::Yuyv422));
+        assert_eq!(PixelFormat::nearest("h264"), None);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! - [`header`]: [`Header::parse`] reads a header from a byte slice, whole file or stream
 //!   prefix alike, with typed errors that carry byte offsets.
-//! - [`samples`]: [`Reader`] walks a stream of concatenated images, from a memory map or a
-//!   pipe, and hands out rows in binary form (P4, P5 or P6 layout) whatever the input's form:
+//! - [`source`]: a [`Source`] is a memory map (pages released behind the reader) or a pipe.
+//! - [`reader`]: [`Reader`] walks a source's concatenated images and hands out rows in binary form (P4, P5 or P6 layout) whatever the input's form:
 //!   plain (ASCII) rows are transcoded, binary rows are slices of the input.
 //!
 //! Every sample is checked against maxval. Nothing is allocated because a header says so:
@@ -11,12 +11,14 @@
 //! format.
 
 pub mod header;
-pub mod samples;
+pub mod reader;
+pub mod source;
 
 use std::io;
 
 pub use header::{Header, HeaderError, Kind, MAX_DIMENSION, MAX_MAXVAL};
-pub use samples::{Raster, Reader, Rows, Source};
+pub use reader::{Raster, Reader, Rows};
+pub use source::Source;
 
 /// Longest header accepted (comments included): far more than any real header, and a bound
 /// on what a stream of `#` lines can make us buffer.

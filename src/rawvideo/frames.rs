@@ -2,10 +2,8 @@
 //! (packed formats a block of rows at a time), or live snapshots while it arrives.
 
 use super::source::{kernel_copy, KernelCopy, Mapped, Source};
-use super::{
-    reading, writing, RawVideoError, Report, ShortFrame, MAX_BUFFERED_FRAME, RELEASE_STEP,
-};
-use crate::cli;
+use super::{reading, writing, RawVideoError, Report, ShortFrame, MAX_BUFFERED_FRAME};
+use crate::io as pio;
 use crate::pixel::{Converter, Layout, Output};
 use std::io::{self, Read, Write};
 
@@ -20,7 +18,7 @@ impl<'a> Sink<'a> {
     pub(super) fn new(out: &'a mut dyn Write) -> Self {
         Sink {
             out,
-            buf: vec![0; cli::IO_BUFFER_LEN],
+            buf: vec![0; pio::IO_BUFFER_LEN],
             filled: 0,
         }
     }
@@ -191,7 +189,7 @@ impl<'a> Job<'a> {
                 }
                 Source::Stream(reader) => {
                     let frame = frame_buffer(&mut buffer, frame_len)?;
-                    let got = cli::read_full(reader.as_mut(), frame).map_err(reading)?;
+                    let got = pio::read_full(reader.as_mut(), frame).map_err(reading)?;
                     if self.no_more_frames(got) {
                         break;
                     }
@@ -250,7 +248,7 @@ impl<'a> Job<'a> {
             self.sink.bytes(&frame[copied..]).map_err(writing)?;
         } else if !layout.format.is_packed() {
             // Planes read in place, top to bottom, each giving its pages back behind us.
-            let block = (RELEASE_STEP / layout.bytes_per_row()).max(1);
+            let block = (pio::RELEASE_BLOCK / layout.bytes_per_row()).max(1);
             let mut y = 0;
             while y < layout.height {
                 let end = (y + block).min(layout.height);
@@ -270,7 +268,7 @@ impl<'a> Job<'a> {
             // Whole rows straight from the map, in blocks, giving pages back behind us.
             let stride = layout.planes[0].stride;
             let whole_rows = frame.len() / stride;
-            let block = (RELEASE_STEP / stride).max(1);
+            let block = (pio::RELEASE_BLOCK / stride).max(1);
             let mut y = 0;
             while y < whole_rows {
                 let end = (y + block).min(whole_rows);
@@ -297,7 +295,7 @@ impl<'a> Job<'a> {
     ) -> Result<usize, RawVideoError> {
         let mut at = 0;
         while at < frame.len() {
-            let end = (at + RELEASE_STEP).min(frame.len());
+            let end = (at + pio::RELEASE_BLOCK).min(frame.len());
             mapped.populate(frame_start + at, frame_start + end);
             self.sink.bytes(&frame[at..end]).map_err(writing)?;
             self.sink.flush().map_err(writing)?;
@@ -349,13 +347,13 @@ impl<'a> Job<'a> {
     ) -> Result<Option<usize>, RawVideoError> {
         let layout = self.layout().clone();
         let stride = layout.planes[0].stride;
-        let rows_per_block = (cli::IO_BUFFER_LEN / stride).max(1);
+        let rows_per_block = (pio::IO_BUFFER_LEN / stride).max(1);
         buffer.resize(rows_per_block * stride, 0);
         let mut got = 0;
         let mut y = 0;
         while y < layout.height {
             let want = (rows_per_block.min(layout.height - y)) * stride;
-            let n = cli::read_full(reader, &mut buffer[..want]).map_err(reading)?;
+            let n = pio::read_full(reader, &mut buffer[..want]).map_err(reading)?;
             if y == 0 {
                 if self.no_more_frames(n) {
                     return Ok(None);

@@ -22,12 +22,14 @@
 //! the frames and writes the images. This module does not parse arguments or print; the
 //! binary does.
 
+mod fit;
 mod frames;
 mod source;
 
+pub use fit::sizes_that_fit;
 pub use source::{open_input, KernelCopy};
 
-use crate::cli::{self, Failure, Input};
+use crate::io::Input;
 use crate::pixel::{Converter, GeometryError, Layout, Output, PixelFormat, Rgb, YuvOptions};
 use frames::{Job, Sink};
 use source::Source;
@@ -35,9 +37,6 @@ use std::io::{self, Write};
 
 /// The largest frame this module will hold in memory (planar from a stream, live view).
 pub const MAX_BUFFERED_FRAME: usize = 1 << 30;
-
-/// How far the reader of a mapped file runs ahead of the pages it releases.
-pub(crate) const RELEASE_STEP: usize = 4 << 20;
 
 /// The width of the image: given, or chosen from the length of the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +77,18 @@ pub struct Request {
     pub check_trailing: bool,
 }
 
-/// Parse `-s`: `WxH`, `W` (height from the data) or `auto`.
-pub fn parse_size(text: &str) -> Result<(Width, Option<u64>), String> {
-    let bad = || format!("expected a size such as 640x480, 640 or auto, found \"{text}\"");
+/// An image size or width that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("expected a size such as 640x480, 640 or auto, found \"{0}\"")]
+    Size(String),
+    #[error("expected a width in pixels or auto, found \"{0}\"")]
+    Width(String),
+}
+
+/// Parse an image size: `WxH`, `W` (height from the data) or `auto`.
+pub fn parse_size(text: &str) -> Result<(Width, Option<u64>), SizeError> {
+    let bad = || SizeError::Size(text.to_string());
     let number = |t: &str| t.trim().parse::<u64>().map_err(|_| bad());
     let t = text.trim();
     match t.split_once(['x', 'X']) {
@@ -89,14 +97,14 @@ pub fn parse_size(text: &str) -> Result<(Width, Option<u64>), String> {
     }
 }
 
-/// Parse `--width`: a number of pixels or `auto`.
-pub fn parse_width(text: &str) -> Result<Width, String> {
+/// Parse a width: a number of pixels or `auto`.
+pub fn parse_width(text: &str) -> Result<Width, SizeError> {
     match text.trim() {
         "auto" => Ok(Width::Auto),
         t => t
             .parse::<u64>()
             .map(Width::Pixels)
-            .map_err(|_| format!("expected a width in pixels or auto, found \"{text}\"")),
+            .map_err(|_| SizeError::Width(text.to_string())),
     }
 }
 
@@ -105,9 +113,11 @@ pub fn parse_width(text: &str) -> Result<Width, String> {
 pub enum RawVideoError {
     #[error(transparent)]
     Geometry(#[from] GeometryError),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("--skip {skip}: beyond the end of the input ({len} bytes)")]
+    #[error("an automatic width needs a packed format, not {0}")]
+    AutoWidthNeedsPacked(PixelFormat),
+    #[error("a live view needs a step above zero")]
+    ZeroStep,
+    #[error("skipping {skip} bytes: beyond the end of the input ({len} bytes)")]
     SkipBeyondData { skip: u64, len: u64 },
     #[error("cannot infer the height: no pixel data in the input")]
     NoData,
@@ -118,15 +128,6 @@ pub enum RawVideoError {
         what: &'static str,
         source: io::Error,
     },
-}
-
-impl From<RawVideoError> for Failure {
-    fn from(err: RawVideoError) -> Failure {
-        match err {
-            RawVideoError::Io { source, .. } if cli::is_broken_pipe(&source) => Failure::BrokenPipe,
-            other => Failure::new(other.to_string()),
-        }
-    }
 }
 
 pub(crate) fn reading(source: io::Error) -> RawVideoError {
@@ -174,6 +175,10 @@ pub struct Report {
     /// Bytes of fill after the data when the height was inferred.
     pub padded_by_inference: usize,
     pub trailing: Trailing,
+    /// The length of the pixel data (after the skipped header) when known in advance.
+    pub data_len: Option<u64>,
+    /// True when the height was given, not inferred from the data.
+    pub height_given: bool,
 }
 
 impl Report {
@@ -182,7 +187,42 @@ impl Report {
         self.short.is_some()
     }
 
-    /// Lines for `-v`, without the program name.
+    /// One line when the input does not match the size: bytes left over after the first
+    /// frame, or a frame cut short by the data (with a given height), and the sizes near
+    /// the one asked for whose frames would divide the input. `None` when it matches.
+    pub fn mismatch(&self) -> Option<String> {
+        let l = &self.layout;
+        let what = format!(
+            "{}x{} {} frame ({} bytes)",
+            l.width, l.height, l.format, l.frame_len
+        );
+        let problem = match (self.short, self.trailing) {
+            (Some(s), _) if self.height_given => format!(
+                "the input ended {} bytes short of a whole {what}; the missing bytes are filled",
+                s.frame_len - s.got
+            ),
+            (_, Trailing::Bytes(n)) if n % l.frame_len as u64 != 0 => {
+                format!("{n} bytes left over after the first {what}")
+            }
+            _ => return None,
+        };
+        let fits = match self.data_len {
+            Some(len) => sizes_that_fit(l.format, len, l.width as u64, l.height as u64, 3),
+            None => Vec::new(),
+        };
+        let hint = match (self.data_len, fits.is_empty()) {
+            (Some(len), false) => {
+                let sizes: Vec<String> = fits.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+                format!("; {len} bytes of {} fit {}", l.format, sizes.join(", "))
+            }
+            (Some(len), true) => format!("; no size near it fits {len} bytes of {}", l.format),
+            (None, _) => String::new(),
+        };
+        Some(format!("{problem}{hint}"))
+    }
+
+    /// Lines for a verbose summary, without the program name; see also
+    /// [`Report::trailing_note`].
     pub fn notes(&self) -> Vec<String> {
         let l = &self.layout;
         let mut notes = vec![format!(
@@ -204,17 +244,17 @@ impl Report {
                 self.padded_by_inference
             ));
         }
-        match self.trailing {
-            Trailing::None => {}
-            Trailing::Bytes(n) => notes.push(format!(
-                "{n} bytes after the first frame ignored (use --frames for all frames)"
-            )),
-            Trailing::More => notes.push(
-                "input continues after the first frame; not read (use --frames for all frames)"
-                    .to_string(),
-            ),
-        }
         notes
+    }
+
+    /// What was left unread after the first frame, if anything: a line for a verbose
+    /// summary, to which a program adds how to read it all.
+    pub fn trailing_note(&self) -> Option<String> {
+        match self.trailing {
+            Trailing::None => None,
+            Trailing::Bytes(n) => Some(format!("{n} bytes after the first frame ignored")),
+            Trailing::More => Some("input continues after the first frame; not read".to_string()),
+        }
     }
 }
 
@@ -227,22 +267,15 @@ pub fn convert(
     out: &mut dyn Write,
 ) -> Result<Report, RawVideoError> {
     if request.width == Width::Auto && !request.format.is_packed() {
-        return Err(RawVideoError::Invalid(format!(
-            "--width auto needs a packed format, not {}",
-            request.format
-        )));
+        return Err(RawVideoError::AutoWidthNeedsPacked(request.format));
     }
     let mut source = Source::open(input, request)?;
+    let data_len = source.mapped_len().map(|n| n as u64);
     let layout = resolve_layout(request, &source)?;
-    let converter = Converter::new(layout.clone(), request.output, request.yuv, request.fill)
-        .map_err(RawVideoError::Invalid)?;
+    let converter = Converter::new(layout.clone(), request.output, request.yuv, request.fill)?;
     let every = match request.every {
         None => None,
-        Some(Every::Bytes(0)) | Some(Every::Rows(0)) => {
-            return Err(RawVideoError::Invalid(
-                "--every and --every-rows need a count above zero".to_string(),
-            ))
-        }
+        Some(Every::Bytes(0)) | Some(Every::Rows(0)) => return Err(RawVideoError::ZeroStep),
         Some(Every::Bytes(n)) => Some(n),
         Some(Every::Rows(n)) => Some(n.saturating_mul(layout.bytes_per_row() as u64)),
     };
@@ -253,6 +286,8 @@ pub fn convert(
         short: None,
         padded_by_inference: 0,
         trailing: Trailing::None,
+        data_len,
+        height_given: request.height.is_some(),
     };
     let mut job = Job::new(converter, kernel, request.frames, Sink::new(out), report);
     match every {
@@ -268,7 +303,9 @@ pub fn convert(
             report.complete_frames += 1;
         }
     }
-    if !request.frames && request.check_trailing {
+    // Left-over bytes of a mapped input cost nothing to count; a stream is probed only on
+    // request, since the probe waits for its writer.
+    if !request.frames && (request.check_trailing || data_len.is_some()) {
         report.trailing = source.trailing().map_err(reading)?;
     }
     Ok(report)
@@ -434,9 +471,6 @@ mod tests {
     fn mapped(data: &[u8]) -> Input {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(data).unwrap();
-        if data.is_empty() {
-            return Input::Empty;
-        }
         // SAFETY: the temporary file is ours alone and is not changed while mapped.
         Input::Mapped(unsafe { memmap2::Mmap::map(&file) }.unwrap())
     }

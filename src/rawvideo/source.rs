@@ -2,12 +2,11 @@
 //! or a stream read as it arrives; a stream spooled to a temporary file when the geometry
 //! depends on its length; and the kernel-side copy from a regular input file.
 
-use super::{reading, RawVideoError, Request, Trailing, Width, RELEASE_STEP};
-use crate::cli::{self, Failure, Input};
-use std::cell::Cell;
+use super::{reading, RawVideoError, Request, Trailing, Width};
+use crate::io::{self as pio, Input, OpenError};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 /// A regular input file and the output descriptor, between which the kernel can copy
@@ -15,14 +14,15 @@ use std::path::Path;
 #[derive(Debug)]
 pub struct KernelCopy {
     pub from: File,
-    pub to: RawFd,
+    /// The output (a duplicate of the program's descriptor: same file, same offset).
+    pub to: OwnedFd,
     /// The output is a regular file (where writing from the map beats copy_file_range).
     pub to_regular_file: bool,
 }
 
 /// Open FILE (or stdin) as [`Input::open`] does, and also return the regular file behind a
 /// mapped input, for [`KernelCopy`].
-pub fn open_input(path: Option<&Path>) -> Result<(Input, Option<File>), Failure> {
+pub fn open_input(path: Option<&Path>) -> Result<(Input, Option<File>), OpenError> {
     let input = Input::open(path)?;
     let file = match (&input, path) {
         (Input::Mapped(_), Some(p)) if p != Path::new("-") => File::open(p).ok(),
@@ -39,54 +39,34 @@ pub fn open_input(path: Option<&Path>) -> Result<(Input, Option<File>), Failure>
 /// A memory map whose pages behind the reader are given back as it goes.
 pub(super) struct Mapped {
     map: memmap2::Mmap,
-    released: Cell<usize>,
+    behind: pio::ReleaseBehind,
 }
 
 impl Mapped {
+    fn new(map: memmap2::Mmap) -> Mapped {
+        Mapped {
+            map,
+            behind: pio::ReleaseBehind::default(),
+        }
+    }
+
     pub(super) fn bytes(&self) -> &[u8] {
         &self.map
     }
 
     /// Drop the pages before `end` from our resident set once enough have been read.
     pub(super) fn release_before(&self, end: usize) {
-        let from = self.released.get();
-        if end >= from + RELEASE_STEP || (end == self.map.len() && end > from) {
-            self.release(from, end);
-            self.released.set(end);
-        }
+        self.behind.advance(&self.map, end);
     }
 
-    /// Read the pages of `start..end` in with one call (MADV_POPULATE_READ, Linux 5.14),
-    /// instead of one page fault per few pages; older kernels just fault them in later.
+    /// Read the pages of `start..end` in with one call (see [`pio::prefetch`]).
     pub(super) fn populate(&self, start: usize, end: usize) {
-        const MADV_POPULATE_READ: libc::c_int = 22;
-        if end > start && end <= self.map.len() {
-            // SAFETY: the range lies inside our read-only map; the advice only reads the
-            // file's pages into it.
-            unsafe {
-                libc::madvise(
-                    self.map.as_ptr().add(start) as *mut libc::c_void,
-                    end - start,
-                    MADV_POPULATE_READ,
-                );
-            }
-        }
+        pio::prefetch(&self.map, start..end);
     }
 
     /// Drop the pages of `start..end` from our resident set (they stay in the page cache).
     pub(super) fn release(&self, start: usize, end: usize) {
-        if end > start {
-            // SAFETY: the map is a read-only shared file mapping; MADV_DONTNEED only drops
-            // our page-table entries, and the next access reads the same file pages
-            // again, so no byte that a slice points to changes.
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    start,
-                    end - start,
-                )
-            };
-        }
+        pio::release(&self.map, start..end);
     }
 }
 
@@ -103,13 +83,9 @@ impl Source {
         let needs_len = request.height.is_none() || request.width == Width::Auto;
         let mut source = match input {
             Input::Mapped(map) => Source::Mapped {
-                mapped: Mapped {
-                    map,
-                    released: Cell::new(0),
-                },
+                mapped: Mapped::new(map),
                 pos: 0,
             },
-            Input::Empty => Source::Stream(Box::new(io::empty())),
             Input::Stream(reader) => Source::Stream(reader),
         };
         source.skip(request.skip)?;
@@ -117,10 +93,7 @@ impl Source {
             if let Source::Stream(reader) = &mut source {
                 source = match spool(reader.as_mut())? {
                     Some(map) => Source::Mapped {
-                        mapped: Mapped {
-                            map,
-                            released: Cell::new(0),
-                        },
+                        mapped: Mapped::new(map),
                         pos: 0,
                     },
                     None => Source::Stream(Box::new(io::empty())),
@@ -169,7 +142,7 @@ impl Source {
                 mapped.release_before(*pos);
                 Ok(n)
             }
-            Source::Stream(reader) => cli::read_some(reader.as_mut(), buf),
+            Source::Stream(reader) => pio::read_some(reader.as_mut(), buf),
         }
     }
 
@@ -186,7 +159,7 @@ impl Source {
             }
             Source::Stream(reader) => {
                 let mut probe = [0u8; 1];
-                Ok(if cli::read_some(reader.as_mut(), &mut probe)? == 0 {
+                Ok(if pio::read_some(reader.as_mut(), &mut probe)? == 0 {
                     Trailing::None
                 } else {
                     Trailing::More
@@ -217,10 +190,10 @@ fn spool(reader: &mut dyn Read) -> Result<Option<memmap2::Mmap>, RawVideoError> 
         .open(&path)
         .map_err(spool_err)?;
     let _ = fs::remove_file(&path);
-    let mut buf = vec![0u8; cli::IO_BUFFER_LEN];
+    let mut buf = vec![0u8; pio::IO_BUFFER_LEN];
     let mut total = 0u64;
     loop {
-        let n = cli::read_some(reader, &mut buf).map_err(reading)?;
+        let n = pio::read_some(reader, &mut buf).map_err(reading)?;
         if n == 0 {
             break;
         }
@@ -241,38 +214,28 @@ fn spool(reader: &mut dyn Read) -> Result<Option<memmap2::Mmap>, RawVideoError> 
 /// bytes were copied; fewer than `len` when the kernel cannot, and the caller writes the
 /// rest itself.
 pub(super) fn kernel_copy(kernel: &KernelCopy, offset: usize, len: usize) -> io::Result<usize> {
-    let from = kernel.from.as_raw_fd();
-    let mut off = offset as libc::off_t;
+    use rustix::io::Errno;
+    let mut off = offset as u64;
     let mut left = len;
     let mut file_to_file = true;
     while left > 0 {
-        // SAFETY: both calls take valid descriptors (ours, or -1 which fails cleanly), a
-        // pointer to our offset, and a count; they touch no memory of ours otherwise.
-        let n = unsafe {
-            if file_to_file {
-                libc::copy_file_range(from, &mut off, kernel.to, std::ptr::null_mut(), left, 0)
-            } else {
-                libc::sendfile(kernel.to, from, &mut off, left)
-            }
+        let copied = if file_to_file {
+            rustix::fs::copy_file_range(&kernel.from, Some(&mut off), &kernel.to, None, left)
+        } else {
+            rustix::fs::sendfile(&kernel.to, &kernel.from, Some(&mut off), left)
         };
-        if n > 0 {
-            left -= n as usize;
-            continue;
-        }
-        if n == 0 {
-            break; // the file ended early (truncated under us): write from the map
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => {}
+        match copied {
+            Ok(0) => break, // the file ended early (truncated under us): write from the map
+            Ok(n) => left -= n,
+            Err(Errno::INTR) => {}
             // Not file to file (a pipe, a terminal, O_APPEND): try sendfile.
-            Some(libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EBADF)
+            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::BADF)
                 if file_to_file =>
             {
                 file_to_file = false
             }
-            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EBADF) => break,
-            _ => return Err(err),
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::BADF) => break,
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(len - left)

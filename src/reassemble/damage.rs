@@ -88,9 +88,19 @@ impl DamageMap {
         self.recent.back().is_none_or(|r| r.end <= offset)
     }
 
-    /// Open ranges overlapping `start..end`, in order: what is not (yet) received intact.
-    pub fn open_ranges(&self, start: u64, end: u64) -> impl Iterator<Item = &DamagedRange> {
-        self.overlapping(start, end)
+    /// The open lost ranges (and damaged ones with `damaged_too`), in order: what a
+    /// concealment or a snapshot treats as unknown.
+    pub fn open_lost(&self, damaged_too: bool) -> Vec<std::ops::Range<u64>> {
+        let mut out: Vec<std::ops::Range<u64>> = Vec::new();
+        for r in &self.recent {
+            if r.kind == RangeKind::Lost || damaged_too {
+                match out.last_mut() {
+                    Some(last) if last.end == r.start => last.end = r.end,
+                    _ => out.push(r.start..r.end),
+                }
+            }
+        }
+        out
     }
 
     /// Hand the report to the sink: the end.

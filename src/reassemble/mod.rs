@@ -11,7 +11,7 @@
 //! - [`report`]: the JSON damage map and the human summary; `drive`: feeding from a map or
 //!   a stream.
 //!
-//! With a key (`Settings::key`), every packet passes [`crate::auth::Verifier`] first: only
+//! With a key (`Settings::key`), every packet passes [`crate::wire::auth::Verifier`] first: only
 //! authentic ones, stripped of their trailer, go further; the others are counted and
 //! dropped before any stage below sees them, so no forged byte, length or offset counts.
 //!
@@ -22,6 +22,8 @@
 pub mod damage;
 mod drive;
 mod fingerprints;
+pub mod image_output;
+pub mod map_sink;
 pub mod output;
 pub mod packet;
 mod recovery;
@@ -35,8 +37,8 @@ pub use drive::{run_slice, run_stream};
 pub use packet::{Integrity, Packet};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
-use crate::auth::{Key, Verdict, Verifier};
 use crate::descriptor::Descriptor;
+use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::Kind;
 use damage::{DamageMap, DamageTotals};
 use output::Output;
@@ -74,9 +76,12 @@ pub struct Settings {
     /// Stop taking packets once the followed transfer is whole (every byte intact), as a
     /// receiver of a carousel does, instead of reading the input to its end.
     pub stop_when_whole: bool,
-    /// Take only packets authenticated with this key (see [`crate::auth`]); without one,
+    /// Take only packets authenticated with this key (see [`crate::wire::auth`]); without one,
     /// keyed packets are counted and ignored.
     pub key: Option<Key>,
+    /// Ask the output for a whole-transfer snapshot each time this many more payload
+    /// bytes have arrived (and it writes one at the end).
+    pub snapshot_every: Option<u64>,
 }
 
 fn never() -> bool {
@@ -95,6 +100,7 @@ impl Default for Settings {
             stop: never,
             stop_when_whole: false,
             key: None,
+            snapshot_every: None,
         }
     }
 }
@@ -243,6 +249,9 @@ pub struct Reassembler<O: Output> {
     refused: Option<ReassembleError>,
     /// With a key: what vouches for every packet.
     verifier: Option<Verifier>,
+    /// Payload bytes of the followed transfers that arrived, for snapshots.
+    arrived: u64,
+    next_snapshot: u64,
 }
 
 impl<O: Output> Reassembler<O> {
@@ -252,6 +261,7 @@ impl<O: Output> Reassembler<O> {
         }
         let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
         let verifier = settings.key.clone().map(Verifier::new);
+        let next_snapshot = settings.snapshot_every.unwrap_or(0);
         Reassembler {
             tracker: Tracker::new(settings.transfer_id),
             settings,
@@ -264,6 +274,8 @@ impl<O: Output> Reassembler<O> {
             pool: Vec::new(),
             refused: None,
             verifier,
+            arrived: 0,
+            next_snapshot,
         }
     }
 
@@ -432,7 +444,17 @@ impl<O: Output> Reassembler<O> {
         let (t, mut cx) = self.ctx();
         t.expect("placing happens only while a transfer is current")
             .place(p, &mut cx)?;
-        self.place_recovered()
+        self.place_recovered()?;
+        self.arrived += p.payload.len() as u64;
+        if let Some(every) = self.settings.snapshot_every {
+            if self.arrived >= self.next_snapshot {
+                self.next_snapshot = self.arrived + every;
+                let t = self.current.as_ref().expect("a transfer is current");
+                let unknown = t.unknown_ranges(&self.sink);
+                self.sink.out.snapshot(&unknown)?;
+            }
+        }
+        Ok(())
     }
 
     fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
@@ -554,8 +576,9 @@ impl<O: Output> Reassembler<O> {
             });
             self.next_base = t.base + t.frontier;
         }
+        let unknown = self.sink.damage.open_lost(false);
+        self.sink.out.finish(&unknown)?;
         self.sink.damage.settle_all()?;
-        self.sink.out.flush()?;
         let totals = self.sink.damage.totals();
         let complete = !self.finished.is_empty() && self.finished.iter().all(|t| t.end_known);
         let report = Report {

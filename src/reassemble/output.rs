@@ -4,6 +4,7 @@
 //! Both gather small writes into one large buffer; the file gathers only contiguous runs and
 //! writes each with `pwrite`, so the usual in-order case costs one system call per megabyte.
 
+use super::image_output::{render, ImageOutput, ImageSource};
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::ops::Range;
@@ -24,6 +25,21 @@ pub trait Output {
     /// [`Output::lend`]: the output may keep the position instead of copying the bytes.
     fn write_lent(&mut self, at: u64, data: &[u8], _pos: usize) -> io::Result<()> {
         self.write_at(at, data)
+    }
+    /// Write fill over bytes that were lost: the same as `write_at`, but an output that
+    /// treats unknown bytes specially (concealment) learns which they are.
+    fn write_fill(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.write_at(at, data)
+    }
+    /// The input ended: `unknown` lists the byte ranges still lost (sorted, disjoint).
+    /// Write out everything (an output that conceals or holds does its work here).
+    fn finish(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
+        self.flush()
+    }
+    /// A whole-transfer snapshot is due: `unknown` lists the bytes not (yet) received
+    /// intact. Only an output that holds the transfer can write one.
+    fn snapshot(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
+        Ok(())
     }
     /// The input buffer that payloads handed to `write_lent` lie in, until the next
     /// `lend`; `None` takes it back (after a flush).
@@ -58,7 +74,7 @@ pub trait Output {
 /// How much to gather before writing.
 const GATHER_LEN: usize = 1 << 20;
 /// Pieces per vectored write: Linux's IOV_MAX.
-const MAX_PIECES: usize = 1024;
+const MAX_PIECES: usize = crate::io::IOV_MAX;
 
 /// A gathered piece of a stream's output: a range of the lent input, or of `copied`.
 #[derive(Clone)]
@@ -112,7 +128,7 @@ impl<W: Write> StreamOutput<W> {
                 Piece::Copied(r) => IoSlice::new(&self.copied[r.clone()]),
             })
             .collect();
-        crate::packetize::write_all_vectored(&mut self.inner, &mut slices)?;
+        crate::io::write_all_vectored(&mut self.inner, &mut slices)?;
         self.pieces.clear();
         self.copied.clear();
         self.pending = 0;
@@ -181,6 +197,10 @@ pub struct FileOutput {
     buf: Vec<u8>,
     buf_at: u64,
     len: u64,
+    /// Conceal lost pixels in a pass over the file at the end (the file must be open for
+    /// reading too).
+    conceal: Option<ImageSource>,
+    note: Option<String>,
 }
 
 impl FileOutput {
@@ -190,7 +210,50 @@ impl FileOutput {
             buf: Vec::with_capacity(GATHER_LEN),
             buf_at: 0,
             len: 0,
+            conceal: None,
+            note: None,
         }
+    }
+
+    /// Conceal the lost pixels at the end, the image's geometry taken from `source`.
+    pub fn concealing(self, source: ImageSource) -> Self {
+        FileOutput {
+            conceal: Some(source),
+            ..self
+        }
+    }
+
+    /// The pass over the holes: read the file, conceal, write back what changed.
+    fn conceal_holes(&mut self, source: &ImageSource, unknown: &[Range<u64>]) -> io::Result<()> {
+        let geometry = match source {
+            ImageSource::Given(g) => g.clone(),
+            ImageSource::Head => {
+                let mut head = vec![0; 1024.min(self.len as usize)];
+                self.file.read_exact_at(&mut head, 0)?;
+                match crate::conceal::from_head(&head) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        self.note = Some(format!("not concealed: {e}"));
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let file = &self.file;
+        let len = self.len.min(geometry.end());
+        let concealed = render(
+            len,
+            unknown,
+            Some(&geometry),
+            &[0],
+            &mut |at, block| file.read_exact_at(block, at),
+            &mut |at, data| file.write_all_at(data, at),
+        )?;
+        self.note = Some(format!(
+            "concealing {}: {concealed} pixels concealed",
+            geometry.description
+        ));
+        Ok(())
     }
 
     fn write_buffered(&mut self) -> io::Result<()> {
@@ -225,6 +288,14 @@ impl Output for FileOutput {
 
     fn flush(&mut self) -> io::Result<()> {
         self.write_buffered()
+    }
+
+    fn finish(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+        self.write_buffered()?;
+        match self.conceal.take() {
+            Some(source) if !unknown.is_empty() => self.conceal_holes(&source, unknown),
+            _ => Ok(()),
+        }
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
@@ -287,5 +358,17 @@ impl Output for MemoryOutput {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl ImageOutput for FileOutput {
+    fn note(&self) -> Option<String> {
+        self.note.clone()
+    }
+}
+
+impl<W: Write> ImageOutput for StreamOutput<W> {
+    fn note(&self) -> Option<String> {
+        None
     }
 }

@@ -19,7 +19,7 @@
 use super::damage::{DamagedRange, RangeSink};
 use super::output::Output;
 use super::{Counts, Reassembler, Report};
-use crate::cli::human_bytes;
+use crate::units::human_bytes;
 use serde::Serialize;
 use std::io::{self, Write};
 use std::time::Duration;

@@ -83,7 +83,7 @@ impl<O: Output> Sink<O> {
                 }
                 self.filled_after_stop += len as u64;
             }
-            self.out.write_at(at, &self.block[phase..phase + len])?;
+            self.out.write_fill(at, &self.block[phase..phase + len])?;
             at += len as u64;
         }
         Ok(true)

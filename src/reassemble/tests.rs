@@ -3,8 +3,8 @@
 use super::damage::{DamageMap, DamagedRange, RangeKind, RangeSink};
 use super::output::MemoryOutput;
 use super::*;
-use crate::cli::ChunkedReader;
 use crate::framing;
+use crate::io::ChunkedReader;
 use crate::packetize::{packetize_slice, Settings as PacketSettings};
 use crate::wire::HEADER_LEN;
 use proptest::prelude::*;
@@ -27,6 +27,7 @@ fn packets(data: &[u8], id: u16) -> Vec<Vec<u8>> {
         describe: None,
         fec: None,
         sign: None,
+        interleave: None,
     };
     packetize_slice(data, &mut stream, &settings, &mut |_| {}).unwrap();
     let mut out = vec![];
@@ -338,7 +339,7 @@ proptest! {
         seed in any::<u8>(),
     ) {
         let d: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
-        let settings = PacketSettings { payload_len, transfer_id: 7, bytes_per_sec: None, describe: None, fec: None, sign: None };
+        let settings = PacketSettings { payload_len, transfer_id: 7, bytes_per_sec: None, describe: None, fec: None, interleave: None, sign: None };
         let mut stream = vec![];
         packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
         let mut r = Reassembler::new(Settings::default(), MemoryOutput::default(), DamageMap::new(None));

@@ -159,6 +159,38 @@ impl Transfer {
                 .is_some_and(|first| first != (h.payload_len, h.payload_crc))
     }
 
+    /// The bytes of this transfer not (yet) received, in output offsets: the ranges
+    /// settled as lost, the gaps between the packets waiting ahead of the frontier, and
+    /// what lies beyond them up to the known end.
+    pub fn unknown_ranges<O: Output>(&self, sink: &Sink<O>) -> Vec<std::ops::Range<u64>> {
+        let base = self.base;
+        let mut out: Vec<std::ops::Range<u64>> = sink
+            .damage
+            .open_lost(false)
+            .into_iter()
+            .filter(|r| r.end > base)
+            .collect();
+        let mut push = |r: std::ops::Range<u64>| {
+            if r.start < r.end {
+                match out.last_mut() {
+                    Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
+                    _ => out.push(r),
+                }
+            }
+        };
+        let mut cursor = self.frontier;
+        for (start, p) in self.window.iter() {
+            push(base + cursor..base + start);
+            let present_end = start + p.present as u64;
+            push(base + present_end.max(cursor)..base + p.stated_end);
+            cursor = cursor.max(p.stated_end);
+        }
+        if let Some(end) = self.extent.end() {
+            push(base + cursor..base + end);
+        }
+        out
+    }
+
     /// How long the oldest gap has held up later packets, when there is one.
     pub fn waiting_since(&self) -> Option<Instant> {
         (!self.window.is_empty()).then_some(self.advanced_at)

@@ -86,6 +86,11 @@ impl Window {
         self.entries.get_mut(&start)
     }
 
+    /// The waiting entries, in offset order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Pending)> {
+        self.entries.iter().map(|(&k, v)| (k, v))
+    }
+
     /// The first waiting entry.
     pub fn first(&self) -> Option<(u64, &Pending)> {
         self.entries.first_key_value().map(|(&k, v)| (k, v))

@@ -98,7 +98,7 @@ fn every_keyed_packet_carries_the_flag_and_one_salt() {
     let salt = |p: &[u8]| p[p.len() - 24..p.len() - 16].to_vec();
     for p in &packets {
         let h = header(p);
-        assert!(h.keyed && p[3] & 0x4 != 0, "{h:?}");
+        assert!(h.keyed && p[3] & pktools::wire::FLAG_KEYED != 0, "{h:?}");
         assert_eq!(salt(p), salt(&packets[0]));
         if h.kind == Kind::Data {
             assert_eq!(h.offset, u64::from(h.seq) * 1000);

@@ -128,6 +128,7 @@ fn the_data_packets_own_total_wins_over_a_conflicting_descriptor() {
         fec: None,
         name: String::new(),
         head: Vec::new(),
+        interleave_span: None,
     }
     .encode();
     let data = bytes(40, 9);

@@ -77,14 +77,17 @@ pub fn stderr(out: &Output) -> String {
 }
 
 /// Panic with a clear message unless an external tool is installed: tests that need a
-/// tool must fail, not skip, when `.ci/run` forgot to install it.
+/// tool must fail, not skip, when `bin/deps` forgot to install it.
 pub fn require_tool(tool: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "{tool} is not installed; .ci/run must install it");
+    assert!(
+        found,
+        "{tool} is not installed; `make test` installs it (bin/deps)"
+    );
 }
 
 /// Split a packet stream into its packets (each header plus payload), using the library's

@@ -573,3 +573,24 @@ fn refuses_binary_on_terminal() {
     ));
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn a_plain_file_is_damaged_as_raw_bytes_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_temp(dir.path(), "plain.bin", &common::bytes(10_000, 3));
+    let path = file.to_str().unwrap();
+    let out = run(&["--loss", "10%", "--seed", "1", path], b"");
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let err = common::stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("corrupt: note: the input does not start with a pktize packet header"),
+        "{err}"
+    );
+    // Asked for, or a real packet stream: no note.
+    let raw = run(&["--raw", "--loss", "10%", "--seed", "1", path], b"");
+    assert_eq!(common::stderr(&raw), "");
+    assert_eq!(raw.stdout, out.stdout, "the same raw mode either way");
+    let stream = run(&["--loss", "10%", "--seed", "1"], &packets(50, 100));
+    assert_eq!(common::stderr(&stream), "");
+}

@@ -199,11 +199,10 @@ fn info_names_the_transfer_and_exits_at_the_first_descriptor() {
 
 #[test]
 fn info_reads_bmp_geometry_and_the_type_can_be_given() {
-    let mut bmp = vec![0u8; 54 + 12];
-    bmp[..2].copy_from_slice(b"BM");
-    bmp[18..22].copy_from_slice(&2i32.to_le_bytes());
-    bmp[22..26].copy_from_slice(&2i32.to_le_bytes());
-    bmp[28..30].copy_from_slice(&24u16.to_le_bytes());
+    // A real 2x2 24-bit BMP (ppm2bmp's), not a forged head: a head that does not parse
+    // as BMP headers gives no geometry.
+    let bmp = run("ppm2bmp", &[], b"P6 2 2 255\n000000000000").stdout;
+    assert_eq!(bmp.len(), 54 + 16);
     let stream = run("pktize", &[], &bmp).stdout;
     let out = run("unpktize", &["--info"], &stream);
     assert!(String::from_utf8_lossy(&out.stdout).contains("BMP 2x2 24 bits per pixel"));

@@ -2,8 +2,9 @@
 //! a huge size, through a real pipe, and must finish (or stop when its reader goes away) in
 //! bounded memory. The stream is generated as it is written, never held in memory.
 //!
-//! The stream is 256 MiB by default, so that `make test` (debug binaries) stays quick;
-//! `PKTOOLS_LIMITS_BYTES=1G cargo test --release --test it limits::` runs the 1 GiB of issue 9.
+//! The stream is 256 MiB by default, so that a plain `cargo test` (debug binaries) stays
+//! quick; `make test` runs the 1 GiB of issue 9 (`PKTOOLS_LIMITS_BYTES=1G`, optimised
+//! binaries of profile test-release).
 //! Peak RSS is the kernel's own count (`ru_maxrss` from `wait4`), so nothing is sampled.
 
 use crate::common;
@@ -365,4 +366,79 @@ fn ppm2bmp_plain_row_claim_allocates_only_what_arrives() {
     assert_eq!(m.code(), Some(2));
     assert!(m.stderr.contains("input ends"), "{}", m.stderr);
     assert_rss_below(&m, 16, "ppm2bmp, plain row of 2^31 samples claimed");
+}
+
+/// About `len` bytes of parity packets alone, of the largest shard, `--fec 8+2` style: in
+/// order as pktize makes them (`forged` false), or with random group numbers and sizes.
+fn parity_only(
+    len: u64,
+    forged: bool,
+) -> impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static {
+    move |out| {
+        use pktools::wire::{Header, Kind, ParityInfo, HEADER_LEN};
+        let payload = vec![0x5a; pktools::fec::MAX_PAYLOAD];
+        let crc = Header::crc_of(&payload);
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut sent = 0u64;
+        let mut group = 0u32;
+        while sent < len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let (seq, group_len) = if forged {
+                (state as u32 % 100_000, 1 + (state >> 40) as u8 % 8)
+            } else {
+                (group, 8)
+            };
+            for index in 0..2 {
+                let header = Header {
+                    kind: Kind::Parity,
+                    last: false,
+                    keyed: false,
+                    payload_len: payload.len() as u16,
+                    transfer_id: 7,
+                    seq,
+                    offset: u64::from(seq) * 8 * payload.len() as u64,
+                    total_len: None,
+                    payload_crc: crc,
+                    parity: Some(ParityInfo {
+                        group_len,
+                        parity_count: 2,
+                        parity_index: index,
+                        group_size: 8,
+                        last_len: payload.len() as u16,
+                        odd: false,
+                    }),
+                };
+                let mut bytes = [0; HEADER_LEN];
+                header.encode(&mut bytes);
+                out.write_all(&bytes)?;
+                out.write_all(&payload)?;
+                sent += (HEADER_LEN + payload.len()) as u64;
+            }
+            group += 1;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn unpktize_parity_alone_in_bounded_memory() {
+    // Issue 17 item 4: parity with no data (as made, or forged) is held for a bounded
+    // number of groups. The bound: the coder's tables (8.5 MiB), the ring and the groups
+    // in flight (a few MiB at 64 KiB shards), and what unpktize holds anyway.
+    let len = stream_len().min(256 * MIB);
+    for forged in [false, true] {
+        let m = run_streaming("unpktize", &["-v"], parity_only(len, forged), None);
+        assert!(matches!(m.code(), Some(1 | 2)), "{}", m.stderr);
+        assert_rss_below(
+            &m,
+            32,
+            if forged {
+                "unpktize, forged parity"
+            } else {
+                "unpktize, parity alone"
+            },
+        );
+    }
 }

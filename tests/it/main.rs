@@ -5,6 +5,8 @@ mod auth;
 mod boundaries;
 #[allow(dead_code)]
 mod common;
+mod conceal;
+mod contract;
 mod corrupt;
 mod descriptor;
 mod faults;
@@ -17,5 +19,6 @@ mod netcat;
 mod pktize;
 mod ppm2bmp;
 mod raw2ppm;
+mod readme;
 mod regressions;
 mod unpktize;

@@ -239,3 +239,160 @@ fn sends_each_packet_as_soon_as_its_bytes_arrive() {
     drop(stdin);
     child.wait().unwrap();
 }
+
+#[test]
+fn a_named_file_is_described_by_its_base_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("holiday photo.ppm");
+    std::fs::write(&file, b"P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06").unwrap();
+    let path = file.to_str().unwrap();
+    let named = sh(&format!("pktize '{path}' | unpktize --info"));
+    assert!(named.status.success(), "{}", stderr(&named));
+    let info = String::from_utf8_lossy(&named.stdout);
+    assert!(info.contains("holiday photo.ppm"), "{info}");
+    assert!(
+        !info.contains(dir.path().to_str().unwrap()),
+        "only the base name: {info}"
+    );
+    // --name still wins, and stdin has no name to give.
+    let given = sh(&format!("pktize --name other '{path}' | unpktize --info"));
+    assert!(String::from_utf8_lossy(&given.stdout).contains("other"));
+    let piped = sh(&format!("pktize < '{path}' | unpktize --info"));
+    assert!(!String::from_utf8_lossy(&piped.stdout).contains("holiday"));
+}
+
+#[test]
+fn an_interleaved_stream_is_a_permutation_that_unpktize_writes_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    let dst = dir.path().join("out");
+    for (len, opts) in [
+        (300_000, "--interleave"),
+        (300_000, "--interleave=64"),
+        (300_001, "--interleave=100 --fec 8+2"),
+        (1, "--interleave"),
+        (0, "--interleave --fec 4+1"),
+    ] {
+        let data = bytes(len, 17);
+        std::fs::write(&src, &data).unwrap();
+        for from_pipe in [false, true] {
+            let (s, d, o) = (src.display(), dir.path().display(), dst.display());
+            let pktize = match from_pipe {
+                true => format!("cat {s} | pktize -s 1000 {opts}"),
+                false => format!("pktize -s 1000 {opts} {s}"),
+            };
+            let script = format!("{pktize} > {d}/pk && unpktize -o {o} < {d}/pk");
+            let out = sh(&script);
+            assert!(out.status.success(), "{opts}: {}", stderr(&out));
+            assert!(
+                std::fs::read(&dst).unwrap() == data,
+                "{opts}, from a pipe {from_pipe}: length {len}"
+            );
+            let stream = std::fs::read(dir.path().join("pk")).unwrap();
+            let mut seqs: Vec<u32> = data_packets(&stream)
+                .iter()
+                .map(|p| header(p).seq)
+                .collect();
+            let sent_in_order = seqs.windows(2).all(|w| w[0] < w[1]);
+            assert_eq!(sent_in_order, len <= 1000, "{opts}");
+            seqs.sort_unstable();
+            let n = len.div_ceil(1000).max(1) as u32;
+            assert_eq!(seqs, (0..n).collect::<Vec<u32>>(), "{opts}");
+            let last = header(split_packets(&stream).last().unwrap());
+            assert_eq!(
+                last.total_len,
+                Some(len as u64),
+                "the final descriptor states the total"
+            );
+        }
+    }
+}
+
+#[test]
+fn interleave_spans_beyond_the_memory_bound_are_refused() {
+    let out = run("pktize", &["--interleave=0"], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run("pktize", &["-s", "65000", "--interleave=2000"], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--interleave"), "{}", stderr(&out));
+    let out = run("pktize", &["-s", "65475", "--fec", "8+2"], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("65474"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_piped_transfer_ends_with_a_descriptor_that_states_its_total() {
+    // Issue 17 item 2, the sender's half: a receiver that loses the last data packet
+    // still learns the length from the final descriptor.
+    let data = bytes(3000, 2);
+    let out = run("pktize", &["-s", "1000"], &data);
+    let packets = split_packets(&out.stdout);
+    let last_data = packets.iter().rposition(|p| header(p).last).unwrap();
+    assert_eq!(
+        header(&packets[last_data]).total_len,
+        None,
+        "a pipe's length is unknown"
+    );
+    let last = header(packets.last().unwrap());
+    assert_eq!(last.kind, pktools::wire::Kind::Descriptor);
+    assert_eq!(last.total_len, Some(3000));
+}
+
+#[test]
+fn repeat_sends_the_same_transfer_in_another_order_each_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    let data = bytes(100_000, 21);
+    std::fs::write(&src, &data).unwrap();
+    let args = [
+        "-s",
+        "1000",
+        "--fec",
+        "8+2",
+        "--interleave",
+        "--repeat",
+        "3",
+    ];
+    let out = run(
+        "pktize",
+        &[&args[..], &[src.to_str().unwrap()]].concat(),
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let packets = split_packets(&out.stdout);
+    let ids: std::collections::HashSet<u16> =
+        packets.iter().map(|p| header(p).transfer_id).collect();
+    assert_eq!(ids.len(), 1, "one transfer");
+    let orders: Vec<Vec<u32>> = data_packets(&out.stdout)
+        .chunks(100)
+        .map(|pass| pass.iter().map(|p| header(p).seq).collect())
+        .collect();
+    assert_eq!(orders.len(), 3);
+    for order in &orders {
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<u32>>());
+    }
+    assert!(orders[0] != orders[1] && orders[1] != orders[2]);
+    let descriptors = packets
+        .iter()
+        .filter(|p| header(p).kind == pktools::wire::Kind::Descriptor)
+        .count();
+    assert!(descriptors >= 6, "descriptors in every pass: {descriptors}");
+}
+
+#[test]
+fn repeat_forever_ends_quietly_when_the_reader_goes_away() {
+    let out = sh("printf hello | pktize --repeat 0 | head -c 100000 | wc -c");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+}
+
+#[test]
+fn repeat_refuses_a_pipe_longer_than_it_holds() {
+    let out = sh("head -c 70000000 /dev/zero | pktize --repeat 2 > /dev/null");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--repeat") && err.contains("file"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}

@@ -422,7 +422,7 @@ fn concatenated_images_become_concatenated_bmps_that_ffmpeg_reads() {
     }
 }
 
-// ---- Exact bytes, checked by hand against the layout in bmp.rs's table ----
+// ---- Exact bytes, checked by hand against the layout in bmp/header.rs's table ----
 
 /// BITMAPFILEHEADER + BITMAPINFOHEADER, every field spelled out.
 #[allow(clippy::too_many_arguments)]

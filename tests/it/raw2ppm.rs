@@ -360,10 +360,13 @@ fn short_input_is_filled_with_the_fill_colour_and_exits_1() {
         )
     );
     assert!(stderr(&out).contains("missing 8 bytes"), "{}", stderr(&out));
-    // Without -v: the exit status alone says it, nothing on stderr.
+    // Without -v: one line says how much is missing (issue 21: no silent exit 1).
     let quiet = run(&["-s", "2x2"], &[1, 2, 3, 4]);
     assert_eq!(quiet.status.code(), Some(1));
-    assert!(quiet.stderr.is_empty());
+    assert_eq!(
+        stderr(&quiet),
+        "raw2ppm: warning: the input ended 8 bytes short of a whole 2x2 rgb24 frame (12 bytes); the missing bytes are filled\n"
+    );
 }
 
 #[test]
@@ -749,4 +752,78 @@ fn auto_width_is_refused_for_planar_formats() {
     let out = run(&["--width", "auto", "-p", "yuv420p"], &[0; 100]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("packed"), "{}", stderr(&out));
+}
+
+/// raw2ppm on a file of `len` bytes, with `args`.
+fn on_file(len: usize, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.raw");
+    std::fs::write(&file, bytes(len, 5)).unwrap();
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(file.to_str().unwrap());
+    run(&all, b"")
+}
+
+#[test]
+fn a_size_that_leaves_bytes_over_is_named_with_the_sizes_that_fit() {
+    let out = on_file(512 * 512 * 3, &["-s", "513x511"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with("raw2ppm: warning: 3 bytes left over after the first 513x511 rgb24 frame"),
+        "{err}"
+    );
+    assert!(err.contains("fit 512x512"), "the square first: {err}");
+}
+
+#[test]
+fn a_size_larger_than_the_data_says_how_much_is_missing_and_what_fits() {
+    let out = on_file(512 * 512 * 3, &["-s", "600x600"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let missing = 600 * 600 * 3 - 512 * 512 * 3;
+    assert!(
+        err.contains(&format!("ended {missing} bytes short")),
+        "{err}"
+    );
+    assert!(err.contains("512x512"), "{err}");
+}
+
+#[test]
+fn a_size_that_fits_says_nothing() {
+    for args in [
+        &["-s", "512x512"][..],
+        &["-s", "512"],
+        &["-s", "256x512", "--frames"],
+    ] {
+        let out = on_file(512 * 512 * 3, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}
+
+#[test]
+fn a_mistyped_pixel_format_gets_the_nearest_name() {
+    for (typed, meant) in [
+        ("yuv420", "yuv420p"),
+        ("RGB24", "rgb24"),
+        ("yuyv", "yuyv422"),
+    ] {
+        let out = run(&["-s", "2x2", "-p", typed], &[0; 12]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("did you mean {meant}?")),
+            "{typed}: {err}"
+        );
+    }
+    let out = run(&["-s", "2x2", "-p", "h264"], &[0; 12]);
+    assert!(
+        stderr(&out).contains("expected one of: rgb24"),
+        "{}",
+        stderr(&out)
+    );
 }

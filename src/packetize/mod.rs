@@ -13,19 +13,23 @@
 //! by its M parity packets, made by [`crate::fec::Encoder`] from the payloads as they pass.
 //!
 //! With a key (`Settings::sign`), every packet, parity and descriptors included, ends with
-//! the [`crate::auth`] trailer (salt and tag), written from a small array beside its header,
+//! the [`crate::wire::auth`] trailer (salt and tag), written from a small array beside its header,
 //! so payloads are still sent from where they lie. Offsets and the FEC code count the data
 //! alone.
 //!
 //! This module does not pace by itself beyond what [`Pacer`] is given, and knows nothing of
 //! sockets.
 
-use crate::auth::{Signer, MAX_KEYED_DATA};
 use crate::descriptor::{Descriptor, MediaType, HEAD_MAX};
 use crate::fec::{self, Scheme};
+use crate::io::write_all_vectored;
+use crate::wire::auth::{Signer, MAX_KEYED_DATA};
 use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
+
+pub mod interleave;
+use interleave::Slot;
 
 /// How to packetize.
 #[derive(Debug, Clone)]
@@ -38,11 +42,51 @@ pub struct Settings {
     /// Send a descriptor first, after every this many data packets, and after the last;
     /// `None` sends none.
     pub describe: Option<Describe>,
-    /// Follow every group of K data packets with M parity packets.
+    /// Follow every group of K data packets with M parity packets (then `payload_len` is
+    /// at most [`fec::MAX_PAYLOAD`]).
     pub fec: Option<Scheme>,
+    /// Send the data packets of each span in an interleaved order ([`interleave`]).
+    pub interleave: Option<Interleave>,
     /// Authenticate every packet with this key and transfer salt (payloads then carry at
     /// most [`MAX_KEYED_DATA`] bytes).
     pub sign: Option<Signer>,
+}
+
+/// How long an interleaved span is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interleave {
+    /// The whole input, up to [`DEFAULT_INTERLEAVE_BYTES`] of payload per span.
+    Whole,
+    /// Spans of this many data packets (at most [`MAX_INTERLEAVE_BYTES`] of payload).
+    Packets(u32),
+}
+
+/// The longest span `Interleave::Whole` makes, in payload bytes: 8192 packets of 1 KiB.
+pub const DEFAULT_INTERLEAVE_BYTES: usize = 8 << 20;
+/// The longest span of all, in payload bytes: reading a pipe, the sender holds one span in
+/// memory, and a receiver writing in order holds one too.
+pub const MAX_INTERLEAVE_BYTES: usize = 64 << 20;
+
+impl Settings {
+    /// The span, in data packets, for an input of `input_packets` data packets (`None`:
+    /// unknown, a pipe), or `None` when the packets go in order. A span is never longer
+    /// than the input, and with FEC it is a whole number of groups.
+    pub fn interleave_span(&self, input_packets: Option<u64>) -> Option<usize> {
+        let p = self.payload_len.max(1);
+        let cap = (MAX_INTERLEAVE_BYTES / p).max(1);
+        let want = match self.interleave? {
+            Interleave::Whole => DEFAULT_INTERLEAVE_BYTES / p,
+            Interleave::Packets(n) => n as usize,
+        }
+        .clamp(1, cap);
+        let want = match input_packets {
+            Some(n) => want.min(usize::try_from(n.max(1)).unwrap_or(usize::MAX)),
+            None => want,
+        };
+        let k = self.fec.map_or(1, |s| usize::from(s.data));
+        let span = want.div_ceil(k) * k;
+        (span > 1).then_some(span)
+    }
 }
 
 /// What the descriptor packets say, and how often they go out.
@@ -77,6 +121,10 @@ pub struct Summary {
 pub struct Packetizer {
     settings: Settings,
     total_len: Option<u64>,
+    /// The interleaving span in data packets, when interleaving.
+    span: Option<usize>,
+    /// The carousel pass being sent (`packetize_carousel`), from 0.
+    pass: u32,
     seq: u32,
     offset: u64,
     descriptor_seq: u32,
@@ -94,12 +142,23 @@ impl Packetizer {
             settings.sign.is_none() || settings.payload_len <= MAX_KEYED_DATA,
             "a keyed payload size is validated by the caller to leave room for the trailer"
         );
+        assert!(
+            settings.sign.is_none() || settings.interleave.is_none(),
+            "the caller refuses a key with interleaving (not implemented yet)"
+        );
+        assert!(
+            settings.fec.is_none() || settings.payload_len <= fec::MAX_PAYLOAD,
+            "payload size with FEC is validated by the caller to be at most fec::MAX_PAYLOAD"
+        );
+        let packets = total_len.map(|t| t.div_ceil(settings.payload_len as u64));
         Packetizer {
+            span: settings.interleave_span(packets),
             settings,
             total_len,
             seq: 0,
             offset: 0,
             descriptor_seq: 0,
+            pass: 0,
             summary: Summary::default(),
         }
     }
@@ -111,6 +170,15 @@ impl Packetizer {
 
     /// The header of the next packet, which carries `payload`, and its trailer when keyed.
     pub fn next_packet(&mut self, payload: &[u8], last: bool) -> Sealed {
+        let sealed = self.header_at(self.seq, self.offset, payload, last);
+        self.seq = self.seq.wrapping_add(1);
+        self.offset += payload.len() as u64;
+        sealed
+    }
+
+    /// The header of data packet `seq` at `offset`, which carries `payload`, sent out of
+    /// order; the caller moves the next seq and offset on past the span.
+    fn header_at(&mut self, seq: u32, offset: u64, payload: &[u8], last: bool) -> Sealed {
         debug_assert!(payload.len() <= self.settings.payload_len);
         let header = Header {
             kind: Kind::Data,
@@ -118,15 +186,13 @@ impl Packetizer {
             keyed: false,
             payload_len: payload.len() as u16,
             transfer_id: self.settings.transfer_id,
-            seq: self.seq,
-            offset: self.offset,
+            seq,
+            offset,
             total_len: self.total_len,
             payload_crc: 0,
             parity: None,
         };
         let sealed = seal(self.settings.sign.as_ref(), header, payload);
-        self.seq = self.seq.wrapping_add(1);
-        self.offset += payload.len() as u64;
         self.summary.packets += 1;
         self.summary.input_bytes += payload.len() as u64;
         self.summary.output_bytes += sealed.wire_len(payload) as u64;
@@ -163,6 +229,9 @@ impl Packetizer {
             fec: self.settings.fec.map(|s| (s.data, s.parity)),
             name: describe.name.clone(),
             head: head.to_vec(),
+            interleave_span: self
+                .span
+                .map(|s| u32::try_from(s).expect("spans are at most MAX_INTERLEAVE_BYTES")),
         }
         .encode()
     }
@@ -262,10 +331,10 @@ impl Pacer {
 }
 
 /// How much packet data to send per write when not pacing: large writes amortise system
-/// calls; 1 MiB is the pipe size `cli::grow_pipe` asks for.
+/// calls; 1 MiB is the pipe size `io::grow_pipe` asks for.
 const WRITE_BATCH: usize = 1 << 20;
-/// Packets per vectored write: two slices each, within Linux's IOV_MAX of 1024.
-const PACKETS_PER_WRITE: usize = 512;
+/// Packets per vectored write: two slices each (header, payload), within IOV_MAX.
+const PACKETS_PER_WRITE: usize = crate::io::IOV_MAX / 2;
 
 /// Writes packets with vectored writes: headers from a small array, payloads straight from
 /// the caller's bytes (a mapped file or the read buffer), so payloads are never copied in
@@ -447,7 +516,9 @@ impl<'w> Sender<'w> {
             if let (Some(d), Some(body)) = (describer.as_mut(), &body) {
                 d.since += 1;
                 if last {
-                    // A trailing descriptor, for receivers that lost the first ones.
+                    // A trailing descriptor, for receivers that lost the first ones; the
+                    // total is known now, even from a pipe.
+                    packetizer.total_len.get_or_insert(packetizer.offset);
                     self.headers.push(packetizer.descriptor_header(body));
                     payloads.push(body);
                     d.sent();
@@ -471,6 +542,139 @@ impl<'w> Sender<'w> {
         Ok(())
     }
 
+    /// Send `data`, a whole number of spans (or the transfer's rest), span by span in the
+    /// interleaved order of [`interleave::send_order`]. A span's parity is computed before
+    /// it is sent (it is held until its columns come: M/K of the span). `sent` is told
+    /// how many bytes of `data` have gone out after each span.
+    fn send_interleaved(
+        &mut self,
+        packetizer: &mut Packetizer,
+        data: &[u8],
+        ends_transfer: bool,
+        sent: &mut dyn FnMut(usize),
+    ) -> io::Result<()> {
+        let p = packetizer.settings.payload_len;
+        let span = packetizer.span.expect("called only when interleaving");
+        let span_bytes = span * p;
+        let mut done = 0;
+        loop {
+            let block = &data[done..data.len().min(done + span_bytes)];
+            let is_last = done + block.len() == data.len();
+            if block.is_empty() && !(is_last && ends_transfer) {
+                break;
+            }
+            self.send_span(packetizer, block, ends_transfer && is_last)?;
+            done += block.len();
+            sent(done);
+            if is_last {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Send one span of data packets (at most `span` of them) in interleaved order.
+    fn send_span(
+        &mut self,
+        packetizer: &mut Packetizer,
+        block: &[u8],
+        ends_transfer: bool,
+    ) -> io::Result<()> {
+        let p = packetizer.settings.payload_len;
+        let n = match block.len() {
+            0 => usize::from(ends_transfer),
+            len => len.div_ceil(p),
+        };
+        let payload = |i: usize| &block[(i * p).min(block.len())..((i + 1) * p).min(block.len())];
+        // Parity of every group of the span, in seq order: groups start at the span's
+        // start, as a span is a whole number of groups.
+        let mut parity = Vec::new();
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        if let Some(encoder) = &mut self.fec {
+            for i in 0..n {
+                let before = parity.len();
+                let count = encoder.add(payload(i), ends_transfer && i + 1 == n, &mut parity);
+                if let Some(len) = (parity.len() - before).checked_div(count) {
+                    groups.push((before, len));
+                }
+            }
+            self.parity_bytes += parity.len() as u64;
+        }
+        let (stride, m) = match packetizer.settings.fec {
+            Some(s) => (usize::from(s.data), usize::from(s.parity)),
+            None => (1, 0),
+        };
+        let (base_seq, base_offset) = (packetizer.seq, packetizer.offset);
+        let mut describer = self.describer.take();
+        let body = describer.as_mut().map(|d| std::mem::take(&mut d.body));
+        let per_write = (self.batch / (HEADER_LEN + p)).clamp(1, PACKETS_PER_WRITE);
+        // A batch: headers, and per packet its header's index (or none: parity is whole).
+        let mut headers: Vec<[u8; HEADER_LEN]> = Vec::with_capacity(per_write + 2);
+        let mut pieces: Vec<(Option<usize>, &[u8])> = Vec::with_capacity(per_write + 2);
+        let mut order = interleave::send_order_of_pass(n, stride, m, packetizer.pass).peekable();
+        while let Some(slot) = order.next() {
+            match slot {
+                Slot::Data(i) => {
+                    if let (Some(d), Some(body)) = (describer.as_mut().filter(|d| d.due()), &body) {
+                        headers.push(packetizer.descriptor_header(body).header);
+                        pieces.push((Some(headers.len() - 1), body));
+                        d.sent();
+                    }
+                    let seq = base_seq.wrapping_add(i as u32);
+                    let offset = base_offset + (i * p) as u64;
+                    let last = ends_transfer && i + 1 == n;
+                    headers.push(packetizer.header_at(seq, offset, payload(i), last).header);
+                    pieces.push((Some(headers.len() - 1), payload(i)));
+                    if let Some(d) = describer.as_mut() {
+                        d.since += 1;
+                    }
+                }
+                Slot::Parity { group, index } => {
+                    if let Some(&(start, len)) = groups.get(group) {
+                        pieces.push((
+                            None,
+                            &parity[start + index * len..start + (index + 1) * len],
+                        ));
+                    }
+                }
+            }
+            let end = order.peek().is_none();
+            if end && ends_transfer {
+                if let (Some(d), Some(body)) = (describer.as_mut(), &body) {
+                    // The trailing descriptor, after everything, with the total known.
+                    packetizer
+                        .total_len
+                        .get_or_insert(base_offset + block.len() as u64);
+                    headers.push(packetizer.descriptor_header(body).header);
+                    pieces.push((Some(headers.len() - 1), body));
+                    d.sent();
+                }
+            }
+            if pieces.len() >= per_write || end {
+                let mut slices: Vec<IoSlice> = Vec::with_capacity(2 * pieces.len());
+                for (h, bytes) in &pieces {
+                    if let Some(h) = h {
+                        slices.push(IoSlice::new(&headers[*h]));
+                    }
+                    slices.push(IoSlice::new(bytes));
+                }
+                if let Some(pacer) = &mut self.pacer {
+                    pacer.wait_for(slices.iter().map(|s| s.len()).sum());
+                }
+                write_all_vectored(self.out, &mut slices)?;
+                headers.clear();
+                pieces.clear();
+            }
+        }
+        packetizer.seq = base_seq.wrapping_add(n as u32);
+        packetizer.offset = base_offset + block.len() as u64;
+        if let (Some(d), Some(body)) = (describer.as_mut(), body) {
+            d.body = body;
+        }
+        self.describer = describer;
+        Ok(())
+    }
+
     fn write_packets(&mut self, headers: &[Sealed], payloads: &[&[u8]]) -> io::Result<()> {
         let mut slices: Vec<IoSlice> = Vec::with_capacity(3 * headers.len() + 1);
         let mut parity = self.parity_after.iter().peekable();
@@ -486,25 +690,11 @@ impl<'w> Sender<'w> {
         if let Some(p) = &mut self.pacer {
             p.wait_for(slices.iter().map(|s| s.len()).sum());
         }
-        let written = write_all_vectored(self.out, &mut slices);
+        let written = crate::io::write_all_vectored(self.out, &mut slices);
         self.parity.clear();
         self.parity_after.clear();
         written
     }
-}
-
-/// `write_all` for several slices (std's is unstable): retries short and interrupted writes.
-pub fn write_all_vectored(out: &mut dyn Write, mut slices: &mut [IoSlice]) -> io::Result<()> {
-    IoSlice::advance_slices(&mut slices, 0);
-    while !slices.is_empty() {
-        match out.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Packetize a whole input held in memory (a mapped file). `sent` is told, after each
@@ -518,11 +708,71 @@ pub fn packetize_slice(
     let mut packetizer = Packetizer::new(settings.clone(), Some(data.len() as u64));
     let mut sender = Sender::new(out, settings);
     sender.describe(&packetizer, settings, data);
-    sender.send(&mut packetizer, data, true, sent)?;
+    if packetizer.span.is_some() {
+        sender.send_interleaved(&mut packetizer, data, true, sent)?;
+    } else {
+        sender.send(&mut packetizer, data, true, sent)?;
+    }
     sender.out.flush()?;
     let mut summary = packetizer.summary().clone();
     sender.add_parity_to(&mut summary);
     Ok(summary)
+}
+
+/// How many times a carousel sends its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passes {
+    Count(u32),
+    /// Until the output fails (its reader went away) or the process is killed.
+    Endless,
+}
+
+/// Most bytes of a pipe held to send it more than once; a longer input must be a file.
+pub const CAROUSEL_PIPE_MAX: usize = 64 << 20;
+
+/// Send `data` (a mapped file, or a pipe read whole) `passes` times as the same transfer:
+/// the same id, seq numbers and offsets, with descriptors in every pass and, when
+/// interleaving, another order in every pass ([`interleave::send_order_of_pass`]).
+pub fn packetize_carousel(
+    data: &[u8],
+    out: &mut dyn Write,
+    settings: &Settings,
+    passes: Passes,
+) -> io::Result<Summary> {
+    let mut packetizer = Packetizer::new(settings.clone(), Some(data.len() as u64));
+    let mut summary = Summary::default();
+    let mut pass = 0u32;
+    while passes == Passes::Endless || Passes::Count(pass) != passes {
+        let mut sender = Sender::new(out, settings);
+        packetizer.seq = 0;
+        packetizer.offset = 0;
+        packetizer.pass = pass;
+        sender.describe(&packetizer, settings, data);
+        if packetizer.span.is_some() {
+            sender.send_interleaved(&mut packetizer, data, true, &mut |_| {})?;
+        } else {
+            sender.send(&mut packetizer, data, true, &mut |_| {})?;
+        }
+        sender.out.flush()?;
+        let mut parity = Summary::default();
+        sender.add_parity_to(&mut parity);
+        summary.parity_packets += parity.parity_packets;
+        summary.output_bytes += parity.output_bytes;
+        pass = pass.wrapping_add(1);
+    }
+    let sent = packetizer.summary();
+    summary.input_bytes = data.len() as u64;
+    summary.packets = sent.packets;
+    summary.descriptors = sent.descriptors;
+    summary.output_bytes += sent.output_bytes;
+    Ok(summary)
+}
+
+/// Read all of `input` if it holds at most `max` bytes; `None` if it holds more.
+pub fn read_bounded(input: &mut dyn Read, max: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut data = Vec::new();
+    input.take(max as u64 + 1).read_to_end(&mut data)?;
+    Ok((data.len() <= max).then_some(data))
 }
 
 /// Packetize a stream of unknown length, sending packets as soon as their bytes arrive.
@@ -534,6 +784,9 @@ pub fn packetize_stream(
     let payload_len = settings.payload_len;
     let mut packetizer = Packetizer::new(settings.clone(), None);
     let mut sender = Sender::new(out, settings);
+    if let Some(span) = packetizer.span {
+        return stream_interleaved(input, &mut sender, &mut packetizer, span);
+    }
     // Room for many payloads per read; `pending` bytes at the front are not yet sent.
     let capacity = (WRITE_BATCH / payload_len).max(2) * payload_len;
     let mut buf = vec![0u8; capacity.max(HEAD_MAX)];
@@ -542,7 +795,7 @@ pub fn packetize_stream(
     let mut head = Vec::with_capacity(HEAD_MAX);
     let mut pending = 0;
     loop {
-        let n = crate::cli::read_some(input, &mut buf[pending..])?;
+        let n = crate::io::read_some(input, &mut buf[pending..])?;
         let take = (HEAD_MAX - head.len()).min(n);
         if take > 0 || pending == 0 {
             head.extend_from_slice(&buf[pending..pending + take]);
@@ -571,6 +824,53 @@ pub fn packetize_stream(
     Ok(summary)
 }
 
+/// [`packetize_stream`] with interleaving: hold a span of input (at most
+/// [`MAX_INTERLEAVE_BYTES`]) and one byte more, to know whether the span ends the transfer,
+/// then send it in interleaved order.
+fn stream_interleaved(
+    input: &mut dyn Read,
+    sender: &mut Sender,
+    packetizer: &mut Packetizer,
+    span: usize,
+) -> io::Result<Summary> {
+    let settings = packetizer.settings.clone();
+    let span_bytes = span * settings.payload_len;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut filled = 0;
+    let mut described = false;
+    loop {
+        let mut eof = false;
+        while filled <= span_bytes {
+            if buf.len() == filled {
+                buf.resize((filled + WRITE_BATCH).min(span_bytes + 1), 0);
+            }
+            let n = crate::io::read_some(input, &mut buf[filled..])?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            filled += n;
+        }
+        if !described {
+            // The whole span is read before anything is sent: the head is complete.
+            sender.describe(packetizer, &settings, &buf[..filled.min(HEAD_MAX)]);
+            described = true;
+        }
+        if eof {
+            sender.send_interleaved(packetizer, &buf[..filled], true, &mut |_| {})?;
+            break;
+        }
+        sender.send_span(packetizer, &buf[..span_bytes], false)?;
+        sender.out.flush()?;
+        buf.copy_within(span_bytes..filled, 0);
+        filled -= span_bytes;
+    }
+    sender.out.flush()?;
+    let mut summary = packetizer.summary().clone();
+    sender.add_parity_to(&mut summary);
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,6 +884,7 @@ mod tests {
             describe: None,
             fec: None,
             sign: None,
+            interleave: None,
         }
     }
 
@@ -704,5 +1005,129 @@ mod tests {
             p.wait_for(5_000);
         }
         assert!(t.elapsed() >= Duration::from_millis(45));
+    }
+}
+
+#[cfg(test)]
+mod interleaved_tests {
+    use super::*;
+    use crate::framing::{scan, Frame};
+
+    fn packets(stream: &[u8]) -> Vec<(Header, Vec<u8>)> {
+        let mut at = 0;
+        let mut out = vec![];
+        while at < stream.len() {
+            match scan(&stream[at..], true) {
+                Frame::Packet {
+                    header,
+                    intact: true,
+                    payload_len,
+                    ..
+                } => {
+                    let payload = stream[at + HEADER_LEN..at + HEADER_LEN + payload_len].to_vec();
+                    out.push((header, payload));
+                    at += HEADER_LEN + payload_len;
+                }
+                other => panic!("unexpected {other:?} at {at}"),
+            }
+        }
+        out
+    }
+
+    fn settings(fec: Option<Scheme>, interleave: Interleave) -> Settings {
+        Settings {
+            payload_len: 10,
+            transfer_id: 5,
+            bytes_per_sec: None,
+            describe: Some(Describe {
+                every: 16,
+                name: String::new(),
+                media_type: None,
+            }),
+            fec,
+            interleave: Some(interleave),
+            sign: None,
+        }
+    }
+
+    #[test]
+    fn interleaved_data_is_a_permutation_with_true_offsets_from_files_and_pipes() {
+        let data: Vec<u8> = (0..=255).cycle().take(1234).collect();
+        for fec in [None, Some(Scheme::new(4, 2).unwrap())] {
+            for interleave in [
+                Interleave::Whole,
+                Interleave::Packets(16),
+                Interleave::Packets(5),
+            ] {
+                let s = settings(fec, interleave);
+                let mut a = vec![];
+                packetize_slice(&data, &mut a, &s, &mut |_| {}).unwrap();
+                let mut b = vec![];
+                packetize_stream(&mut &data[..], &mut b, &s).unwrap();
+                for stream in [&a, &b] {
+                    let got = packets(stream);
+                    let mut rebuilt = vec![0u8; data.len()];
+                    let mut seqs = vec![];
+                    for (h, p) in got.iter().filter(|(h, _)| h.kind == Kind::Data) {
+                        assert_eq!(h.offset, u64::from(h.seq) * 10);
+                        rebuilt[h.offset as usize..h.end() as usize].copy_from_slice(p);
+                        seqs.push(h.seq);
+                        assert_eq!(h.last, h.seq == 123);
+                    }
+                    assert_eq!(rebuilt, data);
+                    let in_order = seqs.windows(2).all(|w| w[0] < w[1]);
+                    assert!(!in_order, "{fec:?} {interleave:?}");
+                    seqs.sort_unstable();
+                    assert_eq!(seqs, (0..124).collect::<Vec<u32>>());
+                    // The last packet sent is a descriptor stating the total and the span.
+                    let (last, body) = got.last().unwrap();
+                    assert_eq!(last.kind, Kind::Descriptor);
+                    assert_eq!(last.total_len, Some(1234));
+                    let d = Descriptor::parse(body).unwrap();
+                    let span = d.interleave_span.unwrap();
+                    assert!(span > 1 && span % fec.map_or(1, |s| u32::from(s.data)) == 0);
+                }
+                // From a file and from a pipe the same packets go in the same order.
+                let key = |h: &Header| (h.kind, h.seq, h.offset, h.payload_crc);
+                let (pa, pb) = (packets(&a), packets(&b));
+                let ka: Vec<_> = pa
+                    .iter()
+                    .filter(|(h, _)| h.kind != Kind::Descriptor)
+                    .map(|(h, _)| key(h))
+                    .collect();
+                let kb: Vec<_> = pb
+                    .iter()
+                    .filter(|(h, _)| h.kind != Kind::Descriptor)
+                    .map(|(h, _)| key(h))
+                    .collect();
+                assert_eq!(ka, kb);
+            }
+        }
+    }
+
+    #[test]
+    fn a_piped_transfer_ends_with_a_descriptor_that_knows_the_total() {
+        let data = [7u8; 95];
+        let mut s = settings(None, Interleave::Whole);
+        s.interleave = None;
+        let mut out = vec![];
+        packetize_stream(&mut &data[..], &mut out, &s).unwrap();
+        let got = packets(&out);
+        let (last, _) = got.last().unwrap();
+        assert_eq!(last.kind, Kind::Descriptor);
+        assert_eq!(last.total_len, Some(95));
+        assert_eq!(got[0].0.total_len, None);
+    }
+
+    #[test]
+    fn spans_are_whole_groups_and_no_longer_than_the_input() {
+        let s = settings(Some(Scheme::new(8, 2).unwrap()), Interleave::Packets(20));
+        assert_eq!(s.interleave_span(None), Some(24));
+        assert_eq!(s.interleave_span(Some(3)), Some(8));
+        let s = settings(None, Interleave::Whole);
+        assert_eq!(s.interleave_span(Some(1)), None);
+        assert_eq!(s.interleave_span(None), Some(DEFAULT_INTERLEAVE_BYTES / 10));
+        let s = settings(None, Interleave::Packets(u32::MAX));
+        assert_eq!(s.interleave_span(None), Some(MAX_INTERLEAVE_BYTES / 10));
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! offset size field          meaning
-//!  0     1   body_version    1
+//!  0     1   body_version    1, or 2 when the data packets are sent interleaved
 //!  1     1   media_type      0 raw, 1 PNM, 2 BMP, 3 PNG, 4 JPEG
 //!  2     2   payload_len     payload size of the transfer's data packets
 //!  4     1   fec_data        data packets per FEC group, 0 without FEC
@@ -17,17 +17,21 @@
 //!  7     N   name            UTF-8
 //!  7+N   2   head_len        0..=HEAD_MAX
 //!  9+N   H   head            the first H bytes of the transfer
+//!  9+N+H 4   interleave_span body_version 2 only: data packets per interleaved span
 //! ```
+//!
+//! A transfer sent in order keeps body version 1, byte for byte what earlier receivers read.
 //!
 //! The head (up to 1024 bytes) holds any PNM or BMP header, so a receiver that lost the
 //! first data packets can still write an image that viewers open.
 
-use crate::auth::{Key, Verdict, Verifier};
 use crate::framing::{Frame, FrameReader};
+use crate::image::ImageGeometry;
 use crate::reassemble::Packet;
+use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::{Header, Kind, HEADER_LEN};
 use nom::bytes::complete::take;
-use nom::number::complete::{be_u16, be_u8};
+use nom::number::complete::{be_u16, be_u32, be_u8};
 use nom::IResult;
 
 /// Bytes of the data's beginning a descriptor carries.
@@ -35,6 +39,8 @@ pub const HEAD_MAX: usize = 1024;
 /// Longest name.
 pub const NAME_MAX: usize = 255;
 const BODY_VERSION: u8 = 1;
+/// Version 1 and the interleaving span after the head.
+const BODY_VERSION_INTERLEAVED: u8 = 2;
 
 /// What the transferred bytes are, as far as their first bytes tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,12 +111,15 @@ pub struct Descriptor {
     pub fec: Option<(u8, u8)>,
     pub name: String,
     pub head: Vec<u8>,
+    /// The data packets are sent in an interleaved order over spans of this many packets
+    /// (`pktize(5)`): a receiver holds a span to put them back in order.
+    pub interleave_span: Option<u32>,
 }
 
 /// Why a descriptor body was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DescriptorError {
-    #[error("descriptor body version {found} is not {BODY_VERSION}")]
+    #[error("descriptor body version {found} is not {BODY_VERSION} or {BODY_VERSION_INTERLEAVED}")]
     Version { found: u8 },
     #[error("descriptor: unknown media type {found}")]
     MediaType { found: u8 },
@@ -129,7 +138,10 @@ impl Descriptor {
         let head = &self.head[..self.head.len().min(HEAD_MAX)];
         let (fec_data, fec_parity) = self.fec.unwrap_or((0, 0));
         let mut out = Vec::with_capacity(9 + name.len() + head.len());
-        out.push(BODY_VERSION);
+        out.push(match self.interleave_span {
+            Some(_) => BODY_VERSION_INTERLEAVED,
+            None => BODY_VERSION,
+        });
         out.push(self.media_type.code());
         out.extend_from_slice(&self.payload_len.to_be_bytes());
         out.push(fec_data);
@@ -138,6 +150,9 @@ impl Descriptor {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(&(head.len() as u16).to_be_bytes());
         out.extend_from_slice(head);
+        if let Some(span) = self.interleave_span {
+            out.extend_from_slice(&span.to_be_bytes());
+        }
         out
     }
 
@@ -159,6 +174,7 @@ impl Descriptor {
             && self.payload_len == other.payload_len
             && self.fec == other.fec
             && self.name == other.name
+            && self.interleave_span == other.interleave_span
             && self.head[..shorter] == other.head[..shorter]
     }
 
@@ -184,21 +200,29 @@ impl Descriptor {
     }
 
     /// Where the pixels start, when the head is a PNM or BMP header: the length of the PNM
-    /// header, or the BMP's pixel data offset.
+    /// header, or the BMP's pixel data offset. A head that does not parse says nothing.
     pub fn raster_offset(&self) -> Option<u64> {
         match self.media_type {
             MediaType::Pnm => crate::pnm::header::Header::parse(&self.head)
                 .ok()
                 .map(|(_, len)| len as u64),
-            MediaType::Bmp => self
-                .head
-                .get(10..14)
-                .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            MediaType::Bmp => crate::bmp::BmpHeader::parse(&self.head)
+                .ok()
+                .map(|h| u64::from(h.pixel_offset)),
             _ => None,
         }
     }
 
-    /// Image geometry read from the head, for PNM and BMP.
+    /// Where the pixels lie, for the byte-addressable PNM and BMP layouts (see
+    /// [`ImageGeometry`]); `None` for other types or a head that does not parse.
+    pub fn image_geometry(&self) -> Option<ImageGeometry> {
+        match self.media_type {
+            MediaType::Pnm | MediaType::Bmp => ImageGeometry::from_head(&self.head),
+            _ => None,
+        }
+    }
+
+    /// Image geometry read from the head, for PNM and BMP, as a line for people.
     pub fn geometry(&self) -> Option<String> {
         match self.media_type {
             MediaType::Pnm => {
@@ -211,7 +235,16 @@ impl Descriptor {
                     h.maxval
                 ))
             }
-            MediaType::Bmp => bmp_geometry(&self.head),
+            MediaType::Bmp => {
+                let h = crate::bmp::BmpHeader::parse(&self.head).ok()?;
+                Some(format!(
+                    "BMP {}x{} {} bits per pixel{}",
+                    h.width,
+                    h.height,
+                    h.bits_per_pixel,
+                    if h.top_down { " top-down" } else { "" }
+                ))
+            }
             _ => None,
         }
     }
@@ -219,7 +252,7 @@ impl Descriptor {
 
 /// Read packets until the first intact descriptor; `None` if the input ends first. Lets a
 /// receiver say what is being sent without receiving all of it. With `key`, only an
-/// authentic descriptor counts (its header returned as [`crate::auth`] strips it); without,
+/// authentic descriptor counts (its header returned as [`crate::wire::auth`] strips it); without,
 /// keyed descriptors are passed over.
 pub fn find_first(
     input: &mut dyn std::io::Read,
@@ -260,28 +293,10 @@ pub fn find_first(
     }
 }
 
-/// Width, height and bits per pixel from a BMP file header and info header.
-fn bmp_geometry(head: &[u8]) -> Option<String> {
-    let le32 = |at: usize| {
-        head.get(at..at + 4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let width = le32(18)?;
-    let height = le32(22)?;
-    let bpp = head.get(28..30).map(|b| u16::from_le_bytes([b[0], b[1]]))?;
-    Some(format!(
-        "BMP {}x{} {} bits per pixel{}",
-        width,
-        height.unsigned_abs(),
-        bpp,
-        if height < 0 { " top-down" } else { "" }
-    ))
-}
-
 /// One combinator per field, in body order (see the table at the top).
 fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
     let (input, version) = be_u8(input)?;
-    if version != BODY_VERSION {
+    if version != BODY_VERSION && version != BODY_VERSION_INTERLEAVED {
         return Ok((input, Err(DescriptorError::Version { found: version })));
     }
     let (input, media_code) = be_u8(input)?;
@@ -300,6 +315,10 @@ fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
         ));
     }
     let (input, head) = take(head_len)(input)?;
+    let (input, interleave_span) = match version {
+        BODY_VERSION_INTERLEAVED => be_u32(input).map(|(i, span)| (i, Some(span)))?,
+        _ => (input, None),
+    };
     let Some(media_type) = MediaType::from_code(media_code) else {
         return Ok((input, Err(DescriptorError::MediaType { found: media_code })));
     };
@@ -314,6 +333,7 @@ fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
             fec: (fec_data > 0).then_some((fec_data, fec_parity)),
             name: name.to_string(),
             head: head.to_vec(),
+            interleave_span,
         }),
     ))
 }
@@ -338,6 +358,7 @@ mod tests {
             fec: Some((8, 2)),
             name: "photo.ppm".into(),
             head: b"P6\n640 480\n255\n".to_vec(),
+            interleave_span: None,
         }
     }
 
@@ -351,6 +372,19 @@ mod tests {
     }
 
     #[test]
+    fn an_interleaved_transfer_says_its_span_in_body_version_2() {
+        let d = Descriptor {
+            interleave_span: Some(4096),
+            ..sample()
+        };
+        let b = d.encode();
+        assert_eq!(b[0], 2);
+        assert_eq!(&b[b.len() - 4..], &[0, 0, 0x10, 0]);
+        assert_eq!(Descriptor::parse(&b), Ok(d.clone()));
+        assert!(!d.agrees_with(&sample()));
+    }
+
+    #[test]
     fn round_trip_and_geometry() {
         let d = sample();
         assert_eq!(Descriptor::parse(&d.encode()), Ok(d.clone()));
@@ -361,18 +395,42 @@ mod tests {
             .contains("\"photo.ppm\", pnm, 921615 bytes"));
     }
 
+    fn bmp(head: Vec<u8>) -> Descriptor {
+        Descriptor {
+            media_type: MediaType::sniff(&head),
+            head,
+            ..sample()
+        }
+    }
+
     #[test]
     fn bmp_geometry_from_the_head() {
-        let mut head = vec![0u8; 54];
-        head[..2].copy_from_slice(b"BM");
-        head[18..22].copy_from_slice(&3i32.to_le_bytes());
-        head[22..26].copy_from_slice(&(-2i32).to_le_bytes());
-        head[28..30].copy_from_slice(&24u16.to_le_bytes());
-        assert_eq!(MediaType::sniff(&head), MediaType::Bmp);
+        let layout = crate::bmp::Layout::new(3, 2, crate::bmp::Depth::TwentyFour, true).unwrap();
+        let mut head = Vec::new();
+        layout.write_headers(&mut head);
+        let d = bmp(head);
+        assert_eq!(d.media_type, MediaType::Bmp);
         assert_eq!(
-            bmp_geometry(&head).as_deref(),
+            d.geometry().as_deref(),
             Some("BMP 3x2 24 bits per pixel top-down")
         );
+        assert_eq!(d.raster_offset(), Some(54));
+        assert_eq!(d.image_geometry().map(|g| g.row_stride), Some(12));
+    }
+
+    #[test]
+    fn a_forged_bmp_head_gives_no_geometry() {
+        // Once shown as "BMP -1x1 65535 bits per pixel".
+        let mut head = vec![0u8; 54];
+        head[..2].copy_from_slice(b"BM");
+        head[18..22].copy_from_slice(&(-1i32).to_le_bytes());
+        head[22..26].copy_from_slice(&1i32.to_le_bytes());
+        head[28..30].copy_from_slice(&65535u16.to_le_bytes());
+        let d = bmp(head);
+        assert_eq!(d.media_type, MediaType::Bmp);
+        assert_eq!(d.geometry(), None);
+        assert_eq!(d.raster_offset(), None);
+        assert_eq!(d.image_geometry(), None);
     }
 
     #[test]
@@ -395,11 +453,14 @@ mod tests {
         extra.push(0);
         assert_eq!(Descriptor::parse(&extra), Err(DescriptorError::Malformed));
         let mut v = good.clone();
-        v[0] = 2;
+        v[0] = 3;
         assert_eq!(
             Descriptor::parse(&v),
-            Err(DescriptorError::Version { found: 2 })
+            Err(DescriptorError::Version { found: 3 })
         );
+        // Version 2 has the span after the head: a version 1 body is too short for it.
+        v[0] = 2;
+        assert_eq!(Descriptor::parse(&v), Err(DescriptorError::Malformed));
         let mut m = good.clone();
         m[1] = 9;
         assert_eq!(
@@ -433,8 +494,16 @@ mod tests {
             fec in prop::option::of((1u8.., any::<u8>())),
             name in "[a-z./ ]{0,40}",
             head in prop::collection::vec(any::<u8>(), 0..=HEAD_MAX),
+            interleave_span in prop::option::of(any::<u32>()),
         ) {
-            let d = Descriptor { media_type: MediaType::ALL[media], payload_len, fec, name, head };
+            let d = Descriptor {
+                media_type: MediaType::ALL[media],
+                payload_len,
+                fec,
+                name,
+                head,
+                interleave_span,
+            };
             prop_assert_eq!(Descriptor::parse(&d.encode()), Ok(d));
         }
     }

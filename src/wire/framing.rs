@@ -238,7 +238,7 @@ impl<'r> FrameReader<'r> {
             self.end -= self.start;
             self.start = 0;
         }
-        let n = crate::cli::read_some(self.input, &mut buf[self.end..])?;
+        let n = crate::io::read_some(self.input, &mut buf[self.end..])?;
         self.end += n;
         self.at_end = n == 0;
         Ok(true)

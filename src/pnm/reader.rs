@@ -1,8 +1,5 @@
-//! PNM rasters: finding images in a byte stream and reading their rows.
-//!
-//! A [`Source`] is the input: a memory-mapped file (every byte addressable, nothing copied)
-//! or a stream read in blocks into a buffer that grows only as bytes arrive. A [`Reader`]
-//! walks the concatenated images of a source. For each image it offers:
+//! Reading PNM images from a [`Source`]: a [`Reader`] walks the concatenated images of a
+//! source. For each image it offers:
 //!
 //! - [`Rows`]: the rows top to bottom, each in binary form (the P4, P5 or P6 layout of
 //!   [`Header::raw_row_len`] bytes). Binary input rows are slices of the source; plain (ASCII)
@@ -13,215 +10,11 @@
 //! Every sample is checked against maxval before a row is handed out, so consumers may trust
 //! `sample <= maxval`.
 
-use std::io::{self, Read};
+use std::io;
 
 use super::header::{Header, Kind};
+use super::source::Source;
 use super::{PnmError, MAX_HEADER_LEN};
-
-/// How much a stream source asks of `read` at a time.
-const READ_CHUNK: usize = 1 << 20;
-
-/// Where the bytes come from.
-pub struct Source<'a> {
-    inner: Inner<'a>,
-}
-
-enum Inner<'a> {
-    Mapped {
-        data: &'a [u8],
-        pos: usize,
-        /// The file map behind `data`, when pages read can be handed back to the kernel.
-        map: Option<&'a memmap2::Mmap>,
-        /// Bytes before this offset have been released.
-        released: usize,
-    },
-    Stream {
-        reader: &'a mut dyn Read,
-        /// `buf[start..end]` is read but not yet consumed.
-        buf: Vec<u8>,
-        start: usize,
-        end: usize,
-        /// Input offset of `buf[0]`.
-        base: u64,
-        eof: bool,
-    },
-}
-
-impl<'a> Source<'a> {
-    /// A source over bytes already in memory (a memory-mapped file).
-    pub fn mapped(data: &'a [u8]) -> Self {
-        Source {
-            inner: Inner::Mapped {
-                data,
-                pos: 0,
-                map: None,
-                released: 0,
-            },
-        }
-    }
-
-    /// A source over a memory-mapped file. Pages already read are released as reading goes
-    /// on, so that a large file does not count against the process's resident memory.
-    pub fn file_map(map: &'a memmap2::Mmap) -> Self {
-        Source {
-            inner: Inner::Mapped {
-                data: map,
-                pos: 0,
-                map: Some(map),
-                released: 0,
-            },
-        }
-    }
-
-    /// A source over a stream, read in blocks of about 1 MiB.
-    pub fn stream(reader: &'a mut dyn Read) -> Self {
-        Source {
-            inner: Inner::Stream {
-                reader,
-                buf: Vec::new(),
-                start: 0,
-                end: 0,
-                base: 0,
-                eof: false,
-            },
-        }
-    }
-
-    /// Input offset of the first unconsumed byte.
-    pub fn offset(&self) -> u64 {
-        match &self.inner {
-            Inner::Mapped { pos, .. } => *pos as u64,
-            Inner::Stream { start, base, .. } => base + *start as u64,
-        }
-    }
-
-    /// The bytes read but not yet consumed.
-    #[inline]
-    pub fn window(&self) -> &[u8] {
-        match &self.inner {
-            Inner::Mapped { data, pos, .. } => &data[*pos..],
-            Inner::Stream {
-                buf, start, end, ..
-            } => &buf[*start..*end],
-        }
-    }
-
-    /// Read until the window holds at least `want` bytes; false if the input ends first.
-    pub fn fill(&mut self, want: usize) -> io::Result<bool> {
-        while self.window().len() < want {
-            if !self.read_more()? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// Read at least one more byte into the window; false at the end of the input.
-    pub fn read_more(&mut self) -> io::Result<bool> {
-        let Inner::Stream {
-            reader,
-            buf,
-            start,
-            end,
-            base,
-            eof,
-        } = &mut self.inner
-        else {
-            return Ok(false);
-        };
-        if *eof {
-            return Ok(false);
-        }
-        if buf.len() - *end < READ_CHUNK {
-            // Move the unconsumed bytes to the front, then grow by at most one chunk: the
-            // buffer never holds more than a chunk beyond what actually arrived.
-            buf.copy_within(*start..*end, 0);
-            *base += *start as u64;
-            *end -= *start;
-            *start = 0;
-            if buf.len() - *end < READ_CHUNK {
-                buf.resize(*end + READ_CHUNK, 0);
-            }
-        }
-        let n = crate::cli::read_some(*reader, &mut buf[*end..])?;
-        if n == 0 {
-            *eof = true;
-            return Ok(false);
-        }
-        *end += n;
-        Ok(true)
-    }
-
-    /// Drop `n` bytes from the front of the window (`n <= window().len()`).
-    #[inline]
-    pub fn consume(&mut self, n: usize) {
-        match &mut self.inner {
-            Inner::Mapped { pos, .. } => {
-                *pos += n;
-                self.release_read();
-            }
-            Inner::Stream { start, .. } => *start += n,
-        }
-    }
-
-    /// Release the pages of a file map that reading has passed, a block at a time.
-    fn release_read(&mut self) {
-        if let Inner::Mapped {
-            pos,
-            map: Some(map),
-            released,
-            ..
-        } = &mut self.inner
-        {
-            if *pos - *released >= RELEASE_BLOCK {
-                release(map, *released, *pos - *released);
-                *released = *pos;
-            }
-        }
-    }
-
-    /// The first `n` bytes of the window, consumed (`n <= window().len()`).
-    #[inline]
-    fn take(&mut self, n: usize) -> &[u8] {
-        let at = match &self.inner {
-            Inner::Mapped { pos, .. } => *pos,
-            Inner::Stream { start, .. } => *start,
-        };
-        self.consume(n);
-        match &self.inner {
-            Inner::Mapped { data, .. } => &data[at..at + n],
-            Inner::Stream { buf, .. } => &buf[at..at + n],
-        }
-    }
-
-    /// For a mapped source: the next `n` bytes, or all that is left if fewer, consumed, with
-    /// the map's lifetime. `None` for a stream.
-    fn take_mapped(&mut self, n: u64) -> Option<(&'a [u8], Option<&'a memmap2::Mmap>)> {
-        match &mut self.inner {
-            Inner::Mapped {
-                data,
-                pos,
-                map,
-                released,
-            } => {
-                let data: &'a [u8] = data;
-                let len = usize::try_from(n)
-                    .unwrap_or(usize::MAX)
-                    .min(data.len() - *pos);
-                let at = *pos;
-                *pos += len;
-                // The taker releases these pages as it reads them (see `Raster::release`).
-                *released = *pos;
-                Some((&data[at..at + len], *map))
-            }
-            Inner::Stream { .. } => None,
-        }
-    }
-
-    fn is_mapped(&self) -> bool {
-        matches!(self.inner, Inner::Mapped { .. })
-    }
-}
 
 /// Walks the images of a source, one header and one raster after another.
 pub struct Reader<'a> {
@@ -402,8 +195,7 @@ impl<'a> Raster<'a> {
     pub fn prepare(&self, rows: std::ops::Range<u32>) {
         if let Some(map) = self.map {
             let (offset, len) = self.map_range(map, rows);
-            // Failure (a kernel before 5.14) only means the pages fault in one by one.
-            let _ = map.advise_range(memmap2::Advice::PopulateRead, offset, len);
+            crate::io::prefetch(map, offset..offset + len);
         }
     }
 
@@ -420,22 +212,9 @@ impl<'a> Raster<'a> {
     pub fn release(&self, rows: std::ops::Range<u32>) {
         if let Some(map) = self.map {
             let (offset, len) = self.map_range(map, rows);
-            release(map, offset, len);
+            crate::io::release(map, offset..offset + len);
         }
     }
-}
-
-/// Bytes read from a file map between releases of its pages.
-const RELEASE_BLOCK: usize = 1 << 20;
-
-/// Drop our mapping of `len` bytes of `map` from `offset` (widened to whole pages); the page
-/// cache keeps them. Failure only means the pages stay resident.
-fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
-    // SAFETY: the map is a read-only mapping of a file. MADV_DONTNEED on it discards only our
-    // page-table entries: any later access, including through slices we still hold, faults
-    // the same file bytes back in. (It would be unsound only for a private map we had
-    // written to, or for anonymous memory; neither is possible through `Mmap`.)
-    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
 }
 
 /// Check that every sample of a binary row is at most maxval. Free when maxval is 255 or
@@ -597,6 +376,7 @@ fn bad_sample(expected: &'static str, at: &[u8], offset: u64) -> PnmError {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::io::Read;
 
     /// A reader that hands out at most `step` bytes per read, as a slow pipe does.
     struct Trickle<'a> {

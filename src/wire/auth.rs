@@ -22,7 +22,7 @@
 //! with the same key (an old one replayed, or spliced in) and is rejected. What an attacker
 //! can still do is in `unpktize(1)`, SECURITY.
 //!
-//! This module does not find packets (that is [`crate::framing`]) nor place them (that is
+//! This module does not find packets (that is [`crate::wire::framing`]) nor place them (that is
 //! [`crate::reassemble`], which calls [`Verifier::check`] on every packet when it has a
 //! key): it makes and checks trailers, and strips them, so that every stage after it sees
 //! packets exactly as an unkeyed sender would have sent them.
@@ -232,7 +232,7 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::{scan, Frame};
+    use crate::wire::framing::{scan, Frame};
     use crate::wire::Kind;
 
     fn key(byte: u8) -> Key {
@@ -283,7 +283,7 @@ mod tests {
         let signer = Signer::new(key(1), [9; SALT_LEN]);
         let bytes = sealed(&signer, 10, b"0123456789");
         assert_eq!(bytes.len(), HEADER_LEN + 10 + TRAILER_LEN);
-        assert_eq!(bytes[3] & 0xF, 0x2 | 0x4); // TOTAL_KNOWN, KEYED
+        assert_eq!(bytes[3] & 0xF, 0x2 | 0x8); // TOTAL_KNOWN, KEYED
         let p = framed(&bytes);
         assert!(p.is_intact() && p.header.keyed);
         match Verifier::new(key(1)).check(&p) {

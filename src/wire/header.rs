@@ -7,9 +7,9 @@
 //! offset size field        meaning
 //!  0     2   magic         "pk" (0x70 0x6b), the sync pattern with the version byte
 //!  2     1   version       1
-//!  3     1   kind_flags    high nibble: kind (0 data, 1 parity, 2 descriptor)
-//!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 KEYED,
-//!                          0x8 zero)
+//!  3     1   kind_flags    high nibble: kind (0 data, 3 parity, 2 descriptor; 1 retired)
+//!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 ODD on
+//!                          parity only, else zero; 0x8 KEYED)
 //!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD (a keyed
 //!                          packet's trailer included)
 //!  6     2   header_check  low 16 bits of CRC-32 over header bytes 0..6 and 8..32
@@ -21,7 +21,7 @@
 //! 28     4   payload_crc   CRC-32 (IEEE) of the payload
 //! ```
 //!
-//! A parity packet (kind 1) never has TOTAL_KNOWN; its `seq` is the group number, its
+//! A parity packet (kind 3) never has TOTAL_KNOWN; its `seq` is the group number, its
 //! `offset` the offset of the group's first data packet, and bytes 22..28 describe the group:
 //!
 //! ```text
@@ -39,16 +39,16 @@
 //! A KEYED packet (`pktize --key`) ends its payload with a [`TRAILER_LEN`]-byte trailer,
 //! salt then tag, counted in `payload_len` and covered by `payload_crc`; its data (what
 //! offsets, lengths and the FEC code count) is the payload without the trailer. Making and
-//! checking the trailer is [`crate::auth`]'s concern; here are only its length and the
+//! checking the trailer is [`crate::wire::auth`]'s concern; here are only its length and the
 //! header bytes the tag covers ([`Header::tag_input`]).
 //!
 //! Parity packets carry forward-error-correction parity over a group of data packets; the
 //! code is [`crate::fec`]'s, only the header layout is here. Descriptor packets are reserved.
 
 use byteorder::{BigEndian, ByteOrder};
-use nom::bytes::complete::tag;
+use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u32, be_u64, be_u8};
-use nom::IResult;
+use nom::{Finish, IResult};
 
 /// The first two header bytes.
 pub const MAGIC: [u8; 2] = *b"pk";
@@ -72,9 +72,13 @@ pub const MAX_TOTAL_LEN: u64 = (1 << 48) - 1;
 pub const FLAG_LAST: u8 = 0x1;
 /// Flag: `total_len` holds the transfer's length.
 pub const FLAG_TOTAL_KNOWN: u8 = 0x2;
-/// Flag: the payload ends with a salt and an authentication tag (see [`crate::auth`]).
-pub const FLAG_KEYED: u8 = 0x4;
-const FLAGS_RESERVED: u8 = 0x8;
+/// Parity packets only: the group's data payload size is the shard length minus one
+/// (shards are a whole number of 16-bit symbols, so an odd payload size is padded).
+pub const FLAG_ODD: u8 = 0x4;
+/// Flag: the payload ends with a salt and an authentication tag (see [`crate::wire::auth`]).
+pub const FLAG_KEYED: u8 = 0x8;
+/// Flags no packet but a parity packet may have.
+const FLAGS_RESERVED: u8 = FLAG_ODD;
 /// Bytes of the per-transfer salt in a keyed packet's trailer.
 pub const SALT_LEN: usize = 8;
 /// Bytes of the authentication tag, after the salt.
@@ -97,7 +101,7 @@ impl Kind {
     fn code(self) -> u8 {
         match self {
             Kind::Data => 0,
-            Kind::Parity => 1,
+            Kind::Parity => 3,
             Kind::Descriptor => 2,
         }
     }
@@ -105,8 +109,10 @@ impl Kind {
     fn from_code(code: u8) -> Option<Kind> {
         match code {
             0 => Some(Kind::Data),
-            1 => Some(Kind::Parity),
+            // 1 was the GF(2^8) parity of pktools 0.1, retired with its code: its packets
+            // are not recognised, so no reader mistakes them for this code's.
             2 => Some(Kind::Descriptor),
+            3 => Some(Kind::Parity),
             _ => None,
         }
     }
@@ -127,6 +133,17 @@ pub struct ParityInfo {
     /// Payload length of the group's last data packet (shorter than the others when it
     /// ends the transfer), so a rebuilt last packet gets its true length.
     pub last_len: u16,
+    /// Flag [`FLAG_ODD`]: the group's data payload size is the parity payload length minus
+    /// one, not equal to it.
+    pub odd: bool,
+}
+
+impl ParityInfo {
+    /// The data payload size P of the group's packets but its last, given the parity
+    /// payload (shard) length.
+    pub fn data_len(&self, shard_len: u16) -> u16 {
+        shard_len - u16::from(self.odd)
+    }
 }
 
 /// A packet header, as sent and as parsed.
@@ -270,6 +287,9 @@ impl Header {
             }
             _ => 0,
         };
+        if self.parity.is_some_and(|p| p.odd) {
+            flags |= FLAG_ODD;
+        }
         out[3] = self.kind.code() << 4 | flags;
         BigEndian::write_u16(&mut out[4..6], self.payload_len);
         BigEndian::write_u16(&mut out[8..10], self.transfer_id);
@@ -296,19 +316,8 @@ impl Header {
         let bytes: &[u8; HEADER_LEN] = input[..HEADER_LEN]
             .try_into()
             .expect("slice of HEADER_LEN bytes");
-        let raw = match raw_header(bytes) {
-            Ok((_, raw)) => raw,
-            // Only the magic and version combinators can fail on 32 bytes.
-            Err(_) => {
-                return Err(if bytes[0..2] != MAGIC {
-                    WireError::BadMagic {
-                        found: [bytes[0], bytes[1]],
-                    }
-                } else {
-                    WireError::BadVersion { found: bytes[2] }
-                })
-            }
-        };
+        // On 32 bytes only the magic and version fields can fail, each with its own error.
+        let (_, raw) = raw_header(bytes).finish()?;
         let computed = header_check(bytes);
         if raw.header_check != computed {
             return Err(WireError::HeaderChecksum {
@@ -332,10 +341,46 @@ struct RawHeader {
     payload_crc: u32,
 }
 
+/// What the field combinators fail with: the header's own error, not nom's.
+type Parsed<'a, T> = IResult<&'a [u8], T, WireError>;
+
+impl nom::error::ParseError<&[u8]> for WireError {
+    /// Only running out of bytes makes nom's own combinators fail here.
+    fn from_error_kind(input: &[u8], _kind: nom::error::ErrorKind) -> Self {
+        WireError::Truncated {
+            found: HEADER_LEN.saturating_sub(input.len()),
+        }
+    }
+
+    fn append(_input: &[u8], _kind: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+/// `magic`: "pk".
+fn magic(input: &[u8]) -> Parsed<'_, ()> {
+    let (rest, found) = take(2usize)(input)?;
+    if found != MAGIC {
+        return Err(nom::Err::Failure(WireError::BadMagic {
+            found: [found[0], found[1]],
+        }));
+    }
+    Ok((rest, ()))
+}
+
+/// `version`: [`VERSION`].
+fn version(input: &[u8]) -> Parsed<'_, ()> {
+    let (rest, found) = be_u8(input)?;
+    if found != VERSION {
+        return Err(nom::Err::Failure(WireError::BadVersion { found }));
+    }
+    Ok((rest, ()))
+}
+
 /// One combinator per field, in wire order (see the table at the top of this module).
-fn raw_header(input: &[u8]) -> IResult<&[u8], RawHeader> {
-    let (input, _magic) = tag(&MAGIC[..])(input)?;
-    let (input, _version) = tag(&[VERSION][..])(input)?;
+fn raw_header(input: &[u8]) -> Parsed<'_, RawHeader> {
+    let (input, ()) = magic(input)?;
+    let (input, ()) = version(input)?;
     let (input, kind_flags) = be_u8(input)?;
     let (input, payload_len) = be_u16(input)?;
     let (input, header_check) = be_u16(input)?;
@@ -359,7 +404,7 @@ fn raw_header(input: &[u8]) -> IResult<&[u8], RawHeader> {
     ))
 }
 
-fn be_u48(input: &[u8]) -> IResult<&[u8], u64> {
+fn be_u48(input: &[u8]) -> Parsed<'_, u64> {
     let (input, high) = be_u16(input)?;
     let (input, low) = be_u32(input)?;
     Ok((input, u64::from(high) << 32 | u64::from(low)))
@@ -371,7 +416,11 @@ impl RawHeader {
             found: self.kind_flags >> 4,
         })?;
         let flags = self.kind_flags & 0xF;
-        if flags & FLAGS_RESERVED != 0 {
+        let reserved = match kind {
+            Kind::Parity => FLAGS_RESERVED & !FLAG_ODD,
+            _ => FLAGS_RESERVED,
+        };
+        if flags & reserved != 0 {
             return Err(WireError::ReservedFlags { found: flags });
         }
         if self.payload_len as usize > MAX_PAYLOAD {
@@ -399,7 +448,11 @@ impl RawHeader {
         }
         let parity = match kind {
             Kind::Parity if total_len.is_some() => return Err(WireError::ParityWithTotal),
-            Kind::Parity => Some(parity_group(self.total_len, data_len)?),
+            Kind::Parity => Some(parity_group(
+                self.total_len,
+                data_len,
+                flags & FLAG_ODD != 0,
+            )?),
             _ => None,
         };
         if let (Kind::Data, Some(total)) = (kind, total_len) {
@@ -439,7 +492,7 @@ impl RawHeader {
 }
 
 /// The group fields of a parity header, from the 48 bits that hold `total_len` elsewhere.
-fn parity_group(bits: u64, payload_len: u16) -> Result<ParityInfo, WireError> {
+fn parity_group(bits: u64, payload_len: u16, odd: bool) -> Result<ParityInfo, WireError> {
     let byte = |n: u32| (bits >> (40 - 8 * n)) as u8;
     let p = ParityInfo {
         group_len: byte(0),
@@ -447,12 +500,16 @@ fn parity_group(bits: u64, payload_len: u16) -> Result<ParityInfo, WireError> {
         parity_index: byte(2),
         group_size: byte(3),
         last_len: bits as u16,
+        odd,
     };
-    let valid = p.group_len >= 1
+    // Shards are whole 16-bit symbols: an even length, and a data size that fits in it.
+    let valid = payload_len % 2 == 0
+        && p.last_len <= payload_len.saturating_sub(u16::from(odd))
+        && (payload_len > 0 || !odd)
+        && p.group_len >= 1
         && p.group_len <= p.group_size
         && p.parity_count >= 1
-        && p.parity_index < p.parity_count
-        && p.last_len <= payload_len;
+        && p.parity_index < p.parity_count;
     if !valid {
         return Err(WireError::BadParityGroup {
             group_len: p.group_len,
@@ -529,6 +586,7 @@ mod tests {
                 parity_index: 1,
                 group_size: 8,
                 last_len: 700,
+                odd: false,
             }),
         }
     }
@@ -536,7 +594,7 @@ mod tests {
     #[test]
     fn parity_layout_matches_the_manual() {
         let bytes = encoded(&parity_sample());
-        assert_eq!(bytes[3], 0x11); // parity, LAST, no TOTAL_KNOWN
+        assert_eq!(bytes[3], 0x31); // parity, LAST, no TOTAL_KNOWN
         assert_eq!(&bytes[10..14], &[0, 0, 0, 3]);
         assert_eq!(&bytes[22..28], &[5, 2, 1, 8, 0x02, 0xBC]);
         assert_eq!(Header::parse(&bytes), Ok(parity_sample()));
@@ -550,12 +608,24 @@ mod tests {
             Header::parse(&encoded(&h))
         };
         assert!(bad(|_| {}).is_ok());
+        assert!(bad(|p| p.odd = true).is_ok());
+        // An odd shard length is not a whole number of 16-bit symbols.
+        let mut h = parity_sample();
+        h.payload_len = 1023;
+        assert!(matches!(
+            Header::parse(&encoded(&h)),
+            Err(WireError::BadParityGroup { .. })
+        ));
         for f in [
             (|p: &mut ParityInfo| p.group_len = 9) as fn(&mut ParityInfo),
             |p| p.group_len = 0,
             |p| p.parity_count = 0,
             |p| p.parity_index = 2,
             |p| p.last_len = 1025,
+            |p| {
+                p.odd = true;
+                p.last_len = 1024
+            },
         ] {
             assert!(matches!(bad(f), Err(WireError::BadParityGroup { .. })));
         }
@@ -650,12 +720,17 @@ mod tests {
     #[test]
     fn unknown_kind_reserved_flags_and_overlong_data_are_rejected() {
         assert_eq!(
-            Header::parse(&forged(0x30, 5, 0, 0)),
-            Err(WireError::BadKind { found: 3 })
+            Header::parse(&forged(0x40, 5, 0, 0)),
+            Err(WireError::BadKind { found: 4 })
+        );
+        // Kind 1, the retired GF(2^8) parity, is not read.
+        assert_eq!(
+            Header::parse(&forged(0x10, 5, 0, 0)),
+            Err(WireError::BadKind { found: 1 })
         );
         assert_eq!(
-            Header::parse(&forged(0x08, 5, 0, 0)),
-            Err(WireError::ReservedFlags { found: 8 })
+            Header::parse(&forged(0x04, 5, 0, 0)),
+            Err(WireError::ReservedFlags { found: 4 })
         );
         assert!(matches!(
             Header::parse(&forged(0x02, 5, 98, 100)),
@@ -670,7 +745,7 @@ mod tests {
     #[test]
     fn a_keyed_header_counts_its_data_without_the_trailer() {
         let keyed = |payload_len: u16, offset: u64, total: u64| {
-            Header::parse(&forged(0x06, payload_len, offset, total))
+            Header::parse(&forged(0x0A, payload_len, offset, total))
         };
         // 76 data bytes and the trailer end exactly at the total.
         let h = keyed(100, 24, 100).unwrap();
@@ -686,11 +761,11 @@ mod tests {
         );
         // Without TOTAL_KNOWN the total bytes must be zero: the tag covers the re-encoding.
         assert_eq!(
-            Header::parse(&forged(0x04, 30, 0, 7)),
+            Header::parse(&forged(0x08, 30, 0, 7)),
             Err(WireError::NonCanonical)
         );
-        let h = Header::parse(&forged(0x04, 30, 0, 0)).unwrap();
-        let mut zeroed = forged(0x04, 30, 0, 0);
+        let h = Header::parse(&forged(0x08, 30, 0, 0)).unwrap();
+        let mut zeroed = forged(0x08, 30, 0, 0);
         zeroed[6..8].fill(0);
         zeroed[28..32].fill(0);
         assert_eq!(h.tag_input(), zeroed);
@@ -705,15 +780,24 @@ mod tests {
     }
 
     fn any_parity() -> impl Strategy<Value = ParityInfo> {
-        (1..=255u8, 1..=255u8, 0..=255u8, 0..=255u8, any::<u16>()).prop_map(
-            |(group_size, parity_count, len_seed, index_seed, last_len)| ParityInfo {
-                group_len: 1 + len_seed % group_size,
-                parity_count,
-                parity_index: index_seed % parity_count,
-                group_size,
-                last_len,
-            },
+        (
+            1..=255u8,
+            1..=255u8,
+            0..=255u8,
+            0..=255u8,
+            any::<u16>(),
+            any::<bool>(),
         )
+            .prop_map(
+                |(group_size, parity_count, len_seed, index_seed, last_len, odd)| ParityInfo {
+                    group_len: 1 + len_seed % group_size,
+                    parity_count,
+                    parity_index: index_seed % parity_count,
+                    group_size,
+                    last_len,
+                    odd,
+                },
+            )
     }
 
     fn any_header() -> impl Strategy<Value = Header> {
@@ -730,6 +814,11 @@ mod tests {
         )
             .prop_map(
                 |(kind, last, payload_len, id, seq, offset, extra, crc, (parity, keyed))| {
+                    // A parity payload is whole 16-bit symbols (the trailer is even too).
+                    let payload_len = match kind {
+                        Kind::Parity => payload_len & !1,
+                        _ => payload_len,
+                    };
                     let payload_len = if keyed {
                         payload_len.max(TRAILER_LEN as u16)
                     } else {
@@ -737,8 +826,10 @@ mod tests {
                     };
                     let data_len = payload_len - if keyed { TRAILER_LEN as u16 } else { 0 };
                     let end = offset + u64::from(data_len);
+                    let odd = parity.odd && data_len > 0;
                     let parity = (kind == Kind::Parity).then_some(ParityInfo {
-                        last_len: parity.last_len.min(data_len),
+                        last_len: parity.last_len.min(data_len - u16::from(odd)),
+                        odd,
                         ..parity
                     });
                     Header {

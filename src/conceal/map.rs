@@ -1,0 +1,411 @@
+//! The damage map (`unpktize --map FILE`): a PPM (P6) that shows what became of every
+//! byte. For an image, one map pixel per image pixel, coloured by the worst state of its
+//! bytes; for other data, one square cell per packet in a square-ish grid, row by row.
+//!
+//! Legend (colours are the Okabe-Ito palette, told apart with colour-blindness too):
+//!
+//! | state | colour | RGB |
+//! |---|---|---|
+//! | intact | grey | `#808080` |
+//! | lost (nothing arrived; filled or concealed) | vermillion | `#d55e00` |
+//! | damaged (CRC failed, or cut short) | yellow | `#f0e442` |
+//! | rebuilt by FEC | sky blue | `#56b4e9` |
+//! | restored from a descriptor | bluish green | `#009e73` |
+//! | not yet arrived | black | `#000000` |
+//! | (packet grid only) no packet: past the end of the data | white | `#ffffff` |
+//!
+//! A pixel whose bytes are in several states shows the worst, in this order: damaged,
+//! lost, not yet arrived, restored, rebuilt, intact. With blending the image shows under
+//! the colours: intact pixels as they are, the others mixed with their state's colour
+//! (`blend_percent` of the colour).
+//!
+//! Memory: one row of the map and the caller's sorted list of ranges; rows are written in
+//! order as they are drawn, so the map of a 1 GiB transfer needs no more than its widest
+//! row. The image under a blended map is read from the caller's bytes (a mapped file).
+
+use super::geometry::{Colour, Geometry, Grid, Sample};
+use std::io::{self, Write};
+use std::ops::Range;
+
+/// What became of a byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ByteState {
+    Intact,
+    Lost,
+    Damaged,
+    Rebuilt,
+    Restored,
+    Pending,
+}
+
+impl ByteState {
+    /// Every state, in the legend's order.
+    pub const ALL: [ByteState; 6] = [
+        ByteState::Intact,
+        ByteState::Lost,
+        ByteState::Damaged,
+        ByteState::Rebuilt,
+        ByteState::Restored,
+        ByteState::Pending,
+    ];
+
+    /// The state's colour on the map.
+    pub fn colour(self) -> [u8; 3] {
+        match self {
+            ByteState::Intact => [0x80, 0x80, 0x80],
+            ByteState::Lost => [0xd5, 0x5e, 0x00],
+            ByteState::Damaged => [0xf0, 0xe4, 0x42],
+            ByteState::Rebuilt => [0x56, 0xb4, 0xe9],
+            ByteState::Restored => [0x00, 0x9e, 0x73],
+            ByteState::Pending => [0x00, 0x00, 0x00],
+        }
+    }
+
+    /// The name in reports and the legend.
+    pub fn name(self) -> &'static str {
+        match self {
+            ByteState::Intact => "intact",
+            ByteState::Lost => "lost",
+            ByteState::Damaged => "damaged",
+            ByteState::Rebuilt => "rebuilt by FEC",
+            ByteState::Restored => "restored from a descriptor",
+            ByteState::Pending => "not yet arrived",
+        }
+    }
+
+    /// Higher is worse: which state a pixel of mixed bytes shows.
+    fn severity(self) -> u8 {
+        match self {
+            ByteState::Intact => 0,
+            ByteState::Rebuilt => 1,
+            ByteState::Restored => 2,
+            ByteState::Pending => 3,
+            ByteState::Lost => 4,
+            ByteState::Damaged => 5,
+        }
+    }
+
+    /// The worse of two states.
+    pub fn worst(self, other: ByteState) -> ByteState {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// The colour of cells past the end of the data in a packet grid.
+pub const NO_PACKET: [u8; 3] = [0xff, 0xff, 0xff];
+
+/// A byte range of the transfer in one state. Bytes in no range are intact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRange {
+    pub range: Range<u64>,
+    pub state: ByteState,
+}
+
+/// How to draw the map.
+#[derive(Debug, Clone, Default)]
+pub struct MapOptions<'a> {
+    /// The transfer's bytes (from offset 0), to draw the image under the colours; with
+    /// `blend_percent` of the colour mixed in (50: half and half).
+    pub image: Option<&'a [u8]>,
+    pub blend_percent: u8,
+}
+
+/// Write the map of an image of `geometry`: a P6 of the picture's size, top row first
+/// (whatever the stored row order). `states` must be sorted by start and disjoint.
+///
+/// For planar formats a picture pixel shows the worst state among its samples in every
+/// plane (a yuv420p pixel: its Y, and the U and V it shares with three others).
+pub fn write_image_map(
+    out: &mut dyn Write,
+    geometry: &Geometry,
+    states: &[StateRange],
+    options: &MapOptions,
+) -> io::Result<()> {
+    let (width, height) = geometry.size();
+    write!(out, "P6\n{width} {height}\n255\n")?;
+    let mut row_out = vec![0u8; width * 3];
+    let mut grid_states: Vec<Vec<ByteState>> = geometry
+        .grids
+        .iter()
+        .map(|g| vec![ByteState::Intact; g.width])
+        .collect();
+    let first = &geometry.grids[0];
+    for y in 0..height {
+        for (grid, row_states) in geometry.grids.iter().zip(grid_states.iter_mut()) {
+            let gy = (y * grid.rows / height).min(grid.rows - 1);
+            pixel_states(grid, grid.stored_row(gy), states, row_states);
+        }
+        let image_row = options.image.and_then(|data| {
+            let bytes = first.row_bytes(first.stored_row(y));
+            data.get(bytes.start as usize..bytes.end as usize)
+        });
+        for x in 0..width {
+            let mut state = ByteState::Intact;
+            for (grid, row_states) in geometry.grids.iter().zip(&grid_states) {
+                state = state.worst(row_states[(x * grid.width / width).min(grid.width - 1)]);
+            }
+            let colour = state.colour();
+            let px = match image_row {
+                Some(row) => {
+                    let pixel = &row[x * first.pixel_bytes..(x + 1) * first.pixel_bytes];
+                    let under = pixel_rgb(first, pixel);
+                    if state == ByteState::Intact {
+                        under
+                    } else {
+                        mix(colour, under, options.blend_percent)
+                    }
+                }
+                None => colour,
+            };
+            row_out[3 * x..3 * x + 3].copy_from_slice(&px);
+        }
+        out.write_all(&row_out)?;
+    }
+    Ok(())
+}
+
+/// The states of stored row `row`'s pixels, into `dst` (one per pixel).
+fn pixel_states(grid: &Grid, row: usize, states: &[StateRange], dst: &mut [ByteState]) {
+    dst.fill(ByteState::Intact);
+    let bytes = grid.row_bytes(row);
+    let pb = grid.pixel_bytes as u64;
+    let mut i = states.partition_point(|s| s.range.end <= bytes.start);
+    while let Some(s) = states.get(i) {
+        if s.range.start >= bytes.end {
+            break;
+        }
+        let from = s.range.start.max(bytes.start) - bytes.start;
+        let to = s.range.end.min(bytes.end) - bytes.start;
+        for d in &mut dst[(from / pb) as usize..to.div_ceil(pb) as usize] {
+            *d = d.worst(s.state);
+        }
+        i += 1;
+    }
+}
+
+/// The RGB colour of one pixel, for drawing the image under the map.
+fn pixel_rgb(grid: &Grid, pixel: &[u8]) -> [u8; 3] {
+    // The high byte of a 16-bit sample.
+    let sample = |i: usize| match grid.sample {
+        Sample::U8 => pixel[i],
+        Sample::U16Be => pixel[2 * i],
+        Sample::U16Le => pixel[2 * i + 1],
+    };
+    match &grid.colour {
+        Colour::Rgb { r, g, b } => [sample(*r), sample(*g), sample(*b)],
+        Colour::Indexed(palette) => {
+            let i = pixel[0] as usize;
+            palette.get(i).copied().unwrap_or([pixel[0]; 3])
+        }
+        Colour::Gray | Colour::Luma | Colour::Other => [sample(0); 3],
+    }
+}
+
+fn mix(colour: [u8; 3], under: [u8; 3], percent: u8) -> [u8; 3] {
+    let p = percent.min(100) as u32;
+    let m = |c: u8, u: u8| ((c as u32 * p + u as u32 * (100 - p) + 50) / 100) as u8;
+    [
+        m(colour[0], under[0]),
+        m(colour[1], under[1]),
+        m(colour[2], under[2]),
+    ]
+}
+
+/// The size of the packet grid: columns and rows of cells for `packets` packets.
+pub fn packet_grid(packets: u64) -> (u64, u64) {
+    if packets == 0 {
+        return (1, 1);
+    }
+    let mut cols = (packets as f64).sqrt().ceil() as u64;
+    while cols * cols < packets {
+        cols += 1;
+    }
+    (cols, packets.div_ceil(cols))
+}
+
+/// The widest packet grid drawn, in pixels: cells shrink (to 1 pixel) to stay within it.
+pub const MAX_GRID_SIDE: u64 = 8192;
+
+/// Write the map of non-image data: one `cell_px` x `cell_px` cell per packet of
+/// `packet_len` bytes of a `total_len`-byte transfer, left to right, top to bottom, in a
+/// square-ish grid, coloured by the worst state of the packet's bytes. Cells shrink when
+/// the grid would pass [`MAX_GRID_SIDE`] pixels.
+pub fn write_packet_map(
+    out: &mut dyn Write,
+    total_len: u64,
+    packet_len: u64,
+    states: &[StateRange],
+    cell_px: u64,
+) -> io::Result<()> {
+    let packet_len = packet_len.max(1);
+    let packets = total_len.div_ceil(packet_len);
+    let (cols, rows) = packet_grid(packets);
+    let cell = cell_px.clamp(1, (MAX_GRID_SIDE / cols).max(1));
+    let (w, h) = (cols * cell, rows * cell);
+    write!(out, "P6\n{w} {h}\n255\n")?;
+    let mut line = vec![0u8; (w * 3) as usize];
+    let mut i = 0;
+    for row in 0..rows {
+        for col in 0..cols {
+            let p = row * cols + col;
+            let colour = if p < packets {
+                let range = p * packet_len..((p + 1) * packet_len).min(total_len);
+                while i < states.len() && states[i].range.end <= range.start {
+                    i += 1;
+                }
+                let mut state = ByteState::Intact;
+                let mut j = i;
+                while j < states.len() && states[j].range.start < range.end {
+                    if states[j].range.end > states[j].range.start {
+                        state = state.worst(states[j].state);
+                    }
+                    j += 1;
+                }
+                state.colour()
+            } else {
+                NO_PACKET
+            };
+            for k in 0..cell {
+                let at = ((col * cell + k) * 3) as usize;
+                line[at..at + 3].copy_from_slice(&colour);
+            }
+        }
+        for _ in 0..cell {
+            out.write_all(&line)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conceal::geometry;
+
+    fn decode(ppm: &[u8]) -> (usize, usize, &[u8]) {
+        let (h, len) = crate::pnm::Header::parse(ppm).unwrap();
+        (h.width as usize, h.height as usize, &ppm[len..])
+    }
+
+    #[test]
+    fn image_map_colours_each_pixel_by_its_state() {
+        let g = geometry::raw(crate::pixel::PixelFormat::Rgb24, 4, 2, 10).unwrap();
+        // Row 0 pixel 1 lost, row 1 pixel 2 one byte damaged, row 1 pixel 3 rebuilt.
+        let states = [
+            StateRange {
+                range: 13..16,
+                state: ByteState::Lost,
+            },
+            StateRange {
+                range: 29..30,
+                state: ByteState::Damaged,
+            },
+            StateRange {
+                range: 31..34,
+                state: ByteState::Rebuilt,
+            },
+        ];
+        let mut out = Vec::new();
+        write_image_map(&mut out, &g, &states, &MapOptions::default()).unwrap();
+        let (w, h, px) = decode(&out);
+        assert_eq!((w, h), (4, 2));
+        let at = |x: usize, y: usize| {
+            [
+                px[(y * 4 + x) * 3],
+                px[(y * 4 + x) * 3 + 1],
+                px[(y * 4 + x) * 3 + 2],
+            ]
+        };
+        assert_eq!(at(0, 0), ByteState::Intact.colour());
+        assert_eq!(at(1, 0), ByteState::Lost.colour());
+        assert_eq!(at(2, 1), ByteState::Damaged.colour());
+        assert_eq!(at(3, 1), ByteState::Rebuilt.colour());
+    }
+
+    #[test]
+    fn bottom_up_bmp_map_is_drawn_top_row_first() {
+        let mut head = vec![0u8; 54];
+        head[..2].copy_from_slice(b"BM");
+        head[10..14].copy_from_slice(&54u32.to_le_bytes());
+        head[14..18].copy_from_slice(&40u32.to_le_bytes());
+        head[18..22].copy_from_slice(&3i32.to_le_bytes());
+        head[22..26].copy_from_slice(&2i32.to_le_bytes());
+        head[28..30].copy_from_slice(&24u16.to_le_bytes());
+        let g = geometry::from_head(&head).unwrap();
+        // The first stored row (the bottom of the picture) lost.
+        let states = [StateRange {
+            range: 54..63,
+            state: ByteState::Lost,
+        }];
+        let mut out = Vec::new();
+        write_image_map(&mut out, &g, &states, &MapOptions::default()).unwrap();
+        let (_, _, px) = decode(&out);
+        assert_eq!(px[..3], ByteState::Intact.colour());
+        assert_eq!(px[9..12], ByteState::Lost.colour());
+    }
+
+    #[test]
+    fn blended_map_shows_intact_pixels_as_they_are() {
+        let g = geometry::raw(crate::pixel::PixelFormat::Bgr24, 2, 1, 0).unwrap();
+        let image = [10, 20, 30, 0, 0, 0];
+        let states = [StateRange {
+            range: 3..6,
+            state: ByteState::Lost,
+        }];
+        let options = MapOptions {
+            image: Some(&image),
+            blend_percent: 50,
+        };
+        let mut out = Vec::new();
+        write_image_map(&mut out, &g, &states, &options).unwrap();
+        let (_, _, px) = decode(&out);
+        assert_eq!(px[..3], [30, 20, 10]);
+        let lost = ByteState::Lost.colour();
+        assert_eq!(px[3..6], lost.map(|c| ((c as u32 * 50 + 50) / 100) as u8));
+    }
+
+    #[test]
+    fn planar_map_pixel_shows_its_chroma_damage_too() {
+        let g = geometry::raw(crate::pixel::PixelFormat::Yuv420p, 4, 2, 0).unwrap();
+        // The U sample of the right half (byte 8 + 1) damaged: pixels x 2..4 of both rows.
+        let states = [StateRange {
+            range: 9..10,
+            state: ByteState::Damaged,
+        }];
+        let mut out = Vec::new();
+        write_image_map(&mut out, &g, &states, &MapOptions::default()).unwrap();
+        let (w, h, px) = decode(&out);
+        assert_eq!((w, h), (4, 2));
+        let damaged: Vec<bool> = px
+            .chunks(3)
+            .map(|c| c == ByteState::Damaged.colour())
+            .collect();
+        assert_eq!(
+            damaged,
+            [false, false, true, true, false, false, true, true]
+        );
+    }
+
+    #[test]
+    fn packet_map_has_a_cell_per_packet() {
+        let states = [StateRange {
+            range: 1024..2048,
+            state: ByteState::Lost,
+        }];
+        let mut out = Vec::new();
+        write_packet_map(&mut out, 5 * 1024 - 10, 1024, &states, 2).unwrap();
+        let (w, h, px) = decode(&out);
+        assert_eq!((w, h), (6, 4)); // 5 packets: 3 x 2 cells of 2 x 2 pixels
+        assert_eq!(px[6..9], ByteState::Lost.colour());
+        assert_eq!(px[..3], ByteState::Intact.colour());
+        // The sixth cell is past the end.
+        let last = (2 * 6 + 4) * 3;
+        assert_eq!(px[last..last + 3], NO_PACKET);
+        assert_eq!(packet_grid(1), (1, 1));
+        assert_eq!(packet_grid(10), (4, 3));
+    }
+}

@@ -1,0 +1,166 @@
+//! The sender's half of the code: sees every data payload in order and, after each group,
+//! writes the group's parity packets.
+//!
+//! The coder computes a group's parity in one pass over all of its shards, so the encoder
+//! copies each payload into the coder's work space as it passes: it holds one group,
+//! about (K + M) * S bytes plus the coder's padding of M to a power of two, and nothing
+//! more, whatever the input's length.
+
+use super::scheme::{shard_len, Scheme};
+use crate::wire::{Header, Kind, ParityInfo, HEADER_LEN};
+use reed_solomon_simd::ReedSolomonEncoder;
+
+/// Builds the parity packets of one transfer.
+pub struct Encoder {
+    scheme: Scheme,
+    /// `None` until the first group: a one-packet transfer codes a shorter shard.
+    coder: Option<ReedSolomonEncoder>,
+    transfer_id: u16,
+    /// The data payload size P.
+    payload_len: usize,
+    /// A short or odd payload zero-padded to the shard length.
+    padded: Vec<u8>,
+    /// Position of the next payload in its group.
+    index: usize,
+    group: u32,
+    group_offset: u64,
+    offset: u64,
+    packets: u64,
+}
+
+impl Encoder {
+    /// An encoder for one transfer whose data payloads are `payload_len` bytes (the last
+    /// may be shorter).
+    pub fn new(scheme: Scheme, transfer_id: u16, payload_len: usize) -> Self {
+        let shard_len = shard_len(payload_len);
+        Encoder {
+            scheme,
+            coder: None,
+            transfer_id,
+            payload_len,
+            padded: vec![0; shard_len],
+            index: 0,
+            group: 0,
+            group_offset: 0,
+            offset: 0,
+            packets: 0,
+        }
+    }
+
+    /// Parity packets written so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Code the next data payload (`last` when it ends the transfer). When it completes a
+    /// group, append the group's M parity packets (header and payload each) to `out` and
+    /// return how many were appended.
+    pub fn add(&mut self, payload: &[u8], last: bool, out: &mut Vec<u8>) -> usize {
+        debug_assert!(payload.len() <= self.payload_len);
+        // A group of one packet is coded at that packet's length (an empty or tiny transfer
+        // gets tiny parity); every other group at the full payload size.
+        let single = self.index == 0 && last;
+        let data_len = if single {
+            payload.len()
+        } else {
+            self.payload_len
+        };
+        let len = shard_len(data_len);
+        if self.index == 0 && len > 0 {
+            self.start_group(len);
+        }
+        if len > 0 {
+            let shard = if payload.len() == len {
+                payload
+            } else {
+                self.padded[..payload.len()].copy_from_slice(payload);
+                self.padded[payload.len()..len].fill(0);
+                &self.padded[..len]
+            };
+            let coder = self.coder.as_mut().expect("start_group made the coder");
+            coder
+                .add_original_shard(shard)
+                .expect("the coder was reset for K shards of this length");
+        }
+        self.offset += payload.len() as u64;
+        self.index += 1;
+        if self.index < self.scheme.k() && !last {
+            return 0;
+        }
+        let group_len = self.index;
+        let info = ParityInfo {
+            group_len: group_len as u8,
+            parity_count: self.scheme.parity,
+            parity_index: 0,
+            group_size: self.scheme.data,
+            // This call's payload is the group's last.
+            last_len: payload_len_u16(payload.len()),
+            odd: len != data_len,
+        };
+        let mut header = Header {
+            kind: Kind::Parity,
+            last,
+            keyed: false,
+            payload_len: payload_len_u16(len),
+            transfer_id: self.transfer_id,
+            seq: self.group,
+            offset: self.group_offset,
+            total_len: None,
+            payload_crc: 0,
+            parity: None,
+        };
+        let mut emit = |i: usize, shard: &[u8]| {
+            header.payload_crc = Header::crc_of(shard);
+            header.parity = Some(ParityInfo {
+                parity_index: i as u8,
+                ..info
+            });
+            let mut bytes = [0; HEADER_LEN];
+            header.encode(&mut bytes);
+            out.extend_from_slice(&bytes);
+            out.extend_from_slice(shard);
+        };
+        if len == 0 {
+            // An empty transfer: its one data packet is known from the parity header alone.
+            for i in 0..self.scheme.m() {
+                emit(i, &[]);
+            }
+        } else {
+            // The shards a short last group lacks are zeros.
+            self.padded[..len].fill(0);
+            for _ in group_len..self.scheme.k() {
+                let zeros = &self.padded[..len];
+                let coder = self.coder.as_mut().expect("started above");
+                coder
+                    .add_original_shard(zeros)
+                    .expect("fewer than K shards were added");
+            }
+            let coder = self.coder.as_mut().expect("started above");
+            let result = coder.encode().expect("K shards were added");
+            for (i, shard) in result.recovery_iter().enumerate() {
+                emit(i, shard);
+            }
+        }
+        self.packets += self.scheme.m() as u64;
+        self.index = 0;
+        self.group = self.group.wrapping_add(1);
+        self.group_offset = self.offset;
+        self.scheme.m()
+    }
+
+    /// Make the coder ready for a group of shards of `len` bytes (even, non-zero).
+    fn start_group(&mut self, len: usize) {
+        let (k, m) = (self.scheme.k(), self.scheme.m());
+        match &mut self.coder {
+            Some(c) => c.reset(k, m, len),
+            None => ReedSolomonEncoder::new(k, m, len).map(|c| {
+                self.coder = Some(c);
+            }),
+        }
+        .expect("Scheme::new admits only counts the coder supports, and len is even");
+    }
+}
+
+pub(super) fn payload_len_u16(len: usize) -> u16 {
+    u16::try_from(len).expect("payloads and shards are at most MAX_PAYLOAD + 1 bytes")
+}

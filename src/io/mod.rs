@@ -1,0 +1,129 @@
+//! How every stage moves bytes: input that is memory-mapped when it is a regular file and
+//! read in large blocks otherwise ([`Input`]), the release and prefetch of mapped pages
+//! ([`map`]), vectored writes ([`write_all_vectored`]), standard output and pipe sizing,
+//! reads that a stop signal ends ([`read_some`], [`read_full`]), and the signals themselves.
+//!
+//! This module knows nothing about packets, pixels, flags or exit codes: a library user
+//! gets `io::Result`s and typed errors from it, and `cli` turns them into messages.
+
+mod input;
+pub mod map;
+mod signals;
+mod write;
+
+pub use input::{is_input_error, Input, OpenError};
+pub use map::{prefetch, release, ReleaseBehind, RELEASE_BLOCK};
+pub use signals::{die_of_stop_signal, stop_on_signals, stop_requested};
+pub use write::{write_all_vectored, IOV_MAX};
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+/// Size of the buffers between a program and its pipes. Large blocks amortise the system
+/// calls; 1 MiB keeps every program far below the 16 MiB memory budget.
+pub const IO_BUFFER_LEN: usize = 1 << 20;
+
+/// Ask the kernel for a larger pipe buffer when `fd` is a pipe. Fewer context switches
+/// between the programs of a pipeline; failure (not a pipe, or a limit) changes nothing.
+pub fn grow_pipe(fd: BorrowedFd<'_>) {
+    let is_fifo = rustix::fs::fstat(fd).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo
+    });
+    if is_fifo {
+        let _ = rustix::pipe::fcntl_setpipe_size(fd, IO_BUFFER_LEN);
+    }
+}
+
+/// Standard output, locked, with a pipe buffer as large as the kernel allows.
+pub fn stdout_raw() -> io::StdoutLock<'static> {
+    let out = io::stdout();
+    grow_pipe(out.as_fd());
+    out.lock()
+}
+
+/// Standard output as a `File` (a duplicate of descriptor 1): unbuffered, so large writes go
+/// straight to the kernel without std's line buffering scanning them for newlines.
+pub fn stdout_file() -> io::Result<File> {
+    let out = io::stdout();
+    grow_pipe(out.as_fd());
+    out.as_fd().try_clone_to_owned().map(File::from)
+}
+
+/// Wait until `fd` has input (or its end) to read, for at most `timeout`; true if ready.
+/// Lets a live receiver do timed work between packets without a busy loop.
+pub fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) -> bool {
+    // SAFETY: the caller's descriptor is only polled, for the length of this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut fds = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    let timeout = rustix::event::Timespec::try_from(timeout).unwrap_or(rustix::event::Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    rustix::event::poll(&mut fds, Some(&timeout)).is_ok_and(|n| n != 0)
+}
+
+/// Read until `buf` is full or the input ends; returns how many bytes were read.
+/// Interrupted reads are retried, as `read_exact` would, unless a signal asked the program
+/// to stop (see [`stop_on_signals`]): then the input has ended.
+pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        if stop_requested() {
+            break;
+        }
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Read what is available (at least one byte unless the input ended); returns 0 at the end,
+/// or once a signal asked the program to stop (see [`stop_on_signals`]).
+pub fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        if stop_requested() {
+            return Ok(0);
+        }
+        match reader.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_regular_file(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+    })
+}
+
+/// A reader that hands out its bytes in pieces of the given sizes, cycling: for tests that
+/// the result of a read loop does not depend on how the input arrives.
+#[cfg(test)]
+pub(crate) struct ChunkedReader<'a> {
+    pub data: &'a [u8],
+    pub sizes: Vec<usize>,
+    pub next: usize,
+}
+
+#[cfg(test)]
+impl Read for ChunkedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let size = self.sizes[self.next % self.sizes.len()].max(1);
+        self.next += 1;
+        let n = size.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}

@@ -1,0 +1,400 @@
+//! Outputs that know the data may be an image: concealment on the way to a stream, a
+//! transfer held in memory for whole-image snapshots (and for a carousel to a stream),
+//! and the pass that renders unknown bytes as concealed pixels or fill.
+//!
+//! The geometry comes from the user (`--image` for raw pixels) or from the head of the
+//! data itself: the first bytes written are the PNM or BMP header (restored from a
+//! descriptor where the first packets were lost). Data that is not an image passes
+//! through unchanged, with a note ([`ImageOutput::note`]).
+
+use super::output::Output;
+use crate::conceal::{self, Concealer, Geometry};
+use std::io::{self, Write};
+use std::ops::Range;
+
+/// Bytes of the head looked at to recognise an image header.
+const HEAD_BYTES: usize = 1024;
+/// Block size of a rendering pass.
+const BLOCK: usize = 1 << 20;
+
+/// What an image-aware output found out, for `-v`.
+pub trait ImageOutput {
+    /// Why concealment did not apply, or what it did.
+    fn note(&self) -> Option<String>;
+}
+
+/// Where the geometry comes from.
+#[derive(Debug, Clone)]
+pub enum ImageSource {
+    /// From the head of the data (PNM or BMP header).
+    Head,
+    /// Given: raw pixels.
+    Given(Geometry),
+}
+
+/// Pass `len` bytes read by `read` through concealment (with a geometry) or fill over the
+/// `unknown` ranges, to `emit`, block by block. Returns the pixels concealed.
+#[allow(clippy::too_many_arguments)]
+pub fn render(
+    len: u64,
+    unknown: &[Range<u64>],
+    geometry: Option<&Geometry>,
+    fill: &[u8],
+    read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
+    emit: &mut dyn FnMut(u64, &[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut concealer = geometry.map(|g| Concealer::new(g.clone()));
+    let mut buf = vec![0u8; BLOCK];
+    let (mut at, mut out_at) = (0u64, 0u64);
+    let origin = geometry
+        .and_then(|g| g.grids.first())
+        .map_or(0, |g| g.offset);
+    while at < len {
+        let n = ((len - at) as usize).min(BLOCK);
+        let block = &mut buf[..n];
+        read(at, block)?;
+        match &mut concealer {
+            Some(c) => {
+                c.push(block, unknown);
+                let ready = c.ready();
+                emit(out_at, ready)?;
+                out_at += ready.len() as u64;
+            }
+            None => {
+                fill_unknown(block, at, unknown, fill, origin);
+                emit(at, block)?;
+            }
+        }
+        at += n as u64;
+    }
+    if let Some(c) = &mut concealer {
+        c.finish();
+        let ready = c.ready();
+        emit(out_at, ready)?;
+        return Ok(c.concealed_pixels());
+    }
+    Ok(0)
+}
+
+/// Overwrite the unknown bytes of `block` (at transfer offset `at`) with the pattern.
+fn fill_unknown(block: &mut [u8], at: u64, unknown: &[Range<u64>], fill: &[u8], origin: u64) {
+    let end = at + block.len() as u64;
+    let n = fill.len() as u64;
+    let first = unknown.partition_point(|r| r.end <= at);
+    for r in unknown[first..].iter().take_while(|r| r.start < end) {
+        for o in r.start.max(at)..r.end.min(end) {
+            block[(o - at) as usize] = fill[((o + n - origin % n) % n) as usize];
+        }
+    }
+}
+
+/// Conceals on the way to a stream: lost bytes (written as fill) are concealed once the
+/// rows below them have come. Bounded: [`Concealer`]'s window.
+pub struct ConcealingStream<O: Output> {
+    inner: O,
+    state: State,
+    /// Bytes taken (the stream's end).
+    taken: u64,
+    /// Bytes handed to `inner`.
+    given: u64,
+    note: Option<String>,
+}
+
+enum State {
+    /// Waiting for enough of the head to recognise an image.
+    Sniffing(Vec<u8>, Vec<Range<u64>>),
+    Concealing(Box<Concealer>),
+    PassThrough,
+}
+
+impl<O: Output> ConcealingStream<O> {
+    pub fn new(inner: O, source: ImageSource) -> Self {
+        let state = match source {
+            ImageSource::Head => State::Sniffing(Vec::new(), Vec::new()),
+            ImageSource::Given(g) => State::Concealing(Box::new(Concealer::new(g))),
+        };
+        ConcealingStream {
+            inner,
+            state,
+            taken: 0,
+            given: 0,
+            note: None,
+        }
+    }
+
+    fn take(&mut self, data: &[u8], unknown: Option<Range<u64>>) -> io::Result<()> {
+        let at = self.taken;
+        self.taken += data.len() as u64;
+        match &mut self.state {
+            State::Sniffing(head, holes) => {
+                head.extend_from_slice(data);
+                holes.extend(unknown);
+                if head.len() >= HEAD_BYTES {
+                    self.decide()?;
+                }
+                Ok(())
+            }
+            State::Concealing(c) => {
+                let holes: &[Range<u64>] = match &unknown {
+                    Some(r) => std::slice::from_ref(r),
+                    None => &[],
+                };
+                c.push(data, holes);
+                let ready = c.ready();
+                self.inner.write_at(self.given, ready)?;
+                self.given += ready.len() as u64;
+                Ok(())
+            }
+            State::PassThrough => {
+                self.inner.write_at(at, data)?;
+                self.given = self.taken;
+                Ok(())
+            }
+        }
+    }
+
+    /// Recognise the image from the head gathered so far, and go on accordingly.
+    fn decide(&mut self) -> io::Result<()> {
+        if !matches!(self.state, State::Sniffing(..)) {
+            return Ok(());
+        }
+        let State::Sniffing(head, holes) = std::mem::replace(&mut self.state, State::PassThrough)
+        else {
+            unreachable!("checked above");
+        };
+        match conceal::from_head(&head) {
+            Ok(g) => {
+                self.note = Some(format!("concealing {}", g.description));
+                let mut c = Box::new(Concealer::new(g));
+                c.push(&head, &holes);
+                let ready = c.ready();
+                self.inner.write_at(0, ready)?;
+                self.given = ready.len() as u64;
+                self.state = State::Concealing(c);
+            }
+            Err(e) => {
+                self.note = Some(format!("not concealed: {e}"));
+                self.inner.write_at(0, &head)?;
+                self.given = head.len() as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<O: Output> ImageOutput for ConcealingStream<O> {
+    fn note(&self) -> Option<String> {
+        let concealed = match &self.state {
+            State::Concealing(c) => Some(c.concealed_pixels()),
+            _ => None,
+        };
+        match (&self.note, concealed) {
+            (Some(n), Some(px)) => Some(format!("{n}: {px} pixels concealed")),
+            (n, _) => n.clone(),
+        }
+    }
+}
+
+impl<O: Output> Output for ConcealingStream<O> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        debug_assert_eq!(at, self.taken, "a stream is written in order");
+        self.take(data, None)
+    }
+
+    fn write_fill(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.take(data, Some(at..at + data.len() as u64))
+    }
+
+    fn can_write_at(&self, at: u64) -> bool {
+        at == self.taken
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
+    fn finish(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+        self.decide()?;
+        if let State::Concealing(c) = &mut self.state {
+            c.finish();
+            let ready = c.ready();
+            self.inner.write_at(self.given, ready)?;
+            self.given += ready.len() as u64;
+        }
+        self.inner.finish(unknown)
+    }
+}
+
+/// The transfer held in memory, written out whole: at each snapshot and at the end. For
+/// `--every` (a stream of whole images), for concealment to a stream of data that
+/// arrives in any order (an interleaved sender), and for a carousel to a stream (later
+/// passes fill in what earlier ones lost). Memory: the transfer's length, at most `cap`.
+pub struct HeldOutput<W: Write> {
+    inner: W,
+    bytes: Vec<u8>,
+    cap: u64,
+    fill: Vec<u8>,
+    conceal: Option<ImageSource>,
+    /// Write a snapshot at each `snapshot` call (else only at the end).
+    snapshots: bool,
+    note: Option<String>,
+}
+
+/// A held transfer would exceed the memory cap.
+#[derive(Debug, thiserror::Error)]
+#[error("holding the transfer in memory needs {needed} bytes, more than the limit of {cap}")]
+pub struct HoldLimit {
+    pub needed: u64,
+    pub cap: u64,
+}
+
+impl<W: Write> HeldOutput<W> {
+    pub fn new(
+        inner: W,
+        cap: u64,
+        fill: Vec<u8>,
+        conceal: Option<ImageSource>,
+        snapshots: bool,
+    ) -> Self {
+        HeldOutput {
+            inner,
+            bytes: Vec::new(),
+            cap,
+            fill,
+            conceal,
+            snapshots,
+            note: None,
+        }
+    }
+
+    fn grow(&mut self, len: u64) -> io::Result<()> {
+        if len > self.cap {
+            return Err(io::Error::other(HoldLimit {
+                needed: len,
+                cap: self.cap,
+            }));
+        }
+        if len > self.bytes.len() as u64 {
+            self.bytes.resize(len as usize, 0);
+        }
+        Ok(())
+    }
+
+    /// Write the whole transfer as it stands, unknown bytes concealed or filled. In a
+    /// snapshot (`tail_as_fill`), what has not arrived after the last byte received is
+    /// shown as fill, not extended from above: an extension would change with every row
+    /// that lands, and a snapshot must only get better.
+    fn write_whole(&mut self, unknown: &[Range<u64>], tail_as_fill: bool) -> io::Result<()> {
+        let geometry = match &self.conceal {
+            Some(ImageSource::Given(g)) => Some(g.clone()),
+            Some(ImageSource::Head) => {
+                let head = &self.bytes[..self.bytes.len().min(HEAD_BYTES)];
+                match conceal::from_head(head) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        self.note = Some(format!("not concealed: {e}"));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let bytes = &self.bytes;
+        let len = bytes.len() as u64;
+        let tail = match unknown.last() {
+            Some(r) if tail_as_fill && geometry.is_some() && r.end >= len => r.start.min(len),
+            _ => len,
+        };
+        let inner = &mut self.inner;
+        let concealed = render(
+            tail,
+            unknown,
+            geometry.as_ref(),
+            &self.fill,
+            &mut |at, block| {
+                block.copy_from_slice(&bytes[at as usize..at as usize + block.len()]);
+                Ok(())
+            },
+            &mut |_, data| inner.write_all(data),
+        )?;
+        // The tail not yet arrived, as fill.
+        let origin = geometry
+            .as_ref()
+            .and_then(|g| g.grids.first())
+            .map_or(0, |g| g.offset);
+        let mut block = vec![0u8; BLOCK.min((len - tail) as usize)];
+        let mut at = tail;
+        while at < len {
+            let n = ((len - at) as usize).min(block.len());
+            let all = at..at + n as u64;
+            fill_unknown(
+                &mut block[..n],
+                at,
+                std::slice::from_ref(&all),
+                &self.fill,
+                origin,
+            );
+            inner.write_all(&block[..n])?;
+            at += n as u64;
+        }
+        if let Some(g) = &geometry {
+            self.note = Some(format!(
+                "concealing {}: {concealed} pixels concealed",
+                g.description
+            ));
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> ImageOutput for HeldOutput<W> {
+    fn note(&self) -> Option<String> {
+        self.note.clone()
+    }
+}
+
+impl<W: Write> Output for HeldOutput<W> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.grow(at + data.len() as u64)?;
+        self.bytes[at as usize..at as usize + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn can_write_at(&self, _at: u64) -> bool {
+        true
+    }
+
+    fn seekable(&self) -> bool {
+        true
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+        self.grow(len)
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.grow(len)?;
+        self.bytes.truncate(len as usize);
+        Ok(())
+    }
+
+    fn holes_read_as_zeros(&self) -> bool {
+        // Fresh memory is zeros; a snapshot renders unknown bytes itself.
+        true
+    }
+
+    fn snapshot(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+        if self.snapshots {
+            self.write_whole(unknown, true)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+        self.write_whole(unknown, false)
+    }
+}

@@ -1,0 +1,129 @@
+//! The damage map as a picture (`unpktize --map`): a [`RangeSink`] that keeps the final
+//! ranges (and passes them on to the JSON report) and, at the end, draws them with
+//! [`crate::conceal::map`]: one pixel per image pixel when the data is an image, one cell
+//! per packet otherwise.
+//!
+//! Memory: the ranges, at most [`MAX_MAP_RANGES`] (beyond, the map says so and draws what
+//! it kept); the image under a blended map is read from the output file at the end.
+
+use super::damage::{DamagedRange, RangeKind, RangeSink};
+use super::Report;
+use crate::conceal::map::{self, ByteState, MapOptions, StateRange};
+use crate::conceal::{self, Geometry};
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// Ranges a map keeps: 1 Mi ranges, 24 MiB at most, only with `--map`.
+pub const MAX_MAP_RANGES: usize = 1 << 20;
+/// Cell side of a packet grid, in pixels.
+const CELL_PX: u64 = 4;
+
+/// Draws the map at the end of the input.
+pub struct MapSink<W: Write> {
+    out: W,
+    next: Option<Box<dyn RangeSink>>,
+    states: Vec<StateRange>,
+    image: Option<Geometry>,
+    /// The output file, to recognise the image from its head and blend it under the map.
+    output_file: Option<PathBuf>,
+    blend_percent: Option<u8>,
+    overflow: bool,
+}
+
+impl<W: Write> MapSink<W> {
+    /// A map written to `out`; ranges are passed on to `next` (the JSON report) too.
+    /// `image`: the geometry when the user gave it (raw pixels); else it is read from a
+    /// descriptor's head or the head of `output_file`.
+    pub fn new(
+        out: W,
+        next: Option<Box<dyn RangeSink>>,
+        image: Option<Geometry>,
+        output_file: Option<PathBuf>,
+        blend_percent: Option<u8>,
+    ) -> Self {
+        MapSink {
+            out,
+            next,
+            states: Vec::new(),
+            image,
+            output_file,
+            blend_percent,
+            overflow: false,
+        }
+    }
+
+    fn geometry(&self, report: &Report) -> Option<Geometry> {
+        if let Some(g) = &self.image {
+            return Some(g.clone());
+        }
+        let head = report
+            .transfers
+            .first()
+            .and_then(|t| t.descriptor.as_ref())
+            .map(|d| d.head.clone())
+            .or_else(|| {
+                let path = self.output_file.as_ref()?;
+                let bytes = std::fs::read(path).ok()?;
+                Some(bytes[..bytes.len().min(1024)].to_vec())
+            })?;
+        conceal::from_head(&head).ok()
+    }
+}
+
+impl<W: Write> RangeSink for MapSink<W> {
+    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+        if self.states.len() < MAX_MAP_RANGES {
+            let state = match r.kind {
+                RangeKind::Lost => ByteState::Lost,
+                RangeKind::Damaged => ByteState::Damaged,
+            };
+            self.states.push(StateRange {
+                range: r.start..r.end,
+                state,
+            });
+        } else {
+            self.overflow = true;
+        }
+        match &mut self.next {
+            Some(next) => next.range(r),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self, report: &Report) -> io::Result<()> {
+        if let Some(next) = &mut self.next {
+            next.finish(report)?;
+        }
+        let mut states = std::mem::take(&mut self.states);
+        let len = report.output_len;
+        match self.geometry(report) {
+            Some(g) => {
+                if g.end() > len {
+                    // The rest of the image never arrived.
+                    states.push(StateRange {
+                        range: len..g.end(),
+                        state: ByteState::Pending,
+                    });
+                }
+                let image = match (self.blend_percent, &self.output_file) {
+                    (Some(_), Some(path)) => Some(std::fs::read(path)?),
+                    _ => None,
+                };
+                let options = MapOptions {
+                    image: image.as_deref(),
+                    blend_percent: self.blend_percent.unwrap_or(0),
+                };
+                map::write_image_map(&mut self.out, &g, &states, &options)?;
+            }
+            None => {
+                let packet_len = report
+                    .transfers
+                    .first()
+                    .and_then(|t| t.descriptor.as_ref())
+                    .map_or(1024, |d| u64::from(d.payload_len));
+                map::write_packet_map(&mut self.out, len, packet_len, &states, CELL_PX)?;
+            }
+        }
+        self.out.flush()
+    }
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The spine: pktize | unpktize on a 1 GiB stream beside cat | cat, clean and with 1% loss
-# and 1% reordering; peak RSS of each process.
+# and 1% reordering; keyed (--key) beside unkeyed; peak RSS of each process.
 source "$(dirname "$0")/lib.sh"
 
 SIZE_MIB=${SIZE_MIB:-1024}
@@ -30,6 +30,11 @@ base=$(median_seconds "cat '$data' | cat > /dev/null")
 echo "1 GiB stream, median of $RUNS runs (MB/s of payload):"
 row "cat | cat" "$base" "$bytes" "$base"
 row "pktize | unpktize (file in)" "$(median_seconds "pktize '$data' | unpktize > /dev/null")" "$bytes" "$base"
+head -c 32 /dev/urandom > "$WORK/key"
+row "pktize --key | unpktize --key (file in)" "$(median_seconds "pktize --key '$WORK/key' '$data' | unpktize --key '$WORK/key' > /dev/null")" "$bytes" "$base"
+# BLAKE3 hashes 1 KiB chunks in parallel only when a message has several: larger payloads.
+row "pktize -s 8k | unpktize (file in)" "$(median_seconds "pktize -s 8k '$data' | unpktize > /dev/null")" "$bytes" "$base"
+row "pktize -s 8k --key | unpktize --key" "$(median_seconds "pktize -s 8k --key '$WORK/key' '$data' | unpktize --key '$WORK/key' > /dev/null")" "$bytes" "$base"
 row "cat | pktize | unpktize (pipe in)" "$(median_seconds "cat '$data' | pktize | unpktize > /dev/null")" "$bytes" "$base"
 row "cat lossy | unpktize (1% loss+reorder)" "$(median_seconds "cat '$lossy' | unpktize > /dev/null")" "$bytes" "$base"
 echo "peak RSS (KiB):"
@@ -39,3 +44,5 @@ pktize "$data" > "$WORK/clean.pk"
 echo "  unpktize, clean pipe     $(peak_rss_kib "cat '$WORK/clean.pk'" unpktize)"
 echo "  unpktize, mapped file    $(peak_rss_kib "" unpktize "$WORK/clean.pk")"
 echo "  unpktize, lossy pipe     $(peak_rss_kib "cat '$lossy'" unpktize)"
+pktize --key "$WORK/key" "$data" > "$WORK/keyed.pk"
+echo "  unpktize --key, pipe     $(peak_rss_kib "cat '$WORK/keyed.pk'" unpktize --key "$WORK/key")"

@@ -277,10 +277,149 @@ pub fn packet_stream(data: &[u8]) {
     }
 
     // The descriptor finder reads the same stream.
-    let first = pktools::descriptor::find_first(&mut ChunkedReader::new(&stream, chunk_seed), None)
-        .expect("reading memory");
+    let first =
+        pktools::descriptor::find_first(&mut ChunkedReader::new(&stream, chunk_seed), None, None)
+            .expect("reading memory");
     if let Some((header, d)) = first {
         let _ = d.summary(header.total_len);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Keyed packets: the verifier between framing and the reassembler.
+
+/// The key the keyed harness seals with.
+fn fuzz_key(byte: u8) -> pktools::wire::auth::Key {
+    pktools::wire::auth::Key::from_secret(&[byte; 32]).expect("32 bytes are a key")
+}
+
+/// Make every keyed header in `data` (KEYED flag, a payload that fits) authentic under
+/// `key`, with the salt its trailer already holds, so the fuzzer reaches what lies past
+/// the tag check (splices of two salts, forged fields around authentic packets).
+fn fix_tags(data: &mut [u8], key: &pktools::wire::auth::Key) {
+    use pktools::wire::auth::Signer;
+    use pktools::wire::{SALT_LEN, TRAILER_LEN};
+    fix_checksums(data, false);
+    let mut at = 0;
+    while let Some(found) = memchr_sync(&data[at..]) {
+        let p = at + found;
+        at = p + 1;
+        let Ok(h) = Header::parse(&data[p..]) else {
+            continue;
+        };
+        let end = p + h.packet_len();
+        if !h.keyed || end > data.len() {
+            continue;
+        }
+        let trailer_at = end - TRAILER_LEN;
+        let mut salt = [0; SALT_LEN];
+        salt.copy_from_slice(&data[trailer_at..trailer_at + SALT_LEN]);
+        let (header, trailer) =
+            Signer::new(key.clone(), salt).seal(&h, &data[p + HEADER_LEN..trailer_at]);
+        data[p..p + HEADER_LEN].copy_from_slice(&header);
+        data[trailer_at..end].copy_from_slice(&trailer);
+    }
+}
+
+/// Keyed packet streams: arbitrary bytes whose keyed packets are sealed with one key, then
+/// through the verifier alone and through the reassembler with that key (mapped and
+/// chunked must agree) and with another (nothing may be written).
+pub fn keyed_stream(data: &[u8]) {
+    use pktools::framing::{scan, Frame};
+    use pktools::reassemble::Packet;
+    use pktools::wire::auth::{Verdict, Verifier};
+    let Some((mut c, stream)) = Controls::split(data, 3) else {
+        return;
+    };
+    let flags = c.u8();
+    let chunk_seed = c.u8();
+    let window = c.u8();
+    let key = fuzz_key(1);
+    let mut stream = stream.to_vec();
+    if flags & 1 != 0 {
+        fix_tags(&mut stream, &key);
+    }
+
+    // The verifier alone: what it passes is a consistent unkeyed packet.
+    let mut verifier = Verifier::new(key.clone());
+    let mut at = 0;
+    let mut authentic = 0u64;
+    while at < stream.len() {
+        let frame = scan(&stream[at..], true);
+        if let Frame::Packet {
+            header,
+            intact,
+            truncated,
+            payload_len,
+        } = frame
+        {
+            let payload = &stream[at + HEADER_LEN..at + HEADER_LEN + payload_len];
+            let p = Packet::new(header, payload, intact, truncated);
+            if let Verdict::Authentic(s) = verifier.check(&p) {
+                authentic += 1;
+                assert!(
+                    header.keyed && intact,
+                    "an unkeyed or damaged packet passed"
+                );
+                assert!(!s.header.keyed);
+                assert!(
+                    s.header.payload_matches(s.payload),
+                    "stripped CRC or length"
+                );
+                assert_eq!(s.header.end(), header.end(), "stripping moved the packet");
+                assert_eq!(s.payload.len() + pktools::wire::TRAILER_LEN, payload.len());
+            }
+        }
+        if frame.is_empty() {
+            break;
+        }
+        at += frame.len();
+    }
+
+    let settings = Settings {
+        window_packets: (window & 0x80 == 0).then_some(usize::from(window % 9)),
+        key: Some(key),
+        ..Settings::default()
+    };
+    let seekable = flags & 2 != 0;
+    let whole = reassemble_with(&settings, seekable, |r| {
+        reassemble::run_slice(std::rc::Rc::new(stream.clone()), r, &mut |_| {})
+    });
+    let pieces = reassemble_with(&settings, seekable, |r| {
+        let mut reader = ChunkedReader::new(&stream, chunk_seed);
+        reassemble::run_stream(&mut reader, r, None, &mut |_| {})
+    });
+    match (whole, pieces) {
+        (Ok((a, out_a)), Ok((b, out_b))) => {
+            assert_eq!(a.counts, b.counts, "counts differ between slice and stream");
+            assert!(
+                out_a.bytes == out_b.bytes,
+                "bytes differ between slice and stream"
+            );
+            assert_eq!(
+                a.counts.authentic, authentic,
+                "reassembler and verifier disagree"
+            );
+            assert_eq!(a.counts.keyed, 0);
+        }
+        (Err(_), Err(_)) => {}
+        (a, b) => panic!(
+            "slice and stream disagree: {:?} / {:?}",
+            a.err().map(|e| e.to_string()),
+            b.err().map(|e| e.to_string())
+        ),
+    }
+
+    // Another key: no packet passes, not a byte is written.
+    let other = Settings {
+        key: Some(fuzz_key(2)),
+        ..settings
+    };
+    if let Ok((r, out)) = reassemble_with(&other, seekable, |r| {
+        reassemble::run_slice(std::rc::Rc::new(stream.clone()), r, &mut |_| {})
+    }) {
+        assert_eq!(r.counts.authentic, 0, "a packet passed under the wrong key");
+        assert_eq!(out.written, 0, "bytes written under the wrong key");
     }
 }
 

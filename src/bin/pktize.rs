@@ -6,7 +6,8 @@ use pktools::descriptor::MediaType;
 use pktools::fec::Scheme;
 use pktools::io::{Input, ReleaseBehind};
 use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
-use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
+use pktools::wire::auth::{self, Key, Signer, MAX_KEYED_DATA};
+use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,10 @@ struct Args {
     #[arg(long, value_name = "K+M")]
     fec: Option<Scheme>,
 
+    /// Authenticate every packet with the secret in FILE (at least 16 bytes, e.g.
+    /// `head -c 32 /dev/urandom`); unpktize --key FILE takes only such packets.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
     /// Send the data packets of each span of SPAN packets interleaved (bit-reversed order;
     /// with --fec, group by group column-wise), so a burst of loss becomes scattered holes;
     /// without SPAN, the whole input up to 8 MiB of payload per span.
@@ -90,9 +95,21 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<Outcome, Failure> {
     let payload_len =
         cli::parse_size(&args.size).map_err(|e| Failure::new(format!("--size: {e}")))?;
-    if !(1..=MAX_PAYLOAD as u64).contains(&payload_len) {
+    let sign = match &args.key {
+        Some(path) => {
+            let key = Key::from_file(path).map_err(|e| Failure::new(e.to_string()))?;
+            let salt = auth::random_salt().map_err(|e| Failure::new(e.to_string()))?;
+            Some(Signer::new(key, salt))
+        }
+        None => None,
+    };
+    let (largest, with_trailer) = match sign {
+        Some(_) => (MAX_KEYED_DATA, " and the 24-byte tag"),
+        None => (MAX_PAYLOAD, ""),
+    };
+    if !(1..=largest as u64).contains(&payload_len) {
         return Err(Failure::new(format!(
-            "--size: payload size must be 1 to {MAX_PAYLOAD} bytes (one UDP datagram with the header), found {payload_len}"
+            "--size: payload size must be 1 to {largest} bytes (one UDP datagram with the header{with_trailer}), found {payload_len}"
         )));
     }
     if args.fec.is_some() && payload_len > pktools::fec::MAX_PAYLOAD as u64 {
@@ -100,6 +117,20 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             "--size: with --fec the payload size must be at most {} bytes (parity is whole 16-bit symbols and must fit one datagram), found {payload_len}",
             pktools::fec::MAX_PAYLOAD
         )));
+    }
+    if sign.is_some()
+        && args.fec.is_some()
+        && payload_len > (pktools::fec::MAX_PAYLOAD - TRAILER_LEN) as u64
+    {
+        return Err(Failure::new(format!(
+            "--size: with --fec and --key the payload size must be at most {} bytes, found {payload_len}",
+            pktools::fec::MAX_PAYLOAD - TRAILER_LEN
+        )));
+    }
+    if sign.is_some() && args.interleave.is_some() {
+        return Err(Failure::new(
+            "--key with --interleave is not implemented yet",
+        ));
     }
     let interleave = match args.interleave {
         None => None,
@@ -140,6 +171,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             media_type: args.media_type,
         }),
         fec: args.fec,
+        sign,
         interleave,
     };
     cli::refuse_terminal_stdout(args.force)?;
@@ -177,9 +209,14 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             Some(s) => format!(" and {} parity packets ({s})", summary.parity_packets),
             None => String::new(),
         };
+        let keyed = if settings.sign.is_some() {
+            ", authenticated"
+        } else {
+            ""
+        };
         let _ = writeln!(
             std::io::stderr(),
-            "{PROGRAM}: {} bytes in {} packets of up to {} bytes{parity} and {} descriptors, transfer id {:#06x}, {} bytes written",
+            "{PROGRAM}: {} bytes in {} packets of up to {} bytes{parity} and {} descriptors{keyed}, transfer id {:#06x}, {} bytes written",
             summary.input_bytes, summary.packets, settings.payload_len, summary.descriptors, settings.transfer_id, summary.output_bytes
         );
     }

@@ -16,6 +16,7 @@ use pktools::reassemble::report::{self, JsonReport};
 use pktools::reassemble::{
     self, DamagedPolicy, ReassembleError, Reassembler, Settings, MAX_WINDOW_PACKETS,
 };
+use pktools::wire::auth::Key;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::fd::AsRawFd;
@@ -67,6 +68,11 @@ struct Args {
     /// T; "none" for no limit). Default: 16G to standard output, none with -o.
     #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
     max_size: Option<MaxSize>,
+
+    /// Take only packets authenticated with the secret in FILE (at least 16 bytes, as
+    /// given to pktize --key); others are counted and never written.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 
     /// Hide lost pixels of an image (PNM or BMP, or raw pixels with --image): interpolate
     /// them from the nearest intact pixels. With --damaged fill, damaged pixels too.
@@ -183,8 +189,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<Outcome, Failure> {
+    let key = match &args.key {
+        Some(path) => Some(Key::from_file(path).map_err(|e| Failure::new(e.to_string()))?),
+        None => None,
+    };
     if args.info {
-        return info(&args);
+        return info(&args, key.as_ref());
     }
     // `-o -` is standard output, as coreutils have it.
     let output = args.output.as_deref().filter(|p| *p != Path::new("-"));
@@ -214,6 +224,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         max_len,
         stop: pio::stop_requested,
         stop_when_whole: !args.keep_reading,
+        key,
         snapshot_every: args.every,
     };
     if args.every.is_some() && output.is_some() {
@@ -311,6 +322,18 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if let Some(why) = &report.refused {
         return Err(Failure::new(format!("{why} (see --max-size)")));
     }
+    let c = &report.counts;
+    if args.key.is_some() && c.authentic == 0 && c.rejected > 0 {
+        return Err(Failure::new("no packet passed authentication: wrong key?"));
+    }
+    if args.key.is_some() && c.authentic == 0 && c.unauthenticated > 0 {
+        return Err(Failure::new(
+            "no packet passed authentication: the packets carry no tag (sent without --key)",
+        ));
+    }
+    if c.keyed > 0 && c.packets_found() == c.keyed {
+        return Err(Failure::new("packets are authenticated: use --key"));
+    }
     if report.counts.packets_found() == 0 && !pio::stop_requested() {
         return Err(Failure::new(match args.id {
             Some(id) => format!("no pktize packets of transfer {id:#06x} in the input"),
@@ -344,11 +367,11 @@ fn absolute(p: &Path) -> Option<PathBuf> {
 }
 
 /// `--info`: describe the transfer from its first descriptor.
-fn info(args: &Args) -> Result<Outcome, Failure> {
+fn info(args: &Args, key: Option<&Key>) -> Result<Outcome, Failure> {
     let input = Input::open(args.file.as_deref())?;
     let found = match input {
-        Input::Mapped(map) => descriptor::find_first(&mut &map[..], args.id),
-        Input::Stream(mut reader) => descriptor::find_first(&mut reader, args.id),
+        Input::Mapped(map) => descriptor::find_first(&mut &map[..], args.id, key),
+        Input::Stream(mut reader) => descriptor::find_first(&mut reader, args.id, key),
     }
     .map_err(cli::io_context("reading input"))?;
     let Some((header, d)) = found else {

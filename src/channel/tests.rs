@@ -14,6 +14,7 @@ fn packets(count: u32, payload_len: usize) -> Vec<u8> {
         bytes_per_sec: None,
         describe: None,
         fec: None,
+        sign: None,
         interleave: None,
     };
     let mut packetizer = Packetizer::new(settings, Some(u64::from(count) * payload_len as u64));

@@ -605,6 +605,7 @@ impl Decoder {
             let header = Header {
                 kind: Kind::Data,
                 last: last && j + 1 == k_prime,
+                keyed: false,
                 payload_len: payload_len_u16(payload.len()),
                 transfer_id: self.transfer_id,
                 seq: first.wrapping_add(j as u32),
@@ -687,6 +688,7 @@ mod tests {
             let header = Header {
                 kind: Kind::Data,
                 last,
+                keyed: false,
                 payload_len: chunk.len() as u16,
                 transfer_id: 9,
                 seq: i as u32,
@@ -882,6 +884,7 @@ mod tests {
             let h = Header {
                 kind: Kind::Data,
                 last: false,
+                keyed: false,
                 payload_len: 100,
                 transfer_id: 1,
                 seq,
@@ -947,6 +950,7 @@ mod forged {
         Header {
             kind: Kind::Parity,
             last: false,
+            keyed: false,
             payload_len: payload.len() as u16,
             transfer_id: 1,
             seq,
@@ -961,6 +965,7 @@ mod forged {
         Header {
             kind: Kind::Data,
             last: false,
+            keyed: false,
             payload_len: payload.len() as u16,
             transfer_id: 1,
             seq,

@@ -100,6 +100,7 @@ impl Encoder {
         let mut header = Header {
             kind: Kind::Parity,
             last,
+            keyed: false,
             payload_len: payload_len_u16(len),
             transfer_id: self.transfer_id,
             seq: self.group,

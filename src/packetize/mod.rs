@@ -12,13 +12,19 @@
 //! With forward error correction (`Settings::fec`), each group of K data packets is followed
 //! by its M parity packets, made by [`crate::fec::Encoder`] from the payloads as they pass.
 //!
+//! With a key (`Settings::sign`), every packet, parity and descriptors included, ends with
+//! the [`crate::wire::auth`] trailer (salt and tag), written from a small array beside its header,
+//! so payloads are still sent from where they lie. Offsets and the FEC code count the data
+//! alone.
+//!
 //! This module does not pace by itself beyond what [`Pacer`] is given, and knows nothing of
 //! sockets.
 
 use crate::descriptor::{Descriptor, MediaType, HEAD_MAX};
 use crate::fec::{self, Scheme};
 use crate::io::write_all_vectored;
-use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD};
+use crate::wire::auth::{Signer, MAX_KEYED_DATA};
+use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -41,6 +47,9 @@ pub struct Settings {
     pub fec: Option<Scheme>,
     /// Send the data packets of each span in an interleaved order ([`interleave`]).
     pub interleave: Option<Interleave>,
+    /// Authenticate every packet with this key and transfer salt (payloads then carry at
+    /// most [`MAX_KEYED_DATA`] bytes).
+    pub sign: Option<Signer>,
 }
 
 /// How long an interleaved span is.
@@ -132,6 +141,14 @@ impl Packetizer {
             "payload size is validated by the caller to lie in 1..=MAX_PAYLOAD"
         );
         assert!(
+            settings.sign.is_none() || settings.payload_len <= MAX_KEYED_DATA,
+            "a keyed payload size is validated by the caller to leave room for the trailer"
+        );
+        assert!(
+            settings.sign.is_none() || settings.interleave.is_none(),
+            "the caller refuses a key with interleaving (not implemented yet)"
+        );
+        assert!(
             settings.fec.is_none() || settings.payload_len <= fec::MAX_PAYLOAD,
             "payload size with FEC is validated by the caller to be at most fec::MAX_PAYLOAD"
         );
@@ -149,56 +166,61 @@ impl Packetizer {
         }
     }
 
-    /// The header of the next packet, which carries `payload`.
+    /// The header of the next packet, which carries `payload` (without a key).
     pub fn next_header(&mut self, payload: &[u8], last: bool) -> [u8; HEADER_LEN] {
-        let bytes = self.header_at(self.seq, self.offset, payload, last);
+        self.next_packet(payload, last).header
+    }
+
+    /// The header of the next packet, which carries `payload`, and its trailer when keyed.
+    pub fn next_packet(&mut self, payload: &[u8], last: bool) -> Sealed {
+        let sealed = self.header_at(self.seq, self.offset, payload, last);
         self.seq = self.seq.wrapping_add(1);
         self.offset += payload.len() as u64;
-        bytes
+        sealed
     }
 
     /// The header of data packet `seq` at `offset`, which carries `payload`, sent out of
     /// order; the caller moves the next seq and offset on past the span.
-    fn header_at(&mut self, seq: u32, offset: u64, payload: &[u8], last: bool) -> [u8; HEADER_LEN] {
+    fn header_at(&mut self, seq: u32, offset: u64, payload: &[u8], last: bool) -> Sealed {
         debug_assert!(payload.len() <= self.settings.payload_len);
         let header = Header {
             kind: Kind::Data,
             last,
+            keyed: false,
             payload_len: payload.len() as u16,
             transfer_id: self.settings.transfer_id,
             seq,
             offset,
             total_len: self.total_len,
-            payload_crc: Header::crc_of(payload),
+            payload_crc: 0,
             parity: None,
         };
-        let mut bytes = [0; HEADER_LEN];
-        header.encode(&mut bytes);
+        let sealed = seal(self.settings.sign.as_ref(), header, payload);
         self.summary.packets += 1;
         self.summary.input_bytes += payload.len() as u64;
-        self.summary.output_bytes += (HEADER_LEN + payload.len()) as u64;
-        bytes
+        self.summary.output_bytes += sealed.wire_len(payload) as u64;
+        sealed
     }
 
-    /// The header of a descriptor packet carrying `body`.
-    pub fn descriptor_header(&mut self, body: &[u8]) -> [u8; HEADER_LEN] {
+    /// The header of a descriptor packet carrying `body`, and its trailer when keyed.
+    pub fn descriptor_header(&mut self, body: &[u8]) -> Sealed {
         let header = Header {
             kind: Kind::Descriptor,
             last: false,
+            keyed: false,
             payload_len: body.len() as u16,
             transfer_id: self.settings.transfer_id,
             seq: self.descriptor_seq,
             offset: 0,
             total_len: self.total_len,
-            payload_crc: Header::crc_of(body),
+            payload_crc: 0,
             parity: None,
         };
-        let mut bytes = [0; HEADER_LEN];
-        header.encode(&mut bytes);
+        let sealed = seal(self.settings.sign.as_ref(), header, body);
         self.descriptor_seq = self.descriptor_seq.wrapping_add(1);
         self.summary.descriptors += 1;
-        self.summary.output_bytes += (HEADER_LEN + body.len()) as u64;
-        bytes
+        self.summary.output_bytes += sealed.wire_len(body) as u64;
+        sealed
     }
 
     /// The descriptor body for this transfer, given the first bytes of its data.
@@ -221,6 +243,46 @@ impl Packetizer {
     /// The totals so far.
     pub fn summary(&self) -> &Summary {
         &self.summary
+    }
+}
+
+/// A packet's header as sent, and its trailer when it is keyed: the payload goes between.
+#[derive(Debug, Clone, Copy)]
+pub struct Sealed {
+    pub header: [u8; HEADER_LEN],
+    pub trailer: Option<[u8; TRAILER_LEN]>,
+}
+
+impl Sealed {
+    /// The whole packet's length on the wire, around `payload`.
+    pub fn wire_len(&self, payload: &[u8]) -> usize {
+        HEADER_LEN + payload.len() + self.trailer.map_or(0, |t| t.len())
+    }
+}
+
+/// Finish a header whose `payload_crc` is still to be computed: keyed with `signer`, or
+/// plain.
+fn seal(signer: Option<&Signer>, header: Header, payload: &[u8]) -> Sealed {
+    match signer {
+        Some(s) => {
+            let (header, trailer) = s.seal(&header, payload);
+            Sealed {
+                header,
+                trailer: Some(trailer),
+            }
+        }
+        None => {
+            let mut bytes = [0; HEADER_LEN];
+            Header {
+                payload_crc: Header::crc_of(payload),
+                ..header
+            }
+            .encode(&mut bytes);
+            Sealed {
+                header: bytes,
+                trailer: None,
+            }
+        }
     }
 }
 
@@ -285,7 +347,7 @@ struct Sender<'w> {
     out: &'w mut dyn Write,
     pacer: Option<Pacer>,
     batch: usize,
-    headers: Vec<[u8; HEADER_LEN]>,
+    headers: Vec<Sealed>,
     describer: Option<Describer>,
     /// FEC: the encoder, the parity packets of this batch (whole, contiguous), and after
     /// which packet of the batch each group's parity goes.
@@ -293,6 +355,9 @@ struct Sender<'w> {
     parity: Vec<u8>,
     parity_after: Vec<(usize, std::ops::Range<usize>)>,
     parity_bytes: u64,
+    /// With a key: the signer, and the encoder's unkeyed parity packets before sealing.
+    sign: Option<Signer>,
+    unsealed: Vec<u8>,
 }
 
 /// When the next descriptor is due, and its body.
@@ -340,6 +405,8 @@ impl<'w> Sender<'w> {
             parity: Vec::new(),
             parity_after: Vec::new(),
             parity_bytes: 0,
+            sign: settings.sign.clone(),
+            unsealed: Vec::new(),
         }
     }
 
@@ -350,7 +417,27 @@ impl<'w> Sender<'w> {
             return;
         };
         let before = self.parity.len();
-        if encoder.add(payload, last, &mut self.parity) > 0 {
+        let added = match &self.sign {
+            None => encoder.add(payload, last, &mut self.parity),
+            Some(signer) => {
+                // The code is over the data; each parity packet then gets its own trailer.
+                self.unsealed.clear();
+                let added = encoder.add(payload, last, &mut self.unsealed);
+                let mut rest = &self.unsealed[..];
+                while !rest.is_empty() {
+                    let header = Header::parse(rest).expect("the encoder writes valid headers");
+                    let (packet, after) = rest.split_at(header.packet_len());
+                    let shard = &packet[HEADER_LEN..];
+                    let (h, t) = signer.seal(&header, shard);
+                    self.parity.extend_from_slice(&h);
+                    self.parity.extend_from_slice(shard);
+                    self.parity.extend_from_slice(&t);
+                    rest = after;
+                }
+                added
+            }
+        };
+        if added > 0 {
             self.parity_after.push((queued, before..self.parity.len()));
             self.parity_bytes += (self.parity.len() - before) as u64;
         }
@@ -404,7 +491,12 @@ impl<'w> Sender<'w> {
         let mut describer = self.describer.take();
         // The body is borrowed by the slices being gathered while the schedule changes.
         let body = describer.as_mut().map(|d| std::mem::take(&mut d.body));
-        let per_write = (self.batch / (HEADER_LEN + payload_len)).clamp(1, PACKETS_PER_WRITE);
+        // Three slices a packet with a trailer, two without.
+        let most = match self.sign {
+            Some(_) => PACKETS_PER_WRITE * 2 / 3,
+            None => PACKETS_PER_WRITE,
+        };
+        let per_write = (self.batch / (HEADER_LEN + payload_len)).clamp(1, most);
         let count = data.len().div_ceil(payload_len);
         let mut payloads: Vec<&[u8]> = Vec::with_capacity(per_write + 2);
         let mut chunks = data.chunks(payload_len);
@@ -422,7 +514,7 @@ impl<'w> Sender<'w> {
                 d.sent();
             }
             let last = ends_transfer && i + 1 >= count;
-            self.headers.push(packetizer.next_header(payload, last));
+            self.headers.push(packetizer.next_packet(payload, last));
             payloads.push(payload);
             self.code(payload, last, payloads.len());
             if let (Some(d), Some(body)) = (describer.as_mut(), &body) {
@@ -528,14 +620,14 @@ impl<'w> Sender<'w> {
             match slot {
                 Slot::Data(i) => {
                     if let (Some(d), Some(body)) = (describer.as_mut().filter(|d| d.due()), &body) {
-                        headers.push(packetizer.descriptor_header(body));
+                        headers.push(packetizer.descriptor_header(body).header);
                         pieces.push((Some(headers.len() - 1), body));
                         d.sent();
                     }
                     let seq = base_seq.wrapping_add(i as u32);
                     let offset = base_offset + (i * p) as u64;
                     let last = ends_transfer && i + 1 == n;
-                    headers.push(packetizer.header_at(seq, offset, payload(i), last));
+                    headers.push(packetizer.header_at(seq, offset, payload(i), last).header);
                     pieces.push((Some(headers.len() - 1), payload(i)));
                     if let Some(d) = describer.as_mut() {
                         d.since += 1;
@@ -557,7 +649,7 @@ impl<'w> Sender<'w> {
                     packetizer
                         .total_len
                         .get_or_insert(base_offset + block.len() as u64);
-                    headers.push(packetizer.descriptor_header(body));
+                    headers.push(packetizer.descriptor_header(body).header);
                     pieces.push((Some(headers.len() - 1), body));
                     d.sent();
                 }
@@ -587,15 +679,14 @@ impl<'w> Sender<'w> {
         Ok(())
     }
 
-    fn write_packets(
-        &mut self,
-        headers: &[[u8; HEADER_LEN]],
-        payloads: &[&[u8]],
-    ) -> io::Result<()> {
-        let mut slices: Vec<IoSlice> = Vec::with_capacity(2 * headers.len() + 1);
+    fn write_packets(&mut self, headers: &[Sealed], payloads: &[&[u8]]) -> io::Result<()> {
+        let mut slices: Vec<IoSlice> = Vec::with_capacity(3 * headers.len() + 1);
         let mut parity = self.parity_after.iter().peekable();
         for (n, (h, p)) in headers.iter().zip(payloads).enumerate() {
-            slices.extend([IoSlice::new(h), IoSlice::new(p)]);
+            slices.extend([IoSlice::new(&h.header), IoSlice::new(p)]);
+            if let Some(t) = &h.trailer {
+                slices.push(IoSlice::new(t));
+            }
             if let Some((_, range)) = parity.next_if(|(after, _)| *after == n + 1) {
                 slices.push(IoSlice::new(&self.parity[range.clone()]));
             }
@@ -797,6 +888,7 @@ mod tests {
             bytes_per_sec: None,
             describe: None,
             fec: None,
+            sign: None,
             interleave: None,
         }
     }
@@ -959,6 +1051,7 @@ mod interleaved_tests {
             }),
             fec,
             interleave: Some(interleave),
+            sign: None,
         }
     }
 

@@ -11,6 +11,10 @@
 //! - [`report`]: the JSON damage map and the human summary; `drive`: feeding from a map or
 //!   a stream.
 //!
+//! With a key (`Settings::key`), every packet passes [`crate::wire::auth::Verifier`] first: only
+//! authentic ones, stripped of their trailer, go further; the others are counted and
+//! dropped before any stage below sees them, so no forged byte, length or offset counts.
+//!
 //! Memory is bounded whatever the stream: the window, the fingerprints, the damage ranges
 //! kept and the FEC decoder's ring each have a cap. Reading bytes and finding packets is
 //! [`crate::framing`]'s job; this module only sees packets.
@@ -34,6 +38,7 @@ pub use packet::{Integrity, Packet};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
 use crate::descriptor::Descriptor;
+use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::Kind;
 use damage::{DamageMap, DamageTotals};
 use output::Output;
@@ -71,6 +76,9 @@ pub struct Settings {
     /// Stop taking packets once the followed transfer is whole (every byte intact) when
     /// its sender announced a carousel, instead of reading the input to its end.
     pub stop_when_whole: bool,
+    /// Take only packets authenticated with this key (see [`crate::wire::auth`]); without one,
+    /// keyed packets are counted and ignored.
+    pub key: Option<Key>,
     /// Ask the output for a whole-transfer snapshot each time this many more payload
     /// bytes have arrived (and it writes one at the end).
     pub snapshot_every: Option<u64>,
@@ -91,6 +99,7 @@ impl Default for Settings {
             max_len: None,
             stop: never,
             stop_when_whole: false,
+            key: None,
             snapshot_every: None,
         }
     }
@@ -117,7 +126,8 @@ pub enum ReassembleError {
 pub struct Counts {
     /// New packets whose payload matched its CRC.
     pub intact: u64,
-    /// New packets with a valid header and a damaged payload (truncated ones included).
+    /// New packets with a valid header and a damaged payload (truncated ones included);
+    /// with a key, every keyed packet whose CRC fails (its range stays lost).
     pub damaged: u64,
     /// Of the damaged, those cut short.
     pub truncated: u64,
@@ -145,6 +155,16 @@ pub struct Counts {
     pub bad_descriptors: u64,
     /// Descriptor packets contradicting an earlier one or the data packets.
     pub conflicting_descriptors: u64,
+    /// With a key: intact keyed packets whose tag failed, or whose salt is not their
+    /// transfer's (never written). Keyed packets whose CRC failed count as damaged.
+    pub rejected: u64,
+    /// With a key: packets without a tag (ignored).
+    pub unauthenticated: u64,
+    /// Without a key: keyed packets (ignored; they need `--key`).
+    pub keyed: u64,
+    /// With a key: packets whose tag held.
+    #[serde(skip)]
+    pub authentic: u64,
     /// Bytes of lost or damaged packets restored from a descriptor's copy of the head.
     #[serde(skip)]
     pub restored_bytes: u64,
@@ -168,6 +188,9 @@ impl Counts {
             + self.bad_descriptors
             + self.conflicting_descriptors
             + self.late
+            + self.rejected
+            + self.unauthenticated
+            + self.keyed
     }
 }
 
@@ -224,6 +247,8 @@ pub struct Reassembler<O: Output> {
     pool: Vec<Vec<u8>>,
     /// A transfer was refused: nothing more is taken.
     refused: Option<ReassembleError>,
+    /// With a key: what vouches for every packet.
+    verifier: Option<Verifier>,
     /// Payload bytes of the followed transfers that arrived, for snapshots.
     arrived: u64,
     next_snapshot: u64,
@@ -235,6 +260,7 @@ impl<O: Output> Reassembler<O> {
             damage.keep_all();
         }
         let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
+        let verifier = settings.key.clone().map(Verifier::new);
         let next_snapshot = settings.snapshot_every.unwrap_or(0);
         Reassembler {
             tracker: Tracker::new(settings.transfer_id),
@@ -247,6 +273,7 @@ impl<O: Output> Reassembler<O> {
             fec: crate::fec::Decoder::new(),
             pool: Vec::new(),
             refused: None,
+            verifier,
             arrived: 0,
             next_snapshot,
         }
@@ -303,6 +330,33 @@ impl<O: Output> Reassembler<O> {
         if self.refused.is_some() {
             return Ok(());
         }
+        let authentic;
+        let p = match self.verifier.as_mut().map(|v| v.check(p)) {
+            None if p.header.keyed => {
+                self.counts.keyed += 1;
+                return Ok(());
+            }
+            None => p,
+            Some(Verdict::Authentic(stripped)) => {
+                self.counts.authentic += 1;
+                authentic = stripped;
+                &authentic
+            }
+            Some(Verdict::Rejected) => {
+                self.counts.rejected += 1;
+                return Ok(());
+            }
+            Some(Verdict::Damaged) => {
+                // Nothing of it can be trusted, not even its place: its range stays lost.
+                self.counts.damaged += 1;
+                self.counts.truncated += u64::from(p.is_truncated());
+                return Ok(());
+            }
+            Some(Verdict::Unkeyed) => {
+                self.counts.unauthenticated += 1;
+                return Ok(());
+            }
+        };
         let taken = match p.header.kind {
             Kind::Data => self.accept_data(p),
             Kind::Descriptor => self.accept_descriptor(p),

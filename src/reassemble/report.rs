@@ -10,7 +10,8 @@
 //!   "packets": { "intact": N, "damaged": N, "truncated": N, "lost": N, "recovered": N,
 //!                "duplicate": N, "reordered": N, "late": N, "late_written": N,
 //!                "foreign": N, "conflicting": N, "parity": N, "unused": N,
-//!                "descriptors": N, "bad_descriptors": N, "conflicting_descriptors": N },
+//!                "descriptors": N, "bad_descriptors": N, "conflicting_descriptors": N,
+//!                "rejected": N, "unauthenticated": N, "keyed": N },
 //!   "bytes": { "output": N, "lost": N, "damaged": N, "restored": N, "garbage": N },
 //!   "complete": bool, "intact": bool }
 //! ```
@@ -230,6 +231,13 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
         c.restored_bytes,
         c.garbage_bytes
     ));
+    if c.authentic + c.rejected + c.unauthenticated + c.keyed > 0 {
+        lines.push(format!(
+            "authentication: {} authentic, {} rejected, {} without a tag ignored, {} keyed \
+             ignored (no key)",
+            c.authentic, c.rejected, c.unauthenticated, c.keyed
+        ));
+    }
     if c.descriptors + c.bad_descriptors + c.conflicting_descriptors > 0 {
         lines.push(format!(
             "descriptors: {} used, {} damaged or malformed, {} conflicting",

@@ -26,6 +26,7 @@ fn packets(data: &[u8], id: u16) -> Vec<Vec<u8>> {
         bytes_per_sec: None,
         describe: None,
         fec: None,
+        sign: None,
         interleave: None,
     };
     packetize_slice(data, &mut stream, &settings, &mut |_| {}).unwrap();
@@ -338,7 +339,7 @@ proptest! {
         seed in any::<u8>(),
     ) {
         let d: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
-        let settings = PacketSettings { payload_len, transfer_id: 7, bytes_per_sec: None, describe: None, fec: None, interleave: None };
+        let settings = PacketSettings { payload_len, transfer_id: 7, bytes_per_sec: None, describe: None, fec: None, interleave: None, sign: None };
         let mut stream = vec![];
         packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
         let mut r = Reassembler::new(Settings::default(), MemoryOutput::default(), DamageMap::new(None));

@@ -30,6 +30,8 @@
 
 use crate::framing::{Frame, FrameReader};
 use crate::image::ImageGeometry;
+use crate::reassemble::Packet;
+use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::{Header, Kind, HEADER_LEN};
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u32, be_u8};
@@ -264,12 +266,16 @@ impl Descriptor {
 }
 
 /// Read packets until the first intact descriptor; `None` if the input ends first. Lets a
-/// receiver say what is being sent without receiving all of it.
+/// receiver say what is being sent without receiving all of it. With `key`, only an
+/// authentic descriptor counts (its header returned as [`crate::wire::auth`] strips it); without,
+/// keyed descriptors are passed over.
 pub fn find_first(
     input: &mut dyn std::io::Read,
     transfer_id: Option<u16>,
+    key: Option<&Key>,
 ) -> std::io::Result<Option<(Header, Descriptor)>> {
     let mut frames = FrameReader::new(input);
+    let mut verifier = key.cloned().map(Verifier::new);
     loop {
         while let Some((frame, at)) = frames.next_buffered() {
             if let Frame::Packet {
@@ -282,9 +288,16 @@ pub fn find_first(
                 let wanted = transfer_id.is_none_or(|id| id == header.transfer_id);
                 if header.kind == Kind::Descriptor && wanted {
                     let buf = frames.buffer();
-                    let body = &buf[at + HEADER_LEN..at + HEADER_LEN + payload_len];
-                    if let Ok(d) = Descriptor::parse(body) {
-                        return Ok(Some((header, d)));
+                    let payload = &buf[at + HEADER_LEN..at + HEADER_LEN + payload_len];
+                    let packet = Packet::new(header, payload, true, false);
+                    // With a key only an authentic descriptor counts; without, only a plain one.
+                    let checked = match verifier.as_mut().map(|v| v.check(&packet)) {
+                        Some(Verdict::Authentic(p)) => Some(p),
+                        None if !header.keyed => Some(packet),
+                        _ => None,
+                    };
+                    if let Some(Ok(d)) = checked.map(|p| Descriptor::parse(p.payload)) {
+                        return Ok(Some((checked.expect("just parsed").header, d)));
                     }
                 }
             }

@@ -254,6 +254,7 @@ mod tests {
         let h = Header {
             kind: Kind::Data,
             last: false,
+            keyed: false,
             payload_len: payload.len() as u16,
             transfer_id: 1,
             seq,

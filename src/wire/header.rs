@@ -9,8 +9,9 @@
 //!  2     1   version       1
 //!  3     1   kind_flags    high nibble: kind (0 data, 3 parity, 2 descriptor; 1 retired)
 //!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 ODD on
-//!                          parity only, else zero; 0x8 zero)
-//!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD
+//!                          parity only, else zero; 0x8 KEYED)
+//!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD (a keyed
+//!                          packet's trailer included)
 //!  6     2   header_check  low 16 bits of CRC-32 over header bytes 0..6 and 8..32
 //!  8     2   transfer_id   random per run unless given; tells transfers apart
 //! 10     4   seq           packet number within the transfer, from 0 (wraps)
@@ -34,6 +35,12 @@
 //! The header check covers the payload CRC too, so a header that parses is trustworthy as a
 //! whole: a packet whose payload is damaged still has a known place. Parsing checks only the
 //! header; the payload is verified by [`Header::payload_matches`].
+//!
+//! A KEYED packet (`pktize --key`) ends its payload with a [`TRAILER_LEN`]-byte trailer,
+//! salt then tag, counted in `payload_len` and covered by `payload_crc`; its data (what
+//! offsets, lengths and the FEC code count) is the payload without the trailer. Making and
+//! checking the trailer is [`crate::wire::auth`]'s concern; here are only its length and the
+//! header bytes the tag covers ([`Header::tag_input`]).
 //!
 //! Parity packets carry forward-error-correction parity over a group of data packets; the
 //! code is [`crate::fec`]'s, only the header layout is here. Descriptor packets are reserved.
@@ -68,7 +75,16 @@ pub const FLAG_TOTAL_KNOWN: u8 = 0x2;
 /// Parity packets only: the group's data payload size is the shard length minus one
 /// (shards are a whole number of 16-bit symbols, so an odd payload size is padded).
 pub const FLAG_ODD: u8 = 0x4;
-const FLAGS_RESERVED: u8 = 0xC;
+/// Flag: the payload ends with a salt and an authentication tag (see [`crate::wire::auth`]).
+pub const FLAG_KEYED: u8 = 0x8;
+/// Flags no packet but a parity packet may have.
+const FLAGS_RESERVED: u8 = FLAG_ODD;
+/// Bytes of the per-transfer salt in a keyed packet's trailer.
+pub const SALT_LEN: usize = 8;
+/// Bytes of the authentication tag, after the salt.
+pub const TAG_LEN: usize = 16;
+/// The trailer of a keyed packet: salt, then tag, at the end of the payload.
+pub const TRAILER_LEN: usize = SALT_LEN + TAG_LEN;
 
 /// What a packet carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,6 +152,9 @@ pub struct Header {
     pub kind: Kind,
     /// This packet ends its transfer.
     pub last: bool,
+    /// The payload ends with a [`TRAILER_LEN`]-byte salt and tag (the KEYED flag).
+    pub keyed: bool,
+    /// Bytes after the header on the wire, a keyed packet's trailer included.
     pub payload_len: u16,
     pub transfer_id: u16,
     pub seq: u32,
@@ -181,6 +200,10 @@ pub enum WireError {
     },
     #[error("packet at offset {offset} with {len} bytes ends beyond the largest offset, 2^64 - 1")]
     EndOverflow { offset: u64, len: u16 },
+    #[error("keyed packet with {found} payload bytes, fewer than its {TRAILER_LEN}-byte trailer")]
+    ShortTrailer { found: u16 },
+    #[error("keyed packet without TOTAL_KNOWN has nonzero total_len bytes")]
+    NonCanonical,
 }
 
 impl Header {
@@ -196,10 +219,21 @@ impl Header {
         payload.len() == self.payload_len as usize && Header::crc_of(payload) == self.payload_crc
     }
 
-    /// End offset of the payload within the transfer.
+    /// Bytes of transfer data the payload carries: all of it, but for a keyed packet's
+    /// trailer.
+    #[inline]
+    pub fn data_len(&self) -> u16 {
+        if self.keyed {
+            self.payload_len.saturating_sub(TRAILER_LEN as u16)
+        } else {
+            self.payload_len
+        }
+    }
+
+    /// End offset of the payload's data within the transfer.
     #[inline]
     pub fn end(&self) -> u64 {
-        self.offset + u64::from(self.payload_len)
+        self.offset + u64::from(self.data_len())
     }
 
     /// Length of the whole packet on the wire.
@@ -213,12 +247,36 @@ impl Header {
     /// Callers keep `total_len <= MAX_TOTAL_LEN` and `payload_len <= MAX_PAYLOAD`
     /// (the packetizer guarantees both); larger totals are sent as unknown.
     pub fn encode(&self, out: &mut [u8; HEADER_LEN]) {
+        self.encode_fields(out);
+        let check = header_check(out);
+        BigEndian::write_u16(&mut out[6..8], check);
+    }
+
+    /// The header bytes a keyed packet's tag covers: as encoded, with `header_check` and
+    /// `payload_crc` zero (both are computed after the tag). For a header that parsed,
+    /// these are the received bytes with those two fields zeroed: the parser accepts only
+    /// keyed headers that encode back to the same bytes.
+    pub fn tag_input(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0; HEADER_LEN];
+        Header {
+            payload_crc: 0,
+            ..*self
+        }
+        .encode_fields(&mut out);
+        out
+    }
+
+    /// Every field but the header check, which is left as it was.
+    fn encode_fields(&self, out: &mut [u8; HEADER_LEN]) {
         debug_assert!(self.payload_len as usize <= MAX_PAYLOAD);
         out[0..2].copy_from_slice(&MAGIC);
         out[2] = VERSION;
         let mut flags = 0;
         if self.last {
             flags |= FLAG_LAST;
+        }
+        if self.keyed {
+            flags |= FLAG_KEYED;
         }
         debug_assert_eq!(self.kind == Kind::Parity, self.parity.is_some());
         let total = match (self.parity, self.total_len) {
@@ -248,8 +306,6 @@ impl Header {
             None => BigEndian::write_u48(&mut out[22..28], total),
         }
         BigEndian::write_u32(&mut out[28..32], self.payload_crc);
-        let check = header_check(out);
-        BigEndian::write_u16(&mut out[6..8], check);
     }
 
     /// Parse and validate the header at the start of `input` (the payload is not looked at).
@@ -372,22 +428,39 @@ impl RawHeader {
                 found: self.payload_len as usize,
             });
         }
+        let keyed = flags & FLAG_KEYED != 0;
+        // Offsets and lengths count a keyed packet's data, not its trailer.
+        let data_len = if keyed {
+            if usize::from(self.payload_len) < TRAILER_LEN {
+                return Err(WireError::ShortTrailer {
+                    found: self.payload_len,
+                });
+            }
+            self.payload_len - TRAILER_LEN as u16
+        } else {
+            self.payload_len
+        };
         let total_len = (flags & FLAG_TOTAL_KNOWN != 0).then_some(self.total_len);
+        // The tag covers the header re-encoded from its fields (`Header::tag_input`): the
+        // only bits encoding drops, total_len's without TOTAL_KNOWN, must be zero.
+        if keyed && kind != Kind::Parity && total_len.is_none() && self.total_len != 0 {
+            return Err(WireError::NonCanonical);
+        }
         let parity = match kind {
             Kind::Parity if total_len.is_some() => return Err(WireError::ParityWithTotal),
             Kind::Parity => Some(parity_group(
                 self.total_len,
-                self.payload_len,
+                data_len,
                 flags & FLAG_ODD != 0,
             )?),
             _ => None,
         };
         if let (Kind::Data, Some(total)) = (kind, total_len) {
-            let end = self.offset.checked_add(u64::from(self.payload_len));
+            let end = self.offset.checked_add(u64::from(data_len));
             if end.is_none_or(|e| e > total) {
                 return Err(WireError::BeyondTotal {
                     offset: self.offset,
-                    len: self.payload_len,
+                    len: data_len,
                     total,
                 });
             }
@@ -406,6 +479,7 @@ impl RawHeader {
         Ok(Header {
             kind,
             last: flags & FLAG_LAST != 0,
+            keyed,
             payload_len: self.payload_len,
             transfer_id: self.transfer_id,
             seq: self.seq,
@@ -465,6 +539,7 @@ mod tests {
         Header {
             kind: Kind::Data,
             last: false,
+            keyed: false,
             payload_len: 5,
             transfer_id: 0xBEEF,
             seq: 7,
@@ -498,6 +573,7 @@ mod tests {
         Header {
             kind: Kind::Parity,
             last: true,
+            keyed: false,
             payload_len: 1024,
             transfer_id: 0xBEEF,
             seq: 3,
@@ -667,6 +743,35 @@ mod tests {
     }
 
     #[test]
+    fn a_keyed_header_counts_its_data_without_the_trailer() {
+        let keyed = |payload_len: u16, offset: u64, total: u64| {
+            Header::parse(&forged(0x0A, payload_len, offset, total))
+        };
+        // 76 data bytes and the trailer end exactly at the total.
+        let h = keyed(100, 24, 100).unwrap();
+        assert!(h.keyed);
+        assert_eq!((h.data_len(), h.end(), h.packet_len()), (76, 100, 132));
+        assert!(matches!(
+            keyed(101, 24, 100),
+            Err(WireError::BeyondTotal { len: 77, .. })
+        ));
+        assert_eq!(
+            keyed(23, 0, 100),
+            Err(WireError::ShortTrailer { found: 23 })
+        );
+        // Without TOTAL_KNOWN the total bytes must be zero: the tag covers the re-encoding.
+        assert_eq!(
+            Header::parse(&forged(0x08, 30, 0, 7)),
+            Err(WireError::NonCanonical)
+        );
+        let h = Header::parse(&forged(0x08, 30, 0, 0)).unwrap();
+        let mut zeroed = forged(0x08, 30, 0, 0);
+        zeroed[6..8].fill(0);
+        zeroed[28..32].fill(0);
+        assert_eq!(h.tag_input(), zeroed);
+    }
+
+    #[test]
     fn payload_crc_mismatch_is_detected() {
         let h = sample();
         assert!(h.payload_matches(b"hello"));
@@ -705,25 +810,32 @@ mod tests {
             0..MAX_TOTAL_LEN / 2,
             prop::option::of(0..=MAX_TOTAL_LEN / 2),
             any::<u32>(),
-            any_parity(),
+            (any_parity(), any::<bool>()),
         )
             .prop_map(
-                |(kind, last, payload_len, id, seq, offset, extra, crc, parity)| {
-                    // A parity payload is whole 16-bit symbols.
+                |(kind, last, payload_len, id, seq, offset, extra, crc, (parity, keyed))| {
+                    // A parity payload is whole 16-bit symbols (the trailer is even too).
                     let payload_len = match kind {
                         Kind::Parity => payload_len & !1,
                         _ => payload_len,
                     };
-                    let end = offset + u64::from(payload_len);
-                    let odd = parity.odd && payload_len > 0;
+                    let payload_len = if keyed {
+                        payload_len.max(TRAILER_LEN as u16)
+                    } else {
+                        payload_len
+                    };
+                    let data_len = payload_len - if keyed { TRAILER_LEN as u16 } else { 0 };
+                    let end = offset + u64::from(data_len);
+                    let odd = parity.odd && data_len > 0;
                     let parity = (kind == Kind::Parity).then_some(ParityInfo {
-                        last_len: parity.last_len.min(payload_len - u16::from(odd)),
+                        last_len: parity.last_len.min(data_len - u16::from(odd)),
                         odd,
                         ..parity
                     });
                     Header {
                         kind,
                         last,
+                        keyed,
                         payload_len,
                         transfer_id: id,
                         seq,

@@ -178,6 +178,7 @@ pub fn forged_packet(
     let header = Header {
         kind,
         last: false,
+        keyed: false,
         payload_len: payload.len() as u16,
         transfer_id: id,
         seq,

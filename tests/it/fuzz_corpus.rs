@@ -51,3 +51,8 @@ fn rawvideo_corpus() {
 fn channel_corpus() {
     run_corpus("channel", harness::channel);
 }
+
+#[test]
+fn keyed_stream_corpus() {
+    run_corpus("keyed_stream", harness::keyed_stream);
+}

@@ -394,6 +394,7 @@ fn parity_only(
                 let header = Header {
                     kind: Kind::Parity,
                     last: false,
+                    keyed: false,
                     payload_len: payload.len() as u16,
                     transfer_id: 7,
                     seq,

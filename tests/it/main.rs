@@ -1,6 +1,7 @@
 //! The one integration-test binary: it links the library once. A module per program,
 //! and the cases every program shares.
 
+mod auth;
 mod boundaries;
 mod carousel;
 #[allow(dead_code)]

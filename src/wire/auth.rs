@@ -1,0 +1,372 @@
+//! Authenticated packets (`--key`): a tag over every packet, made with a secret that sender
+//! and receiver share, so that nobody without it can put bytes into the received file.
+//!
+//! The CRC-32 and the header check stop noise, not people: anyone who knows `pktize(5)`
+//! can forge a packet that passes them. A keyed packet (the KEYED flag, see
+//! [`crate::wire`]) ends its payload with a trailer, counted in `payload_len` and covered
+//! by `payload_crc`:
+//!
+//! ```text
+//! payload = data || salt (8 bytes) || tag (16 bytes)
+//! key     = BLAKE3 derive_key("pktools 2026 packet tag v1", secret file bytes)
+//! tag     = first 16 bytes of BLAKE3 keyed_hash(key, header0 || data || salt)
+//! ```
+//!
+//! where `header0` is the 32-byte header as sent with `header_check` and `payload_crc`
+//! zero ([`Header::tag_input`]); both are computed after the tag, as for any packet. The
+//! salt is drawn from the OS by the sender, once per transfer, and is the same in every
+//! packet of it (data, parity, descriptor).
+//!
+//! Replay: the [`Verifier`] pins the salt of the first authentic packet of each transfer
+//! id; an authentic packet of that id with another salt belongs to another transfer made
+//! with the same key (an old one replayed, or spliced in) and is rejected. What an attacker
+//! can still do is in `unpktize(1)`, SECURITY.
+//!
+//! This module does not find packets (that is [`crate::wire::framing`]) nor place them (that is
+//! [`crate::reassemble`], which calls [`Verifier::check`] on every packet when it has a
+//! key): it makes and checks trailers, and strips them, so that every stage after it sees
+//! packets exactly as an unkeyed sender would have sent them.
+
+use crate::reassemble::{Integrity, Packet};
+use crate::wire::{Header, HEADER_LEN, MAX_PAYLOAD, SALT_LEN, TAG_LEN, TRAILER_LEN};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Shortest secret accepted: 128 bits.
+pub const KEY_MIN_LEN: usize = 16;
+/// Longest key file read: a secret is short; a larger file is probably the wrong one.
+pub const KEY_MAX_LEN: usize = 1 << 16;
+/// The BLAKE3 key-derivation context: names this use of the secret, so the same secret
+/// used elsewhere (or for a later version of this format) gives unrelated keys.
+pub const KEY_CONTEXT: &str = "pktools 2026 packet tag v1";
+
+/// The per-transfer salt in every keyed packet's trailer.
+pub type Salt = [u8; SALT_LEN];
+
+/// Why a key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key file {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("key file {}: {found} bytes, a key needs at least {KEY_MIN_LEN}", path.display())]
+    TooShort { path: PathBuf, found: usize },
+    #[error("key file {}: more than {KEY_MAX_LEN} bytes, not a key", path.display())]
+    TooLong { path: PathBuf },
+    #[error("no random salt from the operating system: {0}")]
+    Random(String),
+}
+
+/// The packet key, derived from the shared secret. Its `Debug` does not show it.
+#[derive(Clone)]
+pub struct Key([u8; 32]);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+impl Key {
+    /// The key for a secret of at least [`KEY_MIN_LEN`] bytes (`None` if shorter).
+    pub fn from_secret(secret: &[u8]) -> Option<Key> {
+        (secret.len() >= KEY_MIN_LEN).then(|| Key(blake3::derive_key(KEY_CONTEXT, secret)))
+    }
+
+    /// The key for the secret in a file: all its bytes, a final newline included.
+    pub fn from_file(path: &Path) -> Result<Key, KeyError> {
+        let io = |source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut secret = Vec::new();
+        file.take(KEY_MAX_LEN as u64 + 1)
+            .read_to_end(&mut secret)
+            .map_err(io)?;
+        if secret.len() > KEY_MAX_LEN {
+            return Err(KeyError::TooLong {
+                path: path.to_path_buf(),
+            });
+        }
+        Key::from_secret(&secret).ok_or(KeyError::TooShort {
+            path: path.to_path_buf(),
+            found: secret.len(),
+        })
+    }
+
+    fn tag(&self, header: &Header, data: &[u8], salt: &Salt) -> [u8; TAG_LEN] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(&header.tag_input());
+        hasher.update(data);
+        hasher.update(salt);
+        let mut tag = [0; TAG_LEN];
+        tag.copy_from_slice(&hasher.finalize().as_bytes()[..TAG_LEN]);
+        tag
+    }
+}
+
+/// A salt from the operating system's random source, for a new transfer.
+pub fn random_salt() -> Result<Salt, KeyError> {
+    let mut salt = [0; SALT_LEN];
+    getrandom::getrandom(&mut salt).map_err(|e| KeyError::Random(e.to_string()))?;
+    Ok(salt)
+}
+
+/// The sender's half: seals every packet of one transfer with the key and its salt.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    key: Key,
+    salt: Salt,
+}
+
+/// Largest data payload a keyed packet can carry.
+pub const MAX_KEYED_DATA: usize = MAX_PAYLOAD - TRAILER_LEN;
+
+impl Signer {
+    pub fn new(key: Key, salt: Salt) -> Self {
+        Signer { key, salt }
+    }
+
+    /// The wire header and trailer of a packet carrying `data`, from the header an unkeyed
+    /// sender would send (its `keyed`, `payload_len` and `payload_crc` are set here).
+    /// `data` is at most [`MAX_KEYED_DATA`] bytes.
+    pub fn seal(&self, header: &Header, data: &[u8]) -> ([u8; HEADER_LEN], [u8; TRAILER_LEN]) {
+        let payload_len = u16::try_from(data.len() + TRAILER_LEN)
+            .ok()
+            .filter(|&n| usize::from(n) <= MAX_PAYLOAD)
+            .expect("callers keep keyed data within MAX_KEYED_DATA");
+        let mut header = Header {
+            keyed: true,
+            payload_len,
+            ..*header
+        };
+        let mut trailer = [0; TRAILER_LEN];
+        trailer[..SALT_LEN].copy_from_slice(&self.salt);
+        let tag = self.key.tag(&header, data, &self.salt);
+        trailer[SALT_LEN..].copy_from_slice(&tag);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(data);
+        crc.update(&trailer);
+        header.payload_crc = crc.finalize();
+        let mut bytes = [0; HEADER_LEN];
+        header.encode(&mut bytes);
+        (bytes, trailer)
+    }
+}
+
+/// What a receiver with the key makes of a packet.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict<'a> {
+    /// The tag holds and the salt is the transfer's: the packet as an unkeyed sender would
+    /// have sent it (KEYED clear, `payload_len` and `payload_crc` of the data alone).
+    Authentic(Packet<'a>),
+    /// A keyed packet whose tag fails (forged, or made with another key), or whose salt is
+    /// not the one pinned for its transfer id (another transfer's packet spliced in).
+    Rejected,
+    /// A keyed packet whose payload fails its CRC (or was cut): noise, as far as anyone can
+    /// tell, but nothing in it can be verified, its header included.
+    Damaged,
+    /// A packet without the KEYED flag: nobody vouches for it.
+    Unkeyed,
+}
+
+/// The receiver's half: checks tags and pins each transfer id's salt.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    key: Key,
+    /// The salt of the first authentic packet of each transfer id seen: at most 65536.
+    pinned: HashMap<u16, Salt>,
+}
+
+impl Verifier {
+    pub fn new(key: Key) -> Self {
+        Verifier {
+            key,
+            pinned: HashMap::new(),
+        }
+    }
+
+    /// Check one packet as framing found it.
+    pub fn check<'a>(&mut self, p: &Packet<'a>) -> Verdict<'a> {
+        let h = &p.header;
+        if !h.keyed {
+            return Verdict::Unkeyed;
+        }
+        // An intact keyed payload is at least a trailer long (the parser makes sure).
+        if p.integrity != Integrity::Intact || p.payload.len() < TRAILER_LEN {
+            return Verdict::Damaged;
+        }
+        let (data, trailer) = p.payload.split_at(p.payload.len() - TRAILER_LEN);
+        let (salt, tag) = trailer.split_at(SALT_LEN);
+        let salt: &Salt = salt
+            .try_into()
+            .expect("the trailer starts with SALT_LEN bytes");
+        let expected = self.key.tag(h, data, salt);
+        // Constant time, so response timing tells nothing about how much of a tag was right.
+        let diff = expected
+            .iter()
+            .zip(tag)
+            .fold(0, |acc, (a, b)| acc | (a ^ b));
+        if diff != 0 {
+            return Verdict::Rejected;
+        }
+        if *self.pinned.entry(h.transfer_id).or_insert(*salt) != *salt {
+            return Verdict::Rejected;
+        }
+        Verdict::Authentic(Packet {
+            header: Header {
+                keyed: false,
+                payload_len: h.data_len(),
+                payload_crc: Header::crc_of(data),
+                ..*h
+            },
+            payload: data,
+            integrity: Integrity::Intact,
+            input_pos: p.input_pos,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::framing::{scan, Frame};
+    use crate::wire::Kind;
+
+    fn key(byte: u8) -> Key {
+        Key::from_secret(&[byte; 32]).unwrap()
+    }
+
+    fn header(offset: u64, len: usize) -> Header {
+        Header {
+            kind: Kind::Data,
+            last: false,
+            keyed: false,
+            payload_len: len as u16,
+            transfer_id: 7,
+            seq: (offset / 10) as u32,
+            offset,
+            total_len: Some(100),
+            payload_crc: 0,
+            parity: None,
+        }
+    }
+
+    /// A keyed packet on the wire.
+    fn sealed(signer: &Signer, offset: u64, data: &[u8]) -> Vec<u8> {
+        let (h, t) = signer.seal(&header(offset, data.len()), data);
+        [&h[..], data, &t[..]].concat()
+    }
+
+    /// The packet framing finds at the front of `bytes`.
+    fn framed(bytes: &[u8]) -> Packet<'_> {
+        match scan(bytes, true) {
+            Frame::Packet {
+                header,
+                intact,
+                truncated,
+                payload_len,
+            } => Packet::new(
+                header,
+                &bytes[HEADER_LEN..HEADER_LEN + payload_len],
+                intact,
+                truncated,
+            ),
+            other => panic!("not a packet: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_sealed_packet_frames_intact_and_verifies_to_its_unkeyed_form() {
+        let signer = Signer::new(key(1), [9; SALT_LEN]);
+        let bytes = sealed(&signer, 10, b"0123456789");
+        assert_eq!(bytes.len(), HEADER_LEN + 10 + TRAILER_LEN);
+        assert_eq!(bytes[3] & 0xF, 0x2 | 0x8); // TOTAL_KNOWN, KEYED
+        let p = framed(&bytes);
+        assert!(p.is_intact() && p.header.keyed);
+        match Verifier::new(key(1)).check(&p) {
+            Verdict::Authentic(s) => {
+                let want = Header {
+                    payload_crc: Header::crc_of(b"0123456789"),
+                    ..header(10, 10)
+                };
+                assert_eq!(s.header, want);
+                assert_eq!(s.payload, b"0123456789");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn another_key_or_any_changed_bit_is_rejected() {
+        let signer = Signer::new(key(1), [9; SALT_LEN]);
+        let good = sealed(&signer, 10, b"0123456789");
+        assert!(matches!(
+            Verifier::new(key(2)).check(&framed(&good)),
+            Verdict::Rejected
+        ));
+        // Change any payload byte, or the offset, and repair the CRC and the header check
+        // as a forger would: framing finds an intact packet, the tag fails.
+        let forge = |change: &dyn Fn(&mut Header, &mut [u8])| {
+            let mut h = Header::parse(&good).unwrap();
+            let mut payload = good[HEADER_LEN..].to_vec();
+            change(&mut h, &mut payload);
+            h.payload_crc = Header::crc_of(&payload);
+            let mut bytes = [0; HEADER_LEN];
+            h.encode(&mut bytes);
+            [&bytes[..], &payload[..]].concat()
+        };
+        let mut forgeries: Vec<Vec<u8>> = (0..good.len() - HEADER_LEN)
+            .map(|at| forge(&|_, p| p[at] ^= 0x10))
+            .collect();
+        forgeries.push(forge(&|h, _| h.offset += 10));
+        forgeries.push(forge(&|h, _| h.last = true));
+        for (n, bytes) in forgeries.iter().enumerate() {
+            let p = framed(bytes);
+            assert!(p.is_intact(), "forgery {n} is intact to framing");
+            assert!(
+                matches!(Verifier::new(key(1)).check(&p), Verdict::Rejected),
+                "forgery {n} verified"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_salt_for_one_transfer_id_is_rejected() {
+        let ours = Signer::new(key(1), [1; SALT_LEN]);
+        let theirs = Signer::new(key(1), [2; SALT_LEN]);
+        let mut v = Verifier::new(key(1));
+        let a = sealed(&ours, 0, b"first");
+        let b = sealed(&theirs, 10, b"spliced");
+        let c = sealed(&ours, 20, b"third");
+        assert!(matches!(v.check(&framed(&a)), Verdict::Authentic(_)));
+        assert!(matches!(v.check(&framed(&b)), Verdict::Rejected));
+        assert!(matches!(v.check(&framed(&c)), Verdict::Authentic(_)));
+    }
+
+    #[test]
+    fn unkeyed_and_damaged_packets_are_told_apart() {
+        let signer = Signer::new(key(1), [9; SALT_LEN]);
+        let mut bytes = sealed(&signer, 10, b"0123456789");
+        bytes[HEADER_LEN + 3] ^= 1;
+        let mut v = Verifier::new(key(1));
+        assert!(matches!(v.check(&framed(&bytes)), Verdict::Damaged));
+        let h = Header {
+            payload_crc: Header::crc_of(b"plain"),
+            ..header(0, 5)
+        };
+        let mut plain = [0; HEADER_LEN];
+        h.encode(&mut plain);
+        let plain = [&plain[..], b"plain"].concat();
+        assert!(matches!(v.check(&framed(&plain)), Verdict::Unkeyed));
+    }
+
+    #[test]
+    fn a_short_secret_gives_no_key() {
+        assert!(Key::from_secret(&[0; KEY_MIN_LEN - 1]).is_none());
+        assert!(Key::from_secret(&[0; KEY_MIN_LEN]).is_some());
+        assert_eq!(format!("{:?}", key(1)), "Key(..)");
+    }
+}

@@ -1,0 +1,322 @@
+//! `pktize --key` / `unpktize --key`: authenticated packets. Exact round trips through loss
+//! and FEC, and what a forger, a splicer or a sender without the key gets: nothing written.
+
+use crate::common::{bytes, header, run, sh, split_packets, stderr};
+use pktools::wire::{Header, Kind, HEADER_LEN};
+use std::path::{Path, PathBuf};
+
+/// A directory with two 32-byte keys, `key` and `other`, and a 10-byte `short` one.
+fn keys() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), bytes(32, 1)).unwrap();
+    std::fs::write(dir.path().join("other"), bytes(32, 2)).unwrap();
+    std::fs::write(dir.path().join("short"), bytes(10, 3)).unwrap();
+    dir
+}
+
+fn path(dir: &Path, name: &str) -> String {
+    dir.join(name).to_str().unwrap().to_string()
+}
+
+/// The packets of `data` sent by pktize from a file, with `args`.
+fn pktize(dir: &Path, data: &[u8], args: &[&str]) -> Vec<u8> {
+    let input: PathBuf = dir.join("input");
+    std::fs::write(&input, data).unwrap();
+    let mut all = args.to_vec();
+    all.push(input.to_str().unwrap());
+    let out = run("pktize", &all, b"");
+    assert!(out.status.success(), "pktize: {}", stderr(&out));
+    out.stdout
+}
+
+/// Run unpktize with a JSON report; returns its output and the report's packet counts.
+fn unpktize(dir: &Path, args: &[&str], stream: &[u8]) -> (std::process::Output, serde_json::Value) {
+    let report = path(dir, "report.json");
+    let mut all = vec!["--report", &report];
+    all.extend_from_slice(args);
+    let out = run("unpktize", &all, stream);
+    let json = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .map(|v| v["packets"].clone())
+        .unwrap_or_default();
+    (out, json)
+}
+
+/// A packet with its payload changed by `change`, CRC and header check recomputed, as
+/// anyone who knows pktize(5) but not the key can make.
+fn forged(packet: &[u8], change: impl Fn(&mut Header, &mut [u8])) -> Vec<u8> {
+    let mut h = header(packet);
+    let mut payload = packet[HEADER_LEN..].to_vec();
+    change(&mut h, &mut payload);
+    h.payload_crc = Header::crc_of(&payload);
+    let mut bytes = [0; HEADER_LEN];
+    h.encode(&mut bytes);
+    [&bytes[..], &payload[..]].concat()
+}
+
+#[test]
+fn keyed_round_trip_is_exact_through_loss_with_fec() {
+    let dir = keys();
+    let data = bytes(300_000, 7);
+    std::fs::write(dir.path().join("input"), &data).unwrap();
+    let script = format!(
+        "cd {d} && pktize --key key --fec 8+2 input > packets && \
+         unpktize --key key < packets > out && cmp out input && \
+         corrupt --loss 5% --seed 4 < packets | unpktize --key key -v -o file 2> log && \
+         cmp file input && grep -q ' 0 lost, [1-9][0-9]* recovered' log && \
+         grep -q ' 0 rejected' log",
+        d = dir.path().display()
+    );
+    let out = sh(&script);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stderr(&out),
+        std::fs::read_to_string(dir.path().join("log")).unwrap_or_default()
+    );
+}
+
+#[test]
+fn every_keyed_packet_carries_the_flag_and_one_salt() {
+    let dir = keys();
+    let stream = pktize(
+        dir.path(),
+        &bytes(20_000, 8),
+        &[
+            "--key",
+            &path(dir.path(), "key"),
+            "--fec",
+            "4+1",
+            "-s",
+            "1000",
+        ],
+    );
+    let packets = split_packets(&stream);
+    let kinds: Vec<Kind> = packets.iter().map(|p| header(p).kind).collect();
+    assert!(kinds.contains(&Kind::Descriptor) && kinds.contains(&Kind::Parity));
+    let salt = |p: &[u8]| p[p.len() - 24..p.len() - 16].to_vec();
+    for p in &packets {
+        let h = header(p);
+        assert!(h.keyed && p[3] & pktools::wire::FLAG_KEYED != 0, "{h:?}");
+        assert_eq!(salt(p), salt(&packets[0]));
+        if h.kind == Kind::Data {
+            assert_eq!(h.offset, u64::from(h.seq) * 1000);
+            assert_eq!(h.data_len() + 24, h.payload_len);
+        }
+    }
+}
+
+#[test]
+fn forged_payloads_with_crc_and_header_check_recomputed_never_reach_the_output() {
+    let dir = keys();
+    let data = bytes(10_000, 9);
+    let key = path(dir.path(), "key");
+    let packets = split_packets(&pktize(dir.path(), &data, &["--key", &key, "-s", "1000"]));
+    // Before each data packet, a forgery of it: other data, then a claim of another place
+    // and of a larger total. All arrive first; none may count.
+    let mut stream = vec![];
+    let mut forgeries = 0;
+    for p in &packets {
+        if header(p).kind == Kind::Data {
+            stream.extend(forged(p, |_, payload| payload[0] ^= 0xFF));
+            stream.extend(forged(p, |h, _| h.total_len = Some(1 << 30)));
+            forgeries += 2;
+        }
+        stream.extend(p);
+    }
+    let (out, counts) = unpktize(dir.path(), &["--key", &key], &stream);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == data, "forged bytes reached the output");
+    assert_eq!(counts["rejected"], forgeries, "{counts}");
+    assert_eq!(counts["damaged"], 0);
+    assert_eq!(counts["conflicting"], 0);
+}
+
+#[test]
+fn a_spliced_packet_of_another_keyed_transfer_with_the_same_id_is_rejected() {
+    let dir = keys();
+    let key = path(dir.path(), "key");
+    let args = ["--key", &key, "-s", "1000", "--id", "0x4242"];
+    let ours = bytes(8_000, 10);
+    let theirs = bytes(8_000, 11);
+    let a = split_packets(&pktize(dir.path(), &ours, &args));
+    let b = split_packets(&pktize(dir.path(), &theirs, &args));
+    assert_eq!(a.len(), b.len());
+    // Their data packet 3 takes the place of ours: same id, same key, same offset.
+    let third = |p: &Vec<u8>| header(p).kind == Kind::Data && header(p).seq == 3;
+    let stream: Vec<u8> = a
+        .iter()
+        .zip(&b)
+        .flat_map(|(x, y)| if third(x) { y.clone() } else { x.clone() })
+        .collect();
+    let (out, counts) = unpktize(dir.path(), &["--key", &key], &stream);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(counts["rejected"], 1, "{counts}");
+    assert_eq!(out.stdout.len(), ours.len());
+    assert!(
+        out.stdout[3000..4000].iter().all(|&b| b == 0),
+        "spliced bytes written"
+    );
+    assert_eq!(out.stdout[..3000], ours[..3000]);
+    assert_eq!(out.stdout[4000..], ours[4000..]);
+}
+
+#[test]
+fn unkeyed_packets_with_the_keyed_id_are_ignored() {
+    let dir = keys();
+    let key = path(dir.path(), "key");
+    let ours = bytes(5_000, 12);
+    let keyed = pktize(dir.path(), &ours, &["--key", &key, "--id", "0x77"]);
+    let plain = pktize(dir.path(), &bytes(5_000, 13), &["--id", "0x77"]);
+    let unkeyed = split_packets(&plain).len() as u64;
+    for stream in [
+        [&plain[..], &keyed[..]].concat(),
+        [&keyed[..], &plain[..]].concat(),
+    ] {
+        let (out, counts) = unpktize(dir.path(), &["--key", &key], &stream);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(out.stdout == ours);
+        assert_eq!(counts["unauthenticated"], unkeyed, "{counts}");
+    }
+}
+
+#[test]
+fn a_damaged_keyed_packet_is_never_written() {
+    let dir = keys();
+    let key = path(dir.path(), "key");
+    let data = bytes(5_000, 14);
+    let mut packets = split_packets(&pktize(
+        dir.path(),
+        &data,
+        &["--key", &key, "-s", "1000", "--describe-every", "0"],
+    ));
+    packets[2][HEADER_LEN + 10] ^= 0x01; // noise in data packet 2: its CRC fails
+    let (out, counts) = unpktize(
+        dir.path(),
+        &["--key", &key, "--damaged", "keep"],
+        &packets.concat(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        (counts["damaged"].as_u64(), counts["rejected"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(out.stdout[2000..3000].iter().all(|&b| b == 0));
+    assert_eq!(out.stdout[..2000], data[..2000]);
+}
+
+#[test]
+fn the_wrong_key_writes_nothing_and_says_so() {
+    let dir = keys();
+    let stream = pktize(
+        dir.path(),
+        &bytes(5_000, 15),
+        &["--key", &path(dir.path(), "key")],
+    );
+    let file = path(dir.path(), "out");
+    let (out, counts) = unpktize(
+        dir.path(),
+        &["--key", &path(dir.path(), "other"), "-o", &file],
+        &stream,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "unpktize: error: no packet passed authentication: wrong key?\n"
+    );
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 0);
+    assert!(counts["rejected"].as_u64() > Some(0), "{counts}");
+    let out = run("unpktize", &["--key", &path(dir.path(), "other")], &stream);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn keyed_packets_without_a_key_ask_for_one() {
+    let dir = keys();
+    let stream = pktize(
+        dir.path(),
+        &bytes(5_000, 16),
+        &["--key", &path(dir.path(), "key")],
+    );
+    let out = run("unpktize", &[], &stream);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        "unpktize: error: packets are authenticated: use --key\n"
+    );
+}
+
+#[test]
+fn a_short_key_file_is_refused_by_name() {
+    let dir = keys();
+    let short = path(dir.path(), "short");
+    for program in ["pktize", "unpktize"] {
+        let out = run(program, &["--key", &short], b"data");
+        assert_eq!(out.status.code(), Some(2), "{program}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&short) && err.contains("10 bytes") && err.contains("16"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let missing = path(dir.path(), "missing");
+    let out = run("pktize", &["--key", &missing], b"data");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&missing));
+}
+
+#[test]
+fn info_with_a_key_reads_only_authentic_descriptors() {
+    let dir = keys();
+    let key = path(dir.path(), "key");
+    let stream = pktize(
+        dir.path(),
+        &bytes(5_000, 17),
+        &["--key", &key, "--name", "x.raw"],
+    );
+    let out = run("unpktize", &["--info", "--key", &key], &stream);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5000 bytes"));
+    let out = run(
+        "unpktize",
+        &["--info", "--key", &path(dir.path(), "other")],
+        &stream,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn fec_rebuilds_from_authenticated_parity_only() {
+    let dir = keys();
+    let key = path(dir.path(), "key");
+    let data = bytes(8_000, 18);
+    let packets = split_packets(&pktize(
+        dir.path(),
+        &data,
+        &["--key", &key, "-s", "1000", "--fec", "4+1"],
+    ));
+    // Data packet 1 is lost; a forged copy of every parity packet comes before the real one.
+    let mut stream = vec![];
+    let mut parity = 0;
+    for p in &packets {
+        let h = header(p);
+        if h.kind == Kind::Data && h.seq == 1 {
+            continue;
+        }
+        if h.kind == Kind::Parity {
+            stream.extend(forged(p, |_, payload| payload[5] ^= 0x20));
+            parity += 1;
+        }
+        stream.extend(p);
+    }
+    let (out, counts) = unpktize(dir.path(), &["--key", &key], &stream);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == data, "rebuilt from forged parity");
+    assert_eq!(counts["rejected"], parity, "{counts}");
+    assert_eq!(counts["recovered"], 1, "{counts}");
+}

@@ -11,8 +11,9 @@
 //! lost a datagram on a loaded machine (exit 1) is tried again, twice.
 //!
 //! What the harness changes, and only that: `ffplay` runs headless (`-nodisp -autoexit`),
-//! port 9000 becomes a free port, and after a line ending in `&` the next line waits until
-//! something listens on that port (as the README's "start the receiver first" asks of a
+//! port 9000 becomes a free port, and after a line that starts a receiver in the background
+//! (`nc -l`, socat's `UDP-RECV`, ending in `&`) the next line waits until something listens
+//! on that port (as the README's "start the receiver first" asks of a
 //! reader). A block preceded by `<!-- recipe: skip (reason) -->` is not run; the reason is
 //! required, and the skips are few (the set-up commands, `make install`).
 
@@ -194,7 +195,10 @@ fn script(recipe: &str, port: u16) -> String {
             .unwrap_or("")
             .trim_end()
             .ends_with('&');
-        if background && recipe.contains(&port.to_string()) {
+        // Only a receiver started in the background is waited for: a sender started
+        // first (a carousel a receiver joins late) has nothing to wait for.
+        let receiver = line.contains(" -l ") || line.contains("UDP-RECV");
+        if background && receiver && recipe.contains(&port.to_string()) {
             wait_next = true;
         }
     }
@@ -308,10 +312,10 @@ fn every_readme_recipe_runs_as_written() {
 
 #[test]
 fn the_recipe_reader_finds_paragraphs_skips_and_outputs() {
-    let readme = "x\n\n<!-- recipe: skip (set-up) -->\n```sh\nmake test\n```\n\n```sh\n# a\na | b > out.ppm\n\n# only a comment\n\nc -o got.bin 9000 &\nd --report r.json | ffmpeg -i - o-%03d.png\n```\n";
+    let readme = "x\n\n<!-- recipe: skip (set-up) -->\n```sh\nmake test\n```\n\n```sh\n# a\na | b > out.ppm\n\n# only a comment\n\nnc -l 9000 | c -o got.bin &\nd --report r.json | ffmpeg -i - o-%03d.png\n\ne 9000 &\nf\n```\n";
     let (recipes, skipped) = recipes(readme);
     assert_eq!(skipped, vec![(4, "set-up".to_string())]);
-    assert_eq!(recipes.len(), 2);
+    assert_eq!(recipes.len(), 3);
     assert_eq!(recipes[0].line, 9);
     assert_eq!(outputs(&recipes[0].text), ["out.ppm"]);
     assert_eq!(
@@ -320,5 +324,7 @@ fn the_recipe_reader_finds_paragraphs_skips_and_outputs() {
     );
     assert!(script(&recipes[0].text, 1234).contains("a | b > out.ppm\nfor job"));
     let s = script(&recipes[1].text, 1234);
-    assert!(s.contains("c -o got.bin 1234 &\nwait_for_udp_listener 1234\nd --report"));
+    assert!(s.contains("c -o got.bin &\nwait_for_udp_listener 1234\nd --report"));
+    // A sender in the background has no listener to wait for.
+    assert!(script(&recipes[2].text, 1234).contains("e 1234 &\nf\n"));
 }

@@ -264,29 +264,13 @@ impl Transfer {
         let writable = p.is_intact() || !cx.hold_damaged;
         if start <= self.frontier && self.window.is_empty() && writable {
             // The fast path: in order.
-            self.deliver(
-                start,
-                stated_end,
-                p.payload,
-                p.integrity,
-                p.input_pos,
-                false,
-                cx,
-            )?;
+            self.deliver(start, stated_end, p.payload, p.integrity, p.input_pos, cx)?;
             return self.after_advance(cx);
         }
         while self.window.is_full() {
             self.settle_first_gap(cx)?;
             if start <= self.frontier {
-                self.deliver(
-                    start,
-                    stated_end,
-                    p.payload,
-                    p.integrity,
-                    p.input_pos,
-                    false,
-                    cx,
-                )?;
+                self.deliver(start, stated_end, p.payload, p.integrity, p.input_pos, cx)?;
                 return self.after_advance(cx);
             }
         }
@@ -407,8 +391,6 @@ impl Transfer {
     }
 
     /// Settle a payload at the frontier (it may start before it: only the new part counts).
-    /// `written`: the bytes are already at their offset in the output.
-    #[allow(clippy::too_many_arguments)]
     fn deliver<O: Output>(
         &mut self,
         start: u64,
@@ -416,7 +398,6 @@ impl Transfer {
         data: &[u8],
         integrity: Integrity,
         input_pos: Option<usize>,
-        written: bool,
         cx: &mut Ctx<O>,
     ) -> Result<(), ReassembleError> {
         let base = self.base;
@@ -435,7 +416,7 @@ impl Transfer {
             }
         }
         let skip = (from.max(start) - start) as usize;
-        if skip < data.len() && !written {
+        if skip < data.len() {
             let pos = input_pos.map(|p| p + skip);
             cx.sink.write(base + from, &data[skip..], pos)?;
         }
@@ -532,7 +513,7 @@ impl Transfer {
                 cx,
             )?;
         } else {
-            self.deliver(start, stated_end, data, pending.integrity, None, false, cx)?;
+            self.deliver(start, stated_end, data, pending.integrity, None, cx)?;
         }
         self.window.recycle(pending.data);
         Ok(())

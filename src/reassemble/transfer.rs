@@ -483,7 +483,10 @@ impl Transfer {
                 .expect("the window has a first entry");
             self.deliver_pending(start, pending, cx)?;
         }
-        self.advanced_at = Instant::now();
+        if cx.settings.live_latency.is_some() {
+            // Only live mode asks how long a gap has waited: spare the clock otherwise.
+            self.advanced_at = Instant::now();
+        }
         let window_bytes = self.window.capacity() as u64 * self.payload_len.max(1);
         let horizon = (4 * window_bytes).max(LATE_HORIZON_BYTES);
         let settled = (self.base + self.frontier).saturating_sub(horizon);

@@ -241,3 +241,34 @@ fn many_interleaved_senders_are_never_appended() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stdout == data);
 }
+
+#[test]
+fn a_piped_transfer_that_loses_its_last_data_packet_keeps_its_length_and_reports_the_loss() {
+    let data = bytes(3000, 8);
+    let stream = run("pktize", &["-s", "1000"], &data).stdout;
+    let packets = common::split_packets(&stream);
+    let last_data = packets
+        .iter()
+        .rposition(|p| common::header(p).kind == Kind::Data)
+        .unwrap();
+    let damaged: Vec<u8> = packets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != last_data)
+        .flat_map(|(_, p)| p.clone())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let out = run(
+        "unpktize",
+        &["--report", report.to_str().unwrap()],
+        &damaged,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), 3000);
+    assert_eq!(&out.stdout[..2000], &data[..2000]);
+    let r = report_of(&report);
+    assert_eq!(r["ranges"][0]["kind"], "lost");
+    assert_eq!(r["ranges"][0]["offset"], 2000);
+    assert_eq!(r["ranges"][0]["length"], 1000);
+}

@@ -55,10 +55,29 @@ echo "   still a full-size image: the descriptors carry the length and the PPM h
 ppm2bmp < "$out/late.ppm" > "$out/late.bmp"
 
 echo
+echo "== the same channel, concealed: lost pixels interpolated from their neighbours"
+unpktize --conceal --map "$out/map.ppm" < "$out/channel.pk" > "$out/concealed.ppm" 2>/dev/null || true
+ppm2bmp < "$out/concealed.ppm" > "$out/concealed.bmp"
+ppm2bmp < "$out/map.ppm" > "$out/map.bmp"
+sample sheet 3 < <(cat "$out/received.ppm" "$out/concealed.ppm" "$out/map.ppm") |
+    ppm2bmp > "$out/fill-conceal-map.bmp"
+
+echo
+echo "== progressive: sent interleaved through bursts of loss, a snapshot every 1/8"
+pktize -s 2k --interleave "$out/original.ppm" |
+    corrupt --loss 5% --burst 8 --seed 4 |
+    unpktize --conceal --every $((size / 8)) 2>/dev/null |
+    sample sheet 3 | ppm2bmp > "$out/progressive.bmp" || true
+
+echo
 echo "Look at the pictures (any image viewer opens BMP):"
 echo "  $out/original.bmp   what was sent"
 echo "  $out/received.bmp   what arrived: magenta bands where packets were lost, speckles of"
 echo "                       noise where bits flipped (zoom in), everything else exact"
 echo "  $out/live.bmp       six live-view snapshots, the image filling in"
 echo "  $out/late.bmp       what a receiver that joined late still gets"
+echo "  $out/concealed.bmp  the same loss hidden as blur (unpktize --conceal)"
+echo "  $out/map.bmp        what became of each pixel: grey intact, vermillion lost, yellow damaged"
+echo "  $out/fill-conceal-map.bmp  fill, concealment and the map side by side"
+echo "  $out/progressive.bmp  interleaved sending: whole from the first snapshot, sharper after"
 echo "  $out/report.json    the damage map: every lost and damaged byte range"

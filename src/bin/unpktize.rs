@@ -4,7 +4,7 @@
 use clap::{Parser, ValueEnum};
 use pktools::cli::{self, Failure, Outcome, Progress};
 use pktools::conceal::{self, Geometry};
-use pktools::descriptor;
+use pktools::descriptor::{self, MediaType};
 use pktools::io::{self as pio, Input};
 use pktools::reassemble::damage::{DamageMap, RangeSink};
 use pktools::reassemble::image_output::{
@@ -319,6 +319,9 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             let _ = writeln!(err, "{PROGRAM}: {line}");
         }
     }
+    if let Some(warning) = compressed_image_warning(&report) {
+        eprintln!("{PROGRAM}: warning: {warning}");
+    }
     if let Some(why) = &report.refused {
         return Err(Failure::new(format!("{why} (see --max-size)")));
     }
@@ -345,6 +348,36 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     } else {
         Outcome::Damaged
     })
+}
+
+/// A compressed image that lost bytes mostly does not decode: say so, with the remedy.
+fn compressed_image_warning(report: &reassemble::Report) -> Option<String> {
+    if report.damage.lost_bytes + report.damage.damaged_bytes == 0 {
+        return None;
+    }
+    let kind = report
+        .transfers
+        .iter()
+        .filter_map(|t| t.descriptor.as_ref())
+        .map(|d| d.media_type)
+        .find(|m| matches!(m, MediaType::Jpeg | MediaType::Png))?;
+    let restart_markers = report
+        .transfers
+        .iter()
+        .filter_map(|t| t.descriptor.as_ref())
+        .any(|d| d.head.windows(2).any(|w| w == [0xff, 0xdd]));
+    if kind == MediaType::Jpeg && restart_markers {
+        return Some(
+            "a JPEG with restart markers lost data: decoders resynchronise, and the rows of \
+             the lost packets show as grey bands"
+                .to_string(),
+        );
+    }
+    Some(format!(
+        "a {} that lost data mostly does not decode; send PPM, BMP or raw pixels, \
+         use --fec, or for JPEG add restart markers (jpegtran -restart 1)",
+        kind.name().to_uppercase()
+    ))
 }
 
 /// True when two paths name one file: the same inode if both exist, else the same path.

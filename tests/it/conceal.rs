@@ -568,3 +568,27 @@ fn an_eighth_of_an_interleaved_transfer_is_a_recognisable_whole_image() {
         "an eighth: interleaved {interleaved:.1} dB, in order {sequential:.1} dB"
     );
 }
+
+#[test]
+fn a_jpeg_that_lost_packets_gets_a_warning_with_the_remedy() {
+    crate::common::require_tool("ffmpeg");
+    crate::common::require_tool("jpegtran");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let out = sh(&format!(
+        "ffmpeg -v error -f lavfi -i testsrc=size=640x480 -frames:v 1 {d}/p.jpg && \
+         jpegtran -restart 1 {d}/p.jpg > {d}/r.jpg && \
+         pktize {d}/p.jpg | corrupt --loss 10% --seed 1 | unpktize > {d}/a.jpg 2> {d}/plain; \
+         pktize {d}/r.jpg | corrupt --loss 10% --seed 1 | unpktize > {d}/b.jpg 2> {d}/restart; \
+         ffmpeg -v quiet -y -i {d}/b.jpg {d}/b.png"
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plain = std::fs::read_to_string(dir.path().join("plain")).unwrap();
+    assert!(plain.contains("jpegtran -restart 1"), "{plain}");
+    let restart = std::fs::read_to_string(dir.path().join("restart")).unwrap();
+    assert!(restart.contains("grey bands"), "{restart}");
+}

@@ -3,7 +3,7 @@
 //!
 //! A recipe is a paragraph of a block (lines between blank lines). Each runs in bash with
 //! `set -e -o pipefail`, in a temporary directory holding the input files the recipes name
-//! (photo.ppm, photo.rgb, file.bin, f, in.mp4, frames.raw), with the built binaries first on
+//! (photo.ppm, photo.jpg, photo.rgb, file.bin, f, in.mp4, frames.raw), with the built binaries first on
 //! PATH, under a timeout. It passes when it exits 0 (or 1, "finished but damaged", when it
 //! runs `corrupt`, whose loss is the point), its background jobs (a receiver started with
 //! `&`) do too, no program printed an error line, and every file it writes (`> F`, `-o F`,
@@ -126,6 +126,7 @@ fn inputs() -> &'static Path {
             );
         };
         lavfi("-i testsrc=size=640x480 -frames:v 1 photo.ppm");
+        lavfi("-i testsrc=size=640x480 -frames:v 1 photo.jpg");
         lavfi("-i testsrc=size=640x480 -frames:v 1 -f rawvideo -pix_fmt rgb24 photo.rgb");
         lavfi("-i testsrc=size=640x480:rate=10 -frames:v 3 -f rawvideo -pix_fmt rgb24 frames.raw");
         lavfi("-i testsrc=size=320x240:rate=10 -t 1 -pix_fmt yuv420p in.mp4");

@@ -268,7 +268,10 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         }
         None => sink,
     };
-    let damage = DamageMap::new(sink);
+    let mut damage = DamageMap::new(sink);
+    if args.map.is_some() {
+        damage.record_repairs();
+    }
     let report = match output {
         Some(path) => {
             let file = OpenOptions::new()

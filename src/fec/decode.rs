@@ -664,6 +664,5 @@ fn decode(
     true
 }
 
-
 #[cfg(test)]
 mod tests;

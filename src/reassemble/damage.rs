@@ -28,6 +28,19 @@ impl RangeKind {
     }
 }
 
+/// How a byte range that did not arrive intact was made right anyway: kept (when asked,
+/// for the damage picture) apart from the damage ranges, which they never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repair {
+    /// Rebuilt from parity.
+    Rebuilt,
+    /// Written from a descriptor's copy of the head.
+    Restored,
+}
+
+/// Repairs kept for the picture at most: beyond, the rest show as intact.
+pub const MAX_REPAIRS: usize = 1 << 18;
+
 /// A range of output offsets, `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DamagedRange {
@@ -43,6 +56,11 @@ pub const MAX_KEPT_RANGES: usize = 1 << 18;
 /// Receives final ranges, in output order, then the report at the end.
 pub trait RangeSink {
     fn range(&mut self, range: &DamagedRange) -> io::Result<()>;
+    /// A range that was rebuilt or restored (only when the map records repairs), at the
+    /// end, before `finish`.
+    fn repair(&mut self, _how: Repair, _start: u64, _end: u64) -> io::Result<()> {
+        Ok(())
+    }
     /// The input ended: everything is final.
     fn finish(&mut self, _report: &super::Report) -> io::Result<()> {
         Ok(())
@@ -65,6 +83,8 @@ pub struct DamageMap {
     sink: Option<Box<dyn RangeSink>>,
     /// Keep ranges until the end (within the cap), not only within the horizon.
     keep_all: bool,
+    /// Repairs, when recorded (`record_repairs`), in the order they happened.
+    repairs: Option<Vec<(Repair, u64, u64)>>,
 }
 
 impl DamageMap {
@@ -74,6 +94,22 @@ impl DamageMap {
             totals: DamageTotals::default(),
             sink,
             keep_all: false,
+            repairs: None,
+        }
+    }
+
+    /// Also keep the ranges that were rebuilt or restored (for the damage picture); they
+    /// reach the sink through [`RangeSink::repair`] at the end.
+    pub fn record_repairs(&mut self) {
+        self.repairs.get_or_insert_with(Vec::new);
+    }
+
+    /// A range was rebuilt or restored (kept only when asked, and within the cap).
+    pub fn note_repair(&mut self, how: Repair, start: u64, end: u64) {
+        if let Some(repairs) = &mut self.repairs {
+            if start < end && repairs.len() < MAX_REPAIRS {
+                repairs.push((how, start, end));
+            }
         }
     }
 
@@ -103,12 +139,15 @@ impl DamageMap {
         out
     }
 
-    /// Hand the report to the sink: the end.
+    /// Hand the repairs and the report to the sink: the end.
     pub fn finish(&mut self, report: &super::Report) -> io::Result<()> {
-        match &mut self.sink {
-            Some(sink) => sink.finish(report),
-            None => Ok(()),
+        let Some(sink) = &mut self.sink else {
+            return Ok(());
+        };
+        for (how, start, end) in self.repairs.take().unwrap_or_default() {
+            sink.repair(how, start, end)?;
         }
+        sink.finish(report)
     }
 
     /// Record a range at or after every range recorded so far (ranges come in output order).

@@ -6,7 +6,7 @@
 //! Memory: the ranges, at most [`MAX_MAP_RANGES`] (beyond, the map says so and draws what
 //! it kept); the image under a blended map is read from the output file at the end.
 
-use super::damage::{DamagedRange, RangeKind, RangeSink};
+use super::damage::{DamagedRange, RangeKind, RangeSink, Repair};
 use super::Report;
 use crate::conceal::map::{self, ByteState, MapOptions, StateRange};
 use crate::conceal::{self, Geometry};
@@ -90,12 +90,34 @@ impl<W: Write> RangeSink for MapSink<W> {
         }
     }
 
+    /// Repairs colour the map only; the JSON report does not list them.
+    fn repair(&mut self, how: Repair, start: u64, end: u64) -> io::Result<()> {
+        if self.states.len() < MAX_MAP_RANGES {
+            let state = match how {
+                Repair::Rebuilt => ByteState::Rebuilt,
+                Repair::Restored => ByteState::Restored,
+            };
+            self.states.push(StateRange {
+                range: start..end,
+                state,
+            });
+        } else {
+            self.overflow = true;
+        }
+        Ok(())
+    }
+
     fn finish(&mut self, report: &Report) -> io::Result<()> {
         if let Some(next) = &mut self.next {
             next.finish(report)?;
         }
         let mut states = std::mem::take(&mut self.states);
+        // Damage came in output order, repairs in the order they happened: sort, and where
+        // a repaired range was later damaged again (or the reverse), keep the worst.
+        states.sort_by_key(|s| (s.range.start, s.range.end));
+        let states = disjoint(states);
         let len = report.output_len;
+        let mut states = states;
         match self.geometry(report) {
             Some(g) => {
                 if g.end() > len {
@@ -126,4 +148,37 @@ impl<W: Write> RangeSink for MapSink<W> {
         }
         self.out.flush()
     }
+}
+
+/// Sorted ranges made disjoint: where two overlap, the overlap takes the worse state.
+fn disjoint(sorted: Vec<StateRange>) -> Vec<StateRange> {
+    let mut out: Vec<StateRange> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match out.last_mut() {
+            Some(last) if last.range.end > r.range.start => {
+                // Overlap: split into before, overlap (worst), after.
+                let last_end = last.range.end;
+                let worst = last.state.worst(r.state);
+                let (overlap_end, tail) = if r.range.end <= last_end {
+                    (r.range.end, Some((r.range.end..last_end, last.state)))
+                } else {
+                    (last_end, Some((last_end..r.range.end, r.state)))
+                };
+                last.range.end = r.range.start;
+                let keep_last = last.range.start < last.range.end;
+                if !keep_last {
+                    out.pop();
+                }
+                out.push(StateRange {
+                    range: r.range.start..overlap_end,
+                    state: worst,
+                });
+                if let Some((range, state)) = tail.filter(|(t, _)| t.start < t.end) {
+                    out.push(StateRange { range, state });
+                }
+            }
+            _ => out.push(r),
+        }
+    }
+    out
 }

@@ -9,7 +9,7 @@
 //! the frontier is a duplicate, or a late arrival for a filled range, which a seekable
 //! output still takes.
 
-use super::damage::{DamageTotals, RangeKind};
+use super::damage::{DamageTotals, RangeKind, Repair};
 use super::fingerprints::{Fingerprints, Seen};
 use super::output::Output;
 use super::packet::{Integrity, Packet};
@@ -412,6 +412,9 @@ impl Transfer {
                     .out
                     .write_at(base + from, &head[from as usize..upto as usize])?;
                 cx.counts.restored_bytes += upto - from;
+                cx.sink
+                    .damage
+                    .note_repair(Repair::Restored, base + from, base + upto);
                 from = upto;
             }
         }
@@ -446,6 +449,10 @@ impl Transfer {
                 .out
                 .write_at(self.base + from as u64, &head[from..upto])?;
             cx.counts.restored_bytes += (upto - from) as u64;
+            let base = self.base;
+            cx.sink
+                .damage
+                .note_repair(Repair::Restored, base + from as u64, base + upto as u64);
             self.frontier = upto as u64;
             if self.frontier == to {
                 return Ok(());
@@ -593,6 +600,9 @@ impl Transfer {
                 pending.present = p.payload.len();
                 pending.stated_end = end;
                 cx.counts.recovered += 1;
+                cx.sink
+                    .damage
+                    .note_repair(Repair::Rebuilt, base + start, base + end);
             }
             return Ok(());
         }
@@ -615,6 +625,9 @@ impl Transfer {
                 cx.counts.lost = cx.counts.lost.saturating_sub(slots);
             }
             cx.counts.recovered += 1;
+            cx.sink
+                .damage
+                .note_repair(Repair::Rebuilt, abs_start, abs_end);
             return Ok(());
         }
         // Not received yet: place it like an intact arrival, but count it as recovered.
@@ -622,6 +635,9 @@ impl Transfer {
         self.place(p, cx)?;
         if cx.counts.intact > intact {
             cx.counts.recovered += 1;
+            cx.sink
+                .damage
+                .note_repair(Repair::Rebuilt, base + start, base + end);
         }
         cx.counts.intact = intact;
         cx.counts.reordered = reordered;
@@ -707,6 +723,7 @@ impl Transfer {
                     .out
                     .write_at(abs, &head[offset as usize..slot_end as usize])?;
                 cx.sink.damage.repair(abs, abs_end);
+                cx.sink.damage.note_repair(Repair::Restored, abs, abs_end);
                 cx.counts.restored_bytes += slot_end - offset;
                 if slot_end - offset == grid || slot_end == self.frontier {
                     cx.counts.lost = cx.counts.lost.saturating_sub(1);

@@ -592,3 +592,47 @@ fn a_jpeg_that_lost_packets_gets_a_warning_with_the_remedy() {
     let restart = std::fs::read_to_string(dir.path().join("restart")).unwrap();
     assert!(restart.contains("grey bands"), "{restart}");
 }
+
+#[test]
+fn the_map_colours_packets_rebuilt_by_fec_and_heads_restored_from_a_descriptor() {
+    use conceal::map::ByteState;
+    let colours = |map: &[u8]| -> std::collections::HashSet<[u8; 3]> {
+        let header_len = map.len() - 512 * 512 * 3;
+        map[header_len..]
+            .chunks(3)
+            .map(|c| [c[0], c[1], c[2]])
+            .collect()
+    };
+    let (dir, _) = lossy_photo("--fec 8+2", "--loss 5% --seed 3");
+    let d = dir.path().display();
+    sh(&format!(
+        "unpktize --map {d}/m.ppm < {d}/lossy.pk > /dev/null"
+    ));
+    let rebuilt = colours(&std::fs::read(dir.path().join("m.ppm")).unwrap());
+    assert!(
+        rebuilt.contains(&ByteState::Rebuilt.colour()),
+        "{rebuilt:?}"
+    );
+    // Without its first data packet (the PPM header and first rows), the head comes from
+    // a descriptor.
+    let stream = sh(&format!("pktize {d}/a.ppm")).stdout;
+    let mut dropped = false;
+    let without: Vec<u8> = crate::common::split_packets(&stream)
+        .into_iter()
+        .filter(|p| {
+            let first_data = !dropped && crate::common::header(p).kind == pktools::wire::Kind::Data;
+            dropped |= first_data;
+            !first_data
+        })
+        .flatten()
+        .collect();
+    std::fs::write(dir.path().join("nohead.pk"), without).unwrap();
+    sh(&format!(
+        "unpktize --map {d}/h.ppm < {d}/nohead.pk > /dev/null"
+    ));
+    let restored = colours(&std::fs::read(dir.path().join("h.ppm")).unwrap());
+    assert!(
+        restored.contains(&ByteState::Restored.colour()),
+        "{restored:?}"
+    );
+}

@@ -8,5 +8,6 @@ pub mod auth;
 pub mod descriptor;
 pub mod framing;
 pub mod header;
+mod polyval;
 
 pub use header::*;

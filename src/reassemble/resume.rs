@@ -103,9 +103,7 @@ impl<'de> Deserialize<'de> for Ranges {
                         }
                         Some(last) if last.end == r.offset => last.end = end,
                         _ if r.length == 0 => {}
-                        _ if full => {
-                            return Err(de::Error::custom(ResumeError::TooManyRanges))
-                        }
+                        _ if full => return Err(de::Error::custom(ResumeError::TooManyRanges)),
                         _ => out.push(r.offset..end),
                     }
                 }

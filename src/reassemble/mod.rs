@@ -10,6 +10,7 @@
 //! - `sink` and [`output`]: where bytes go; [`damage`]: what was lost or damaged;
 //! - [`report`]: the JSON damage map and the human summary; `drive`: feeding from a map or
 //!   a stream.
+//! - [`resume`]: continuing an earlier reception from its report, into the file it left.
 //!
 //! With a key (`Settings::key`), every packet passes [`crate::wire::auth::Verifier`] first: only
 //! authentic ones, stripped of their trailer, go further; the others are counted and

@@ -374,6 +374,12 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             let _ = writeln!(err, "{PROGRAM}: {line}");
         }
     }
+    if let Some(r) = resume.as_ref().filter(|_| report.transfers.is_empty()) {
+        return Err(Failure::new(format!(
+            "no packets of the resumed transfer {:#06x} in the input",
+            r.id
+        )));
+    }
     if let Some(warning) = compressed_image_warning(&report) {
         eprintln!("{PROGRAM}: warning: {warning}");
     }
@@ -393,7 +399,9 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         return Err(Failure::new("packets are authenticated: use --key"));
     }
     if report.counts.packets_found() == 0 && !pio::stop_requested() {
-        return Err(Failure::new(match args.id {
+        // Resuming follows only the resumed transfer.
+        let followed = args.id.or(resume.as_ref().map(|r| r.id));
+        return Err(Failure::new(match followed {
             Some(id) => format!("no pktize packets of transfer {id:#06x} in the input"),
             None => "no pktize packets in the input".to_string(),
         }));

@@ -205,3 +205,21 @@ fn a_reception_cut_short_resumes_with_its_tail() {
     assert!(std::fs::read(dir.path().join("got")).unwrap() == data);
     assert_eq!(report(&dir.path().join("r.json"))["intact"], true);
 }
+
+#[test]
+fn a_resume_given_only_another_transfer_says_so_and_keeps_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    first_reception(dir.path());
+    let d = dir.path().display();
+    let old = std::fs::read(dir.path().join("r.json")).unwrap();
+    let r = sh(&format!(
+        "pktize --id 8 {d}/f | unpktize -o {d}/got --resume {d}/r.json --report {d}/r.json"
+    ));
+    assert_eq!(r.status.code(), Some(2));
+    assert!(
+        stderr(&r).contains("resumed transfer 0x0007"),
+        "{}",
+        stderr(&r)
+    );
+    assert!(std::fs::read(dir.path().join("r.json")).unwrap() == old);
+}

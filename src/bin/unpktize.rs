@@ -13,6 +13,7 @@ use pktools::reassemble::image_output::{
 use pktools::reassemble::map_sink::MapSink;
 use pktools::reassemble::output::{FileOutput, LentInput, Output, StreamOutput};
 use pktools::reassemble::report::{self, JsonReport};
+use pktools::reassemble::resume::Resume;
 use pktools::reassemble::{
     self, DamagedPolicy, ReassembleError, Reassembler, Settings, MAX_WINDOW_PACKETS,
 };
@@ -113,6 +114,11 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
+    /// Continue the incomplete reception into -o FILE that wrote the --report REPORT:
+    /// write only what it lacks; refuse a transfer that is not the one FILE holds.
+    #[arg(long, value_name = "REPORT")]
+    resume: Option<PathBuf>,
+
     /// Print what is being received (from the first descriptor: name, type, length, image
     /// geometry) on stdout, and exit.
     #[arg(long)]
@@ -206,6 +212,15 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             )));
         }
     }
+    let resume = match (&args.resume, output) {
+        (Some(_), None) => {
+            return Err(Failure::new(
+                "--resume continues into a file: give it with -o FILE",
+            ))
+        }
+        (Some(path), Some(out)) => Some(load_resume(path, out, args.id)?),
+        (None, _) => None,
+    };
     let max_len = match args.max_size {
         Some(MaxSize(limit)) => limit,
         // A forged total must not make a pipe receiver write fill without end.
@@ -226,6 +241,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         stop_when_whole: !args.keep_reading,
         key,
         snapshot_every: args.every,
+        resume: resume.clone(),
     };
     if args.every.is_some() && output.is_some() {
         return Err(Failure::new(
@@ -243,7 +259,17 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     let input = Input::open(args.file.as_deref())?;
     // Interrupted, still write what arrived and the report, then die of the signal.
     pio::stop_on_signals();
-    let sink = match &args.report {
+    // Resuming with the report in place: write the new one beside it, and put it in
+    // place only at the end (a transfer that does not match leaves the old one).
+    let report_path = match (&args.report, &args.resume) {
+        (Some(r), Some(old)) if same_file(r, old) => {
+            let mut name = r.file_name().unwrap_or_default().to_os_string();
+            name.push(".new");
+            Some(r.with_file_name(name))
+        }
+        (r, _) => r.clone(),
+    };
+    let sink = match &report_path {
         Some(path) => {
             let file = File::create(path)
                 .map_err(cli::io_context(format_args!("--report {}", path.display())))?;
@@ -272,7 +298,17 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if args.map.is_some() {
         damage.record_repairs();
     }
-    let report = match output {
+    let received = match output {
+        Some(path) if resume.is_some() => {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(cli::io_context(format_args!("{}", path.display())))?;
+            let out = FileOutput::existing(file)
+                .map_err(cli::io_context(format_args!("{}", path.display())))?;
+            reassemble_into(out, settings, damage, input, &args)
+        }
         Some(path) => {
             let file = OpenOptions::new()
                 .create(true)
@@ -290,10 +326,10 @@ fn run(args: Args) -> Result<Outcome, Failure> {
                 if args.conceal {
                     out = out.concealing(source);
                 }
-                reassemble_into(out, settings, damage, input, &args)?
+                reassemble_into(out, settings, damage, input, &args)
             } else {
                 // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
-                reassemble_into(StreamOutput::new(file), settings, damage, input, &args)?
+                reassemble_into(StreamOutput::new(file), settings, damage, input, &args)
             }
         }
         None if args.every.is_some() => {
@@ -305,22 +341,47 @@ fn run(args: Args) -> Result<Outcome, Failure> {
                 conceal,
                 true,
             );
-            reassemble_into(out, settings, damage, input, &args)?
+            reassemble_into(out, settings, damage, input, &args)
         }
         None if args.conceal => {
             let out = ConcealingStream::new(StreamOutput::new(cli::stdout_file()?), source);
-            reassemble_into(out, settings, damage, input, &args)?
+            reassemble_into(out, settings, damage, input, &args)
         }
         None => {
             let out = StreamOutput::new(cli::stdout_file()?).with_hold_limit(args.max_hold);
-            reassemble_into(out, settings, damage, input, &args)?
+            reassemble_into(out, settings, damage, input, &args)
         }
     };
+    // Resuming, the new report replaces the old one only when the transfer matched.
+    let matched = received
+        .as_ref()
+        .is_ok_and(|r| r.mismatch.is_none() && !r.transfers.is_empty());
+    if let (Some(written), Some(asked)) = (&report_path, &args.report) {
+        if args.resume.is_some() && !matched {
+            let _ = std::fs::remove_file(written);
+        } else if written != asked {
+            std::fs::rename(written, asked).map_err(cli::io_context(format_args!(
+                "--report {}",
+                asked.display()
+            )))?;
+        }
+    }
+    let report = received?;
+    if let Some(why) = &report.mismatch {
+        let out = output.expect("only a resume into a file can mismatch");
+        return Err(Failure::new(format!("{}: {why}", out.display())));
+    }
     if args.verbose {
         let mut err = std::io::stderr().lock();
         for line in report::summary_lines(&report) {
             let _ = writeln!(err, "{PROGRAM}: {line}");
         }
+    }
+    if let Some(r) = resume.as_ref().filter(|_| report.transfers.is_empty()) {
+        return Err(Failure::new(format!(
+            "no packets of the resumed transfer {:#06x} in the input",
+            r.id
+        )));
     }
     if let Some(warning) = compressed_image_warning(&report) {
         eprintln!("{PROGRAM}: warning: {warning}");
@@ -341,7 +402,9 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         return Err(Failure::new("packets are authenticated: use --key"));
     }
     if report.counts.packets_found() == 0 && !pio::stop_requested() {
-        return Err(Failure::new(match args.id {
+        // Resuming follows only the resumed transfer.
+        let followed = args.id.or(resume.as_ref().map(|r| r.id));
+        return Err(Failure::new(match followed {
             Some(id) => format!("no pktize packets of transfer {id:#06x} in the input"),
             None => "no pktize packets in the input".to_string(),
         }));
@@ -381,6 +444,33 @@ fn compressed_image_warning(report: &reassemble::Report) -> Option<String> {
          use --fec, or for JPEG add restart markers (jpegtran -restart 1)",
         kind.name().to_uppercase()
     ))
+}
+
+/// Read the report of the reception to continue into `out`, and check `out` against it.
+fn load_resume(path: &Path, out: &Path, id: Option<u16>) -> Result<Resume, Failure> {
+    if same_file(out, path) {
+        return Err(Failure::new(format!(
+            "--resume and -o name the same file, {}",
+            out.display()
+        )));
+    }
+    let context =
+        |e: &dyn std::fmt::Display| Failure::new(format!("--resume {}: {e}", path.display()));
+    let file = File::open(path).map_err(|e| context(&e))?;
+    let resume = Resume::from_reader(file).map_err(|e| context(&e))?;
+    if id.is_some_and(|id| id != resume.id) {
+        return Err(Failure::new(format!(
+            "--id differs from the transfer {:#06x} that --resume continues",
+            resume.id
+        )));
+    }
+    let len = std::fs::metadata(out)
+        .map_err(cli::io_context(format_args!("{}", out.display())))?
+        .len();
+    resume
+        .check_file_len(len)
+        .map_err(|e| Failure::new(format!("{}: {e}", out.display())))?;
+    Ok(resume)
 }
 
 /// True when two paths name one file: the same inode if both exist, else the same path.
@@ -460,7 +550,9 @@ fn reassemble_into<O: Output + ImageOutput>(
         // Asked to stop while writing fill: keep what was settled, write the report.
         Ok(()) | Err(ReassembleError::Stopped) => {}
         Err(ReassembleError::Io(e)) => return Err(cli::io_context("writing output")(e)),
-        Err(e @ ReassembleError::TooLarge { .. }) => return Err(Failure::new(e.to_string())),
+        Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
+            return Err(Failure::new(e.to_string()))
+        }
     }
     let (report, out) = r.finish().map_err(|e| match report::report_error(&e) {
         Some(inner) => Failure::new(format!("writing the report: {inner}")),

@@ -10,6 +10,7 @@
 //! - `sink` and [`output`]: where bytes go; [`damage`]: what was lost or damaged;
 //! - [`report`]: the JSON damage map and the human summary; `drive`: feeding from a map or
 //!   a stream.
+//! - [`resume`]: continuing an earlier reception from its report, into the file it left.
 //!
 //! With a key (`Settings::key`), every packet passes [`crate::wire::auth::Verifier`] first: only
 //! authentic ones, stripped of their trailer, go further; the others are counted and
@@ -28,6 +29,7 @@ pub mod output;
 pub mod packet;
 mod recovery;
 pub mod report;
+pub mod resume;
 mod sink;
 mod tracker;
 mod transfer;
@@ -40,7 +42,7 @@ pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 use crate::descriptor::Descriptor;
 use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::Kind;
-use damage::{DamageMap, DamageTotals};
+use damage::{DamageMap, DamageTotals, RangeKind};
 use output::Output;
 use sink::Sink;
 use std::io;
@@ -82,6 +84,10 @@ pub struct Settings {
     /// Ask the output for a whole-transfer snapshot each time this many more payload
     /// bytes have arrived (and it writes one at the end).
     pub snapshot_every: Option<u64>,
+    /// Continue an earlier reception into the output it left (a seekable one that holds
+    /// it): follow only its transfer, write only what it lacks, refuse a transfer that is
+    /// not the same one (see [`resume`]).
+    pub resume: Option<resume::Resume>,
 }
 
 fn never() -> bool {
@@ -101,6 +107,7 @@ impl Default for Settings {
             stop_when_whole: false,
             key: None,
             snapshot_every: None,
+            resume: None,
         }
     }
 }
@@ -119,6 +126,10 @@ pub enum ReassembleError {
     /// A stop was requested while writing fill: what was settled is kept.
     #[error("stopped")]
     Stopped,
+    /// Resuming: the transfer arriving is not the one the output holds part of. Nothing
+    /// more is taken.
+    #[error("the earlier file does not hold this transfer: {0}")]
+    Mismatch(String),
 }
 
 /// Packet and byte counts over the whole input.
@@ -219,6 +230,8 @@ pub struct Report {
     pub complete: bool,
     /// Why a transfer was refused (too large), if one was: nothing more was taken.
     pub refused: Option<String>,
+    /// Resuming: why the transfer is not the one the output holds part of, if it is not.
+    pub mismatch: Option<String>,
 }
 
 impl Report {
@@ -226,6 +239,7 @@ impl Report {
     pub fn intact(&self) -> bool {
         self.complete
             && self.refused.is_none()
+            && self.mismatch.is_none()
             && self.damage.lost_bytes == 0
             && self.damage.damaged_bytes == 0
             && self.counts.conflicting == 0
@@ -252,6 +266,16 @@ pub struct Reassembler<O: Output> {
     /// Payload bytes of the followed transfers that arrived, for snapshots.
     arrived: u64,
     next_snapshot: u64,
+    /// Resuming: the earlier reception, until its transfer is over.
+    resume: Option<Resuming>,
+}
+
+/// A resumed transfer's state: started yet, and content checks left.
+struct Resuming {
+    resume: resume::Resume,
+    started: bool,
+    checks_left: u32,
+    buf: Vec<u8>,
 }
 
 impl<O: Output> Reassembler<O> {
@@ -262,8 +286,18 @@ impl<O: Output> Reassembler<O> {
         let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
         let verifier = settings.key.clone().map(Verifier::new);
         let next_snapshot = settings.snapshot_every.unwrap_or(0);
+        let resume = settings.resume.clone().map(|resume| Resuming {
+            resume,
+            started: false,
+            checks_left: resume::CONTENT_CHECKS,
+            buf: Vec::new(),
+        });
+        let wanted = settings
+            .transfer_id
+            .or(resume.as_ref().map(|r| r.resume.id));
         Reassembler {
-            tracker: Tracker::new(settings.transfer_id),
+            tracker: Tracker::new(wanted),
+            resume,
             settings,
             sink,
             current: None,
@@ -363,7 +397,7 @@ impl<O: Output> Reassembler<O> {
             Kind::Parity => self.accept_parity(p),
         };
         match taken {
-            Err(e @ ReassembleError::TooLarge { .. }) => {
+            Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
                 // Keep what was settled; claim nothing beyond it.
                 if let Some(t) = &mut self.current {
                     t.extent = transfer::Extent::default();
@@ -399,6 +433,7 @@ impl<O: Output> Reassembler<O> {
     }
 
     fn accept_data(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        self.check_resumed(p)?;
         match self.belongs(p) {
             Belongs::Current => {}
             Belongs::NewTransfer => {
@@ -460,10 +495,61 @@ impl<O: Output> Reassembler<O> {
         Ok(())
     }
 
+    /// Resuming: refuse an intact data packet of the resumed transfer that contradicts
+    /// the earlier reception's length, or whose bytes differ from those the output holds
+    /// already at its offset (the first [`resume::CONTENT_CHECKS`] such packets).
+    fn check_resumed(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        let Some(rs) = &mut self.resume else {
+            return Ok(());
+        };
+        let h = &p.header;
+        let ours = !rs.started || self.current.as_ref().is_some_and(|t| t.resumed);
+        if !p.is_intact() || h.transfer_id != rs.resume.id || !ours {
+            return Ok(());
+        }
+        if let Some(why) = rs.resume.length_mismatch(h.end(), h.total_len, h.last) {
+            return Err(ReassembleError::Mismatch(why));
+        }
+        let (start, end) = (h.offset, h.offset + p.payload.len() as u64);
+        // The resumed transfer starts the output (see start_transfer).
+        let present = end <= rs.resume.len && start < end;
+        let missing = rs
+            .resume
+            .missing
+            .iter()
+            .any(|r| r.start < end && start < r.end);
+        if rs.checks_left == 0 || !present || missing {
+            return Ok(());
+        }
+        rs.checks_left -= 1;
+        rs.buf.resize(p.payload.len(), 0);
+        if !self.sink.out.read_at(start, &mut rs.buf)? {
+            rs.checks_left = 0;
+            return Ok(());
+        }
+        if rs.buf[..] != *p.payload {
+            return Err(ReassembleError::Mismatch(format!(
+                "its {} bytes at offset {start} differ from this transfer's",
+                p.payload.len()
+            )));
+        }
+        Ok(())
+    }
+
     fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
         self.counts.transfers += 1;
         self.fec.reset(id);
         self.current = Some(Transfer::new(id, self.next_base, self.sink.damage.totals()));
+        if let Some(rs) = &mut self.resume {
+            if !rs.started && id == rs.resume.id && self.next_base == 0 {
+                rs.started = true;
+                let t = self.current.as_mut().expect("just started");
+                t.resume_at(rs.resume.len, rs.resume.end_known);
+                for r in &rs.resume.missing {
+                    self.sink.damage.record(RangeKind::Lost, r.start, r.end);
+                }
+            }
+        }
         if let Some((d, total)) = self.tracker.take_descriptor(id) {
             let (t, mut cx) = self.ctx();
             t.expect("just started")
@@ -535,6 +621,21 @@ impl<O: Output> Reassembler<O> {
             self.counts.foreign += 1;
             return Ok(());
         }
+        if let Some(rs) = &self.resume {
+            let ours = !rs.started || self.current.as_ref().is_some_and(|t| t.resumed);
+            if id == rs.resume.id && ours {
+                let r = &rs.resume;
+                let why = r
+                    .descriptor_mismatch(&d.name, d.media_type.name())
+                    .or_else(|| match p.header.total_len {
+                        Some(t) => r.length_mismatch(0, Some(t), false),
+                        None => None,
+                    });
+                if let Some(why) = why {
+                    return Err(ReassembleError::Mismatch(why));
+                }
+            }
+        }
         match &self.current {
             None => self.start_transfer(id)?,
             Some(t) if t.id == id && !t.is_complete() => {}
@@ -593,7 +694,12 @@ impl<O: Output> Reassembler<O> {
         let held = self.tracker.take_held();
         self.counts.foreign += held.len() as u64;
         match self.end_transfer() {
-            Ok(()) | Err(ReassembleError::Stopped | ReassembleError::TooLarge { .. }) => {}
+            Ok(())
+            | Err(
+                ReassembleError::Stopped
+                | ReassembleError::TooLarge { .. }
+                | ReassembleError::Mismatch(_),
+            ) => {}
             Err(ReassembleError::Io(e)) => return Err(e),
         }
         if let Some(t) = self.current.take() {
@@ -618,7 +724,14 @@ impl<O: Output> Reassembler<O> {
             transfers: self.finished,
             output_len: self.next_base,
             complete,
-            refused: self.refused.as_ref().map(ToString::to_string),
+            refused: match &self.refused {
+                Some(ReassembleError::Mismatch(_)) | None => None,
+                Some(e) => Some(e.to_string()),
+            },
+            mismatch: match &self.refused {
+                Some(e @ ReassembleError::Mismatch(_)) => Some(e.to_string()),
+                _ => None,
+            },
         };
         self.sink.damage.finish(&report)?;
         Ok((report, self.sink.out))

@@ -75,6 +75,11 @@ pub trait Output {
     fn holes_read_as_zeros(&self) -> bool {
         false
     }
+    /// Read back `buf.len()` bytes at `at` (what an earlier reception left, when resuming).
+    /// Returns false when the output cannot be read.
+    fn read_at(&mut self, _at: u64, _buf: &mut [u8]) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// How much to gather before writing.
@@ -302,6 +307,8 @@ pub struct FileOutput {
     /// reading too).
     conceal: Option<ImageSource>,
     note: Option<String>,
+    /// Created (or truncated) empty: bytes never written read as zeros.
+    fresh: bool,
 }
 
 impl FileOutput {
@@ -313,7 +320,19 @@ impl FileOutput {
             len: 0,
             conceal: None,
             note: None,
+            fresh: true,
         }
+    }
+
+    /// A file that already holds part of the transfer (resuming an earlier reception):
+    /// nothing in it reads as zeros unless written so.
+    pub fn existing(file: File) -> io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(FileOutput {
+            len,
+            fresh: false,
+            ..FileOutput::new(file)
+        })
     }
 
     /// Conceal the lost pixels at the end, the image's geometry taken from `source`.
@@ -411,7 +430,21 @@ impl Output for FileOutput {
     fn holes_read_as_zeros(&self) -> bool {
         // The file is created (or truncated) empty, and the reassembler fills only ranges
         // it never wrote.
-        true
+        self.fresh
+    }
+
+    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> io::Result<bool> {
+        self.write_buffered()?;
+        match self.file.read_exact_at(buf, at) {
+            Ok(()) => Ok(true),
+            // Shorter than the report said: the caller checked the length already, so
+            // this is a file changed meanwhile; its bytes are not this transfer's.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                buf.fill(0);
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn set_len_hint(&mut self, len: u64) -> io::Result<()> {

@@ -114,6 +114,8 @@ pub struct Transfer {
     /// Data packets per interleaved span, as the descriptor announced (0: in order): the
     /// window holds a span.
     pub interleave_span: usize,
+    /// Seeded from an earlier reception (see [`super::resume`]).
+    pub resumed: bool,
 }
 
 impl Transfer {
@@ -132,7 +134,20 @@ impl Transfer {
             fingerprints: Fingerprints::default(),
             damage_at_start,
             interleave_span: 0,
+            resumed: false,
         }
+    }
+
+    /// Continue an earlier reception that settled `len` bytes (and knew that this is the
+    /// whole length when `end_known`): the frontier moves there, so what arrives for the
+    /// ranges the caller records as lost repairs them, and the rest are duplicates.
+    pub fn resume_at(&mut self, len: u64, end_known: bool) {
+        self.frontier = len;
+        self.highest_end = len;
+        if end_known {
+            self.extent.from_data = Some(len);
+        }
+        self.resumed = true;
     }
 
     /// Every byte up to the known end is settled.

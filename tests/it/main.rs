@@ -22,4 +22,5 @@ mod ppm2bmp;
 mod raw2ppm;
 mod readme;
 mod regressions;
+mod resume;
 mod unpktize;

@@ -1,0 +1,238 @@
+//! Resuming an earlier, incomplete reception into the file it left: what that reception's
+//! JSON report (see [`super::report`]) says is still missing, and the checks that the file
+//! and the transfer now arriving are the same one.
+//!
+//! The reassembler seeds the followed transfer from a [`Resume`]: its frontier at the
+//! earlier length, the missing ranges open as lost, so a packet for one is written and the
+//! range repaired, and a packet for a range already present is a duplicate and never
+//! written. A transfer whose length or descriptor differs from the report's, or whose
+//! intact packets disagree with the bytes already in the file, is refused
+//! ([`super::ReassembleError::Mismatch`]) before anything more is written.
+//!
+//! Memory stays bounded: the report is read as a stream of at most [`MAX_REPORT_BYTES`],
+//! and at most [`super::damage::MAX_KEPT_RANGES`] missing ranges are taken.
+
+use super::damage::MAX_KEPT_RANGES;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::io::Read;
+use std::ops::Range;
+
+/// The largest report read: a full damage map of [`MAX_KEPT_RANGES`] ranges is ~15 MB.
+pub const MAX_REPORT_BYTES: u64 = 32 << 20;
+
+/// Intact packets landing on bytes already present whose bytes are compared with the file.
+pub const CONTENT_CHECKS: u32 = 16;
+
+/// What an earlier reception left: the first transfer of its report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    pub id: u16,
+    /// Bytes of the transfer in the file.
+    pub len: u64,
+    /// The earlier reception knew the transfer's length: it is `len`. Otherwise the
+    /// transfer is at least `len` long and everything after is missing too.
+    pub end_known: bool,
+    /// What the earlier descriptor said, if one arrived.
+    pub name: Option<String>,
+    pub media_type: Option<String>,
+    /// Byte ranges (transfer offsets, sorted, disjoint, merged) lost or damaged.
+    pub missing: Vec<Range<u64>>,
+}
+
+/// Why a report cannot be resumed from.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("not a complete unpktize report (a reception killed before its end leaves none): {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error("the report is larger than {MAX_REPORT_BYTES} bytes")]
+    TooLarge,
+    #[error("the report names no transfer")]
+    NoTransfer,
+    #[error("the report lists more than {MAX_KEPT_RANGES} damaged ranges")]
+    TooManyRanges,
+    #[error("the report's ranges are not in order at offset {0}")]
+    Unordered(u64),
+    #[error("the file is {found} bytes, shorter than the {expected} the report says it holds")]
+    Short { found: u64, expected: u64 },
+}
+
+#[derive(Deserialize)]
+struct ReportJson {
+    ranges: Ranges,
+    transfers: Vec<TransferJson>,
+}
+
+#[derive(Deserialize)]
+struct TransferJson {
+    id: u16,
+    offset: u64,
+    length: u64,
+    end_known: bool,
+    name: Option<String>,
+    media_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RangeJson {
+    offset: u64,
+    length: u64,
+}
+
+/// The ranges, merged as they are read (so adjacent lost and damaged ranges of a cut-short
+/// packet become one missing range), at most [`MAX_KEPT_RANGES`].
+struct Ranges(Vec<Range<u64>>);
+
+impl<'de> Deserialize<'de> for Ranges {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ranges;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of ranges")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ranges, A::Error> {
+                let mut out: Vec<Range<u64>> = Vec::new();
+                while let Some(r) = seq.next_element::<RangeJson>()? {
+                    let end = r.offset.saturating_add(r.length);
+                    let full = out.len() >= MAX_KEPT_RANGES;
+                    match out.last_mut() {
+                        Some(last) if r.offset < last.end => {
+                            return Err(de::Error::custom(ResumeError::Unordered(r.offset)))
+                        }
+                        Some(last) if last.end == r.offset => last.end = end,
+                        _ if r.length == 0 => {}
+                        _ if full => return Err(de::Error::custom(ResumeError::TooManyRanges)),
+                        _ => out.push(r.offset..end),
+                    }
+                }
+                Ok(Ranges(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl Resume {
+    /// Read a report (at most [`MAX_REPORT_BYTES`]) and take its first transfer.
+    pub fn from_reader<R: Read>(r: R) -> Result<Resume, ResumeError> {
+        let mut limited = r.take(MAX_REPORT_BYTES + 1);
+        let mut reader = std::io::BufReader::new(&mut limited);
+        let parsed: Result<ReportJson, _> = serde_json::from_reader(&mut reader);
+        drop(reader);
+        if limited.limit() == 0 {
+            return Err(ResumeError::TooLarge);
+        }
+        let report = parsed?;
+        let t = report.transfers.first().ok_or(ResumeError::NoTransfer)?;
+        let end = t.offset.saturating_add(t.length);
+        let missing = report
+            .ranges
+            .0
+            .iter()
+            .filter(|r| r.end > t.offset && r.start < end)
+            .map(|r| r.start.max(t.offset) - t.offset..r.end.min(end) - t.offset)
+            .collect();
+        Ok(Resume {
+            id: t.id,
+            len: t.length,
+            end_known: t.end_known,
+            name: t.name.clone(),
+            media_type: t.media_type.clone(),
+            missing,
+        })
+    }
+
+    /// The file resumed into must hold at least the bytes the report says it does.
+    pub fn check_file_len(&self, found: u64) -> Result<(), ResumeError> {
+        if found < self.len {
+            return Err(ResumeError::Short {
+                found,
+                expected: self.len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Does a data packet's header contradict the earlier length? `end`: where its data
+    /// ends; `total`: the total it states, if any; `last`: it is the last packet.
+    pub fn length_mismatch(&self, end: u64, total: Option<u64>, last: bool) -> Option<String> {
+        let stated = total.or(last.then_some(end));
+        let len = self.len;
+        match stated {
+            Some(t) if self.end_known && t != len => Some(format!(
+                "this transfer is {t} bytes long, the earlier reception's {len}"
+            )),
+            Some(t) if t < len => Some(format!(
+                "this transfer is {t} bytes long, shorter than the {len} the earlier \
+                 reception got"
+            )),
+            _ if self.end_known && end > len => Some(format!(
+                "this transfer reaches byte {end}, beyond the earlier reception's {len}"
+            )),
+            _ => None,
+        }
+    }
+
+    /// Does a descriptor contradict the earlier one?
+    pub fn descriptor_mismatch(&self, name: &str, media_type: &str) -> Option<String> {
+        if let Some(old) = self.name.as_deref().filter(|old| *old != name) {
+            return Some(format!(
+                "this transfer is named {name:?}, the earlier one {old:?}"
+            ));
+        }
+        if let Some(old) = self.media_type.as_deref().filter(|old| *old != media_type) {
+            return Some(format!(
+                "this transfer is of type {media_type}, the earlier one of {old}"
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = r#"{
+  "ranges": [
+    {"kind": "lost", "offset": 100, "length": 50},
+    {"kind": "damaged", "offset": 150, "length": 10},
+    {"kind": "lost", "offset": 200, "length": 100}
+  ],
+  "transfers": [{"id": 7, "offset": 0, "length": 1000, "end_known": true, "name": "f",
+                 "media_type": "data", "payload_len": 50}],
+  "complete": true, "intact": false }"#;
+
+    #[test]
+    fn a_report_gives_its_first_transfer_and_merged_missing_ranges() {
+        let r = Resume::from_reader(REPORT.as_bytes()).unwrap();
+        assert_eq!((r.id, r.len, r.end_known), (7, 1000, true));
+        assert_eq!(r.missing, vec![100..160, 200..300]);
+        assert_eq!(r.name.as_deref(), Some("f"));
+    }
+
+    #[test]
+    fn a_cut_short_report_is_refused() {
+        let cut = &REPORT[..REPORT.len() / 2];
+        assert!(matches!(
+            Resume::from_reader(cut.as_bytes()),
+            Err(ResumeError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn another_length_is_a_mismatch_and_the_same_is_not() {
+        let r = Resume::from_reader(REPORT.as_bytes()).unwrap();
+        assert!(r.length_mismatch(50, Some(1000), false).is_none());
+        assert!(r.length_mismatch(50, Some(999), false).is_some());
+        assert!(r.length_mismatch(1050, None, false).is_some());
+        let open = Resume {
+            end_known: false,
+            ..r
+        };
+        assert!(open.length_mismatch(1050, Some(2000), false).is_none());
+        assert!(open.length_mismatch(50, Some(999), false).is_some());
+    }
+}

@@ -560,6 +560,40 @@ fn truncated_mapped_input_writes_nothing_bottom_up() {
     assert!(out.stdout.is_empty());
 }
 
+/// `count` copies of a `side`x`side` P6 image (its BMP rows need no padding when `side` is a
+/// multiple of 4), and the size of each one's BMP.
+fn good_images(count: usize, side: usize) -> (Vec<u8>, usize) {
+    let mut one = format!("P6 {side} {side} 255\n").into_bytes();
+    one.extend(common::bytes(3 * side * side, side as u64));
+    (one.repeat(count), 54 + 3 * side * side)
+}
+
+#[test]
+fn whole_images_before_a_bad_one_are_written_before_the_error() {
+    // Two 1000x1000 images (3000054 bytes of BMP each) and a truncated third; and 1000 tiny
+    // images, all inside one output batch, then garbage. Every mode, from a pipe and a file.
+    let (big, big_bmp) = good_images(2, 1000);
+    let (tiny, tiny_bmp) = good_images(1000, 4);
+    for (good, bmp_len, whole, bad) in [
+        (big, big_bmp, 2, &b"P6 1000 1000 255\n0123456789"[..]),
+        (tiny, tiny_bmp, 1000, &b"P6 x"[..]),
+    ] {
+        let input = [&good[..], bad].concat();
+        for args in [&[][..], &["--top-down"][..]] {
+            let expected = convert(args, &good);
+            assert_eq!(expected.len(), whole * bmp_len);
+            for out in [ppm2bmp(args, &input), ppm2bmp_file(args, &input)] {
+                let err = stderr(&out);
+                assert_eq!(out.status.code(), Some(2), "{err}");
+                assert_eq!(err.lines().count(), 1, "{err}");
+                assert!(err.contains(&format!("image {}: ", whole + 1)), "{err}");
+                assert_eq!(out.stdout.len(), expected.len(), "{args:?}: {err}");
+                assert!(out.stdout == expected, "{args:?}: the BMPs differ");
+            }
+        }
+    }
+}
+
 #[test]
 fn lying_header_does_not_allocate_what_it_claims() {
     // 30000 x 30000 x 3 = 2.7 GB claimed (a BMP can hold it), 10 bytes given; run with

@@ -549,8 +549,25 @@ fn truncated_input_is_refused() {
         "input ends at byte 20, in row 2 of 2",
     );
     refuses(&["--top-down"], b"P6 2 2 255\n123456789", "in row 2 of 2");
-    refuses(&[], b"P6 2 2", "PNM header: expected");
     refuses(&[], b"P3 1 1 255 1 2", "in row 1 of 1");
+}
+
+#[test]
+fn a_header_cut_short_is_called_truncated() {
+    // "P6 2 2 255" at the end of the input used to be "expected maxval", with the maxval
+    // right there: what is missing is the rest of the image.
+    for (input, at) in [
+        (&b"P6 2 2 255"[..], 10),
+        (b"P6 2 2", 6),
+        (b"P6 2 2 #a comment", 17),
+        (b"P6", 2),
+    ] {
+        refuses(
+            &[],
+            input,
+            &format!("PNM header: the input ends at byte {at} inside the header"),
+        );
+    }
 }
 
 #[test]

@@ -633,6 +633,27 @@ fn lying_header_does_not_allocate_what_it_claims() {
 }
 
 #[test]
+fn one_header_length_limit_for_files_and_pipes() {
+    // A P5 1x1 header whose comment makes it `len` bytes, delimiter included.
+    let pgm = |len: usize| {
+        let mut image = b"P5 1 1 #".to_vec();
+        image.resize(len - b"\n255\n".len(), b'c');
+        image.extend_from_slice(b"\n255\n\x07");
+        image
+    };
+    let limit = 1 << 20;
+    let _ = convert(&[], &pgm(limit));
+    // Just over, and well over (a file used to take any length, a pipe about 2 MiB).
+    for len in [limit + 1, 3 * limit] {
+        refuses(
+            &[],
+            &pgm(len),
+            "PNM header: longer than 1048576 bytes at byte 0",
+        );
+    }
+}
+
+#[test]
 fn maxval_out_of_range_is_refused() {
     refuses(
         &[],

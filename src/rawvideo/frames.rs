@@ -143,10 +143,11 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    /// Count a frame that ended after `got` bytes.
+    /// Count a frame that ended after `got` bytes: complete if every pixel arrived, even
+    /// without the padding after the last row.
     fn frame_done(&mut self, got: usize) {
         let frame_len = self.layout().frame_len;
-        if got == frame_len {
+        if got >= self.layout().pixel_len() {
             self.report.complete_frames += 1;
         } else {
             self.report.short = Some(ShortFrame {

@@ -168,6 +168,40 @@ fn skip_and_stride_drop_header_and_row_padding() {
     );
 }
 
+#[test]
+fn the_padding_after_the_last_row_is_not_needed() {
+    // 2x2 rgb24 rows padded to 8 bytes; the input ends after the last pixel, 2 bytes
+    // before the end of the padded frame. Every pixel is there: exit 0, nothing missing.
+    let frame = [1, 2, 3, 4, 5, 6, 0xee, 0xee, 7, 8, 9, 10, 11, 12];
+    let image = pnm("P6", 2, 2, 255, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    let padded = [&frame[..], &[0xee, 0xee]].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.raw");
+    for (args, input, images) in [
+        (&["-s", "2x2"][..], frame.to_vec(), 1),
+        (&["-s", "2"][..], frame.to_vec(), 1),
+        (
+            &["-s", "2x2", "--frames"][..],
+            [&padded[..], &frame].concat(),
+            2,
+        ),
+    ] {
+        let args = [args, &["--stride", "8", "-v"]].concat();
+        std::fs::write(&file, &input).unwrap();
+        let mut on_file = args.clone();
+        on_file.push(file.to_str().unwrap());
+        for out in [run(&args, &input), run(&on_file, b"")] {
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+            assert!(!err.contains("missing") && !err.contains("filled"), "{err}");
+            assert_eq!(out.stdout, image.repeat(images), "{args:?}");
+        }
+    }
+    // One pixel byte fewer is a short frame, as before.
+    let out = run(&["-s", "2x2", "--stride", "8"], &frame[..13]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
 // ---------------------------------------------------------------------------------------
 // Independent readers.
 

@@ -709,6 +709,40 @@ fn every_yuv_format_agrees_with_ffmpeg_within_1_at_even_and_odd_sizes() {
 }
 
 #[test]
+fn a_short_planar_frame_from_a_file_is_filled_as_from_a_pipe() {
+    // From a file a short planar frame is completed row by row in place; from a pipe the
+    // whole frame is buffered and filled. Both must give the same image, and exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.yuv");
+    for format in [
+        "yuv420p",
+        "yuv422p",
+        "yuv444p",
+        "nv12",
+        "nv21",
+        "yuv420p10le",
+    ] {
+        for size in ["33x17", "7x5"] {
+            let raw = ffmpeg_testsrc(size, format, 1);
+            let (w, h): (usize, usize) = {
+                let (w, h) = size.split_once('x').unwrap();
+                (w.parse().unwrap(), h.parse().unwrap())
+            };
+            for cut in [raw.len() - 1, raw.len() * 3 / 4, w * h, 5, 0] {
+                let args = ["-s", size, "-p", format];
+                let piped = run(&args, &raw[..cut]);
+                std::fs::write(&file, &raw[..cut]).unwrap();
+                let mapped = run(&[&args[..], &[file.to_str().unwrap()]].concat(), b"");
+                let what = format!("{format} {size} cut at {cut}");
+                assert_eq!(piped.status.code(), Some(1), "{what}: {}", stderr(&piped));
+                assert_eq!(mapped.status.code(), Some(1), "{what}: {}", stderr(&mapped));
+                assert!(piped.stdout == mapped.stdout, "{what}: images differ");
+            }
+        }
+    }
+}
+
+#[test]
 fn matrix_and_range_options_agree_with_ffmpeg_within_1() {
     let raw = ffmpeg_testsrc("64x48", "yuv420p", 1);
     for matrix in ["bt601", "bt709", "bt2020"] {

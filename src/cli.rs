@@ -172,8 +172,15 @@ pub fn refuse_terminal_stdout(force: bool) -> Result<(), Failure> {
 }
 
 /// Standard output as a `File` (see [`pio::stdout_file`]), its failure a [`Failure`].
+/// Standard output closed at the start is refused with "standard output is closed".
 pub fn stdout_file() -> Result<File, Failure> {
-    pio::stdout_file().map_err(io_context("stdout"))
+    pio::stdout_file().map_err(|err| {
+        if err.kind() == io::ErrorKind::NotConnected {
+            Failure::new(err.to_string())
+        } else {
+            io_context("stdout")(err)
+        }
+    })
 }
 
 impl From<OpenError> for Failure {

@@ -68,13 +68,30 @@ struct Batch<'w> {
     out: &'w mut dyn Write,
     buf: Vec<u8>,
     len: usize,
+    /// Where the last whole image ends in `buf`: what must still reach the output if the
+    /// next image turns out to be bad (0 when every whole image has been written).
+    whole: usize,
 }
 
 impl Batch<'_> {
     fn flush(&mut self) -> io::Result<()> {
         self.out.write_all(&self.buf[..self.len])?;
         self.len = 0;
+        self.whole = 0;
         Ok(())
+    }
+
+    /// Mark everything gathered so far as belonging to whole images.
+    fn image_done(&mut self) {
+        self.whole = self.len;
+    }
+
+    /// After an error: write the whole images still gathered, and drop the rest (the start
+    /// of the image that failed).
+    fn flush_whole_images(&mut self) -> io::Result<()> {
+        let whole = std::mem::take(&mut self.whole);
+        self.len = 0;
+        self.out.write_all(&self.buf[..whole])
     }
 
     /// Write `rows` as they lie, many to a system call (writev), after what is gathered:
@@ -120,7 +137,26 @@ pub fn convert(
         out,
         buf: vec![0; BATCH_LEN],
         len: 0,
+        whole: 0,
     };
+    match convert_all(reader, &mut batch, options) {
+        Ok(image) => Ok(image),
+        Err(error) => {
+            // The images before the bad one are good: they are written before the error is
+            // reported. If that write fails too, the first error is the one to report.
+            if !matches!(error, ConvertError::Write(_)) {
+                let _ = batch.flush_whole_images();
+            }
+            Err(error)
+        }
+    }
+}
+
+fn convert_all(
+    reader: &mut Reader<'_>,
+    batch: &mut Batch<'_>,
+    options: &Options,
+) -> Result<u64, ConvertError> {
     let mut image = 0;
     loop {
         let pnm = |error| ConvertError::Pnm {
@@ -137,10 +173,11 @@ pub fn convert(
         let layout =
             Layout::new(header.width, header.height, depth, options.top_down).map_err(bmp)?;
         let encoder = RowEncoder::new(&header, depth);
-        write_image(reader, &header, &layout, &encoder, &mut batch).map_err(|e| match e {
+        write_image(reader, &header, &layout, &encoder, batch).map_err(|e| match e {
             Stop::Read(e) => pnm(e),
             Stop::Write(e) => ConvertError::Write(e),
         })?;
+        batch.image_done();
     }
     batch.flush().map_err(ConvertError::Write)?;
     if image == 0 {

@@ -22,7 +22,7 @@ struct Args {
     #[arg(long, value_name = "RATE", value_parser = rate)]
     loss: Option<f64>,
     /// With --loss: lose in bursts of this mean length, in packets (simple Gilbert model).
-    #[arg(long, value_name = "MEAN", requires = "loss", value_parser = mean_burst)]
+    #[arg(long, value_name = "MEAN", value_parser = mean_burst)]
     burst: Option<f64>,
     /// Gilbert-Elliott loss, as netem's gemodel: P good-to-bad, R bad-to-good, 1-H loss in
     /// the bad state (default 100%), 1-K loss in the good state (default 0).
@@ -85,6 +85,13 @@ fn mean_burst(text: &str) -> Result<f64, String> {
 
 fn run(args: Args) -> Result<Outcome, Failure> {
     cli::refuse_terminal_stdout(args.force)?;
+    if args.burst.is_some() && args.loss.is_none() {
+        // Checked here, not with clap's `requires`: its message lists nothing, and it let
+        // --gilbert stand in for --loss, ignoring --burst.
+        return Err(Failure::new(
+            "--burst shapes the losses of --loss; give --loss RATE with it",
+        ));
+    }
     let loss = match (args.gilbert, args.loss, args.burst) {
         (Some(ge), _, _) => LossModel::GilbertElliott(ge),
         (None, Some(rate), Some(mean)) => LossModel::GilbertElliott(

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use pktools::cli::{self, Failure, Outcome};
-use pktools::descriptor::MediaType;
+use pktools::descriptor::{MediaType, NAME_MAX};
 use pktools::fec::Scheme;
 use pktools::io::{Input, ReleaseBehind};
 use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
@@ -95,6 +95,12 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<Outcome, Failure> {
     let payload_len =
         cli::parse_size(&args.size).map_err(|e| Failure::new(format!("--size: {e}")))?;
+    if let Some(name) = args.name.as_ref().filter(|n| n.len() > NAME_MAX) {
+        return Err(Failure::new(format!(
+            "--name: {} bytes is longer than the {NAME_MAX} a descriptor can carry",
+            name.len()
+        )));
+    }
     let sign = match &args.key {
         Some(path) => {
             let key = Key::from_file(path).map_err(|e| Failure::new(e.to_string()))?;

@@ -1,14 +1,12 @@
 //! ppm2bmp: convert PNM images (P1-P6) to Windows BMP files.
 
-use std::fs::File;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use pktools::bmp::{self, Depth, Options};
 use pktools::cli::{self, Failure, Outcome};
-use pktools::io::{self as pio, Input};
+use pktools::io::Input;
 use pktools::pnm::{Reader, Source};
 
 const PROGRAM: &str = "ppm2bmp";
@@ -68,12 +66,7 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     };
     // Our own handle on stdout: plain writes and writev, none of the line buffering that
     // `Stdout` puts in front of every write.
-    let stdout = pio::stdout_raw();
-    let mut out = stdout
-        .as_fd()
-        .try_clone_to_owned()
-        .map(File::from)
-        .map_err(cli::io_context("stdout"))?;
+    let mut out = cli::stdout_file()?;
     match bmp::convert(&mut Reader::new(source), &mut out, &options) {
         Ok(_) => Ok(Outcome::Intact),
         Err(bmp::ConvertError::Write(e)) => Err(cli::io_context("writing output")(e)),

@@ -45,10 +45,38 @@ pub fn stdout_raw() -> io::StdoutLock<'static> {
 
 /// Standard output as a `File` (a duplicate of descriptor 1): unbuffered, so large writes go
 /// straight to the kernel without std's line buffering scanning them for newlines.
+///
+/// Fails with [`io::ErrorKind::NotConnected`] when standard output was closed when the
+/// program started (see [`stdout_is_closed`]): data written there would vanish unseen.
 pub fn stdout_file() -> io::Result<File> {
+    if stdout_is_closed() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "standard output is closed",
+        ));
+    }
     let out = io::stdout();
     grow_pipe(out.as_fd());
     out.as_fd().try_clone_to_owned().map(File::from)
+}
+
+/// True when the program was started with standard output closed (`prog >&-`).
+///
+/// Rust's runtime does not leave descriptor 1 closed: before `main` it opens `/dev/null`
+/// there, read-write, so every write succeeds and the data is lost without a word. A
+/// shell's `>/dev/null` opens it write-only, so /dev/null opened read-write on descriptor 1
+/// is the mark of a closed output. (A parent that deliberately hands over /dev/null
+/// read-write looks the same; writing binary data nowhere is refused then too.)
+pub fn stdout_is_closed() -> bool {
+    use rustix::fs::{FileType, OFlags};
+    let out = io::stdout();
+    let fd = out.as_fd();
+    let (Ok(st), Ok(null)) = (rustix::fs::fstat(fd), rustix::fs::stat("/dev/null")) else {
+        return false;
+    };
+    let is_char = |mode| FileType::from_raw_mode(mode) == FileType::CharacterDevice;
+    let is_null = is_char(st.st_mode) && is_char(null.st_mode) && st.st_rdev == null.st_rdev;
+    is_null && rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f & OFlags::RWMODE == OFlags::RDWR)
 }
 
 /// Wait until `fd` has input (or its end) to read, for at most `timeout`; true if ready.

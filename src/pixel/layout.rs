@@ -130,6 +130,16 @@ impl Layout {
         })
     }
 
+    /// Bytes of a frame up to its last pixel: the frame without the padding after its last
+    /// row (packed formats with a stride wider than the row). A frame that ends there lacks
+    /// nothing, since that padding carries no pixel.
+    pub fn pixel_len(&self) -> usize {
+        match self.format.packed_row_len(self.width as u64) {
+            Some(row_len) => self.frame_len - (self.planes[0].stride - row_len as usize),
+            None => self.frame_len,
+        }
+    }
+
     /// Bytes of one row of the first plane, padding included: the unit of `--every-rows`
     /// for packed formats. For planar formats, the frame divided by the height, rounded up.
     pub fn bytes_per_row(&self) -> usize {

@@ -383,25 +383,40 @@ impl Converter {
             }
             return;
         }
-        let planes = &layout.planes;
-        let row = |p: usize, r: usize| {
-            let plane = planes[p];
-            &frame[plane.offset + r * plane.stride..][..plane.stride]
-        };
-        let chroma_y = match format {
+        let mut rows: [&[u8]; 3] = [&[]; 3];
+        for (p, plane) in layout.planes.iter().enumerate() {
+            let start = plane.offset + self.source_row(p, y) * plane.stride;
+            rows[p] = &frame[start..start + plane.stride];
+        }
+        self.convert_planar_row(&rows[..layout.planes.len()], dst);
+    }
+
+    /// The row of plane `plane` that output row `y` of a planar format reads: `y` in the
+    /// luma plane, the nearest chroma row in the others.
+    pub fn source_row(&self, plane: usize, y: usize) -> usize {
+        let layout = &self.layout;
+        match layout.format {
+            _ if plane == 0 => y,
             PixelFormat::Yuv422p | PixelFormat::Yuv444p => y,
-            _ => yuv::nearest_chroma(y, layout.height, planes[1].rows),
-        };
-        let (luma, cols, k) = (row(0, y), &self.columns, &self.yuv);
+            _ => yuv::nearest_chroma(y, layout.height, layout.planes[1].rows),
+        }
+    }
+
+    /// Convert one row of a planar format into `dst` (`out_row_len` bytes) from the rows
+    /// of its planes: `rows[p]` is row [`Converter::source_row`]`(p, y)` of plane `p`,
+    /// wherever it lies (a frame read in place, or a row completed with fill).
+    pub fn convert_planar_row(&self, rows: &[&[u8]], dst: &mut [u8]) {
+        let format = self.layout.format;
+        debug_assert!(!format.is_packed() && rows.len() == self.layout.planes.len());
+        let dst = &mut dst[..self.out_row_len()];
+        let (luma, cols, k) = (rows[0], &self.columns, &self.yuv);
         match format {
             PixelFormat::Nv12 | PixelFormat::Nv21 => {
                 let swap = format == PixelFormat::Nv21;
-                yuv::semi_planar_row(luma, row(1, chroma_y), swap, cols, dst, k)
+                yuv::semi_planar_row(luma, rows[1], swap, cols, dst, k)
             }
-            PixelFormat::Yuv420p10le => {
-                yuv::planar_row_10le(luma, row(1, chroma_y), row(2, chroma_y), cols, dst, k)
-            }
-            _ => yuv::planar_row(luma, row(1, chroma_y), row(2, chroma_y), cols, dst, k),
+            PixelFormat::Yuv420p10le => yuv::planar_row_10le(luma, rows[1], rows[2], cols, dst, k),
+            _ => yuv::planar_row(luma, rows[1], rows[2], cols, dst, k),
         }
     }
 

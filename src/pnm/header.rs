@@ -120,7 +120,10 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     /// The bytes end inside the header: a stream reader should read more and try again.
-    #[error("PNM header: expected {expected}, found end of input at byte {offset}")]
+    /// `expected` is what the parser was looking for; it is not in the message, because
+    /// at the end of the bytes that can mislead ("P6 2 2 255" ends inside its maxval, not
+    /// before it): the image is truncated, and the offset says where.
+    #[error("PNM header: the input ends at byte {offset} inside the header")]
     Truncated {
         expected: &'static str,
         offset: usize,

@@ -20,8 +20,9 @@ pub use header::{Header, HeaderError, Kind, MAX_DIMENSION, MAX_MAXVAL};
 pub use reader::{Raster, Reader, Rows};
 pub use source::Source;
 
-/// Longest header accepted (comments included): far more than any real header, and a bound
-/// on what a stream of `#` lines can make us buffer.
+/// Longest header accepted (comments included, up to and including the delimiter before the
+/// raster): far more than any real header, and a bound on what a stream of `#` lines can
+/// make us buffer. The same limit holds for a mapped file.
 pub const MAX_HEADER_LEN: usize = 1 << 20;
 
 /// Why a PNM stream could not be read. Offsets count from the start of the input.

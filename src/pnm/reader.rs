@@ -47,13 +47,17 @@ impl<'a> Reader<'a> {
         }
         let start = self.source.offset();
         loop {
-            match Header::parse(self.source.window()) {
+            // At most MAX_HEADER_LEN bytes are parsed, from a map as from a pipe, so that
+            // one header is accepted or refused the same way whatever the input is.
+            let window = self.source.window();
+            let limited = &window[..window.len().min(MAX_HEADER_LEN)];
+            match Header::parse(limited) {
                 Ok((header, len)) => {
                     self.source.consume(len);
                     return Ok(Some(header));
                 }
                 Err(err) if err.is_truncated() => {
-                    if self.source.window().len() > MAX_HEADER_LEN {
+                    if limited.len() == MAX_HEADER_LEN {
                         return Err(PnmError::HeaderTooLong { offset: start });
                     }
                     if !self.source.read_more()? {

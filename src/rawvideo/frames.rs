@@ -143,10 +143,11 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    /// Count a frame that ended after `got` bytes.
+    /// Count a frame that ended after `got` bytes: complete if every pixel arrived, even
+    /// without the padding after the last row.
     fn frame_done(&mut self, got: usize) {
         let frame_len = self.layout().frame_len;
-        if got == frame_len {
+        if got >= self.layout().pixel_len() {
             self.report.complete_frames += 1;
         } else {
             self.report.short = Some(ShortFrame {
@@ -215,15 +216,6 @@ impl<'a> Job<'a> {
         buffer: &mut Vec<u8>,
     ) -> Result<(), RawVideoError> {
         let layout = self.layout().clone();
-        if frame.len() < layout.frame_len && !layout.format.is_packed() {
-            // A short planar frame: complete it with fill in a buffer.
-            let buf = frame_buffer(buffer, layout.frame_len)?;
-            buf[..frame.len()].copy_from_slice(frame);
-            self.conv.fill(frame.len(), &mut buf[frame.len()..]);
-            self.image(buf).map_err(writing)?;
-            mapped.release_before(frame_start + frame.len());
-            return Ok(());
-        }
         self.header().map_err(writing)?;
         let mut copied = 0;
         let contiguous = layout.planes[0].stride == self.conv.out_row_len();
@@ -247,12 +239,21 @@ impl<'a> Job<'a> {
         } else if copied > 0 {
             self.sink.bytes(&frame[copied..]).map_err(writing)?;
         } else if !layout.format.is_packed() {
-            // Planes read in place, top to bottom, each giving its pages back behind us.
+            // Planes read in place, top to bottom, each giving its pages back behind us. A
+            // short frame too: only the rows it lacks are completed with fill, one at a
+            // time, so a frame of any size needs no buffer.
+            let short = frame.len() < layout.frame_len;
+            let mut fill_rows = vec![Vec::new(); layout.planes.len()];
             let block = (pio::RELEASE_BLOCK / layout.bytes_per_row()).max(1);
             let mut y = 0;
             while y < layout.height {
                 let end = (y + block).min(layout.height);
-                self.rows(frame, 0, y..end).map_err(writing)?;
+                if short {
+                    self.short_planar_rows(frame, y..end, &mut fill_rows)
+                        .map_err(writing)?;
+                } else {
+                    self.rows(frame, 0, y..end).map_err(writing)?;
+                }
                 for plane in &layout.planes {
                     let done_rows = end * plane.rows / layout.height;
                     let start = frame_start + plane.offset;
@@ -282,6 +283,46 @@ impl<'a> Job<'a> {
         mapped.release_before(frame_start + frame.len());
         self.sink.flush().map_err(writing)?;
         self.report.images += 1;
+        Ok(())
+    }
+
+    /// Rows `rows` of a planar frame that the input cut short (`frame` is shorter than the
+    /// layout's frame): each plane row read in place where it is whole, else completed with
+    /// fill in `fill_rows` (one row per plane).
+    fn short_planar_rows(
+        &mut self,
+        frame: &[u8],
+        rows: std::ops::Range<usize>,
+        fill_rows: &mut [Vec<u8>],
+    ) -> io::Result<()> {
+        let conv = &self.conv;
+        let planes = &conv.layout().planes;
+        let out_len = conv.out_row_len();
+        let start =
+            |p: usize, y: usize| planes[p].offset + conv.source_row(p, y) * planes[p].stride;
+        for y in rows {
+            for (p, plane) in planes.iter().enumerate() {
+                let at = start(p, y);
+                if at + plane.stride > frame.len() {
+                    let present = frame.len().saturating_sub(at);
+                    let row = &mut fill_rows[p];
+                    row.resize(plane.stride, 0);
+                    row[..present].copy_from_slice(&frame[at.min(frame.len())..]);
+                    conv.fill(at + present, &mut row[present..]);
+                }
+            }
+            let mut src: [&[u8]; 3] = [&[]; 3];
+            for (p, plane) in planes.iter().enumerate() {
+                let at = start(p, y);
+                src[p] = if at + plane.stride <= frame.len() {
+                    &frame[at..at + plane.stride]
+                } else {
+                    &fill_rows[p]
+                };
+            }
+            let dst = self.sink.row(out_len)?;
+            conv.convert_planar_row(&src[..planes.len()], dst);
+        }
         Ok(())
     }
 

@@ -1,5 +1,6 @@
-//! What every program shares (issue 21): a file error names the file, and each program
-//! prints its own shell completions for `make install`.
+//! What every program shares (issue 21): a file error names the file, each program
+//! prints its own shell completions for `make install`, and none writes into a closed
+//! standard output (issue 17).
 
 use crate::common;
 
@@ -116,4 +117,28 @@ fn every_program_prints_completions_that_know_its_options() {
     assert!(
         common::stderr(&bad).starts_with("pktize: error: --generate-completions: expected bash")
     );
+}
+
+#[test]
+fn a_closed_standard_output_is_refused_not_written_into_the_void() {
+    // Rust's runtime opens /dev/null read-write on a closed descriptor 1, so without a check
+    // every write "succeeds". A shell's >/dev/null (write-only) is still a good output.
+    let cases = [
+        ("pktize", "printf hello | pktize"),
+        ("corrupt", "printf hello | pktize | corrupt --seed 1"),
+        ("unpktize", "printf hello | pktize | unpktize"),
+        ("raw2ppm", "head -c 12 /dev/zero | raw2ppm -s 2x2"),
+        ("ppm2bmp", "printf 'P5 1 1 255\\n\\0' | ppm2bmp"),
+    ];
+    assert_eq!(cases.len(), PROGRAMS.len());
+    for (program, pipeline) in cases {
+        let ok = common::sh(&format!("{pipeline} >/dev/null"));
+        assert!(ok.status.success(), "{program}: {}", common::stderr(&ok));
+        let out = common::sh(&format!("{pipeline} >&-"));
+        assert_eq!(out.status.code(), Some(2), "{program}");
+        assert_eq!(
+            common::stderr(&out).trim_end(),
+            format!("{program}: error: standard output is closed"),
+        );
+    }
 }

@@ -175,6 +175,24 @@ fn burst_losses_have_the_requested_mean_length() {
     assert!((lost - 0.05).abs() < 0.01, "loss rate {lost}");
 }
 
+#[test]
+fn burst_without_loss_is_refused_by_name() {
+    // Alone, and beside --gilbert (which has its own bursts and used to ignore --burst).
+    for args in [
+        &["--burst", "5"][..],
+        &["--gilbert", "1%,50%", "--burst", "5"][..],
+    ] {
+        let out = run(args, &packets(3, 10));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(
+            common::stderr(&out).trim_end(),
+            "corrupt: error: --burst shapes the losses of --loss; give --loss RATE with it",
+            "{args:?}"
+        );
+    }
+}
+
 const EVERYTHING: &[&str] = &[
     "--loss",
     "3%",

@@ -317,6 +317,29 @@ fn raw2ppm_refuses_a_frame_beyond_the_buffer_limit_at_once() {
 }
 
 #[test]
+fn raw2ppm_fills_a_short_planar_frame_beyond_the_buffer_limit_from_a_file() {
+    // A 32768x21846 nv12 frame is 1073774592 bytes, just over the 1 GiB a buffered frame
+    // may have; the file (sparse) is one byte shorter. It used to be refused as too large
+    // to buffer; now it is read in place like a whole frame, and only its missing byte
+    // filled. The reader leaves after 64 MiB of output (the full 2 GiB takes a debug
+    // binary minutes); the fill itself is checked on small frames in raw2ppm.rs.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.nv12");
+    let frame_len = 32768 * 21846 * 3 / 2;
+    assert!(frame_len > pktools::rawvideo::MAX_BUFFERED_FRAME);
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(frame_len as u64 - 1)
+        .unwrap();
+    let args = ["-s", "32768x21846", "-p", "nv12", path.to_str().unwrap()];
+    let m = run_streaming("raw2ppm", &args, garbage(0), Some(64 * MIB));
+    assert_eq!(m.code(), Some(0), "EPIPE ends quietly: {}", m.stderr);
+    assert!(m.stderr.is_empty(), "{}", m.stderr);
+    assert!(m.stdout_len >= 64 * MIB, "{} bytes", m.stdout_len);
+    assert_rss_below(&m, 24, "raw2ppm nv12 1 GiB frame from a file");
+}
+
+#[test]
 fn ppm2bmp_top_down_streams_a_gigantic_claim_in_bounded_memory() {
     // A 65536 x 65536 PGM (4 GiB, within BMP's limit) whose raster the stream cuts short.
     let len = stream_len();

@@ -262,6 +262,23 @@ fn a_named_file_is_described_by_its_base_name() {
 }
 
 #[test]
+fn a_name_longer_than_a_descriptor_holds_is_refused_not_cut() {
+    let longest = "n".repeat(255);
+    let out = sh(&format!(
+        "printf x | pktize --name {longest} | unpktize --info"
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&longest));
+    let out = run("pktize", &["--name", &"n".repeat(256)], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no packet of a refused transfer");
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "pktize: error: --name: 256 bytes is longer than the 255 a descriptor can carry"
+    );
+}
+
+#[test]
 fn an_interleaved_stream_is_a_permutation_that_unpktize_writes_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("in");

@@ -549,8 +549,25 @@ fn truncated_input_is_refused() {
         "input ends at byte 20, in row 2 of 2",
     );
     refuses(&["--top-down"], b"P6 2 2 255\n123456789", "in row 2 of 2");
-    refuses(&[], b"P6 2 2", "PNM header: expected");
     refuses(&[], b"P3 1 1 255 1 2", "in row 1 of 1");
+}
+
+#[test]
+fn a_header_cut_short_is_called_truncated() {
+    // "P6 2 2 255" at the end of the input used to be "expected maxval", with the maxval
+    // right there: what is missing is the rest of the image.
+    for (input, at) in [
+        (&b"P6 2 2 255"[..], 10),
+        (b"P6 2 2", 6),
+        (b"P6 2 2 #a comment", 17),
+        (b"P6", 2),
+    ] {
+        refuses(
+            &[],
+            input,
+            &format!("PNM header: the input ends at byte {at} inside the header"),
+        );
+    }
 }
 
 #[test]
@@ -558,6 +575,40 @@ fn truncated_mapped_input_writes_nothing_bottom_up() {
     // From a file the raster's length is known before the first row is written.
     let out = ppm2bmp_file(&[], b"P6 2 2 255\n123456789");
     assert!(out.stdout.is_empty());
+}
+
+/// `count` copies of a `side`x`side` P6 image (its BMP rows need no padding when `side` is a
+/// multiple of 4), and the size of each one's BMP.
+fn good_images(count: usize, side: usize) -> (Vec<u8>, usize) {
+    let mut one = format!("P6 {side} {side} 255\n").into_bytes();
+    one.extend(common::bytes(3 * side * side, side as u64));
+    (one.repeat(count), 54 + 3 * side * side)
+}
+
+#[test]
+fn whole_images_before_a_bad_one_are_written_before_the_error() {
+    // Two 1000x1000 images (3000054 bytes of BMP each) and a truncated third; and 1000 tiny
+    // images, all inside one output batch, then garbage. Every mode, from a pipe and a file.
+    let (big, big_bmp) = good_images(2, 1000);
+    let (tiny, tiny_bmp) = good_images(1000, 4);
+    for (good, bmp_len, whole, bad) in [
+        (big, big_bmp, 2, &b"P6 1000 1000 255\n0123456789"[..]),
+        (tiny, tiny_bmp, 1000, &b"P6 x"[..]),
+    ] {
+        let input = [&good[..], bad].concat();
+        for args in [&[][..], &["--top-down"][..]] {
+            let expected = convert(args, &good);
+            assert_eq!(expected.len(), whole * bmp_len);
+            for out in [ppm2bmp(args, &input), ppm2bmp_file(args, &input)] {
+                let err = stderr(&out);
+                assert_eq!(out.status.code(), Some(2), "{err}");
+                assert_eq!(err.lines().count(), 1, "{err}");
+                assert!(err.contains(&format!("image {}: ", whole + 1)), "{err}");
+                assert_eq!(out.stdout.len(), expected.len(), "{args:?}: {err}");
+                assert!(out.stdout == expected, "{args:?}: the BMPs differ");
+            }
+        }
+    }
 }
 
 #[test]
@@ -579,6 +630,27 @@ fn lying_header_does_not_allocate_what_it_claims() {
         b"P6 100000 100000 255\n0123456789",
         "32-bit size fields",
     );
+}
+
+#[test]
+fn one_header_length_limit_for_files_and_pipes() {
+    // A P5 1x1 header whose comment makes it `len` bytes, delimiter included.
+    let pgm = |len: usize| {
+        let mut image = b"P5 1 1 #".to_vec();
+        image.resize(len - b"\n255\n".len(), b'c');
+        image.extend_from_slice(b"\n255\n\x07");
+        image
+    };
+    let limit = 1 << 20;
+    let _ = convert(&[], &pgm(limit));
+    // Just over, and well over (a file used to take any length, a pipe about 2 MiB).
+    for len in [limit + 1, 3 * limit] {
+        refuses(
+            &[],
+            &pgm(len),
+            "PNM header: longer than 1048576 bytes at byte 0",
+        );
+    }
 }
 
 #[test]

@@ -168,6 +168,40 @@ fn skip_and_stride_drop_header_and_row_padding() {
     );
 }
 
+#[test]
+fn the_padding_after_the_last_row_is_not_needed() {
+    // 2x2 rgb24 rows padded to 8 bytes; the input ends after the last pixel, 2 bytes
+    // before the end of the padded frame. Every pixel is there: exit 0, nothing missing.
+    let frame = [1, 2, 3, 4, 5, 6, 0xee, 0xee, 7, 8, 9, 10, 11, 12];
+    let image = pnm("P6", 2, 2, 255, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    let padded = [&frame[..], &[0xee, 0xee]].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.raw");
+    for (args, input, images) in [
+        (&["-s", "2x2"][..], frame.to_vec(), 1),
+        (&["-s", "2"][..], frame.to_vec(), 1),
+        (
+            &["-s", "2x2", "--frames"][..],
+            [&padded[..], &frame].concat(),
+            2,
+        ),
+    ] {
+        let args = [args, &["--stride", "8", "-v"]].concat();
+        std::fs::write(&file, &input).unwrap();
+        let mut on_file = args.clone();
+        on_file.push(file.to_str().unwrap());
+        for out in [run(&args, &input), run(&on_file, b"")] {
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+            assert!(!err.contains("missing") && !err.contains("filled"), "{err}");
+            assert_eq!(out.stdout, image.repeat(images), "{args:?}");
+        }
+    }
+    // One pixel byte fewer is a short frame, as before.
+    let out = run(&["-s", "2x2", "--stride", "8"], &frame[..13]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
 // ---------------------------------------------------------------------------------------
 // Independent readers.
 
@@ -670,6 +704,40 @@ fn every_yuv_format_agrees_with_ffmpeg_within_1_at_even_and_odd_sizes() {
             let (w, h) = size.split_once('x').unwrap();
             let ours = ppm_samples(ok(&out), w.parse().unwrap(), h.parse().unwrap());
             assert_within_1(&ours, &theirs, &format!("{format} {size}"));
+        }
+    }
+}
+
+#[test]
+fn a_short_planar_frame_from_a_file_is_filled_as_from_a_pipe() {
+    // From a file a short planar frame is completed row by row in place; from a pipe the
+    // whole frame is buffered and filled. Both must give the same image, and exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.yuv");
+    for format in [
+        "yuv420p",
+        "yuv422p",
+        "yuv444p",
+        "nv12",
+        "nv21",
+        "yuv420p10le",
+    ] {
+        for size in ["33x17", "7x5"] {
+            let raw = ffmpeg_testsrc(size, format, 1);
+            let (w, h): (usize, usize) = {
+                let (w, h) = size.split_once('x').unwrap();
+                (w.parse().unwrap(), h.parse().unwrap())
+            };
+            for cut in [raw.len() - 1, raw.len() * 3 / 4, w * h, 5, 0] {
+                let args = ["-s", size, "-p", format];
+                let piped = run(&args, &raw[..cut]);
+                std::fs::write(&file, &raw[..cut]).unwrap();
+                let mapped = run(&[&args[..], &[file.to_str().unwrap()]].concat(), b"");
+                let what = format!("{format} {size} cut at {cut}");
+                assert_eq!(piped.status.code(), Some(1), "{what}: {}", stderr(&piped));
+                assert_eq!(mapped.status.code(), Some(1), "{what}: {}", stderr(&mapped));
+                assert!(piped.stdout == mapped.stdout, "{what}: images differ");
+            }
         }
     }
 }

@@ -272,3 +272,18 @@ fn a_piped_transfer_that_loses_its_last_data_packet_keeps_its_length_and_reports
     assert_eq!(r["ranges"][0]["offset"], 2000);
     assert_eq!(r["ranges"][0]["length"], 1000);
 }
+
+#[test]
+fn output_dash_is_standard_output_as_in_coreutils() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = sh("printf hello | pktize").stdout;
+    let out = common::run_cmd(
+        std::process::Command::new(common::bin("unpktize"))
+            .args(["-o", "-"])
+            .current_dir(dir.path()),
+        &stream,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"hello");
+    assert!(!dir.path().join("-").exists(), "no file named -");
+}

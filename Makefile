@@ -25,7 +25,7 @@ deps:
 test: deps lint
 	PKTOOLS_LIMITS_BYTES=1G $(CARGO) test --locked --profile test-release
 
-lint:
+lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	mandoc -Tlint -W warning man/*.[15]

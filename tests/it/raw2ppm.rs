@@ -360,10 +360,13 @@ fn short_input_is_filled_with_the_fill_colour_and_exits_1() {
         )
     );
     assert!(stderr(&out).contains("missing 8 bytes"), "{}", stderr(&out));
-    // Without -v: the exit status alone says it, nothing on stderr.
+    // Without -v: one line says how much is missing (issue 21: no silent exit 1).
     let quiet = run(&["-s", "2x2"], &[1, 2, 3, 4]);
     assert_eq!(quiet.status.code(), Some(1));
-    assert!(quiet.stderr.is_empty());
+    assert_eq!(
+        stderr(&quiet),
+        "raw2ppm: warning: the input ended 8 bytes short of a whole 2x2 rgb24 frame (12 bytes); the missing bytes are filled\n"
+    );
 }
 
 #[test]

@@ -199,6 +199,26 @@ fn reassemble_with(
     r.finish()
 }
 
+type Reassembled = io::Result<(Report, BoundedOutput)>;
+
+/// The same input through the reassembler twice: as a mapped file (`run_slice`) and as a
+/// stream cut at arbitrary places (`run_stream`); both must agree.
+fn slice_and_stream(
+    settings: &Settings,
+    seekable: bool,
+    stream: &[u8],
+    chunk_seed: u8,
+) -> (Reassembled, Reassembled) {
+    let whole = reassemble_with(settings, seekable, |r| {
+        reassemble::run_slice(std::rc::Rc::new(stream.to_vec()), r, &mut |_| {})
+    });
+    let pieces = reassemble_with(settings, seekable, |r| {
+        let mut reader = ChunkedReader::new(stream, chunk_seed);
+        reassemble::run_stream(&mut reader, r, None, &mut |_| {})
+    });
+    (whole, pieces)
+}
+
 /// Packets to bytes: arbitrary bytes through the framing scanner and the reassembler, once
 /// as a mapped file (`run_slice`) and once as a stream cut at arbitrary places
 /// (`FrameReader`, `run_stream`). Both must give the same bytes and the same report.
@@ -234,13 +254,7 @@ pub fn packet_stream(data: &[u8]) {
         fix_checksums(&mut stream, flags & 8 != 0);
     }
 
-    let whole = reassemble_with(&settings, seekable, |r| {
-        reassemble::run_slice(std::rc::Rc::new(stream.clone()), r, &mut |_| {})
-    });
-    let pieces = reassemble_with(&settings, seekable, |r| {
-        let mut reader = ChunkedReader::new(&stream, chunk_seed);
-        reassemble::run_stream(&mut reader, r, None, &mut |_| {})
-    });
+    let (whole, pieces) = slice_and_stream(&settings, seekable, &stream, chunk_seed);
     match (whole, pieces) {
         (Ok((a, out_a)), Ok((b, out_b))) => {
             assert_eq!(a.counts, b.counts, "counts differ between slice and stream");
@@ -382,13 +396,7 @@ pub fn keyed_stream(data: &[u8]) {
         ..Settings::default()
     };
     let seekable = flags & 2 != 0;
-    let whole = reassemble_with(&settings, seekable, |r| {
-        reassemble::run_slice(std::rc::Rc::new(stream.clone()), r, &mut |_| {})
-    });
-    let pieces = reassemble_with(&settings, seekable, |r| {
-        let mut reader = ChunkedReader::new(&stream, chunk_seed);
-        reassemble::run_stream(&mut reader, r, None, &mut |_| {})
-    });
+    let (whole, pieces) = slice_and_stream(&settings, seekable, &stream, chunk_seed);
     match (whole, pieces) {
         (Ok((a, out_a)), Ok((b, out_b))) => {
             assert_eq!(a.counts, b.counts, "counts differ between slice and stream");

@@ -22,6 +22,7 @@
 
 pub mod damage;
 mod drive;
+mod extent;
 mod fingerprints;
 pub mod image_output;
 pub mod map_sink;
@@ -31,18 +32,20 @@ mod recovery;
 pub mod report;
 pub mod resume;
 mod sink;
+mod summary;
 mod tracker;
 mod transfer;
 mod window;
 
 pub use drive::{run_slice, run_stream};
 pub use packet::{Integrity, Packet};
+pub use summary::{Counts, Report, TransferSummary};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
 use crate::descriptor::Descriptor;
 use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::Kind;
-use damage::{DamageMap, DamageTotals, RangeKind};
+use damage::{DamageMap, RangeKind};
 use output::Output;
 use sink::Sink;
 use std::io;
@@ -132,120 +135,6 @@ pub enum ReassembleError {
     Mismatch(String),
 }
 
-/// Packet and byte counts over the whole input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
-    /// New packets whose payload matched its CRC.
-    pub intact: u64,
-    /// New packets with a valid header and a damaged payload (truncated ones included);
-    /// with a key, every keyed packet whose CRC fails (its range stays lost).
-    pub damaged: u64,
-    /// Of the damaged, those cut short.
-    pub truncated: u64,
-    /// Packet slots never received intact or damaged: filled.
-    pub lost: u64,
-    /// Packets rebuilt from parity (lost or damaged on the way); not counted as lost.
-    pub recovered: u64,
-    pub duplicate: u64,
-    /// New packets that arrived after a packet with a later offset.
-    pub reordered: u64,
-    /// Packets that came after their range was filled; written when the output is a file.
-    pub late: u64,
-    pub late_written: u64,
-    /// Packets of transfers not followed, or contradicting their transfer's length.
-    pub foreign: u64,
-    /// Intact packets whose range was already placed with other bytes: dropped.
-    pub conflicting: u64,
-    /// Parity packets of the followed transfer.
-    pub parity: u64,
-    /// Packets of kinds this version does not use (none yet).
-    pub unused: u64,
-    /// Descriptor packets used (intact, of a followed transfer).
-    pub descriptors: u64,
-    /// Descriptor packets ignored: damaged or malformed.
-    pub bad_descriptors: u64,
-    /// Descriptor packets contradicting an earlier one or the data packets.
-    pub conflicting_descriptors: u64,
-    /// With a key: intact keyed packets whose tag failed, or whose salt is not their
-    /// transfer's (never written). Keyed packets whose CRC failed count as damaged.
-    pub rejected: u64,
-    /// With a key: packets without a tag (ignored).
-    pub unauthenticated: u64,
-    /// Without a key: keyed packets (ignored; they need `--key`).
-    pub keyed: u64,
-    /// With a key: packets whose tag held.
-    #[serde(skip)]
-    pub authentic: u64,
-    /// Bytes of lost or damaged packets restored from a descriptor's copy of the head.
-    #[serde(skip)]
-    pub restored_bytes: u64,
-    #[serde(skip)]
-    pub garbage_bytes: u64,
-    #[serde(skip)]
-    pub transfers: u64,
-}
-
-impl Counts {
-    /// Packets of any kind found in the input.
-    pub fn packets_found(&self) -> u64 {
-        self.intact
-            + self.damaged
-            + self.duplicate
-            + self.foreign
-            + self.conflicting
-            + self.parity
-            + self.unused
-            + self.descriptors
-            + self.bad_descriptors
-            + self.conflicting_descriptors
-            + self.late
-            + self.rejected
-            + self.unauthenticated
-            + self.keyed
-    }
-}
-
-/// One transfer as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransferSummary {
-    pub id: u16,
-    /// Where it starts in the output.
-    pub base: u64,
-    /// Bytes written for it, fill included.
-    pub len: u64,
-    /// Its length was known (total length or last packet received).
-    pub end_known: bool,
-    /// What its descriptors said, if any arrived.
-    pub descriptor: Option<Descriptor>,
-}
-
-/// What happened, for `-v`, `--report` and the exit status.
-#[derive(Debug)]
-pub struct Report {
-    pub counts: Counts,
-    pub damage: DamageTotals,
-    pub transfers: Vec<TransferSummary>,
-    pub output_len: u64,
-    /// Every transfer's end was known (so no tail can be missing).
-    pub complete: bool,
-    /// Why a transfer was refused (too large), if one was: nothing more was taken.
-    pub refused: Option<String>,
-    /// Resuming: why the transfer is not the one the output holds part of, if it is not.
-    pub mismatch: Option<String>,
-}
-
-impl Report {
-    /// Complete, without damage, loss or conflicting data.
-    pub fn intact(&self) -> bool {
-        self.complete
-            && self.refused.is_none()
-            && self.mismatch.is_none()
-            && self.damage.lost_bytes == 0
-            && self.damage.damaged_bytes == 0
-            && self.counts.conflicting == 0
-    }
-}
-
 /// Packets in, bytes out. See the module documentation.
 pub struct Reassembler<O: Output> {
     settings: Settings,
@@ -267,15 +156,7 @@ pub struct Reassembler<O: Output> {
     arrived: u64,
     next_snapshot: u64,
     /// Resuming: the earlier reception, until its transfer is over.
-    resume: Option<Resuming>,
-}
-
-/// A resumed transfer's state: started yet, and content checks left.
-struct Resuming {
-    resume: resume::Resume,
-    started: bool,
-    checks_left: u32,
-    buf: Vec<u8>,
+    resume: Option<resume::Resuming>,
 }
 
 impl<O: Output> Reassembler<O> {
@@ -286,12 +167,7 @@ impl<O: Output> Reassembler<O> {
         let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
         let verifier = settings.key.clone().map(Verifier::new);
         let next_snapshot = settings.snapshot_every.unwrap_or(0);
-        let resume = settings.resume.clone().map(|resume| Resuming {
-            resume,
-            started: false,
-            checks_left: resume::CONTENT_CHECKS,
-            buf: Vec::new(),
-        });
+        let resume = settings.resume.clone().map(resume::Resuming::new);
         let wanted = settings
             .transfer_id
             .or(resume.as_ref().map(|r| r.resume.id));
@@ -400,7 +276,7 @@ impl<O: Output> Reassembler<O> {
             Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
                 // Keep what was settled; claim nothing beyond it.
                 if let Some(t) = &mut self.current {
-                    t.extent = transfer::Extent::default();
+                    t.extent = extent::Extent::default();
                 }
                 self.refused = Some(e);
                 Ok(())
@@ -495,45 +371,13 @@ impl<O: Output> Reassembler<O> {
         Ok(())
     }
 
-    /// Resuming: refuse an intact data packet of the resumed transfer that contradicts
-    /// the earlier reception's length, or whose bytes differ from those the output holds
-    /// already at its offset (the first [`resume::CONTENT_CHECKS`] such packets).
+    /// Resuming: refuse a packet that shows the transfer is not the one resumed.
     fn check_resumed(&mut self, p: &Packet) -> Result<(), ReassembleError> {
-        let Some(rs) = &mut self.resume else {
-            return Ok(());
-        };
-        let h = &p.header;
-        let ours = !rs.started || self.current.as_ref().is_some_and(|t| t.resumed);
-        if !p.is_intact() || h.transfer_id != rs.resume.id || !ours {
-            return Ok(());
+        let current_resumed = self.current.as_ref().is_some_and(|t| t.resumed);
+        match &mut self.resume {
+            Some(rs) => rs.check_data(p, current_resumed, &mut self.sink.out),
+            None => Ok(()),
         }
-        if let Some(why) = rs.resume.length_mismatch(h.end(), h.total_len, h.last) {
-            return Err(ReassembleError::Mismatch(why));
-        }
-        let (start, end) = (h.offset, h.offset + p.payload.len() as u64);
-        // The resumed transfer starts the output (see start_transfer).
-        let present = end <= rs.resume.len && start < end;
-        let missing = rs
-            .resume
-            .missing
-            .iter()
-            .any(|r| r.start < end && start < r.end);
-        if rs.checks_left == 0 || !present || missing {
-            return Ok(());
-        }
-        rs.checks_left -= 1;
-        rs.buf.resize(p.payload.len(), 0);
-        if !self.sink.out.read_at(start, &mut rs.buf)? {
-            rs.checks_left = 0;
-            return Ok(());
-        }
-        if rs.buf[..] != *p.payload {
-            return Err(ReassembleError::Mismatch(format!(
-                "its {} bytes at offset {start} differ from this transfer's",
-                p.payload.len()
-            )));
-        }
-        Ok(())
     }
 
     fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
@@ -622,19 +466,8 @@ impl<O: Output> Reassembler<O> {
             return Ok(());
         }
         if let Some(rs) = &self.resume {
-            let ours = !rs.started || self.current.as_ref().is_some_and(|t| t.resumed);
-            if id == rs.resume.id && ours {
-                let r = &rs.resume;
-                let why = r
-                    .descriptor_mismatch(&d.name, d.media_type.name())
-                    .or_else(|| match p.header.total_len {
-                        Some(t) => r.length_mismatch(0, Some(t), false),
-                        None => None,
-                    });
-                if let Some(why) = why {
-                    return Err(ReassembleError::Mismatch(why));
-                }
-            }
+            let current_resumed = self.current.as_ref().is_some_and(|t| t.resumed);
+            rs.check_descriptor(id, &d, p.header.total_len, current_resumed)?;
         }
         match &self.current {
             None => self.start_transfer(id)?,

@@ -13,6 +13,9 @@
 //! and at most [`super::damage::MAX_KEPT_RANGES`] missing ranges are taken.
 
 use super::damage::MAX_KEPT_RANGES;
+use super::output::Output;
+use super::{Packet, ReassembleError};
+use crate::descriptor::Descriptor;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
@@ -188,6 +191,95 @@ impl Resume {
             ));
         }
         None
+    }
+}
+
+/// A resumed transfer's state in the reassembler: started yet, and content checks left.
+pub(super) struct Resuming {
+    pub resume: Resume,
+    /// The resumed transfer's first packet arrived.
+    pub started: bool,
+    checks_left: u32,
+    buf: Vec<u8>,
+}
+
+impl Resuming {
+    pub fn new(resume: Resume) -> Self {
+        Resuming {
+            resume,
+            started: false,
+            checks_left: CONTENT_CHECKS,
+            buf: Vec::new(),
+        }
+    }
+
+    /// A packet of transfer `id` is the resumed transfer's: its id, and either it has not
+    /// started or it is the current one (`current_resumed`).
+    fn follows(&self, id: u16, current_resumed: bool) -> bool {
+        id == self.resume.id && (!self.started || current_resumed)
+    }
+
+    /// Refuse an intact data packet of the resumed transfer that contradicts the earlier
+    /// reception's length, or whose bytes differ from those `out` holds already at its
+    /// offset (the first [`CONTENT_CHECKS`] such packets).
+    pub fn check_data<O: Output>(
+        &mut self,
+        p: &Packet,
+        current_resumed: bool,
+        out: &mut O,
+    ) -> Result<(), ReassembleError> {
+        let h = &p.header;
+        if !p.is_intact() || !self.follows(h.transfer_id, current_resumed) {
+            return Ok(());
+        }
+        if let Some(why) = self.resume.length_mismatch(h.end(), h.total_len, h.last) {
+            return Err(ReassembleError::Mismatch(why));
+        }
+        let (start, end) = (h.offset, h.offset + p.payload.len() as u64);
+        // The resumed transfer starts the output (see Reassembler::start_transfer).
+        let present = end <= self.resume.len && start < end;
+        let missing = self
+            .resume
+            .missing
+            .iter()
+            .any(|r| r.start < end && start < r.end);
+        if self.checks_left == 0 || !present || missing {
+            return Ok(());
+        }
+        self.checks_left -= 1;
+        self.buf.resize(p.payload.len(), 0);
+        if !out.read_at(start, &mut self.buf)? {
+            self.checks_left = 0;
+            return Ok(());
+        }
+        if self.buf[..] != *p.payload {
+            return Err(ReassembleError::Mismatch(format!(
+                "its {} bytes at offset {start} differ from this transfer's",
+                p.payload.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuse a descriptor of the resumed transfer that names another file, type or length.
+    pub fn check_descriptor(
+        &self,
+        id: u16,
+        d: &Descriptor,
+        total: Option<u64>,
+        current_resumed: bool,
+    ) -> Result<(), ReassembleError> {
+        if !self.follows(id, current_resumed) {
+            return Ok(());
+        }
+        let r = &self.resume;
+        let why = r
+            .descriptor_mismatch(&d.name, d.media_type.name())
+            .or_else(|| total.and_then(|t| r.length_mismatch(0, Some(t), false)));
+        match why {
+            Some(why) => Err(ReassembleError::Mismatch(why)),
+            None => Ok(()),
+        }
     }
 }
 

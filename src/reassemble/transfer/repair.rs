@@ -1,0 +1,180 @@
+//! What arrives for a range already settled, or that improves one: a late packet for a
+//! filled range, a packet rebuilt from parity, and a descriptor whose copy of the head
+//! restores bytes that were lost or damaged.
+
+use super::super::damage::{RangeKind, Repair};
+use super::super::output::Output;
+use super::super::packet::{Integrity, Packet};
+use super::super::{DamagedPolicy, ReassembleError};
+use super::{Ctx, Transfer};
+use crate::descriptor::Descriptor;
+
+impl Transfer {
+    /// A packet for a range the frontier has passed.
+    pub(super) fn behind<O: Output>(
+        &mut self,
+        p: &Packet,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        let (start, stated_end) = (p.start(), p.stated_end());
+        let (abs_start, abs_end) = (self.base + start, self.base + stated_end);
+        let writable = cx.sink.out.can_write_at(abs_start);
+        let usable =
+            p.is_intact() || (!p.is_truncated() && cx.settings.damaged == DamagedPolicy::Keep);
+        let damage = &mut cx.sink.damage;
+        if damage.is_lost(abs_start, abs_end) {
+            cx.counts.late += 1;
+            if writable && usable {
+                cx.sink.out.write_at(abs_start, p.payload)?;
+                let damage = &mut cx.sink.damage;
+                damage.repair(abs_start, abs_end);
+                let grid = self.payload_len.max(1);
+                let slots = stated_end.div_ceil(grid) - start.div_ceil(grid);
+                cx.counts.lost = cx.counts.lost.saturating_sub(slots);
+                if p.is_intact() {
+                    cx.counts.intact += 1;
+                } else {
+                    cx.counts.damaged += 1;
+                    damage.record_inside(RangeKind::Damaged, abs_start, abs_end);
+                }
+                cx.counts.late_written += 1;
+            }
+            return Ok(());
+        }
+        cx.counts.duplicate += 1;
+        if writable && p.is_intact() && damage.is_damaged(abs_start, abs_end) {
+            cx.sink.out.write_at(abs_start, p.payload)?;
+            cx.sink.damage.repair(abs_start, abs_end);
+        }
+        Ok(())
+    }
+
+    /// A packet rebuilt from parity: place it as an intact arrival counted as `recovered`,
+    /// replace a damaged copy waiting for it, or repair a settled range.
+    pub fn place_rebuilt<O: Output>(
+        &mut self,
+        p: &Packet,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        let (start, end) = (p.start(), p.stated_end());
+        let base = self.base;
+        if let Some(pending) = self.window.get_mut(start) {
+            if !pending.is_intact() {
+                if pending.written {
+                    cx.sink.out.write_at(base + start, p.payload)?;
+                } else {
+                    pending.data.clear();
+                    pending.data.extend_from_slice(p.payload);
+                }
+                pending.integrity = Integrity::Intact;
+                pending.present = p.payload.len();
+                pending.stated_end = end;
+                cx.counts.recovered += 1;
+                cx.sink
+                    .damage
+                    .note_repair(Repair::Rebuilt, base + start, base + end);
+            }
+            return Ok(());
+        }
+        let behind = end <= self.frontier && !(start == end && start == self.frontier);
+        if behind {
+            let (abs_start, abs_end) = (base + start, base + end);
+            let lost = cx.sink.damage.is_lost(abs_start, abs_end);
+            if !lost && !cx.sink.damage.is_damaged(abs_start, abs_end) {
+                return Ok(()); // it arrived after all
+            }
+            if !cx.sink.out.can_write_at(abs_start) {
+                cx.counts.late += 1;
+                return Ok(());
+            }
+            cx.sink.out.write_at(abs_start, p.payload)?;
+            cx.sink.damage.repair(abs_start, abs_end);
+            if lost {
+                let grid = self.payload_len.max(1);
+                let slots = end.div_ceil(grid) - start.div_ceil(grid);
+                cx.counts.lost = cx.counts.lost.saturating_sub(slots);
+            }
+            cx.counts.recovered += 1;
+            cx.sink
+                .damage
+                .note_repair(Repair::Rebuilt, abs_start, abs_end);
+            return Ok(());
+        }
+        // Not received yet: place it like an intact arrival, but count it as recovered.
+        let (intact, reordered) = (cx.counts.intact, cx.counts.reordered);
+        self.place(p, cx)?;
+        if cx.counts.intact > intact {
+            cx.counts.recovered += 1;
+            cx.sink
+                .damage
+                .note_repair(Repair::Rebuilt, base + start, base + end);
+        }
+        cx.counts.intact = intact;
+        cx.counts.reordered = reordered;
+        Ok(())
+    }
+
+    /// Use a descriptor of this transfer: its length, and its copy of the head. A
+    /// descriptor that contradicts what is known is counted and ignored.
+    pub fn apply_descriptor<O: Output>(
+        &mut self,
+        d: Descriptor,
+        total_len: Option<u64>,
+        cx: &mut Ctx<O>,
+    ) -> Result<(), ReassembleError> {
+        let disagrees = self
+            .descriptor
+            .as_ref()
+            .is_some_and(|old| !old.agrees_with(&d));
+        if disagrees
+            || !self
+                .extent
+                .learn_from_descriptor(total_len, self.highest_end)
+        {
+            cx.counts.conflicting_descriptors += 1;
+            return Ok(());
+        }
+        cx.counts.descriptors += 1;
+        if let Some(old) = &mut self.descriptor {
+            // A sender reading a pipe sends a longer head once it has it.
+            if d.head.len() > old.head.len() {
+                old.head = d.head;
+                return self.restore_head_late(cx);
+            }
+            return Ok(());
+        }
+        self.payload_len = self.payload_len.max(u64::from(d.payload_len));
+        self.descriptor = Some(d);
+        if let Some(e) = self.extent.end() {
+            self.check_size(e, cx)?;
+            cx.sink.out.set_len_hint(self.base + e)?;
+        }
+        self.restore_head_late(cx)
+    }
+
+    /// A seekable output may have had the head's range filled before the descriptor came:
+    /// write the head over what is still recorded as lost there.
+    fn restore_head_late<O: Output>(&mut self, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+        let Some(head) = self.descriptor.as_ref().map(|d| d.head.clone()) else {
+            return Ok(());
+        };
+        let (base, grid) = (self.base, self.payload_len.max(1));
+        let end = (head.len() as u64).min(self.frontier);
+        for offset in (0..end).step_by(grid as usize) {
+            let slot_end = (offset + grid).min(end);
+            let (abs, abs_end) = (base + offset, base + slot_end);
+            if cx.sink.damage.is_lost(abs, abs_end) && cx.sink.out.can_write_at(abs) {
+                cx.sink
+                    .out
+                    .write_at(abs, &head[offset as usize..slot_end as usize])?;
+                cx.sink.damage.repair(abs, abs_end);
+                cx.sink.damage.note_repair(Repair::Restored, abs, abs_end);
+                cx.counts.restored_bytes += slot_end - offset;
+                if slot_end - offset == grid || slot_end == self.frontier {
+                    cx.counts.lost = cx.counts.lost.saturating_sub(1);
+                }
+            }
+        }
+        Ok(())
+    }
+}

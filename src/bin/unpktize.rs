@@ -4,31 +4,17 @@
 use clap::{Parser, ValueEnum};
 use pktools::cli::{self, Failure, Outcome, Progress};
 use pktools::conceal::{self, Geometry};
-use pktools::descriptor::{self, MediaType};
+use pktools::descriptor;
 use pktools::io::{self as pio, Input};
-use pktools::reassemble::damage::{DamageMap, RangeSink};
-use pktools::reassemble::image_output::{
-    ConcealingStream, HeldOutput, HoldLimit, ImageOutput, ImageSource,
-};
-use pktools::reassemble::map_sink::MapSink;
-use pktools::reassemble::output::{FileOutput, LentInput, Output, StreamOutput};
-use pktools::reassemble::report::{self, JsonReport};
-use pktools::reassemble::resume::Resume;
-use pktools::reassemble::{
-    self, DamagedPolicy, ReassembleError, Reassembler, Settings, MAX_WINDOW_PACKETS,
-};
+use pktools::reassemble::receive::{Feed, Plan, Problem, ReceiveError, Reception, Role, SizeLimit};
+use pktools::reassemble::report;
+use pktools::reassemble::{DamagedPolicy, Settings, MAX_WINDOW_PACKETS};
 use pktools::wire::auth::Key;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::rc::Rc;
 use std::time::Duration;
-
-/// The largest transfer written to standard output unless --max-size says otherwise: a
-/// forged total must not make a receiver write fill without end.
-const DEFAULT_STDOUT_MAX_SIZE: u64 = 16 << 30;
 
 const PROGRAM: &str = "unpktize";
 
@@ -202,294 +188,136 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if args.info {
         return info(&args, key.as_ref());
     }
-    // `-o -` is standard output, as coreutils have it.
-    let output = args.output.as_deref().filter(|p| *p != Path::new("-"));
-    if let (Some(out), Some(report)) = (output, args.report.as_deref()) {
-        if same_file(out, report) {
-            return Err(Failure::new(format!(
-                "--report and -o name the same file, {}: the report would overwrite the data",
-                out.display()
-            )));
-        }
-    }
-    let resume = match (&args.resume, output) {
-        (Some(_), None) => {
-            return Err(Failure::new(
-                "--resume continues into a file: give it with -o FILE",
-            ))
-        }
-        (Some(path), Some(out)) => Some(load_resume(path, out, args.id)?),
-        (None, _) => None,
-    };
-    let max_len = match args.max_size {
-        Some(MaxSize(limit)) => limit,
-        // A forged total must not make a pipe receiver write fill without end.
-        None if output.is_none() => Some(DEFAULT_STDOUT_MAX_SIZE),
-        None => None,
-    };
-    let settings = Settings {
-        fill: args.fill.0.clone(),
-        damaged: match args.damaged {
-            Damaged::Keep => DamagedPolicy::Keep,
-            Damaged::Fill => DamagedPolicy::Fill,
+    let plan = Plan {
+        settings: Settings {
+            fill: args.fill.0.clone(),
+            damaged: match args.damaged {
+                Damaged::Keep => DamagedPolicy::Keep,
+                Damaged::Fill => DamagedPolicy::Fill,
+            },
+            window_packets: args.window.map(|w| w as usize),
+            transfer_id: args.id,
+            live_latency: args.live.then(|| Duration::from_millis(args.max_delay)),
+            max_len: None,
+            stop: pio::stop_requested,
+            stop_when_whole: !args.keep_reading,
+            key,
+            snapshot_every: args.every,
+            resume: None,
         },
-        window_packets: args.window.map(|w| w as usize),
-        transfer_id: args.id,
-        live_latency: args.live.then(|| Duration::from_millis(args.max_delay)),
-        max_len,
-        stop: pio::stop_requested,
-        stop_when_whole: !args.keep_reading,
-        key,
-        snapshot_every: args.every,
-        resume: resume.clone(),
+        size_limit: match args.max_size {
+            Some(MaxSize(Some(n))) => SizeLimit::At(n),
+            Some(MaxSize(None)) => SizeLimit::Unlimited,
+            None => SizeLimit::Default,
+        },
+        output: args.output.clone(),
+        conceal: args.conceal,
+        image: args.image.as_ref().map(|i| i.0.clone()),
+        max_hold: args.max_hold,
+        map: args.map.clone(),
+        map_blend: args.map_blend,
+        report: args.report.clone(),
+        resume: args.resume.clone(),
     };
-    if args.every.is_some() && output.is_some() {
-        return Err(Failure::new(
-            "--every writes snapshots to standard output; -o FILE is itself the live picture",
-        ));
-    }
-    let image = args.image.as_ref().map(|i| i.0.clone());
-    let source = match &image {
-        Some(g) => ImageSource::Given(g.clone()),
-        None => ImageSource::Head,
-    };
-    if output.is_none() {
+    let reception = Reception::new(plan).map_err(failure)?;
+    if reception.to_stdout() {
         cli::refuse_terminal_stdout(args.force)?;
     }
     let input = Input::open(args.file.as_deref())?;
     // Interrupted, still write what arrived and the report, then die of the signal.
     pio::stop_on_signals();
-    // Resuming with the report in place: write the new one beside it, and put it in
-    // place only at the end (a transfer that does not match leaves the old one).
-    let report_path = match (&args.report, &args.resume) {
-        (Some(r), Some(old)) if same_file(r, old) => {
-            let mut name = r.file_name().unwrap_or_default().to_os_string();
-            name.push(".new");
-            Some(r.with_file_name(name))
-        }
-        (r, _) => r.clone(),
-    };
-    let sink = match &report_path {
-        Some(path) => {
-            let file = File::create(path)
-                .map_err(cli::io_context(format_args!("--report {}", path.display())))?;
-            let json = JsonReport::new(BufWriter::new(file))
-                .map_err(cli::io_context("writing the report"))?;
-            Some(Box::new(json) as Box<dyn RangeSink>)
-        }
-        None => None,
-    };
-    let sink = match &args.map {
-        Some(path) => {
-            let file = File::create(path)
-                .map_err(cli::io_context(format_args!("--map {}", path.display())))?;
-            let map = MapSink::new(
-                BufWriter::new(file),
-                sink,
-                image.clone(),
-                output.map(Path::to_path_buf),
-                args.map_blend,
-            );
-            Some(Box::new(map) as Box<dyn RangeSink>)
-        }
-        None => sink,
-    };
-    let mut damage = DamageMap::new(sink);
-    if args.map.is_some() {
-        damage.record_repairs();
-    }
-    let received = match output {
-        Some(path) if resume.is_some() => {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(path)
-                .map_err(cli::io_context(format_args!("{}", path.display())))?;
-            let out = FileOutput::existing(file)
-                .map_err(cli::io_context(format_args!("{}", path.display())))?;
-            reassemble_into(out, settings, damage, input, &args)
-        }
-        Some(path) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .write(true)
-                .truncate(true)
-                .open(path)
-                .or_else(|_| {
-                    // A device or FIFO may be writable only.
-                    OpenOptions::new().write(true).truncate(true).open(path)
-                })
-                .map_err(cli::io_context(format_args!("{}", path.display())))?;
-            if file.metadata().is_ok_and(|m| m.is_file()) {
-                let mut out = FileOutput::new(file);
-                if args.conceal {
-                    out = out.concealing(source);
-                }
-                reassemble_into(out, settings, damage, input, &args)
-            } else {
-                // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
-                reassemble_into(StreamOutput::new(file), settings, damage, input, &args)
+    let mut progress = Progress::new(true);
+    let from_stdin = args.file.as_deref().is_none_or(|f| f == Path::new("-"));
+    let feed = Feed {
+        live_fd: from_stdin.then(|| std::io::stdin().as_raw_fd()),
+        on_progress: &mut |status| {
+            if progress.due() {
+                let line = report::progress_line(status, progress.elapsed());
+                progress.draw(&format!("{PROGRAM}: {line}"));
             }
-        }
-        None if args.every.is_some() => {
-            let conceal = args.conceal.then_some(source);
-            let out = HeldOutput::new(
-                cli::stdout_file()?,
-                args.max_hold,
-                args.fill.0.clone(),
-                conceal,
-                true,
-            );
-            reassemble_into(out, settings, damage, input, &args)
-        }
-        None if args.conceal => {
-            let out = ConcealingStream::new(StreamOutput::new(cli::stdout_file()?), source);
-            reassemble_into(out, settings, damage, input, &args)
-        }
-        None => {
-            let out = StreamOutput::new(cli::stdout_file()?).with_hold_limit(args.max_hold);
-            reassemble_into(out, settings, damage, input, &args)
-        }
+        },
     };
-    // Resuming, the new report replaces the old one only when the transfer matched.
-    let matched = received
-        .as_ref()
-        .is_ok_and(|r| r.mismatch.is_none() && !r.transfers.is_empty());
-    if let (Some(written), Some(asked)) = (&report_path, &args.report) {
-        if args.resume.is_some() && !matched {
-            let _ = std::fs::remove_file(written);
-        } else if written != asked {
-            std::fs::rename(written, asked).map_err(cli::io_context(format_args!(
-                "--report {}",
-                asked.display()
-            )))?;
-        }
-    }
-    let report = received?;
-    if let Some(why) = &report.mismatch {
-        let out = output.expect("only a resume into a file can mismatch");
-        return Err(Failure::new(format!("{}: {why}", out.display())));
+    let received = reception.run(input, feed);
+    progress.clear();
+    let received = received.map_err(failure)?;
+    let problem = received.problem();
+    if let Some(p @ Problem::Mismatch { .. }) = problem {
+        return Err(Failure::new(p.to_string()));
     }
     if args.verbose {
         let mut err = std::io::stderr().lock();
-        for line in report::summary_lines(&report) {
+        for line in report::summary_lines(&received.report) {
             let _ = writeln!(err, "{PROGRAM}: {line}");
         }
+        if args.conceal {
+            if let Some(note) = &received.note {
+                let _ = writeln!(err, "{PROGRAM}: {note}");
+            }
+        }
     }
-    if let Some(r) = resume.as_ref().filter(|_| report.transfers.is_empty()) {
-        return Err(Failure::new(format!(
-            "no packets of the resumed transfer {:#06x} in the input",
-            r.id
-        )));
+    if !matches!(problem, Some(Problem::ResumedTransferAbsent(_))) {
+        if let Some(warning) = received.report.compressed_image_warning() {
+            eprintln!("{PROGRAM}: warning: {warning}");
+        }
     }
-    if let Some(warning) = compressed_image_warning(&report) {
-        eprintln!("{PROGRAM}: warning: {warning}");
-    }
-    if let Some(why) = &report.refused {
-        return Err(Failure::new(format!("{why} (see --max-size)")));
-    }
-    let c = &report.counts;
-    if args.key.is_some() && c.authentic == 0 && c.rejected > 0 {
-        return Err(Failure::new("no packet passed authentication: wrong key?"));
-    }
-    if args.key.is_some() && c.authentic == 0 && c.unauthenticated > 0 {
-        return Err(Failure::new(
+    match problem {
+        None if received.report.intact() => Ok(Outcome::Intact),
+        None => Ok(Outcome::Damaged),
+        Some(Problem::TooLarge(why)) => Err(Failure::new(format!("{why} (see --max-size)"))),
+        Some(Problem::Untagged) => Err(Failure::new(
             "no packet passed authentication: the packets carry no tag (sent without --key)",
-        ));
+        )),
+        Some(Problem::NeedsKey) => Err(Failure::new("packets are authenticated: use --key")),
+        Some(p) => Err(Failure::new(p.to_string())),
     }
-    if c.keyed > 0 && c.packets_found() == c.keyed {
-        return Err(Failure::new("packets are authenticated: use --key"));
-    }
-    if report.counts.packets_found() == 0 && !pio::stop_requested() {
-        // Resuming follows only the resumed transfer.
-        let followed = args.id.or(resume.as_ref().map(|r| r.id));
-        return Err(Failure::new(match followed {
-            Some(id) => format!("no pktize packets of transfer {id:#06x} in the input"),
-            None => "no pktize packets in the input".to_string(),
-        }));
-    }
-    Ok(if report.intact() {
-        Outcome::Intact
-    } else {
-        Outcome::Damaged
-    })
 }
 
-/// A compressed image that lost bytes mostly does not decode: say so, with the remedy.
-fn compressed_image_warning(report: &reassemble::Report) -> Option<String> {
-    if report.damage.lost_bytes + report.damage.damaged_bytes == 0 {
-        return None;
-    }
-    let kind = report
-        .transfers
-        .iter()
-        .filter_map(|t| t.descriptor.as_ref())
-        .map(|d| d.media_type)
-        .find(|m| matches!(m, MediaType::Jpeg | MediaType::Png))?;
-    let restart_markers = report
-        .transfers
-        .iter()
-        .filter_map(|t| t.descriptor.as_ref())
-        .any(|d| d.head.windows(2).any(|w| w == [0xff, 0xdd]));
-    if kind == MediaType::Jpeg && restart_markers {
-        return Some(
-            "a JPEG with restart markers lost data: decoders resynchronise, and the rows of \
-             the lost packets show as grey bands"
-                .to_string(),
-        );
-    }
-    Some(format!(
-        "a {} that lost data mostly does not decode; send PPM, BMP or raw pixels, \
-         use --fec, or for JPEG add restart markers (jpegtran -restart 1)",
-        kind.name().to_uppercase()
-    ))
-}
-
-/// Read the report of the reception to continue into `out`, and check `out` against it.
-fn load_resume(path: &Path, out: &Path, id: Option<u16>) -> Result<Resume, Failure> {
-    if same_file(out, path) {
-        return Err(Failure::new(format!(
+/// The one-line message for a reception that could not start or go on, naming the option
+/// it is about.
+fn failure(e: ReceiveError) -> Failure {
+    match e {
+        ReceiveError::ReportIsOutput(path) => Failure::new(format!(
+            "--report and -o name the same file, {}: the report would overwrite the data",
+            path.display()
+        )),
+        ReceiveError::ResumeWithoutFile => {
+            Failure::new("--resume continues into a file: give it with -o FILE")
+        }
+        ReceiveError::ResumeIsOutput(path) => Failure::new(format!(
             "--resume and -o name the same file, {}",
-            out.display()
-        )));
+            path.display()
+        )),
+        ReceiveError::ResumeReport(path, e) => {
+            Failure::new(format!("--resume {}: {e}", path.display()))
+        }
+        ReceiveError::ResumeFile(path, e) => Failure::new(format!("{}: {e}", path.display())),
+        ReceiveError::ResumeIdDiffers(id) => Failure::new(format!(
+            "--id differs from the transfer {id:#06x} that --resume continues"
+        )),
+        ReceiveError::SnapshotsToFile => Failure::new(
+            "--every writes snapshots to standard output; -o FILE is itself the live picture",
+        ),
+        ReceiveError::File { role, path, source } => {
+            let what = match role {
+                Role::Output => "",
+                Role::Report => "--report ",
+                Role::Map => "--map ",
+                Role::Resume => "--resume ",
+            };
+            match role {
+                Role::Resume => Failure::new(format!("{what}{}: {source}", path.display())),
+                _ => cli::io_context(format_args!("{what}{}", path.display()))(source),
+            }
+        }
+        ReceiveError::Stdout(e) if e.kind() == std::io::ErrorKind::NotConnected => {
+            Failure::new(e.to_string())
+        }
+        ReceiveError::Stdout(e) => cli::io_context("stdout")(e),
+        ReceiveError::Refused(e) => Failure::new(e.to_string()),
+        ReceiveError::Write(e) => cli::io_context("writing output")(e),
+        ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
+        ReceiveError::HoldLimit(limit) => Failure::new(format!("{limit} (see --max-hold)")),
     }
-    let context =
-        |e: &dyn std::fmt::Display| Failure::new(format!("--resume {}: {e}", path.display()));
-    let file = File::open(path).map_err(|e| context(&e))?;
-    let resume = Resume::from_reader(file).map_err(|e| context(&e))?;
-    if id.is_some_and(|id| id != resume.id) {
-        return Err(Failure::new(format!(
-            "--id differs from the transfer {:#06x} that --resume continues",
-            resume.id
-        )));
-    }
-    let len = std::fs::metadata(out)
-        .map_err(cli::io_context(format_args!("{}", out.display())))?
-        .len();
-    resume
-        .check_file_len(len)
-        .map_err(|e| Failure::new(format!("{}: {e}", out.display())))?;
-    Ok(resume)
-}
-
-/// True when two paths name one file: the same inode if both exist, else the same path.
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        (Err(_), Err(_)) => absolute(a) == absolute(b),
-        _ => false,
-    }
-}
-
-/// A path made absolute through its (existing) directory, for comparing new files' names.
-fn absolute(p: &Path) -> Option<PathBuf> {
-    let dir = match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
-        _ => std::env::current_dir().ok()?,
-    };
-    Some(dir.join(p.file_name()?))
 }
 
 /// `--info`: describe the transfer from its first descriptor.
@@ -512,59 +340,4 @@ fn info(args: &Args, key: Option<&Key>) -> Result<Outcome, Failure> {
     )
     .map_err(cli::io_context("writing"))?;
     Ok(Outcome::Intact)
-}
-
-fn reassemble_into<O: Output + ImageOutput>(
-    out: O,
-    settings: Settings,
-    damage: DamageMap,
-    input: Input,
-    args: &Args,
-) -> Result<reassemble::Report, Failure> {
-    let mut r = Reassembler::new(settings, out, damage);
-    let fed = match input {
-        Input::Mapped(map) => {
-            let map = Rc::new(map);
-            let lent: LentInput = map.clone();
-            reassemble::run_slice(lent, &mut r, &mut |n| pio::release(&map, 0..n))
-        }
-        Input::Stream(mut reader) => {
-            let mut progress = Progress::new(true);
-            let stdin_fd = std::io::stdin().as_raw_fd();
-            // A named input cannot be polled from here: live mode then flushes per read only.
-            let from_stdin = args.file.is_none();
-            let wait = move |t: Duration| !from_stdin || pio::wait_readable(stdin_fd, t);
-            let live: Option<&dyn Fn(Duration) -> bool> = args.live.then_some(&wait);
-            reassemble::run_stream(&mut reader, &mut r, live, &mut |r| {
-                if progress.due() {
-                    progress.draw(&format!(
-                        "{PROGRAM}: {}",
-                        report::progress_line(r, progress.elapsed())
-                    ));
-                }
-            })
-            .inspect(|_| progress.clear())
-        }
-    };
-    match fed {
-        // Asked to stop while writing fill: keep what was settled, write the report.
-        Ok(()) | Err(ReassembleError::Stopped) => {}
-        Err(ReassembleError::Io(e)) => return Err(cli::io_context("writing output")(e)),
-        Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
-            return Err(Failure::new(e.to_string()))
-        }
-    }
-    let (report, out) = r.finish().map_err(|e| match report::report_error(&e) {
-        Some(inner) => Failure::new(format!("writing the report: {inner}")),
-        None => match e.get_ref().and_then(|i| i.downcast_ref::<HoldLimit>()) {
-            Some(limit) => Failure::new(format!("{limit} (see --max-hold)")),
-            None => cli::io_context("writing output")(e),
-        },
-    })?;
-    if args.verbose && args.conceal {
-        if let Some(note) = out.note() {
-            eprintln!("{PROGRAM}: {note}");
-        }
-    }
-    Ok(report)
 }

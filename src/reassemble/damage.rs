@@ -267,20 +267,22 @@ impl DamageMap {
     }
 }
 
+/// A sink that keeps every range it is given, shared with the test that reads them.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Collect(pub std::rc::Rc<std::cell::RefCell<Vec<DamagedRange>>>);
+
+#[cfg(test)]
+impl RangeSink for Collect {
+    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+        self.0.borrow_mut().push(*r);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    #[derive(Clone, Default)]
-    struct Collect(Rc<RefCell<Vec<DamagedRange>>>);
-    impl RangeSink for Collect {
-        fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
-            self.0.borrow_mut().push(*r);
-            Ok(())
-        }
-    }
 
     #[test]
     fn adjacent_ranges_of_one_kind_merge() {

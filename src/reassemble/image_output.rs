@@ -241,7 +241,7 @@ pub struct HeldOutput<W: Write> {
 }
 
 /// A held transfer would exceed the memory cap.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("holding the transfer in memory needs {needed} bytes, more than the limit of {cap}")]
 pub struct HoldLimit {
     pub needed: u64,
@@ -358,10 +358,6 @@ impl<W: Write> Output for HeldOutput<W> {
         self.grow(at + data.len() as u64)?;
         self.bytes[at as usize..at as usize + data.len()].copy_from_slice(data);
         Ok(())
-    }
-
-    fn can_write_at(&self, _at: u64) -> bool {
-        true
     }
 
     fn seekable(&self) -> bool {

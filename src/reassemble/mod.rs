@@ -1,15 +1,18 @@
 //! Packets to bytes: put every received payload at its offset, in order, whatever the
 //! channel did: reordering, duplication, loss, damage, garbage, interleaved transfers.
 //!
-//! The parts, each with its own invariants:
+//! [`receive`] is the entry point for a whole reception (outputs, report, map, resume, as
+//! `unpktize` offers them); [`Reassembler`] is the engine under it. The parts, each with
+//! its own invariants:
 //! - [`packet`]: a packet with its integrity (intact, damaged, truncated);
 //! - `tracker`: which transfer a packet belongs to, and what starts a new one;
-//! - `transfer`: one transfer's frontier, window, extent and descriptor, and placement;
+//! - `transfer`: one transfer's frontier, window, descriptor, and placement (`extent`: what
+//!   is known of its length; `transfer::repair`: late, rebuilt and restored ranges);
 //! - `window`: the bounded reorder window; `fingerprints`: duplicates vs conflicts;
 //! - `recovery`: the glue to [`crate::fec::Decoder`], which rebuilds lost packets;
 //! - `sink` and [`output`]: where bytes go; [`damage`]: what was lost or damaged;
-//! - [`report`]: the JSON damage map and the human summary; `drive`: feeding from a map or
-//!   a stream.
+//! - [`Counts`], [`Report`]: what a reception comes to; [`report`]: the JSON damage map
+//!   and the human summary; `drive`: feeding from a map or a stream.
 //! - [`resume`]: continuing an earlier reception from its report, into the file it left.
 //!
 //! With a key (`Settings::key`), every packet passes [`crate::wire::auth::Verifier`] first: only
@@ -28,6 +31,7 @@ pub mod image_output;
 pub mod map_sink;
 pub mod output;
 pub mod packet;
+pub mod receive;
 mod recovery;
 pub mod report;
 pub mod resume;
@@ -39,7 +43,7 @@ mod window;
 
 pub use drive::{run_slice, run_stream};
 pub use packet::{Integrity, Packet};
-pub use summary::{Counts, Report, TransferSummary};
+pub use summary::{Counts, Report, Status, TransferSummary};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
 use crate::descriptor::Descriptor;
@@ -195,6 +199,15 @@ impl<O: Output> Reassembler<O> {
 
     pub fn output(&mut self) -> &mut O {
         &mut self.sink.out
+    }
+
+    /// Where the reception stands, for a progress display.
+    pub fn status(&self) -> Status {
+        Status {
+            counts: self.counts,
+            settled: self.settled_bytes(),
+            current: self.current_len(),
+        }
     }
 
     /// Output bytes settled so far (written or filled, in order).

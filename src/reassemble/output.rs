@@ -50,9 +50,11 @@ pub trait Output {
     /// The input buffer that payloads handed to `write_lent` lie in, until the next
     /// `lend`; `None` takes it back (after a flush).
     fn lend(&mut self, _input: Option<LentInput>) {}
-    /// True when a write at `at` is possible now: anywhere in a file, only at the end of
-    /// a stream.
-    fn can_write_at(&self, at: u64) -> bool;
+    /// True when a write at `at` is possible now: anywhere in a seekable output (a file),
+    /// only at the end of a stream.
+    fn can_write_at(&self, _at: u64) -> bool {
+        self.seekable()
+    }
     /// True when writes may go back to any offset, so a range settled as lost stays
     /// repairable until the end (a file; not a stream).
     fn seekable(&self) -> bool {
@@ -396,10 +398,6 @@ impl Output for FileOutput {
         self.buf.extend_from_slice(data);
         self.len = self.len.max(at + data.len() as u64);
         Ok(())
-    }
-
-    fn can_write_at(&self, _at: u64) -> bool {
-        true
     }
 
     fn seekable(&self) -> bool {

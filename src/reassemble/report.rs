@@ -17,8 +17,7 @@
 //! ```
 
 use super::damage::{DamagedRange, RangeSink};
-use super::output::Output;
-use super::{Counts, Reassembler, Report};
+use super::{Counts, Report, Status};
 use crate::units::human_bytes;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -254,8 +253,8 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
 
 /// The progress line for a terminal: bytes settled, percentage and time left when the
 /// length is known, packets per second, loss and damage.
-pub fn progress_line<O: Output>(r: &Reassembler<O>, elapsed: Duration) -> String {
-    let c = r.counts();
+pub fn progress_line(r: &Status, elapsed: Duration) -> String {
+    let c = &r.counts;
     let secs = elapsed.as_secs_f64().max(1e-3);
     let packets = c.intact + c.damaged;
     let loss = if packets + c.lost > 0 {
@@ -263,10 +262,10 @@ pub fn progress_line<O: Output>(r: &Reassembler<O>, elapsed: Duration) -> String
     } else {
         0.0
     };
-    let done = match r.current_len() {
+    let done = match r.current {
         Some((at, total)) if total > 0 => {
             // The rate so far gives the time left (the transfer may have started before us).
-            let bytes_per_sec = r.settled_bytes() as f64 / secs;
+            let bytes_per_sec = r.settled as f64 / secs;
             let eta = if bytes_per_sec > 0.0 && total > at {
                 format!(", {:.0} s left", (total - at) as f64 / bytes_per_sec)
             } else {
@@ -278,7 +277,7 @@ pub fn progress_line<O: Output>(r: &Reassembler<O>, elapsed: Duration) -> String
     };
     format!(
         "{}{done}, {:.0} packets/s, {:.2}% lost, {} damaged",
-        human_bytes(r.settled_bytes()),
+        human_bytes(r.settled),
         packets as f64 / secs,
         loss,
         c.damaged

@@ -2,7 +2,7 @@
 //! report that decides the exit status (`-v`, `--report`).
 
 use super::damage::DamageTotals;
-use crate::descriptor::Descriptor;
+use crate::descriptor::{Descriptor, MediaType};
 
 /// Packet and byte counts over the whole input.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -116,4 +116,39 @@ impl Report {
             && self.damage.damaged_bytes == 0
             && self.counts.conflicting == 0
     }
+
+    /// A compressed image that lost bytes mostly does not decode: what to tell the user,
+    /// with the remedy.
+    pub fn compressed_image_warning(&self) -> Option<String> {
+        if self.damage.lost_bytes + self.damage.damaged_bytes == 0 {
+            return None;
+        }
+        let descriptors = || self.transfers.iter().filter_map(|t| t.descriptor.as_ref());
+        let kind = descriptors()
+            .map(|d| d.media_type)
+            .find(|m| matches!(m, MediaType::Jpeg | MediaType::Png))?;
+        let restart_markers = descriptors().any(|d| d.head.windows(2).any(|w| w == [0xff, 0xdd]));
+        if kind == MediaType::Jpeg && restart_markers {
+            return Some(
+                "a JPEG with restart markers lost data: decoders resynchronise, and the rows \
+                 of the lost packets show as grey bands"
+                    .to_string(),
+            );
+        }
+        Some(format!(
+            "a {} that lost data mostly does not decode; send PPM, BMP or raw pixels, \
+             use --fec, or for JPEG add restart markers (jpegtran -restart 1)",
+            kind.name().to_uppercase()
+        ))
+    }
+}
+
+/// Where a reception stands while it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Status {
+    pub counts: Counts,
+    /// Output bytes settled (written or filled, in order).
+    pub settled: u64,
+    /// The current transfer's frontier and known length.
+    pub current: Option<(u64, u64)>,
 }

@@ -1,6 +1,6 @@
 //! Unit tests of the reassembler: the window, fills, duplicates, transfers, chunked reads.
 
-use super::damage::{DamageMap, DamagedRange, RangeKind, RangeSink};
+use super::damage::{Collect, DamageMap, DamagedRange, RangeKind};
 use super::output::MemoryOutput;
 use super::*;
 use crate::framing;
@@ -8,7 +8,6 @@ use crate::io::ChunkedReader;
 use crate::packetize::{packetize_slice, Settings as PacketSettings};
 use crate::wire::HEADER_LEN;
 use proptest::prelude::*;
-use std::cell::RefCell;
 use std::rc::Rc;
 
 const P: usize = 10;
@@ -40,21 +39,12 @@ fn packets(data: &[u8], id: u16) -> Vec<Vec<u8>> {
     out
 }
 
-#[derive(Clone, Default)]
-struct Ranges(Rc<RefCell<Vec<DamagedRange>>>);
-impl RangeSink for Ranges {
-    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
-        self.0.borrow_mut().push(*r);
-        Ok(())
-    }
-}
-
 fn reassemble_with(
     stream: &[u8],
     settings: Settings,
     seekable: bool,
 ) -> (Vec<u8>, Report, Vec<DamagedRange>) {
-    let ranges = Ranges::default();
+    let ranges = Collect::default();
     let out = MemoryOutput {
         bytes: vec![],
         seekable,

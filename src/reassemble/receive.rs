@@ -1,0 +1,478 @@
+//! One reception as a user asks for it: where the bytes go (standard output or a file),
+//! what rides along (the JSON report, the damage picture, an earlier reception to
+//! resume), which [`Output`] serves that combination, and the feeding from a mapped file
+//! or a stream. `unpktize` parses its arguments into a [`Plan`] and turns a
+//! [`ReceiveError`] or a [`Problem`] into its one-line message and exit status; a program
+//! that receives the way `unpktize` does needs none of its command line.
+//!
+//! The outputs, by destination and options:
+//! - a regular file: [`FileOutput`], written at offsets as packets arrive (concealed at
+//!   the end with `conceal`; an existing file when resuming);
+//! - a device or FIFO named as the file, or standard output: [`StreamOutput`], in order
+//!   (holding a carousel's transfer up to `max_hold`);
+//! - standard output with concealment: [`ConcealingStream`] around it;
+//! - standard output with snapshots (`Settings::snapshot_every`): [`HeldOutput`], the
+//!   whole transfer in memory up to `max_hold`.
+
+use super::damage::{DamageMap, RangeSink};
+use super::image_output::{ConcealingStream, HeldOutput, HoldLimit, ImageOutput, ImageSource};
+use super::map_sink::MapSink;
+use super::output::{FileOutput, LentInput, Output, StreamOutput};
+use super::report::{self, JsonReport};
+use super::resume::{Resume, ResumeError};
+use super::{ReassembleError, Reassembler, Report, Settings, Status};
+use crate::conceal::Geometry;
+use crate::io::{self as pio, Input};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The largest transfer written to standard output unless the plan says otherwise: a
+/// forged total must not make a receiver write fill without end.
+pub const DEFAULT_STDOUT_MAX_SIZE: u64 = 16 << 30;
+
+/// How large a transfer may be before it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeLimit {
+    /// [`DEFAULT_STDOUT_MAX_SIZE`] to standard output, none into a file.
+    Default,
+    /// No limit.
+    Unlimited,
+    /// At most this many bytes.
+    At(u64),
+}
+
+/// What a reception is asked to do, before anything is opened.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// How to reassemble; its `max_len` and `resume` are set from `size_limit` and
+    /// `resume` below.
+    pub settings: Settings,
+    pub size_limit: SizeLimit,
+    /// The file written at offsets; `None` (or `-`) for standard output.
+    pub output: Option<PathBuf>,
+    /// Hide lost pixels of an image.
+    pub conceal: bool,
+    /// The data's geometry when it is raw pixels; otherwise it is read from the head.
+    pub image: Option<Geometry>,
+    /// Most bytes held in memory for a transfer held whole (snapshots, a carousel to a
+    /// stream).
+    pub max_hold: u64,
+    /// Where to draw the damage picture.
+    pub map: Option<PathBuf>,
+    /// Blend the received image under the map's colours, this percentage of colour.
+    pub map_blend: Option<u8>,
+    /// Where to write the JSON report.
+    pub report: Option<PathBuf>,
+    /// The report of an earlier reception into `output` to continue.
+    pub resume: Option<PathBuf>,
+}
+
+/// Which file an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Output,
+    Report,
+    Map,
+    Resume,
+}
+
+/// Why a reception could not start or go on. No message names a command-line option:
+/// the binary says which of its options each variant is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("the report and the output name the same file, {0}")]
+    ReportIsOutput(PathBuf),
+    #[error("resuming needs an output file")]
+    ResumeWithoutFile,
+    #[error("the resumed report and the output name the same file, {0}")]
+    ResumeIsOutput(PathBuf),
+    /// The earlier report cannot be resumed from.
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    ResumeReport(PathBuf, ResumeError),
+    /// The file resumed into does not hold what the earlier report says it does.
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    ResumeFile(PathBuf, ResumeError),
+    #[error("the transfer to follow differs from the resumed one, {0:#06x}")]
+    ResumeIdDiffers(u16),
+    #[error("snapshots go to a stream, not to a file written at offsets")]
+    SnapshotsToFile,
+    /// A file could not be opened, created or inspected.
+    #[error("{path}: {source}", path = .path.display())]
+    File {
+        role: Role,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Stdout(io::Error),
+    /// The transfer was too large, or not the resumed one.
+    #[error(transparent)]
+    Refused(ReassembleError),
+    #[error("writing output: {0}")]
+    Write(io::Error),
+    #[error("writing the report: {0}")]
+    WriteReport(io::Error),
+    #[error(transparent)]
+    HoldLimit(HoldLimit),
+}
+
+/// How the input is fed, beyond the plan.
+pub struct Feed<'a> {
+    /// Live mode: the descriptor a stream comes from, polled while it is quiet so stale
+    /// gaps are filled in time (`None`: flush after each read only).
+    pub live_fd: Option<RawFd>,
+    /// Called after each read of a stream with where the reception stands.
+    pub on_progress: &'a mut dyn FnMut(&Status),
+}
+
+/// A reception that can start: its plan checked, the earlier reception read.
+#[derive(Debug)]
+pub struct Reception {
+    plan: Plan,
+    /// The output file, `-` taken as standard output.
+    output: Option<PathBuf>,
+    resume: Option<Resume>,
+}
+
+/// What a reception came to.
+#[derive(Debug)]
+pub struct Received {
+    pub report: Report,
+    /// What concealment did not do, for `-v` (non-image data, no geometry).
+    pub note: Option<String>,
+    /// The output file, when there is one.
+    pub output: Option<PathBuf>,
+    /// The transfer followed: asked for, or the resumed one.
+    pub followed: Option<u16>,
+    /// A key was given.
+    pub keyed: bool,
+    /// An earlier reception was resumed.
+    pub resumed: bool,
+}
+
+/// Why a finished reception is an error rather than a (possibly damaged) result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("{}: {why}", .output.display())]
+    Mismatch { output: PathBuf, why: String },
+    #[error("no packets of the resumed transfer {0:#06x} in the input")]
+    ResumedTransferAbsent(u16),
+    /// A transfer claimed more than the size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("no packet passed authentication: wrong key?")]
+    WrongKey,
+    #[error("no packet passed authentication: the packets carry no tag (sent without a key)")]
+    Untagged,
+    #[error("packets are authenticated: a key is needed")]
+    NeedsKey,
+    #[error("no pktize packets{} in the input", .0.map(|id| format!(" of transfer {id:#06x}")).unwrap_or_default())]
+    NoPackets(Option<u16>),
+}
+
+impl Received {
+    /// What makes this reception an error, if anything, in the order a user needs to
+    /// hear it.
+    pub fn problem(&self) -> Option<Problem> {
+        let r = &self.report;
+        if let (Some(why), Some(output)) = (&r.mismatch, &self.output) {
+            return Some(Problem::Mismatch {
+                output: output.clone(),
+                why: why.to_string(),
+            });
+        }
+        if self.resumed && r.transfers.is_empty() {
+            return Some(Problem::ResumedTransferAbsent(
+                self.followed
+                    .expect("a resumed reception follows its transfer"),
+            ));
+        }
+        if let Some(why) = &r.refused {
+            return Some(Problem::TooLarge(why.clone()));
+        }
+        let c = &r.counts;
+        if self.keyed && c.authentic == 0 && c.rejected > 0 {
+            return Some(Problem::WrongKey);
+        }
+        if self.keyed && c.authentic == 0 && c.unauthenticated > 0 {
+            return Some(Problem::Untagged);
+        }
+        if c.keyed > 0 && c.packets_found() == c.keyed {
+            return Some(Problem::NeedsKey);
+        }
+        if c.packets_found() == 0 && !pio::stop_requested() {
+            return Some(Problem::NoPackets(self.followed));
+        }
+        None
+    }
+}
+
+impl Reception {
+    /// Check a plan and read the earlier reception it resumes, before any input is read.
+    pub fn new(mut plan: Plan) -> Result<Reception, ReceiveError> {
+        // `-` is standard output, as coreutils have it.
+        let output = plan.output.clone().filter(|p| p != Path::new("-"));
+        if let (Some(out), Some(report)) = (&output, &plan.report) {
+            if same_file(out, report) {
+                return Err(ReceiveError::ReportIsOutput(out.clone()));
+            }
+        }
+        let resume = match (&plan.resume, &output) {
+            (Some(_), None) => return Err(ReceiveError::ResumeWithoutFile),
+            (Some(path), Some(out)) => Some(load_resume(path, out, plan.settings.transfer_id)?),
+            (None, _) => None,
+        };
+        plan.settings.max_len = match plan.size_limit {
+            SizeLimit::At(n) => Some(n),
+            SizeLimit::Unlimited => None,
+            SizeLimit::Default if output.is_none() => Some(DEFAULT_STDOUT_MAX_SIZE),
+            SizeLimit::Default => None,
+        };
+        plan.settings.resume = resume.clone();
+        if plan.settings.snapshot_every.is_some() && output.is_some() {
+            return Err(ReceiveError::SnapshotsToFile);
+        }
+        Ok(Reception {
+            plan,
+            output,
+            resume,
+        })
+    }
+
+    /// The output is standard output.
+    pub fn to_stdout(&self) -> bool {
+        self.output.is_none()
+    }
+
+    /// Receive `input`: open the report, map and output, reassemble, and put the report in
+    /// place.
+    pub fn run(self, input: Input, feed: Feed) -> Result<Received, ReceiveError> {
+        let plan = &self.plan;
+        // Resuming with the report in place: write the new one beside it, and put it in
+        // place only at the end (a transfer that does not match leaves the old one).
+        let report_path = match (&plan.report, &plan.resume) {
+            (Some(r), Some(old)) if same_file(r, old) => {
+                let mut name = r.file_name().unwrap_or_default().to_os_string();
+                name.push(".new");
+                Some(r.with_file_name(name))
+            }
+            (r, _) => r.clone(),
+        };
+        let damage = self.damage_map(report_path.as_deref())?;
+        let received = self.reassemble(damage, input, feed);
+        // Resuming, the new report replaces the old one only when the transfer matched.
+        let matched = received
+            .as_ref()
+            .is_ok_and(|r| r.0.mismatch.is_none() && !r.0.transfers.is_empty());
+        if let (Some(written), Some(asked)) = (&report_path, &plan.report) {
+            if plan.resume.is_some() && !matched {
+                let _ = std::fs::remove_file(written);
+            } else if written != asked {
+                std::fs::rename(written, asked).map_err(file_error(Role::Report, asked))?;
+            }
+        }
+        let (report, note) = received?;
+        Ok(Received {
+            report,
+            note,
+            output: self.output.clone(),
+            followed: plan
+                .settings
+                .transfer_id
+                .or(self.resume.as_ref().map(|r| r.id)),
+            keyed: plan.settings.key.is_some(),
+            resumed: self.resume.is_some(),
+        })
+    }
+
+    /// The damage map with what rides along: the JSON report, the picture.
+    fn damage_map(&self, report_path: Option<&Path>) -> Result<DamageMap, ReceiveError> {
+        let plan = &self.plan;
+        let sink = match report_path {
+            Some(path) => {
+                let file = File::create(path).map_err(file_error(Role::Report, path))?;
+                let json =
+                    JsonReport::new(BufWriter::new(file)).map_err(ReceiveError::WriteReport)?;
+                Some(Box::new(json) as Box<dyn RangeSink>)
+            }
+            None => None,
+        };
+        let sink = match &plan.map {
+            Some(path) => {
+                let file = File::create(path).map_err(file_error(Role::Map, path))?;
+                let map = MapSink::new(
+                    BufWriter::new(file),
+                    sink,
+                    plan.image.clone(),
+                    self.output.clone(),
+                    plan.map_blend,
+                );
+                Some(Box::new(map) as Box<dyn RangeSink>)
+            }
+            None => sink,
+        };
+        let mut damage = DamageMap::new(sink);
+        if plan.map.is_some() {
+            damage.record_repairs();
+        }
+        Ok(damage)
+    }
+
+    /// Choose the output and reassemble into it.
+    fn reassemble(
+        &self,
+        damage: DamageMap,
+        input: Input,
+        feed: Feed,
+    ) -> Result<(Report, Option<String>), ReceiveError> {
+        let plan = &self.plan;
+        let settings = plan.settings.clone();
+        let source = match &plan.image {
+            Some(g) => ImageSource::Given(g.clone()),
+            None => ImageSource::Head,
+        };
+        let stdout = || pio::stdout_file().map_err(ReceiveError::Stdout);
+        match &self.output {
+            Some(path) if self.resume.is_some() => {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .map_err(file_error(Role::Output, path))?;
+                let out = FileOutput::existing(file).map_err(file_error(Role::Output, path))?;
+                reassemble_into(out, settings, damage, input, feed)
+            }
+            Some(path) => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .read(true)
+                    .write(true)
+                    .truncate(true)
+                    .open(path)
+                    .or_else(|_| {
+                        // A device or FIFO may be writable only.
+                        OpenOptions::new().write(true).truncate(true).open(path)
+                    })
+                    .map_err(file_error(Role::Output, path))?;
+                if file.metadata().is_ok_and(|m| m.is_file()) {
+                    let mut out = FileOutput::new(file);
+                    if plan.conceal {
+                        out = out.concealing(source);
+                    }
+                    reassemble_into(out, settings, damage, input, feed)
+                } else {
+                    // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
+                    reassemble_into(StreamOutput::new(file), settings, damage, input, feed)
+                }
+            }
+            None if settings.snapshot_every.is_some() => {
+                let conceal = plan.conceal.then_some(source);
+                let fill = settings.fill.clone();
+                let out = HeldOutput::new(stdout()?, plan.max_hold, fill, conceal, true);
+                reassemble_into(out, settings, damage, input, feed)
+            }
+            None if plan.conceal => {
+                let out = ConcealingStream::new(StreamOutput::new(stdout()?), source);
+                reassemble_into(out, settings, damage, input, feed)
+            }
+            None => {
+                let out = StreamOutput::new(stdout()?).with_hold_limit(plan.max_hold);
+                reassemble_into(out, settings, damage, input, feed)
+            }
+        }
+    }
+}
+
+/// Reassemble `input` into `out`; the report, and what concealment had to say.
+fn reassemble_into<O: Output + ImageOutput>(
+    out: O,
+    settings: Settings,
+    damage: DamageMap,
+    input: Input,
+    feed: Feed,
+) -> Result<(Report, Option<String>), ReceiveError> {
+    let live = settings.live_latency.is_some();
+    let mut r = Reassembler::new(settings, out, damage);
+    let fed = match input {
+        Input::Mapped(map) => {
+            let map = Rc::new(map);
+            let lent: LentInput = map.clone();
+            super::run_slice(lent, &mut r, &mut |n| pio::release(&map, 0..n))
+        }
+        Input::Stream(mut reader) => {
+            let fd = feed.live_fd;
+            // An input that cannot be polled: live mode then flushes per read only.
+            let wait = move |t: Duration| fd.is_none_or(|fd| pio::wait_readable(fd, t));
+            let live: Option<&dyn Fn(Duration) -> bool> = live.then_some(&wait);
+            let on_progress = feed.on_progress;
+            super::run_stream(&mut reader, &mut r, live, &mut |r| on_progress(&r.status()))
+        }
+    };
+    match fed {
+        // Asked to stop while writing fill: keep what was settled, write the report.
+        Ok(()) | Err(ReassembleError::Stopped) => {}
+        Err(ReassembleError::Io(e)) => return Err(ReceiveError::Write(e)),
+        Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
+            return Err(ReceiveError::Refused(e))
+        }
+    }
+    let (report, out) = r.finish().map_err(|e| match report::report_error(&e) {
+        Some(inner) => ReceiveError::WriteReport(io::Error::new(inner.kind(), inner.to_string())),
+        None => match e.get_ref().and_then(|i| i.downcast_ref::<HoldLimit>()) {
+            Some(limit) => ReceiveError::HoldLimit(limit.clone()),
+            None => ReceiveError::Write(e),
+        },
+    })?;
+    Ok((report, out.note()))
+}
+
+fn file_error(role: Role, path: &Path) -> impl FnOnce(io::Error) -> ReceiveError + '_ {
+    move |source| ReceiveError::File {
+        role,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Read the report of the reception to continue into `out`, and check `out` against it.
+fn load_resume(path: &Path, out: &Path, id: Option<u16>) -> Result<Resume, ReceiveError> {
+    if same_file(out, path) {
+        return Err(ReceiveError::ResumeIsOutput(out.to_path_buf()));
+    }
+    let file = File::open(path).map_err(file_error(Role::Resume, path))?;
+    let resume =
+        Resume::from_reader(file).map_err(|e| ReceiveError::ResumeReport(path.to_path_buf(), e))?;
+    if id.is_some_and(|id| id != resume.id) {
+        return Err(ReceiveError::ResumeIdDiffers(resume.id));
+    }
+    let len = std::fs::metadata(out)
+        .map_err(file_error(Role::Output, out))?
+        .len();
+    resume
+        .check_file_len(len)
+        .map_err(|e| ReceiveError::ResumeFile(out.to_path_buf(), e))?;
+    Ok(resume)
+}
+
+/// True when two paths name one file: the same inode if both exist, else the same path.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        (Err(_), Err(_)) => absolute(a) == absolute(b),
+        _ => false,
+    }
+}
+
+/// A path made absolute through its (existing) directory, for comparing new files' names.
+fn absolute(p: &Path) -> Option<PathBuf> {
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+        _ => std::env::current_dir().ok()?,
+    };
+    Some(dir.join(p.file_name()?))
+}

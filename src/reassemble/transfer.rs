@@ -304,14 +304,7 @@ impl Transfer {
         if !better {
             return Ok(());
         }
-        pending.integrity = p.integrity;
-        pending.present = p.payload.len();
-        if pending.written {
-            cx.sink.out.write_at(base + p.start(), p.payload)?;
-        } else {
-            pending.data.clear();
-            pending.data.extend_from_slice(p.payload);
-        }
+        pending.replace(base + p.start(), p.payload, p.integrity, &mut cx.sink.out)?;
         Ok(())
     }
 

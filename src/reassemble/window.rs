@@ -7,8 +7,10 @@
 //! seekable output at its offset (written through) keeps no bytes here, only its extent.
 //! Buffers of delivered entries are kept in a pool, so a steady stream allocates nothing.
 
+use super::output::Output;
 use super::packet::Integrity;
 use std::collections::BTreeMap;
+use std::io;
 
 /// The payload bytes the automatic window holds: enough for the reordering of a busy link,
 /// small enough for the memory budget.
@@ -34,6 +36,25 @@ pub struct Pending {
 impl Pending {
     pub fn is_intact(&self) -> bool {
         self.integrity == Integrity::Intact
+    }
+
+    /// Take a better copy of the payload (intact, or longer): kept here, or, when the
+    /// payload was written through, written over it at `at` (its output offset).
+    pub fn replace<O: Output>(
+        &mut self,
+        at: u64,
+        payload: &[u8],
+        integrity: Integrity,
+        out: &mut O,
+    ) -> io::Result<()> {
+        self.integrity = integrity;
+        self.present = payload.len();
+        if self.written {
+            return out.write_at(at, payload);
+        }
+        self.data.clear();
+        self.data.extend_from_slice(payload);
+        Ok(())
     }
 }
 

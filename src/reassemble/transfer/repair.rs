@@ -60,14 +60,8 @@ impl Transfer {
         let base = self.base;
         if let Some(pending) = self.window.get_mut(start) {
             if !pending.is_intact() {
-                if pending.written {
-                    cx.sink.out.write_at(base + start, p.payload)?;
-                } else {
-                    pending.data.clear();
-                    pending.data.extend_from_slice(p.payload);
-                }
-                pending.integrity = Integrity::Intact;
-                pending.present = p.payload.len();
+                let out = &mut cx.sink.out;
+                pending.replace(base + start, p.payload, Integrity::Intact, out)?;
                 pending.stated_end = end;
                 cx.counts.recovered += 1;
                 cx.sink

@@ -156,11 +156,37 @@ pub struct Reassembler<O: Output> {
     refused: Option<ReassembleError>,
     /// With a key: what vouches for every packet.
     verifier: Option<Verifier>,
-    /// Payload bytes of the followed transfers that arrived, for snapshots.
-    arrived: u64,
-    next_snapshot: u64,
+    /// When the next whole-transfer snapshot is due, if snapshots are asked for.
+    snapshots: Option<SnapshotSchedule>,
     /// Resuming: the earlier reception, until its transfer is over.
     resume: Option<resume::Resuming>,
+}
+
+/// Whole-transfer snapshots every so many payload bytes of the followed transfers.
+struct SnapshotSchedule {
+    every: u64,
+    arrived: u64,
+    next: u64,
+}
+
+impl SnapshotSchedule {
+    fn new(every: u64) -> Self {
+        SnapshotSchedule {
+            every,
+            arrived: 0,
+            next: every,
+        }
+    }
+
+    /// Count `len` more bytes; true when a snapshot is due.
+    fn arrived(&mut self, len: usize) -> bool {
+        self.arrived += len as u64;
+        let due = self.arrived >= self.next;
+        if due {
+            self.next = self.arrived + self.every;
+        }
+        due
+    }
 }
 
 impl<O: Output> Reassembler<O> {
@@ -170,7 +196,7 @@ impl<O: Output> Reassembler<O> {
         }
         let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
         let verifier = settings.key.clone().map(Verifier::new);
-        let next_snapshot = settings.snapshot_every.unwrap_or(0);
+        let snapshots = settings.snapshot_every.map(SnapshotSchedule::new);
         let resume = settings.resume.clone().map(resume::Resuming::new);
         let wanted = settings
             .transfer_id
@@ -188,8 +214,7 @@ impl<O: Output> Reassembler<O> {
             pool: Vec::new(),
             refused: None,
             verifier,
-            arrived: 0,
-            next_snapshot,
+            snapshots,
         }
     }
 
@@ -372,14 +397,14 @@ impl<O: Output> Reassembler<O> {
         t.expect("placing happens only while a transfer is current")
             .place(p, &mut cx)?;
         self.place_recovered()?;
-        self.arrived += p.payload.len() as u64;
-        if let Some(every) = self.settings.snapshot_every {
-            if self.arrived >= self.next_snapshot {
-                self.next_snapshot = self.arrived + every;
-                let t = self.current.as_ref().expect("a transfer is current");
-                let unknown = t.unknown_ranges(&self.sink);
-                self.sink.out.snapshot(&unknown)?;
-            }
+        let due = self
+            .snapshots
+            .as_mut()
+            .is_some_and(|s| s.arrived(p.payload.len()));
+        if due {
+            let t = self.current.as_ref().expect("a transfer is current");
+            let unknown = t.unknown_ranges(&self.sink);
+            self.sink.out.snapshot(&unknown)?;
         }
         Ok(())
     }

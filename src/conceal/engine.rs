@@ -18,7 +18,7 @@
 //! Vertical and horizontal storage order are the same thing here: a bottom-up BMP is
 //! concealed in its stored order, its rows' neighbours are the same.
 
-use super::geometry::{Grid, Sample};
+use crate::image::{Grid, Sample};
 use std::ops::Range;
 
 /// Rows of a grid, by stored row index; each at least `row_len` bytes.

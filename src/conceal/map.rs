@@ -23,7 +23,7 @@
 //! order as they are drawn, so the map of a 1 GiB transfer needs no more than its widest
 //! row. The image under a blended map is read from the caller's bytes (a mapped file).
 
-use super::geometry::{Colour, Geometry, Grid, Sample};
+use crate::image::{Colour, Geometry, Grid, Sample};
 use std::io::{self, Write};
 use std::ops::Range;
 
@@ -284,7 +284,7 @@ pub fn write_packet_map(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conceal::geometry;
+    use crate::image;
 
     fn decode(ppm: &[u8]) -> (usize, usize, &[u8]) {
         let (h, len) = crate::pnm::Header::parse(ppm).unwrap();
@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn image_map_colours_each_pixel_by_its_state() {
-        let g = geometry::raw(crate::pixel::PixelFormat::Rgb24, 4, 2, 10).unwrap();
+        let g = image::raw(crate::pixel::PixelFormat::Rgb24, 4, 2, 10).unwrap();
         // Row 0 pixel 1 lost, row 1 pixel 2 one byte damaged, row 1 pixel 3 rebuilt.
         let states = [
             StateRange {
@@ -328,14 +328,8 @@ mod tests {
 
     #[test]
     fn bottom_up_bmp_map_is_drawn_top_row_first() {
-        let mut head = vec![0u8; 54];
-        head[..2].copy_from_slice(b"BM");
-        head[10..14].copy_from_slice(&54u32.to_le_bytes());
-        head[14..18].copy_from_slice(&40u32.to_le_bytes());
-        head[18..22].copy_from_slice(&3i32.to_le_bytes());
-        head[22..26].copy_from_slice(&2i32.to_le_bytes());
-        head[28..30].copy_from_slice(&24u16.to_le_bytes());
-        let g = geometry::from_head(&head).unwrap();
+        let head = crate::bmp::header::test_headers(3, 2, 24);
+        let g = image::from_head(&head).unwrap();
         // The first stored row (the bottom of the picture) lost.
         let states = [StateRange {
             range: 54..63,
@@ -350,7 +344,7 @@ mod tests {
 
     #[test]
     fn blended_map_shows_intact_pixels_as_they_are() {
-        let g = geometry::raw(crate::pixel::PixelFormat::Bgr24, 2, 1, 0).unwrap();
+        let g = image::raw(crate::pixel::PixelFormat::Bgr24, 2, 1, 0).unwrap();
         let image = [10, 20, 30, 0, 0, 0];
         let states = [StateRange {
             range: 3..6,
@@ -370,7 +364,7 @@ mod tests {
 
     #[test]
     fn planar_map_pixel_shows_its_chroma_damage_too() {
-        let g = geometry::raw(crate::pixel::PixelFormat::Yuv420p, 4, 2, 0).unwrap();
+        let g = image::raw(crate::pixel::PixelFormat::Yuv420p, 4, 2, 0).unwrap();
         // The U sample of the right half (byte 8 + 1) damaged: pixels x 2..4 of both rows.
         let states = [StateRange {
             range: 9..10,

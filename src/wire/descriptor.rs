@@ -29,7 +29,7 @@
 //! first data packets can still write an image that viewers open.
 
 use crate::framing::{Frame, FrameReader};
-use crate::image::ImageGeometry;
+use crate::image::{self, Geometry};
 use crate::reassemble::Packet;
 use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::{Header, Kind, HEADER_LEN};
@@ -229,10 +229,10 @@ impl Descriptor {
     }
 
     /// Where the pixels lie, for the byte-addressable PNM and BMP layouts (see
-    /// [`ImageGeometry`]); `None` for other types or a head that does not parse.
-    pub fn image_geometry(&self) -> Option<ImageGeometry> {
+    /// [`crate::image`]); `None` for other types or a head that does not parse.
+    pub fn image_geometry(&self) -> Option<Geometry> {
         match self.media_type {
-            MediaType::Pnm | MediaType::Bmp => ImageGeometry::from_head(&self.head),
+            MediaType::Pnm | MediaType::Bmp => image::from_head(&self.head).ok(),
             _ => None,
         }
     }
@@ -440,18 +440,13 @@ mod tests {
             Some("BMP 3x2 24 bits per pixel top-down")
         );
         assert_eq!(d.raster_offset(), Some(54));
-        assert_eq!(d.image_geometry().map(|g| g.row_stride), Some(12));
+        assert_eq!(d.image_geometry().map(|g| g.grids[0].stride), Some(12));
     }
 
     #[test]
     fn a_forged_bmp_head_gives_no_geometry() {
         // Once shown as "BMP -1x1 65535 bits per pixel".
-        let mut head = vec![0u8; 54];
-        head[..2].copy_from_slice(b"BM");
-        head[18..22].copy_from_slice(&(-1i32).to_le_bytes());
-        head[22..26].copy_from_slice(&1i32.to_le_bytes());
-        head[28..30].copy_from_slice(&65535u16.to_le_bytes());
-        let d = bmp(head);
+        let d = bmp(crate::bmp::header::test_headers(-1, 1, 65535));
         assert_eq!(d.media_type, MediaType::Bmp);
         assert_eq!(d.geometry(), None);
         assert_eq!(d.raster_offset(), None);

@@ -312,6 +312,16 @@ impl BmpHeader {
     }
 }
 
+/// The headers (and palette) that [`Layout`] writes for a BMP, for tests.
+#[cfg(test)]
+pub(crate) fn our_headers(width: u32, height: u32, depth: Depth, top_down: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    Layout::new(width, height, depth, top_down)
+        .expect("a test's layout fits BMP's size fields")
+        .write_headers(&mut out);
+    out
+}
+
 /// The file and info headers of a `width` x `height` BMP (a negative height: top-down) at
 /// `bits` per pixel, uncompressed, pixels right after the 54 bytes: what another writer
 /// may send, for tests of readers, including sizes [`Layout`] refuses to write.

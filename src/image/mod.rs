@@ -181,11 +181,7 @@ pub fn from_pnm(h: &pnm::Header, header_len: usize) -> Result<Geometry, ImageErr
     let samples = match h.kind {
         Kind::RawGraymap => 1,
         Kind::RawPixmap => 3,
-        other => {
-            return Err(ImageError::PnmKind(
-                String::from_utf8_lossy(&other.magic()).into(),
-            ))
-        }
+        other => return Err(ImageError::PnmKind(other.to_string())),
     };
     let (width, height) = check_size(h.width as u64, h.height as u64)?;
     let sample = if h.maxval > 255 {
@@ -322,9 +318,7 @@ mod tests {
 
     #[test]
     fn our_bmp_headers_give_their_layout_and_palette() {
-        let layout = crate::bmp::Layout::new(3, 2, crate::bmp::Depth::Eight, true).unwrap();
-        let mut head = Vec::new();
-        layout.write_headers(&mut head);
+        let head = crate::bmp::header::our_headers(3, 2, crate::bmp::Depth::Eight, true);
         let g = from_head(&head).unwrap();
         let grid = &g.grids[0];
         assert_eq!((grid.offset, grid.stride), (54 + 1024, 4));

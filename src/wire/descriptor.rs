@@ -244,10 +244,7 @@ impl Descriptor {
                 let (h, _) = crate::pnm::header::Header::parse(&self.head).ok()?;
                 Some(format!(
                     "{} {}x{} maxval {}",
-                    String::from_utf8_lossy(&h.kind.magic()),
-                    h.width,
-                    h.height,
-                    h.maxval
+                    h.kind, h.width, h.height, h.maxval
                 ))
             }
             MediaType::Bmp => {
@@ -430,10 +427,12 @@ mod tests {
 
     #[test]
     fn bmp_geometry_from_the_head() {
-        let layout = crate::bmp::Layout::new(3, 2, crate::bmp::Depth::TwentyFour, true).unwrap();
-        let mut head = Vec::new();
-        layout.write_headers(&mut head);
-        let d = bmp(head);
+        let d = bmp(crate::bmp::header::our_headers(
+            3,
+            2,
+            crate::bmp::Depth::TwentyFour,
+            true,
+        ));
         assert_eq!(d.media_type, MediaType::Bmp);
         assert_eq!(
             d.geometry().as_deref(),
@@ -465,28 +464,18 @@ mod tests {
     #[test]
     fn bad_bodies_are_rejected() {
         let good = sample().encode();
-        assert_eq!(
-            Descriptor::parse(&good[..good.len() - 1]),
-            Err(DescriptorError::Malformed)
-        );
-        let mut extra = good.clone();
-        extra.push(0);
-        assert_eq!(Descriptor::parse(&extra), Err(DescriptorError::Malformed));
-        let mut v = good.clone();
-        v[0] = 3;
-        assert_eq!(
-            Descriptor::parse(&v),
-            Err(DescriptorError::Version { found: 3 })
-        );
+        let with = |at: usize, byte: u8| {
+            let mut body = good.clone();
+            body[at] = byte;
+            Descriptor::parse(&body)
+        };
+        let malformed = Err(DescriptorError::Malformed);
+        assert_eq!(Descriptor::parse(&good[..good.len() - 1]), malformed);
+        assert_eq!(Descriptor::parse(&[&good[..], &[0]].concat()), malformed);
+        assert_eq!(with(0, 3), Err(DescriptorError::Version { found: 3 }));
         // Version 2 has the span after the head: a version 1 body is too short for it.
-        v[0] = 2;
-        assert_eq!(Descriptor::parse(&v), Err(DescriptorError::Malformed));
-        let mut m = good.clone();
-        m[1] = 9;
-        assert_eq!(
-            Descriptor::parse(&m),
-            Err(DescriptorError::MediaType { found: 9 })
-        );
+        assert_eq!(with(0, 2), malformed);
+        assert_eq!(with(1, 9), Err(DescriptorError::MediaType { found: 9 }));
         let mut h = sample();
         h.head = vec![0; 2000];
         assert_eq!(Descriptor::parse(&h.encode()).unwrap().head.len(), HEAD_MAX);

@@ -22,8 +22,8 @@
 //! | [`pnm`] | PNM images (P1-P6): header, source (map or stream), reader |
 //! | [`convert`] | PNM to BMP: images in the row order BMP needs |
 //! | [`bmp`] | BMP: header (write and parse), row writer |
-//! | [`conceal`] | image-aware receiving: concealment of lost pixels, pixel grids per plane, the damage map picture |
-//! | [`image`] | image geometry (where the pixels lie) from a PNM or BMP head |
+//! | [`conceal`] | image-aware receiving: concealment of lost pixels, the damage map picture |
+//! | [`image`] | the one image geometry (planes, rows, pixel layout) from a PNM or BMP header or a raw `WxH:PIX_FMT`: what the descriptor, concealment, the damage map and the outputs use |
 //! | [`io`] | moving bytes: mapped or streamed input, page release, vectored writes, pipes, signals |
 //! | [`units`] | sizes, rates and hex patterns as people write them |
 //! | [`cli`] | only for `src/bin`: exit status, the one-line error, argument glue, progress |

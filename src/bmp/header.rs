@@ -26,7 +26,8 @@
 //!
 //!
 //! The parser takes what other writers produce too: any info header of at least 40 bytes
-//! (V4 and V5 extend it), any bit count, stored bottom-up or top-down.
+//! (V4 and V5 extend it), any bit count, stored bottom-up or top-down. The palette follows
+//! the info header, however long that is; [`BmpHeader::palette`] reads it.
 
 use byteorder::{ByteOrder, LittleEndian};
 
@@ -145,6 +146,10 @@ pub struct BmpHeader {
     pub compression: u32,
     /// `bfOffBits`: where the pixels start.
     pub pixel_offset: u32,
+    /// `biSize`: the info header's length; the palette follows it.
+    pub info_len: u32,
+    /// `biClrUsed`: palette entries, 0 for as many as the bit count can index.
+    pub colours_used: u32,
 }
 
 /// Why bytes are not the headers of a BMP.
@@ -178,6 +183,7 @@ struct RawBmpHeader {
     planes: u16,
     bits_per_pixel: u16,
     compression: u32,
+    colours_used: u32,
 }
 
 /// One combinator per field, in file order (see the table at the top of this module).
@@ -194,6 +200,11 @@ fn raw_header(input: &[u8]) -> nom::IResult<&[u8], RawBmpHeader> {
     let (input, planes) = le_u16(input)?;
     let (input, bits_per_pixel) = le_u16(input)?;
     let (input, compression) = le_u32(input)?;
+    let (input, _image_size) = le_u32(input)?;
+    let (input, _x_pixels_per_metre) = le_u32(input)?;
+    let (input, _y_pixels_per_metre) = le_u32(input)?;
+    let (input, colours_used) = le_u32(input)?;
+    let (input, _colours_important) = le_u32(input)?;
     Ok((
         input,
         RawBmpHeader {
@@ -205,6 +216,7 @@ fn raw_header(input: &[u8]) -> nom::IResult<&[u8], RawBmpHeader> {
             planes,
             bits_per_pixel,
             compression,
+            colours_used,
         },
     ))
 }
@@ -260,11 +272,68 @@ impl BmpHeader {
             top_down: raw.height < 0,
             compression: raw.compression,
             pixel_offset: raw.pixel_offset,
+            info_len: raw.info_len,
+            colours_used: raw.colours_used,
         })
+    }
+
+    /// Palette entries the header announces: `biClrUsed`, or when that is 0 (or more than
+    /// the bit count can index) all `2^bits`; none above 8 bits per pixel.
+    pub fn palette_len(&self) -> usize {
+        if self.bits_per_pixel > 8 {
+            return 0;
+        }
+        let all = 1usize << self.bits_per_pixel;
+        match self.colours_used as usize {
+            0 => all,
+            n if n > all => all,
+            n => n,
+        }
+    }
+
+    /// The palette as red, green, blue, from the `head` this header was parsed from: as
+    /// many entries as [`palette_len`](BmpHeader::palette_len), or fewer when the head
+    /// ends before the palette does.
+    pub fn palette(&self, head: &[u8]) -> Vec<[u8; 3]> {
+        let start = FILE_HEADER_LEN + self.info_len as usize;
+        let entries = head.get(start..).unwrap_or_default();
+        // An entry is blue, green, red and a reserved byte, which need not be in the head.
+        entries
+            .chunks(4)
+            .take_while(|e| e.len() >= 3)
+            .take(self.palette_len())
+            .map(|e| [e[2], e[1], e[0]])
+            .collect()
     }
 
     /// Bytes from one stored row to the next: the pixels' bits rounded up to 4 bytes.
     pub fn row_stride(&self) -> u64 {
         (u64::from(self.width) * u64::from(self.bits_per_pixel)).div_ceil(32) * 4
     }
+}
+
+/// The headers (and palette) that [`Layout`] writes for a BMP, for tests.
+#[cfg(test)]
+pub(crate) fn our_headers(width: u32, height: u32, depth: Depth, top_down: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    Layout::new(width, height, depth, top_down)
+        .expect("a test's layout fits BMP's size fields")
+        .write_headers(&mut out);
+    out
+}
+
+/// The file and info headers of a `width` x `height` BMP (a negative height: top-down) at
+/// `bits` per pixel, uncompressed, pixels right after the 54 bytes: what another writer
+/// may send, for tests of readers, including sizes [`Layout`] refuses to write.
+#[cfg(test)]
+pub(crate) fn test_headers(width: i32, height: i32, bits: u16) -> Vec<u8> {
+    let mut h = vec![0u8; FILE_HEADER_LEN + INFO_HEADER_LEN];
+    h[0..2].copy_from_slice(b"BM");
+    LittleEndian::write_u32(&mut h[10..14], (FILE_HEADER_LEN + INFO_HEADER_LEN) as u32);
+    LittleEndian::write_u32(&mut h[14..18], INFO_HEADER_LEN as u32);
+    LittleEndian::write_i32(&mut h[18..22], width);
+    LittleEndian::write_i32(&mut h[22..26], height);
+    LittleEndian::write_u16(&mut h[26..28], 1);
+    LittleEndian::write_u16(&mut h[28..30], bits);
+    h
 }

@@ -108,6 +108,7 @@ pub fn choose_depth(kind: Kind, asked: Option<Depth>) -> Result<Depth, BmpError>
 
 #[cfg(test)]
 mod tests {
+    use super::header::our_headers;
     use super::*;
     use crate::pnm::Header;
     use byteorder::{ByteOrder, LittleEndian};
@@ -167,10 +168,7 @@ mod tests {
 
     #[test]
     fn top_down_height_is_negative() {
-        let mut out = Vec::new();
-        Layout::new(1, 5, Depth::TwentyFour, true)
-            .unwrap()
-            .write_headers(&mut out);
+        let out = our_headers(1, 5, Depth::TwentyFour, true);
         assert_eq!(LittleEndian::read_i32(&out[22..26]), -5);
     }
 
@@ -243,23 +241,24 @@ mod tests {
             (9, 1, Depth::One, false),
         ] {
             let l = Layout::new(width, height, depth, top_down).unwrap();
-            let mut out = Vec::new();
-            l.write_headers(&mut out);
+            let out = our_headers(width, height, depth, top_down);
             let h = BmpHeader::parse(&out).unwrap();
             assert_eq!((h.width, h.height, h.top_down), (width, height, top_down));
             assert_eq!(h.bits_per_pixel, depth.bits());
             assert_eq!(h.pixel_offset, l.pixel_offset());
             assert_eq!(h.row_stride(), l.stride() as u64);
             assert_eq!(h.compression, 0);
+            let palette = h.palette(&out);
+            assert_eq!(palette.len() as u32, depth.palette_entries());
+            if depth == Depth::One {
+                assert_eq!(palette, [[255; 3], [0; 3]]);
+            }
         }
     }
 
     #[test]
     fn forged_headers_do_not_parse() {
-        let mut out = Vec::new();
-        Layout::new(2, 2, Depth::TwentyFour, false)
-            .unwrap()
-            .write_headers(&mut out);
+        let out = our_headers(2, 2, Depth::TwentyFour, false);
         let forge = |at: usize, bytes: &[u8]| {
             let mut h = out.clone();
             h[at..at + bytes.len()].copy_from_slice(bytes);

@@ -18,7 +18,7 @@
 //! Vertical and horizontal storage order are the same thing here: a bottom-up BMP is
 //! concealed in its stored order, its rows' neighbours are the same.
 
-use super::geometry::{Grid, Sample};
+use crate::image::{Grid, Sample};
 use std::ops::Range;
 
 /// Rows of a grid, by stored row index; each at least `row_len` bytes.
@@ -107,6 +107,17 @@ impl Engine {
         self.next_row = y + 1;
     }
 
+    /// The end of the run of columns from `p` (before `end`) whose gaps opened in the same
+    /// row, all anchored or none: a run is filled as one block of bytes.
+    fn run_end(&self, p: usize, end: usize) -> usize {
+        let (gs, anchored) = (self.gap_start[p], self.anchored[p]);
+        let mut q = p + 1;
+        while q < end && self.gap_start[q] == gs && self.anchored[q] == anchored {
+            q += 1;
+        }
+        q
+    }
+
     /// Fill the open gaps of columns `span`, which end at row `below_row` (known).
     fn close(&mut self, store: &mut dyn RowStore, span: Range<usize>, below_row: usize) {
         let pb = self.pixel_bytes;
@@ -114,12 +125,8 @@ impl Engine {
             .copy_from_slice(&store.row(below_row)[span.start * pb..span.end * pb]);
         let mut p = span.start;
         while p < span.end {
-            let (gs, anchored) = (self.gap_start[p], self.anchored[p]);
-            let mut q = p + 1;
-            while q < span.end && self.gap_start[q] == gs && self.anchored[q] == anchored {
-                q += 1;
-            }
-            let gs = gs as usize;
+            let q = self.run_end(p, span.end);
+            let (gs, anchored) = (self.gap_start[p] as usize, self.anchored[p]);
             let bytes = p * pb..q * pb;
             let below = &self.below[bytes.clone()];
             // Distances counted from the anchor row, gs - 1.
@@ -161,12 +168,8 @@ impl Engine {
         for span in &open {
             let mut p = span.start;
             while p < span.end {
-                let (gs, anchored) = (self.gap_start[p], self.anchored[p]);
-                let mut q = p + 1;
-                while q < span.end && self.gap_start[q] == gs && self.anchored[q] == anchored {
-                    q += 1;
-                }
-                let gs = gs as usize;
+                let q = self.run_end(p, span.end);
+                let (gs, anchored) = (self.gap_start[p] as usize, self.anchored[p]);
                 if gs <= through {
                     if anchored {
                         let bytes = p * pb..q * pb;

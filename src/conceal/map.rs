@@ -23,7 +23,7 @@
 //! order as they are drawn, so the map of a 1 GiB transfer needs no more than its widest
 //! row. The image under a blended map is read from the caller's bytes (a mapped file).
 
-use super::geometry::{Colour, Geometry, Grid, Sample};
+use crate::image::{Colour, Geometry, Grid, Sample};
 use std::io::{self, Write};
 use std::ops::Range;
 
@@ -284,34 +284,39 @@ pub fn write_packet_map(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conceal::geometry;
+    use crate::image;
 
     fn decode(ppm: &[u8]) -> (usize, usize, &[u8]) {
         let (h, len) = crate::pnm::Header::parse(ppm).unwrap();
         (h.width as usize, h.height as usize, &ppm[len..])
     }
 
+    fn state(range: Range<u64>, state: ByteState) -> StateRange {
+        StateRange { range, state }
+    }
+
+    /// The map of an image: its width, height and pixels.
+    fn image_map(
+        geometry: &Geometry,
+        states: &[StateRange],
+        options: &MapOptions,
+    ) -> (usize, usize, Vec<u8>) {
+        let mut out = Vec::new();
+        write_image_map(&mut out, geometry, states, options).unwrap();
+        let (w, h, px) = decode(&out);
+        (w, h, px.to_vec())
+    }
+
     #[test]
     fn image_map_colours_each_pixel_by_its_state() {
-        let g = geometry::raw(crate::pixel::PixelFormat::Rgb24, 4, 2, 10).unwrap();
+        let g = image::raw(crate::pixel::PixelFormat::Rgb24, 4, 2, 10).unwrap();
         // Row 0 pixel 1 lost, row 1 pixel 2 one byte damaged, row 1 pixel 3 rebuilt.
         let states = [
-            StateRange {
-                range: 13..16,
-                state: ByteState::Lost,
-            },
-            StateRange {
-                range: 29..30,
-                state: ByteState::Damaged,
-            },
-            StateRange {
-                range: 31..34,
-                state: ByteState::Rebuilt,
-            },
+            state(13..16, ByteState::Lost),
+            state(29..30, ByteState::Damaged),
+            state(31..34, ByteState::Rebuilt),
         ];
-        let mut out = Vec::new();
-        write_image_map(&mut out, &g, &states, &MapOptions::default()).unwrap();
-        let (w, h, px) = decode(&out);
+        let (w, h, px) = image_map(&g, &states, &MapOptions::default());
         assert_eq!((w, h), (4, 2));
         let at = |x: usize, y: usize| {
             [
@@ -328,41 +333,24 @@ mod tests {
 
     #[test]
     fn bottom_up_bmp_map_is_drawn_top_row_first() {
-        let mut head = vec![0u8; 54];
-        head[..2].copy_from_slice(b"BM");
-        head[10..14].copy_from_slice(&54u32.to_le_bytes());
-        head[14..18].copy_from_slice(&40u32.to_le_bytes());
-        head[18..22].copy_from_slice(&3i32.to_le_bytes());
-        head[22..26].copy_from_slice(&2i32.to_le_bytes());
-        head[28..30].copy_from_slice(&24u16.to_le_bytes());
-        let g = geometry::from_head(&head).unwrap();
+        let head = crate::bmp::header::test_headers(3, 2, 24);
+        let g = image::from_head(&head).unwrap();
         // The first stored row (the bottom of the picture) lost.
-        let states = [StateRange {
-            range: 54..63,
-            state: ByteState::Lost,
-        }];
-        let mut out = Vec::new();
-        write_image_map(&mut out, &g, &states, &MapOptions::default()).unwrap();
-        let (_, _, px) = decode(&out);
+        let states = [state(54..63, ByteState::Lost)];
+        let (_, _, px) = image_map(&g, &states, &MapOptions::default());
         assert_eq!(px[..3], ByteState::Intact.colour());
         assert_eq!(px[9..12], ByteState::Lost.colour());
     }
 
     #[test]
     fn blended_map_shows_intact_pixels_as_they_are() {
-        let g = geometry::raw(crate::pixel::PixelFormat::Bgr24, 2, 1, 0).unwrap();
+        let g = image::raw(crate::pixel::PixelFormat::Bgr24, 2, 1, 0).unwrap();
         let image = [10, 20, 30, 0, 0, 0];
-        let states = [StateRange {
-            range: 3..6,
-            state: ByteState::Lost,
-        }];
         let options = MapOptions {
             image: Some(&image),
             blend_percent: 50,
         };
-        let mut out = Vec::new();
-        write_image_map(&mut out, &g, &states, &options).unwrap();
-        let (_, _, px) = decode(&out);
+        let (_, _, px) = image_map(&g, &[state(3..6, ByteState::Lost)], &options);
         assert_eq!(px[..3], [30, 20, 10]);
         let lost = ByteState::Lost.colour();
         assert_eq!(px[3..6], lost.map(|c| ((c as u32 * 50 + 50) / 100) as u8));
@@ -370,15 +358,10 @@ mod tests {
 
     #[test]
     fn planar_map_pixel_shows_its_chroma_damage_too() {
-        let g = geometry::raw(crate::pixel::PixelFormat::Yuv420p, 4, 2, 0).unwrap();
+        let g = image::raw(crate::pixel::PixelFormat::Yuv420p, 4, 2, 0).unwrap();
         // The U sample of the right half (byte 8 + 1) damaged: pixels x 2..4 of both rows.
-        let states = [StateRange {
-            range: 9..10,
-            state: ByteState::Damaged,
-        }];
-        let mut out = Vec::new();
-        write_image_map(&mut out, &g, &states, &MapOptions::default()).unwrap();
-        let (w, h, px) = decode(&out);
+        let states = [state(9..10, ByteState::Damaged)];
+        let (w, h, px) = image_map(&g, &states, &MapOptions::default());
         assert_eq!((w, h), (4, 2));
         let damaged: Vec<bool> = px
             .chunks(3)
@@ -392,10 +375,7 @@ mod tests {
 
     #[test]
     fn packet_map_has_a_cell_per_packet() {
-        let states = [StateRange {
-            range: 1024..2048,
-            state: ByteState::Lost,
-        }];
+        let states = [state(1024..2048, ByteState::Lost)];
         let mut out = Vec::new();
         write_packet_map(&mut out, 5 * 1024 - 10, 1024, &states, 2).unwrap();
         let (w, h, px) = decode(&out);

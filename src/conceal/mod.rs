@@ -3,8 +3,8 @@
 //! nearest intact pixels, as a video decoder hides a lost slice. Loss then looks like blur,
 //! not like stripes of fill colour.
 //!
-//! - [`geometry`]: where the pixels lie: from a PNM/BMP header in the head of the data, or
-//!   a user's `WxH[:PIX_FMT]` for raw pixels; one [`Grid`] per plane.
+//! - [`Geometry`] (from [`crate::image`], re-exported here with its constructors): where
+//!   the pixels lie, one [`Grid`] per plane.
 //! - [`conceal`] / [`conceal_block`]: in place, over the whole transfer or any block of
 //!   whole rows, given the unknown byte ranges.
 //! - [`Concealer`]: the same, streaming: bytes in, in transfer order, concealed bytes out,
@@ -26,11 +26,10 @@
 //! This module does not decide what is unknown (the reassembler does) and does no I/O.
 
 mod engine;
-pub mod geometry;
 pub mod map;
 mod stream;
 
-pub use geometry::{
+pub use crate::image::{
     from_head, parse_spec, raw, Colour, Geometry, Grid, ImageError, RowOrder, Sample,
 };
 pub use stream::{Concealer, WINDOW_BYTES};

@@ -9,7 +9,7 @@
 //! from the last row that went out.
 
 use super::engine::{Engine, RowStore};
-use super::geometry::Geometry;
+use crate::image::Geometry;
 use std::ops::Range;
 
 /// The default window: rows held back by [`Concealer::new`], as bytes (at least 2 rows).

@@ -2,6 +2,7 @@
 #![allow(clippy::single_range_in_vec_init)]
 
 use super::*;
+use crate::bmp::header::test_headers as bmp_head;
 use crate::pixel::PixelFormat;
 use proptest::prelude::*;
 
@@ -105,13 +106,7 @@ fn a_column_with_no_known_pixel_is_filled_along_its_rows() {
 
 #[test]
 fn palette_indices_take_the_nearer_neighbour() {
-    let mut head = vec![0u8; 54];
-    head[..2].copy_from_slice(b"BM");
-    head[10..14].copy_from_slice(&54u32.to_le_bytes());
-    head[14..18].copy_from_slice(&40u32.to_le_bytes());
-    head[18..22].copy_from_slice(&2i32.to_le_bytes());
-    head[22..26].copy_from_slice(&(-4i32).to_le_bytes());
-    head[28..30].copy_from_slice(&8u16.to_le_bytes());
+    let head = bmp_head(2, -4, 8);
     let g = from_head(&head).unwrap();
     let mut data = head.clone();
     // Rows of 2 indices padded to 4: 7 7, lost, lost, 200 200.
@@ -200,14 +195,7 @@ fn geometries() -> Vec<(Geometry, usize)> {
         out.push((g, len));
     }
     for (w, h, bits) in [(5i32, 7i32, 24u16), (5, -7, 24), (3, 4, 8), (3, 3, 32)] {
-        let mut head = vec![0u8; 54];
-        head[..2].copy_from_slice(b"BM");
-        head[10..14].copy_from_slice(&54u32.to_le_bytes());
-        head[14..18].copy_from_slice(&40u32.to_le_bytes());
-        head[18..22].copy_from_slice(&w.to_le_bytes());
-        head[22..26].copy_from_slice(&h.to_le_bytes());
-        head[28..30].copy_from_slice(&bits.to_le_bytes());
-        let g = from_head(&head).unwrap();
+        let g = from_head(&bmp_head(w, h, bits)).unwrap();
         let len = g.end() as usize;
         out.push((g, len));
     }

@@ -107,6 +107,14 @@ impl Kind {
     }
 }
 
+/// The magic number, `P1` to `P6`.
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [p, digit] = self.magic();
+        write!(f, "{}{}", p as char, digit as char)
+    }
+}
+
 /// A parsed PNM header. For bitmaps `maxval` is 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Header {
@@ -206,12 +214,7 @@ impl Header {
 
     /// Write the header in its usual form: `P6\n640 480\n255\n` (no maxval for bitmaps).
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
-        let [p, digit] = self.kind.magic();
-        write!(
-            out,
-            "{}{}\n{} {}\n",
-            p as char, digit as char, self.width, self.height
-        )?;
+        write!(out, "{}\n{} {}\n", self.kind, self.width, self.height)?;
         if !self.kind.is_bitmap() {
             writeln!(out, "{}", self.maxval)?;
         }
@@ -249,12 +252,7 @@ impl Header {
 
 impl fmt::Display for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [p, digit] = self.kind.magic();
-        write!(
-            f,
-            "{}{} {}x{}",
-            p as char, digit as char, self.width, self.height
-        )?;
+        write!(f, "{} {}x{}", self.kind, self.width, self.height)?;
         if !self.kind.is_bitmap() {
             write!(f, " maxval {}", self.maxval)?;
         }
@@ -462,6 +460,11 @@ mod tests {
         Header::parse(text)
     }
 
+    /// The message of the error that `text` gives.
+    fn error(text: &[u8]) -> String {
+        parsed(text).unwrap_err().to_string()
+    }
+
     fn ppm(width: u32, height: u32, maxval: u16) -> Header {
         Header {
             kind: Kind::RawPixmap,
@@ -521,19 +524,16 @@ mod tests {
 
     #[test]
     fn error_names_field_found_text_and_offset() {
-        let err = parsed(b"P6 abc 2 255\n").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"P6 abc 2 255\n"),
             "PNM header: expected width, found \"abc\" at byte 3"
         );
-        let err = parsed(b"GIF89a").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"GIF89a"),
             "PNM header: expected magic number P1-P6, found \"GIF89a\" at byte 0"
         );
-        let err = parsed(b"P6 1 1 25x\n").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"P6 1 1 25x\n"),
             "PNM header: expected one whitespace character before the raster, found \"x\" at byte 9"
         );
     }
@@ -548,9 +548,8 @@ mod tests {
 
     #[test]
     fn maxval_out_of_range() {
-        let err = parsed(b"P6 1 1 0\n").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"P6 1 1 0\n"),
             "PNM header: maxval 0 is out of range 1..=65535 at byte 7"
         );
         assert!(matches!(

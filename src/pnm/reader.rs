@@ -459,11 +459,15 @@ mod tests {
         assert_eq!(rasters, [&b"\x07"[..], b"\x09", b"\x80"]);
     }
 
+    /// The message of the error that reading `input` gives.
+    fn error(input: &[u8]) -> String {
+        read_all(input).unwrap_err().to_string()
+    }
+
     #[test]
     fn truncated_raster_names_row_and_offset() {
-        let err = read_all(b"P6 2 2 255\n123456123").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"P6 2 2 255\n123456123"),
             "PNM raster: input ends at byte 20, in row 2 of 2"
         );
         let err = read_all(b"P2 2 2 255\n1 2 3").unwrap_err();
@@ -472,14 +476,12 @@ mod tests {
 
     #[test]
     fn samples_above_maxval_are_refused() {
-        let err = read_all(b"P2 2 1 100\n7 101\n").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"P2 2 1 100\n7 101\n"),
             "PNM raster: sample 101 exceeds maxval 100 at byte 13"
         );
-        let err = read_all(b"P5 3 1 100\n\x00\x65\x00").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"P5 3 1 100\n\x00\x65\x00"),
             "PNM raster: sample 101 exceeds maxval 100 at byte 12"
         );
         let err = read_all(b"P5 2 1 1000\n\x00\x01\x03\xe9").unwrap_err();
@@ -496,9 +498,8 @@ mod tests {
 
     #[test]
     fn garbage_in_a_plain_raster() {
-        let err = read_all(b"P1 2 1\n1 2\n").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"P1 2 1\n1 2\n"),
             "PNM raster: expected 0 or 1, found \"2\" at byte 9"
         );
         assert!(matches!(
@@ -509,9 +510,8 @@ mod tests {
 
     #[test]
     fn header_errors_carry_stream_offsets() {
-        let err = read_all(b"P5 1 1 255\n\x07P5 1 x").unwrap_err();
         assert_eq!(
-            err.to_string(),
+            error(b"P5 1 1 255\n\x07P5 1 x"),
             "PNM header: expected height, found \"x\" at byte 17"
         );
     }

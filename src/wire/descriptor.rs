@@ -29,7 +29,7 @@
 //! first data packets can still write an image that viewers open.
 
 use crate::framing::{Frame, FrameReader};
-use crate::image::ImageGeometry;
+use crate::image::{self, Geometry};
 use crate::reassemble::Packet;
 use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::{Header, Kind, HEADER_LEN};
@@ -229,10 +229,10 @@ impl Descriptor {
     }
 
     /// Where the pixels lie, for the byte-addressable PNM and BMP layouts (see
-    /// [`ImageGeometry`]); `None` for other types or a head that does not parse.
-    pub fn image_geometry(&self) -> Option<ImageGeometry> {
+    /// [`crate::image`]); `None` for other types or a head that does not parse.
+    pub fn image_geometry(&self) -> Option<Geometry> {
         match self.media_type {
-            MediaType::Pnm | MediaType::Bmp => ImageGeometry::from_head(&self.head),
+            MediaType::Pnm | MediaType::Bmp => image::from_head(&self.head).ok(),
             _ => None,
         }
     }
@@ -244,10 +244,7 @@ impl Descriptor {
                 let (h, _) = crate::pnm::header::Header::parse(&self.head).ok()?;
                 Some(format!(
                     "{} {}x{} maxval {}",
-                    String::from_utf8_lossy(&h.kind.magic()),
-                    h.width,
-                    h.height,
-                    h.maxval
+                    h.kind, h.width, h.height, h.maxval
                 ))
             }
             MediaType::Bmp => {
@@ -430,28 +427,25 @@ mod tests {
 
     #[test]
     fn bmp_geometry_from_the_head() {
-        let layout = crate::bmp::Layout::new(3, 2, crate::bmp::Depth::TwentyFour, true).unwrap();
-        let mut head = Vec::new();
-        layout.write_headers(&mut head);
-        let d = bmp(head);
+        let d = bmp(crate::bmp::header::our_headers(
+            3,
+            2,
+            crate::bmp::Depth::TwentyFour,
+            true,
+        ));
         assert_eq!(d.media_type, MediaType::Bmp);
         assert_eq!(
             d.geometry().as_deref(),
             Some("BMP 3x2 24 bits per pixel top-down")
         );
         assert_eq!(d.raster_offset(), Some(54));
-        assert_eq!(d.image_geometry().map(|g| g.row_stride), Some(12));
+        assert_eq!(d.image_geometry().map(|g| g.grids[0].stride), Some(12));
     }
 
     #[test]
     fn a_forged_bmp_head_gives_no_geometry() {
         // Once shown as "BMP -1x1 65535 bits per pixel".
-        let mut head = vec![0u8; 54];
-        head[..2].copy_from_slice(b"BM");
-        head[18..22].copy_from_slice(&(-1i32).to_le_bytes());
-        head[22..26].copy_from_slice(&1i32.to_le_bytes());
-        head[28..30].copy_from_slice(&65535u16.to_le_bytes());
-        let d = bmp(head);
+        let d = bmp(crate::bmp::header::test_headers(-1, 1, 65535));
         assert_eq!(d.media_type, MediaType::Bmp);
         assert_eq!(d.geometry(), None);
         assert_eq!(d.raster_offset(), None);
@@ -470,28 +464,18 @@ mod tests {
     #[test]
     fn bad_bodies_are_rejected() {
         let good = sample().encode();
-        assert_eq!(
-            Descriptor::parse(&good[..good.len() - 1]),
-            Err(DescriptorError::Malformed)
-        );
-        let mut extra = good.clone();
-        extra.push(0);
-        assert_eq!(Descriptor::parse(&extra), Err(DescriptorError::Malformed));
-        let mut v = good.clone();
-        v[0] = 3;
-        assert_eq!(
-            Descriptor::parse(&v),
-            Err(DescriptorError::Version { found: 3 })
-        );
+        let with = |at: usize, byte: u8| {
+            let mut body = good.clone();
+            body[at] = byte;
+            Descriptor::parse(&body)
+        };
+        let malformed = Err(DescriptorError::Malformed);
+        assert_eq!(Descriptor::parse(&good[..good.len() - 1]), malformed);
+        assert_eq!(Descriptor::parse(&[&good[..], &[0]].concat()), malformed);
+        assert_eq!(with(0, 3), Err(DescriptorError::Version { found: 3 }));
         // Version 2 has the span after the head: a version 1 body is too short for it.
-        v[0] = 2;
-        assert_eq!(Descriptor::parse(&v), Err(DescriptorError::Malformed));
-        let mut m = good.clone();
-        m[1] = 9;
-        assert_eq!(
-            Descriptor::parse(&m),
-            Err(DescriptorError::MediaType { found: 9 })
-        );
+        assert_eq!(with(0, 2), malformed);
+        assert_eq!(with(1, 9), Err(DescriptorError::MediaType { found: 9 }));
         let mut h = sample();
         h.head = vec![0; 2000];
         assert_eq!(Descriptor::parse(&h.encode()).unwrap().head.len(), HEAD_MAX);

@@ -596,19 +596,21 @@ fn a_jpeg_that_lost_packets_gets_a_warning_with_the_remedy() {
 #[test]
 fn the_map_colours_packets_rebuilt_by_fec_and_heads_restored_from_a_descriptor() {
     use conceal::map::ByteState;
-    let colours = |map: &[u8]| -> std::collections::HashSet<[u8; 3]> {
+    let (dir, _) = lossy_photo("--fec 8+2", "--loss 5% --seed 3");
+    let d = dir.path().display();
+    // The colours of the map that unpktize draws of the packets in `{name}.pk`.
+    let map_colours = |name: &str| -> std::collections::HashSet<[u8; 3]> {
+        sh(&format!(
+            "unpktize --map {d}/{name}.map.ppm < {d}/{name}.pk > /dev/null"
+        ));
+        let map = std::fs::read(dir.path().join(format!("{name}.map.ppm"))).unwrap();
         let header_len = map.len() - 512 * 512 * 3;
         map[header_len..]
             .chunks(3)
             .map(|c| [c[0], c[1], c[2]])
             .collect()
     };
-    let (dir, _) = lossy_photo("--fec 8+2", "--loss 5% --seed 3");
-    let d = dir.path().display();
-    sh(&format!(
-        "unpktize --map {d}/m.ppm < {d}/lossy.pk > /dev/null"
-    ));
-    let rebuilt = colours(&std::fs::read(dir.path().join("m.ppm")).unwrap());
+    let rebuilt = map_colours("lossy");
     assert!(
         rebuilt.contains(&ByteState::Rebuilt.colour()),
         "{rebuilt:?}"
@@ -627,10 +629,7 @@ fn the_map_colours_packets_rebuilt_by_fec_and_heads_restored_from_a_descriptor()
         .flatten()
         .collect();
     std::fs::write(dir.path().join("nohead.pk"), without).unwrap();
-    sh(&format!(
-        "unpktize --map {d}/h.ppm < {d}/nohead.pk > /dev/null"
-    ));
-    let restored = colours(&std::fs::read(dir.path().join("h.ppm")).unwrap());
+    let restored = map_colours("nohead");
     assert!(
         restored.contains(&ByteState::Restored.colour()),
         "{restored:?}"

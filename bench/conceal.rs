@@ -10,7 +10,8 @@
 //! Loss is simulated on the bytes (a two-state Markov chain per packet: the mean burst
 //! length as given, the loss rate on average), so the figures measure concealment alone.
 
-use pktools::conceal::{self, Geometry};
+use pktools::conceal;
+use pktools::image::{self, Geometry};
 use std::ops::Range;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let geometry = match conceal::from_head(&image) {
+    let geometry = match image::from_head(&image) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("bench-conceal: error: {path}: {e}");
@@ -100,7 +101,7 @@ fn speed(image: &[u8], geometry: &Geometry) {
     for _ in 0..copies {
         big.extend_from_slice(&image[header_len..]);
     }
-    let Ok(big_geometry) = conceal::from_head(&big) else {
+    let Ok(big_geometry) = image::from_head(&big) else {
         eprintln!("bench-conceal: the stacked image has no header it can read; no timing");
         return;
     };

@@ -3,8 +3,8 @@
 
 use clap::{Parser, ValueEnum};
 use pktools::cli::{self, Failure, Outcome, Progress};
-use pktools::conceal::{self, Geometry};
 use pktools::descriptor;
+use pktools::image::{self, Geometry};
 use pktools::io::{self as pio, Input};
 use pktools::reassemble::receive::{Feed, Plan, Problem, ReceiveError, Reception, Role, SizeLimit};
 use pktools::reassemble::report;
@@ -156,8 +156,8 @@ fn parse_max_size(text: &str) -> Result<MaxSize, String> {
 struct ImageSpec(Geometry);
 
 fn parse_image(text: &str) -> Result<ImageSpec, String> {
-    let (w, h, format) = conceal::parse_spec(text).map_err(|e| e.to_string())?;
-    conceal::raw(format, w, h, 0)
+    let (w, h, format) = image::parse_spec(text).map_err(|e| e.to_string())?;
+    image::raw(format, w, h, 0)
         .map(ImageSpec)
         .map_err(|e| e.to_string())
 }

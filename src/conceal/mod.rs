@@ -29,9 +29,7 @@ mod engine;
 pub mod map;
 mod stream;
 
-pub use crate::image::{
-    from_head, parse_spec, raw, Colour, Geometry, Grid, ImageError, RowOrder, Sample,
-};
+use crate::image::{Geometry, Grid};
 pub use stream::{Concealer, WINDOW_BYTES};
 
 use engine::{Engine, RowStore};

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::bmp::header::test_headers as bmp_head;
+use crate::image::{from_head, raw};
 use crate::pixel::PixelFormat;
 use proptest::prelude::*;
 

@@ -8,7 +8,8 @@
 //! through unchanged, with a note ([`ImageOutput::note`]).
 
 use super::output::Output;
-use crate::conceal::{self, Concealer, Geometry};
+use crate::conceal::Concealer;
+use crate::image::{self, Geometry};
 use std::io::{self, Write};
 use std::ops::Range;
 
@@ -162,7 +163,7 @@ impl<O: Output> ConcealingStream<O> {
         else {
             unreachable!("checked above");
         };
-        match conceal::from_head(&head) {
+        match image::from_head(&head) {
             Ok(g) => {
                 self.note = Some(format!("concealing {}", g.description));
                 let mut c = Box::new(Concealer::new(g));
@@ -289,7 +290,7 @@ impl<W: Write> HeldOutput<W> {
             Some(ImageSource::Given(g)) => Some(g.clone()),
             Some(ImageSource::Head) => {
                 let head = &self.bytes[..self.bytes.len().min(HEAD_BYTES)];
-                match conceal::from_head(head) {
+                match image::from_head(head) {
                     Ok(g) => Some(g),
                     Err(e) => {
                         self.note = Some(format!("not concealed: {e}"));

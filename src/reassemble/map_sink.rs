@@ -9,7 +9,7 @@
 use super::damage::{DamagedRange, RangeKind, RangeSink, Repair};
 use super::Report;
 use crate::conceal::map::{self, ByteState, MapOptions, StateRange};
-use crate::conceal::{self, Geometry};
+use crate::image::{self, Geometry};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -66,7 +66,7 @@ impl<W: Write> MapSink<W> {
                 let bytes = std::fs::read(path).ok()?;
                 Some(bytes[..bytes.len().min(1024)].to_vec())
             })?;
-        conceal::from_head(&head).ok()
+        image::from_head(&head).ok()
     }
 }
 

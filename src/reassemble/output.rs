@@ -352,7 +352,7 @@ impl FileOutput {
             ImageSource::Head => {
                 let mut head = vec![0; 1024.min(self.len as usize)];
                 self.file.read_exact_at(&mut head, 0)?;
-                match crate::conceal::from_head(&head) {
+                match crate::image::from_head(&head) {
                     Ok(g) => g,
                     Err(e) => {
                         self.note = Some(format!("not concealed: {e}"));

@@ -21,7 +21,7 @@ use super::output::{FileOutput, LentInput, Output, StreamOutput};
 use super::report::{self, JsonReport};
 use super::resume::{Resume, ResumeError};
 use super::{ReassembleError, Reassembler, Report, Settings, Status};
-use crate::conceal::Geometry;
+use crate::image::Geometry;
 use crate::io::{self as pio, Input};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter};

@@ -4,7 +4,8 @@
 //! pipeline, `pktize | corrupt | unpktize --report`, concealed from the report's ranges.
 
 use crate::common::{bin, sh};
-use pktools::conceal::{self, Geometry, Sample};
+use pktools::conceal;
+use pktools::image::{self, Geometry, Sample};
 use pktools::pixel::PixelFormat;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -152,7 +153,7 @@ fn assert_far_better(what: &str, (fill, concealed): (f64, f64)) {
 fn ten_percent_loss_on_a_photo_conceals_to_well_over_30_db() {
     for name in ["astronaut", "coffee", "chelsea"] {
         let image = photo(name);
-        let geometry = conceal::from_head(&image).unwrap();
+        let geometry = image::from_head(&image).unwrap();
         for seed in [1, 2] {
             assert_far_better(name, lose_and_conceal(&image, &geometry, seed));
         }
@@ -175,7 +176,7 @@ fn a_greymap_photo_is_concealed() {
     let pgm = convert("astronaut", "P5\n512 512\n255\n", |p, out| {
         out.push(((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32 + 128) >> 8) as u8)
     });
-    let geometry = conceal::from_head(&pgm).unwrap();
+    let geometry = image::from_head(&pgm).unwrap();
     assert_far_better("PGM", lose_and_conceal(&pgm, &geometry, 3));
 }
 
@@ -188,7 +189,7 @@ fn a_sixteen_bit_pixmap_is_concealed_sample_by_sample() {
             out.extend_from_slice(&v.to_be_bytes());
         }
     });
-    let geometry = conceal::from_head(&ppm).unwrap();
+    let geometry = image::from_head(&ppm).unwrap();
     assert_eq!(geometry.grids[0].sample, Sample::U16Be);
     assert_far_better("PPM 16-bit", lose_and_conceal(&ppm, &geometry, 4));
 }
@@ -212,7 +213,7 @@ fn bmp_bottom_up_and_top_down_with_padded_rows_are_concealed() {
         let out = crate::common::run("ppm2bmp", args, &ppm);
         assert!(out.status.success(), "ppm2bmp {args:?} failed");
         let bmp = out.stdout;
-        let geometry = conceal::from_head(&bmp).unwrap();
+        let geometry = image::from_head(&bmp).unwrap();
         let grid = &geometry.grids[0];
         assert_eq!(
             (grid.width, grid.stride),
@@ -229,9 +230,9 @@ fn raw_rgb24_with_a_given_geometry_is_concealed() {
     let image = photo("coffee");
     let (_, len) = pktools::pnm::Header::parse(&image).unwrap();
     let raw = &image[len..];
-    let (w, h, f) = conceal::parse_spec("600x400:rgb24").unwrap();
+    let (w, h, f) = image::parse_spec("600x400:rgb24").unwrap();
     assert_eq!(f, PixelFormat::Rgb24);
-    let geometry = conceal::raw(f, w, h, 0).unwrap();
+    let geometry = image::raw(f, w, h, 0).unwrap();
     assert_far_better("raw rgb24", lose_and_conceal(raw, &geometry, 6));
 }
 
@@ -262,7 +263,7 @@ fn raw_yuv420p_is_concealed_plane_by_plane() {
             }
         }
     }
-    let geometry = conceal::raw(PixelFormat::Yuv420p, 512, 512, 0).unwrap();
+    let geometry = image::raw(PixelFormat::Yuv420p, 512, 512, 0).unwrap();
     assert_eq!(geometry.grids.len(), 3);
     assert_far_better("raw yuv420p", lose_and_conceal(&yuv, &geometry, 7));
 }
@@ -308,7 +309,7 @@ fn the_real_pipeline_conceals_from_the_reports_ranges() {
     assert!(!lost.is_empty(), "10% loss lost nothing");
     assert_eq!(received.len(), image.len());
     // The geometry from the original's head: what a descriptor carries.
-    let geometry = conceal::from_head(&image[..1024]).unwrap();
+    let geometry = image::from_head(&image[..1024]).unwrap();
     let reference = samples(&geometry, &image);
     let fill = conceal::psnr(&reference, &samples(&geometry, &received));
     conceal::conceal(&geometry, &mut received, 0, &lost);
@@ -377,7 +378,7 @@ fn the_map_from_the_report_matches_the_true_damage_from_corrupts_log() {
             }
         })
         .collect();
-    let geometry = conceal::from_head(&image[..1024]).unwrap();
+    let geometry = image::from_head(&image[..1024]).unwrap();
     let draw = |states: &[StateRange]| {
         let mut ppm = Vec::new();
         map::write_image_map(&mut ppm, &geometry, states, &map::MapOptions::default()).unwrap();
@@ -395,7 +396,7 @@ fn the_map_from_the_report_matches_the_true_damage_from_corrupts_log() {
 
 /// PSNR of `got` against `want`, samples of the image only.
 fn psnr_of(want: &[u8], got: &[u8]) -> f64 {
-    let g = conceal::from_head(want).unwrap();
+    let g = image::from_head(want).unwrap();
     conceal::psnr(&samples(&g, want), &samples(&g, got))
 }
 
@@ -500,7 +501,7 @@ fn the_map_of_unpktize_shows_exactly_the_pixels_of_lost_packets() {
     ));
     assert!(out.status.success());
     let map = std::fs::read(dir.path().join("map.ppm")).unwrap();
-    let g = conceal::from_head(&image).unwrap();
+    let g = image::from_head(&image).unwrap();
     let header_len = image.len() - 512 * 512 * 3;
     assert_eq!(
         &map[..header_len],

@@ -713,9 +713,7 @@ fn too_small_depth_is_refused() {
         b"P6 1 1 255\nabc",
         "--bpp 8 cannot hold a colour image",
     );
-    let out = ppm2bmp(&["--bpp", "4"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    common::says(&out, "ppm2bmp: error: ");
+    common::error_line("ppm2bmp", &ppm2bmp(&["--bpp", "4"], b""), &"--bpp 4");
 }
 
 // ---- Unix manners ----

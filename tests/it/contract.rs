@@ -19,6 +19,32 @@ fn required_args(program: &str) -> &'static [&'static str] {
 }
 
 #[test]
+fn help_names_the_options_and_version_names_the_program() {
+    let corrupt = "--loss --burst --gilbert --dup --reorder --truncate --ber --payload-only \
+                   --raw --packets --block --seed --log --verbose --force";
+    let options = [
+        ("pktize", "--size --id --rate --verbose --force"),
+        ("corrupt", corrupt),
+        ("unpktize", "--fill --damaged --window --report --force"),
+        ("raw2ppm", "--every"),
+        ("ppm2bmp", "--bpp --top-down --force --help --version"),
+    ];
+    assert_eq!(options.len(), PROGRAMS.len());
+    for (program, options) in options {
+        let help = run_cmd(Command::new(bin(program)).arg("--help"), b"");
+        assert!(help.status.success(), "{program} --help");
+        let help = String::from_utf8(help.stdout).unwrap();
+        for option in options.split_whitespace() {
+            assert!(help.contains(option), "{program} --help lacks {option}");
+        }
+        let version = run_cmd(Command::new(bin(program)).arg("--version"), b"");
+        assert!(version.status.success(), "{program} --version");
+        let version = String::from_utf8(version.stdout).unwrap();
+        assert!(version.starts_with(&format!("{program} ")), "{version}");
+    }
+}
+
+#[test]
 fn a_directory_as_input_is_refused_by_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("photos");
@@ -196,6 +222,15 @@ fn a_reader_that_goes_away_is_a_quiet_success() {
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big");
     std::fs::write(&big, common::bytes(20 << 20, 1)).unwrap();
+    // corrupt's input: 20000 packets of 1000 bytes.
+    let packets = dir.path().join("big.pk");
+    let data = common::bytes(20_000 * 1000, 20_000);
+    let stream = common::run(
+        "pktize",
+        &["-s", "1000", "--id", "1", "--describe-every", "0"],
+        &data,
+    );
+    std::fs::write(&packets, stream.stdout).unwrap();
     let ppm = dir.path().join("big.ppm");
     let mut image = b"P6 1024 1024 255\n".to_vec();
     image.resize(image.len() + 1024 * 1024 * 3, 0x55);
@@ -206,6 +241,8 @@ fn a_reader_that_goes_away_is_a_quiet_success() {
         "head -c 50000000 /dev/zero | pktize".to_string(),
         format!("pktize {}", big.display()),
         "head -c 30000000 /dev/zero | pktize | unpktize".into(),
+        format!("corrupt --ber 1e-5 --seed 1 < {}", packets.display()),
+        format!("corrupt --raw --ber 1e-5 --seed 1 < {}", packets.display()),
         "head -c 30000000 /dev/zero | raw2ppm -s 100x100 --frames".into(),
         format!("ppm2bmp {}", ppm.display()),
     ];

@@ -129,19 +129,6 @@ fn missing_file_is_an_error_with_its_name() {
 }
 
 #[test]
-fn help_and_version() {
-    let out = run("pktize", &["--help"], b"");
-    assert!(out.status.success());
-    let help = String::from_utf8_lossy(&out.stdout);
-    for option in ["--size", "--id", "--rate", "--verbose", "--force"] {
-        assert!(help.contains(option), "{option} missing from --help");
-    }
-    let out = run("pktize", &["--version"], b"");
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pktize "));
-}
-
-#[test]
 fn verbose_prints_a_summary_on_stderr_only() {
     let out = run("pktize", &["-v", "-s", "100"], &bytes(1000, 1));
     common::says(&out, "1000 bytes in 10 packets");

@@ -539,14 +539,6 @@ fn bad_geometry_and_arguments_are_one_line_errors_with_status_2() {
     }
 }
 
-#[test]
-fn help_and_version() {
-    let out = run(&["--version"], &[]);
-    assert!(String::from_utf8_lossy(ok(&out)).starts_with("raw2ppm "));
-    let out = run(&["--help"], &[]);
-    assert!(String::from_utf8_lossy(ok(&out)).contains("--every"));
-}
-
 // ---------------------------------------------------------------------------------------
 // YUV.
 

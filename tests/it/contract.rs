@@ -1,7 +1,8 @@
-//! What every program shares (issue 21): a file error names the file, each program
-//! prints its own shell completions for `make install`, none writes into a closed
-//! standard output (issue 17), none writes binary data to a terminal unless told to, and
-//! each ends quietly when its reader goes away.
+//! What every program shares (issue 21): --help names its options and --version the
+//! program, a file error names the file, each program prints its own shell completions
+//! for `make install`, none writes into a closed standard output (issue 17), none writes
+//! binary data to a terminal unless told to, and each ends quietly when its reader goes
+//! away.
 
 use crate::common;
 

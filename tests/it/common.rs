@@ -92,17 +92,21 @@ pub fn sh_prints(script: &str, line: &str) {
     );
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
-pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+/// Deterministic pseudo-random numbers (xorshift64) from `seed`, so failures are
+/// reproducible.
+pub fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    })
+}
+
+/// Deterministic pseudo-random bytes (see [`xorshift`]).
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    xorshift(seed).take(len).map(|s| (s >> 24) as u8).collect()
 }
 
 /// Stderr as text, for assertions and failure messages.

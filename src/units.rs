@@ -124,46 +124,55 @@ pub fn human_bytes(n: u64) -> String {
 mod tests {
     use super::*;
 
+    /// Each of `good` parses to its value, and each of `bad` is refused.
+    fn parses<T: PartialEq + std::fmt::Debug>(
+        parse: fn(&str) -> Result<T, UnitError>,
+        good: &[(&str, T)],
+        bad: &[&str],
+    ) {
+        for (text, value) in good {
+            assert_eq!(&parse(text).unwrap(), value, "{text:?}");
+        }
+        for text in bad {
+            assert!(parse(text).is_err(), "{text:?}");
+        }
+    }
+
     #[test]
     fn sizes_take_binary_suffixes() {
-        assert_eq!(parse_size("1024").unwrap(), 1024);
-        assert_eq!(parse_size("64k").unwrap(), 65536);
-        assert_eq!(parse_size("64KiB").unwrap(), 65536);
-        assert_eq!(parse_size("1.5M").unwrap(), 1572864);
-        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
-        assert!(parse_size("").is_err());
-        assert!(parse_size("k").is_err());
-        assert!(parse_size("12q").is_err());
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size("99999999999999999999T").is_err());
+        let good = [
+            ("1024", 1024),
+            ("64k", 65536),
+            ("64KiB", 65536),
+            ("1.5M", 1572864),
+            ("2G", 2 << 30),
+        ];
+        let bad = ["", "k", "12q", "-1", "99999999999999999999T"];
+        parses(parse_size, &good, &bad);
     }
 
     #[test]
     fn rates_accept_fraction_percent_and_exponent() {
-        assert_eq!(parse_rate("0.01").unwrap(), 0.01);
-        assert_eq!(parse_rate("1%").unwrap(), 0.01);
-        assert_eq!(parse_rate("1e-5").unwrap(), 1e-5);
-        assert_eq!(parse_rate("0").unwrap(), 0.0);
-        assert_eq!(parse_rate("100%").unwrap(), 1.0);
-        assert!(parse_rate("-0.1").is_err());
-        assert!(parse_rate("1.5").is_err());
-        assert!(parse_rate("101%").is_err());
-        assert!(parse_rate("abc").is_err());
-        assert!(parse_rate("NaN").is_err());
+        let good = [
+            ("0.01", 0.01),
+            ("1%", 0.01),
+            ("1e-5", 1e-5),
+            ("0", 0.0),
+            ("100%", 1.0),
+        ];
+        parses(parse_rate, &good, &["-0.1", "1.5", "101%", "abc", "NaN"]);
     }
 
     #[test]
     fn hex_patterns_and_decimal_bytes() {
-        assert_eq!(parse_hex_pattern("ff00ff").unwrap(), vec![0xff, 0, 0xff]);
-        assert_eq!(parse_hex_pattern("0x7f").unwrap(), vec![0x7f]);
-        assert_eq!(parse_hex_pattern("0").unwrap(), vec![0]);
-        assert_eq!(parse_hex_pattern("255").unwrap(), vec![255]);
-        assert!(parse_hex_pattern("256").is_err());
-        assert!(parse_hex_pattern("fff").is_err());
-        assert!(parse_hex_pattern("zz").is_err());
-        assert!(parse_hex_pattern("").is_err());
-        // from_str_radix alone would take a sign as part of a byte.
-        assert!(parse_hex_pattern("+f+f").is_err());
+        let good = [
+            ("ff00ff", vec![0xff, 0, 0xff]),
+            ("0x7f", vec![0x7f]),
+            ("0", vec![0]),
+            ("255", vec![255]),
+        ];
+        // from_str_radix alone would take a sign as part of a byte: "+f+f".
+        parses(parse_hex_pattern, &good, &["256", "fff", "zz", "", "+f+f"]);
     }
 
     #[test]

@@ -438,58 +438,69 @@ impl Chance {
     }
 }
 
-/// The channel in one of its two modes.
-enum Channel {
+/// The channel: its mode, and where it writes (the output and the event log).
+struct Channel<'o, 'l> {
+    mode: ModeChannel,
+    out: Output<'o>,
+    log: EventLog<'l>,
+}
+
+/// The channel's state in one of its two modes.
+enum ModeChannel {
     Packets(packet::PacketChannel),
     Raw(raw::RawChannel),
 }
 
-impl Channel {
-    fn feed(
-        &mut self,
-        buf: &[u8],
-        at_end: bool,
-        out: &mut Output,
-        log: &mut EventLog,
-    ) -> Result<usize, ChannelError> {
-        match self {
-            Channel::Packets(c) => c.feed(buf, at_end, out, log),
-            Channel::Raw(c) => c.feed(buf, at_end, out, log),
+impl<'o, 'l> Channel<'o, 'l> {
+    /// Choose the mode for an input that starts with `head` (as many bytes as there are, up
+    /// to a header's worth), and build the channel.
+    fn open(
+        config: &Config,
+        head: &[u8],
+        out: Output<'o>,
+        mut log: EventLog<'l>,
+    ) -> Result<Self, ChannelError> {
+        let packets = match config.mode {
+            Mode::Packets => true,
+            Mode::Raw => false,
+            Mode::Auto => Header::parse(head).is_ok(),
+        };
+        if !packets {
+            if let Some(option) = config.packet_only_option() {
+                return Err(ChannelError::NotPackets { option });
+            }
+        }
+        let name = if packets { "packets" } else { "raw" };
+        log.comment(format_args!("corrupt seed={} mode={name}", config.seed))?;
+        let mode = if packets {
+            ModeChannel::Packets(packet::PacketChannel::new(config))
+        } else {
+            ModeChannel::Raw(raw::RawChannel::new(config))
+        };
+        Ok(Channel { mode, out, log })
+    }
+
+    /// Process the front of `buf`; returns how many bytes were used (the rest is an
+    /// unfinished packet, unless `at_end`).
+    fn feed(&mut self, buf: &[u8], at_end: bool) -> Result<usize, ChannelError> {
+        let (out, log) = (&mut self.out, &mut self.log);
+        match &mut self.mode {
+            ModeChannel::Packets(c) => c.feed(buf, at_end, out, log),
+            ModeChannel::Raw(c) => c.feed(buf, out, log).map(|()| buf.len()),
         }
     }
 
-    fn finish(mut self, out: &mut Output, log: &mut EventLog) -> Result<Stats, ChannelError> {
-        let mut stats = match &mut self {
-            Channel::Packets(c) => c.finish(out, log)?,
-            Channel::Raw(c) => c.finish(out, log)?,
+    fn finish(mut self) -> Result<Stats, ChannelError> {
+        let (out, log) = (&mut self.out, &mut self.log);
+        let mut stats = match &mut self.mode {
+            ModeChannel::Packets(c) => c.finish(out, log)?,
+            ModeChannel::Raw(c) => c.finish(out, log)?,
         };
         out.finish()?;
         log.flush()?;
         stats.bytes_out = out.written;
         Ok(stats)
     }
-}
-
-/// Choose the mode for an input that starts with `head` (as many bytes as there are, up to
-/// a header's worth), and build the channel.
-fn open_channel(config: &Config, head: &[u8], log: &mut EventLog) -> Result<Channel, ChannelError> {
-    let packets = match config.mode {
-        Mode::Packets => true,
-        Mode::Raw => false,
-        Mode::Auto => Header::parse(head).is_ok(),
-    };
-    if !packets {
-        if let Some(option) = config.packet_only_option() {
-            return Err(ChannelError::NotPackets { option });
-        }
-    }
-    let mode = if packets { "packets" } else { "raw" };
-    log.comment(format_args!("corrupt seed={} mode={mode}", config.seed))?;
-    Ok(if packets {
-        Channel::Packets(packet::PacketChannel::new(config))
-    } else {
-        Channel::Raw(raw::RawChannel::new(config))
-    })
 }
 
 /// How much of a mapped input is fed to the channel at a time; the pages before each window
@@ -507,11 +518,11 @@ pub fn run(
     output: &mut dyn Write,
     log: Option<&mut dyn Write>,
 ) -> Result<Stats, ChannelError> {
-    let mut log = EventLog::new(log);
-    let mut out = Output::new(output);
+    let (out, log) = (Output::new(output), EventLog::new(log));
     match input {
         Input::Mapped(map) => {
-            let mut channel = open_channel(config, &map[..map.len().min(HEADER_LEN)], &mut log)?;
+            let head = &map[..map.len().min(HEADER_LEN)];
+            let mut channel = Channel::open(config, head, out, log)?;
             // In windows, so that the pages already sent can be released: a mapped file
             // must not end up resident as a whole.
             let behind = pio::ReleaseBehind::default();
@@ -519,15 +530,15 @@ pub fn run(
             loop {
                 let end = (pos + MAP_WINDOW_LEN).min(map.len());
                 let at_end = end == map.len();
-                pos += channel.feed(&map[pos..end], at_end, &mut out, &mut log)?;
+                pos += channel.feed(&map[pos..end], at_end)?;
                 behind.advance(&map, pos);
                 if at_end {
                     break;
                 }
             }
-            channel.finish(&mut out, &mut log)
+            channel.finish()
         }
-        Input::Stream(mut reader) => run_stream(config, &mut *reader, &mut out, &mut log),
+        Input::Stream(mut reader) => run_stream(config, &mut *reader, out, log),
     }
 }
 
@@ -538,16 +549,14 @@ pub fn run_reader(
     output: &mut dyn Write,
     log: Option<&mut dyn Write>,
 ) -> Result<Stats, ChannelError> {
-    let mut log = EventLog::new(log);
-    let mut out = Output::new(output);
-    run_stream(config, reader, &mut out, &mut log)
+    run_stream(config, reader, Output::new(output), EventLog::new(log))
 }
 
 fn run_stream(
     config: &Config,
     reader: &mut dyn io::Read,
-    out: &mut Output,
-    log: &mut EventLog,
+    out: Output,
+    log: EventLog,
 ) -> Result<Stats, ChannelError> {
     // The buffer holds the unfinished packet carried over from the last read (at most one
     // maximal packet: the framing scanner never asks for more), then the next read.
@@ -560,12 +569,12 @@ fn run_stream(
         at_end = n == 0;
         filled += n;
     }
-    let mut channel = open_channel(config, &buf[..filled.min(HEADER_LEN)], log)?;
+    let mut channel = Channel::open(config, &buf[..filled.min(HEADER_LEN)], out, log)?;
     loop {
-        let used = channel.feed(&buf[..filled], at_end, out, log)?;
+        let used = channel.feed(&buf[..filled], at_end)?;
         buf.copy_within(used..filled, 0);
         filled -= used;
-        out.flush()?;
+        channel.out.flush()?;
         if at_end {
             break;
         }
@@ -577,7 +586,7 @@ fn run_stream(
         at_end = n == 0;
         filled += n;
     }
-    channel.finish(out, log)
+    channel.finish()
 }
 
 #[cfg(test)]

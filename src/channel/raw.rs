@@ -93,10 +93,9 @@ impl RawChannel {
     pub(super) fn feed(
         &mut self,
         buf: &[u8],
-        _at_end: bool,
         out: &mut Output,
         log: &mut EventLog,
-    ) -> Result<usize, ChannelError> {
+    ) -> Result<(), ChannelError> {
         let mut at = 0;
         // buf[clean_from..at] passes unchanged: blocks that are sent once, without errors.
         let mut clean_from = 0;
@@ -137,7 +136,7 @@ impl RawChannel {
         }
         out.pass(&buf[clean_from..at])?;
         self.stats.bytes_in += buf.len() as u64;
-        Ok(buf.len())
+        Ok(())
     }
 
     pub(super) fn finish(

@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{bytes, data_packet, forged_packet, run, sh, stderr};
 use pktools::wire::Kind;
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 fn report_of(path: &std::path::Path) -> serde_json::Value {
@@ -76,13 +76,7 @@ fn a_signal_stops_the_fill_of_a_forged_huge_total() {
     // One 42-byte packet claims a total of 2^48 - 1 bytes: the receiver would write fill
     // to its output for days. --max-size none lifts the default limit to show the signal.
     let packet = data_packet(3, 0, Some((1 << 48) - 1), b"0123456789");
-    let mut child = Command::new(common::bin("unpktize"))
-        .args(["--max-size", "none", "--fill", "ff"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn("unpktize", &["--max-size", "none", "--fill", "ff"]);
     use std::io::{Read, Write};
     child.stdin.take().unwrap().write_all(&packet).unwrap();
     let mut stdout = child.stdout.take().unwrap();
@@ -262,12 +256,7 @@ fn a_piped_transfer_that_loses_its_last_data_packet_keeps_its_length_and_reports
         .iter()
         .rposition(|p| common::header(p).kind == Kind::Data)
         .unwrap();
-    let damaged: Vec<u8> = packets
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != last_data)
-        .flat_map(|(_, p)| p.clone())
-        .collect();
+    let damaged = common::without(&packets, last_data);
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("r.json");
     let out = run(

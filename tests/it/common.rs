@@ -42,6 +42,27 @@ pub fn run_cmd(cmd: &mut Command, input: &[u8]) -> Output {
     out
 }
 
+/// Start `program args` with pipes for its stdin and stdout (its stderr is the test's), for
+/// a test that writes and reads while it runs.
+pub fn spawn(program: &str, args: &[&str]) -> std::process::Child {
+    Command::new(bin(program))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
+}
+
+/// Run `cmd` to its end and check that it succeeded; a failure shows `what` and its stderr.
+#[track_caller]
+pub fn succeeds(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    assert!(out.status.success(), "{what}: {}", stderr(&out));
+    out
+}
+
 /// Run a shell pipeline with `bash -o pipefail -c`, the binaries' directory first on PATH.
 pub fn sh(script: &str) -> Output {
     let dir = bin("pktize").parent().unwrap().to_path_buf();
@@ -58,22 +79,66 @@ pub fn sh(script: &str) -> Output {
         .expect("bash runs")
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
-pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+/// Run `script` as [`sh`] does and check what it prints, `line` (surrounding whitespace
+/// aside); a failure shows the script's stderr.
+#[track_caller]
+pub fn sh_prints(script: &str, line: &str) {
+    let out = sh(script);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        line,
+        "{script}: {}",
+        stderr(&out)
+    );
+}
+
+/// Deterministic pseudo-random numbers (xorshift64) from `seed`, so failures are
+/// reproducible.
+pub fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    })
+}
+
+/// Deterministic pseudo-random bytes (see [`xorshift`]).
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    xorshift(seed).take(len).map(|s| (s >> 24) as u8).collect()
 }
 
 /// Stderr as text, for assertions and failure messages.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Check that a program's stderr says `needle`; a failure shows all of it.
+#[track_caller]
+pub fn says(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(err.contains(needle), "no {needle:?} in: {err}");
+}
+
+/// Check that a program exited with `code` and said `needle` on stderr; returns the stderr.
+#[track_caller]
+pub fn exits_saying(out: &Output, code: i32, needle: &str) -> String {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    says(out, needle);
+    stderr(out)
+}
+
+/// Check that `program` failed as a usage, input or I/O error: status 2 and one line,
+/// `PROG: error: ...`, on stderr; returns the line. `case` names the case in a failure.
+#[track_caller]
+pub fn error_line(program: &str, out: &Output, case: &dyn std::fmt::Debug) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{case:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{case:?}: {err}");
+    let prefix = format!("{program}: error: ");
+    assert!(err.starts_with(&prefix), "{case:?}: {err}");
+    err
 }
 
 /// Panic with a clear message unless an external tool is installed: tests that need a
@@ -144,6 +209,27 @@ pub fn packetize(data: &[u8], size: usize) -> Vec<Vec<u8>> {
     );
     assert!(out.status.success(), "pktize failed: {}", stderr(&out));
     split_packets(&out.stdout)
+}
+
+/// Two packet streams interleaved packet by packet, `a` first: the stream of two transfers
+/// sent at once.
+pub fn interleave(a: &[Vec<u8>], b: &[Vec<u8>]) -> Vec<u8> {
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| [x.as_slice(), y.as_slice()])
+        .flatten()
+        .copied()
+        .collect()
+}
+
+/// The stream of `packets` with the one at `index` left out: a packet lost on the way.
+pub fn without(packets: &[Vec<u8>], index: usize) -> Vec<u8> {
+    packets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != index)
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect()
 }
 
 /// Run a command under `/usr/bin/time` and return its output and peak RSS in KiB.

@@ -1,6 +1,8 @@
-//! What every program shares (issue 21): a file error names the file, each program
-//! prints its own shell completions for `make install`, and none writes into a closed
-//! standard output (issue 17).
+//! What every program shares (issue 21): --help names its options and --version the
+//! program, a file error names the file, each program prints its own shell completions
+//! for `make install`, none writes into a closed standard output (issue 17), none writes
+//! binary data to a terminal unless told to, and each ends quietly when its reader goes
+//! away.
 
 use crate::common;
 
@@ -14,6 +16,32 @@ fn required_args(program: &str) -> &'static [&'static str] {
     match program {
         "raw2ppm" => &["-s", "2x2"],
         _ => &[],
+    }
+}
+
+#[test]
+fn help_names_the_options_and_version_names_the_program() {
+    let corrupt = "--loss --burst --gilbert --dup --reorder --truncate --ber --payload-only \
+                   --raw --packets --block --seed --log --verbose --force";
+    let options = [
+        ("pktize", "--size --id --rate --verbose --force"),
+        ("corrupt", corrupt),
+        ("unpktize", "--fill --damaged --window --report --force"),
+        ("raw2ppm", "--every"),
+        ("ppm2bmp", "--bpp --top-down --force --help --version"),
+    ];
+    assert_eq!(options.len(), PROGRAMS.len());
+    for (program, options) in options {
+        let help = run_cmd(Command::new(bin(program)).arg("--help"), b"");
+        assert!(help.status.success(), "{program} --help");
+        let help = String::from_utf8(help.stdout).unwrap();
+        for option in options.split_whitespace() {
+            assert!(help.contains(option), "{program} --help lacks {option}");
+        }
+        let version = run_cmd(Command::new(bin(program)).arg("--version"), b"");
+        assert!(version.status.success(), "{program} --version");
+        let version = String::from_utf8(version.stdout).unwrap();
+        assert!(version.starts_with(&format!("{program} ")), "{version}");
     }
 }
 
@@ -140,5 +168,91 @@ fn a_closed_standard_output_is_refused_not_written_into_the_void() {
             common::stderr(&out).trim_end(),
             format!("{program}: error: standard output is closed"),
         );
+    }
+}
+
+/// Run `program arguments` (a shell fragment, redirections allowed) under `script`, so that
+/// its standard output is a terminal; returns what the terminal showed and the status.
+fn on_a_terminal(program: &str, arguments: &str) -> std::process::Output {
+    common::sh(&format!(
+        "script -qec '{} {arguments}' /dev/null",
+        bin(program).display()
+    ))
+}
+
+#[test]
+fn binary_data_is_not_written_to_a_terminal_unless_asked_for() {
+    common::require_tool("script");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    std::fs::write(dir.path().join("a.ppm"), b"P6 1 1 255\nabc").unwrap();
+    let (ppm, file) = (format!("{d}/a.ppm"), format!("-o {d}/x < /dev/null"));
+    let refused = [
+        ("pktize", "< /dev/null"),
+        ("corrupt", "--raw < /dev/null"),
+        ("unpktize", "< /dev/null"),
+        ("raw2ppm", "-s 1x1 < /dev/null"),
+        ("ppm2bmp", &ppm),
+    ];
+    assert_eq!(refused.len(), PROGRAMS.len());
+    for (program, arguments) in refused {
+        let out = on_a_terminal(program, arguments);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let error = format!("{program}: error: refusing to write binary data to a terminal");
+        assert!(text.contains(&error), "{program} {arguments}: {text}");
+        assert_eq!(out.status.code(), Some(2), "{program} {arguments}: {text}");
+    }
+    // Forced, or into a file: not refused (unpktize then finds no packets in no input).
+    let allowed = [
+        ("pktize", "--force < /dev/null", Some(0)),
+        ("corrupt", "--raw --force < /dev/null", Some(0)),
+        ("unpktize", &file, None),
+    ];
+    for (program, arguments, status) in allowed {
+        let out = on_a_terminal(program, arguments);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("refusing"), "{program} {arguments}: {text}");
+        if status.is_some() {
+            assert_eq!(out.status.code(), status, "{program} {arguments}: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_reader_that_goes_away_is_a_quiet_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    std::fs::write(&big, common::bytes(20 << 20, 1)).unwrap();
+    // corrupt's input: 20000 packets of 1000 bytes.
+    let packets = dir.path().join("big.pk");
+    let data = common::bytes(20_000 * 1000, 20_000);
+    let stream = common::run(
+        "pktize",
+        &["-s", "1000", "--id", "1", "--describe-every", "0"],
+        &data,
+    );
+    std::fs::write(&packets, stream.stdout).unwrap();
+    let ppm = dir.path().join("big.ppm");
+    let mut image = b"P6 1024 1024 255\n".to_vec();
+    image.resize(image.len() + 1024 * 1024 * 3, 0x55);
+    std::fs::write(&ppm, image).unwrap();
+    // Each pipeline ends in the program under test, whose reader `head` leaves after 10
+    // bytes: its own status must be 0, and nothing may be said.
+    let sources = [
+        "head -c 50000000 /dev/zero | pktize".to_string(),
+        format!("pktize {}", big.display()),
+        "head -c 30000000 /dev/zero | pktize | unpktize".into(),
+        format!("corrupt --ber 1e-5 --seed 1 < {}", packets.display()),
+        format!("corrupt --raw --ber 1e-5 --seed 1 < {}", packets.display()),
+        "head -c 30000000 /dev/zero | raw2ppm -s 100x100 --frames".into(),
+        format!("ppm2bmp {}", ppm.display()),
+    ];
+    for source in sources {
+        let stage = source.matches(" | ").count();
+        let out = common::sh(&format!(
+            "{source} | head -c 10 > /dev/null; echo \"${{PIPESTATUS[{stage}]}}\""
+        ));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{source}");
+        assert_eq!(common::stderr(&out), "", "{source}");
     }
 }

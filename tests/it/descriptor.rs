@@ -8,7 +8,7 @@ use pktools::descriptor::{Descriptor, MediaType};
 use pktools::wire::{Kind, HEADER_LEN};
 use serde_json::Value;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A PPM image with a gradient, `w` x `h`.
@@ -73,23 +73,15 @@ fn an_image_missing_its_first_packets_still_decodes_full_size() {
     check_slots(&img, &got, &report);
     assert_eq!(&got[..1024], &img[..1024], "the head is restored");
     assert_eq!(report["bytes"]["restored"].as_u64(), Some(1024));
-    let pillow = sh(&format!(
-        "/usr/bin/python3 -c 'from PIL import Image; im = Image.open(\"{d}/got.ppm\"); im.load(); print(im.size)'"
-    ));
-    assert_eq!(
-        String::from_utf8_lossy(&pillow.stdout).trim(),
+    common::sh_prints(
+        &format!(
+            "/usr/bin/python3 -c 'from PIL import Image; im = Image.open(\"{d}/got.ppm\"); im.load(); print(im.size)'"
+        ),
         "(200, 150)",
-        "{}",
-        stderr(&pillow)
     );
-    let ff = sh(&format!(
-        "ffmpeg -v error -i {d}/got.ppm -f rawvideo -pix_fmt rgb24 - | wc -c"
-    ));
-    assert_eq!(
-        String::from_utf8_lossy(&ff.stdout).trim(),
+    common::sh_prints(
+        &format!("ffmpeg -v error -i {d}/got.ppm -f rawvideo -pix_fmt rgb24 - | wc -c"),
         "90000",
-        "{}",
-        stderr(&ff)
     );
 }
 
@@ -144,13 +136,7 @@ fn a_late_netcat_receiver_gets_a_full_length_output_with_its_head() {
          pktize --rate 2M {src} | socat -u - UDP-SENDTO:127.0.0.1:{port}; wait; \
          unpktize --report {d}/r.json < {d}/late.pk > {d}/got; echo $?"
     );
-    let out = sh(&script);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "1",
-        "{}",
-        stderr(&out)
-    );
+    common::sh_prints(&script, "1");
     let got = std::fs::read(format!("{d}/got")).unwrap();
     let report: Value =
         serde_json::from_slice(&std::fs::read(format!("{d}/r.json")).unwrap()).unwrap();
@@ -173,12 +159,7 @@ fn info_names_the_transfer_and_exits_at_the_first_descriptor() {
     let src = write_temp(dir.path(), "img.ppm", &img);
     let stream = run("pktize", &["--name", "holiday photo.ppm", &src], b"").stdout;
     // The stream never ends: --info must not wait for it.
-    let mut child = Command::new(common::bin("unpktize"))
-        .arg("--info")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn("unpktize", &["--info"]);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&stream[..2000]).unwrap();
     stdin.flush().unwrap();
@@ -348,12 +329,7 @@ fn a_pixel_fill_pattern_lines_up_with_the_pixels_after_the_image_header() {
             .unwrap()
     };
     let lost = data_at(4);
-    let stream: Vec<u8> = packets
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != lost)
-        .flat_map(|(_, p)| p.clone())
-        .collect();
+    let stream = common::without(&packets, lost);
     let out = run("unpktize", &["--fill", "ff00ff"], &stream);
     assert_eq!(out.status.code(), Some(1));
     let pixels = &out.stdout[17..];

@@ -7,21 +7,26 @@ use crate::common;
 use common::{bin, bytes, sh};
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Every program with arguments that make it write something from `input`.
-fn programs(dir: &Path) -> Vec<(&'static str, Vec<String>, std::path::PathBuf)> {
-    let data = bytes(3 << 20, 1);
+/// 3 MiB of data in `dir`, and its packets: the files (data, packets).
+fn data_and_packets(dir: &Path) -> (PathBuf, PathBuf) {
     let raw = dir.join("data.bin");
-    std::fs::write(&raw, &data).unwrap();
+    std::fs::write(&raw, bytes(3 << 20, 1)).unwrap();
     let packets = dir.join("data.pk");
     let out = common::run("pktize", &["--id", "3", raw.to_str().unwrap()], b"");
     std::fs::write(&packets, &out.stdout).unwrap();
+    (raw, packets)
+}
+
+/// Every program with arguments that make it write something from `input`.
+fn programs(dir: &Path) -> Vec<(&'static str, Vec<String>, PathBuf)> {
+    let (raw, packets) = data_and_packets(dir);
     let ppm = dir.join("image.ppm");
     let mut image = b"P6\n1024 1024\n255\n".to_vec();
-    image.extend_from_slice(&data[..3 << 20]);
+    image.extend_from_slice(&bytes(3 << 20, 1));
     std::fs::write(&ppm, &image).unwrap();
     vec![
         ("pktize", vec![], raw.clone()),
@@ -68,9 +73,8 @@ fn a_full_disk_is_one_line_and_status_2() {
 #[test]
 fn unpktize_output_and_report_on_a_full_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let programs = programs(dir.path());
-    let packets = programs[1].2.display().to_string();
-    let out = sh(&format!("unpktize -o /dev/full '{packets}'"));
+    let packets = data_and_packets(dir.path()).1;
+    let out = sh(&format!("unpktize -o /dev/full '{}'", packets.display()));
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(
@@ -79,8 +83,9 @@ fn unpktize_output_and_report_on_a_full_disk() {
     );
     let got = dir.path().join("got");
     let out = sh(&format!(
-        "unpktize -o '{}' --report /dev/full '{packets}'",
-        got.display()
+        "unpktize -o '{}' --report /dev/full '{}'",
+        got.display(),
+        packets.display()
     ));
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -94,13 +99,12 @@ fn unpktize_output_and_report_on_a_full_disk() {
 fn unpktize_writes_to_a_device_given_as_output_file() {
     // -o /dev/null, /dev/stdout: a device takes no writes at offsets and no length.
     let dir = tempfile::tempdir().unwrap();
-    let programs = programs(dir.path());
-    let packets = programs[1].2.display().to_string();
+    let (raw, packets) = data_and_packets(dir.path());
+    let (raw, packets) = (raw.display(), packets.display());
     let out = sh(&format!("unpktize -o /dev/null '{packets}'"));
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let out = sh(&format!(
-        "unpktize -o /dev/stdout '{packets}' | cmp - '{}'",
-        { programs[0].2.display() }
+        "unpktize -o /dev/stdout '{packets}' | cmp - '{raw}'"
     ));
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
 }
@@ -177,13 +181,7 @@ fn interrupt_unpktize(
     stream: &[u8],
     signal: i32,
 ) -> (std::process::ExitStatus, Vec<u8>) {
-    let mut child = Command::new(bin("unpktize"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn("unpktize", args);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(stream).unwrap();
     // Wait until the pipe is empty: unpktize has read (so its handlers are installed).

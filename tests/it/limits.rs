@@ -400,7 +400,27 @@ fn parity_only(
     move |out| {
         use pktools::wire::{Header, Kind, ParityInfo, HEADER_LEN};
         let payload = vec![0x5a; pktools::fec::MAX_PAYLOAD];
-        let crc = Header::crc_of(&payload);
+        // What every packet shares; the loop sets its group and its place in it.
+        let info = ParityInfo {
+            group_len: 8,
+            parity_count: 2,
+            parity_index: 0,
+            group_size: 8,
+            last_len: payload.len() as u16,
+            odd: false,
+        };
+        let mut header = Header {
+            kind: Kind::Parity,
+            last: false,
+            keyed: false,
+            payload_len: payload.len() as u16,
+            transfer_id: 7,
+            seq: 0,
+            offset: 0,
+            total_len: None,
+            payload_crc: Header::crc_of(&payload),
+            parity: Some(info),
+        };
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut sent = 0u64;
         let mut group = 0u32;
@@ -413,26 +433,14 @@ fn parity_only(
             } else {
                 (group, 8)
             };
+            header.seq = seq;
+            header.offset = u64::from(seq) * 8 * payload.len() as u64;
             for index in 0..2 {
-                let header = Header {
-                    kind: Kind::Parity,
-                    last: false,
-                    keyed: false,
-                    payload_len: payload.len() as u16,
-                    transfer_id: 7,
-                    seq,
-                    offset: u64::from(seq) * 8 * payload.len() as u64,
-                    total_len: None,
-                    payload_crc: crc,
-                    parity: Some(ParityInfo {
-                        group_len,
-                        parity_count: 2,
-                        parity_index: index,
-                        group_size: 8,
-                        last_len: payload.len() as u16,
-                        odd: false,
-                    }),
-                };
+                header.parity = Some(ParityInfo {
+                    group_len,
+                    parity_index: index,
+                    ..info
+                });
                 let mut bytes = [0; HEADER_LEN];
                 header.encode(&mut bytes);
                 out.write_all(&bytes)?;

@@ -153,20 +153,16 @@ fn make_install_and_uninstall_honour_prefix_and_destdir() {
     // turns the build step into a no-op, so the test does not compile anything.
     let built = bin("pktize").parent().unwrap().to_path_buf();
     let make = |target: &str| {
-        let out = Command::new("make")
-            .arg("-C")
-            .arg(repo())
-            .arg(target)
-            .arg("CARGO=true")
-            .arg(format!("RELEASE={}", built.display()))
-            .arg("PREFIX=/opt/pk")
-            .arg(format!("DESTDIR={}", dest.path().display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "make {target}: {}",
-            common::stderr(&out)
+        common::succeeds(
+            Command::new("make")
+                .arg("-C")
+                .arg(repo())
+                .arg(target)
+                .arg("CARGO=true")
+                .arg(format!("RELEASE={}", built.display()))
+                .arg("PREFIX=/opt/pk")
+                .arg(format!("DESTDIR={}", dest.path().display())),
+            &format!("make {target}"),
         );
     };
     make("install");

@@ -223,17 +223,13 @@ fn check_against_capture(original: &[u8], t: &Transfer) -> (usize, usize) {
     (whole, sent.len())
 }
 
-fn nc_receiver() -> &'static str {
-    // -d: no stdin; -w 2: quit after 2 s without datagrams (after the first one); -I: a
-    // 1 MiB socket receive buffer (as far as net.core.rmem_max allows), so that a receiver
-    // descheduled for a moment loses less.
-    "timeout 120 nc -u -l -d -w 2 -I 1048576 127.0.0.1 {port}"
-}
+/// -d: no stdin; -w 2: quit after 2 s without datagrams (after the first one); -I: a
+/// 1 MiB socket receive buffer (as far as net.core.rmem_max allows), so that a receiver
+/// descheduled for a moment loses less.
+const NC_RECEIVER: &str = "timeout 120 nc -u -l -d -w 2 -I 1048576 127.0.0.1 {port}";
 
-fn nc_sender() -> &'static str {
-    // -q 1: quit 1 s after stdin ends.
-    "timeout 120 nc -u -q 1 127.0.0.1 {port}"
-}
+/// -q 1: quit 1 s after stdin ends.
+const NC_SENDER: &str = "timeout 120 nc -u -q 1 127.0.0.1 {port}";
 
 #[test]
 fn paced_10_mib_arrives_byte_identical_over_nc() {
@@ -245,7 +241,7 @@ fn paced_10_mib_arrives_byte_identical_over_nc() {
     // 8 MB/s). That is the channel losing datagrams, not the tools misbehaving, so a lossy
     // attempt is still checked packet by packet and then retried slower; a bug in the
     // tools fails every attempt.
-    paced_until_whole(&data, nc_sender(), nc_receiver());
+    paced_until_whole(&data, NC_SENDER, NC_RECEIVER);
 }
 
 #[test]
@@ -253,7 +249,7 @@ fn unpaced_nc_loses_datagrams_and_the_report_says_which() {
     let _serial = one_at_a_time();
     require_tool("nc");
     let data = bytes(10 * MIB, 72);
-    let t = transfer(&data, "pktize", "", nc_sender(), nc_receiver());
+    let t = transfer(&data, "pktize", "", NC_SENDER, NC_RECEIVER);
     let (whole, sent) = check_against_capture(&data, &t);
     eprintln!("unpaced: {whole} of {sent} packets arrived whole");
 }
@@ -268,18 +264,17 @@ fn nc_through_corrupt_places_every_intact_packet() {
         "pktize --rate 8M",
         "corrupt --loss 2% --burst 3 --ber 2e-6 --dup 1% --reorder 1%,8 --truncate 0.5% \
          --seed 7",
-        nc_sender(),
-        nc_receiver(),
+        NC_SENDER,
+        NC_RECEIVER,
     );
     let (whole, sent) = check_against_capture(&data, &t);
     assert!(whole < sent, "the channel damaged nothing?");
     assert!(whole > sent * 9 / 10, "only {whole} of {sent} arrived");
 }
 
-fn socat_receiver() -> &'static str {
-    // -T 2: quit after 2 s without data; rcvbuf as nc's -I above.
-    "timeout 120 socat -u -T 2 UDP-RECV:{port},bind=127.0.0.1,rcvbuf=1048576 -"
-}
+/// -T 2: quit after 2 s without data; rcvbuf as nc's -I above.
+const SOCAT_RECEIVER: &str =
+    "timeout 120 socat -u -T 2 UDP-RECV:{port},bind=127.0.0.1,rcvbuf=1048576 -";
 
 #[test]
 fn paced_transfer_arrives_byte_identical_over_socat() {
@@ -290,7 +285,7 @@ fn paced_transfer_arrives_byte_identical_over_socat() {
     paced_until_whole(
         &data,
         "timeout 120 socat -u - UDP-SENDTO:127.0.0.1:{port}",
-        socat_receiver(),
+        SOCAT_RECEIVER,
     );
 }
 
@@ -340,63 +335,51 @@ fn unpktize_datagrams(datagrams: &[Vec<u8>]) -> Vec<u8> {
     out.stdout
 }
 
-#[test]
-fn socat_from_a_pipe_sends_one_packet_per_datagram() {
+/// Send 201 packets' worth of data from a file with `send` (`{input}`: the file, `{port}`:
+/// our socket): each of the 201 datagrams must hold one packet that `count` counts, whole,
+/// and unpktize must restore the data from them.
+fn one_packet_per_datagram(seed: u64, send: &str, count: fn(&[u8]) -> usize, what: &str) {
     let _serial = one_at_a_time();
     require_tool("socat");
-    // pktize paced at up to 200 packets a second writes each packet with one write() of
-    // 1056 bytes, which a pipe delivers whole (at most PIPE_BUF); socat's 1056-byte reads
-    // then take exactly one packet each. Descriptors are off: their different length
-    // would shift socat's reads off the packet boundaries.
-    let data = bytes(200 * 1024 + 100, 75);
+    let data = bytes(200 * 1024 + 100, seed);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input");
     std::fs::write(&input, &data).unwrap();
-    let datagrams = capture_datagrams(&format!(
-        "timeout 60 pktize --describe-every 0 --rate 200k {} | \
-         timeout 60 socat -u -b 1056 - UDP-SENDTO:127.0.0.1:{{port}}",
-        input.display()
-    ));
-    assert_eq!(datagrams.len(), 201, "one datagram per packet");
+    let datagrams = capture_datagrams(&send.replace("{input}", input.to_str().unwrap()));
+    assert_eq!(datagrams.len(), 201, "one datagram per {what}");
     for (i, d) in datagrams.iter().enumerate() {
-        assert_eq!(
-            split_packets(d).len(),
-            1,
-            "datagram {i} is one whole packet"
-        );
+        assert_eq!(count(d), 1, "datagram {i}: one {what}, whole");
     }
     assert!(unpktize_datagrams(&datagrams) == data);
 }
 
 #[test]
+fn socat_from_a_pipe_sends_one_packet_per_datagram() {
+    // pktize paced at up to 200 packets a second writes each packet with one write() of
+    // 1056 bytes, which a pipe delivers whole (at most PIPE_BUF); socat's 1056-byte reads
+    // then take exactly one packet each. Descriptors are off: their different length
+    // would shift socat's reads off the packet boundaries.
+    one_packet_per_datagram(
+        75,
+        "timeout 60 pktize --describe-every 0 --rate 200k {input} | \
+         timeout 60 socat -u -b 1056 - UDP-SENDTO:127.0.0.1:{port}",
+        |d| split_packets(d).len(),
+        "packet",
+    );
+}
+
+#[test]
 fn socat_exec_seqpacket_never_splits_a_packet() {
-    let _serial = one_at_a_time();
-    require_tool("socat");
     // socat runs pktize with a SOCK_SEQPACKET socket pair as its stdout (socktype=5), so the
     // kernel keeps each write() of pktize as one record and socat sends each record as one
     // datagram. Paced at up to 200 packets a second, each write is one data packet; a
     // descriptor shares the write of the data packet after it.
-    let data = bytes(200 * 1024 + 100, 76);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("input");
-    std::fs::write(&input, &data).unwrap();
-    let pktize = common::bin("pktize");
-    let datagrams = capture_datagrams(&format!(
+    let send = format!(
         "timeout 60 socat -u -b 65536 \
-         EXEC:'{} --rate 200k {}',socktype=5 UDP-SENDTO:127.0.0.1:{{port}}",
-        pktize.display(),
-        input.display()
-    ));
-    assert_eq!(datagrams.len(), 201, "one datagram per data packet");
-    for (i, d) in datagrams.iter().enumerate() {
-        let packets = split_packets(d);
-        let data_count = packets
-            .iter()
-            .filter(|p| header(p).kind == pktools::wire::Kind::Data)
-            .count();
-        assert_eq!(data_count, 1, "datagram {i}: one data packet, whole");
-    }
-    assert!(unpktize_datagrams(&datagrams) == data);
+         EXEC:'{} --rate 200k {{input}}',socktype=5 UDP-SENDTO:127.0.0.1:{{port}}",
+        common::bin("pktize").display()
+    );
+    one_packet_per_datagram(76, &send, |d| data_packets(d).len(), "data packet");
 }
 
 #[test]

@@ -113,93 +113,25 @@ fn consecutive_transfers_concatenate() {
 #[test]
 fn bad_payload_sizes_are_usage_errors() {
     for size in ["0", "65476", "1x", ""] {
-        let out = run("pktize", &["-s", size], b"x");
-        assert_eq!(out.status.code(), Some(2), "size {size:?}");
-        let err = stderr(&out);
-        assert!(err.starts_with("pktize: error: "), "{err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
+        common::error_line("pktize", &run("pktize", &["-s", size], b"x"), &size);
     }
 }
 
 #[test]
 fn unknown_option_is_a_one_line_usage_error() {
-    let out = run("pktize", &["--bogus"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(stderr(&out).lines().count(), 1);
-    assert!(stderr(&out).starts_with("pktize: error: "));
+    common::error_line("pktize", &run("pktize", &["--bogus"], b""), &"--bogus");
 }
 
 #[test]
 fn missing_file_is_an_error_with_its_name() {
     let out = run("pktize", &["/nonexistent/file"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("/nonexistent/file"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
-fn exits_quietly_when_the_reader_goes_away() {
-    let out = sh(
-        "head -c 50000000 /dev/zero | pktize | head -c 10 > /dev/null; echo \"${PIPESTATUS[1]}\"",
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
-    assert_eq!(stderr(&out), "");
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("big");
-    std::fs::write(&src, bytes(20 << 20, 1)).unwrap();
-    let out = sh(&format!(
-        "pktize {} | head -c 10 > /dev/null; echo \"${{PIPESTATUS[0]}}\"",
-        src.display()
-    ));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
-    assert_eq!(stderr(&out), "");
-}
-
-#[test]
-fn refuses_binary_on_terminal() {
-    common::require_tool("script");
-    let pktize = common::bin("pktize");
-    let out = sh(&format!(
-        "script -qec '{} < /dev/null' /dev/null",
-        pktize.display()
-    ));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("pktize: error: refusing to write binary data to a terminal"),
-        "{text}"
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let out = sh(&format!(
-        "script -qec '{} --force < /dev/null' /dev/null",
-        pktize.display()
-    ));
-    assert_eq!(out.status.code(), Some(0));
-}
-
-#[test]
-fn help_and_version() {
-    let out = run("pktize", &["--help"], b"");
-    assert!(out.status.success());
-    let help = String::from_utf8_lossy(&out.stdout);
-    for option in ["--size", "--id", "--rate", "--verbose", "--force"] {
-        assert!(help.contains(option), "{option} missing from --help");
-    }
-    let out = run("pktize", &["--version"], b"");
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pktize "));
+    common::exits_saying(&out, 2, "/nonexistent/file");
 }
 
 #[test]
 fn verbose_prints_a_summary_on_stderr_only() {
     let out = run("pktize", &["-v", "-s", "100"], &bytes(1000, 1));
-    assert!(
-        stderr(&out).contains("1000 bytes in 10 packets"),
-        "{}",
-        stderr(&out)
-    );
+    common::says(&out, "1000 bytes in 10 packets");
     assert_eq!(data_packets(&out.stdout).len(), 10);
 }
 
@@ -223,12 +155,7 @@ fn rate_paces_the_output() {
 #[test]
 fn sends_each_packet_as_soon_as_its_bytes_arrive() {
     // A slow producer: pktize must not wait for a full buffer before sending.
-    let mut child = std::process::Command::new(common::bin("pktize"))
-        .args(["-s", "100", "--describe-every", "0"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn("pktize", &["-s", "100", "--describe-every", "0"]);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&bytes(250, 1)).unwrap();
     stdin.flush().unwrap();
@@ -330,11 +257,9 @@ fn interleave_spans_beyond_the_memory_bound_are_refused() {
     let out = run("pktize", &["--interleave=0"], b"x");
     assert_eq!(out.status.code(), Some(2));
     let out = run("pktize", &["-s", "65000", "--interleave=2000"], b"x");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--interleave"), "{}", stderr(&out));
+    common::exits_saying(&out, 2, "--interleave");
     let out = run("pktize", &["-s", "65475", "--fec", "8+2"], b"x");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("65474"), "{}", stderr(&out));
+    common::exits_saying(&out, 2, "65474");
 }
 
 #[test]

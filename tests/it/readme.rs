@@ -114,15 +114,11 @@ fn inputs() -> &'static Path {
         fs::write(d.join("file.bin"), common::bytes(256 << 10, 21)).unwrap();
         fs::write(d.join("f"), common::bytes(512 << 10, 22)).unwrap();
         let lavfi = |args: &str| {
-            let out = Command::new("bash")
-                .args(["-c", &format!("ffmpeg -v error -nostdin -f lavfi {args}")])
-                .current_dir(d)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "ffmpeg {args}: {}",
-                common::stderr(&out)
+            common::succeeds(
+                Command::new("bash")
+                    .args(["-c", &format!("ffmpeg -v error -nostdin -f lavfi {args}")])
+                    .current_dir(d),
+                &format!("ffmpeg {args}"),
             );
         };
         lavfi("-i testsrc=size=640x480 -frames:v 1 photo.ppm");

@@ -8,12 +8,11 @@
 
 use crate::common;
 
-use common::{bytes, header, packetize, run, run_measuring_rss, sh, stderr};
+use common::{bytes, header, packetize, run, run_measuring_rss, stderr};
 use pktools::wire::{HEADER_LEN, SYNC};
 use proptest::prelude::*;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +61,16 @@ impl Plan {
             moves: vec![],
             garbage: vec![],
         }
+    }
+
+    /// A clean plan but for every `step`-th slot from `first`: the n-th of those (from 0)
+    /// meets `fate(n)`.
+    fn every(first: usize, step: usize, fate: impl Fn(usize) -> Fate) -> Plan {
+        let mut plan = Plan::clean(slots());
+        for (n, i) in (first..slots()).step_by(step).enumerate() {
+            plan.fates[i] = fate(n);
+        }
+        plan
     }
 
     /// The damaged stream.
@@ -344,10 +353,7 @@ fn clean_channel_is_exact_and_exits_0() {
 #[test]
 fn drop_every_kth_packet() {
     for k in [2, 3, 7] {
-        let mut plan = Plan::clean(slots());
-        for i in (0..slots()).step_by(k) {
-            plan.fates[i] = Fate::Drop;
-        }
+        let plan = Plan::every(0, k, |_| Fate::Drop);
         check(&data(), SIZE, &plan, &["--fill", "ff00ff"], false);
         check(&data(), SIZE, &plan, &[], true);
     }
@@ -390,20 +396,14 @@ fn moves_beyond_the_window_are_late() {
 
 #[test]
 fn duplicates_are_dropped_and_counted() {
-    let mut plan = Plan::clean(slots());
-    for i in (1..slots()).step_by(4) {
-        plan.fates[i] = Fate::Duplicate;
-    }
+    let mut plan = Plan::every(1, 4, |_| Fate::Duplicate);
     plan.moves = vec![(20, 30), (40, 3)];
     check(&data(), SIZE, &plan, &[], false);
 }
 
 #[test]
 fn payload_bit_flips_are_damaged_kept_or_filled() {
-    let mut plan = Plan::clean(slots());
-    for (n, i) in (0..slots()).step_by(9).enumerate() {
-        plan.fates[i] = Fate::FlipPayload(n * 131);
-    }
+    let plan = Plan::every(0, 9, |n| Fate::FlipPayload(n * 131));
     check(&data(), SIZE, &plan, &[], false);
     check(
         &data(),
@@ -417,10 +417,7 @@ fn payload_bit_flips_are_damaged_kept_or_filled() {
 
 #[test]
 fn header_bit_flips_lose_the_packet_but_not_its_neighbours() {
-    let mut plan = Plan::clean(slots());
-    for (n, i) in (0..slots()).step_by(6).enumerate() {
-        plan.fates[i] = Fate::FlipHeader(n * 37);
-    }
+    let plan = Plan::every(0, 6, |n| Fate::FlipHeader(n * 37));
     check(&data(), SIZE, &plan, &[], false);
 }
 
@@ -443,11 +440,8 @@ fn garbage_before_between_and_after_packets_is_skipped() {
 
 #[test]
 fn cut_packets_never_swallow_the_next_one() {
-    let mut plan = Plan::clean(slots());
     let cuts = [1, 10, 31, 32, 33, 60, 131];
-    for (n, i) in (2..slots()).step_by(11).enumerate() {
-        plan.fates[i] = Fate::Cut(cuts[n % cuts.len()]);
-    }
+    let plan = Plan::every(2, 11, |n| Fate::Cut(cuts[n % cuts.len()]));
     check(&data(), SIZE, &plan, &[], false);
     check(&data(), SIZE, &plan, &[], true);
 }
@@ -488,12 +482,7 @@ fn interleaved_transfers_follow_the_first_or_the_chosen_one() {
         &b,
     );
     let pb = common::split_packets(&out.stdout);
-    let mixed: Vec<u8> = pa
-        .iter()
-        .zip(&pb)
-        .flat_map(|(x, y)| [x.clone(), y.clone()])
-        .flatten()
-        .collect();
+    let mixed = common::interleave(&pa, &pb);
     let (got, report, code, _) = unpktize(&mixed, &[], false);
     assert!(got == a);
     assert_eq!(code, 0);
@@ -567,23 +556,14 @@ fn memory_stays_bounded_on_a_long_lossy_stream() {
     let (out, rss_kib) = run_measuring_rss("unpktize", &["-v"], &stream);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(out.stdout.len(), 256 << 20);
-    assert!(
-        stderr(&out).contains(&format!("{dropped} lost")),
-        "{}",
-        stderr(&out)
-    );
+    common::says(&out, &format!("{dropped} lost"));
     assert!(rss_kib < 16 * 1024, "peak RSS {rss_kib} KiB");
 }
 
 #[test]
 fn live_mode_shows_data_past_a_loss_before_the_input_ends() {
     let packets = packetize(&bytes(100 * 50, 1), 100);
-    let mut child = Command::new(common::bin("unpktize"))
-        .args(["--live", "--max-delay", "50"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn("unpktize", &["--live", "--max-delay", "50"]);
     let mut stdin = child.stdin.take().unwrap();
     // Packets 0..20 with packet 5 lost; the sender then pauses with the pipe open.
     for (i, p) in packets.iter().enumerate().take(20) {
@@ -611,11 +591,7 @@ fn output_file_has_its_full_length_from_the_first_packet() {
     let packets = packetize(&bytes(100_000, 1), 1000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out");
-    let mut child = Command::new(common::bin("unpktize"))
-        .args(["-o", path.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn("unpktize", &["-o", path.to_str().unwrap()]);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&packets[0]).unwrap();
     stdin.flush().unwrap();
@@ -638,13 +614,8 @@ fn output_file_has_its_full_length_from_the_first_packet() {
 #[test]
 fn nothing_but_garbage_is_an_error() {
     let out = run("unpktize", &["-v"], &garbage(10_000, 1));
-    assert_eq!(out.status.code(), Some(2));
+    common::exits_saying(&out, 2, "no packets found");
     assert!(out.stdout.is_empty());
-    assert!(
-        stderr(&out).contains("no packets found"),
-        "{}",
-        stderr(&out)
-    );
 }
 
 #[test]
@@ -657,38 +628,8 @@ fn usage_and_io_errors_exit_2_with_one_line() {
         vec!["-o", "/nonexistent/dir/out"],
         vec!["--report", "/nonexistent/dir/r.json"],
     ] {
-        let out = run("unpktize", &args, b"");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = stderr(&out);
-        assert!(err.starts_with("unpktize: error: "), "{err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
+        common::error_line("unpktize", &run("unpktize", &args, b""), &args);
     }
-}
-
-#[test]
-fn exits_quietly_when_the_reader_goes_away() {
-    let out = sh("head -c 30000000 /dev/zero | pktize | unpktize | head -c 10 > /dev/null; echo \"${PIPESTATUS[2]}\"");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
-    assert_eq!(stderr(&out), "");
-}
-
-#[test]
-fn refuses_binary_on_terminal_unless_writing_a_file() {
-    common::require_tool("script");
-    let unpktize = common::bin("unpktize");
-    let out = sh(&format!(
-        "script -qec '{} < /dev/null' /dev/null",
-        unpktize.display()
-    ));
-    assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("refusing to write binary data to a terminal"));
-    let dir = tempfile::tempdir().unwrap();
-    let out = sh(&format!(
-        "script -qec '{} -o {}/x < /dev/null' /dev/null",
-        unpktize.display(),
-        dir.path().display()
-    ));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("refusing"));
 }
 
 #[test]

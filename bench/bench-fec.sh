@@ -26,6 +26,9 @@ for fec in 8+2 32+4; do
   row "cat | pktize --fec $fec (pipe in)" \
     "$(median_seconds "cat '$data' | pktize --fec $fec > /dev/null")" "$bytes" "$base"
 done
+# Issue 19's target: coding at least as fast as cat | cat, both ends a pipe.
+row "pktize --fec 32+4 < file | cat" \
+  "$(median_seconds "pktize --fec 32+4 < '$data' | cat > /dev/null")" "$bytes" "$base"
 row "pktize --fec 8+2 --interleave > /dev/null" \
   "$(median_seconds "pktize --fec 8+2 --interleave '$data' > /dev/null")" "$bytes" "$base"
 echo "decode, $(awk -v l="$LOSS" 'BEGIN { print l * 100 }')% of packets dropped:"
@@ -40,5 +43,6 @@ for fec in 8+2 32+4; do
 done
 echo "peak RSS (KiB):"
 echo "  pktize --fec 32+4, pipe in    $(peak_rss_kib "cat '$data'" pktize --fec 32+4)"
+echo "  unpktize, 8+2 clean pipe      $(peak_rss_kib "pktize --fec 8+2 '$data'" unpktize)"
 echo "  unpktize, 8+2 lossy pipe      $(peak_rss_kib "cat '$WORK/fec-8+2.pk'" unpktize)"
 echo "  unpktize, 32+4 lossy pipe     $(peak_rss_kib "cat '$WORK/fec-32+4.pk'" unpktize)"

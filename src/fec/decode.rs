@@ -280,8 +280,11 @@ impl Decoder {
         if first_seq < self.copy_from || first_seq < self.ring_start() {
             return; // its data is not (or no longer) kept
         }
-        if first_seq - self.ring_start() >= self.ring.len() as u32 {
-            return; // further ahead than any data seen: its data could not be kept
+        if first_seq.saturating_sub(self.newest_seq) > self.ring.len() as u32 {
+            // Further ahead of the newest data than the ring reaches: not this stream's.
+            // (A group just after the newest data is usual: one whose data were all lost,
+            // a one-packet last group or K <= M, is rebuilt from its parity alone.)
+            return;
         }
         if !self.geometry_holds(header, first_seq) {
             return;

@@ -1,8 +1,33 @@
 //! Tests of the parent module, kept apart so the module reads as the code it is.
 
+use crate::framing::{scan, Frame};
+use crate::wire::{Header, HEADER_LEN};
+
+/// Every packet of a stream, header and payload, checking that each is intact.
+fn packets(stream: &[u8]) -> Vec<(Header, Vec<u8>)> {
+    let mut at = 0;
+    let mut out = vec![];
+    while at < stream.len() {
+        match scan(&stream[at..], true) {
+            Frame::Packet {
+                header,
+                intact: true,
+                payload_len,
+                ..
+            } => {
+                let payload = stream[at + HEADER_LEN..at + HEADER_LEN + payload_len].to_vec();
+                out.push((header, payload));
+                at += HEADER_LEN + payload_len;
+            }
+            other => panic!("unexpected {other:?} at {at}"),
+        }
+    }
+    out
+}
+
 mod unit {
     use super::super::*;
-    use crate::framing::{scan, Frame};
+    use std::time::{Duration, Instant};
 
     fn settings(payload_len: usize) -> Settings {
         Settings {
@@ -18,23 +43,7 @@ mod unit {
 
     /// Headers of every packet in a stream, checking that each is intact.
     fn headers(stream: &[u8]) -> Vec<Header> {
-        let mut at = 0;
-        let mut out = vec![];
-        while at < stream.len() {
-            match scan(&stream[at..], true) {
-                Frame::Packet {
-                    header,
-                    intact: true,
-                    payload_len,
-                    ..
-                } => {
-                    out.push(header);
-                    at += HEADER_LEN + payload_len;
-                }
-                other => panic!("unexpected {other:?} at {at}"),
-            }
-        }
-        out
+        super::packets(stream).into_iter().map(|(h, _)| h).collect()
     }
 
     #[test]
@@ -138,28 +147,8 @@ mod unit {
 
 mod interleaved_tests {
     use super::super::*;
-    use crate::framing::{scan, Frame};
 
-    fn packets(stream: &[u8]) -> Vec<(Header, Vec<u8>)> {
-        let mut at = 0;
-        let mut out = vec![];
-        while at < stream.len() {
-            match scan(&stream[at..], true) {
-                Frame::Packet {
-                    header,
-                    intact: true,
-                    payload_len,
-                    ..
-                } => {
-                    let payload = stream[at + HEADER_LEN..at + HEADER_LEN + payload_len].to_vec();
-                    out.push((header, payload));
-                    at += HEADER_LEN + payload_len;
-                }
-                other => panic!("unexpected {other:?} at {at}"),
-            }
-        }
-        out
-    }
+    use super::packets;
 
     fn settings(fec: Option<Scheme>, interleave: Interleave) -> Settings {
         Settings {

@@ -211,6 +211,35 @@ mod unit {
     }
 
     #[test]
+    fn the_last_packet_is_rebuilt_after_the_ring_has_wrapped() {
+        // Tiny shards make the ring as long as it gets (its slot cap); the last group comes
+        // after the ring has wrapped, and a short last group is coded at its own length.
+        for (p, k, m) in [
+            (1, 1, 1),
+            (1, 1, 2),
+            (2, 1, 1),
+            (1, 2, 1),
+            (1, 3, 2),
+            (3, 4, 2),
+            (1024, 8, 2),
+        ] {
+            // Past the ring's length (4096 slots of tiny shards, 1024 of 1 KiB), ending in
+            // a group of one packet.
+            for packets_sent in [4095, 4096, 4097, 4100, 8193, 9001] {
+                let data = pattern(p * packets_sent - p / 2);
+                let packets = send(&data, p, scheme(k, m));
+                let last = packets
+                    .iter()
+                    .rposition(|(h, _)| h.kind == Kind::Data)
+                    .unwrap();
+                let got = receive(&packets, &[last], &[]);
+                let bytes: Vec<u8> = got.values().flat_map(|(_, q)| q.clone()).collect();
+                assert!(bytes == data, "{p} bytes, {k}+{m}, {packets_sent} packets");
+            }
+        }
+    }
+
+    #[test]
     fn a_stream_without_parity_stops_being_copied() {
         let mut dec = Decoder::new();
         dec.reset(1);

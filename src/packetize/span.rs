@@ -1,0 +1,145 @@
+//! Interleaved sending: a span of data packets (and its parity) in the order of
+//! [`interleave::send_order_of_pass`], so a burst of losses costs each group at most one
+//! packet. The span's parity is computed before its first packet goes out.
+
+use super::interleave::{self, Slot};
+use super::sender::{Sender, PACKETS_PER_WRITE};
+use super::Packetizer;
+use crate::io::write_all_vectored;
+use crate::wire::HEADER_LEN;
+use std::io::{self, IoSlice};
+
+impl Sender<'_> {
+    /// Send `data`, a whole number of spans (or the transfer's rest), span by span in the
+    /// interleaved order of [`interleave::send_order`]. A span's parity is computed before
+    /// it is sent (it is held until its columns come: M/K of the span). `sent` is told
+    /// how many bytes of `data` have gone out after each span.
+    pub(super) fn send_interleaved(
+        &mut self,
+        packetizer: &mut Packetizer,
+        data: &[u8],
+        ends_transfer: bool,
+        sent: &mut dyn FnMut(usize),
+    ) -> io::Result<()> {
+        let p = packetizer.settings.payload_len;
+        let span = packetizer.span.expect("called only when interleaving");
+        let span_bytes = span * p;
+        let mut done = 0;
+        loop {
+            let block = &data[done..data.len().min(done + span_bytes)];
+            let is_last = done + block.len() == data.len();
+            if block.is_empty() && !(is_last && ends_transfer) {
+                break;
+            }
+            self.send_span(packetizer, block, ends_transfer && is_last)?;
+            done += block.len();
+            sent(done);
+            if is_last {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Send one span of data packets (at most `span` of them) in interleaved order.
+    pub(super) fn send_span(
+        &mut self,
+        packetizer: &mut Packetizer,
+        block: &[u8],
+        ends_transfer: bool,
+    ) -> io::Result<()> {
+        let p = packetizer.settings.payload_len;
+        let n = match block.len() {
+            0 => usize::from(ends_transfer),
+            len => len.div_ceil(p),
+        };
+        let payload = |i: usize| &block[(i * p).min(block.len())..((i + 1) * p).min(block.len())];
+        // Parity of every group of the span, in seq order: groups start at the span's
+        // start, as a span is a whole number of groups.
+        let mut parity = Vec::new();
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        if let Some(encoder) = &mut self.fec {
+            for i in 0..n {
+                let before = parity.len();
+                let count = encoder.add(payload(i), ends_transfer && i + 1 == n, &mut parity);
+                if let Some(len) = (parity.len() - before).checked_div(count) {
+                    groups.push((before, len));
+                }
+            }
+            self.parity_bytes += parity.len() as u64;
+        }
+        let (stride, m) = match packetizer.settings.fec {
+            Some(s) => (usize::from(s.data), usize::from(s.parity)),
+            None => (1, 0),
+        };
+        let (base_seq, base_offset) = (packetizer.seq, packetizer.offset);
+        let mut describer = self.describer.take();
+        let body = describer.as_mut().map(|d| std::mem::take(&mut d.body));
+        let per_write = (self.batch / (HEADER_LEN + p)).clamp(1, PACKETS_PER_WRITE);
+        // A batch: headers, and per packet its header's index (or none: parity is whole).
+        let mut headers: Vec<[u8; HEADER_LEN]> = Vec::with_capacity(per_write + 2);
+        let mut pieces: Vec<(Option<usize>, &[u8])> = Vec::with_capacity(per_write + 2);
+        let mut order = interleave::send_order_of_pass(n, stride, m, packetizer.pass).peekable();
+        while let Some(slot) = order.next() {
+            match slot {
+                Slot::Data(i) => {
+                    if let (Some(d), Some(body)) = (describer.as_mut().filter(|d| d.due()), &body) {
+                        headers.push(packetizer.descriptor_header(body).header);
+                        pieces.push((Some(headers.len() - 1), body));
+                        d.sent();
+                    }
+                    let seq = base_seq.wrapping_add(i as u32);
+                    let offset = base_offset + (i * p) as u64;
+                    let last = ends_transfer && i + 1 == n;
+                    headers.push(packetizer.header_at(seq, offset, payload(i), last).header);
+                    pieces.push((Some(headers.len() - 1), payload(i)));
+                    if let Some(d) = describer.as_mut() {
+                        d.since += 1;
+                    }
+                }
+                Slot::Parity { group, index } => {
+                    if let Some(&(start, len)) = groups.get(group) {
+                        pieces.push((
+                            None,
+                            &parity[start + index * len..start + (index + 1) * len],
+                        ));
+                    }
+                }
+            }
+            let end = order.peek().is_none();
+            if end && ends_transfer {
+                if let (Some(d), Some(body)) = (describer.as_mut(), &body) {
+                    // The trailing descriptor, after everything, with the total known.
+                    packetizer
+                        .total_len
+                        .get_or_insert(base_offset + block.len() as u64);
+                    headers.push(packetizer.descriptor_header(body).header);
+                    pieces.push((Some(headers.len() - 1), body));
+                    d.sent();
+                }
+            }
+            if pieces.len() >= per_write || end {
+                let mut slices: Vec<IoSlice> = Vec::with_capacity(2 * pieces.len());
+                for (h, bytes) in &pieces {
+                    if let Some(h) = h {
+                        slices.push(IoSlice::new(&headers[*h]));
+                    }
+                    slices.push(IoSlice::new(bytes));
+                }
+                if let Some(pacer) = &mut self.pacer {
+                    pacer.wait_for(slices.iter().map(|s| s.len()).sum());
+                }
+                write_all_vectored(self.out, &mut slices)?;
+                headers.clear();
+                pieces.clear();
+            }
+        }
+        packetizer.seq = base_seq.wrapping_add(n as u32);
+        packetizer.offset = base_offset + block.len() as u64;
+        if let (Some(d), Some(body)) = (describer.as_mut(), body) {
+            d.body = body;
+        }
+        self.describer = describer;
+        Ok(())
+    }
+}

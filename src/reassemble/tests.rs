@@ -64,6 +64,25 @@ fn reassemble(stream: &[u8]) -> (Vec<u8>, Report, Vec<DamagedRange>) {
     reassemble_with(stream, Settings::default(), false)
 }
 
+/// Reassemble `stream` with the defaults, check that it gives back exactly `want` and is
+/// called intact, and return the report.
+fn exact_and_intact(stream: &[u8], want: &[u8]) -> Report {
+    let (out, report, _) = reassemble(stream);
+    assert_eq!(out, want);
+    assert!(report.intact());
+    report
+}
+
+/// A damaged range, for comparing with what the sink got.
+fn range(kind: RangeKind, start: u64, end: u64) -> DamagedRange {
+    DamagedRange { kind, start, end }
+}
+
+/// The packets of `p` in `order` (repeats allowed), as one stream.
+fn in_order(p: &[Vec<u8>], order: &[usize]) -> Vec<u8> {
+    order.iter().flat_map(|&i| p[i].iter().copied()).collect()
+}
+
 #[test]
 fn in_order_packets_come_out_unchanged() {
     let d = data(95);
@@ -80,9 +99,7 @@ fn reordered_packets_are_put_in_order() {
     let mut p = packets(&d, 1);
     p.swap(2, 5);
     p.swap(0, 9);
-    let (out, report, _) = reassemble(&p.concat());
-    assert_eq!(out, d);
-    assert!(report.intact());
+    let report = exact_and_intact(&p.concat(), &d);
     assert!(report.counts.reordered >= 2);
 }
 
@@ -90,21 +107,9 @@ fn reordered_packets_are_put_in_order() {
 fn duplicates_are_dropped_and_counted() {
     let d = data(50);
     let p = packets(&d, 1);
-    let stream = [
-        p[0].clone(),
-        p[1].clone(),
-        p[1].clone(),
-        p[2].clone(),
-        p[0].clone(),
-        p[3].clone(),
-        p[4].clone(),
-        p[4].clone(),
-    ]
-    .concat();
-    let (out, report, _) = reassemble(&stream);
-    assert_eq!(out, d);
+    let stream = in_order(&p, &[0, 1, 1, 2, 0, 3, 4, 4]);
+    let report = exact_and_intact(&stream, &d);
     assert_eq!(report.counts.duplicate, 3);
-    assert!(report.intact());
 }
 
 #[test]
@@ -123,14 +128,7 @@ fn a_lost_packet_is_filled_in_place() {
     }
     assert_eq!(out, want);
     assert_eq!(report.counts.lost, 1);
-    assert_eq!(
-        ranges,
-        vec![DamagedRange {
-            kind: RangeKind::Lost,
-            start: 40,
-            end: 50
-        }]
-    );
+    assert_eq!(ranges, [range(RangeKind::Lost, 40, 50)]);
     assert!(!report.intact());
 }
 
@@ -180,28 +178,14 @@ fn damaged_payloads_are_kept_or_filled() {
     want[23] ^= 0xFF;
     assert_eq!(out, want);
     assert_eq!(report.counts.damaged, 1);
-    assert_eq!(
-        ranges,
-        vec![DamagedRange {
-            kind: RangeKind::Damaged,
-            start: 20,
-            end: 30
-        }]
-    );
+    assert_eq!(ranges, [range(RangeKind::Damaged, 20, 30)]);
     let settings = Settings {
         damaged: DamagedPolicy::Fill,
         ..Settings::default()
     };
     let (out, _, ranges) = reassemble_with(&p.concat(), settings, false);
     assert_eq!(&out[20..30], &[0; 10]);
-    assert_eq!(
-        ranges,
-        vec![DamagedRange {
-            kind: RangeKind::Lost,
-            start: 20,
-            end: 30
-        }]
-    );
+    assert_eq!(ranges, [range(RangeKind::Lost, 20, 30)]);
 }
 
 #[test]
@@ -219,9 +203,7 @@ fn an_intact_duplicate_replaces_a_damaged_copy_in_the_window() {
         p[4].clone(),
     ]
     .concat();
-    let (out, report, _) = reassemble(&stream);
-    assert_eq!(out, d);
-    assert!(report.intact());
+    exact_and_intact(&stream, &d);
 }
 
 #[test]
@@ -233,10 +215,8 @@ fn consecutive_transfers_concatenate() {
         packets(&a, 1).concat(),
     ]
     .concat();
-    let (out, report, _) = reassemble(&stream);
-    assert_eq!(out, [a.clone(), b, a].concat());
+    let report = exact_and_intact(&stream, &[a.clone(), b, a].concat());
     assert_eq!(report.transfers.len(), 3);
-    assert!(report.intact());
 }
 
 #[test]
@@ -292,10 +272,8 @@ fn garbage_between_packets_is_skipped() {
         p[3].clone(),
     ]
     .concat();
-    let (out, report, _) = reassemble(&stream);
-    assert_eq!(out, d);
+    let report = exact_and_intact(&stream, &d);
     assert_eq!(report.counts.garbage_bytes, 4 + 12 + 100);
-    assert!(report.intact());
 }
 
 #[test]

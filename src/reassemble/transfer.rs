@@ -237,7 +237,7 @@ impl Transfer {
         // A seekable output takes the payload at its offset now; the window keeps its extent.
         let through = writable && cx.sink.out.can_write_at(self.base + start);
         if through {
-            self.write_ahead(start, p.payload, p.integrity, p.input_pos, cx)?;
+            self.write_ahead(p, cx)?;
         }
         self.window
             .insert(start, stated_end, p.payload, p.integrity, through);
@@ -263,14 +263,12 @@ impl Transfer {
     /// Write a payload ahead of the frontier at its offset (seekable output).
     fn write_ahead<O: Output>(
         &mut self,
-        start: u64,
-        data: &[u8],
-        integrity: Integrity,
-        input_pos: Option<usize>,
+        p: &Packet,
         cx: &mut Ctx<O>,
     ) -> Result<(), ReassembleError> {
-        cx.sink.write(self.base + start, data, input_pos)?;
-        if integrity != Integrity::Intact {
+        let (start, data) = (p.start(), p.payload);
+        cx.sink.write(self.base + start, data, p.input_pos)?;
+        if !p.is_intact() {
             // Damaged bytes where the descriptor holds the true head: show the head.
             let head = self.head();
             let upto = (head.len() as u64).min(start + data.len() as u64);

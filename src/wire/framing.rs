@@ -248,21 +248,9 @@ impl<'r> FrameReader<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Kind;
 
     fn packet(seq: u32, payload: &[u8]) -> Vec<u8> {
-        let h = Header {
-            kind: Kind::Data,
-            last: false,
-            keyed: false,
-            payload_len: payload.len() as u16,
-            transfer_id: 1,
-            seq,
-            offset: u64::from(seq) * 100,
-            total_len: None,
-            payload_crc: Header::crc_of(payload),
-            parity: None,
-        };
+        let h = Header::test_data(seq, u64::from(seq) * 100, payload);
         let mut out = [0; HEADER_LEN];
         h.encode(&mut out);
         let mut v = out.to_vec();

@@ -530,5 +530,25 @@ fn header_check(bytes: &[u8; HEADER_LEN]) -> u16 {
     hasher.finalize() as u16
 }
 
+/// Headers the tests of other modules build.
+#[cfg(test)]
+impl Header {
+    /// An intact data packet's header: transfer 1, not the last, no total stated.
+    pub(crate) fn test_data(seq: u32, offset: u64, payload: &[u8]) -> Header {
+        Header {
+            kind: Kind::Data,
+            last: false,
+            keyed: false,
+            payload_len: payload.len() as u16,
+            transfer_id: 1,
+            seq,
+            offset,
+            total_len: None,
+            payload_crc: Header::crc_of(payload),
+            parity: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

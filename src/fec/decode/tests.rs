@@ -312,31 +312,13 @@ mod forged {
     fn parity_header(seq: u32, offset: u64, info: ParityInfo, payload: &[u8]) -> Header {
         Header {
             kind: Kind::Parity,
-            last: false,
-            keyed: false,
-            payload_len: payload.len() as u16,
-            transfer_id: 1,
-            seq,
-            offset,
-            total_len: None,
-            payload_crc: Header::crc_of(payload),
             parity: Some(info),
+            ..Header::test_data(seq, offset, payload)
         }
     }
 
     fn data_header(seq: u32, payload: &[u8]) -> Header {
-        Header {
-            kind: Kind::Data,
-            last: false,
-            keyed: false,
-            payload_len: payload.len() as u16,
-            transfer_id: 1,
-            seq,
-            offset: u64::from(seq) * payload.len() as u64,
-            total_len: None,
-            payload_crc: Header::crc_of(payload),
-            parity: None,
-        }
+        Header::test_data(seq, u64::from(seq) * payload.len() as u64, payload)
     }
 
     fn info(index: u8) -> ParityInfo {

@@ -156,16 +156,31 @@ mod clmul {
 
     #[target_feature(enable = "pclmulqdq,sse2")]
     pub unsafe fn hash(p: &Powers, data: &[u8]) -> [u8; BLOCK] {
+        // SAFETY: this is an engine's `hash`.
+        unsafe { each_group(data, |y, g| group(p, y, g)) }
+    }
+
+    /// The loop both engines share: `group(y, bytes)` over each whole group, then over
+    /// the last one made whole by [`last_group`]. Always inlined, so that it runs with the
+    /// features of the engine that calls it.
+    ///
+    /// # Safety
+    /// Called from an engine's `hash`, on a CPU with its features.
+    #[inline(always)]
+    pub(super) unsafe fn each_group(
+        data: &[u8],
+        group: impl Fn(__m128i, &[u8]) -> __m128i,
+    ) -> [u8; BLOCK] {
         let mut y = _mm_setzero_si128();
         let mut groups = data.chunks_exact(GROUP_LEN);
         for g in &mut groups {
-            y = group(p, y, g);
+            y = group(y, g);
         }
         let rest = groups.remainder();
         if !rest.is_empty() {
             let mut sum = [0; BLOCK];
             store(&mut sum, y);
-            y = group(p, _mm_setzero_si128(), &last_group(rest, &sum));
+            y = group(_mm_setzero_si128(), &last_group(rest, &sum));
         }
         let mut out = [0; BLOCK];
         store(&mut out, y);
@@ -239,27 +254,15 @@ mod wide {
     //! 256-bit registers: two blocks per multiplication. Rust's VPCLMULQDQ intrinsic came
     //! with the AVX-512 features (1.89), later than this crate's `rust-version`, so that one
     //! instruction is written out (two shims below); everything else is AVX2 intrinsics.
-    use super::clmul::{reduce, store};
-    use super::{last_group, Powers, BLOCK, GROUP, GROUP_LEN};
+    use super::clmul::{each_group, reduce};
+    use super::{Powers, BLOCK, GROUP};
     use std::arch::asm;
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "pclmulqdq,avx2")]
     pub unsafe fn hash(p: &Powers, data: &[u8]) -> [u8; BLOCK] {
-        let mut y = _mm_setzero_si128();
-        let mut groups = data.chunks_exact(GROUP_LEN);
-        for g in &mut groups {
-            y = group(p, y, g);
-        }
-        let rest = groups.remainder();
-        if !rest.is_empty() {
-            let mut sum = [0; BLOCK];
-            store(&mut sum, y);
-            y = group(p, _mm_setzero_si128(), &last_group(rest, &sum));
-        }
-        let mut out = [0; BLOCK];
-        store(&mut out, y);
-        out
+        // SAFETY: this is an engine's `hash`.
+        unsafe { each_group(data, |y, g| group(p, y, g)) }
     }
 
     /// `(y + X1) H^8 + X2 H^7 + .. + X8 H`, reduced: blocks `2j` and `2j + 1` in the two

@@ -31,6 +31,15 @@
 //! padding is unambiguous. The context strings end in `v2`: the keys of the first
 //! construction (BLAKE3 over the whole packet, `v1`) are never used with this one.
 //!
+//! Why a keyed receiver still checks the CRC (framing does, before the tag): the tag does
+//! not cover `payload_crc`, so a packet whose tag holds can still carry a wrong one (noise
+//! that the 16-bit header check missed, or a meddler), and the stages after this one tell
+//! packets apart by the CRC of their data (a range's fingerprints, a transfer's first
+//! packet, the packets FEC rebuilds): it must be the data's own. Nor would skipping the
+//! check spare its pass: the data's CRC would still be computed, on the same carry-less
+//! multiplier as the POLYVAL. What is spared is a second pass to strip the trailer:
+//! `crc_without` gets the data's CRC from the payload's.
+//!
 //! Replay: the [`Verifier`] pins the salt of the first authentic packet of each transfer
 //! id; an authentic packet of that id with another salt belongs to another transfer made
 //! with the same key (an old one replayed, or spliced in) and is rejected. What an attacker

@@ -253,7 +253,7 @@ mod clmul {
 mod wide {
     //! 256-bit registers: two blocks per multiplication. Rust's VPCLMULQDQ intrinsic came
     //! with the AVX-512 features (1.89), later than this crate's `rust-version`, so that one
-    //! instruction is written out (two shims below); everything else is AVX2 intrinsics.
+    //! instruction is written out (the shim below); everything else is AVX2 intrinsics.
     use super::clmul::{each_group, reduce};
     use super::{Powers, BLOCK, GROUP};
     use std::arch::asm;
@@ -282,10 +282,10 @@ mod wide {
             let h = load2(&p.h[at..]);
             // SAFETY: `hash` runs only on a CPU with VPCLMULQDQ (Engine::best).
             unsafe {
-                lo = _mm256_xor_si256(lo, clmul_lo(x, h));
-                hi = _mm256_xor_si256(hi, clmul_hi(x, h));
+                lo = _mm256_xor_si256(lo, clmul::<0x00>(x, h));
+                hi = _mm256_xor_si256(hi, clmul::<0x11>(x, h));
                 let xk = _mm256_xor_si256(x, _mm256_shuffle_epi32(x, 0x4e));
-                mid = _mm256_xor_si256(mid, clmul_lo(xk, load2(&p.k[at..])));
+                mid = _mm256_xor_si256(mid, clmul::<0x00>(xk, load2(&p.k[at..])));
             }
         }
         let fold = |v| _mm_xor_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -301,35 +301,20 @@ mod wide {
         unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
     }
 
-    /// In each 128-bit half, the product of the low 64-bit halves of `a` and `b`.
+    /// In each 128-bit half, the carry-less product of one 64-bit half of `a` and one of
+    /// `b`, chosen by `SELECT` as for `_mm_clmulepi64_si128`: 0x00 the low ones, 0x11 the
+    /// high ones.
     ///
     /// # Safety
     /// The CPU has VPCLMULQDQ.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn clmul_lo(a: __m256i, b: __m256i) -> __m256i {
+    unsafe fn clmul<const SELECT: u8>(a: __m256i, b: __m256i) -> __m256i {
         let r;
         // SAFETY: the caller checked the instruction exists; registers only.
         unsafe {
-            asm!("vpclmulqdq {r}, {a}, {b}, 0x00", r = lateout(ymm_reg) r,
-                 a = in(ymm_reg) a, b = in(ymm_reg) b,
-                 options(pure, nomem, nostack, preserves_flags));
-        }
-        r
-    }
-
-    /// In each 128-bit half, the product of the high 64-bit halves of `a` and `b`.
-    ///
-    /// # Safety
-    /// The CPU has VPCLMULQDQ.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn clmul_hi(a: __m256i, b: __m256i) -> __m256i {
-        let r;
-        // SAFETY: the caller checked the instruction exists; registers only.
-        unsafe {
-            asm!("vpclmulqdq {r}, {a}, {b}, 0x11", r = lateout(ymm_reg) r,
-                 a = in(ymm_reg) a, b = in(ymm_reg) b,
+            asm!("vpclmulqdq {r}, {a}, {b}, {select}", r = lateout(ymm_reg) r,
+                 a = in(ymm_reg) a, b = in(ymm_reg) b, select = const SELECT,
                  options(pure, nomem, nostack, preserves_flags));
         }
         r

@@ -44,14 +44,17 @@ enum Engine {
     /// The `polyval` crate.
     Portable,
     /// PCLMULQDQ on 128-bit registers.
+    #[cfg(target_arch = "x86_64")]
     Clmul(Powers),
     /// VPCLMULQDQ on 256-bit registers (with AVX2), two blocks per multiplication.
+    #[cfg(target_arch = "x86_64")]
     Wide(Powers),
 }
 
 /// `H^GROUP, .., H^2, H` in POLYVAL's multiplication, as the bytes of consecutive
 /// registers (so that a 256-bit load takes two neighbours), and for each power `h0 + h1`
 /// (its two 64-bit halves added) in both halves: Karatsuba's middle factor.
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Powers {
     h: [u8; GROUP_LEN],
@@ -59,12 +62,14 @@ struct Powers {
 }
 
 /// POLYVAL's product of two field elements: `a * b * x^-128`.
+#[cfg(target_arch = "x86_64")]
 fn dot(a: &[u8; BLOCK], b: &[u8; BLOCK]) -> [u8; BLOCK] {
     let mut p = Polyval::new(b.into());
     p.update(&[(*a).into()]);
     p.finalize().into()
 }
 
+#[cfg(target_arch = "x86_64")]
 impl Powers {
     fn new(h: &[u8; BLOCK]) -> Self {
         let mut powers = [*h; GROUP];
@@ -104,8 +109,6 @@ impl PolyvalKey {
             Engine::Clmul(p) => unsafe { clmul::hash(p, data) },
             #[cfg(target_arch = "x86_64")]
             Engine::Wide(p) => unsafe { wide::hash(p, data) },
-            #[cfg(not(target_arch = "x86_64"))]
-            Engine::Clmul(_) | Engine::Wide(_) => unreachable!("chosen only on x86-64"),
         }
     }
 
@@ -138,6 +141,7 @@ impl Engine {
 /// The last, shorter group of a payload as a whole one: `rest` (1 to `GROUP_LEN - 1`
 /// bytes) at the end of a zeroed group, so that its blocks meet the lowest powers of `H`,
 /// with the running sum `y` added to its first block.
+#[cfg(target_arch = "x86_64")]
 fn last_group(rest: &[u8], y: &[u8; BLOCK]) -> [u8; GROUP_LEN] {
     let at = GROUP_LEN - rest.len().div_ceil(BLOCK) * BLOCK;
     let mut group = [0; GROUP_LEN];
@@ -329,7 +333,9 @@ mod tests {
         fn name(&self) -> &'static str {
             match self {
                 Engine::Portable => "portable",
+                #[cfg(target_arch = "x86_64")]
                 Engine::Clmul(_) => "clmul",
+                #[cfg(target_arch = "x86_64")]
                 Engine::Wide(_) => "wide",
             }
         }
@@ -342,6 +348,7 @@ mod tests {
             h,
             engine: Engine::Portable,
         }];
+        #[cfg(target_arch = "x86_64")]
         if let Engine::Wide(p) = best.engine {
             keys.push(PolyvalKey {
                 h,

@@ -29,6 +29,13 @@ fn pktize(dir: &Path, data: &[u8], args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// The packets of `data` that pktize sends with `key` in 1000-byte payloads, and `args`.
+fn keyed_packets(dir: &Path, data: &[u8], args: &[&str]) -> Vec<Vec<u8>> {
+    let key = path(dir, "key");
+    let all = [&["--key", &key, "-s", "1000"], args].concat();
+    split_packets(&pktize(dir, data, &all))
+}
+
 /// Run unpktize with a JSON report; returns its output and the report's packet counts.
 fn unpktize(dir: &Path, args: &[&str], stream: &[u8]) -> (std::process::Output, serde_json::Value) {
     let report = path(dir, "report.json");
@@ -53,6 +60,36 @@ fn forged(packet: &[u8], change: impl Fn(&mut Header, &mut [u8])) -> Vec<u8> {
     let mut bytes = [0; HEADER_LEN];
     h.encode(&mut bytes);
     [&bytes[..], &payload[..]].concat()
+}
+
+/// `packets` in order, each after the forgeries `forge` makes of it; and how many
+/// forgeries there are.
+fn forgeries_first(packets: &[Vec<u8>], forge: impl Fn(&[u8]) -> Vec<Vec<u8>>) -> (Vec<u8>, u64) {
+    let mut stream = vec![];
+    let mut forgeries = 0;
+    for p in packets {
+        for f in forge(p) {
+            stream.extend(f);
+            forgeries += 1;
+        }
+        stream.extend(p);
+    }
+    (stream, forgeries)
+}
+
+/// unpktize --key on a stream with forgeries: exit 0, exactly `data` out, each forgery
+/// rejected. Returns the report's packet counts.
+fn only_authentic_bytes_come_out(
+    dir: &Path,
+    stream: &[u8],
+    data: &[u8],
+    forgeries: u64,
+) -> serde_json::Value {
+    let (out, counts) = unpktize(dir, &["--key", &path(dir, "key")], stream);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == data, "forged bytes reached the output");
+    assert_eq!(counts["rejected"], forgeries, "{counts}");
+    counts
 }
 
 #[test]
@@ -111,24 +148,17 @@ fn every_keyed_packet_carries_the_flag_and_one_salt() {
 fn forged_payloads_with_crc_and_header_check_recomputed_never_reach_the_output() {
     let dir = keys();
     let data = bytes(10_000, 9);
-    let key = path(dir.path(), "key");
-    let packets = split_packets(&pktize(dir.path(), &data, &["--key", &key, "-s", "1000"]));
-    // Before each data packet, a forgery of it: other data, then a claim of another place
-    // and of a larger total. All arrive first; none may count.
-    let mut stream = vec![];
-    let mut forgeries = 0;
-    for p in &packets {
-        if header(p).kind == Kind::Data {
-            stream.extend(forged(p, |_, payload| payload[0] ^= 0xFF));
-            stream.extend(forged(p, |h, _| h.total_len = Some(1 << 30)));
-            forgeries += 2;
-        }
-        stream.extend(p);
-    }
-    let (out, counts) = unpktize(dir.path(), &["--key", &key], &stream);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(out.stdout == data, "forged bytes reached the output");
-    assert_eq!(counts["rejected"], forgeries, "{counts}");
+    let packets = keyed_packets(dir.path(), &data, &[]);
+    // Before each data packet, forgeries of it: other data, then a claim of a larger
+    // total. All arrive first; none may count.
+    let (stream, forgeries) = forgeries_first(&packets, |p| match header(p).kind {
+        Kind::Data => vec![
+            forged(p, |_, payload| payload[0] ^= 0xFF),
+            forged(p, |h, _| h.total_len = Some(1 << 30)),
+        ],
+        _ => vec![],
+    });
+    let counts = only_authentic_bytes_come_out(dir.path(), &stream, &data, forgeries);
     assert_eq!(counts["damaged"], 0);
     assert_eq!(counts["conflicting"], 0);
 }
@@ -137,11 +167,10 @@ fn forged_payloads_with_crc_and_header_check_recomputed_never_reach_the_output()
 fn a_spliced_packet_of_another_keyed_transfer_with_the_same_id_is_rejected() {
     let dir = keys();
     let key = path(dir.path(), "key");
-    let args = ["--key", &key, "-s", "1000", "--id", "0x4242"];
     let ours = bytes(8_000, 10);
     let theirs = bytes(8_000, 11);
-    let a = split_packets(&pktize(dir.path(), &ours, &args));
-    let b = split_packets(&pktize(dir.path(), &theirs, &args));
+    let a = keyed_packets(dir.path(), &ours, &["--id", "0x4242"]);
+    let b = keyed_packets(dir.path(), &theirs, &["--id", "0x4242"]);
     assert_eq!(a.len(), b.len());
     // Their data packet 3 takes the place of ours: same id, same key, same offset.
     let third = |p: &Vec<u8>| header(p).kind == Kind::Data && header(p).seq == 3;
@@ -186,11 +215,7 @@ fn a_damaged_keyed_packet_is_never_written() {
     let dir = keys();
     let key = path(dir.path(), "key");
     let data = bytes(5_000, 14);
-    let mut packets = split_packets(&pktize(
-        dir.path(),
-        &data,
-        &["--key", &key, "-s", "1000", "--describe-every", "0"],
-    ));
+    let mut packets = keyed_packets(dir.path(), &data, &["--describe-every", "0"]);
     packets[2][HEADER_LEN + 10] ^= 0x01; // noise in data packet 2: its CRC fails
     let (out, counts) = unpktize(
         dir.path(),
@@ -293,30 +318,14 @@ fn info_with_a_key_reads_only_authentic_descriptors() {
 #[test]
 fn fec_rebuilds_from_authenticated_parity_only() {
     let dir = keys();
-    let key = path(dir.path(), "key");
     let data = bytes(8_000, 18);
-    let packets = split_packets(&pktize(
-        dir.path(),
-        &data,
-        &["--key", &key, "-s", "1000", "--fec", "4+1"],
-    ));
+    let mut packets = keyed_packets(dir.path(), &data, &["--fec", "4+1"]);
     // Data packet 1 is lost; a forged copy of every parity packet comes before the real one.
-    let mut stream = vec![];
-    let mut parity = 0;
-    for p in &packets {
-        let h = header(p);
-        if h.kind == Kind::Data && h.seq == 1 {
-            continue;
-        }
-        if h.kind == Kind::Parity {
-            stream.extend(forged(p, |_, payload| payload[5] ^= 0x20));
-            parity += 1;
-        }
-        stream.extend(p);
-    }
-    let (out, counts) = unpktize(dir.path(), &["--key", &key], &stream);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(out.stdout == data, "rebuilt from forged parity");
-    assert_eq!(counts["rejected"], parity, "{counts}");
+    packets.retain(|p| !(header(p).kind == Kind::Data && header(p).seq == 1));
+    let (stream, forgeries) = forgeries_first(&packets, |p| match header(p).kind {
+        Kind::Parity => vec![forged(p, |_, payload| payload[5] ^= 0x20)],
+        _ => vec![],
+    });
+    let counts = only_authentic_bytes_come_out(dir.path(), &stream, &data, forgeries);
     assert_eq!(counts["recovered"], 1, "{counts}");
 }

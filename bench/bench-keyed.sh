@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The cost of --key (issue 20): pktize | unpktize with and without a key, beside cat | cat,
+# at 1 KiB (the default) and 8 KiB payloads, and each side alone. The commands take turns
+# (one run of each, RUNS times), so a load that comes and goes falls on all of them alike;
+# medians of wall time and of CPU time (user + sys of every process of the command).
+# Goal: keyed throughput at least 0.70x the unkeyed one at 1 KiB.
+source "$(dirname "$0")/lib.sh"
+
+SIZE_MIB=${SIZE_MIB:-256}
+RUNS=${RUNS:-7}
+data=$WORK/data.bin
+head -c $((SIZE_MIB << 20)) /dev/urandom > "$data"
+head -c 32 /dev/urandom > "$WORK/key"
+cd "$WORK"
+
+# interleaved NAME=CMD...: RUNS turns of every command; then per command the median wall and
+# CPU seconds, as "NAME WALL CPU" lines.
+interleaved() {
+  local i spec
+  for ((i = 0; i < RUNS; i++)); do
+    for spec in "$@"; do
+      local name=${spec%%=*} cmd=${spec#*=} t0 t1
+      t0=$(date +%s.%N)
+      /usr/bin/time -f '%U %S' -o "$WORK/cpu" bash -o pipefail -c "$cmd" >/dev/null
+      t1=$(date +%s.%N)
+      echo "$name $(echo "$t1 - $t0" | bc -l) $(awk '{print $1 + $2}' "$WORK/cpu")" >> "$WORK/times"
+    done
+  done
+  for spec in "$@"; do
+    local name=${spec%%=*}
+    echo "$name $(awk -v n="$name" '$1 == n {print $2}' "$WORK/times" | sort -g |
+      awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') $(awk -v n="$name" '$1 == n {print $3}' \
+      "$WORK/times" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+  done
+  rm -f "$WORK/times"
+}
+
+echo "$SIZE_MIB MiB, medians of $RUNS interleaved runs"
+for size in 1k 8k; do
+  pktize -s $size --key key < data.bin > keyed.pk
+  pktize -s $size < data.bin > plain.pk
+  interleaved \
+    "cat=cat data.bin | cat > /dev/null" \
+    "plain=pktize -s $size < data.bin | unpktize > /dev/null" \
+    "keyed=pktize -s $size --key key < data.bin | unpktize --key key > /dev/null" \
+    "send-plain=pktize -s $size < data.bin > /dev/null" \
+    "send-keyed=pktize -s $size --key key < data.bin > /dev/null" \
+    "recv-plain=cat plain.pk | unpktize > /dev/null" \
+    "recv-keyed=cat keyed.pk | unpktize --key key > /dev/null" > "$WORK/medians"
+  awk -v size=$size '
+    { wall[$1] = $2; cpu[$1] = $3 }
+    END {
+      printf "payload %s:                        wall s   cpu s\n", size
+      split("cat plain keyed send-plain send-keyed recv-plain recv-keyed", order, " ")
+      for (i = 1; i <= 7; i++)
+        printf "  %-30s %8.3f %7.3f\n", order[i], wall[order[i]], cpu[order[i]]
+      printf "  keyed/unkeyed throughput: %.2fx (cpu %.2fx); keyed vs cat|cat: %.2fx\n",
+        wall["plain"] / wall["keyed"], cpu["plain"] / cpu["keyed"], wall["cat"] / wall["keyed"]
+    }' "$WORK/medians"
+done

@@ -313,7 +313,7 @@ pub fn packetize_slice(
     let mut sender = Sender::new(out, settings);
     sender.describe(&packetizer, settings, data);
     if packetizer.span.is_some() {
-        sender.send_interleaved(&mut packetizer, data, true, sent)?;
+        sender.send_interleaved(&mut packetizer, data, sent)?;
     } else {
         sender.send(&mut packetizer, data, true, sent)?;
     }
@@ -354,7 +354,7 @@ pub fn packetize_carousel(
         packetizer.pass = pass;
         sender.describe(&packetizer, settings, data);
         if packetizer.span.is_some() {
-            sender.send_interleaved(&mut packetizer, data, true, &mut |_| {})?;
+            sender.send_interleaved(&mut packetizer, data, &mut |_| {})?;
         } else {
             sender.send(&mut packetizer, data, true, &mut |_| {})?;
         }
@@ -462,7 +462,7 @@ fn stream_interleaved(
             described = true;
         }
         if eof {
-            sender.send_interleaved(packetizer, &buf[..filled], true, &mut |_| {})?;
+            sender.send_interleaved(packetizer, &buf[..filled], &mut |_| {})?;
             break;
         }
         sender.send_span(packetizer, &buf[..span_bytes], false)?;

@@ -10,15 +10,14 @@ use crate::wire::HEADER_LEN;
 use std::io::{self, IoSlice};
 
 impl Sender<'_> {
-    /// Send `data`, a whole number of spans (or the transfer's rest), span by span in the
-    /// interleaved order of [`interleave::send_order`]. A span's parity is computed before
-    /// it is sent (it is held until its columns come: M/K of the span). `sent` is told
-    /// how many bytes of `data` have gone out after each span.
+    /// Send `data`, the rest of the transfer, span by span in the interleaved order of
+    /// [`interleave::send_order`]; the last packet ends the transfer. A span's parity is
+    /// computed before it is sent (it is held until its columns come: M/K of the span).
+    /// `sent` is told how many bytes of `data` have gone out after each span.
     pub(super) fn send_interleaved(
         &mut self,
         packetizer: &mut Packetizer,
         data: &[u8],
-        ends_transfer: bool,
         sent: &mut dyn FnMut(usize),
     ) -> io::Result<()> {
         let p = packetizer.settings.payload_len;
@@ -28,10 +27,10 @@ impl Sender<'_> {
         loop {
             let block = &data[done..data.len().min(done + span_bytes)];
             let is_last = done + block.len() == data.len();
-            if block.is_empty() && !(is_last && ends_transfer) {
+            if block.is_empty() && !is_last {
                 break;
             }
-            self.send_span(packetizer, block, ends_transfer && is_last)?;
+            self.send_span(packetizer, block, is_last)?;
             done += block.len();
             sent(done);
             if is_last {

@@ -448,9 +448,7 @@ mod tests {
             let mut payload = good[HEADER_LEN..].to_vec();
             change(&mut h, &mut payload);
             h.payload_crc = Header::crc_of(&payload);
-            let mut bytes = [0; HEADER_LEN];
-            h.encode(&mut bytes);
-            [&bytes[..], &payload[..]].concat()
+            h.with_payload(&payload)
         };
         let mut forgeries: Vec<Vec<u8>> = (0..good.len() - HEADER_LEN)
             .map(|at| forge(&|_, p| p[at] ^= 0x10))

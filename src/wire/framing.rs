@@ -250,12 +250,7 @@ mod tests {
     use super::*;
 
     fn packet(seq: u32, payload: &[u8]) -> Vec<u8> {
-        let h = Header::test_data(seq, u64::from(seq) * 100, payload);
-        let mut out = [0; HEADER_LEN];
-        h.encode(&mut out);
-        let mut v = out.to_vec();
-        v.extend_from_slice(payload);
-        v
+        Header::test_data(seq, u64::from(seq) * 100, payload).with_payload(payload)
     }
 
     fn seq_of(frame: &Frame) -> u32 {

@@ -242,6 +242,17 @@ impl Header {
         HEADER_LEN + self.payload_len as usize
     }
 
+    /// A whole packet: this header, encoded, then `payload` (whose length and CRC it
+    /// should state). For building packets one at a time; the packetizer writes headers
+    /// in place instead.
+    pub fn with_payload(&self, payload: &[u8]) -> Vec<u8> {
+        let mut packet = vec![0; HEADER_LEN + payload.len()];
+        let (head, body) = packet.split_at_mut(HEADER_LEN);
+        self.encode(head.try_into().expect("split at HEADER_LEN"));
+        body.copy_from_slice(payload);
+        packet
+    }
+
     /// Write the header into its 32 bytes, computing the header check.
     ///
     /// Callers keep `total_len <= MAX_TOTAL_LEN` and `payload_len <= MAX_PAYLOAD`

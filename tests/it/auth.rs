@@ -29,6 +29,11 @@ fn pktize(dir: &Path, data: &[u8], args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// The stream pktize sends with the key of `dir` for `len` test bytes made from `seed`.
+fn keyed_stream(dir: &Path, len: usize, seed: u64) -> Vec<u8> {
+    pktize(dir, &bytes(len, seed), &["--key", &path(dir, "key")])
+}
+
 /// The packets of `data` that pktize sends with `key` in 1000-byte payloads, and `args`.
 fn keyed_packets(dir: &Path, data: &[u8], args: &[&str]) -> Vec<Vec<u8>> {
     let key = path(dir, "key");
@@ -57,9 +62,7 @@ fn forged(packet: &[u8], change: impl Fn(&mut Header, &mut [u8])) -> Vec<u8> {
     let mut payload = packet[HEADER_LEN..].to_vec();
     change(&mut h, &mut payload);
     h.payload_crc = Header::crc_of(&payload);
-    let mut bytes = [0; HEADER_LEN];
-    h.encode(&mut bytes);
-    [&bytes[..], &payload[..]].concat()
+    h.with_payload(&payload)
 }
 
 /// `packets` in order, each after the forgeries `forge` makes of it; and how many
@@ -234,11 +237,7 @@ fn a_damaged_keyed_packet_is_never_written() {
 #[test]
 fn the_wrong_key_writes_nothing_and_says_so() {
     let dir = keys();
-    let stream = pktize(
-        dir.path(),
-        &bytes(5_000, 15),
-        &["--key", &path(dir.path(), "key")],
-    );
+    let stream = keyed_stream(dir.path(), 5_000, 15);
     let file = path(dir.path(), "out");
     let (out, counts) = unpktize(
         dir.path(),
@@ -260,11 +259,7 @@ fn the_wrong_key_writes_nothing_and_says_so() {
 #[test]
 fn keyed_packets_without_a_key_ask_for_one() {
     let dir = keys();
-    let stream = pktize(
-        dir.path(),
-        &bytes(5_000, 16),
-        &["--key", &path(dir.path(), "key")],
-    );
+    let stream = keyed_stream(dir.path(), 5_000, 16);
     let out = run("unpktize", &[], &stream);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());

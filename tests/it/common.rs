@@ -260,7 +260,7 @@ pub fn forged_packet(
     total: Option<u64>,
     payload: &[u8],
 ) -> Vec<u8> {
-    use pktools::wire::{Header, HEADER_LEN};
+    use pktools::wire::Header;
     let header = Header {
         kind,
         last: false,
@@ -273,9 +273,7 @@ pub fn forged_packet(
         payload_crc: Header::crc_of(payload),
         parity: None,
     };
-    let mut bytes = [0; HEADER_LEN];
-    header.encode(&mut bytes);
-    [bytes.to_vec(), payload.to_vec()].concat()
+    header.with_payload(payload)
 }
 
 /// One intact data packet of transfer `id` carrying `payload` at `offset`, stating `total`

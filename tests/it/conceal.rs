@@ -400,36 +400,54 @@ fn psnr_of(want: &[u8], got: &[u8]) -> f64 {
     conceal::psnr(&samples(&g, want), &samples(&g, got))
 }
 
-/// The astronaut through `pktize ARGS | corrupt CHANNEL`, kept in a temp dir as lossy.pk.
-fn lossy_photo(pktize: &str, channel: &str) -> (tempfile::TempDir, Vec<u8>) {
+/// The astronaut (a.ppm) and its packets through a lossy channel (lossy.pk, with
+/// corrupt's log in `log`), in a temporary directory that the tests' commands run in.
+struct LossyPhoto {
+    dir: tempfile::TempDir,
+    image: Vec<u8>,
+}
+
+/// The astronaut through `pktize ARGS | corrupt CHANNEL`.
+fn lossy_photo(pktize: &str, channel: &str) -> LossyPhoto {
     let dir = tempfile::tempdir().unwrap();
     let image = photo("astronaut");
     std::fs::write(dir.path().join("a.ppm"), &image).unwrap();
-    let d = dir.path().display();
-    let out = sh(&format!(
-        "pktize {pktize} {d}/a.ppm | corrupt {channel} --log {d}/log > {d}/lossy.pk"
+    let lossy = LossyPhoto { dir, image };
+    let out = lossy.sh(&format!(
+        "pktize {pktize} a.ppm | corrupt {channel} --log log > lossy.pk"
     ));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (dir, image)
+    lossy
+}
+
+impl LossyPhoto {
+    /// Run `script` in the directory.
+    fn sh(&self, script: &str) -> std::process::Output {
+        sh(&format!("cd '{}' && {script}", self.dir.path().display()))
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(name)).unwrap()
+    }
 }
 
 #[test]
 fn unpktize_conceal_to_stdout_and_to_a_file_give_the_same_image_well_over_30_db() {
-    let (dir, image) = lossy_photo("", "--loss 10% --seed 3");
-    let d = dir.path().display();
-    let out = sh(&format!(
-        "unpktize --conceal < {d}/lossy.pk > {d}/s.ppm; unpktize --conceal -o {d}/f.ppm {d}/lossy.pk; \
-         unpktize --report {d}/r.json < {d}/lossy.pk > {d}/fill.ppm; true"
-    ));
+    let lossy = lossy_photo("", "--loss 10% --seed 3");
+    let image = &lossy.image;
+    let out = lossy.sh(
+        "unpktize --conceal < lossy.pk > s.ppm; unpktize --conceal -o f.ppm lossy.pk; \
+         unpktize --report r.json < lossy.pk > fill.ppm; true",
+    );
     assert!(out.status.success());
-    let read = |n: &str| std::fs::read(dir.path().join(n)).unwrap();
+    let read = |n: &str| lossy.read(n);
     let (stream, file, fill) = (read("s.ppm"), read("f.ppm"), read("fill.ppm"));
     assert!(stream == file, "stdout and -o differ");
-    let (concealed, filled) = (psnr_of(&image, &stream), psnr_of(&image, &fill));
+    let (concealed, filled) = (psnr_of(image, &stream), psnr_of(image, &fill));
     assert!(
         concealed > 33.0 && filled < 22.0,
         "{filled} dB -> {concealed} dB"
@@ -459,13 +477,11 @@ fn non_image_data_is_not_concealed_and_says_so() {
 
 #[test]
 fn snapshots_are_whole_images_whose_quality_never_falls() {
-    let (dir, image) = lossy_photo("", "--loss 10% --seed 4");
-    let d = dir.path().display();
-    let out = sh(&format!(
-        "unpktize --every 100k --conceal < {d}/lossy.pk > {d}/snaps; echo $?"
-    ));
+    let lossy = lossy_photo("", "--loss 10% --seed 4");
+    let image = &lossy.image;
+    let out = lossy.sh("unpktize --every 100k --conceal < lossy.pk > snaps; echo $?");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
-    let snaps = std::fs::read(dir.path().join("snaps")).unwrap();
+    let snaps = lossy.read("snaps");
     assert_eq!(snaps.len() % image.len(), 0);
     let frames: Vec<&[u8]> = snaps.chunks(image.len()).collect();
     assert!(frames.len() >= 7, "{} snapshots", frames.len());
@@ -476,16 +492,15 @@ fn snapshots_are_whole_images_whose_quality_never_falls() {
             &image[..15],
             "snapshot {i} starts with the PPM header"
         );
-        let q = psnr_of(&image, f);
+        let q = psnr_of(image, f);
         assert!(q >= last - 0.01, "snapshot {i}: {q} dB after {last} dB");
         last = q;
     }
     assert!(last > 33.0, "{last}");
     // ffmpeg reads the stream of snapshots as images.
     crate::common::require_tool("ffmpeg");
-    let decoded = sh(&format!(
-        "ffmpeg -v error -f image2pipe -c:v ppm -i {d}/snaps -f framecrc - | grep -vc '^#'"
-    ));
+    let decoded =
+        lossy.sh("ffmpeg -v error -f image2pipe -c:v ppm -i snaps -f framecrc - | grep -vc '^#'");
     assert_eq!(
         String::from_utf8_lossy(&decoded.stdout).trim(),
         frames.len().to_string()
@@ -494,14 +509,12 @@ fn snapshots_are_whole_images_whose_quality_never_falls() {
 
 #[test]
 fn the_map_of_unpktize_shows_exactly_the_pixels_of_lost_packets() {
-    let (dir, image) = lossy_photo("", "--loss 10% --seed 5");
-    let d = dir.path().display();
-    let out = sh(&format!(
-        "unpktize --map {d}/map.ppm < {d}/lossy.pk > {d}/got.ppm; true"
-    ));
+    let lossy = lossy_photo("", "--loss 10% --seed 5");
+    let (dir, image) = (&lossy.dir, &lossy.image);
+    let out = lossy.sh("unpktize --map map.ppm < lossy.pk > got.ppm; true");
     assert!(out.status.success());
     let map = std::fs::read(dir.path().join("map.ppm")).unwrap();
-    let g = image::from_head(&image).unwrap();
+    let g = image::from_head(image).unwrap();
     let header_len = image.len() - 512 * 512 * 3;
     assert_eq!(
         &map[..header_len],
@@ -547,11 +560,17 @@ fn concealed_psnr(pktize: &str, channel: &str) -> f64 {
     psnr_of(&image, &got)
 }
 
+/// Concealed PSNR through `channel` of the astronaut sent in order, and interleaved.
+fn in_order_and_interleaved(channel: &str) -> (f64, f64) {
+    (
+        concealed_psnr("", channel),
+        concealed_psnr("--interleave", channel),
+    )
+}
+
 #[test]
 fn interleaving_beats_plain_concealment_under_bursts_of_64_packets() {
-    let channel = "corrupt --loss 10% --burst 64 --seed 7";
-    let plain = concealed_psnr("", channel);
-    let interleaved = concealed_psnr("--interleave", channel);
+    let (plain, interleaved) = in_order_and_interleaved("corrupt --loss 10% --burst 64 --seed 7");
     assert!(
         interleaved > plain + 3.0,
         "interleaved {interleaved:.1} dB vs plain {plain:.1} dB"
@@ -561,9 +580,7 @@ fn interleaving_beats_plain_concealment_under_bursts_of_64_packets() {
 #[test]
 fn an_eighth_of_an_interleaved_transfer_is_a_recognisable_whole_image() {
     // The packets are about 1056 bytes each: keep the first eighth of the stream.
-    let cut = "head -c $((786447 / 8 + 2000))";
-    let sequential = concealed_psnr("", cut);
-    let interleaved = concealed_psnr("--interleave", cut);
+    let (sequential, interleaved) = in_order_and_interleaved("head -c $((786447 / 8 + 2000))");
     assert!(
         interleaved > 20.0 && interleaved > sequential + 8.0,
         "an eighth: interleaved {interleaved:.1} dB, in order {sequential:.1} dB"
@@ -597,8 +614,8 @@ fn a_jpeg_that_lost_packets_gets_a_warning_with_the_remedy() {
 #[test]
 fn the_map_colours_packets_rebuilt_by_fec_and_heads_restored_from_a_descriptor() {
     use conceal::map::ByteState;
-    let (dir, _) = lossy_photo("--fec 8+2", "--loss 5% --seed 3");
-    let d = dir.path().display();
+    let lossy = lossy_photo("--fec 8+2", "--loss 5% --seed 3");
+    let (dir, d) = (&lossy.dir, lossy.dir.path().display());
     // The colours of the map that unpktize draws of the packets in `{name}.pk`.
     let map_colours = |name: &str| -> std::collections::HashSet<[u8; 3]> {
         sh(&format!(

@@ -8,7 +8,7 @@ use pktools::image::{self, Geometry};
 use pktools::io::{self as pio, Input};
 use pktools::reassemble::receive::{Feed, Plan, Problem, ReceiveError, Reception, Role, SizeLimit};
 use pktools::reassemble::report;
-use pktools::reassemble::{DamagedPolicy, Settings, MAX_WINDOW_PACKETS};
+use pktools::reassemble::{DamagedPolicy, LossyCompressed, Settings, MAX_WINDOW_PACKETS};
 use pktools::wire::auth::Key;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -256,8 +256,8 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         }
     }
     if !matches!(problem, Some(Problem::ResumedTransferAbsent(_))) {
-        if let Some(warning) = received.report.compressed_image_warning() {
-            eprintln!("{PROGRAM}: warning: {warning}");
+        if let Some(kind) = received.report.lossy_compressed_image() {
+            eprintln!("{PROGRAM}: warning: {}", compressed_warning(kind));
         }
     }
     match problem {
@@ -269,6 +269,24 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         )),
         Some(Problem::NeedsKey) => Err(Failure::new("packets are authenticated: use --key")),
         Some(p) => Err(Failure::new(p.to_string())),
+    }
+}
+
+/// What to tell of a compressed image that lost data, with the remedy.
+fn compressed_warning(kind: LossyCompressed) -> &'static str {
+    match kind {
+        LossyCompressed::JpegWithRestartMarkers => {
+            "a JPEG with restart markers lost data: decoders resynchronise, and the rows of \
+             the lost packets show as grey bands"
+        }
+        LossyCompressed::Jpeg => {
+            "a JPEG that lost data mostly does not decode; send PPM, BMP or raw pixels, use \
+             --fec, or add restart markers (jpegtran -restart 1)"
+        }
+        LossyCompressed::Png => {
+            "a PNG that lost data mostly does not decode; send PPM, BMP or raw pixels, or \
+             use --fec"
+        }
     }
 }
 

@@ -43,7 +43,7 @@ mod window;
 
 pub use drive::{run_slice, run_stream};
 pub use packet::{Integrity, Packet};
-pub use summary::{Counts, Report, Status, TransferSummary};
+pub use summary::{Counts, LossyCompressed, Report, Status, TransferSummary};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
 use crate::descriptor::Descriptor;

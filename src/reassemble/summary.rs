@@ -117,9 +117,9 @@ impl Report {
             && self.counts.conflicting == 0
     }
 
-    /// A compressed image that lost bytes mostly does not decode: what to tell the user,
-    /// with the remedy.
-    pub fn compressed_image_warning(&self) -> Option<String> {
+    /// A compressed image that lost bytes mostly does not decode: which case this is, so
+    /// the user can be told why and what to do instead.
+    pub fn lossy_compressed_image(&self) -> Option<LossyCompressed> {
         if self.damage.lost_bytes + self.damage.damaged_bytes == 0 {
             return None;
         }
@@ -128,19 +128,22 @@ impl Report {
             .map(|d| d.media_type)
             .find(|m| matches!(m, MediaType::Jpeg | MediaType::Png))?;
         let restart_markers = descriptors().any(|d| d.head.windows(2).any(|w| w == [0xff, 0xdd]));
-        if kind == MediaType::Jpeg && restart_markers {
-            return Some(
-                "a JPEG with restart markers lost data: decoders resynchronise, and the rows \
-                 of the lost packets show as grey bands"
-                    .to_string(),
-            );
-        }
-        Some(format!(
-            "a {} that lost data mostly does not decode; send PPM, BMP or raw pixels, \
-             use --fec, or for JPEG add restart markers (jpegtran -restart 1)",
-            kind.name().to_uppercase()
-        ))
+        Some(match kind {
+            MediaType::Jpeg if restart_markers => LossyCompressed::JpegWithRestartMarkers,
+            MediaType::Jpeg => LossyCompressed::Jpeg,
+            _ => LossyCompressed::Png,
+        })
     }
+}
+
+/// A compressed image that lost data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossyCompressed {
+    /// Decoders resynchronise at the next marker: a loss costs only its rows.
+    JpegWithRestartMarkers,
+    /// Mostly undecodable from the first loss on.
+    Jpeg,
+    Png,
 }
 
 /// Where a reception stands while it runs.

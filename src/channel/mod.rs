@@ -2,10 +2,10 @@
 //! `unpktize`, as a bad network would.
 //!
 //! Two modes share one set of decisions:
-//! - packet mode ([`packet`]) finds packets with [`crate::framing::scan`] and loses,
+//! - packet mode (`packet`) finds packets with [`crate::framing::scan`] and loses,
 //!   duplicates, reorders, truncates and damages whole packets; bytes that are not packets
 //!   pass untouched;
-//! - raw mode ([`raw`]) treats any byte stream as fixed-size blocks that are lost or
+//! - raw mode (`raw`) treats any byte stream as fixed-size blocks that are lost or
 //!   duplicated, and damages bits anywhere.
 //!
 //! Every decision is drawn from a seeded stream ([`rng`]) in the order of the units (packets,
@@ -509,7 +509,7 @@ const MAP_WINDOW_LEN: usize = 2 << 20;
 
 /// Run the channel from `input` to `output`, logging events to `log`.
 ///
-/// A mapped input is processed in windows of [`MAP_WINDOW_LEN`]; a stream is read in blocks
+/// A mapped input is processed in windows of `MAP_WINDOW_LEN`; a stream is read in blocks
 /// of up to [`IO_BUFFER_LEN`], and what was made of each read is written before the next
 /// read, so a live stream is not held up (held-back packets excepted).
 pub fn run(

@@ -17,8 +17,10 @@ use reed_solomon_simd::ReedSolomonDecoder;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Bytes of recent data payloads the receiver keeps for rebuilding, once it knows the
-/// stream carries parity: several groups, plus room for reordering within them.
-pub const RING_BYTES: usize = 1 << 20;
+/// stream carries parity: several groups, plus room for reordering within them (and
+/// never less than two groups). Half a MiB keeps a rebuilding receiver, the coder's 8 MiB
+/// of tables included, under 16 MiB.
+pub const RING_BYTES: usize = 512 << 10;
 /// Before the first parity packet, the receiver cannot know whether the stream has any; it
 /// keeps about this many bytes of the first payloads, then stops copying until parity shows.
 const PROBE_BYTES: usize = 1 << 20;

@@ -108,11 +108,19 @@ fn to_io(e: serde_json::Error) -> io::Error {
 #[error("{0}")]
 pub struct ReportWriteError(io::Error);
 
-/// The report-writing error inside `err`, if that is what it is.
-pub fn report_error(err: &io::Error) -> Option<&io::Error> {
-    err.get_ref()
-        .and_then(|e| e.downcast_ref::<ReportWriteError>())
-        .map(|r| &r.0)
+/// The report-writing error inside `err` if that is what it is; else `err` itself.
+pub fn into_report_error(err: io::Error) -> Result<io::Error, io::Error> {
+    let is_report = err
+        .get_ref()
+        .is_some_and(|e| e.downcast_ref::<ReportWriteError>().is_some());
+    if !is_report {
+        return Err(err);
+    }
+    let inner = err.into_inner().expect("checked above");
+    Ok(inner
+        .downcast::<ReportWriteError>()
+        .expect("checked above")
+        .0)
 }
 
 fn marked(e: io::Error) -> io::Error {

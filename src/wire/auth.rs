@@ -291,10 +291,10 @@ impl Verifier {
 /// have sent it. CRC-32 is affine: with `R(s, m)` the CRC register after `m` from state
 /// `s`, `R(s, trailer) = Z(s) ^ R(0, trailer)`, where `Z` runs the register over
 /// [`TRAILER_LEN`] zero bytes and is invertible (so is one byte's step, since every entry
-/// of the CRC table has its own top byte). So `s = Z^-1(R(s, trailer) ^ R(0, trailer))`: a 24-byte CRC and
-/// four lookups in [`UNDO_TRAILER`], instead of a pass over the data (or of 24 dependent
-/// steps backwards over the trailer, which cost a quarter of a keyed receiver's
-/// verification).
+/// of the CRC table has its own top byte). So `s = Z^-1(R(s, trailer) ^ R(0, trailer))`:
+/// a 24-byte CRC and four lookups in [`UNDO_TRAILER`], instead of a pass over the data (or
+/// of 24 dependent steps backwards over the trailer, which cost a quarter of a keyed
+/// receiver's verification).
 fn crc_without(crc: u32, trailer: &[u8; TRAILER_LEN]) -> u32 {
     // From the initial value !0, crc32fast's register starts at 0 and ends as R(0, trailer).
     let mut from_zero = crc32fast::Hasher::new_with_initial(!0);

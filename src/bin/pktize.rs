@@ -182,7 +182,8 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     };
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
-    let mut out = cli::stdout_file()?;
+    let mut out =
+        packetize::writer_for(cli::stdout_file()?, &settings).map_err(cli::io_context("stdout"))?;
     let passes = args.repeat.map(|n| match n {
         0 => Passes::Endless,
         n => Passes::Count(n),

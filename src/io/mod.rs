@@ -1,16 +1,19 @@
 //! How every stage moves bytes: input that is memory-mapped when it is a regular file and
 //! read in large blocks otherwise ([`Input`]), the release and prefetch of mapped pages
-//! ([`map`]), vectored writes ([`write_all_vectored`]), standard output and pipe sizing,
+//! ([`map`]), vectored writes ([`write_all_vectored`]), writes on a thread of their own
+//! ([`BackgroundWriter`]), standard output and pipe sizing,
 //! reads that a stop signal ends ([`read_some`], [`read_full`]), and the signals themselves.
 //!
 //! This module knows nothing about packets, pixels, flags or exit codes: a library user
 //! gets `io::Result`s and typed errors from it, and `cli` turns them into messages.
 
+mod background;
 mod input;
 pub mod map;
 mod signals;
 mod write;
 
+pub use background::BackgroundWriter;
 pub use input::{is_input_error, Input, OpenError};
 pub use map::{prefetch, release, ReleaseBehind, RELEASE_BLOCK};
 pub use signals::{die_of_stop_signal, stop_on_signals, stop_requested};

@@ -301,6 +301,20 @@ pub fn random_transfer_id() -> u16 {
     h.finish() as u16
 }
 
+/// The writes [`writer_for`] makes: two buffers of this size (one being written, one
+/// filled). Half the pipe `io::grow_pipe` asks for: 512 KiB ran 1.06x as fast as 1 MiB.
+const BACKGROUND_WRITE: usize = 512 << 10;
+
+/// Where packets for `out` are best written: a paced transfer straight to it, so each
+/// batch leaves when the pacer says; any other through a [`crate::io::BackgroundWriter`],
+/// so the checksums and parity of the next batch are computed while this one is written.
+pub fn writer_for(out: std::fs::File, settings: &Settings) -> io::Result<Box<dyn Write>> {
+    Ok(match settings.bytes_per_sec {
+        Some(_) => Box::new(out),
+        None => Box::new(crate::io::BackgroundWriter::new(out, BACKGROUND_WRITE)?),
+    })
+}
+
 /// Packetize a whole input held in memory (a mapped file). `sent` is told, after each
 /// write, how many input bytes have been sent, so the caller can release them.
 pub fn packetize_slice(

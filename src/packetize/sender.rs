@@ -15,9 +15,14 @@ use std::time::{Duration, Instant};
 /// While pacing, a descriptor goes out at least this often, so a receiver that joins late
 /// learns what it receives within this time.
 const DESCRIBE_INTERVAL: Duration = Duration::from_millis(200);
-/// How much packet data to send per write when not pacing: large writes amortise system
-/// calls; 1 MiB is the pipe size `io::grow_pipe` asks for.
+/// Most parity, or input read from a pipe, gathered before it is sent: 1 MiB, the pipe
+/// size `io::grow_pipe` asks for.
 pub(super) const WRITE_BATCH: usize = 1 << 20;
+/// How much packet data to frame per write when not pacing. Small, so that a batch's
+/// payloads, just checksummed and coded, are still in the cache when the write copies them
+/// (into [`crate::io::BackgroundWriter`]'s buffer, see [`super::writer_for`]): `pktize
+/// --fec 32+4 | cat` ran 1.1x as fast with 16 KiB as with 1 MiB, the plain spine 1.3x.
+pub(super) const FRAME_BATCH: usize = 16 << 10;
 /// Packets per vectored write: two slices each (header, payload), within IOV_MAX.
 pub(super) const PACKETS_PER_WRITE: usize = crate::io::IOV_MAX / 2;
 
@@ -72,7 +77,7 @@ impl<'w> Sender<'w> {
         let packet_len = HEADER_LEN + settings.payload_len;
         let batch = match &pacer {
             Some(p) => p.batch_len(packet_len),
-            None => WRITE_BATCH.max(packet_len),
+            None => FRAME_BATCH.max(packet_len),
         };
         Sender {
             out,

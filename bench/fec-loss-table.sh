@@ -31,7 +31,8 @@ for loss in $LOSSES; do
         cmp -s "$WORK/out" "$data"; then
         intact=$((intact + 1))
       fi
-      lost=$(sed -n 's/.*"bytes": {"output": [0-9]*, "lost": \([0-9]*\).*/\1/p' "$WORK/report.json")
+      lost=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes"]["lost"])' \
+        "$WORK/report.json")
       filled=$((filled + lost))
     done
     printf ' %d/%d (%s%% filled) |' "$intact" "$SEEDS" \

@@ -22,8 +22,9 @@ pub struct BackgroundWriter {
     full: Option<SyncSender<Vec<u8>>>,
     /// Buffers back from the thread, emptied, or the error that stopped it.
     emptied: Receiver<io::Result<Vec<u8>>>,
-    /// Buffers handed over and not yet back.
+    /// Buffers handed over and not yet back, and one back but not yet refilled.
     in_flight: usize,
+    spare: Option<Vec<u8>>,
     /// The first write error, reported again by every later call.
     failed: Option<(io::ErrorKind, String)>,
     thread: Option<JoinHandle<()>>,
@@ -57,6 +58,7 @@ impl BackgroundWriter {
             full: Some(full),
             emptied,
             in_flight: 0,
+            spare: None,
             failed: None,
             thread: Some(thread),
         })
@@ -80,17 +82,17 @@ impl BackgroundWriter {
         back.inspect_err(|e| self.failed = Some((e.kind(), e.to_string())))
     }
 
-    /// Hand the buffer being filled to the thread and take an empty one: a new one while
-    /// only one is in use, else the one the thread is writing, once written.
+    /// Hand the buffer being filled to the thread and take an empty one: the spare, a new
+    /// one while only one exists, else the one the thread is writing, once written.
     fn hand_over(&mut self) -> io::Result<()> {
         self.check()?;
         if self.filling.is_empty() {
             return Ok(());
         }
-        let next = if self.in_flight == 0 {
-            Vec::with_capacity(self.capacity)
-        } else {
-            self.take_back()?
+        let next = match self.spare.take() {
+            Some(spare) => spare,
+            None if self.in_flight == 0 => Vec::with_capacity(self.capacity),
+            None => self.take_back()?,
         };
         let full = std::mem::replace(&mut self.filling, next);
         let sender = self.full.as_ref().expect("open until dropped");
@@ -130,7 +132,7 @@ impl Write for BackgroundWriter {
     fn flush(&mut self) -> io::Result<()> {
         self.hand_over()?;
         while self.in_flight > 0 {
-            self.take_back()?;
+            self.spare = Some(self.take_back()?);
         }
         Ok(())
     }

@@ -210,7 +210,9 @@ impl Header {
     /// The CRC-32 of a payload, as stored in `payload_crc`.
     #[inline]
     pub fn crc_of(payload: &[u8]) -> u32 {
-        crc32fast::hash(payload)
+        let mut hasher = crc_hasher();
+        hasher.update(payload);
+        hasher.finalize()
     }
 
     /// True when `payload` is the one this header describes (length and CRC).
@@ -533,9 +535,18 @@ fn parity_group(bits: u64, payload_len: u16, odd: bool) -> Result<ParityInfo, Wi
     Ok(p)
 }
 
+/// A CRC-32 hasher with the CPU's fastest kernel already chosen: `Hasher::new` detects
+/// the CPU's features on every call, and every packet needs two hashers.
+#[inline]
+fn crc_hasher() -> crc32fast::Hasher {
+    static FASTEST: std::sync::LazyLock<crc32fast::Hasher> =
+        std::sync::LazyLock::new(crc32fast::Hasher::new);
+    FASTEST.clone()
+}
+
 /// The header check: low 16 bits of the CRC-32 of every header byte but the check itself.
 fn header_check(bytes: &[u8; HEADER_LEN]) -> u16 {
-    let mut hasher = crc32fast::Hasher::new();
+    let mut hasher = crc_hasher();
     hasher.update(&bytes[0..6]);
     hasher.update(&bytes[8..HEADER_LEN]);
     hasher.finalize() as u16

@@ -97,9 +97,15 @@ impl BackgroundWriter {
         let full = std::mem::replace(&mut self.filling, next);
         let sender = self.full.as_ref().expect("open until dropped");
         if sender.send(full).is_err() {
-            // The thread is gone; its reason is waiting in `emptied`.
+            // The thread is gone; its reason, if it gave one, is waiting in `emptied`.
             self.in_flight += 1;
-            return self.take_back().map(drop);
+            let reason = self
+                .take_back()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the writing thread stopped"));
+            self.failed
+                .get_or_insert_with(|| (reason.kind(), reason.to_string()));
+            return Err(reason);
         }
         self.in_flight += 1;
         Ok(())

@@ -229,6 +229,25 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_that_panics_is_an_error_not_a_hang() {
+        struct Panics;
+        impl Write for Panics {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                panic!("a writer that panics (expected by this test)")
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = BackgroundWriter::new(Panics, 4).unwrap();
+        let err = (0..10)
+            .find_map(|_| w.write_all(b"data").err())
+            .or_else(|| w.flush().err())
+            .expect("the thread's end is reported");
+        assert_eq!(err.to_string(), "the writing thread stopped");
+    }
+
+    #[test]
     fn flush_reports_an_error_in_the_last_buffer() {
         let sink = shared(5);
         let mut w = BackgroundWriter::new(sink, 100).unwrap();

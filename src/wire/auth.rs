@@ -194,7 +194,7 @@ impl Signer {
         trailer[..SALT_LEN].copy_from_slice(&self.salt);
         let tag = self.key.tag(&header, data, &self.salt);
         trailer[SALT_LEN..].copy_from_slice(&tag);
-        let mut crc = crc32fast::Hasher::new();
+        let mut crc = super::header::crc_hasher();
         crc.update(data);
         crc.update(&trailer);
         header.payload_crc = crc.finalize();

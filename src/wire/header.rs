@@ -536,9 +536,9 @@ fn parity_group(bits: u64, payload_len: u16, odd: bool) -> Result<ParityInfo, Wi
 }
 
 /// A CRC-32 hasher with the CPU's fastest kernel already chosen: `Hasher::new` detects
-/// the CPU's features on every call, and every packet needs two hashers.
+/// the CPU's features on every call, and every packet needs two or three hashers.
 #[inline]
-fn crc_hasher() -> crc32fast::Hasher {
+pub(crate) fn crc_hasher() -> crc32fast::Hasher {
     static FASTEST: std::sync::LazyLock<crc32fast::Hasher> =
         std::sync::LazyLock::new(crc32fast::Hasher::new);
     FASTEST.clone()

@@ -11,15 +11,16 @@
 
 use super::encode::payload_len_u16;
 use super::scheme::{shard_len, Scheme, MAX_GROUP_PACKETS};
-use super::single::{Reencoder, MAX_LOSSES};
+use super::solve::{Solver, MAX_LOSSES};
 use crate::wire::{Header, Kind, ParityInfo};
 use reed_solomon_simd::ReedSolomonDecoder;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Bytes of recent data payloads the receiver keeps for rebuilding, once it knows the
 /// stream carries parity: several groups, plus room for reordering within them (and
-/// never less than two groups). Half a MiB keeps a rebuilding receiver, the coder's 8 MiB
-/// of tables included, under 16 MiB.
+/// never less than two groups). Half a MiB keeps a rebuilding receiver under 16 MiB even
+/// when a group lost more than [`MAX_LOSSES`] and the coder's decoder builds its 8 MiB of
+/// tables.
 pub const RING_BYTES: usize = 512 << 10;
 /// Before the first parity packet, the receiver cannot know whether the stream has any; it
 /// keeps about this many bytes of the first payloads, then stops copying until parity shows.
@@ -99,7 +100,7 @@ impl Group {
 pub struct Decoder {
     mode: Mode,
     coder: Option<ReedSolomonDecoder>,
-    reencoder: Reencoder,
+    solver: Solver,
     /// Data packets from this seq on are copied; earlier groups cannot be rebuilt.
     copy_from: u32,
     /// The sender's interleaving span, in data packets, when it announced one.
@@ -131,7 +132,7 @@ impl Decoder {
         Decoder {
             mode: Mode::Probing,
             coder: None,
-            reencoder: Reencoder::default(),
+            solver: Solver::default(),
             copy_from: 0,
             span: 0,
             first_seq: None,
@@ -152,12 +153,12 @@ impl Decoder {
     pub fn reset(&mut self, transfer_id: u16) {
         let pool = std::mem::take(&mut self.pool);
         let coder = self.coder.take();
-        let reencoder = std::mem::take(&mut self.reencoder);
+        let solver = std::mem::take(&mut self.solver);
         *self = Decoder {
             transfer_id,
             pool,
             coder,
-            reencoder,
+            solver,
             ..Decoder::new()
         };
     }
@@ -580,9 +581,9 @@ impl Decoder {
             }
             let g = self.groups.get(&group).expect("caller found the group");
             let verified = if missing.len() <= MAX_LOSSES {
-                // The usual case: a few lost packets, rebuilt by encoding (see `single`),
-                // and checked against the spare parity by the same encoding.
-                self.reencoder
+                // The usual case: a few lost packets, rebuilt by solving the parity's
+                // equations (see `solve`), and checked against the spare parity.
+                self.solver
                     .rebuild((k, m), len, &mut shards, missing, &g.parity)
             } else {
                 // Parity beyond what the rebuild needed must agree with the rebuilt group.
@@ -594,7 +595,7 @@ impl Decoder {
                     missing,
                     &g.parity,
                 ) && (g.held <= missing.len()
-                    || self.reencoder.agrees((k, m), len, &shards, &g.parity))
+                    || self.solver.agrees((k, m), len, &shards, &g.parity))
             };
             if verified {
                 for &j in missing {

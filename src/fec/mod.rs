@@ -23,8 +23,9 @@
 
 mod decode;
 mod encode;
+mod gf;
 mod scheme;
-mod single;
+mod solve;
 
 pub use decode::{Decoder, Recovered, RING_BYTES, RING_MAX_BYTES};
 pub use encode::Encoder;

@@ -1,0 +1,403 @@
+//! A few lost data shards rebuilt by solving the parity's equations, without the coder.
+//!
+//! The coder's decoder evaluates an erasure locator over the whole field (2^16 symbols) for
+//! every group, whatever the shard size: a millisecond per group, most of a receiver's time
+//! at 1% loss; and the coder, encoding or decoding, first fills 8 MiB of multiplication
+//! tables. But the code is linear symbol by symbol: parity shard `i` is
+//! `sum_j c_ij * d_j`. With `e` shards lost, `e` parity shards give `e` equations in them:
+//! `p_i + sum_{j arrived} c_ij * d_j = sum_{j lost} c_ij * d_j`. Multiplying by a constant
+//! is a linear map on the 16 bits of a symbol, so the system is a `16e x 16e` matrix over
+//! GF(2), inverted once per pattern of losses; both sides are then multiply-adds of whole
+//! shards ([`Multiplier`]).
+//!
+//! The constants `c_ij` are learnt once per scheme from one encoding of basis symbols by the
+//! coder's reference engine (which needs only its 384 KiB of log and skew tables), so the
+//! parity is the coder's by construction; the tests check it against the coder.
+//!
+//! Every held parity shard beyond the `e` used must agree with the rebuilt group, and
+//! [`Solver::agrees`] checks a group rebuilt by the coder's decoder (more than
+//! [`MAX_LOSSES`] losses): parity that is not the data's rebuilds nothing.
+
+use super::gf::{Multiplier, BLOCK};
+use reed_solomon_simd::engine::Naive;
+use reed_solomon_simd::rate::{DefaultRateEncoder, RateEncoder};
+use std::collections::HashMap;
+
+/// Most losses in a group rebuilt by solving: the system's 16 bits per loss must fit the
+/// 64-bit rows of its GF(2) matrix. More go to the coder's decoder.
+pub(super) const MAX_LOSSES: usize = 4;
+/// Solved systems kept (at most 2 KiB each), by scheme, losses and parity used: a repeated
+/// pattern is solved once.
+const SYSTEMS_KEPT: usize = 1024;
+
+/// K, M, the lost data shards and the parity shards used, each list padded with `u8::MAX`
+/// (no index reaches it: K and M are at most 255).
+type SystemKey = (u8, u8, [u8; MAX_LOSSES], [u8; MAX_LOSSES]);
+
+/// The coefficients of one scheme: `c[i * K + j]` multiplies data shard `j` into parity
+/// shard `i`.
+struct Coefficients {
+    km: (usize, usize),
+    c: Box<[Multiplier]>,
+}
+
+impl Coefficients {
+    fn get(&self, i: usize, j: usize) -> &Multiplier {
+        &self.c[i * self.km.0 + j]
+    }
+}
+
+/// Rebuilds and checks groups for the decoder.
+#[derive(Default)]
+pub(super) struct Solver {
+    /// The last scheme's coefficients (`K * M` of 128 bytes: at most 2 MiB, for 128+128).
+    coefficients: Option<Coefficients>,
+    /// Per pattern: the maps from each parity difference to each lost shard,
+    /// `maps[j * e + i]`.
+    systems: HashMap<SystemKey, Box<[Multiplier]>>,
+    /// Parity differences, then a parity shard re-derived for a check.
+    scratch: Vec<u8>,
+}
+
+/// Set symbol `s` of `shard` (in the coder's layout, a whole number of blocks) to `x`.
+fn set_symbol(shard: &mut [u8], s: usize, x: u16) {
+    let at = s / 32 * BLOCK + s % 32;
+    [shard[at], shard[at + 32]] = x.to_le_bytes();
+}
+
+/// Symbol `s` of `shard` (a whole number of blocks).
+fn symbol(shard: &[u8], s: usize) -> u16 {
+    let at = s / 32 * BLOCK + s % 32;
+    u16::from_le_bytes([shard[at], shard[at + 32]])
+}
+
+/// Pad a list of indices with `u8::MAX`.
+fn key_part(indices: &[usize]) -> [u8; MAX_LOSSES] {
+    let mut part = [u8::MAX; MAX_LOSSES];
+    for (p, &i) in part.iter_mut().zip(indices) {
+        *p = i as u8;
+    }
+    part
+}
+
+/// Learn every `c_ij` of scheme K+M in one encoding: symbols `16j .. 16j + 15` of shard `j`
+/// hold the 16 basis symbols `1 << b` and every other shard zeros there, so those symbols
+/// of parity shard `i` are the images of the bits under `c_ij`.
+fn learn((k, m): (usize, usize)) -> Coefficients {
+    let len = (16 * k).div_ceil(32) * BLOCK;
+    let mut coder = DefaultRateEncoder::new(k, m, len, Naive::new(), None)
+        .expect("the decoder's schemes are the coder's, shards a whole number of blocks");
+    let mut shard = vec![0u8; len];
+    for j in 0..k {
+        shard.fill(0);
+        for b in 0..16 {
+            set_symbol(&mut shard, 16 * j + b, 1 << b);
+        }
+        coder
+            .add_original_shard(&shard)
+            .expect("K shards of the configured length");
+    }
+    let result = coder.encode().expect("K shards were added");
+    let mut c = Vec::with_capacity(k * m);
+    for i in 0..m {
+        let parity = result.recovery(i).expect("index < M");
+        for j in 0..k {
+            c.push(Multiplier::of(std::array::from_fn(|b| {
+                symbol(parity, 16 * j + b)
+            })));
+        }
+    }
+    Coefficients {
+        km: (k, m),
+        c: c.into_boxed_slice(),
+    }
+}
+
+impl Solver {
+    /// The coefficients of scheme `km`, learnt on first use.
+    fn coefficients(&mut self, km: (usize, usize)) -> &Coefficients {
+        if self.coefficients.as_ref().is_none_or(|c| c.km != km) {
+            self.coefficients = Some(learn(km));
+        }
+        self.coefficients.as_ref().expect("learnt above")
+    }
+
+    /// True when every parity shard in `parity` (by index) is what `group` (K shards of
+    /// `len` bytes, back to back) encodes to.
+    pub(super) fn agrees(
+        &mut self,
+        km: (usize, usize),
+        len: usize,
+        group: &[u8],
+        parity: &[Option<Vec<u8>>],
+    ) -> bool {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let c = self.coefficients(km);
+        let all = parity.iter().enumerate().all(|(i, p)| {
+            p.as_deref()
+                .is_none_or(|p| encodes_to(c, i, len, group, &mut scratch, p))
+        });
+        self.scratch = scratch;
+        all
+    }
+
+    /// Rebuild the data shards `lost` of `group` (K shards of `len` bytes, back to back; the
+    /// lost ones zeros; at most [`MAX_LOSSES`] of them) from the parity held (by index),
+    /// writing them into `group`; false, and `group` unchanged, when too little parity is
+    /// held or the parity shards held do not agree.
+    pub(super) fn rebuild(
+        &mut self,
+        km: (usize, usize),
+        len: usize,
+        group: &mut [u8],
+        lost: &[usize],
+        parity: &[Option<Vec<u8>>],
+    ) -> bool {
+        let e = lost.len();
+        let held: Vec<(usize, &[u8])> = parity
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p.as_deref()?)))
+            .collect();
+        if e == 0 || e > MAX_LOSSES || held.len() < e {
+            return false;
+        }
+        let (used, spare) = held.split_at(e);
+        let used_index: Vec<usize> = used.iter().map(|&(i, _)| i).collect();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.resize(e * len, 0);
+        // diff_i = p_i + sum_{j arrived} c_ij * d_j = sum_{j lost} c_ij * d_j.
+        let c = self.coefficients(km);
+        for (diff, &(i, p)) in scratch.chunks_exact_mut(len).zip(used) {
+            diff.copy_from_slice(p);
+            for (j, shard) in group.chunks_exact(len).enumerate() {
+                if !lost.contains(&j) {
+                    c.get(i, j).mul_add(diff, shard);
+                }
+            }
+        }
+        let solved = match self.system(km, lost, &used_index) {
+            Some(maps) => {
+                // d_j = sum_i maps[j][i](diff_i); the lost shards are zeros to start with.
+                for (jj, &j) in lost.iter().enumerate() {
+                    let shard = &mut group[j * len..(j + 1) * len];
+                    for (ii, diff) in scratch.chunks_exact(len).enumerate() {
+                        maps[jj * e + ii].mul_add(shard, diff);
+                    }
+                }
+                true
+            }
+            None => false,
+        };
+        let c = self.coefficients.as_ref().expect("learnt above");
+        let agreed = solved
+            && spare
+                .iter()
+                .all(|&(i, p)| encodes_to(c, i, len, group, &mut scratch, p));
+        if solved && !agreed {
+            for &j in lost {
+                group[j * len..(j + 1) * len].fill(0);
+            }
+        }
+        self.scratch = scratch;
+        agreed
+    }
+
+    /// The maps that solve for the shards `lost` from the differences of parity `used`.
+    fn system(
+        &mut self,
+        km: (usize, usize),
+        lost: &[usize],
+        used: &[usize],
+    ) -> Option<&[Multiplier]> {
+        let key = (km.0 as u8, km.1 as u8, key_part(lost), key_part(used));
+        if !self.systems.contains_key(&key) {
+            let c = self.coefficients(km);
+            let e = lost.len();
+            // Row (i, r): bit r of diff_i; column (j, b): bit b of d_j.
+            let mut rows = vec![0u64; 16 * e];
+            for (ii, &i) in used.iter().enumerate() {
+                for (jj, &j) in lost.iter().enumerate() {
+                    let cij = c.get(i, j);
+                    for b in 0..16 {
+                        let image = cij.image(b);
+                        for r in 0..16 {
+                            if image >> r & 1 == 1 {
+                                rows[16 * ii + r] |= 1 << (16 * jj + b);
+                            }
+                        }
+                    }
+                }
+            }
+            let inverse = invert_bits(&rows)?;
+            // Inverse row (j, b): which bits (i, r) of the differences make bit b of d_j.
+            let mut maps = Vec::with_capacity(e * e);
+            for jj in 0..e {
+                for ii in 0..e {
+                    let mut images = [0u16; 16];
+                    for (r, image) in images.iter_mut().enumerate() {
+                        for b in 0..16 {
+                            if inverse[16 * jj + b] >> (16 * ii + r) & 1 == 1 {
+                                *image |= 1 << b;
+                            }
+                        }
+                    }
+                    maps.push(Multiplier::of(images));
+                }
+            }
+            if self.systems.len() >= SYSTEMS_KEPT {
+                self.systems.clear();
+            }
+            self.systems.insert(key, maps.into_boxed_slice());
+        }
+        self.systems.get(&key).map(|maps| &maps[..])
+    }
+}
+
+/// True when parity shard `i` of `group` is `p` (`scratch` is work space).
+fn encodes_to(
+    c: &Coefficients,
+    i: usize,
+    len: usize,
+    group: &[u8],
+    scratch: &mut Vec<u8>,
+    p: &[u8],
+) -> bool {
+    scratch.clear();
+    scratch.resize(len, 0);
+    for (j, shard) in group.chunks_exact(len).enumerate() {
+        c.get(i, j).mul_add(scratch, shard);
+    }
+    scratch[..] == *p
+}
+
+/// The inverse of a square GF(2) matrix of `rows.len()` (at most 64) rows, bit `c` of
+/// row `r` being entry (r, c); `None` when it is singular (it never is for an MDS code's
+/// parity coefficients, whatever the losses).
+fn invert_bits(rows: &[u64]) -> Option<Vec<u64>> {
+    let n = rows.len();
+    let mut a = rows.to_vec();
+    let mut inv: Vec<u64> = (0..n).map(|r| 1u64 << r).collect();
+    for col in 0..n {
+        let pivot = (col..n).find(|&r| a[r] >> col & 1 == 1)?;
+        a.swap(col, pivot);
+        inv.swap(col, pivot);
+        for r in 0..n {
+            if r != col && a[r] >> col & 1 == 1 {
+                a[r] ^= a[col];
+                inv[r] ^= inv[col];
+            }
+        }
+    }
+    Some(inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reed_solomon_simd::ReedSolomonEncoder;
+
+    /// The coder's parity of `group` (K shards of `len` bytes).
+    fn coder_parity((k, m): (usize, usize), len: usize, group: &[u8]) -> Vec<Vec<u8>> {
+        let mut coder = ReedSolomonEncoder::new(k, m, len).unwrap();
+        for shard in group.chunks(len) {
+            coder.add_original_shard(shard).unwrap();
+        }
+        let result = coder.encode().unwrap();
+        result.recovery_iter().map(<[u8]>::to_vec).collect()
+    }
+
+    #[test]
+    fn the_learnt_coefficients_give_the_coders_parity() {
+        for (k, m, len) in [
+            (8, 2, 1024),
+            (32, 4, 1000),
+            (3, 5, 2),
+            (5, 3, 130),
+            (1, 1, 66),
+            (255, 1, 64),
+            (128, 128, 64),
+            (17, 9, 190),
+        ] {
+            let group: Vec<u8> = (0..k * len).map(|x| (x * 7 + x / 13) as u8).collect();
+            let expected = coder_parity((k, m), len, &group);
+            let c = learn((k, m));
+            let mut scratch = vec![];
+            for (i, p) in expected.iter().enumerate() {
+                assert!(
+                    encodes_to(&c, i, len, &group, &mut scratch, p),
+                    "{k}+{m}, {len} bytes, parity {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lost_shards_are_rebuilt_from_any_parity_and_checked_by_the_rest() {
+        for (k, m, len) in [
+            (8, 2, 64),
+            (32, 4, 1024),
+            (3, 5, 2),
+            (5, 3, 130),
+            (255, 1, 8),
+        ] {
+            let group: Vec<u8> = (0..k * len).map(|x| (x * 7 + x / 13) as u8).collect();
+            let mut solver = Solver::default();
+            let parity = coder_parity((k, m), len, &group);
+            let all: Vec<Option<Vec<u8>>> = parity.iter().cloned().map(Some).collect();
+            for lost in [0, k / 2, k - 1] {
+                for index in 0..m {
+                    // Parity `index` alone, then all of it (checked against each other).
+                    let mut one = vec![None; m];
+                    one[index] = Some(parity[index].clone());
+                    for held in [&one, &all] {
+                        let mut damaged = group.clone();
+                        damaged[lost * len..(lost + 1) * len].fill(0);
+                        assert!(solver.rebuild((k, m), len, &mut damaged, &[lost], held));
+                        assert!(
+                            damaged == group,
+                            "{k}+{m}, {len} bytes, lost {lost}, parity {index}"
+                        );
+                    }
+                }
+                if m > 1 {
+                    let mut forged = all.clone();
+                    forged[1].as_mut().unwrap()[0] ^= 1;
+                    let mut damaged = group.clone();
+                    damaged[lost * len..(lost + 1) * len].fill(0);
+                    let before = damaged.clone();
+                    assert!(!solver.rebuild((k, m), len, &mut damaged, &[lost], &forged));
+                    assert!(damaged == before, "a failed rebuild leaves the group alone");
+                }
+            }
+            // Up to min(M, MAX_LOSSES) losses at once, from all the parity.
+            for e in 2..=m.min(MAX_LOSSES).min(k) {
+                let mut lost: Vec<usize> = (0..e).map(|x| (x * 5 + 1) % k).collect();
+                lost.sort_unstable();
+                lost.dedup();
+                let mut damaged = group.clone();
+                for &j in &lost {
+                    damaged[j * len..(j + 1) * len].fill(0);
+                }
+                assert!(solver.rebuild((k, m), len, &mut damaged, &lost, &all));
+                assert!(damaged == group, "{k}+{m}, lost {lost:?}");
+            }
+            assert!(solver.agrees((k, m), len, &group, &all));
+            let mut other = group.clone();
+            other[0] ^= 1;
+            assert!(!solver.agrees((k, m), len, &other, &all));
+        }
+    }
+
+    #[test]
+    fn too_little_parity_rebuilds_nothing() {
+        let (k, m, len) = (4, 2, 64);
+        let group: Vec<u8> = (0..k * len).map(|x| x as u8).collect();
+        let parity = coder_parity((k, m), len, &group);
+        let mut damaged = group.clone();
+        damaged[..2 * len].fill(0);
+        let one = vec![Some(parity[0].clone()), None];
+        assert!(!Solver::default().rebuild((k, m), len, &mut damaged, &[0, 1], &one));
+    }
+}

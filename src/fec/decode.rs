@@ -1,6 +1,11 @@
-//! The receiver's half of the code: keeps copies of recent intact data payloads (a ring of
-//! about [`RING_BYTES`]) and the parity of groups still in flight, and hands back the data
+//! The receiver's half of the code: keeps recent intact data payloads (a ring of about
+//! [`RING_BYTES`]) and the parity of groups still in flight, and hands back the data
 //! packets it rebuilds. It does not place bytes; `reassemble` does, and asks it for them.
+//!
+//! A payload that lies in the input buffer the driver lends ([`Decoder::lend`]) is kept as
+//! its place there, not copied; when the buffer is about to change, the payloads that may
+//! still be needed (those of groups whose parity has not been dealt with) are copied. From
+//! a mapped file, whose buffer is the whole input, nothing is copied at all.
 //!
 //! Whatever arrives, its memory is bounded: the ring, at most [`Decoder::max_groups`]
 //! groups of parity (the oldest is given up first), at most K' parity shards per group
@@ -12,9 +17,11 @@
 use super::encode::payload_len_u16;
 use super::scheme::{shard_len, Scheme, MAX_GROUP_PACKETS};
 use super::solve::{Solver, MAX_LOSSES};
+use crate::io::LentInput;
 use crate::wire::{Header, Kind, ParityInfo};
 use reed_solomon_simd::ReedSolomonDecoder;
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
 
 /// Bytes of recent data payloads the receiver keeps for rebuilding, once it knows the
 /// stream carries parity: several groups, plus room for reordering within them (and
@@ -52,11 +59,16 @@ enum Mode {
     Off,
 }
 
-/// A copy of a received intact data payload.
+/// A received intact data payload: where it lies in the lent input, or a copy.
 #[derive(Default)]
 struct Slot {
     seq: u32,
     valid: bool,
+    /// The payload's place in the lent input; `None` when `data` holds a copy.
+    lent: Option<Range<usize>>,
+    /// Its bytes were dropped with a lent buffer, as no rebuild was expected to need them:
+    /// the packet still counts as arrived.
+    gone: bool,
     data: Vec<u8>,
 }
 
@@ -117,8 +129,12 @@ pub struct Decoder {
     recovered: VecDeque<Recovered>,
     transfer_id: u16,
     pool: Vec<Vec<u8>>,
-    /// A kept payload zero-padded to its shard length, or a shard of zeros.
+    /// Kept payloads zero-padded to their shard length, or a whole group for the coder.
     scratch: Vec<u8>,
+    /// The shards a rebuild produced, back to back.
+    rebuilt: Vec<u8>,
+    /// The input buffer that lent payloads lie in (see [`Decoder::lend`]).
+    lent: Option<LentInput>,
 }
 
 impl Default for Decoder {
@@ -146,6 +162,8 @@ impl Decoder {
             transfer_id: 0,
             pool: Vec::new(),
             scratch: Vec::new(),
+            rebuilt: Vec::new(),
+            lent: None,
         }
     }
 
@@ -154,11 +172,13 @@ impl Decoder {
         let pool = std::mem::take(&mut self.pool);
         let coder = self.coder.take();
         let solver = std::mem::take(&mut self.solver);
+        let lent = self.lent.take();
         *self = Decoder {
             transfer_id,
             pool,
             coder,
             solver,
+            lent,
             ..Decoder::new()
         };
     }
@@ -213,8 +233,58 @@ impl Decoder {
         }
     }
 
-    /// A data packet of the followed transfer arrived (`intact` when its payload matched).
-    pub fn data(&mut self, header: &Header, payload: &[u8], intact: bool) {
+    /// The input buffer that payloads given with their place (`input_pos`) lie in, until
+    /// the next call; `None` takes it back. Kept payloads that may still be needed are
+    /// copied out of the buffer being given up.
+    pub fn lend(&mut self, input: Option<LentInput>) {
+        if let Some(old) = self.lent.take() {
+            let buf: &[u8] = (*old).as_ref();
+            let mut ring = std::mem::take(&mut self.ring);
+            for slot in ring.iter_mut().filter(|s| s.lent.is_some()) {
+                let range = slot.lent.take().expect("filtered");
+                if slot.valid && self.may_need(slot.seq) {
+                    slot.data.clear();
+                    slot.data.extend_from_slice(&buf[range]);
+                } else {
+                    slot.gone = true;
+                }
+            }
+            self.ring = ring;
+        }
+        self.lent = input;
+    }
+
+    /// The earliest place in the lent input that a kept payload refers to: the input before
+    /// it may be released.
+    pub fn oldest_lent(&self) -> Option<usize> {
+        self.ring
+            .iter()
+            .filter(|s| s.valid)
+            .filter_map(|s| s.lent.as_ref().map(|r| r.start))
+            .min()
+    }
+
+    /// Whether the kept payload `seq` may still serve a rebuild: its group lacks some of
+    /// its K data packets (a whole group needs no rebuild, whatever its parity does) and
+    /// has not been dealt with. A short last group counts as lacking: kept.
+    fn may_need(&self, seq: u32) -> bool {
+        let Mode::Active(s) = self.mode else {
+            return self.mode == Mode::Probing;
+        };
+        let group = seq / u32::from(s.data);
+        !self.groups.get(&group).is_some_and(|g| g.done)
+            && !self.data_whole(group * u32::from(s.data), s.data)
+    }
+
+    /// A data packet of the followed transfer arrived (`intact` when its payload matched),
+    /// lying at `input_pos` in the lent input when it is known to.
+    pub fn data(
+        &mut self,
+        header: &Header,
+        payload: &[u8],
+        intact: bool,
+        input_pos: Option<usize>,
+    ) {
         let seq = header.seq;
         let first = *self.first_seq.get_or_insert(seq);
         self.newest_seq = self.newest_seq.max(seq);
@@ -240,8 +310,19 @@ impl Decoder {
             let slot = &mut self.ring[seq as usize % n];
             slot.seq = seq;
             slot.valid = true;
-            slot.data.clear();
-            slot.data.extend_from_slice(payload);
+            slot.gone = false;
+            // The place is trusted only when it is the payload's own bytes.
+            let lent = self.lent.as_deref().map(<dyn AsRef<[u8]>>::as_ref);
+            slot.lent = input_pos
+                .map(|pos| pos..pos + payload.len())
+                .filter(|range| {
+                    lent.and_then(|l| l.get(range.clone()))
+                        .is_some_and(|there| std::ptr::eq(there, payload))
+                });
+            if slot.lent.is_none() {
+                slot.data.clear();
+                slot.data.extend_from_slice(payload);
+            }
         }
         if let Mode::Active(s) = self.mode {
             let group = seq / u32::from(s.data);
@@ -458,16 +539,33 @@ impl Decoder {
 
     /// The intact copy of data packet `seq`, if kept.
     fn kept(&self, seq: u32) -> Option<&[u8]> {
+        let slot = self.slot(seq)?;
+        if slot.gone {
+            return None;
+        }
+        match &slot.lent {
+            Some(range) => Some(&(**self.lent.as_ref()?).as_ref()[range.clone()]),
+            None => Some(&slot.data[..]),
+        }
+    }
+
+    /// The slot of data packet `seq`, if it arrived intact and is remembered.
+    fn slot(&self, seq: u32) -> Option<&Slot> {
         if self.ring.is_empty() || seq < self.copy_from {
             return None;
         }
         let slot = &self.ring[seq as usize % self.ring.len()];
-        (slot.valid && slot.seq == seq).then_some(&slot.data[..])
+        (slot.valid && slot.seq == seq).then_some(slot)
+    }
+
+    /// Data packet `seq` arrived intact (its bytes may be gone since, see [`Slot::gone`]).
+    fn arrived(&self, seq: u32) -> bool {
+        self.slot(seq).is_some()
     }
 
     /// Every data packet of the group starting at `first` arrived intact.
     fn data_whole(&self, first: u32, group_len: u8) -> bool {
-        (0..u32::from(group_len)).all(|j| self.kept(first.wrapping_add(j)).is_some())
+        (0..u32::from(group_len)).all(|j| self.arrived(first.wrapping_add(j)))
     }
 
     /// A packet of group `group` arrived: earlier groups are over in sending order. Groups
@@ -510,7 +608,7 @@ impl Decoder {
         let first = group.wrapping_mul(u32::from(g.info.group_size));
         let k_prime = usize::from(g.info.group_len);
         let missing: Vec<usize> = (0..k_prime)
-            .filter(|&j| self.kept(first.wrapping_add(j as u32)).is_none())
+            .filter(|&j| !self.arrived(first.wrapping_add(j as u32)))
             .collect();
         if missing.is_empty() {
             self.finish_group(group);
@@ -554,6 +652,13 @@ impl Decoder {
                 p
             }
         };
+        // A group given up as finished when its bytes were dropped rebuilds nothing.
+        if (0..k_prime).any(|j| {
+            let seq = first.wrapping_add(j as u32);
+            self.arrived(seq) && self.kept(seq).is_none()
+        }) {
+            return;
+        }
         // Data that arrived must have the lengths the parity implies, or the parity is not
         // this data's.
         let lengths_agree = (0..k_prime).all(|j| {
@@ -569,43 +674,80 @@ impl Decoder {
             payloads.push((0, self.pool.pop().unwrap_or_default()));
             payloads[0].1.clear();
         } else {
-            // The group's K shards back to back: the data that arrived, zero-padded, and
-            // zeros for the lost and for those a short group lacks.
-            let mut shards = std::mem::take(&mut self.scratch);
-            shards.clear();
-            shards.resize(k * len, 0);
-            for j in 0..k_prime {
-                if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
-                    shards[j * len..j * len + d.len()].copy_from_slice(d);
-                }
-            }
+            let mut solver = std::mem::take(&mut self.solver);
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let mut rebuilt = std::mem::take(&mut self.rebuilt);
             let g = self.groups.get(&group).expect("caller found the group");
             let verified = if missing.len() <= MAX_LOSSES {
                 // The usual case: a few lost packets, rebuilt by solving the parity's
-                // equations (see `solve`), and checked against the spare parity.
-                self.solver
-                    .rebuild((k, m), len, &mut shards, missing, &g.parity)
+                // equations (see `solve`) from the kept payloads where they lie, and
+                // checked against the spare parity. Only a payload shorter than its
+                // shard (odd P, a short last packet) is copied, zero-padded, to `scratch`.
+                scratch.clear();
+                for j in 0..k_prime {
+                    if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
+                        if d.len() != len {
+                            scratch.extend_from_slice(d);
+                            scratch.resize(scratch.len() + len - d.len(), 0);
+                        }
+                    }
+                }
+                let mut shards: [&[u8]; MAX_GROUP_PACKETS] = [&[]; MAX_GROUP_PACKETS];
+                let mut padded = scratch.chunks_exact(len);
+                for (j, shard) in shards.iter_mut().enumerate().take(k_prime) {
+                    if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
+                        *shard = if d.len() == len {
+                            d
+                        } else {
+                            padded.next().expect("copied above")
+                        };
+                    }
+                }
+                solver.rebuild(
+                    (k, m),
+                    len,
+                    &shards[..k_prime],
+                    missing,
+                    &g.parity,
+                    &mut rebuilt,
+                )
             } else {
-                // Parity beyond what the rebuild needed must agree with the rebuilt group.
-                decode(
+                // The group's K shards back to back: the data that arrived, zero-padded,
+                // and zeros for the lost and for those a short group lacks. Parity beyond
+                // what the rebuild needed must agree with the rebuilt group.
+                scratch.clear();
+                scratch.resize(k * len, 0);
+                for j in 0..k_prime {
+                    if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
+                        scratch[j * len..j * len + d.len()].copy_from_slice(d);
+                    }
+                }
+                let decoded = decode(
                     &mut self.coder,
                     (k, m),
                     len,
-                    &mut shards,
+                    &mut scratch,
                     missing,
                     &g.parity,
                 ) && (g.held <= missing.len()
-                    || self.solver.agrees((k, m), len, &shards, &g.parity))
+                    || solver.agrees((k, m), len, &scratch, &g.parity));
+                rebuilt.clear();
+                for &j in missing {
+                    rebuilt.extend_from_slice(&scratch[j * len..(j + 1) * len]);
+                }
+                decoded
             };
             if verified {
-                for &j in missing {
+                for (shard, &j) in rebuilt.chunks_exact(len).zip(missing) {
                     let mut payload = self.pool.pop().unwrap_or_default();
                     payload.clear();
-                    payload.extend_from_slice(&shards[j * len..j * len + length_of(j)]);
+                    payload.extend_from_slice(&shard[..length_of(j)]);
                     payloads.push((j, payload));
                 }
             }
-            self.scratch = shards;
+            self.solver = solver;
+            self.scratch = scratch;
+            self.rebuilt = rebuilt;
         }
         for (j, payload) in payloads {
             let header = Header {

@@ -60,9 +60,9 @@ impl Multiplier {
     /// `dst += c * src`, symbol by symbol (shards of one even length).
     pub(super) fn mul_add(&self, dst: &mut [u8], src: &[u8]) {
         assert_eq!(dst.len(), src.len(), "shards of one length");
-        let whole = src.len() / BLOCK * BLOCK;
         #[cfg(target_arch = "x86_64")]
         let done = if std::arch::is_x86_feature_detected!("avx2") {
+            let whole = src.len() / BLOCK * BLOCK;
             // SAFETY: the CPU has AVX2, checked just above.
             unsafe { avx2::mul_add(self, &mut dst[..whole], &src[..whole]) };
             whole

@@ -133,56 +133,67 @@ impl Solver {
     ) -> bool {
         let mut scratch = std::mem::take(&mut self.scratch);
         let c = self.coefficients(km);
+        let shard = |j: usize| &group[j * len..(j + 1) * len];
         let all = parity.iter().enumerate().all(|(i, p)| {
             p.as_deref()
-                .is_none_or(|p| encodes_to(c, i, len, group, &mut scratch, p))
+                .is_none_or(|p| encodes_to(c, i, km.0, shard, &mut scratch, p))
         });
         self.scratch = scratch;
         all
     }
 
-    /// Rebuild the data shards `lost` of `group` (K shards of `len` bytes, back to back; the
-    /// lost ones zeros; at most [`MAX_LOSSES`] of them) from the parity held (by index),
-    /// writing them into `group`; false, and `group` unchanged, when too little parity is
-    /// held or the parity shards held do not agree.
+    /// Rebuild the data shards `lost` of a group (at most [`MAX_LOSSES`]) from the parity
+    /// held (by index) into `out`, back to back in the order of `lost`. `data` holds the
+    /// group's shards of `len` bytes where they arrived (anything at the lost ones); shards
+    /// past its end are zeros (those a short last group lacks). False when too little
+    /// parity is held or the parity held does not agree.
     pub(super) fn rebuild(
         &mut self,
         km: (usize, usize),
         len: usize,
-        group: &mut [u8],
+        data: &[&[u8]],
         lost: &[usize],
         parity: &[Option<Vec<u8>>],
+        out: &mut Vec<u8>,
     ) -> bool {
         let e = lost.len();
-        let held: Vec<(usize, &[u8])> = parity
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| Some((i, p.as_deref()?)))
-            .collect();
-        if e == 0 || e > MAX_LOSSES || held.len() < e {
+        if e == 0 || e > MAX_LOSSES {
             return false;
         }
-        let (used, spare) = held.split_at(e);
-        let used_index: Vec<usize> = used.iter().map(|&(i, _)| i).collect();
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.resize(e * len, 0);
+        let mut held = parity
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p.as_deref()?)));
+        let mut used = [(0, &[][..]); MAX_LOSSES];
+        for u in &mut used[..e] {
+            match held.next() {
+                Some(h) => *u = h,
+                None => return false,
+            }
+        }
+        let used = &used[..e];
+        let mut diffs = std::mem::take(&mut self.scratch);
+        diffs.clear();
+        diffs.resize(e * len, 0);
         // diff_i = p_i + sum_{j arrived} c_ij * d_j = sum_{j lost} c_ij * d_j.
         let c = self.coefficients(km);
-        for (diff, &(i, p)) in scratch.chunks_exact_mut(len).zip(used) {
+        for (diff, &(i, p)) in diffs.chunks_exact_mut(len).zip(used) {
             diff.copy_from_slice(p);
-            for (j, shard) in group.chunks_exact(len).enumerate() {
+            for (j, &shard) in data.iter().enumerate() {
                 if !lost.contains(&j) {
                     c.get(i, j).mul_add(diff, shard);
                 }
             }
         }
-        let solved = match self.system(km, lost, &used_index) {
+        out.clear();
+        out.resize(e * len, 0);
+        let used_index: [usize; MAX_LOSSES] =
+            std::array::from_fn(|ii| used.get(ii).map_or(0, |u| u.0));
+        let solved = match self.system(km, lost, &used_index[..e]) {
             Some(maps) => {
-                // d_j = sum_i maps[j][i](diff_i); the lost shards are zeros to start with.
-                for (jj, &j) in lost.iter().enumerate() {
-                    let shard = &mut group[j * len..(j + 1) * len];
-                    for (ii, diff) in scratch.chunks_exact(len).enumerate() {
+                // d_j = sum_i maps[j][i](diff_i).
+                for (jj, shard) in out.chunks_exact_mut(len).enumerate() {
+                    for (ii, diff) in diffs.chunks_exact(len).enumerate() {
                         maps[jj * e + ii].mul_add(shard, diff);
                     }
                 }
@@ -191,16 +202,13 @@ impl Solver {
             None => false,
         };
         let c = self.coefficients.as_ref().expect("learnt above");
-        let agreed = solved
-            && spare
-                .iter()
-                .all(|&(i, p)| encodes_to(c, i, len, group, &mut scratch, p));
-        if solved && !agreed {
-            for &j in lost {
-                group[j * len..(j + 1) * len].fill(0);
-            }
-        }
-        self.scratch = scratch;
+        let shard = |j: usize| match lost.iter().position(|&l| l == j) {
+            Some(jj) => &out[jj * len..(jj + 1) * len],
+            None => data[j],
+        };
+        let agreed =
+            solved && held.all(|(i, p)| encodes_to(c, i, data.len(), shard, &mut diffs, p));
+        self.scratch = diffs;
         agreed
     }
 
@@ -255,19 +263,20 @@ impl Solver {
     }
 }
 
-/// True when parity shard `i` of `group` is `p` (`scratch` is work space).
-fn encodes_to(
+/// True when parity shard `i` of a group is `p`: `shard(j)` is data shard `j` for `j < n`,
+/// and the rest are zeros (`scratch` is work space).
+fn encodes_to<'a>(
     c: &Coefficients,
     i: usize,
-    len: usize,
-    group: &[u8],
+    n: usize,
+    shard: impl Fn(usize) -> &'a [u8],
     scratch: &mut Vec<u8>,
     p: &[u8],
 ) -> bool {
     scratch.clear();
-    scratch.resize(len, 0);
-    for (j, shard) in group.chunks_exact(len).enumerate() {
-        c.get(i, j).mul_add(scratch, shard);
+    scratch.resize(p.len(), 0);
+    for j in 0..n {
+        c.get(i, j).mul_add(scratch, shard(j));
     }
     scratch[..] == *p
 }
@@ -308,6 +317,37 @@ mod tests {
         result.recovery_iter().map(<[u8]>::to_vec).collect()
     }
 
+    /// Rebuild `lost` of `group` (K shards of `len` bytes) with `solver` from `held`;
+    /// the group with the rebuilt shards in place, or `None`.
+    fn rebuild(
+        solver: &mut Solver,
+        (k, m): (usize, usize),
+        len: usize,
+        group: &[u8],
+        lost: &[usize],
+        held: &[Option<Vec<u8>>],
+    ) -> Option<Vec<u8>> {
+        let garbage = vec![0xa5; len];
+        let data: Vec<&[u8]> = (0..k)
+            .map(|j| {
+                if lost.contains(&j) {
+                    &garbage[..]
+                } else {
+                    &group[j * len..(j + 1) * len]
+                }
+            })
+            .collect();
+        let mut out = vec![];
+        if !solver.rebuild((k, m), len, &data, lost, held, &mut out) {
+            return None;
+        }
+        let mut whole = group.to_vec();
+        for (shard, &j) in out.chunks_exact(len).zip(lost) {
+            whole[j * len..(j + 1) * len].copy_from_slice(shard);
+        }
+        Some(whole)
+    }
+
     #[test]
     fn the_learnt_coefficients_give_the_coders_parity() {
         for (k, m, len) in [
@@ -324,9 +364,10 @@ mod tests {
             let expected = coder_parity((k, m), len, &group);
             let c = learn((k, m));
             let mut scratch = vec![];
+            let shard = |j: usize| &group[j * len..(j + 1) * len];
             for (i, p) in expected.iter().enumerate() {
                 assert!(
-                    encodes_to(&c, i, len, &group, &mut scratch, p),
+                    encodes_to(&c, i, k, shard, &mut scratch, p),
                     "{k}+{m}, {len} bytes, parity {i}"
                 );
             }
@@ -352,11 +393,9 @@ mod tests {
                     let mut one = vec![None; m];
                     one[index] = Some(parity[index].clone());
                     for held in [&one, &all] {
-                        let mut damaged = group.clone();
-                        damaged[lost * len..(lost + 1) * len].fill(0);
-                        assert!(solver.rebuild((k, m), len, &mut damaged, &[lost], held));
+                        let rebuilt = rebuild(&mut solver, (k, m), len, &group, &[lost], held);
                         assert!(
-                            damaged == group,
+                            rebuilt.as_ref() == Some(&group),
                             "{k}+{m}, {len} bytes, lost {lost}, parity {index}"
                         );
                     }
@@ -364,11 +403,7 @@ mod tests {
                 if m > 1 {
                     let mut forged = all.clone();
                     forged[1].as_mut().unwrap()[0] ^= 1;
-                    let mut damaged = group.clone();
-                    damaged[lost * len..(lost + 1) * len].fill(0);
-                    let before = damaged.clone();
-                    assert!(!solver.rebuild((k, m), len, &mut damaged, &[lost], &forged));
-                    assert!(damaged == before, "a failed rebuild leaves the group alone");
+                    assert!(rebuild(&mut solver, (k, m), len, &group, &[lost], &forged).is_none());
                 }
             }
             // Up to min(M, MAX_LOSSES) losses at once, from all the parity.
@@ -376,12 +411,8 @@ mod tests {
                 let mut lost: Vec<usize> = (0..e).map(|x| (x * 5 + 1) % k).collect();
                 lost.sort_unstable();
                 lost.dedup();
-                let mut damaged = group.clone();
-                for &j in &lost {
-                    damaged[j * len..(j + 1) * len].fill(0);
-                }
-                assert!(solver.rebuild((k, m), len, &mut damaged, &lost, &all));
-                assert!(damaged == group, "{k}+{m}, lost {lost:?}");
+                let rebuilt = rebuild(&mut solver, (k, m), len, &group, &lost, &all);
+                assert!(rebuilt.as_ref() == Some(&group), "{k}+{m}, lost {lost:?}");
             }
             assert!(solver.agrees((k, m), len, &group, &all));
             let mut other = group.clone();
@@ -391,13 +422,26 @@ mod tests {
     }
 
     #[test]
+    fn a_short_group_is_solved_with_zeros_for_the_shards_it_lacks() {
+        let (k, m, len) = (8, 3, 64);
+        let mut group: Vec<u8> = (0..k * len).map(|x| (x * 3 + 1) as u8).collect();
+        group[5 * len..].fill(0);
+        let parity: Vec<Option<Vec<u8>>> = coder_parity((k, m), len, &group)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let data: Vec<&[u8]> = (0..5).map(|j| &group[j * len..(j + 1) * len]).collect();
+        let mut out = vec![];
+        assert!(Solver::default().rebuild((k, m), len, &data, &[1, 4], &parity, &mut out));
+        assert!(out[..len] == group[len..2 * len] && out[len..] == group[4 * len..5 * len]);
+    }
+
+    #[test]
     fn too_little_parity_rebuilds_nothing() {
         let (k, m, len) = (4, 2, 64);
         let group: Vec<u8> = (0..k * len).map(|x| x as u8).collect();
         let parity = coder_parity((k, m), len, &group);
-        let mut damaged = group.clone();
-        damaged[..2 * len].fill(0);
         let one = vec![Some(parity[0].clone()), None];
-        assert!(!Solver::default().rebuild((k, m), len, &mut damaged, &[0, 1], &one));
+        assert!(rebuild(&mut Solver::default(), (k, m), len, &group, &[0, 1], &one).is_none());
     }
 }

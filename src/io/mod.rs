@@ -24,6 +24,12 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
+/// Input bytes a consumer may keep referring to until it is told the buffer changes: a
+/// mapped file, or a stream reader's buffer (the reassembler's output and FEC decoder keep
+/// places in it instead of copies). Shared, so no lifetime ties them to the reader and no
+/// raw pointer is needed; the reader takes its buffer back (to refill it) after a flush.
+pub type LentInput = std::rc::Rc<dyn AsRef<[u8]>>;
+
 /// Size of the buffers between a program and its pipes. Large blocks amortise the system
 /// calls; 1 MiB keeps every program far below the 16 MiB memory budget.
 pub const IO_BUFFER_LEN: usize = 1 << 20;

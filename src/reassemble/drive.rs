@@ -13,8 +13,9 @@ use std::io::Read;
 use std::time::Duration;
 
 /// Feed a whole input held in memory (a mapped file) through the reassembler. `consumed`
-/// is told every few megabytes how far the input has been read, so the caller can release
-/// it. Stops early once the reassembler has nothing more to take (see
+/// is told every few megabytes how far the input has been read and is no longer referred
+/// to, so the caller can release it (a released page that is read again faults back in,
+/// which is correct but slow). Stops early once the reassembler has nothing more to take (see
 /// [`Reassembler::done`]).
 pub fn run_slice<O: Output>(
     input: LentInput,
@@ -25,11 +26,12 @@ pub fn run_slice<O: Output>(
     let data: &[u8] = (*input).as_ref();
     let mut at = 0;
     let mut released = 0;
-    r.output().lend(Some(input.clone()));
+    r.lend(Some(input.clone()));
     let mut fed = Ok(());
     while at < data.len() && fed.is_ok() && !r.done() {
         if at - released >= RELEASE_EVERY {
-            consumed(at);
+            let unused = r.oldest_lent().map_or(at, |pos| pos.min(at));
+            consumed(unused);
             released = at;
         }
         let frame = framing::scan(&data[at..], true);
@@ -40,7 +42,7 @@ pub fn run_slice<O: Output>(
         at += frame.len();
     }
     let flushed = r.output().flush();
-    r.output().lend(None);
+    r.lend(None);
     fed.and(flushed.map_err(ReassembleError::from))
 }
 
@@ -84,7 +86,7 @@ pub fn run_stream<O: Output>(
     let fed = feed_stream(&mut frames, r, live, on_progress);
     // The buffer goes away with `frames`: the output must not refer to it.
     let flushed = r.output().flush();
-    r.output().lend(None);
+    r.lend(None);
     fed.and(flushed.map_err(ReassembleError::from))
 }
 
@@ -96,7 +98,7 @@ fn feed_stream<O: Output>(
 ) -> Result<(), ReassembleError> {
     loop {
         let lent = frames.buffer();
-        r.output().lend(Some(lent.clone() as LentInput));
+        r.lend(Some(lent.clone() as LentInput));
         let buf: &[u8] = &lent[..];
         while let Some((frame, at)) = frames.next_buffered() {
             feed(&frame, buf, at, r)?;
@@ -106,7 +108,7 @@ fn feed_stream<O: Output>(
         }
         // The buffer is about to change: the output must not refer to it any more.
         r.output().flush()?;
-        r.output().lend(None);
+        r.lend(None);
         drop(lent);
         if let Some(ready) = live {
             r.tick()?;

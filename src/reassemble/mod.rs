@@ -50,7 +50,7 @@ use crate::descriptor::Descriptor;
 use crate::wire::auth::{Key, Verdict, Verifier};
 use crate::wire::Kind;
 use damage::{DamageMap, RangeKind};
-use output::Output;
+use output::{LentInput, Output};
 use sink::Sink;
 use std::io;
 use std::time::Duration;
@@ -158,6 +158,8 @@ pub struct Reassembler<O: Output> {
     verifier: Option<Verifier>,
     /// When the next whole-transfer snapshot is due, if snapshots are asked for.
     snapshots: Option<SnapshotSchedule>,
+    /// The input buffer the driver lent (see [`Reassembler::lend`]).
+    lent: Option<LentInput>,
     /// Resuming: the earlier reception, until its transfer is over.
     resume: Option<resume::Resuming>,
 }
@@ -215,6 +217,7 @@ impl<O: Output> Reassembler<O> {
             refused: None,
             verifier,
             snapshots,
+            lent: None,
         }
     }
 
@@ -224,6 +227,25 @@ impl<O: Output> Reassembler<O> {
 
     pub fn output(&mut self) -> &mut O {
         &mut self.sink.out
+    }
+
+    /// The input buffer that packets placed with their place in it (`input_pos`) lie in,
+    /// until the next call; `None` takes it back. The output must be flushed first: it may
+    /// refer to the buffer being given up.
+    pub fn lend(&mut self, input: Option<LentInput>) {
+        self.fec.lend(input.clone());
+        if let Some(t) = &mut self.current {
+            t.lend(input.clone());
+        }
+        self.sink.out.lend(input.clone());
+        self.lent = input;
+    }
+
+    /// The earliest place in the lent input that held payloads (the reorder window, the FEC
+    /// decoder's ring) still refer to: a mapped input may be released up to there.
+    pub fn oldest_lent(&self) -> Option<usize> {
+        let window = self.current.as_ref().and_then(Transfer::oldest_lent);
+        window.into_iter().chain(self.fec.oldest_lent()).min()
     }
 
     /// Where the reception stands, for a progress display.
@@ -392,7 +414,8 @@ impl<O: Output> Reassembler<O> {
 
     /// Place a packet of the current transfer, and what parity rebuilt thanks to it.
     fn place(&mut self, p: &Packet) -> Result<(), ReassembleError> {
-        self.fec.data(&p.header, p.payload, p.is_intact());
+        self.fec
+            .data(&p.header, p.payload, p.is_intact(), p.input_pos);
         let (t, mut cx) = self.ctx();
         t.expect("placing happens only while a transfer is current")
             .place(p, &mut cx)?;
@@ -421,7 +444,9 @@ impl<O: Output> Reassembler<O> {
     fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
         self.counts.transfers += 1;
         self.fec.reset(id);
-        self.current = Some(Transfer::new(id, self.next_base, self.sink.damage.totals()));
+        let mut t = Transfer::new(id, self.next_base, self.sink.damage.totals());
+        t.lend(self.lent.clone());
+        self.current = Some(t);
         if let Some(rs) = &mut self.resume {
             if !rs.started && id == rs.resume.id && self.next_base == 0 {
                 rs.started = true;

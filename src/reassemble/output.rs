@@ -9,12 +9,8 @@ use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::rc::Rc;
 
-/// Input bytes an output may keep referring to until its next flush: a mapped file, or a
-/// stream reader's buffer. Shared, so no lifetime ties the output to the reader and no raw
-/// pointer is needed; the reader takes its buffer back (to refill it) after a flush.
-pub type LentInput = Rc<dyn AsRef<[u8]>>;
+pub use crate::io::LentInput;
 
 /// A destination for reassembled bytes, addressed by absolute output offset.
 pub trait Output {

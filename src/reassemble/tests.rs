@@ -318,6 +318,61 @@ proptest! {
         prop_assert!(report.intact());
     }
 
+    /// Payloads held as places in a stream reader's buffer (FEC ring, reorder window) are
+    /// copied out when the buffer changes: any chunking of a lossy, reordered stream with
+    /// parity gives what the mapped whole gives, and the data exactly where parity can.
+    #[test]
+    fn held_payloads_survive_buffer_changes(
+        len in 1usize..6000,
+        payload_len in 1usize..300,
+        sizes in prop::collection::vec(1usize..2000, 1..8),
+        seed in any::<u64>(),
+        spread in any::<bool>(),
+    ) {
+        let d: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed as u8)).collect();
+        let settings = PacketSettings {
+            payload_len,
+            transfer_id: 7,
+            bytes_per_sec: None,
+            describe: None,
+            fec: Some(crate::fec::Scheme::new(3, 2).unwrap()),
+            interleave: spread.then_some(crate::packetize::Interleave::Packets(12)),
+            sign: None,
+        };
+        let mut stream = vec![];
+        packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
+        let mut packets = vec![];
+        let mut at = 0;
+        while at < stream.len() {
+            let f = framing::scan(&stream[at..], true);
+            packets.push(stream[at..at + f.len()].to_vec());
+            at += f.len();
+        }
+        // Drop about one packet in nine, swap about one neighbour pair in seven.
+        let hash = |i: usize| (i as u64 ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+        for i in 0..packets.len().saturating_sub(1) {
+            if hash(i) % 7 == 0 {
+                packets.swap(i, i + 1);
+            }
+        }
+        let kept: Vec<u8> = packets
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| hash(i + 1000) % 9 != 0)
+            .flat_map(|(_, p)| p.iter().copied())
+            .collect();
+        let (whole, whole_report, _) = reassemble(&kept);
+        let mut r = Reassembler::new(Settings::default(), MemoryOutput::default(), DamageMap::new(None));
+        let mut reader = ChunkedReader { data: &kept, sizes, next: 0 };
+        run_stream(&mut reader, &mut r, None, &mut |_| {}).unwrap();
+        let (report, out) = r.finish().unwrap();
+        prop_assert_eq!(&out.bytes, &whole);
+        prop_assert_eq!(report.counts, whole_report.counts);
+        if report.intact() {
+            prop_assert_eq!(out.bytes, d);
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..4000)) {
         let (_out, _report, _) = reassemble(&bytes);

@@ -12,7 +12,7 @@
 use super::damage::{DamageTotals, RangeKind, Repair};
 use super::extent::{Extent, ExtentVerdict};
 use super::fingerprints::{Fingerprints, Seen};
-use super::output::Output;
+use super::output::{LentInput, Output};
 use super::packet::{Integrity, Packet};
 use super::sink::Sink;
 use super::window::Window;
@@ -81,6 +81,17 @@ impl Transfer {
             interleave_span: 0,
             resumed: false,
         }
+    }
+
+    /// The input buffer that packets placed with their place in it lie in (see
+    /// [`Window::lend`]).
+    pub fn lend(&mut self, input: Option<LentInput>) {
+        self.window.lend(input);
+    }
+
+    /// The earliest place in the lent input that the window refers to.
+    pub fn oldest_lent(&self) -> Option<usize> {
+        self.window.oldest_lent()
     }
 
     /// Continue an earlier reception that settled `len` bytes (and knew that this is the
@@ -239,8 +250,14 @@ impl Transfer {
         if through {
             self.write_ahead(p, cx)?;
         }
-        self.window
-            .insert(start, stated_end, p.payload, p.integrity, through);
+        self.window.insert(
+            start,
+            stated_end,
+            p.payload,
+            p.integrity,
+            through,
+            p.input_pos,
+        );
         Ok(())
     }
 
@@ -423,11 +440,14 @@ impl Transfer {
         pending: super::window::Pending,
         cx: &mut Ctx<O>,
     ) -> Result<(), ReassembleError> {
-        let data: &[u8] = if pending.written {
+        let lent = self.window.lent_input();
+        let (data, input_pos): (&[u8], _) = match (pending.written, pending.lent, &lent) {
             // Written through: only its extent matters here.
-            &[]
-        } else {
-            &pending.data
+            (true, _, _) => (&[], None),
+            (false, Some(pos), Some(input)) => {
+                (&(**input).as_ref()[pos..pos + pending.present], Some(pos))
+            }
+            (false, _, _) => (&pending.data, None),
         };
         let stated_end = pending.stated_end;
         if pending.written {
@@ -439,7 +459,7 @@ impl Transfer {
                 cx,
             )?;
         } else {
-            self.deliver(start, stated_end, data, pending.integrity, None, cx)?;
+            self.deliver(start, stated_end, data, pending.integrity, input_pos, cx)?;
         }
         self.window.recycle(pending.data);
         Ok(())

@@ -5,9 +5,12 @@
 //! inserted, and there are at most `capacity` of them, so memory is bounded by
 //! `capacity` times the largest payload whatever arrives. A payload already written to a
 //! seekable output at its offset (written through) keeps no bytes here, only its extent.
-//! Buffers of delivered entries are kept in a pool, so a steady stream allocates nothing.
+//! A payload that lies in the input buffer the driver lends is kept as its place there,
+//! and copied only when that buffer is about to change ([`Window::lend`]): from a mapped
+//! file, never. Buffers of delivered entries are kept in a pool, so a steady stream
+//! allocates nothing.
 
-use super::output::Output;
+use super::output::{LentInput, Output};
 use super::packet::Integrity;
 use std::collections::BTreeMap;
 use std::io;
@@ -22,8 +25,10 @@ const AUTO_WINDOW_MAX_PACKETS: usize = 4096;
 
 /// A payload waiting ahead of the frontier.
 pub struct Pending {
-    /// The payload bytes present; empty when `written` (and for a header alone).
+    /// The payload bytes present; empty when `written` or `lent` (and for a header alone).
     pub data: Vec<u8>,
+    /// Where the payload lies in the lent input, when it was not copied to `data`.
+    pub lent: Option<usize>,
     /// End offset the header states (beyond the data when truncated).
     pub stated_end: u64,
     pub integrity: Integrity,
@@ -52,6 +57,7 @@ impl Pending {
         if self.written {
             return out.write_at(at, payload);
         }
+        self.lent = None;
         self.data.clear();
         self.data.extend_from_slice(payload);
         Ok(())
@@ -63,6 +69,8 @@ pub struct Window {
     entries: BTreeMap<u64, Pending>,
     capacity: usize,
     pool: Vec<Vec<u8>>,
+    /// The input buffer that entries' `lent` places are in.
+    lent: Option<LentInput>,
 }
 
 impl Window {
@@ -71,7 +79,33 @@ impl Window {
             entries: BTreeMap::new(),
             capacity: 1,
             pool: Vec::new(),
+            lent: None,
         }
+    }
+
+    /// The input buffer that payloads inserted with their place lie in, until the next
+    /// call; the entries kept as places in the buffer being given up are copied out of it.
+    pub fn lend(&mut self, input: Option<LentInput>) {
+        if let Some(old) = self.lent.take() {
+            let buf: &[u8] = (*old).as_ref();
+            for p in self.entries.values_mut() {
+                if let Some(pos) = p.lent.take() {
+                    p.data.clear();
+                    p.data.extend_from_slice(&buf[pos..pos + p.present]);
+                }
+            }
+        }
+        self.lent = input;
+    }
+
+    /// The earliest place in the lent input that an entry refers to.
+    pub fn oldest_lent(&self) -> Option<usize> {
+        self.entries.values().filter_map(|p| p.lent).min()
+    }
+
+    /// The lent input buffer, for the bytes of an entry kept as a place in it.
+    pub fn lent_input(&self) -> Option<LentInput> {
+        self.lent.clone()
     }
 
     /// Size the window for payloads of `payload_len` bytes: `packets` when asked for,
@@ -121,7 +155,8 @@ impl Window {
         self.entries.pop_first()
     }
 
-    /// Hold a payload; `write_through` keeps only its extent (the output already has it).
+    /// Hold a payload, lying at `input_pos` in the lent input when known to; `written`
+    /// keeps only its extent (the output already has it).
     pub fn insert(
         &mut self,
         start: u64,
@@ -129,16 +164,26 @@ impl Window {
         payload: &[u8],
         integrity: Integrity,
         written: bool,
+        input_pos: Option<usize>,
     ) {
         let mut data = self.pool.pop().unwrap_or_default();
         data.clear();
-        if !written {
+        // The place is trusted only when it is the payload's own bytes.
+        let lent = self.lent.as_deref().map(<dyn AsRef<[u8]>>::as_ref);
+        let lent = input_pos.filter(|&pos| {
+            !written
+                && lent
+                    .and_then(|l| l.get(pos..pos + payload.len()))
+                    .is_some_and(|there| std::ptr::eq(there, payload))
+        });
+        if !written && lent.is_none() {
             data.extend_from_slice(payload);
         }
         self.entries.insert(
             start,
             Pending {
                 data,
+                lent,
                 stated_end,
                 integrity,
                 written,

@@ -67,7 +67,7 @@ mod unit {
             let intact = !damaged.contains(&i);
             match h.kind {
                 Kind::Data => {
-                    dec.data(h, p, intact);
+                    dec.data(h, p, intact, None);
                     if intact {
                         got.insert(h.seq, (*h, p.clone()));
                     }
@@ -83,6 +83,66 @@ mod unit {
             assert!(got.insert(r.header.seq, (r.header, r.payload)).is_none());
         }
         got
+    }
+
+    /// [`receive`], with the payloads lent in input buffers of `block` packets each (as a
+    /// stream reader lends its buffer), given back after each block.
+    fn receive_lent(packets: &[Packet], lost: &[usize], block: usize) -> BTreeMap<u32, Packet> {
+        let mut dec = Decoder::new();
+        dec.reset(9);
+        let mut got = BTreeMap::new();
+        let arrived: Vec<&Packet> = (0..packets.len())
+            .filter(|i| !lost.contains(i))
+            .map(|i| &packets[i])
+            .collect();
+        for chunk in arrived.chunks(block) {
+            let buffer: Vec<u8> = chunk.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+            let lent: crate::io::LentInput = std::rc::Rc::new(buffer);
+            dec.lend(Some(lent.clone()));
+            let mut pos = 0;
+            for (h, p) in chunk {
+                let payload = &(*lent).as_ref()[pos..pos + p.len()];
+                match h.kind {
+                    Kind::Data => {
+                        dec.data(h, payload, true, Some(pos));
+                        got.insert(h.seq, (*h, p.clone()));
+                    }
+                    _ => dec.parity(h, payload, true),
+                }
+                pos += p.len();
+                while let Some(r) = dec.take_recovered() {
+                    assert!(got.insert(r.header.seq, (r.header, r.payload)).is_none());
+                }
+            }
+            dec.lend(None);
+        }
+        dec.flush();
+        while let Some(r) = dec.take_recovered() {
+            assert!(got.insert(r.header.seq, (r.header, r.payload)).is_none());
+        }
+        got
+    }
+
+    #[test]
+    fn lent_payloads_rebuild_as_copies_do_across_buffer_changes() {
+        let packets = send(&pattern(40 * 64 + 17), 64, scheme(5, 2));
+        let all = data_packets(&packets);
+        // Losses in most groups, at group starts, ends and across buffer boundaries.
+        let lost: Vec<usize> = (0..packets.len())
+            .filter(|i| i % 7 == 3 || i % 11 == 0)
+            .collect();
+        let copied = receive(&packets, &lost, &[]);
+        assert!(
+            copied.len() > all.len() - lost.len(),
+            "parity rebuilt something"
+        );
+        for block in [1, 2, 3, 7, 13, packets.len()] {
+            assert_eq!(
+                receive_lent(&packets, &lost, block),
+                copied,
+                "blocks of {block}"
+            );
+        }
     }
 
     fn data_packets(packets: &[Packet]) -> Vec<Packet> {
@@ -257,7 +317,7 @@ mod unit {
                 payload_crc: Header::crc_of(&payload),
                 parity: None,
             };
-            dec.data(&h, &payload, true);
+            dec.data(&h, &payload, true, None);
         }
         assert!(!dec.may_rebuild());
         assert!(dec.ring.is_empty());
@@ -361,7 +421,7 @@ mod forged {
             let mut dec = Decoder::new();
             dec.reset(1);
             for seq in 0..7 {
-                dec.data(&data_header(seq, &payload), &payload, true);
+                dec.data(&data_header(seq, &payload), &payload, true, None);
             }
             let parity = vec![1u8; len];
             for i in 0..2 {
@@ -389,7 +449,7 @@ mod forged {
             dec.reset(1);
             for seq in 0..8 {
                 if seq != 5 {
-                    dec.data(&data_header(seq, &payload), &payload, true);
+                    dec.data(&data_header(seq, &payload), &payload, true, None);
                 }
             }
             for i in 0..sent {

@@ -4,8 +4,8 @@
 //!
 //! A payload that lies in the input buffer the driver lends ([`Decoder::lend`]) is kept as
 //! its place there, not copied; when the buffer is about to change, the payloads that may
-//! still be needed (those of groups whose parity has not been dealt with) are copied. From
-//! a mapped file, whose buffer is the whole input, nothing is copied at all.
+//! still be needed (those of groups that lack data packets and have not been dealt with)
+//! are copied. From a mapped file, whose buffer is the whole input, nothing is copied.
 //!
 //! Whatever arrives, its memory is bounded: the ring, at most [`Decoder::max_groups`]
 //! groups of parity (the oldest is given up first), at most K' parity shards per group

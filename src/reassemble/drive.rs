@@ -10,29 +10,35 @@ use super::{ReassembleError, Reassembler};
 use crate::framing::{self, Frame, FrameReader};
 use crate::wire::HEADER_LEN;
 use std::io::Read;
+use std::ops::Range;
 use std::time::Duration;
 
 /// Feed a whole input held in memory (a mapped file) through the reassembler. `consumed`
-/// is told every few megabytes how far the input has been read and is no longer referred
-/// to, so the caller can release it (a released page that is read again faults back in,
-/// which is correct but slow). Stops early once the reassembler has nothing more to take (see
+/// is told, every couple of megabytes, a range of the input that has been read and that
+/// nothing refers to any more (see [`Reassembler::oldest_lent`]), each byte once, so the
+/// caller can release it. Stops early once the reassembler has nothing more to take (see
 /// [`Reassembler::done`]).
 pub fn run_slice<O: Output>(
     input: LentInput,
     r: &mut Reassembler<O>,
-    consumed: &mut dyn FnMut(usize),
+    consumed: &mut dyn FnMut(Range<usize>),
 ) -> Result<(), ReassembleError> {
-    const RELEASE_EVERY: usize = 8 << 20;
+    const RELEASE_EVERY: usize = crate::io::RELEASE_BLOCK;
+    /// Released ranges end on a page boundary, so a page still referred to stays mapped.
+    const PAGE: usize = 4096;
     let data: &[u8] = (*input).as_ref();
     let mut at = 0;
-    let mut released = 0;
+    let (mut checked_at, mut released_to) = (0, 0);
     r.lend(Some(input.clone()));
     let mut fed = Ok(());
     while at < data.len() && fed.is_ok() && !r.done() {
-        if at - released >= RELEASE_EVERY {
-            let unused = r.oldest_lent().map_or(at, |pos| pos.min(at));
-            consumed(unused);
-            released = at;
+        if at - checked_at >= RELEASE_EVERY {
+            let unused = r.oldest_lent().map_or(at, |pos| pos.min(at)) / PAGE * PAGE;
+            if unused > released_to {
+                consumed(released_to..unused);
+                released_to = unused;
+            }
+            checked_at = at;
         }
         let frame = framing::scan(&data[at..], true);
         fed = feed(&frame, data, at, r);

@@ -241,11 +241,15 @@ impl<O: Output> Reassembler<O> {
         self.lent = input;
     }
 
-    /// The earliest place in the lent input that held payloads (the reorder window, the FEC
-    /// decoder's ring) still refer to: a mapped input may be released up to there.
+    /// The earliest place in the lent input that anything still refers to (the reorder
+    /// window, the FEC decoder's ring, the output's gathered pieces): a mapped input may be
+    /// released up to there.
     pub fn oldest_lent(&self) -> Option<usize> {
         let window = self.current.as_ref().and_then(Transfer::oldest_lent);
-        window.into_iter().chain(self.fec.oldest_lent()).min()
+        [window, self.fec.oldest_lent(), self.sink.out.oldest_lent()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Where the reception stands, for a progress display.

@@ -46,6 +46,10 @@ pub trait Output {
     /// The input buffer that payloads handed to `write_lent` lie in, until the next
     /// `lend`; `None` takes it back (after a flush).
     fn lend(&mut self, _input: Option<LentInput>) {}
+    /// The earliest place in the lent input that what is gathered for writing refers to.
+    fn oldest_lent(&self) -> Option<usize> {
+        None
+    }
     /// True when a write at `at` is possible now: anywhere in a seekable output (a file),
     /// only at the end of a stream.
     fn can_write_at(&self, _at: u64) -> bool {
@@ -237,6 +241,16 @@ impl<W: Write> Output for StreamOutput<W> {
             self.pending = 0;
         }
         self.lent = input;
+    }
+
+    fn oldest_lent(&self) -> Option<usize> {
+        self.pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Lent(r) => Some(r.start),
+                Piece::Copied(_) => None,
+            })
+            .min()
     }
 
     fn can_write_at(&self, at: u64) -> bool {

@@ -398,10 +398,9 @@ fn reassemble_into<O: Output + ImageOutput>(
         Input::Mapped(map) => {
             let map = Rc::new(map);
             let lent: LentInput = map.clone();
-            // Everything read so far, not only the new part (as `ReleaseBehind` would): the
-            // output's writes from the lent map fault pages behind the reader back in,
-            // and those go again too (4 MiB less peak RSS on 1 GiB; the calls cost nothing).
-            super::run_slice(lent, &mut r, &mut |n| pio::release(&map, 0..n))
+            // Only what nothing refers to any more (the output's gathered pieces, the
+            // window, the FEC ring), so no page is faulted back in and released again.
+            super::run_slice(lent, &mut r, &mut |range| pio::release(&map, range))
         }
         Input::Stream(mut reader) => {
             let fd = feed.live_fd;

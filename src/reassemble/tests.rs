@@ -298,6 +298,45 @@ fn live_mode_fills_a_stale_gap_without_waiting_for_the_window() {
     assert_eq!(r.settled_bytes(), 40, "the gap at 10..20 was given up");
 }
 
+#[test]
+fn a_mapped_input_is_released_behind_the_reader_once_and_in_order() {
+    let d: Vec<u8> = (0..6_000_000)
+        .map(|i: usize| (i * 13 + i / 1000) as u8)
+        .collect();
+    let settings = PacketSettings {
+        payload_len: 1000,
+        transfer_id: 3,
+        bytes_per_sec: None,
+        describe: None,
+        fec: Some(crate::fec::Scheme::new(8, 2).unwrap()),
+        interleave: None,
+        sign: None,
+    };
+    let mut stream = vec![];
+    packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
+    let mut released: Vec<std::ops::Range<usize>> = vec![];
+    let mut r = Reassembler::new(
+        Settings::default(),
+        MemoryOutput::default(),
+        DamageMap::new(None),
+    );
+    run_slice(Rc::new(stream.clone()), &mut r, &mut |range| {
+        released.push(range)
+    })
+    .unwrap();
+    let (report, out) = r.finish().unwrap();
+    assert!(report.intact() && out.bytes == d);
+    assert!(
+        released.windows(2).all(|w| w[0].end == w[1].start),
+        "{released:?}"
+    );
+    assert!(released
+        .iter()
+        .all(|r| r.start < r.end && r.end % 4096 == 0));
+    let end = released.last().map_or(0, |r| r.end);
+    assert!(released[0].start == 0 && end > stream.len() / 2 && end <= stream.len());
+}
+
 proptest! {
     #[test]
     fn any_chunking_and_payload_size_round_trips(

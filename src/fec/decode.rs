@@ -16,18 +16,15 @@
 
 use super::encode::payload_len_u16;
 use super::scheme::{shard_len, Scheme, MAX_GROUP_PACKETS};
-use super::solve::{Solver, MAX_LOSSES};
+use super::solve::Solver;
 use crate::io::LentInput;
 use crate::wire::{Header, Kind, ParityInfo};
-use reed_solomon_simd::ReedSolomonDecoder;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
 /// Bytes of recent data payloads the receiver keeps for rebuilding, once it knows the
 /// stream carries parity: several groups, plus room for reordering within them (and
-/// never less than two groups). Half a MiB keeps a rebuilding receiver under 16 MiB even
-/// when a group lost more than [`MAX_LOSSES`] and the coder's decoder builds its 8 MiB of
-/// tables.
+/// never less than two groups). Half a MiB keeps a rebuilding receiver far under 16 MiB.
 pub const RING_BYTES: usize = 512 << 10;
 /// Before the first parity packet, the receiver cannot know whether the stream has any; it
 /// keeps about this many bytes of the first payloads, then stops copying until parity shows.
@@ -111,7 +108,6 @@ impl Group {
 /// reordered is not rebuilt for nothing.
 pub struct Decoder {
     mode: Mode,
-    coder: Option<ReedSolomonDecoder>,
     solver: Solver,
     /// Data packets from this seq on are copied; earlier groups cannot be rebuilt.
     copy_from: u32,
@@ -129,7 +125,7 @@ pub struct Decoder {
     recovered: VecDeque<Recovered>,
     transfer_id: u16,
     pool: Vec<Vec<u8>>,
-    /// Kept payloads zero-padded to their shard length, or a whole group for the coder.
+    /// Kept payloads zero-padded to their shard length.
     scratch: Vec<u8>,
     /// The shards a rebuild produced, back to back.
     rebuilt: Vec<u8>,
@@ -147,7 +143,6 @@ impl Decoder {
     pub fn new() -> Self {
         Decoder {
             mode: Mode::Probing,
-            coder: None,
             solver: Solver::default(),
             copy_from: 0,
             span: 0,
@@ -170,13 +165,11 @@ impl Decoder {
     /// Forget everything: a new transfer starts.
     pub fn reset(&mut self, transfer_id: u16) {
         let pool = std::mem::take(&mut self.pool);
-        let coder = self.coder.take();
         let solver = std::mem::take(&mut self.solver);
         let lent = self.lent.take();
         *self = Decoder {
             transfer_id,
             pool,
-            coder,
             solver,
             lent,
             ..Decoder::new()
@@ -678,65 +671,38 @@ impl Decoder {
             let mut scratch = std::mem::take(&mut self.scratch);
             let mut rebuilt = std::mem::take(&mut self.rebuilt);
             let g = self.groups.get(&group).expect("caller found the group");
-            let verified = if missing.len() <= MAX_LOSSES {
-                // The usual case: a few lost packets, rebuilt by solving the parity's
-                // equations (see `solve`) from the kept payloads where they lie, and
-                // checked against the spare parity. Only a payload shorter than its
-                // shard (odd P, a short last packet) is copied, zero-padded, to `scratch`.
-                scratch.clear();
-                for j in 0..k_prime {
-                    if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
-                        if d.len() != len {
-                            scratch.extend_from_slice(d);
-                            scratch.resize(scratch.len() + len - d.len(), 0);
-                        }
+            // Rebuilt by solving the parity's equations (see `solve`) from the kept
+            // payloads where they lie, and checked against the spare parity. Only a
+            // payload shorter than its shard (odd P, a short last packet) is copied,
+            // zero-padded, to `scratch`.
+            scratch.clear();
+            for j in 0..k_prime {
+                if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
+                    if d.len() != len {
+                        scratch.extend_from_slice(d);
+                        scratch.resize(scratch.len() + len - d.len(), 0);
                     }
                 }
-                let mut shards: [&[u8]; MAX_GROUP_PACKETS] = [&[]; MAX_GROUP_PACKETS];
-                let mut padded = scratch.chunks_exact(len);
-                for (j, shard) in shards.iter_mut().enumerate().take(k_prime) {
-                    if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
-                        *shard = if d.len() == len {
-                            d
-                        } else {
-                            padded.next().expect("copied above")
-                        };
-                    }
+            }
+            let mut shards: [&[u8]; MAX_GROUP_PACKETS] = [&[]; MAX_GROUP_PACKETS];
+            let mut padded = scratch.chunks_exact(len);
+            for (j, shard) in shards.iter_mut().enumerate().take(k_prime) {
+                if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
+                    *shard = if d.len() == len {
+                        d
+                    } else {
+                        padded.next().expect("copied above")
+                    };
                 }
-                solver.rebuild(
-                    (k, m),
-                    len,
-                    &shards[..k_prime],
-                    missing,
-                    &g.parity,
-                    &mut rebuilt,
-                )
-            } else {
-                // The group's K shards back to back: the data that arrived, zero-padded,
-                // and zeros for the lost and for those a short group lacks. Parity beyond
-                // what the rebuild needed must agree with the rebuilt group.
-                scratch.clear();
-                scratch.resize(k * len, 0);
-                for j in 0..k_prime {
-                    if let Some(d) = self.kept(first.wrapping_add(j as u32)) {
-                        scratch[j * len..j * len + d.len()].copy_from_slice(d);
-                    }
-                }
-                let decoded = decode(
-                    &mut self.coder,
-                    (k, m),
-                    len,
-                    &mut scratch,
-                    missing,
-                    &g.parity,
-                ) && (g.held <= missing.len()
-                    || solver.agrees((k, m), len, &scratch, &g.parity));
-                rebuilt.clear();
-                for &j in missing {
-                    rebuilt.extend_from_slice(&scratch[j * len..(j + 1) * len]);
-                }
-                decoded
-            };
+            }
+            let verified = solver.rebuild(
+                (k, m),
+                len,
+                &shards[..k_prime],
+                missing,
+                &g.parity,
+                &mut rebuilt,
+            );
             if verified {
                 for (shard, &j) in rebuilt.chunks_exact(len).zip(missing) {
                     let mut payload = self.pool.pop().unwrap_or_default();
@@ -765,51 +731,6 @@ impl Decoder {
             self.recovered.push_back(Recovered { header, payload });
         }
     }
-}
-
-/// Rebuild the `missing` shards of `shards` (K shards of `len` bytes, the missing ones
-/// zeros) with the coder's decoder from the parity held; false when it cannot.
-fn decode(
-    coder: &mut Option<ReedSolomonDecoder>,
-    (k, m): (usize, usize),
-    len: usize,
-    shards: &mut [u8],
-    missing: &[usize],
-    parity: &[Option<Vec<u8>>],
-) -> bool {
-    let ready = match coder {
-        Some(c) => c.reset(k, m, len),
-        None => ReedSolomonDecoder::new(k, m, len).map(|c| {
-            *coder = Some(c);
-        }),
-    };
-    let Some(c) = coder.as_mut().filter(|_| ready.is_ok()) else {
-        return false;
-    };
-    let mut added = Ok(());
-    for (j, shard) in shards.chunks(len).enumerate() {
-        if !missing.contains(&j) {
-            added = added.and(c.add_original_shard(j, shard));
-        }
-    }
-    for (i, p) in parity.iter().enumerate() {
-        if let Some(p) = p {
-            added = added.and(c.add_recovery_shard(i, p));
-        }
-    }
-    if added.is_err() {
-        return false;
-    }
-    let Ok(result) = c.decode() else {
-        return false;
-    };
-    for &j in missing {
-        match result.restored_original(j) {
-            Some(shard) => shards[j * len..(j + 1) * len].copy_from_slice(shard),
-            None => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]

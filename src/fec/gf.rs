@@ -11,6 +11,8 @@
 //! Shards are in the coder's layout: in each 64-byte block (or the shorter last one) the
 //! symbols' low bytes, then their high bytes.
 
+use reed_solomon_simd::engine::{tables, GF_MODULUS};
+
 /// Bytes of a whole block: 32 symbols.
 pub(super) const BLOCK: usize = 64;
 
@@ -39,14 +41,8 @@ impl Multiplier {
         Multiplier { lo, hi }
     }
 
-    /// The image of bit `b` of a symbol.
-    pub(super) fn image(&self, b: usize) -> u16 {
-        let x = 1 << (b % 4);
-        u16::from(self.lo[b / 4][x]) | u16::from(self.hi[b / 4][x]) << 8
-    }
-
     /// The constant times one symbol.
-    fn apply(&self, x: u16) -> u16 {
+    pub(super) fn apply(&self, x: u16) -> u16 {
         let [l, h] = x.to_le_bytes();
         let nibbles = [l & 15, l >> 4, h & 15, h >> 4].map(usize::from);
         let (mut lo, mut hi) = (0u8, 0u8);
@@ -86,6 +82,48 @@ impl Multiplier {
                 *dh ^= h;
             }
         }
+    }
+}
+
+/// Arithmetic in the coder's field, through its log and exp tables (256 KiB, the ones its
+/// reference engine uses; the SIMD engines' 8 MiB tables are not needed).
+pub(super) struct Field {
+    exp: &'static tables::Exp,
+    log: &'static tables::Log,
+}
+
+impl Field {
+    pub(super) fn get() -> Field {
+        let t = tables::get_exp_log();
+        Field {
+            exp: &t.exp,
+            log: &t.log,
+        }
+    }
+
+    /// The multiplicative identity (not the symbol 1: the field is in a Cantor basis).
+    pub(super) fn one(&self) -> u16 {
+        self.exp[0]
+    }
+
+    pub(super) fn mul(&self, a: u16, b: u16) -> u16 {
+        if b == 0 {
+            0
+        } else {
+            tables::mul(a, self.log[usize::from(b)], self.exp, self.log)
+        }
+    }
+
+    /// The inverse of `a`, which is not zero.
+    pub(super) fn inv(&self, a: u16) -> u16 {
+        debug_assert!(a != 0);
+        let log = self.log[usize::from(a)];
+        self.exp[usize::from((GF_MODULUS - log) % GF_MODULUS)]
+    }
+
+    /// Multiplication by `z` as a [`Multiplier`].
+    pub(super) fn multiplier(&self, z: u16) -> Multiplier {
+        Multiplier::of(std::array::from_fn(|b| self.mul(1 << b, z)))
     }
 }
 
@@ -167,10 +205,22 @@ mod tests {
         let c = Multiplier::of(images);
         for (b, &image) in images.iter().enumerate() {
             assert_eq!(c.apply(1 << b), image);
-            assert_eq!(c.image(b), image);
         }
         for (x, y) in [(0x00ffu16, 0xff00u16), (0x1357, 0x2468), (0xffff, 0x0001)] {
             assert_eq!(c.apply(x ^ y), c.apply(x) ^ c.apply(y));
+        }
+    }
+
+    #[test]
+    fn the_field_has_an_identity_and_inverses_and_multipliers_multiply() {
+        let f = Field::get();
+        for a in [1u16, 2, 3, 0x1234, 0x8000, 0xffff] {
+            assert_eq!(f.mul(a, f.one()), a);
+            assert_eq!(f.mul(a, f.inv(a)), f.one());
+            let c = f.multiplier(a);
+            for x in [0u16, 1, 0x00ff, 0xabcd] {
+                assert_eq!(c.apply(x), f.mul(x, a));
+            }
         }
     }
 

@@ -19,7 +19,9 @@
 //! rounded up to whole 16-bit symbols (`P` odd: `S = P + 1`, and the parity header's ODD
 //! flag says so). A group of one packet uses that packet's length as `P`.
 //!
-//! [`Encoder`] is the sender's half (one group of copies); [`Decoder`] the receiver's.
+//! [`Encoder`] is the sender's half (one group of copies); [`Decoder`] the receiver's, which
+//! does not use the crate's decoder: it solves for the lost shards with the code's
+//! coefficients, learnt from the crate (`solve`, `gf`), without its 8 MiB of tables.
 
 mod decode;
 mod encode;

@@ -1,38 +1,38 @@
-//! A few lost data shards rebuilt by solving the parity's equations, without the coder.
+//! Lost data shards rebuilt by solving the parity's equations, without the coder's decoder.
 //!
 //! The coder's decoder evaluates an erasure locator over the whole field (2^16 symbols) for
 //! every group, whatever the shard size: a millisecond per group, most of a receiver's time
 //! at 1% loss; and the coder, encoding or decoding, first fills 8 MiB of multiplication
 //! tables. But the code is linear symbol by symbol: parity shard `i` is
 //! `sum_j c_ij * d_j`. With `e` shards lost, `e` parity shards give `e` equations in them:
-//! `p_i + sum_{j arrived} c_ij * d_j = sum_{j lost} c_ij * d_j`. Multiplying by a constant
-//! is a linear map on the 16 bits of a symbol, so the system is a `16e x 16e` matrix over
-//! GF(2), inverted once per pattern of losses; both sides are then multiply-adds of whole
-//! shards ([`Multiplier`]).
+//! `p_i + sum_{j arrived} c_ij * d_j = sum_{j lost} c_ij * d_j`, an `e x e` system over the
+//! field, inverted by Gauss-Jordan elimination with the field's log tables (once per
+//! pattern of up to [`CACHED_LOSSES`] losses; larger ones are rare and solved each time).
+//! Both sides are then multiply-adds of whole shards ([`Multiplier`]): `e (K - e)` for the
+//! differences and `e^2` for the solution.
 //!
 //! The constants `c_ij` are learnt once per scheme from one encoding of basis symbols by the
 //! coder's reference engine (which needs only its 384 KiB of log and skew tables), so the
 //! parity is the coder's by construction; the tests check it against the coder.
 //!
-//! Every held parity shard beyond the `e` used must agree with the rebuilt group, and
-//! [`Solver::agrees`] checks a group rebuilt by the coder's decoder (more than
-//! [`MAX_LOSSES`] losses): parity that is not the data's rebuilds nothing.
+//! Every held parity shard beyond the `e` used must agree with the rebuilt group: parity
+//! that is not the data's rebuilds nothing.
 
-use super::gf::{Multiplier, BLOCK};
+use super::gf::{Field, Multiplier, BLOCK};
 use reed_solomon_simd::engine::Naive;
 use reed_solomon_simd::rate::{DefaultRateEncoder, RateEncoder};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// Most losses in a group rebuilt by solving: the system's 16 bits per loss must fit the
-/// 64-bit rows of its GF(2) matrix. More go to the coder's decoder.
-pub(super) const MAX_LOSSES: usize = 4;
-/// Solved systems kept (at most 2 KiB each), by scheme, losses and parity used: a repeated
-/// pattern is solved once.
+/// Most losses in a group whose solved system is kept for the next group with the same
+/// pattern (`e^2` maps of 128 bytes: at most 2 KiB each).
+const CACHED_LOSSES: usize = 4;
+/// Solved systems kept, by scheme, losses and parity used.
 const SYSTEMS_KEPT: usize = 1024;
 
 /// K, M, the lost data shards and the parity shards used, each list padded with `u8::MAX`
 /// (no index reaches it: K and M are at most 255).
-type SystemKey = (u8, u8, [u8; MAX_LOSSES], [u8; MAX_LOSSES]);
+type SystemKey = (u8, u8, [u8; CACHED_LOSSES], [u8; CACHED_LOSSES]);
 
 /// The coefficients of one scheme: `c[i * K + j]` multiplies data shard `j` into parity
 /// shard `i`.
@@ -72,8 +72,8 @@ fn symbol(shard: &[u8], s: usize) -> u16 {
 }
 
 /// Pad a list of indices with `u8::MAX`.
-fn key_part(indices: &[usize]) -> [u8; MAX_LOSSES] {
-    let mut part = [u8::MAX; MAX_LOSSES];
+fn key_part(indices: &[usize]) -> [u8; CACHED_LOSSES] {
+    let mut part = [u8::MAX; CACHED_LOSSES];
     for (p, &i) in part.iter_mut().zip(indices) {
         *p = i as u8;
     }
@@ -122,31 +122,11 @@ impl Solver {
         self.coefficients.as_ref().expect("learnt above")
     }
 
-    /// True when every parity shard in `parity` (by index) is what `group` (K shards of
-    /// `len` bytes, back to back) encodes to.
-    pub(super) fn agrees(
-        &mut self,
-        km: (usize, usize),
-        len: usize,
-        group: &[u8],
-        parity: &[Option<Vec<u8>>],
-    ) -> bool {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let c = self.coefficients(km);
-        let shard = |j: usize| &group[j * len..(j + 1) * len];
-        let all = parity.iter().enumerate().all(|(i, p)| {
-            p.as_deref()
-                .is_none_or(|p| encodes_to(c, i, km.0, shard, &mut scratch, p))
-        });
-        self.scratch = scratch;
-        all
-    }
-
-    /// Rebuild the data shards `lost` of a group (at most [`MAX_LOSSES`]) from the parity
-    /// held (by index) into `out`, back to back in the order of `lost`. `data` holds the
-    /// group's shards of `len` bytes where they arrived (anything at the lost ones); shards
-    /// past its end are zeros (those a short last group lacks). False when too little
-    /// parity is held or the parity held does not agree.
+    /// Rebuild the data shards `lost` of a group from the parity held (by index) into
+    /// `out`, back to back in the order of `lost`. `data` holds the group's shards of `len`
+    /// bytes where they arrived (anything at the lost ones); shards past its end are zeros
+    /// (those a short last group lacks). False when too little parity is held or the
+    /// parity held does not agree.
     pub(super) fn rebuild(
         &mut self,
         km: (usize, usize),
@@ -157,27 +137,20 @@ impl Solver {
         out: &mut Vec<u8>,
     ) -> bool {
         let e = lost.len();
-        if e == 0 || e > MAX_LOSSES {
-            return false;
-        }
         let mut held = parity
             .iter()
             .enumerate()
             .filter_map(|(i, p)| Some((i, p.as_deref()?)));
-        let mut used = [(0, &[][..]); MAX_LOSSES];
-        for u in &mut used[..e] {
-            match held.next() {
-                Some(h) => *u = h,
-                None => return false,
-            }
+        let used: Vec<(usize, &[u8])> = held.by_ref().take(e).collect();
+        if e == 0 || used.len() < e {
+            return false;
         }
-        let used = &used[..e];
         let mut diffs = std::mem::take(&mut self.scratch);
         diffs.clear();
         diffs.resize(e * len, 0);
         // diff_i = p_i + sum_{j arrived} c_ij * d_j = sum_{j lost} c_ij * d_j.
         let c = self.coefficients(km);
-        for (diff, &(i, p)) in diffs.chunks_exact_mut(len).zip(used) {
+        for (diff, &(i, p)) in diffs.chunks_exact_mut(len).zip(&used) {
             diff.copy_from_slice(p);
             for (j, &shard) in data.iter().enumerate() {
                 if !lost.contains(&j) {
@@ -187,9 +160,8 @@ impl Solver {
         }
         out.clear();
         out.resize(e * len, 0);
-        let used_index: [usize; MAX_LOSSES] =
-            std::array::from_fn(|ii| used.get(ii).map_or(0, |u| u.0));
-        let solved = match self.system(km, lost, &used_index[..e]) {
+        let used_index: Vec<usize> = used.iter().map(|u| u.0).collect();
+        let solved = match self.system(km, lost, &used_index) {
             Some(maps) => {
                 // d_j = sum_i maps[j][i](diff_i).
                 for (jj, shard) in out.chunks_exact_mut(len).enumerate() {
@@ -212,55 +184,69 @@ impl Solver {
         agreed
     }
 
-    /// The maps that solve for the shards `lost` from the differences of parity `used`.
+    /// The maps that solve for the shards `lost` from the differences of parity `used`,
+    /// `maps[j * e + i]`: kept for up to [`CACHED_LOSSES`] losses.
     fn system(
         &mut self,
         km: (usize, usize),
         lost: &[usize],
         used: &[usize],
-    ) -> Option<&[Multiplier]> {
+    ) -> Option<Cow<'_, [Multiplier]>> {
+        if lost.len() > CACHED_LOSSES {
+            return solve(self.coefficients(km), lost, used).map(Cow::Owned);
+        }
         let key = (km.0 as u8, km.1 as u8, key_part(lost), key_part(used));
         if !self.systems.contains_key(&key) {
-            let c = self.coefficients(km);
-            let e = lost.len();
-            // Row (i, r): bit r of diff_i; column (j, b): bit b of d_j.
-            let mut rows = vec![0u64; 16 * e];
-            for (ii, &i) in used.iter().enumerate() {
-                for (jj, &j) in lost.iter().enumerate() {
-                    let cij = c.get(i, j);
-                    for b in 0..16 {
-                        let image = cij.image(b);
-                        for r in 0..16 {
-                            if image >> r & 1 == 1 {
-                                rows[16 * ii + r] |= 1 << (16 * jj + b);
-                            }
-                        }
-                    }
-                }
-            }
-            let inverse = invert_bits(&rows)?;
-            // Inverse row (j, b): which bits (i, r) of the differences make bit b of d_j.
-            let mut maps = Vec::with_capacity(e * e);
-            for jj in 0..e {
-                for ii in 0..e {
-                    let mut images = [0u16; 16];
-                    for (r, image) in images.iter_mut().enumerate() {
-                        for b in 0..16 {
-                            if inverse[16 * jj + b] >> (16 * ii + r) & 1 == 1 {
-                                *image |= 1 << b;
-                            }
-                        }
-                    }
-                    maps.push(Multiplier::of(images));
-                }
-            }
+            let maps = solve(self.coefficients(km), lost, used)?;
             if self.systems.len() >= SYSTEMS_KEPT {
                 self.systems.clear();
             }
             self.systems.insert(key, maps.into_boxed_slice());
         }
-        self.systems.get(&key).map(|maps| &maps[..])
+        self.systems.get(&key).map(|maps| Cow::Borrowed(&maps[..]))
     }
+}
+
+/// Invert the `e x e` matrix `A[i][j] = c_{used_i, lost_j}` over the field: the maps
+/// `maps[j * e + i]` that make lost shard `j` from the differences of parity `i`. `None`
+/// when it is singular (it never is for an MDS code, whatever the losses).
+fn solve(c: &Coefficients, lost: &[usize], used: &[usize]) -> Option<Vec<Multiplier>> {
+    let f = Field::get();
+    let e = lost.len();
+    let one = f.one();
+    // [A | I], row-reduced to [I | A^-1].
+    let mut a: Vec<Vec<u16>> = used
+        .iter()
+        .enumerate()
+        .map(|(ii, &i)| {
+            let mut row: Vec<u16> = lost.iter().map(|&j| c.get(i, j).apply(one)).collect();
+            row.extend((0..e).map(|k| if k == ii { one } else { 0 }));
+            row
+        })
+        .collect();
+    for col in 0..e {
+        let pivot = (col..e).find(|&r| a[r][col] != 0)?;
+        a.swap(col, pivot);
+        let scale = f.inv(a[col][col]);
+        for x in &mut a[col] {
+            *x = f.mul(*x, scale);
+        }
+        let pivot_row = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            let factor = row[col];
+            if r != col && factor != 0 {
+                for (x, &p) in row.iter_mut().zip(&pivot_row) {
+                    *x ^= f.mul(p, factor);
+                }
+            }
+        }
+    }
+    Some(
+        (0..e)
+            .flat_map(|jj| (0..e).map(move |ii| (jj, ii)))
+            .map(|(jj, ii)| f.multiplier(a[jj][e + ii]))
+            .collect(),
+    )
 }
 
 /// True when parity shard `i` of a group is `p`: `shard(j)` is data shard `j` for `j < n`,
@@ -279,27 +265,6 @@ fn encodes_to<'a>(
         c.get(i, j).mul_add(scratch, shard(j));
     }
     scratch[..] == *p
-}
-
-/// The inverse of a square GF(2) matrix of `rows.len()` (at most 64) rows, bit `c` of
-/// row `r` being entry (r, c); `None` when it is singular (it never is for an MDS code's
-/// parity coefficients, whatever the losses).
-fn invert_bits(rows: &[u64]) -> Option<Vec<u64>> {
-    let n = rows.len();
-    let mut a = rows.to_vec();
-    let mut inv: Vec<u64> = (0..n).map(|r| 1u64 << r).collect();
-    for col in 0..n {
-        let pivot = (col..n).find(|&r| a[r] >> col & 1 == 1)?;
-        a.swap(col, pivot);
-        inv.swap(col, pivot);
-        for r in 0..n {
-            if r != col && a[r] >> col & 1 == 1 {
-                a[r] ^= a[col];
-                inv[r] ^= inv[col];
-            }
-        }
-    }
-    Some(inv)
 }
 
 #[cfg(test)]
@@ -382,6 +347,8 @@ mod tests {
             (3, 5, 2),
             (5, 3, 130),
             (255, 1, 8),
+            (20, 12, 64),
+            (100, 100, 66),
         ] {
             let group: Vec<u8> = (0..k * len).map(|x| (x * 7 + x / 13) as u8).collect();
             let mut solver = Solver::default();
@@ -406,18 +373,19 @@ mod tests {
                     assert!(rebuild(&mut solver, (k, m), len, &group, &[lost], &forged).is_none());
                 }
             }
-            // Up to min(M, MAX_LOSSES) losses at once, from all the parity.
-            for e in 2..=m.min(MAX_LOSSES).min(k) {
+            // Up to M losses at once, from all the parity (cached systems and not).
+            for e in 2..=m.min(k) {
                 let mut lost: Vec<usize> = (0..e).map(|x| (x * 5 + 1) % k).collect();
                 lost.sort_unstable();
                 lost.dedup();
                 let rebuilt = rebuild(&mut solver, (k, m), len, &group, &lost, &all);
                 assert!(rebuilt.as_ref() == Some(&group), "{k}+{m}, lost {lost:?}");
+                if lost.len() < m {
+                    let mut forged = all.clone();
+                    forged[m - 1].as_mut().unwrap()[len - 1] ^= 0x80;
+                    assert!(rebuild(&mut solver, (k, m), len, &group, &lost, &forged).is_none());
+                }
             }
-            assert!(solver.agrees((k, m), len, &group, &all));
-            let mut other = group.clone();
-            other[0] ^= 1;
-            assert!(!solver.agrees((k, m), len, &other, &all));
         }
     }
 

@@ -36,13 +36,13 @@ type SystemKey = (u8, u8, [u8; CACHED_LOSSES], [u8; CACHED_LOSSES]);
 
 /// The coefficients of one scheme: `c[i * K + j]` multiplies data shard `j` into parity
 /// shard `i`.
-struct Coefficients {
+pub(super) struct Coefficients {
     km: (usize, usize),
     c: Box<[Multiplier]>,
 }
 
 impl Coefficients {
-    fn get(&self, i: usize, j: usize) -> &Multiplier {
+    pub(super) fn get(&self, i: usize, j: usize) -> &Multiplier {
         &self.c[i * self.km.0 + j]
     }
 }
@@ -83,7 +83,7 @@ fn key_part(indices: &[usize]) -> [u8; CACHED_LOSSES] {
 /// Learn every `c_ij` of scheme K+M in one encoding: symbols `16j .. 16j + 15` of shard `j`
 /// hold the 16 basis symbols `1 << b` and every other shard zeros there, so those symbols
 /// of parity shard `i` are the images of the bits under `c_ij`.
-fn learn((k, m): (usize, usize)) -> Coefficients {
+pub(super) fn learn((k, m): (usize, usize)) -> Coefficients {
     let len = (16 * k).div_ceil(32) * BLOCK;
     let mut coder = DefaultRateEncoder::new(k, m, len, Naive::new(), None)
         .expect("the decoder's schemes are the coder's, shards a whole number of blocks");

@@ -85,9 +85,15 @@ impl<'w> Sender<'w> {
             batch,
             headers: Vec::with_capacity(PACKETS_PER_WRITE),
             describer: None,
-            fec: settings
-                .fec
-                .map(|s| fec::Encoder::new(s, settings.transfer_id, settings.payload_len)),
+            fec: settings.fec.map(|s| {
+                let encoder = fec::Encoder::new(s, settings.transfer_id, settings.payload_len);
+                // An interleaving sender holds a span (8 MiB by default) and its parity:
+                // the coder's 8.5 MiB of tables would take it past 16 MiB.
+                match settings.interleave {
+                    Some(_) => encoder.without_tables(),
+                    None => encoder,
+                }
+            }),
             parity: Vec::new(),
             parity_after: Vec::new(),
             parity_bytes: 0,

@@ -304,14 +304,8 @@ impl Decoder {
             slot.seq = seq;
             slot.valid = true;
             slot.gone = false;
-            // The place is trusted only when it is the payload's own bytes.
-            let lent = self.lent.as_deref().map(<dyn AsRef<[u8]>>::as_ref);
-            slot.lent = input_pos
-                .map(|pos| pos..pos + payload.len())
-                .filter(|range| {
-                    lent.and_then(|l| l.get(range.clone()))
-                        .is_some_and(|there| std::ptr::eq(there, payload))
-                });
+            slot.lent = crate::io::lent_place(self.lent.as_ref(), input_pos, payload)
+                .map(|pos| pos..pos + payload.len());
             if slot.lent.is_none() {
                 slot.data.clear();
                 slot.data.extend_from_slice(payload);

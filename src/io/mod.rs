@@ -30,6 +30,17 @@ use std::time::Duration;
 /// raw pointer is needed; the reader takes its buffer back (to refill it) after a flush.
 pub type LentInput = std::rc::Rc<dyn AsRef<[u8]>>;
 
+/// `pos` as the place of `payload` in `input`, when `payload` truly lies there (the same
+/// bytes, not equal ones elsewhere): only then may a consumer keep the place instead of
+/// copying the bytes.
+pub fn lent_place(input: Option<&LentInput>, pos: Option<usize>, payload: &[u8]) -> Option<usize> {
+    let buf: &[u8] = (**input?).as_ref();
+    pos.filter(|&pos| {
+        buf.get(pos..pos + payload.len())
+            .is_some_and(|there| std::ptr::eq(there, payload))
+    })
+}
+
 /// Size of the buffers between a program and its pipes. Large blocks amortise the system
 /// calls; 1 MiB keeps every program far below the 16 MiB memory budget.
 pub const IO_BUFFER_LEN: usize = 1 << 20;

@@ -168,14 +168,10 @@ impl Window {
     ) {
         let mut data = self.pool.pop().unwrap_or_default();
         data.clear();
-        // The place is trusted only when it is the payload's own bytes.
-        let lent = self.lent.as_deref().map(<dyn AsRef<[u8]>>::as_ref);
-        let lent = input_pos.filter(|&pos| {
-            !written
-                && lent
-                    .and_then(|l| l.get(pos..pos + payload.len()))
-                    .is_some_and(|there| std::ptr::eq(there, payload))
-        });
+        let lent = match written {
+            true => None,
+            false => crate::io::lent_place(self.lent.as_ref(), input_pos, payload),
+        };
         if !written && lent.is_none() {
             data.extend_from_slice(payload);
         }

@@ -84,6 +84,8 @@ fn mean_burst(text: &str) -> Result<f64, String> {
 }
 
 fn run(args: Args) -> Result<Outcome, Failure> {
+    let log: Vec<_> = args.log.iter().map(|p| ("--log", p.as_path())).collect();
+    cli::refuse_same_files(args.file.as_deref(), &log, true)?;
     cli::refuse_terminal_stdout(args.force)?;
     if args.burst.is_some() && args.loss.is_none() {
         // Checked here, not with clap's `requires`: its message lists nothing, and it let

@@ -2,18 +2,21 @@
 //! read in large blocks otherwise ([`Input`]), the release and prefetch of mapped pages
 //! ([`map`]), vectored writes ([`write_all_vectored`]), writes on a thread of their own
 //! ([`BackgroundWriter`]), standard output and pipe sizing,
-//! reads that a stop signal ends ([`read_some`], [`read_full`]), and the signals themselves.
+//! reads that a stop signal ends ([`read_some`], [`read_full`]), the signals themselves, and
+//! which of a program's files are one file ([`FileId`]).
 //!
 //! This module knows nothing about packets, pixels, flags or exit codes: a library user
 //! gets `io::Result`s and typed errors from it, and `cli` turns them into messages.
 
 mod background;
+mod identity;
 mod input;
 pub mod map;
 mod signals;
 mod write;
 
 pub use background::BackgroundWriter;
+pub use identity::{first_clash, FileId};
 pub use input::{is_input_error, Input, OpenError};
 pub use map::{prefetch, release, ReleaseBehind, RELEASE_BLOCK};
 pub use signals::{die_of_stop_signal, stop_on_signals, stop_requested};

@@ -25,4 +25,5 @@ mod raw2ppm_yuv;
 mod readme;
 mod regressions;
 mod resume;
+mod same_file;
 mod unpktize;

@@ -1,9 +1,10 @@
 //! How every stage moves bytes: input that is memory-mapped when it is a regular file and
 //! read in large blocks otherwise ([`Input`]), the release and prefetch of mapped pages
 //! ([`map`]), vectored writes ([`write_all_vectored`]), writes on a thread of their own
-//! ([`BackgroundWriter`]), standard output and pipe sizing,
-//! reads that a stop signal ends ([`read_some`], [`read_full`]), the signals themselves, and
-//! which of a program's files are one file ([`FileId`]).
+//! ([`BackgroundWriter`]), one message per send to a datagram socket ([`PacketWriter`]),
+//! standard output and pipe sizing, reads that a stop signal ends ([`read_some`],
+//! [`read_full`]), the signals themselves, and which of a program's files are one file
+//! ([`FileId`]).
 //!
 //! This module knows nothing about packets, pixels, flags or exit codes: a library user
 //! gets `io::Result`s and typed errors from it, and `cli` turns them into messages.
@@ -12,6 +13,7 @@ mod background;
 mod identity;
 mod input;
 pub mod map;
+mod packet_writer;
 mod signals;
 mod write;
 
@@ -19,6 +21,7 @@ pub use background::BackgroundWriter;
 pub use identity::{first_clash, FileId};
 pub use input::{is_input_error, Input, OpenError};
 pub use map::{prefetch, release, ReleaseBehind, RELEASE_BLOCK};
+pub use packet_writer::{is_packet_socket, PacketWriter};
 pub use signals::{die_of_stop_signal, stop_on_signals, stop_requested};
 pub use write::{write_all_vectored, IOV_MAX};
 

@@ -17,8 +17,9 @@
 //! so payloads are still sent from where they lie. Offsets and the FEC code count the data
 //! alone.
 //!
-//! This module does not pace by itself beyond what [`Pacer`] is given, and knows nothing of
-//! sockets.
+//! This module does not pace by itself beyond what [`Pacer`] is given. Of sockets it knows
+//! one thing: on a datagram or sequenced-packet socket every write is a message, so
+//! [`writer_for`] sends each packet as one ([`datagrams`]).
 
 use crate::descriptor::{Descriptor, MediaType, HEAD_MAX};
 use crate::fec::{self, Scheme};
@@ -26,6 +27,7 @@ use crate::wire::auth::{Signer, MAX_KEYED_DATA};
 use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::{self, Read, Write};
 
+mod datagrams;
 pub mod interleave;
 mod pacer;
 mod sender;
@@ -305,10 +307,17 @@ pub fn random_transfer_id() -> u16 {
 /// filled). Half the pipe `io::grow_pipe` asks for: 512 KiB ran 1.06x as fast as 1 MiB.
 const BACKGROUND_WRITE: usize = 512 << 10;
 
-/// Where packets for `out` are best written: a paced transfer straight to it, so each
-/// batch leaves when the pacer says; any other through a [`crate::io::BackgroundWriter`],
-/// so the checksums and parity of the next batch are computed while this one is written.
+/// Where packets for `out` are best written: to a datagram or sequenced-packet socket one
+/// packet per message, paced or not ([`datagrams`]); a paced transfer straight to `out`,
+/// so each batch leaves when the pacer says; any other through a
+/// [`crate::io::BackgroundWriter`], so the checksums and parity of the next batch are
+/// computed while this one is written.
 pub fn writer_for(out: std::fs::File, settings: &Settings) -> io::Result<Box<dyn Write>> {
+    use std::os::fd::AsFd;
+    if crate::io::is_packet_socket(out.as_fd()) {
+        let out = crate::io::PacketWriter::new(out);
+        return Ok(Box::new(datagrams::Datagrams::new(out)));
+    }
     Ok(match settings.bytes_per_sec {
         Some(_) => Box::new(out),
         None => Box::new(crate::io::BackgroundWriter::new(out, BACKGROUND_WRITE)?),

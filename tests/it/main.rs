@@ -9,6 +9,7 @@ mod common;
 mod conceal;
 mod contract;
 mod corrupt;
+mod datagrams;
 mod descriptor;
 mod faults;
 mod fec;

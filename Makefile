@@ -8,7 +8,11 @@ ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 CARGO ?= cargo
 PROGRAMS = $(basename $(notdir $(wildcard src/bin/*.rs)))
-RELEASE = target/release
+# Where cargo builds: $(CARGO_TARGET_DIR), or build.target-dir of a cargo config, as
+# cargo metadata reports it; target/ when it cannot say.
+TARGET_DIR := $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | \
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),target)
+RELEASE = $(TARGET_DIR)/release
 
 .PHONY: all deps test lint bench demo photos install uninstall clean
 

@@ -160,7 +160,6 @@ pub fn rawvideo(data: &[u8]) {
         },
         frames: flags & 32 != 0,
         every,
-        check_trailing: true,
     };
     let input = if flags & 64 != 0 {
         mapped_input(pixels)

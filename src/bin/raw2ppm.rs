@@ -158,7 +158,6 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
             .every
             .map(Every::Bytes)
             .or(args.every_rows.map(Every::Rows)),
-        check_trailing: args.verbose,
     };
     cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;

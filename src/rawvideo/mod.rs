@@ -73,8 +73,6 @@ pub struct Request {
     /// One image per frame until the input ends; otherwise the first frame only.
     pub frames: bool,
     pub every: Option<Every>,
-    /// Without `frames`, look whether input follows the first frame, for the report.
-    pub check_trailing: bool,
 }
 
 /// An image size or width that does not parse.
@@ -153,10 +151,12 @@ pub struct ShortFrame {
     pub frame_len: usize,
 }
 
-/// Input left unread after the first frame (without `frames`).
+/// Input left unread after the first frame (without `frames`): a stream is read on for at
+/// most one more frame, to tell a few bytes too many (a wrong size) from more frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trailing {
     None,
+    /// This many bytes, and then the input ended.
     Bytes(u64),
     /// A stream that had more to give; how much was not read.
     More,
@@ -253,7 +253,7 @@ impl Report {
         match self.trailing {
             Trailing::None => None,
             Trailing::Bytes(n) => Some(format!("{n} bytes after the first frame ignored")),
-            Trailing::More => Some("input continues after the first frame; not read".to_string()),
+            Trailing::More => Some("more than a frame after the first frame; not read".to_string()),
         }
     }
 }
@@ -303,10 +303,11 @@ pub fn convert(
             report.complete_frames += 1;
         }
     }
-    // Left-over bytes of a mapped input cost nothing to count; a stream is probed only on
-    // request, since the probe waits for its writer.
-    if !request.frames && (request.check_trailing || data_len.is_some()) {
-        report.trailing = source.trailing().map_err(reading)?;
+    // Left-over bytes of a mapped input cost nothing to count; a stream is read on for at
+    // most a frame (the image is written and flushed by then), so that bytes after the
+    // last whole frame are told of however the input comes.
+    if !request.frames {
+        report.trailing = source.trailing(layout.frame_len).map_err(reading)?;
     }
     Ok(report)
 }
@@ -390,7 +391,6 @@ mod tests {
             yuv: YuvOptions::default(),
             frames: false,
             every: None,
-            check_trailing: true,
         }
     }
 

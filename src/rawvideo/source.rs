@@ -146,8 +146,9 @@ impl Source {
         }
     }
 
-    /// Whether input is left after what was read.
-    pub(super) fn trailing(&mut self) -> io::Result<Trailing> {
+    /// Whether input is left after what was read: how much, if it ends within
+    /// `frame_len` bytes (a stream is read that far, its bytes dropped).
+    pub(super) fn trailing(&mut self, frame_len: usize) -> io::Result<Trailing> {
         match self {
             Source::Mapped { mapped, pos } => {
                 let left = (mapped.bytes().len() - *pos) as u64;
@@ -158,12 +159,16 @@ impl Source {
                 })
             }
             Source::Stream(reader) => {
-                let mut probe = [0u8; 1];
-                Ok(if pio::read_some(reader.as_mut(), &mut probe)? == 0 {
-                    Trailing::None
-                } else {
-                    Trailing::More
-                })
+                let mut probe = [0u8; 64 << 10];
+                let mut left = 0u64;
+                while left <= frame_len as u64 {
+                    match pio::read_some(reader.as_mut(), &mut probe)? {
+                        0 if left == 0 => return Ok(Trailing::None),
+                        0 => return Ok(Trailing::Bytes(left)),
+                        n => left += n as u64,
+                    }
+                }
+                Ok(Trailing::More)
             }
         }
     }

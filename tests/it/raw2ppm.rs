@@ -571,6 +571,23 @@ fn a_size_that_leaves_bytes_over_is_named_with_the_sizes_that_fit() {
 }
 
 #[test]
+fn a_size_that_leaves_bytes_over_is_told_from_a_pipe_too() {
+    // Issue 29, item 11: from a pipe, the bytes after the last whole frame went unsaid.
+    // The image written is whole (exit 0); more than a frame after it is more frames, not
+    // a wrong size, and says nothing.
+    let out = run(&["-s", "513x511"], &bytes(512 * 512 * 3, 5));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout.len(), 15 + 513 * 511 * 3);
+    assert_eq!(
+        stderr(&out),
+        "raw2ppm: warning: 3 bytes left over after the first 513x511 rgb24 frame (786429 bytes)\n"
+    );
+    let two_frames = run(&["-s", "512x512"], &bytes(2 * 512 * 512 * 3 + 1, 5));
+    assert_eq!(two_frames.status.code(), Some(0));
+    assert_eq!(stderr(&two_frames), "");
+}
+
+#[test]
 fn a_size_larger_than_the_data_says_how_much_is_missing_and_what_fits() {
     let err = one_line_on_a_512x512_file(&["-s", "600x600"], 1);
     let missing = 600 * 600 * 3 - 512 * 512 * 3;

@@ -351,3 +351,42 @@ fn every_program_runs_from_python_with_stdout_devnull_or_a_socket() {
         }
     }
 }
+
+#[test]
+fn no_program_writes_over_its_input() {
+    // Issue 29, item 4: an output that is the input destroys it (a mapped one: SIGBUS).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let made = common::sh(&format!(
+        "cd {d} && head -c 30000 /dev/urandom > raw && pktize --id 1 raw > pk && \
+         (printf 'P6 100 100 255\\n'; cat raw) > ppm"
+    ));
+    assert!(made.status.success(), "{}", common::stderr(&made));
+    let cases = [
+        ("pktize", "raw", ""),
+        ("corrupt", "pk", "--seed 1"),
+        ("unpktize", "pk", ""),
+        ("raw2ppm", "raw", "-s 100x100"),
+        ("ppm2bmp", "ppm", ""),
+    ];
+    assert_eq!(cases.len(), PROGRAMS.len());
+    for (program, file, args) in cases {
+        for command in [
+            format!("{program} {args} {file} >> {file}"),
+            format!("{program} {args} < {file} 1<> {file}"),
+        ] {
+            let before = crate::same_file::files(dir.path());
+            let out = common::sh(&format!("cd {d} && {command}"));
+            let line = common::error_line(program, &out, &command);
+            assert!(
+                line.contains("the input and standard output name the same file"),
+                "{command}: {line}"
+            );
+            assert_eq!(
+                crate::same_file::files(dir.path()),
+                before,
+                "{command} touched a file"
+            );
+        }
+    }
+}

@@ -32,6 +32,7 @@ test: deps lint
 lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --lib --no-default-features -- -D warnings
 	mandoc -Tlint -W warning man/*.[15]
 
 # Real photographs (public domain, CC0) for the concealment tests and benchmark.

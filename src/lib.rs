@@ -7,8 +7,10 @@
 //! ```
 //!
 //! Each arrow is one module; each program in `src/bin/` is a thin shell around it. The
-//! library does not use [`cli`]: its stages return typed errors, and only the programs turn
-//! them into a message and an exit status.
+//! library does not use `cli`: its stages return typed errors, and only the programs turn
+//! them into a message and an exit status. `cli` and clap come with the feature `cli`, on
+//! by default and required by the programs; `--no-default-features` builds the library
+//! alone.
 //!
 //! | module | concern |
 //! |---|---|
@@ -26,10 +28,11 @@
 //! | [`image`] | the one image geometry (planes, rows, pixel layout) from a PNM or BMP header or a raw `WxH:PIX_FMT`: what the descriptor, concealment, the damage map and the outputs use |
 //! | [`io`] | moving bytes: mapped or streamed input, page release, vectored writes, pipes, signals |
 //! | [`units`] | sizes, rates and hex patterns as people write them |
-//! | [`cli`] | only for `src/bin`: exit status, the one-line error, argument glue, progress |
+//! | `cli` | only for `src/bin` (feature `cli`): exit status, the one-line error, argument glue, progress |
 
 pub mod bmp;
 pub mod channel;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod conceal;
 pub mod convert;

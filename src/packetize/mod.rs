@@ -72,7 +72,82 @@ pub const DEFAULT_INTERLEAVE_BYTES: usize = 8 << 20;
 /// memory, and a receiver writing in order holds one too.
 pub const MAX_INTERLEAVE_BYTES: usize = 64 << 20;
 
+/// Settings that cannot be sent: each bound a packet must keep to fit one datagram, or a
+/// combination not implemented.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error(
+        "payload size must be 1 to {largest} bytes (one UDP datagram with the header{}), found {found}",
+        if *.keyed { " and the 24-byte tag" } else { "" }
+    )]
+    PayloadLen {
+        found: u64,
+        largest: usize,
+        keyed: bool,
+    },
+    #[error("with FEC the payload size must be at most {largest} bytes (parity is whole 16-bit symbols and must fit one datagram), found {found}")]
+    FecPayloadLen { found: u64, largest: usize },
+    #[error("with FEC and a key the payload size must be at most {largest} bytes, found {found}")]
+    KeyedFecPayloadLen { found: u64, largest: usize },
+    #[error("authenticated interleaving is not implemented yet")]
+    KeyedInterleave,
+    #[error("the span must be 1 to {most} packets ({} MiB of payload at this size), found {found}", MAX_INTERLEAVE_BYTES >> 20)]
+    Span { found: u32, most: u64 },
+}
+
 impl Settings {
+    /// Settings for packets of `payload_len` bytes of transfer `transfer_id`, checked
+    /// against every bound a packet keeps (one datagram, with the key's tag, with FEC's
+    /// whole 16-bit symbols) and a span's; unpaced, without descriptors (set
+    /// `bytes_per_sec` and `describe` as wanted: they have no bounds of their own).
+    pub fn new(
+        payload_len: u64,
+        transfer_id: u16,
+        fec: Option<Scheme>,
+        interleave: Option<Interleave>,
+        sign: Option<Signer>,
+    ) -> Result<Settings, SettingsError> {
+        let keyed = sign.is_some();
+        let largest = if keyed { MAX_KEYED_DATA } else { MAX_PAYLOAD };
+        if !(1..=largest as u64).contains(&payload_len) {
+            return Err(SettingsError::PayloadLen {
+                found: payload_len,
+                largest,
+                keyed,
+            });
+        }
+        if fec.is_some() && payload_len > fec::MAX_PAYLOAD as u64 {
+            return Err(SettingsError::FecPayloadLen {
+                found: payload_len,
+                largest: fec::MAX_PAYLOAD,
+            });
+        }
+        if keyed && fec.is_some() && payload_len > (fec::MAX_PAYLOAD - TRAILER_LEN) as u64 {
+            return Err(SettingsError::KeyedFecPayloadLen {
+                found: payload_len,
+                largest: fec::MAX_PAYLOAD - TRAILER_LEN,
+            });
+        }
+        if keyed && interleave.is_some() {
+            return Err(SettingsError::KeyedInterleave);
+        }
+        if let Some(Interleave::Packets(span)) = interleave {
+            let most = (MAX_INTERLEAVE_BYTES as u64 / payload_len).max(1);
+            if span == 0 || u64::from(span) > most {
+                return Err(SettingsError::Span { found: span, most });
+            }
+        }
+        Ok(Settings {
+            payload_len: payload_len as usize,
+            transfer_id,
+            bytes_per_sec: None,
+            describe: None,
+            fec,
+            interleave,
+            sign,
+        })
+    }
+
     /// The span, in data packets, for an input of `input_packets` data packets (`None`:
     /// unknown, a pipe), or `None` when the packets go in order. A span is never longer
     /// than the input, and with FEC it is a whole number of groups.

@@ -247,3 +247,62 @@ mod interleaved_tests {
         assert_eq!(s.interleave_span(None), Some(MAX_INTERLEAVE_BYTES / 10));
     }
 }
+
+mod settings_bounds {
+    use super::super::{Interleave, Settings, SettingsError, MAX_INTERLEAVE_BYTES};
+    use crate::fec::Scheme;
+    use crate::wire::auth::{Key, Signer, MAX_KEYED_DATA};
+    use crate::wire::{MAX_PAYLOAD, TRAILER_LEN};
+
+    fn signer() -> Option<Signer> {
+        Some(Signer::new(
+            Key::from_secret(&[7; 32]).unwrap(),
+            Default::default(),
+        ))
+    }
+
+    #[test]
+    fn every_bound_a_packet_keeps_is_checked_here() {
+        let fec = Some("8+2".parse::<Scheme>().unwrap());
+        let ok = |len, fec, il, sign| Settings::new(len, 1, fec, il, sign).map(|_| ());
+        assert_eq!(ok(1, None, None, None), Ok(()));
+        assert_eq!(ok(MAX_PAYLOAD as u64, None, None, None), Ok(()));
+        assert!(matches!(
+            ok(0, None, None, None),
+            Err(SettingsError::PayloadLen { keyed: false, .. })
+        ));
+        assert!(matches!(
+            ok(MAX_PAYLOAD as u64 + 1, None, None, None),
+            Err(SettingsError::PayloadLen { .. })
+        ));
+        assert!(matches!(
+            ok(MAX_KEYED_DATA as u64 + 1, None, None, signer()),
+            Err(SettingsError::PayloadLen { keyed: true, .. })
+        ));
+        let fec_max = crate::fec::MAX_PAYLOAD as u64;
+        assert!(matches!(
+            ok(fec_max + 1, fec, None, None),
+            Err(SettingsError::FecPayloadLen { .. })
+        ));
+        assert_eq!(ok(fec_max, fec, None, None), Ok(()));
+        assert!(matches!(
+            ok(fec_max - TRAILER_LEN as u64 + 1, fec, None, signer()),
+            Err(SettingsError::KeyedFecPayloadLen { .. })
+        ));
+        assert_eq!(
+            ok(1024, None, Some(Interleave::Whole), signer()),
+            Err(SettingsError::KeyedInterleave)
+        );
+        let most = (MAX_INTERLEAVE_BYTES / 1024) as u32;
+        assert_eq!(
+            ok(1024, None, Some(Interleave::Packets(most)), None),
+            Ok(())
+        );
+        for span in [0, most + 1] {
+            assert!(matches!(
+                ok(1024, None, Some(Interleave::Packets(span)), None),
+                Err(SettingsError::Span { .. })
+            ));
+        }
+    }
+}

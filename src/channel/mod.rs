@@ -497,7 +497,7 @@ impl<'o, 'l> Channel<'o, 'l> {
     fn open(
         config: &Config,
         head: &[u8],
-        out: Output<'o>,
+        mut out: Output<'o>,
         mut log: EventLog<'l>,
     ) -> Result<Self, ChannelError> {
         let packets = match config.mode {
@@ -512,7 +512,6 @@ impl<'o, 'l> Channel<'o, 'l> {
         }
         let name = if packets { "packets" } else { "raw" };
         log.comment(format_args!("corrupt seed={} mode={name}", config.seed))?;
-        let mut out = out;
         out.datagrams = packets && config.datagrams;
         let mode = if packets {
             ModeChannel::Packets(packet::PacketChannel::new(config))

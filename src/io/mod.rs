@@ -91,7 +91,7 @@ pub fn stdout_file() -> io::Result<File> {
 ///
 /// Rust's runtime does not leave descriptor 1 closed: before `main` it opens `/dev/null`
 /// there, so every write succeeds and the data is lost without a word. What was there is
-/// therefore looked at before the runtime starts, by [`STDOUT_AT_START`], a constructor
+/// therefore looked at before the runtime starts, by `STDOUT_AT_START`, a constructor
 /// the C library runs before `main` (Linux). A /dev/null handed over on purpose, read-write
 /// as Python's `subprocess.DEVNULL` and service managers open it, is an open output like
 /// any other. Where no constructor runs, nothing is detected.

@@ -257,29 +257,32 @@ fn a_reader_that_goes_away_is_a_quiet_success() {
     }
 }
 
-/// Runs `argv[3:]` from Python's `subprocess` with stdin the file `argv[2]` and stdout as
-/// `argv[1]` says: `devnull` (`subprocess.DEVNULL`, /dev/null opened read-write, as service
-/// managers hand it over too) or `socket` (one end of a stream socket pair, as socat's EXEC
-/// gives, read to its end here and copied to this script's stdout). The program's stderr
-/// and exit status are passed on.
+/// Runs the jobs in the JSON file `argv[1]` from Python's `subprocess`, each with stdin
+/// the file `stdin` and stdout as `mode` says: `devnull` (`subprocess.DEVNULL`, /dev/null
+/// opened read-write, as service managers hand it over too) or `socket` (one end of a
+/// stream socket pair, as socat's EXEC gives, read to its end here into the file `out`).
+/// Each job's stderr goes to the file `err`; the exit statuses are printed as JSON. One
+/// Python for all: its start is the slow part.
 const PYTHON_RUNNER: &str = r#"
-import socket, subprocess, sys
-mode, source, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
-with open(source, "rb") as stdin:
-    if mode == "devnull":
-        p = subprocess.run(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        sys.stderr.buffer.write(p.stderr)
-        sys.exit(p.returncode)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    p = subprocess.Popen(cmd, stdin=stdin, stdout=theirs, stderr=subprocess.PIPE)
-    theirs.close()
-    while True:
-        data = ours.recv(1 << 16)
-        if not data:
-            break
-        sys.stdout.buffer.write(data)
-    sys.stderr.buffer.write(p.stderr.read())
-    sys.exit(p.wait())
+import json, socket, subprocess, sys
+statuses = []
+for job in json.load(open(sys.argv[1])):
+    with open(job["stdin"], "rb") as stdin, open(job["err"], "wb") as err:
+        if job["mode"] == "devnull":
+            p = subprocess.run(job["cmd"], stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
+            statuses.append(p.returncode)
+            continue
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        p = subprocess.Popen(job["cmd"], stdin=stdin, stdout=theirs, stderr=err)
+        theirs.close()
+        with open(job["out"], "wb") as out:
+            while True:
+                data = ours.recv(1 << 16)
+                if not data:
+                    break
+                out.write(data)
+        statuses.append(p.wait())
+print(json.dumps(statuses))
 "#;
 
 #[test]
@@ -307,11 +310,38 @@ fn every_program_runs_from_python_with_stdout_devnull_or_a_socket() {
         ("ppm2bmp", &[], &image),
     ];
     assert_eq!(cases.len(), PROGRAMS.len());
+    let modes = ["devnull", "socket"];
+    let mut jobs = vec![];
+    for (program, args, input) in &cases {
+        for mode in modes {
+            let mut cmd = vec![bin(program).display().to_string()];
+            cmd.extend(args.iter().map(|a| a.to_string()));
+            let name = dir.path().join(format!("{program}.{mode}"));
+            jobs.push(serde_json::json!({
+                "mode": mode,
+                "stdin": input,
+                "cmd": cmd,
+                "out": name.with_extension(format!("{mode}.out")),
+                "err": name.with_extension(format!("{mode}.err")),
+            }));
+        }
+    }
+    let job_file = file(
+        "jobs.json",
+        serde_json::to_string(&jobs).unwrap().as_bytes(),
+    );
     let script = file("runner.py", PYTHON_RUNNER.as_bytes());
-    for (program, args, input) in cases {
+    let ran = Command::new("python3")
+        .arg(&script)
+        .arg(&job_file)
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", common::stderr(&ran));
+    let statuses: Vec<i32> = serde_json::from_slice(&ran.stdout).unwrap();
+    for (n, (program, args, input)) in cases.iter().enumerate() {
         // Stdin the same file as Python gives, stdout a pipe.
         let through_pipe = Command::new(bin(program))
-            .args(args)
+            .args(*args)
             .stdin(std::fs::File::open(input).unwrap())
             .output()
             .unwrap();
@@ -321,32 +351,16 @@ fn every_program_runs_from_python_with_stdout_devnull_or_a_socket() {
             "{program}: {}",
             common::stderr(&through_pipe)
         );
-        for mode in ["devnull", "socket"] {
-            let out = Command::new("python3")
-                .arg(&script)
-                .arg(mode)
-                .arg(input)
-                .arg(bin(program))
-                .args(args)
-                .output()
-                .unwrap();
+        for (m, mode) in modes.iter().enumerate() {
             let what = format!("{program} with stdout {mode}");
-            assert_eq!(
-                out.status.code(),
-                status,
-                "{what}: {}",
-                common::stderr(&out)
-            );
-            assert_eq!(
-                common::stderr(&out),
-                common::stderr(&through_pipe),
-                "{what}"
-            );
-            if mode == "socket" {
-                assert!(
-                    out.stdout == through_pipe.stdout,
-                    "{what}: not what a pipe gets"
-                );
+            let name = dir.path().join(format!("{program}.{mode}"));
+            let err = std::fs::read(name.with_extension(format!("{mode}.err"))).unwrap();
+            let err = String::from_utf8_lossy(&err);
+            assert_eq!(Some(statuses[n * modes.len() + m]), status, "{what}: {err}");
+            assert_eq!(err, common::stderr(&through_pipe), "{what}");
+            if *mode == "socket" {
+                let out = std::fs::read(name.with_extension(format!("{mode}.out"))).unwrap();
+                assert!(out == through_pipe.stdout, "{what}: not what a pipe gets");
             }
         }
     }

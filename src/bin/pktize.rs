@@ -5,9 +5,9 @@ use pktools::cli::{self, Failure, Outcome};
 use pktools::descriptor::{MediaType, NAME_MAX};
 use pktools::fec::Scheme;
 use pktools::io::{Input, ReleaseBehind};
-use pktools::packetize::{self, Describe, Interleave, Passes, Settings, SettingsError};
-use pktools::wire::auth::{self, Key, Signer};
-use pktools::wire::DEFAULT_PAYLOAD;
+use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
+use pktools::wire::auth::{self, Key, Signer, MAX_KEYED_DATA};
+use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,23 +109,49 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         }
         None => None,
     };
+    let (largest, with_trailer) = match sign {
+        Some(_) => (MAX_KEYED_DATA, " and the 24-byte tag"),
+        None => (MAX_PAYLOAD, ""),
+    };
+    if !(1..=largest as u64).contains(&payload_len) {
+        return Err(Failure::new(format!(
+            "--size: payload size must be 1 to {largest} bytes (one UDP datagram with the header{with_trailer}), found {payload_len}"
+        )));
+    }
+    if args.fec.is_some() && payload_len > pktools::fec::MAX_PAYLOAD as u64 {
+        return Err(Failure::new(format!(
+            "--size: with --fec the payload size must be at most {} bytes (parity is whole 16-bit symbols and must fit one datagram), found {payload_len}",
+            pktools::fec::MAX_PAYLOAD
+        )));
+    }
+    if sign.is_some()
+        && args.fec.is_some()
+        && payload_len > (pktools::fec::MAX_PAYLOAD - TRAILER_LEN) as u64
+    {
+        return Err(Failure::new(format!(
+            "--size: with --fec and --key the payload size must be at most {} bytes, found {payload_len}",
+            pktools::fec::MAX_PAYLOAD - TRAILER_LEN
+        )));
+    }
+    if sign.is_some() && args.interleave.is_some() {
+        return Err(Failure::new(
+            "--key with --interleave is not implemented yet",
+        ));
+    }
     let interleave = match args.interleave {
         None => None,
         Some(None) => Some(Interleave::Whole),
-        Some(Some(span)) => Some(Interleave::Packets(span)),
+        Some(Some(span)) => {
+            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len).max(1);
+            if span == 0 || u64::from(span) > most {
+                return Err(Failure::new(format!(
+                    "--interleave: the span must be 1 to {most} packets ({} MiB of payload at this size), found {span}",
+                    packetize::MAX_INTERLEAVE_BYTES >> 20
+                )));
+            }
+            Some(Interleave::Packets(span))
+        }
     };
-    let transfer_id = args.id.unwrap_or_else(packetize::random_transfer_id);
-    let mut settings = Settings::new(payload_len, transfer_id, args.fec, interleave, sign)
-        .map_err(|e| {
-            let flag = match e {
-                SettingsError::KeyedInterleave => {
-                    return Failure::new("--key with --interleave is not implemented yet")
-                }
-                SettingsError::Span { .. } => "--interleave",
-                _ => "--size",
-            };
-            Failure::new(format!("{flag}: {e}"))
-        })?;
     let bytes_per_sec = match &args.rate {
         Some(r) => match cli::parse_size(r) {
             Ok(0) | Err(_) => {
@@ -137,16 +163,23 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         },
         None => None,
     };
-    settings.bytes_per_sec = bytes_per_sec;
-    settings.describe = (args.describe_every > 0).then(|| Describe {
-        every: args.describe_every,
-        name: args
-            .name
-            .clone()
-            .or_else(|| base_name(&args.file))
-            .unwrap_or_default(),
-        media_type: args.media_type,
-    });
+    let settings = Settings {
+        payload_len: payload_len as usize,
+        transfer_id: args.id.unwrap_or_else(packetize::random_transfer_id),
+        bytes_per_sec,
+        describe: (args.describe_every > 0).then(|| Describe {
+            every: args.describe_every,
+            name: args
+                .name
+                .clone()
+                .or_else(|| base_name(&args.file))
+                .unwrap_or_default(),
+            media_type: args.media_type,
+        }),
+        fec: args.fec,
+        sign,
+        interleave,
+    };
     cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;

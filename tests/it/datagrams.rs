@@ -179,7 +179,7 @@ fn through_socat_udp(args: &str, file: &Path) -> Vec<Vec<u8>> {
         rustix::net::sockopt::set_socket_recv_buffer_size(&socket, 64 << 20).unwrap();
     }
     let port = socket.local_addr().unwrap().port();
-    let out = Command::new("timeout")
+    let mut sender = Command::new("timeout")
         .args(["60", "socat", "-u", "-b", "65536"])
         .arg(format!(
             "EXEC:{} {args} {},socktype=5",
@@ -187,18 +187,26 @@ fn through_socat_udp(args: &str, file: &Path) -> Vec<Vec<u8>> {
             file.display()
         ))
         .arg(format!("UDP-SENDTO:127.0.0.1:{port}"))
-        .output()
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(out.status.success(), "socat: {}", stderr(&out));
-    // Loopback delivers at once: what the sender sent is queued by the time it exits.
+    // Read while it sends; once it has ended, until the queue is empty (loopback delivers
+    // at once: what was sent is queued by the time the sender exits).
     socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
+        .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut datagrams = vec![];
     let mut buf = vec![0u8; 1 << 16];
-    while let Ok(n) = socket.recv(&mut buf) {
-        datagrams.push(buf[..n].to_vec());
+    let mut ended = false;
+    loop {
+        match socket.recv(&mut buf) {
+            Ok(n) => datagrams.push(buf[..n].to_vec()),
+            Err(_) if ended => break,
+            Err(_) => ended = sender.try_wait().unwrap().is_some(),
+        }
     }
+    let out = sender.wait_with_output().unwrap();
+    assert!(out.status.success(), "socat: {}", stderr(&out));
     datagrams
 }
 

@@ -106,6 +106,11 @@ impl Transfer {
         self.resumed = true;
     }
 
+    /// The furthest any of its packets reached (transfer offset).
+    pub fn highest_end(&self) -> u64 {
+        self.highest_end
+    }
+
     /// Every byte up to the known end is settled.
     pub fn is_complete(&self) -> bool {
         self.extent.end().is_some_and(|e| self.frontier >= e) && self.window.is_empty()

@@ -1,0 +1,103 @@
+//! Which bytes and which transfers unpktize keeps, and what it claims about them, under
+//! the combinations of issues 29 and 35: every case is an exact reproduction, and the
+//! bytes that come out are compared with the bytes that went in.
+
+use crate::common;
+
+use common::{bytes, header, run, sh, split_packets, stderr};
+use pktools::wire::Kind;
+use std::path::Path;
+
+fn pktize(args: &[&str], data: &[u8]) -> Vec<Vec<u8>> {
+    let out = run("pktize", args, data);
+    assert!(out.status.success(), "pktize: {}", stderr(&out));
+    split_packets(&out.stdout)
+}
+
+/// The stream of `packets` without the last data packet (the one flagged LAST).
+fn without_last_data(packets: &[Vec<u8>]) -> Vec<u8> {
+    packets
+        .iter()
+        .filter(|p| !(header(p).kind == Kind::Data && header(p).last))
+        .flatten()
+        .copied()
+        .collect()
+}
+
+fn report_of(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_short_transfer_after_one_missing_its_end_is_written() {
+    // Issue 35.4: the second transfer has fewer packets than it takes to end the first.
+    let (a, b) = (bytes(50_000, 41), bytes(20_000, 42));
+    let first = without_last_data(&pktize(&["--id", "1"], &a));
+    let second = pktize(&["--id", "2"], &b).concat();
+    let stream = [first, second].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, report) = (dir.path().join("out"), dir.path().join("r.json"));
+    for to_file in [false, true] {
+        let out = if to_file {
+            let args = ["-o", file.to_str().unwrap(), "--report"];
+            run(
+                "unpktize",
+                &[&args[..], &[report.to_str().unwrap()]].concat(),
+                &stream,
+            )
+        } else {
+            run("unpktize", &["--report", report.to_str().unwrap()], &stream)
+        };
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let got = if to_file {
+            std::fs::read(&file).unwrap()
+        } else {
+            out.stdout
+        };
+        assert_eq!(got.len(), 70_000, "to a file: {to_file}");
+        assert!(got[..49_152] == a[..49_152] && got[50_000..] == b[..]);
+        let r = report_of(&report);
+        assert_eq!(r["transfers"].as_array().unwrap().len(), 2);
+        assert_eq!(r["packets"]["foreign"], 0);
+    }
+}
+
+#[test]
+fn reordering_across_two_transfers_keeps_both_for_every_seed() {
+    // Issue 35.5: an early packet of b made it another sender's for the rest of the input.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::write(&a, bytes(50_000, 51)).unwrap();
+    std::fs::write(&b, bytes(50_000, 52)).unwrap();
+    let both = [bytes(50_000, 51), bytes(50_000, 52)].concat();
+    for seed in 1..=8 {
+        let out = sh(&format!(
+            "(pktize {a}; pktize {b}) | corrupt --seed {seed} --reorder 0.3,20 | unpktize",
+            a = a.display(),
+            b = b.display()
+        ));
+        assert_eq!(out.status.code(), Some(0), "seed {seed}: {}", stderr(&out));
+        assert!(
+            out.stdout == both,
+            "seed {seed}: {} bytes",
+            out.stdout.len()
+        );
+    }
+}
+
+#[test]
+fn a_short_transfer_between_two_is_the_next_one() {
+    // The first misses its end, the second is short and whole, a third follows: the
+    // second is not dropped for the third.
+    let (a, b, c) = (bytes(20_000, 61), bytes(5_000, 62), bytes(40_000, 63));
+    let stream = [
+        without_last_data(&pktize(&["--id", "1"], &a)),
+        pktize(&["--id", "2"], &b).concat(),
+        pktize(&["--id", "3"], &c).concat(),
+    ]
+    .concat();
+    let out = run("unpktize", &[], &stream);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), 65_000);
+    assert!(out.stdout[20_000..] == [b, c].concat()[..]);
+}

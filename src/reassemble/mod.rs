@@ -83,7 +83,9 @@ pub struct Settings {
     /// Asked while writing long runs of fill: true once the program should stop.
     pub stop: fn() -> bool,
     /// Stop taking packets once the followed transfer is whole (every byte intact) when
-    /// its sender announced a carousel, instead of reading the input to its end.
+    /// its sender announced a carousel, instead of reading the input to its end (the
+    /// report says so: [`Report::stopped_whole`]). [`receive`] reads a file to its end
+    /// whatever this says, so a transfer after the carousel is received.
     pub stop_when_whole: bool,
     /// Take only packets authenticated with this key (see [`crate::wire::auth`]); without one,
     /// keyed packets are counted and ignored.
@@ -636,6 +638,7 @@ impl<O: Output> Reassembler<O> {
     /// The input ended: settle everything and return the report. A stop request while
     /// writing fill ends it early, keeping what was settled.
     pub fn finish(mut self) -> io::Result<(Report, O)> {
+        let stopped_whole = self.refused.is_none() && self.done();
         let ended = self.take_held_at_end().and_then(|()| self.end_transfer());
         match ended {
             Ok(())
@@ -676,6 +679,7 @@ impl<O: Output> Reassembler<O> {
                 Some(e @ ReassembleError::Mismatch(_)) => Some(e.to_string()),
                 _ => None,
             },
+            stopped_whole,
         };
         self.sink.damage.finish(&report)?;
         Ok((report, self.sink.out))

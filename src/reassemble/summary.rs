@@ -104,6 +104,10 @@ pub struct Report {
     pub refused: Option<String>,
     /// Resuming: why the transfer is not the one the output holds part of, if it is not.
     pub mismatch: Option<String>,
+    /// Reading stopped once a carousel's transfer was whole (see
+    /// [`super::Settings::stop_when_whole`]): whatever the input held after it, another
+    /// transfer included, was not read.
+    pub stopped_whole: bool,
 }
 
 impl Report {

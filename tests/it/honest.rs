@@ -101,3 +101,31 @@ fn a_short_transfer_between_two_is_the_next_one() {
     assert_eq!(out.stdout.len(), 65_000);
     assert!(out.stdout[20_000..] == [b, c].concat()[..]);
 }
+
+#[test]
+fn a_transfer_after_a_whole_carousel_is_received_from_a_file_and_reported_unread_from_a_pipe() {
+    // Issue 29.7: the second transfer was dropped and the exit was 0, even reading a file.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (bytes(30_000, 71), bytes(20_000, 72));
+    let stream = [
+        pktize(&["--id", "3", "--repeat", "2"], &a).concat(),
+        pktize(&["--id", "4"], &b).concat(),
+    ]
+    .concat();
+    let capture = dir.path().join("capture.pk");
+    std::fs::write(&capture, &stream).unwrap();
+    let report = dir.path().join("r.json");
+    let r = report.to_str().unwrap();
+    let out = run("unpktize", &[capture.to_str().unwrap(), "--report", r], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == [&a[..], &b[..]].concat());
+    assert_eq!(report_of(&report)["read_to_end"], true);
+    let out = run("unpktize", &["-v", "--report", r], &stream);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == a);
+    assert!(stderr(&out).contains("the rest of the input (any later transfer) was not read"));
+    assert_eq!(report_of(&report)["read_to_end"], false);
+    let out = run("unpktize", &["--id", "4"], &stream);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == b);
+}

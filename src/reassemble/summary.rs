@@ -26,7 +26,9 @@ pub struct Counts {
     pub late_written: u64,
     /// Packets of transfers not followed, or contradicting their transfer's length.
     pub foreign: u64,
-    /// Intact packets whose range was already placed with other bytes: dropped.
+    /// Intact packets whose range was already placed with other bytes: dropped; and
+    /// parity packets that conflict with one taken for their slot (see
+    /// [`crate::fec::ParityTaken::Conflict`]).
     pub conflicting: u64,
     /// Parity packets of the followed transfer.
     pub parity: u64,

@@ -129,3 +129,55 @@ fn a_transfer_after_a_whole_carousel_is_received_from_a_file_and_reported_unread
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stdout == b);
 }
+
+/// `packet` (a parity packet) with its payload's first byte changed: a forgery with a
+/// valid CRC and header check.
+fn forged_parity(packet: &[u8]) -> Vec<u8> {
+    let mut h = header(packet);
+    let mut payload = packet[pktools::wire::HEADER_LEN..].to_vec();
+    payload[0] ^= 0x5a;
+    h.payload_crc = pktools::wire::Header::crc_of(&payload);
+    h.with_payload(&payload)
+}
+
+#[test]
+fn a_forged_parity_packet_before_the_real_one_is_a_conflict_never_intact() {
+    // Issue 29.10: the forged parity rebuilt wrong bytes, the real one was dropped
+    // silently, exit 0.
+    let data = bytes(8192, 81);
+    for scheme in ["4+1", "4+2"] {
+        let packets = pktize(&["--fec", scheme, "--describe-every", "0"], &data);
+        let mut stream = Vec::new();
+        for p in &packets {
+            let h = header(p);
+            if h.kind == Kind::Data && h.seq == 1 {
+                continue; // lost: parity must rebuild it
+            }
+            if h.kind == Kind::Parity && h.seq == 0 && h.parity.unwrap().parity_index == 0 {
+                stream.extend(forged_parity(p));
+            }
+            stream.extend(p);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (file, report) = (dir.path().join("out"), dir.path().join("r.json"));
+        for to_file in [false, true] {
+            let mut args = vec!["--report", report.to_str().unwrap()];
+            if to_file {
+                args.extend(["-o", file.to_str().unwrap()]);
+            }
+            let out = run("unpktize", &args, &stream);
+            let got = if to_file {
+                std::fs::read(&file).unwrap()
+            } else {
+                out.stdout.clone()
+            };
+            let r = report_of(&report);
+            assert_eq!(out.status.code(), Some(1), "{scheme}: {}", stderr(&out));
+            assert_eq!(r["intact"], false, "{scheme}");
+            assert_eq!(r["packets"]["conflicting"], 1, "{scheme}");
+            assert_eq!(got.len(), data.len());
+            // What did not depend on the conflicting parity is the sender's.
+            assert!(got[..1024] == data[..1024] && got[2048..] == data[2048..]);
+        }
+    }
+}

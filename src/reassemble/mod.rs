@@ -572,6 +572,9 @@ impl<O: Output> Reassembler<O> {
             None => self.start_transfer(id)?,
             Some(t) if t.id == id && !t.is_complete() => {}
             // A finished transfer's trailing descriptor, or a carousel's next pass.
+            // After descriptors disagreed, no descriptor can tell the next run apart (its
+            // data packets still can): this one is counted among the conflicting.
+            Some(t) if t.id == id && t.head_disputed() => {}
             Some(t)
                 if t.id == id
                     && t.descriptor.as_ref().is_none_or(|old| old.agrees_with(&d))

@@ -181,3 +181,76 @@ fn a_forged_parity_packet_before_the_real_one_is_a_conflict_never_intact() {
         }
     }
 }
+
+#[test]
+fn a_forged_descriptor_head_that_genuine_descriptors_contradict_is_never_restored_as_intact() {
+    // Issue 35.6: a forged descriptor came first; the first data packet was lost, so its
+    // bytes were "restored" from the forged head, the result "complete and intact", and
+    // with -o the genuine first packet arriving later was dropped as a duplicate.
+    use pktools::descriptor::Descriptor;
+    use pktools::wire::HEADER_LEN;
+    let data = bytes(20_000, 91);
+    let packets = pktize(&["--id", "77", "--name", "a"], &data);
+    let genuine = Descriptor::parse(&packets[0][HEADER_LEN..]).unwrap();
+    let mut forged = genuine.clone();
+    forged.head.iter_mut().for_each(|b| *b = b'X');
+    let forged = common::forged_packet(Kind::Descriptor, 77, 0, 0, Some(20_000), &forged.encode());
+    let first_data = packets
+        .iter()
+        .position(|p| header(p).kind == Kind::Data)
+        .unwrap();
+    // forged descriptor, the rest without the first data packet, which comes last.
+    let mut stream = forged.clone();
+    for (i, p) in packets.iter().enumerate() {
+        if i != first_data {
+            stream.extend(p);
+        }
+    }
+    let late = packets[first_data].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, report) = (dir.path().join("out"), dir.path().join("r.json"));
+    let (f, r) = (file.to_str().unwrap(), report.to_str().unwrap());
+    // Without the first packet: its bytes are not known, whichever head is the sender's.
+    let out = run("unpktize", &["--window", "4", "--report", r], &stream);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout[1024..] == data[1024..]);
+    assert!(
+        !out.stdout[..1024].iter().all(|&b| b == b'X'),
+        "the forged head was used"
+    );
+    assert_eq!(report_of(&report)["intact"], false);
+    // The genuine packet arriving after the fill is written: the file is the sender's.
+    let with_late = [stream.clone(), late].concat();
+    let out = run(
+        "unpktize",
+        &["--window", "4", "-o", f, "--report", r],
+        &with_late,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read(&file).unwrap() == data);
+    // The forged head restored before a genuine descriptor came: damaged once disputed,
+    // and still repaired by the genuine packet.
+    let mut forged_late = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        match i {
+            0 => forged_late.extend(&forged),
+            _ if i == first_data => {}
+            10 => forged_late.extend([&packets[0][..], p].concat()),
+            _ => forged_late.extend(p),
+        }
+    }
+    let out = run("unpktize", &["--window", "4", "--report", r], &forged_late);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rep = report_of(&report);
+    assert_eq!(rep["intact"], false);
+    assert_eq!(rep["transfers"].as_array().unwrap().len(), 1);
+    assert_eq!(rep["bytes"]["damaged"], 1024);
+    let with_late = [forged_late, packets[first_data].clone()].concat();
+    let out = run(
+        "unpktize",
+        &["--window", "4", "-o", f, "--report", r],
+        &with_late,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read(&file).unwrap() == data);
+}

@@ -404,6 +404,10 @@ fn reassemble_into<O: Output + ImageOutput>(
     feed: Feed,
 ) -> Result<(Report, Option<String>), ReceiveError> {
     let live = settings.live_latency.is_some();
+    let mut settings = settings;
+    // A file ends: read it all, so a transfer after a whole carousel is not left unread
+    // (stopping early only spares a receiver of an endless stream from waiting).
+    settings.stop_when_whole &= matches!(input, Input::Stream(_));
     let mut r = Reassembler::new(settings, out, damage);
     let fed = match input {
         Input::Mapped(map) => {

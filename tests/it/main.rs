@@ -15,6 +15,7 @@ mod faults;
 mod fec;
 mod ffmpeg;
 mod fuzz_corpus;
+mod honest;
 mod limits;
 mod manual;
 mod netcat;

@@ -97,7 +97,8 @@ impl Engine {
 
     /// True when columns `cols` of rows `above` (if any) and `below` (if any) of the
     /// current frame, whose bytes are given, match the previous frame's: the scene there
-    /// is still. False without a previous frame.
+    /// is still, or the previous frame explains them better than they explain each other
+    /// (the vertical interpolation's own evidence). False without a previous frame.
     fn still(
         &self,
         store: &dyn RowStore,
@@ -113,33 +114,51 @@ impl Engine {
             let Some(prev) = store.prev_row(y) else {
                 return false;
             };
-            let prev = &prev[bytes.clone()];
-            let cur = &cur[bytes.clone()];
-            match self.sample {
-                Sample::U8 => {
-                    samples += cur.len() as u64;
-                    sum += cur
-                        .iter()
-                        .zip(prev)
-                        .map(|(&a, &b)| a.abs_diff(b) as u64)
-                        .sum::<u64>();
-                }
-                Sample::U16Be | Sample::U16Le => {
-                    let get = |s: &[u8]| match self.sample {
-                        Sample::U16Be => u16::from_be_bytes([s[0], s[1]]),
-                        _ => u16::from_le_bytes([s[0], s[1]]),
-                    };
-                    samples += (cur.len() / 2) as u64;
-                    sum += cur
-                        .chunks_exact(2)
-                        .zip(prev.chunks_exact(2))
-                        .map(|(a, b)| get(a).abs_diff(get(b)) as u64)
-                        .sum::<u64>()
-                        / 4;
-                }
+            let (s, n) = self.sad(&cur[bytes.clone()], &prev[bytes.clone()]);
+            sum += s;
+            samples += n;
+        }
+        if self.indexed {
+            return sum == 0;
+        }
+        if sum <= STILL_MEAN * samples {
+            return true;
+        }
+        match (above, below) {
+            (Some((_, a)), Some((_, b))) => {
+                let (across, _) = self.sad(&a[bytes.clone()], &b[bytes]);
+                // Two rows compared in time against one pair compared across the hole.
+                sum < across
+            }
+            _ => false,
+        }
+    }
+
+    /// Sum of absolute differences of two runs of samples, and the samples counted (a
+    /// 16-bit sample's difference in units of 4).
+    fn sad(&self, a: &[u8], b: &[u8]) -> (u64, u64) {
+        match self.sample {
+            Sample::U8 => (
+                a.iter().zip(b).map(|(&x, &y)| x.abs_diff(y) as u64).sum(),
+                a.len() as u64,
+            ),
+            Sample::U16Be | Sample::U16Le => {
+                let be = self.sample == Sample::U16Be;
+                let get = |s: &[u8]| {
+                    if be {
+                        u16::from_be_bytes([s[0], s[1]])
+                    } else {
+                        u16::from_le_bytes([s[0], s[1]])
+                    }
+                };
+                let sum: u64 = a
+                    .chunks_exact(2)
+                    .zip(b.chunks_exact(2))
+                    .map(|(x, y)| get(x).abs_diff(get(y)) as u64)
+                    .sum();
+                (sum / 4, (a.len() / 2) as u64)
             }
         }
-        store.prev_row(0).is_some() && (self.indexed && sum == 0 || sum <= STILL_MEAN * samples)
     }
 
     /// Whether to fill columns `cols` of a gap from the previous frame; `above`/`below`:

@@ -199,7 +199,7 @@ impl Geometry {
 /// Why bytes do not give an image geometry this module can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
-    #[error("not a PNM or BMP image (the data starts with {0:02x?})")]
+    #[error("not a PNM, BMP or Y4M image (the data starts with {0:02x?})")]
     NotAnImage(Vec<u8>),
     #[error(transparent)]
     Pnm(#[from] pnm::HeaderError),
@@ -214,6 +214,8 @@ pub enum ImageError {
     BmpDepth { bits: u16, compression: u32 },
     #[error(transparent)]
     Geometry(#[from] GeometryError),
+    #[error(transparent)]
+    Y4m(#[from] crate::y4m::Y4mError),
     #[error("image size \"{0}\": expected WIDTHxHEIGHT[:PIX_FMT], as 640x480:rgb24")]
     Spec(String),
 }
@@ -233,6 +235,10 @@ pub fn from_head(head: &[u8]) -> Result<Geometry, ImageError> {
         [b'B', b'M', ..] => {
             let header = BmpHeader::parse(head)?;
             from_bmp(&header, header.palette(head))
+        }
+        [b'Y', b'U', b'V', b'4', ..] => {
+            let (header, header_len) = crate::y4m::Header::parse(head)?;
+            Ok(header.geometry(header_len))
         }
         _ => Err(ImageError::NotAnImage(
             head.iter().take(4).copied().collect(),

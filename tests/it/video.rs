@@ -222,3 +222,69 @@ fn a_bad_conceal_mode_is_a_usage_error() {
     let out = common::run("unpktize", &["--conceal=sideways"], b"");
     common::exits_saying(&out, 2, "sideways");
 }
+
+/// raw2ppm's images of a Y4M stream against ffmpeg's own conversion (nearest-neighbour
+/// chroma, as raw2ppm sites it), sample by sample: the largest difference and how many
+/// samples differ.
+fn raw2ppm_against_ffmpeg(dir: &Path, pix_fmt: &str) -> (u8, usize, usize) {
+    let d = dir.display();
+    ffmpeg(&format!(
+        "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=66x50:rate=25 -frames:v 3 \
+         -pix_fmt {pix_fmt} -strict -1 -f yuv4mpegpipe {d}/t.y4m && \
+         raw2ppm --frames {d}/t.y4m > {d}/ours.ppm && \
+         ffmpeg -nostdin -v error -y -f image2pipe -c:v ppm -i {d}/ours.ppm -pix_fmt rgb24 \
+         -f rawvideo {d}/ours.rgb && \
+         ffmpeg -nostdin -v error -y -i {d}/t.y4m -sws_flags neighbor+accurate_rnd+full_chroma_int \
+         -pix_fmt rgb24 -f rawvideo {d}/theirs.rgb"
+    ));
+    let ours = std::fs::read(dir.join("ours.rgb")).unwrap();
+    let theirs = std::fs::read(dir.join("theirs.rgb")).unwrap();
+    assert_eq!(ours.len(), 66 * 50 * 3 * 3, "{pix_fmt}: three whole frames");
+    assert_eq!(ours.len(), theirs.len(), "{pix_fmt}");
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    let differ = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+    (worst, differ, ours.len())
+}
+
+#[test]
+fn raw2ppm_reads_y4m_as_ffmpeg_converts_it() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    for pix_fmt in ["yuv444p", "yuv422p", "yuv420p", "yuv420p10le", "gray"] {
+        let (worst, differ, of) = raw2ppm_against_ffmpeg(dir.path(), pix_fmt);
+        assert!(worst <= 1, "{pix_fmt}: differs from ffmpeg by {worst}");
+        // Rounding of the matrix differs from swscale's in a few samples, never more.
+        assert!(
+            differ * 100 < of,
+            "{pix_fmt}: {differ} of {of} samples differ"
+        );
+    }
+    // Grey is copied: exact.
+    assert_eq!(raw2ppm_against_ffmpeg(dir.path(), "gray").1, 0);
+}
+
+#[test]
+fn raw2ppm_refuses_what_it_cannot_convert_in_one_line() {
+    for (input, says) in [
+        (
+            &b"YUV4MPEG2 W4 H2 C420jpeg It\n"[..],
+            "interlaced Y4M 4:2:0 (It) is refused",
+        ),
+        (b"YUV4MPEG2 W4 H2 C444p10\n", "C444p10: not converted"),
+        (b"YUV4MPEG2 W4 H2 Cxyz\n", "colorspace \"xyz\""),
+        (b"YUV4MPEG2 W4 H2\nFRAMX\n", "expected \"FRAME\""),
+        (b"YUV4MPEG W4 H2\n", "no image size"),
+    ] {
+        let out = common::run("raw2ppm", &["--frames"], input);
+        common::exits_saying(&out, 2, says);
+    }
+    // A frame cut short is filled and said: exit 1, every image whole.
+    let out = common::run("raw2ppm", &[], b"YUV4MPEG2 W4 H2 C444\nFRAME\nabc");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout.len(), b"P6\n4 2\n255\n".len() + 24);
+}

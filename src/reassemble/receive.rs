@@ -56,6 +56,8 @@ pub struct Plan {
     pub output: Option<PathBuf>,
     /// Hide lost pixels of an image.
     pub conceal: bool,
+    /// Where concealment takes a frame's lost pixels from (space, the previous frame).
+    pub conceal_mode: crate::conceal::Mode,
     /// The data's geometry when it is raw pixels; otherwise it is read from the head.
     pub image: Option<Geometry>,
     /// Most bytes held in memory for a transfer held whole (snapshots, a carousel to a
@@ -340,8 +342,8 @@ impl Reception {
         let plan = &self.plan;
         let settings = plan.settings.clone();
         let source = match &plan.image {
-            Some(g) => ImageSource::Given(g.clone()),
-            None => ImageSource::Head,
+            Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
+            None => ImageSource::Head(plan.conceal_mode),
         };
         let stdout = || pio::stdout_file().map_err(ReceiveError::Stdout);
         match &self.output {

@@ -29,3 +29,4 @@ mod regressions;
 mod resume;
 mod same_file;
 mod unpktize;
+mod video;

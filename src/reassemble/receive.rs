@@ -56,6 +56,8 @@ pub struct Plan {
     pub output: Option<PathBuf>,
     /// Hide lost pixels of an image.
     pub conceal: bool,
+    /// Where concealment takes a frame's lost pixels from (space, the previous frame).
+    pub conceal_mode: crate::conceal::Mode,
     /// The data's geometry when it is raw pixels; otherwise it is read from the head.
     pub image: Option<Geometry>,
     /// Most bytes held in memory for a transfer held whole (snapshots, a carousel to a
@@ -340,8 +342,8 @@ impl Reception {
         let plan = &self.plan;
         let settings = plan.settings.clone();
         let source = match &plan.image {
-            Some(g) => ImageSource::Given(g.clone()),
-            None => ImageSource::Head,
+            Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
+            None => ImageSource::Head(plan.conceal_mode),
         };
         let stdout = || pio::stdout_file().map_err(ReceiveError::Stdout);
         match &self.output {
@@ -404,6 +406,10 @@ fn reassemble_into<O: Output + ImageOutput>(
     feed: Feed,
 ) -> Result<(Report, Option<String>), ReceiveError> {
     let live = settings.live_latency.is_some();
+    let mut settings = settings;
+    // A file ends: read it all, so a transfer after a whole carousel is not left unread
+    // (stopping early only spares a receiver of an endless stream from waiting).
+    settings.stop_when_whole &= matches!(input, Input::Stream(_));
     let mut r = Reassembler::new(settings, out, damage);
     let fed = match input {
         Input::Mapped(map) => {

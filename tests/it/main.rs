@@ -26,3 +26,4 @@ mod readme;
 mod regressions;
 mod resume;
 mod unpktize;
+mod wire_contract;

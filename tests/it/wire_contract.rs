@@ -209,3 +209,27 @@ fn pkwire_matches_pktize_byte_for_byte_and_unpktize_takes_its_streams() {
         common::stderr(&out)
     );
 }
+
+#[test]
+fn a_pipes_descriptors_carry_the_first_1024_bytes_however_slowly_they_come() {
+    // Issue 34 item 13: the head does not depend on how the producer's writes fall.
+    use std::io::{Read, Write};
+    let data = common::bytes(3000, 34);
+    let mut child = common::spawn("pktize", &["-s", "100", "--describe-every", "4"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&data[..10]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    stdin.write_all(&data[10..]).unwrap();
+    drop(stdin);
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    let heads: Vec<Vec<u8>> = packets(&out)
+        .into_iter()
+        .filter(|(h, _)| h.kind == Kind::Descriptor)
+        .map(|(_, body)| Descriptor::parse(&body).unwrap().head)
+        .collect();
+    assert!(heads.len() > 2, "{} descriptors", heads.len());
+    assert!(heads.iter().all(|h| h[..] == data[..1024]));
+}

@@ -251,6 +251,53 @@ class Reading(Fixture):
         self.assertEqual(r.data[2048:], data[2048:])
 
 
+class Parsing(Fixture):
+    """What a reader refuses, as the page's Receiving and Finding packets say."""
+
+    def test_an_unknown_kind_does_not_frame_and_counts_as_garbage_for_both(self):
+        good = list(pkwire.packetize(b"x" * 3000, transfer_id=ID, describe_every=0))
+        h = pkwire.parse_header(good[1])
+        # The same header with kind 1, its check made right: still no packet.
+        b = bytearray(pkwire.encode_header(h) + good[1][32:])
+        b[3] = 1 << 4 | b[3] & 0xF
+        b[6:8] = pkwire._header_check(bytes(b)).to_bytes(2, "big")
+        with self.assertRaises(pkwire.WireError):
+            pkwire.parse_header(b)
+        stream = good[0] + bytes(b) + good[2]
+        garbage = sum(n for kind, n in pkwire.scan(stream) if kind == "garbage")
+        self.assertEqual(garbage, len(b))
+        report = os.path.join(self.dir.name, "report.json")
+        out = self.unpktize(stream, ["--report", report])
+        self.assertEqual(out.returncode, 1, out.stderr)
+        import json
+
+        with open(report) as f:
+            got = json.load(f)
+        self.assertEqual(got["bytes"]["garbage"], garbage)
+        self.assertEqual(got["packets"]["unused"], 0)
+
+    def test_every_flipped_header_bit_is_caught(self):
+        p = next(iter(pkwire.packetize(b"hello", transfer_id=ID, describe_every=0)))
+        for bit in range(8 * 32):
+            b = bytearray(p[:32])
+            b[bit // 8] ^= 1 << bit % 8
+            with self.assertRaises(pkwire.WireError, msg=f"bit {bit}"):
+                pkwire.parse_header(b)
+
+    def test_descriptors_a_receiver_ignores(self):
+        body = pkwire.Descriptor(name="n", head=b"P6").encode()
+        self.assertEqual(pkwire.Descriptor.parse(body).name, "n")
+        for bad in [
+            bytes([3]) + body[1:],  # body version
+            body[:1] + bytes([5]) + body[2:],  # media type
+            body[:7] + b"\xff" + body[8:],  # name not UTF-8
+            body + b"\0",  # bytes after the end
+            body[:-1],  # short
+        ]:
+            with self.assertRaises(pkwire.WireError):
+                pkwire.Descriptor.parse(bad)
+
+
 class Page(Fixture):
     """The vectors printed in pktize(5) are what pkwire makes."""
 

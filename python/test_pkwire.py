@@ -6,6 +6,7 @@ test_pkwire (from this directory). Keyed cases need the blake3 package (bin/deps
 installs it); without it they fail, they are not skipped.
 """
 
+import json
 import os
 import random
 import re
@@ -241,6 +242,23 @@ class Reading(Fixture):
         out = self.unpktize(bytes(damaged))
         self.assertEqual((out.returncode, out.stdout), (0, data))
 
+    def test_framing_skips_the_same_garbage_as_unpktize_in_a_corrupted_stream(self):
+        corrupt = os.path.join(os.path.dirname(PKTIZE), "corrupt")
+        stream = self.pktize(data_of(100000, 6), ["--fec", "8+2"])
+        report = os.path.join(self.dir.name, "report.json")
+        for seed in (4, 5):
+            with self.subTest(seed=seed):
+                args = ["--ber", "2e-5", "--truncate", "3%", "--seed", str(seed)]
+                damaged = subprocess.run(
+                    [corrupt, *args], input=stream, capture_output=True
+                ).stdout
+                self.unpktize(damaged, ["--report", report])
+                with open(report) as f:
+                    theirs = json.load(f)["bytes"]["garbage"]
+                ours = sum(n for kind, n in pkwire.scan(damaged) if kind == "garbage")
+                self.assertGreater(ours, 0)
+                self.assertEqual(ours, theirs)
+
     def test_a_loss_parity_cannot_cover_is_reported_not_invented(self):
         data = data_of(9000, 5)
         found = pkwire.frames(self.pktize(data, ["--describe-every", "0", "--fec", "4+1"]))
@@ -269,8 +287,6 @@ class Parsing(Fixture):
         report = os.path.join(self.dir.name, "report.json")
         out = self.unpktize(stream, ["--report", report])
         self.assertEqual(out.returncode, 1, out.stderr)
-        import json
-
         with open(report) as f:
             got = json.load(f)
         self.assertEqual(got["bytes"]["garbage"], garbage)

@@ -79,7 +79,7 @@ HASH_KEY_CONTEXT = "pktools 2026 packet hash v2"
 # Descriptors.
 HEAD_MAX = 1024
 NAME_MAX = 255
-MEDIA_TYPES = ("raw", "pnm", "bmp", "png", "jpeg")
+MEDIA_TYPES = ("raw", "pnm", "bmp", "png", "jpeg", "y4m")
 DESC_INTERLEAVED = 0x1
 DESC_CAROUSEL = 0x2
 
@@ -286,6 +286,8 @@ def sniff(head: bytes) -> int:
         return 3
     if head[:3] == b"\xff\xd8\xff":
         return 4
+    if head[:9] == b"YUV4MPEG2":
+        return 5
     return 0
 
 
@@ -806,7 +808,9 @@ def packetize(
     ``--fec K+M`` as (K, M), ``--interleave`` (True, or a span in packets), ``--repeat``
     (a count), ``--key`` (a Key; ``salt`` is 8 bytes, random if not given).
     ``from_pipe`` gives what pktize sends reading a pipe rather than a file: data packets
-    without the total length (the final descriptor states it). Unlike pktize, keys and
+    without the total length (the final descriptor states it). At payloads under 1024
+    bytes pktize's descriptors from a pipe hold what it had read (pktize(5)): this gives
+    what it sends when its first read holds the first 1024 bytes. Unlike pktize, keys and
     interleaving may go together: the format allows it and unpktize takes it.
     """
     if not 1 <= payload_len <= MAX_PAYLOAD:

@@ -134,6 +134,16 @@ class ByteForByte(Fixture):
             with self.subTest(args=args, length=length):
                 self.same(made(n), self.pktize(data_of(length, n), args), f"{length} bytes, {args}")
 
+    def test_sniffed_media_types(self):
+        magics = [b"P6\n", b"BM", b"\x89PNG", b"\xff\xd8\xff", b"YUV4MPEG2 W2 H2", b"P7\n", b"x"]
+        for n, magic in enumerate(magics):
+            with self.subTest(magic=magic):
+                data = magic + data_of(3000, 300 + n)
+                ours = b"".join(pkwire.packetize(data, transfer_id=ID, name="in.bin"))
+                self.same(ours, self.pktize(data, []), f"sniffing {magic!r}")
+                body = pkwire.frames(ours)[0].payload
+                self.assertEqual(pkwire.Descriptor.parse(body).media_type, [1, 2, 3, 4, 5, 0, 0][n])
+
     def test_pipes(self):
         for n, (length, args, kw) in enumerate(PIPE_CASES):
             with self.subTest(args=args, length=length):
@@ -305,7 +315,7 @@ class Parsing(Fixture):
         self.assertEqual(pkwire.Descriptor.parse(body).name, "n")
         for bad in [
             bytes([3]) + body[1:],  # body version
-            body[:1] + bytes([5]) + body[2:],  # media type
+            body[:1] + bytes([6]) + body[2:],  # media type
             body[:7] + b"\xff" + body[8:],  # name not UTF-8
             body + b"\0",  # bytes after the end
             body[:-1],  # short

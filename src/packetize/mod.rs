@@ -17,8 +17,9 @@
 //! so payloads are still sent from where they lie. Offsets and the FEC code count the data
 //! alone.
 //!
-//! This module does not pace by itself beyond what [`Pacer`] is given, and knows nothing of
-//! sockets.
+//! This module does not pace by itself beyond what [`Pacer`] is given. Of sockets it knows
+//! one thing: on a datagram or sequenced-packet socket every write is a message, so
+//! [`writer_for`] sends each packet as one ([`datagrams`]).
 
 use crate::descriptor::{Descriptor, MediaType, HEAD_MAX};
 use crate::fec::{self, Scheme};
@@ -26,6 +27,7 @@ use crate::wire::auth::{Signer, MAX_KEYED_DATA};
 use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::{self, Read, Write};
 
+mod datagrams;
 pub mod interleave;
 mod pacer;
 mod sender;
@@ -310,10 +312,17 @@ pub fn random_transfer_id() -> u16 {
 /// filled). Half the pipe `io::grow_pipe` asks for: 512 KiB ran 1.06x as fast as 1 MiB.
 const BACKGROUND_WRITE: usize = 512 << 10;
 
-/// Where packets for `out` are best written: a paced transfer straight to it, so each
-/// batch leaves when the pacer says; any other through a [`crate::io::BackgroundWriter`],
-/// so the checksums and parity of the next batch are computed while this one is written.
+/// Where packets for `out` are best written: to a datagram or sequenced-packet socket one
+/// packet per message, paced or not ([`datagrams`]); a paced transfer straight to `out`,
+/// so each batch leaves when the pacer says; any other through a
+/// [`crate::io::BackgroundWriter`], so the checksums and parity of the next batch are
+/// computed while this one is written.
 pub fn writer_for(out: std::fs::File, settings: &Settings) -> io::Result<Box<dyn Write>> {
+    use std::os::fd::AsFd;
+    if crate::io::is_packet_socket(out.as_fd()) {
+        let out = crate::io::PacketWriter::new(out);
+        return Ok(Box::new(datagrams::Datagrams::new(out)));
+    }
     Ok(match settings.bytes_per_sec {
         Some(_) => Box::new(out),
         None => Box::new(crate::io::BackgroundWriter::new(out, BACKGROUND_WRITE)?),
@@ -414,25 +423,35 @@ pub fn packetize_stream(
     // Room for many payloads per read; `pending` bytes at the front are not yet sent.
     let capacity = (WRITE_BATCH / payload_len).max(2) * payload_len;
     let mut buf = vec![0u8; capacity.max(2 * HEAD_MAX)];
-    // Descriptors carry the head of the data: exactly its first HEAD_MAX bytes, or all of
-    // a shorter input, as from a file (pktize(5)), so nothing goes out before that much
-    // has been read. At payloads of HEAD_MAX bytes and more that delays nothing: the first
-    // data packet waits for a byte past its payload anyway. Without descriptors nothing
-    // waits.
-    let wait_for = if settings.describe.is_some() {
-        HEAD_MAX
-    } else {
-        1
-    };
+    // Descriptors carry the head of the data (pktize(5)). From a pipe the first one holds
+    // exactly the first min(HEAD_MAX, payload_len) bytes (all of a shorter input): the
+    // first data packet waits for a byte past its payload anyway, so a slow producer is
+    // held up no longer than it would be without descriptors. Later ones hold more of the
+    // same bytes as more has been read, up to HEAD_MAX: at the default payload (HEAD_MAX
+    // bytes) every descriptor holds the head a file gives.
+    let first_head = HEAD_MAX.min(payload_len);
+    let mut head = Vec::with_capacity(HEAD_MAX);
     let mut pending = 0;
     let mut eof = false;
-    while pending < wait_for && !eof {
+    while pending <= first_head && !eof {
         let n = crate::io::read_some(input, &mut buf[pending..])?;
         eof = n == 0;
         pending += n;
     }
-    sender.describe(&packetizer, settings, &buf[..pending.min(HEAD_MAX)]);
-    while !eof {
+    head.extend_from_slice(&buf[..pending.min(first_head)]);
+    sender.describe(&packetizer, settings, &head);
+    // Where buf[0] lies in the data, to grow the head from what was read.
+    let mut buf_at = 0;
+    loop {
+        let known = buf_at + pending;
+        if head.len() < HEAD_MAX && known > head.len() {
+            let end = known.min(HEAD_MAX);
+            head.extend_from_slice(&buf[head.len() - buf_at..end - buf_at]);
+            sender.describe(&packetizer, settings, &head);
+        }
+        if eof {
+            break;
+        }
         // Send every full payload but keep at least one byte back: the last packet must
         // carry the LAST flag, and only the end of input tells which one that is.
         let sendable = if pending > payload_len {
@@ -444,6 +463,7 @@ pub fn packetize_stream(
         sender.out.flush()?;
         buf.copy_within(sendable..pending, 0);
         pending -= sendable;
+        buf_at += sendable;
         let n = crate::io::read_some(input, &mut buf[pending..])?;
         eof = n == 0;
         pending += n;

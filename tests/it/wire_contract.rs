@@ -211,25 +211,36 @@ fn pkwire_matches_pktize_byte_for_byte_and_unpktize_takes_its_streams() {
 }
 
 #[test]
-fn a_pipes_descriptors_carry_the_first_1024_bytes_however_slowly_they_come() {
-    // Issue 34 item 13: the head does not depend on how the producer's writes fall.
+fn a_pipes_descriptors_carry_the_heads_pktize_5_says_however_slowly_the_bytes_come() {
+    // Issue 34 item 13: at the default payload every descriptor holds the first 1024
+    // bytes, as from a file; at a shorter payload P the first holds at least P + 1 bytes
+    // (up to 1024) and every one a prefix of the data.
     use std::io::{Read, Write};
     let data = common::bytes(3000, 34);
-    let mut child = common::spawn("pktize", &["-s", "100", "--describe-every", "4"]);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&data[..10]).unwrap();
-    stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    stdin.write_all(&data[10..]).unwrap();
-    drop(stdin);
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    assert!(child.wait().unwrap().success());
-    let heads: Vec<Vec<u8>> = packets(&out)
-        .into_iter()
-        .filter(|(h, _)| h.kind == Kind::Descriptor)
-        .map(|(_, body)| Descriptor::parse(&body).unwrap().head)
-        .collect();
-    assert!(heads.len() > 2, "{} descriptors", heads.len());
-    assert!(heads.iter().all(|h| h[..] == data[..1024]));
+    for (size, least) in [("1024", 1024), ("100", 101)] {
+        let mut child = common::spawn("pktize", &["-s", size, "--describe-every", "1"]);
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&data[..10]).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        stdin.write_all(&data[10..]).unwrap();
+        drop(stdin);
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        assert!(child.wait().unwrap().success());
+        let heads: Vec<Vec<u8>> = packets(&out)
+            .into_iter()
+            .filter(|(h, _)| h.kind == Kind::Descriptor)
+            .map(|(_, body)| Descriptor::parse(&body).unwrap().head)
+            .collect();
+        assert!(heads.len() > 2, "{} descriptors", heads.len());
+        assert!(heads[0].len() >= least, "-s {size}: {}", heads[0].len());
+        assert!(heads
+            .iter()
+            .all(|h| h[..] == data[..h.len()] && h.len() <= 1024));
+        assert_eq!(heads.last().unwrap()[..], data[..1024], "-s {size}");
+        if size == "1024" {
+            assert!(heads.iter().all(|h| h.len() == 1024));
+        }
+    }
 }

@@ -48,7 +48,7 @@ pub struct Colorspace {
     pub alpha: bool,
 }
 
-/// A row of [`COLORSPACES`]: (tag, chroma divisors, bits, alpha).
+/// One colorspace: (tag, chroma divisors, bits, alpha).
 type ColorspaceRow = (&'static str, Option<(usize, usize)>, u8, bool);
 
 /// The colorspaces understood.

@@ -140,6 +140,9 @@ pub struct Frames {
     /// The bytes every frame starts with (a PNM header, Y4M's `FRAME\n`; none for raw
     /// frames): what a frame whose header was lost gets back.
     pub header: Vec<u8>,
+    /// Known to be video (Y4M), not perhaps a single image: worth keeping the first
+    /// frame for temporal concealment of the second.
+    pub video: bool,
 }
 
 impl Frames {
@@ -182,6 +185,7 @@ impl Geometry {
             first,
             period,
             header,
+            video: false,
         });
         self
     }

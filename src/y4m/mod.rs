@@ -289,7 +289,7 @@ impl Header {
             });
             offset += (width * rows * s) as u64;
         }
-        Geometry {
+        let mut g = Geometry {
             grids,
             description: format!(
                 "Y4M {}x{} C{} {}",
@@ -303,7 +303,11 @@ impl Header {
             ),
             frames: None,
         }
-        .into_frames(header_len as u64, FRAME_HEADER.to_vec())
+        .into_frames(header_len as u64, FRAME_HEADER.to_vec());
+        if let Some(f) = &mut g.frames {
+            f.video = true;
+        }
+        g
     }
 }
 

@@ -288,3 +288,19 @@ fn raw2ppm_refuses_what_it_cannot_convert_in_one_line() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(out.stdout.len(), b"P6\n4 2\n255\n".len() + 24);
 }
+
+#[test]
+fn concealing_a_million_pixel_wide_image_stays_within_16_mib() {
+    // Issue 29 item 8: 31 MiB once. Rows this wide are concealed along the row.
+    let (w, h) = (1usize << 20, 4usize);
+    let mut image = format!("P6\n{w} {h}\n255\n").into_bytes();
+    image.extend((0..w * h * 3).map(|i| ((i / 3 % w) / 4096) as u8));
+    let sent = common::run("pktize", &[], &image);
+    let lossy = common::run("corrupt", &["--loss", "10%", "--seed", "1"], &sent.stdout);
+    let (out, rss) = common::run_measuring_rss("unpktize", &["--conceal"], &lossy.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    assert_eq!(out.stdout.len(), image.len());
+    assert!(rss < 16 << 10, "peak RSS {rss} KiB");
+    let p = psnr(&image, &out.stdout);
+    assert!(p > 30.0, "PSNR {p:.1} dB");
+}

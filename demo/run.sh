@@ -80,9 +80,9 @@ for mode in fill spatial temporal auto; do
     [ $mode != fill ] && recv="--conceal=$mode --image ${CW}x$CH"
     unpktize --fill ff00ff $recv < "$out/clip.pk" 2>/dev/null |
         raw2ppm -s ${CW}x$CH --frames > "$out/clip-$mode.ppm" || true
-    # Frame $frame of each, for the side-by-side picture.
-    tail -c +$(( (frame * (CW * CH * 3 + ${#CW} + ${#CH} + 9)) + 1 )) "$out/clip-$mode.ppm" |
-        head -c $((CW * CH * 3 + ${#CW} + ${#CH} + 9)) > "$out/frame-$mode.ppm"
+    # Frame $frame of each (PPM frames of one size), for the side-by-side picture.
+    dd if="$out/clip-$mode.ppm" of="$out/frame-$mode.ppm" status=none \
+        bs=$((CW * CH * 3 + ${#CW} + ${#CH} + 9)) skip=$frame count=1
 done
 cat "$out/frame-fill.ppm" "$out/frame-spatial.ppm" "$out/frame-temporal.ppm" |
     sample sheet 3 | ppm2bmp > "$out/video-fill-spatial-temporal.bmp"

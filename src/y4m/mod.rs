@@ -159,7 +159,7 @@ pub enum Y4mError {
     Colorspace { found: String, offset: usize },
     #[error("Y4M header: size {width}x{height}: each side must be 1 to {MAX_DIMENSION}")]
     Size { width: u64, height: u64 },
-    #[error("Y4M frame {frame}: expected \"FRAME\", found {found:?} at byte {offset}")]
+    #[error("Y4M frame {frame}: expected \"FRAME\" (without parameters where concealed), found {found:?} at byte {offset}")]
     Frame {
         frame: u64,
         found: String,

@@ -13,7 +13,7 @@ cpu_seconds() {
   local i
   for ((i = 0; i < RUNS; i++)); do
     /usr/bin/time -f '%U %S' -o "$WORK/cpu" bash -c "$1" >/dev/null 2>&1 || true
-    awk '{print $1 + $2}' "$WORK/cpu"
+    tail -n 1 "$WORK/cpu" | awk '{print $1 + $2}'
   done | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1920x1080:rate=60 -frames:v "$FRAMES" \

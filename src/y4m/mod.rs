@@ -48,8 +48,11 @@ pub struct Colorspace {
     pub alpha: bool,
 }
 
+/// Chroma width and height divisors, `None` for mono.
+type Subsampling = Option<(usize, usize)>;
+
 /// The colorspaces understood, as (tag, chroma divisors, bits, alpha).
-const COLORSPACES: &[(&str, Option<(usize, usize)>, u8, bool)] = &[
+const COLORSPACES: &[(&str, Subsampling, u8, bool)] = &[
     ("420jpeg", Some((2, 2)), 8, false),
     ("420paldv", Some((2, 2)), 8, false),
     ("420mpeg2", Some((2, 2)), 8, false),

@@ -263,9 +263,12 @@ fn raw2ppm_reads_y4m_as_ffmpeg_converts_it() {
             differ * 100 < of,
             "{pix_fmt}: {differ} of {of} samples differ"
         );
+        // Grey is copied: exact.
+        assert!(
+            pix_fmt != "gray" || differ == 0,
+            "grey: {differ} samples differ"
+        );
     }
-    // Grey is copied: exact.
-    assert_eq!(raw2ppm_against_ffmpeg(dir.path(), "gray").1, 0);
 }
 
 #[test]

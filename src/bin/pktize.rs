@@ -180,6 +180,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         sign,
         interleave,
     };
+    cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
     let mut out =

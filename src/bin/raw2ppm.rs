@@ -201,6 +201,7 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
             .or(args.every_rows.map(Every::Rows)),
         check_trailing: args.verbose,
     };
+    cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let (input, input_file) = rawvideo::open_input(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;

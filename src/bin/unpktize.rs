@@ -235,6 +235,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         map_blend: args.map_blend,
         report: args.report.clone(),
         resume: args.resume.clone(),
+        input: args.file.clone(),
     };
     let reception = Reception::new(plan).map_err(failure)?;
     if reception.to_stdout() {
@@ -311,17 +312,28 @@ fn compressed_warning(kind: LossyCompressed) -> &'static str {
 /// it is about.
 fn failure(e: ReceiveError) -> Failure {
     match e {
-        ReceiveError::ReportIsOutput(path) => Failure::new(format!(
-            "--report and -o name the same file, {}: the report would overwrite the data",
-            path.display()
-        )),
+        ReceiveError::SameFile {
+            first,
+            second,
+            path,
+        } => {
+            let why = match first {
+                Role::Input => "writing it would destroy the input",
+                Role::Resume => "writing it would destroy the report to resume",
+                _ => "the two outputs would overwrite each other",
+            };
+            let path = path
+                .map(|p| format!(", {}", p.display()))
+                .unwrap_or_default();
+            Failure::new(format!(
+                "{} and {} name the same file{path}: {why}",
+                role_name(first),
+                role_name(second)
+            ))
+        }
         ReceiveError::ResumeWithoutFile => {
             Failure::new("--resume continues into a file: give it with -o FILE")
         }
-        ReceiveError::ResumeIsOutput(path) => Failure::new(format!(
-            "--resume and -o name the same file, {}",
-            path.display()
-        )),
         ReceiveError::ResumeReport(path, e) => {
             Failure::new(format!("--resume {}: {e}", path.display()))
         }
@@ -334,7 +346,7 @@ fn failure(e: ReceiveError) -> Failure {
         ),
         ReceiveError::File { role, path, source } => {
             let what = match role {
-                Role::Output => "",
+                Role::Output | Role::Input | Role::Stdout => "",
                 Role::Report => "--report ",
                 Role::Map => "--map ",
                 Role::Resume => "--resume ",
@@ -352,6 +364,18 @@ fn failure(e: ReceiveError) -> Failure {
         ReceiveError::Write(e) => cli::io_context("writing output")(e),
         ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
         ReceiveError::HoldLimit(limit) => Failure::new(format!("{limit} (see --max-hold)")),
+    }
+}
+
+/// How the messages name each of the reception's files.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Output => "-o",
+        Role::Report => "--report",
+        Role::Map => "--map",
+        Role::Resume => "--resume",
+        Role::Input => "the input",
+        Role::Stdout => "standard output",
     }
 }
 

@@ -113,6 +113,8 @@ impl Colorspace {
             (Some((2, 1)), 8, false) => Some(PixelFormat::Yuv422p),
             (Some((1, 1)), 8, false) => Some(PixelFormat::Yuv444p),
             (Some((2, 2)), 10, false) => Some(PixelFormat::Yuv420p10le),
+            (Some((2, 1)), 10, false) => Some(PixelFormat::Yuv422p10le),
+            (Some((1, 1)), 10, false) => Some(PixelFormat::Yuv444p10le),
             (None, 8, _) => Some(PixelFormat::Gray),
             (None, 16, _) => Some(PixelFormat::Gray16le),
             _ => None,

@@ -255,7 +255,15 @@ fn raw2ppm_against_ffmpeg(dir: &Path, pix_fmt: &str) -> (u8, usize, usize) {
 fn raw2ppm_reads_y4m_as_ffmpeg_converts_it() {
     require_tool("ffmpeg");
     let dir = tempfile::tempdir().unwrap();
-    for pix_fmt in ["yuv444p", "yuv422p", "yuv420p", "yuv420p10le", "gray"] {
+    for pix_fmt in [
+        "yuv444p",
+        "yuv422p",
+        "yuv420p",
+        "yuv420p10le",
+        "yuv422p10le",
+        "yuv444p10le",
+        "gray",
+    ] {
         let (worst, differ, of) = raw2ppm_against_ffmpeg(dir.path(), pix_fmt);
         assert!(worst <= 1, "{pix_fmt}: differs from ffmpeg by {worst}");
         // Rounding of the matrix differs from swscale's in a few samples, never more.
@@ -278,7 +286,7 @@ fn raw2ppm_refuses_what_it_cannot_convert_in_one_line() {
             &b"YUV4MPEG2 W4 H2 C420jpeg It\n"[..],
             "interlaced Y4M 4:2:0 (It) is refused",
         ),
-        (b"YUV4MPEG2 W4 H2 C444p10\n", "C444p10: not converted"),
+        (b"YUV4MPEG2 W4 H2 C444p12\n", "C444p12: not converted"),
         (b"YUV4MPEG2 W4 H2 Cxyz\n", "colorspace \"xyz\""),
         (b"YUV4MPEG2 W4 H2\nFRAMX\n", "expected \"FRAME\""),
         (b"YUV4MPEG W4 H2\n", "no image size"),

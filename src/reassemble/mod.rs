@@ -28,6 +28,7 @@ mod drive;
 mod extent;
 mod fingerprints;
 pub mod image_output;
+pub mod limits;
 pub mod map_sink;
 pub mod output;
 pub mod packet;
@@ -42,6 +43,7 @@ mod transfer;
 mod window;
 
 pub use drive::{run_slice, run_stream};
+pub use limits::Limits;
 pub use packet::{Integrity, Packet};
 pub use summary::{Counts, LossyCompressed, Report, Status, TransferSummary};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
@@ -95,6 +97,8 @@ pub struct Settings {
     /// it): follow only its transfer, write only what it lacks, refuse a transfer that is
     /// not the same one (see [`resume`]).
     pub resume: Option<resume::Resume>,
+    /// What the reception may hold, whatever arrives (see [`limits`]).
+    pub limits: Limits,
 }
 
 fn never() -> bool {
@@ -115,6 +119,7 @@ impl Default for Settings {
             key: None,
             snapshot_every: None,
             resume: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -200,6 +205,8 @@ impl<O: Output> Reassembler<O> {
         let verifier = settings.key.clone().map(Verifier::new);
         let snapshots = settings.snapshot_every.map(SnapshotSchedule::new);
         let resume = settings.resume.clone().map(resume::Resuming::new);
+        let mut fec = crate::fec::Decoder::new();
+        fec.set_budget(settings.limits.fec);
         let wanted = settings
             .transfer_id
             .or(resume.as_ref().map(|r| r.resume.id));
@@ -212,7 +219,7 @@ impl<O: Output> Reassembler<O> {
             next_base: 0,
             finished: Vec::new(),
             counts: Counts::default(),
-            fec: crate::fec::Decoder::new(),
+            fec,
             pool: Vec::new(),
             refused: None,
             verifier,

@@ -71,7 +71,8 @@ impl Frame {
 /// Decide what lies at the front of `buf`. `at_end` says no more bytes will follow, so a
 /// short buffer is final (a cut packet, or trailing garbage).
 pub fn scan(buf: &[u8], at_end: bool) -> Frame {
-    scan_paid(buf, at_end, &mut u64::MAX)
+    let mut unlimited = u64::MAX;
+    scan_paid(buf, at_end, &mut unlimited)
 }
 
 /// Bytes of payload CRC a [`Scanner`] may check per byte it consumes.

@@ -311,7 +311,8 @@ impl Reception {
                     plan.image.clone(),
                     self.output.clone(),
                     plan.map_blend,
-                );
+                )
+                .with_stop(plan.settings.stop);
                 Some(Box::new(map) as Box<dyn RangeSink>)
             }
             None => sink,

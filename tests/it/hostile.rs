@@ -391,3 +391,33 @@ fn a_second_pass_repairs_many_holes_in_linear_time() {
         once.cpu_secs
     );
 }
+
+#[test]
+fn a_forged_giant_geometry_gets_a_map_the_size_of_the_transfer() {
+    // Issue 29.9: a head claiming a 65535 x 65535 image made --map write 12 GiB of map for
+    // a transfer of a few packets.
+    let mut d = descriptor(1024, None, None, false);
+    d.media_type = MediaType::Pnm;
+    d.head = b"P6\n65535 65535\n255\n".to_vec();
+    let mut stream = descriptor_packet(7, None, &d);
+    let mut first = d.head.clone();
+    first.resize(1024, 0x40);
+    stream.extend(data_packet(7, 0, None, &first));
+    for i in 2..10u64 {
+        stream.extend(data_packet(7, i * 1024, None, &[0x41; 1024]));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("map.ppm");
+    let m = run_streaming(
+        "unpktize",
+        &["--map", map.to_str().unwrap()],
+        feed_all(stream),
+        None,
+    );
+    report(&m, "--map, a head claiming 65535x65535");
+    assert_eq!(m.code(), Some(1), "{}", m.stderr);
+    let map_len = std::fs::metadata(&map).unwrap().len();
+    assert!(map_len < MIB, "a map of {map_len} bytes for 10 packets");
+    assert!(std::fs::read(&map).unwrap().starts_with(b"P6\n"));
+    assert_rss_below(&m, 24, "--map, a head claiming 65535x65535");
+}

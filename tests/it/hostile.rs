@@ -421,3 +421,47 @@ fn a_forged_giant_geometry_gets_a_map_the_size_of_the_transfer() {
     assert!(std::fs::read(&map).unwrap().starts_with(b"P6\n"));
     assert_rss_below(&m, 24, "--map, a head claiming 65535x65535");
 }
+
+#[test]
+fn seeded_forged_streams_stay_within_memory_and_work() {
+    // The fuzz target's programs (`fuzz/src/hostile.rs`), generated from seeds, through
+    // the real unpktize: stdout (read to 64 MiB, then the reader leaves), -o, and --map.
+    use crate::fuzz_corpus::harness::forged_stream;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let map = dir.path().join("map.ppm");
+    for (seed, words) in common::xorshift(0x35_29).step_by(7).take(12).enumerate() {
+        // Mostly claims within the limit (no total, no far packet), so the reception goes
+        // on and the window, ring and ranges are exercised; every fourth program as drawn.
+        let program: Vec<u8> = common::xorshift(words)
+            .take(64)
+            .flat_map(|w| {
+                let mut op = w.to_le_bytes();
+                if seed % 4 != 3 {
+                    op[7] &= 0x7c;
+                    if op[0] % 6 == 5 {
+                        op[0] = 1;
+                    }
+                }
+                op
+            })
+            .collect();
+        let stream = forged_stream(&program);
+        let len = stream.len();
+        let args: Vec<&str> = match seed % 3 {
+            0 => vec![],
+            1 => vec!["-o", out.to_str().unwrap()],
+            _ => vec!["--map", map.to_str().unwrap()],
+        };
+        let m = run_streaming("unpktize", &args, feed_all(stream), Some(64 * MIB));
+        report(&m, &format!("seed {seed}, {len} bytes, {args:?}"));
+        assert!(matches!(m.code(), Some(0..=2)), "seed {seed}: {}", m.stderr);
+        assert!(!m.stderr.contains("panicked"), "seed {seed}: {}", m.stderr);
+        assert!(
+            m.cpu_secs <= 1.0 + len as f64 * 200e-9,
+            "seed {seed}: {:.2} s of CPU for {len} bytes",
+            m.cpu_secs
+        );
+        assert_rss_below(&m, 32, &format!("seed {seed}"));
+    }
+}

@@ -13,7 +13,8 @@
 //! | FEC ring, slots | [`crate::fec::RING_MAX_SLOTS`] (65536) | [`crate::fec::Decoder`] |
 //! | FEC parity held | [`Limits::fec`]`.parity_bytes` (2 MiB), at most 8192 groups | [`crate::fec::Decoder`] |
 //! | transfer length | [`super::Settings::max_len`] (`--max-size`; 16 GiB to a stream) | `transfer` |
-//! | a transfer held whole | `receive::Plan::max_hold` (`--max-hold`, 1 GiB) | `output` |
+//! | a transfer held whole | `receive::Plan::max_hold` (`--max-hold`, 1 GiB); a carousel to a stream in memory up to 8 MiB, beyond in a temporary file | `output`, `spill` |
+//! | a map's image | 64 Mi pixels, unless the transfer is that long (else the packet grid) | [`super::map_sink`] |
 //! | framing work | [`crate::framing::CRC_CREDIT_PER_BYTE`] payload CRC bytes per input byte | [`crate::framing::Scanner`] |
 //!
 //! A descriptor's interleave span or FEC scheme raises the window and ring only within

@@ -37,6 +37,7 @@ mod recovery;
 pub mod report;
 pub mod resume;
 mod sink;
+mod spill;
 mod summary;
 mod tracker;
 mod transfer;

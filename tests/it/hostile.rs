@@ -465,3 +465,22 @@ fn seeded_forged_streams_stay_within_memory_and_work() {
         assert_rss_below(&m, 32, &format!("seed {seed}"));
     }
 }
+
+#[test]
+fn a_forged_carousel_to_stdout_is_held_in_a_temporary_file_not_in_memory() {
+    // Issue 29.8: a descriptor announcing a carousel makes standard output hold the
+    // transfer until the end; forged with a 200 MB total, it was held in memory.
+    let total = 200_000_000u64;
+    let d = descriptor(1000, None, None, true);
+    let mut stream = descriptor_packet(7, Some(total), &d);
+    stream.extend(data_packet(7, 0, Some(total), &[0x11; 1000]));
+    stream.extend(data_packet(7, total - 1000, Some(total), &[0x22; 1000]));
+    let m = run_streaming("unpktize", &[], feed_all(stream), None);
+    report(&m, "forged carousel of 200 MB to stdout");
+    assert_eq!(m.code(), Some(1), "{}", m.stderr);
+    assert_eq!(
+        m.stdout_len, total,
+        "the whole transfer, held, then written"
+    );
+    assert_rss_below(&m, 24, "forged carousel of 200 MB to stdout");
+}

@@ -20,7 +20,8 @@
 //! dropped before any stage below sees them, so no forged byte, length or offset counts.
 //!
 //! Memory is bounded whatever the stream: the window, the fingerprints, the damage ranges
-//! kept and the FEC decoder's ring each have a cap. Reading bytes and finding packets is
+//! kept and the FEC decoder's ring each have a cap, listed in one place, [`limits`]; a
+//! transfer held for a stream spills past 8 MiB to a temporary file (`spill`). Reading bytes and finding packets is
 //! [`crate::framing`]'s job; this module only sees packets.
 
 pub mod damage;

@@ -16,6 +16,7 @@ mod fec;
 mod ffmpeg;
 mod fuzz_corpus;
 mod honest;
+mod hostile;
 mod install;
 mod limits;
 mod manual;

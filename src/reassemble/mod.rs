@@ -35,6 +35,7 @@ pub mod receive;
 mod recovery;
 pub mod report;
 pub mod resume;
+mod seal;
 mod sink;
 mod summary;
 mod tracker;
@@ -667,6 +668,13 @@ impl<O: Output> Reassembler<O> {
         self.sink.out.finish(&unknown)?;
         self.sink.damage.settle_all()?;
         let totals = self.sink.damage.totals();
+        // A file that a report describes may be resumed: seal the report to its bytes.
+        let content_digest = if self.sink.out.seekable() && self.sink.damage.has_sink() {
+            let out = &mut self.sink.out;
+            seal::content_digest(self.next_base, |at, buf| out.read_at(at, buf))?
+        } else {
+            None
+        };
         let complete = !self.finished.is_empty() && self.finished.iter().all(|t| t.end_known);
         let report = Report {
             counts: self.counts,
@@ -683,6 +691,7 @@ impl<O: Output> Reassembler<O> {
                 _ => None,
             },
             stopped_whole,
+            content_digest,
         };
         self.sink.damage.finish(&report)?;
         Ok((report, self.sink.out))

@@ -452,11 +452,9 @@ fn load_resume(path: &Path, out: &Path, id: Option<u16>) -> Result<Resume, Recei
     if id.is_some_and(|id| id != resume.id) {
         return Err(ReceiveError::ResumeIdDiffers(resume.id));
     }
-    let len = std::fs::metadata(out)
-        .map_err(file_error(Role::Output, out))?
-        .len();
+    let file = File::open(out).map_err(file_error(Role::Output, out))?;
     resume
-        .check_file_len(len)
+        .check_file(&file)
         .map_err(|e| ReceiveError::ResumeFile(out.to_path_buf(), e))?;
     Ok(resume)
 }

@@ -110,6 +110,9 @@ pub struct Report {
     /// [`super::Settings::stop_when_whole`]): whatever the input held after it, another
     /// transfer included, was not read.
     pub stopped_whole: bool,
+    /// BLAKE3 of the output's `output_len` bytes, when it is a file a report describes:
+    /// what seals the report to it (see `seal`).
+    pub content_digest: Option<[u8; 32]>,
 }
 
 impl Report {

@@ -57,6 +57,9 @@ pub struct Counts {
     pub garbage_bytes: u64,
     #[serde(skip)]
     pub transfers: u64,
+    /// Packets of which only the header arrived (counted truncated; their range lost).
+    #[serde(skip)]
+    pub header_only: u64,
 }
 
 impl Counts {
@@ -76,6 +79,7 @@ impl Counts {
             + self.rejected
             + self.unauthenticated
             + self.keyed
+            + self.header_only
     }
 }
 

@@ -700,3 +700,6 @@ impl<O: Output> Reassembler<O> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model_tests;

@@ -39,7 +39,7 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
-    /// Media type carried in descriptors: raw, pnm, bmp, png or jpeg (default: sniffed).
+    /// Media type carried in descriptors: raw, pnm, bmp, png, jpeg or y4m (default: sniffed).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_media_type)]
     media_type: Option<MediaType>,
     /// Forward error correction: after each group of K data packets send M parity packets;
@@ -76,7 +76,7 @@ struct Args {
 
 fn parse_media_type(text: &str) -> Result<MediaType, String> {
     MediaType::from_name(text)
-        .ok_or_else(|| format!("expected raw, pnm, bmp, png or jpeg, found \"{text}\""))
+        .ok_or_else(|| format!("expected raw, pnm, bmp, png, jpeg or y4m, found \"{text}\""))
 }
 
 /// The base name of FILE (none for stdin), so that a receiver's `--info` names the file.
@@ -142,11 +142,13 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         None => None,
         Some(None) => Some(Interleave::Whole),
         Some(Some(span)) => {
-            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len).max(1);
+            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len)
+                .clamp(1, packetize::MAX_INTERLEAVE_PACKETS as u64);
             if span == 0 || u64::from(span) > most {
                 return Err(Failure::new(format!(
-                    "--interleave: the span must be 1 to {most} packets ({} MiB of payload at this size), found {span}",
-                    packetize::MAX_INTERLEAVE_BYTES >> 20
+                    "--interleave: the span must be 1 to {most} packets (at most {} MiB of payload and {} packets), found {span}",
+                    packetize::MAX_INTERLEAVE_BYTES >> 20,
+                    packetize::MAX_INTERLEAVE_PACKETS
                 )));
             }
             Some(Interleave::Packets(span))
@@ -180,6 +182,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         sign,
         interleave,
     };
+    cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
     let mut out =

@@ -364,6 +364,7 @@ fn failure(e: ReceiveError) -> Failure {
         ReceiveError::Refused(e) => Failure::new(e.to_string()),
         ReceiveError::Write(e) => cli::io_context("writing output")(e),
         ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
+        ReceiveError::WriteMap(e) => Failure::new(format!("writing the map: {e}")),
         ReceiveError::HoldLimit(limit) => Failure::new(format!("{limit} (see --max-hold)")),
     }
 }

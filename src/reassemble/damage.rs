@@ -113,6 +113,11 @@ impl DamageMap {
         }
     }
 
+    /// Something (a report, a picture) receives the ranges.
+    pub fn has_sink(&self) -> bool {
+        self.sink.is_some()
+    }
+
     /// Also keep the ranges that were rebuilt or restored (for the damage picture); they
     /// reach the sink through [`RangeSink::repair`] at the end.
     pub fn record_repairs(&mut self) {

@@ -37,6 +37,7 @@ pub mod receive;
 mod recovery;
 pub mod report;
 pub mod resume;
+mod seal;
 mod sink;
 mod spill;
 mod summary;
@@ -676,6 +677,13 @@ impl<O: Output> Reassembler<O> {
         self.sink.out.finish(&unknown)?;
         self.sink.damage.settle_all()?;
         let totals = self.sink.damage.totals();
+        // A file that a report describes may be resumed: seal the report to its bytes.
+        let content_digest = if self.sink.out.seekable() && self.sink.damage.has_sink() {
+            let out = &mut self.sink.out;
+            seal::content_digest(self.next_base, |at, buf| out.read_at(at, buf))?
+        } else {
+            None
+        };
         let complete = !self.finished.is_empty() && self.finished.iter().all(|t| t.end_known);
         let report = Report {
             counts: self.counts,
@@ -692,6 +700,7 @@ impl<O: Output> Reassembler<O> {
                 _ => None,
             },
             stopped_whole,
+            content_digest,
         };
         self.sink.damage.finish(&report)?;
         Ok((report, self.sink.out))
@@ -700,3 +709,6 @@ impl<O: Output> Reassembler<O> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model_tests;

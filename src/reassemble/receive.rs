@@ -130,6 +130,8 @@ pub enum ReceiveError {
     Write(io::Error),
     #[error("writing the report: {0}")]
     WriteReport(io::Error),
+    #[error("writing the map: {0}")]
+    WriteMap(io::Error),
     #[error(transparent)]
     HoldLimit(HoldLimit),
 }
@@ -204,6 +206,12 @@ impl Received {
                     .expect("a resumed reception follows its transfer"),
             ));
         }
+        if let Some(id) = self.followed.filter(|_| r.transfers.is_empty()) {
+            if !pio::stop_requested() {
+                // Packets of other transfers only: the one asked for never came.
+                return Some(Problem::NoPackets(Some(id)));
+            }
+        }
         if let Some(why) = &r.refused {
             return Some(Problem::TooLarge(why.clone()));
         }
@@ -261,19 +269,20 @@ impl Reception {
     /// place.
     pub fn run(self, input: Input, feed: Feed) -> Result<Received, ReceiveError> {
         let plan = &self.plan;
-        // Resuming with the report in place: write the new one beside it, and put it in
-        // place only at the end (a transfer that does not match leaves the old one).
-        let report_path = match (&plan.report, &plan.resume) {
-            (Some(r), Some(old))
-                if crate::io::FileId::of_path(r)
-                    .same_output_as(&crate::io::FileId::of_path(old)) =>
-            {
-                let mut name = r.file_name().unwrap_or_default().to_os_string();
-                name.push(".new");
-                Some(r.with_file_name(name))
+        // The report is written beside its place and put there only once it is whole:
+        // a reception that fails (a full disk) never leaves an unfinished report, and an
+        // earlier one (resuming with the report in place) stays when the transfer does
+        // not match. A report to a device or FIFO is written in place.
+        let report_path = plan.report.as_ref().map(|r| {
+            let special = std::fs::metadata(r).is_ok_and(|m| !m.is_file());
+            if special {
+                return r.clone();
             }
-            (r, _) => r.clone(),
-        };
+            let mut name = std::ffi::OsString::from(".");
+            name.push(r.file_name().unwrap_or_default());
+            name.push(".unpktize-new");
+            r.with_file_name(name)
+        });
         let damage = self.damage_map(report_path.as_deref())?;
         let received = self.reassemble(damage, input, feed);
         // Resuming, the new report replaces the old one only when the transfer matched.
@@ -281,8 +290,10 @@ impl Reception {
             .as_ref()
             .is_ok_and(|r| r.0.mismatch.is_none() && !r.0.transfers.is_empty());
         if let (Some(written), Some(asked)) = (&report_path, &plan.report) {
-            if plan.resume.is_some() && !matched {
-                let _ = std::fs::remove_file(written);
+            if received.is_err() || (plan.resume.is_some() && !matched) {
+                if written != asked {
+                    let _ = std::fs::remove_file(written);
+                }
             } else if written != asked {
                 std::fs::rename(written, asked).map_err(file_error(Role::Report, asked))?;
             }
@@ -319,7 +330,7 @@ impl Reception {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Map, path))?;
                 let map = MapSink::new(
-                    BufWriter::new(file),
+                    BufWriter::new(MapFile(file)),
                     sink,
                     plan.image.clone(),
                     self.output.clone(),
@@ -368,8 +379,14 @@ impl Reception {
                     .write(true)
                     .truncate(true)
                     .open(path)
-                    .or_else(|_| {
-                        // A device or FIFO may be writable only.
+                    .or_else(|first| {
+                        // A device or FIFO may be writable only; for anything else the
+                        // first error is the one to tell (a read-only file system, a
+                        // directory that cannot be written: not "no such file").
+                        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+                        if !special {
+                            return Err(first);
+                        }
                         OpenOptions::new().write(true).truncate(true).open(path)
                     })
                     .map_err(file_error(Role::Output, path))?;
@@ -436,19 +453,53 @@ fn reassemble_into<O: Output + ImageOutput>(
     match fed {
         // Asked to stop while writing fill: keep what was settled, write the report.
         Ok(()) | Err(ReassembleError::Stopped) => {}
-        Err(ReassembleError::Io(e)) => return Err(ReceiveError::Write(e)),
+        Err(ReassembleError::Io(e)) => return Err(write_error(e)),
         Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
             return Err(ReceiveError::Refused(e))
         }
     }
-    let (report, out) = r.finish().map_err(|e| match report::into_report_error(e) {
-        Ok(inner) => ReceiveError::WriteReport(inner),
-        Err(e) => match e.get_ref().and_then(|i| i.downcast_ref::<HoldLimit>()) {
-            Some(limit) => ReceiveError::HoldLimit(limit.clone()),
-            None => ReceiveError::Write(e),
-        },
-    })?;
+    let (report, out) = r.finish().map_err(write_error)?;
     Ok((report, out.note()))
+}
+
+/// What an I/O error while receiving was about: the report, the map, the hold limit, or
+/// else the output.
+fn write_error(e: io::Error) -> ReceiveError {
+    let e = match report::into_report_error(e) {
+        Ok(inner) => return ReceiveError::WriteReport(inner),
+        Err(e) => e,
+    };
+    if let Some(limit) = e.get_ref().and_then(|i| i.downcast_ref::<HoldLimit>()) {
+        return ReceiveError::HoldLimit(limit.clone());
+    }
+    match e.get_ref().and_then(|i| i.downcast_ref::<MapWriteError>()) {
+        Some(MapWriteError(kind, msg)) => {
+            ReceiveError::WriteMap(io::Error::new(*kind, msg.clone()))
+        }
+        None => ReceiveError::Write(e),
+    }
+}
+
+/// The map's file: its write errors are marked, so that a full disk while drawing the map
+/// is not told as one while writing the output (both reach `finish` as I/O errors).
+struct MapFile(File);
+
+/// An error writing the map file (see [`MapFile`]): its kind and message.
+#[derive(Debug, thiserror::Error)]
+#[error("{1}")]
+struct MapWriteError(io::ErrorKind, String);
+
+impl io::Write for MapFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(mark_map)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(mark_map)
+    }
+}
+
+fn mark_map(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), MapWriteError(e.kind(), e.to_string()))
 }
 
 fn file_error(role: Role, path: &Path) -> impl FnOnce(io::Error) -> ReceiveError + '_ {
@@ -467,11 +518,9 @@ fn load_resume(path: &Path, out: &Path, id: Option<u16>) -> Result<Resume, Recei
     if id.is_some_and(|id| id != resume.id) {
         return Err(ReceiveError::ResumeIdDiffers(resume.id));
     }
-    let len = std::fs::metadata(out)
-        .map_err(file_error(Role::Output, out))?
-        .len();
+    let file = File::open(out).map_err(file_error(Role::Output, out))?;
     resume
-        .check_file_len(len)
+        .check_file(&file)
         .map_err(|e| ReceiveError::ResumeFile(out.to_path_buf(), e))?;
     Ok(resume)
 }

@@ -18,8 +18,17 @@ impl<O: Output> Reassembler<O> {
         let id = p.header.transfer_id;
         match &self.current {
             Some(t) if t.id == id => {}
-            // A transfer whose first data packets were all lost starts with its parity.
+            // A transfer whose first data packets were all lost starts with its parity,
+            // also as the next one after a complete transfer (not after the one before:
+            // that is a late leftover of it).
             None if !self.tracker.ignores(id) => self.start_transfer(id)?,
+            Some(t)
+                if t.is_complete()
+                    && !self.tracker.ignores(id)
+                    && self.finished.last().is_none_or(|f| f.id != id) =>
+            {
+                self.next_transfer(id)?
+            }
             _ => {
                 self.counts.foreign += 1;
                 return Ok(());

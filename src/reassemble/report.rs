@@ -13,10 +13,13 @@
 //!                "descriptors": N, "bad_descriptors": N, "conflicting_descriptors": N,
 //!                "rejected": N, "unauthenticated": N, "keyed": N },
 //!   "bytes": { "output": N, "lost": N, "damaged": N, "restored": N, "garbage": N },
-//!   "complete": bool, "intact": bool, "read_to_end": bool }
+//!   "complete": bool, "intact": bool, "read_to_end": bool, "digest": S }
 //! ```
+//!
+//! `digest` (a file output only) seals the report to the file: see `seal`.
 
 use super::damage::{DamagedRange, RangeSink};
+use super::seal::Seal;
 use super::{Counts, Report, Status};
 use crate::units::human_bytes;
 use serde::Serialize;
@@ -28,13 +31,18 @@ use std::time::Duration;
 pub struct JsonReport<W: Write> {
     out: W,
     first: bool,
+    seal: Option<Seal>,
 }
 
 impl<W: Write> JsonReport<W> {
     /// Start the report (writes the opening of the `ranges` array).
     pub fn new(mut out: W) -> io::Result<Self> {
         out.write_all(b"{\n  \"ranges\": [")?;
-        Ok(JsonReport { out, first: true })
+        Ok(JsonReport {
+            out,
+            first: true,
+            seal: Some(Seal::default()),
+        })
     }
 }
 
@@ -80,6 +88,9 @@ struct TotalsJson<'a> {
     intact: bool,
     /// False when reading stopped once a carousel was whole: what followed was not read.
     read_to_end: bool,
+    /// The seal a resume checks (see `seal`), when the output is a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
 }
 
 /// One object per line, spaced as people write JSON: `{"kind": "lost", "offset": 0}`, so a
@@ -139,12 +150,24 @@ impl<W: Write> RangeSink for JsonReport<W> {
             offset: r.start,
             length: r.end - r.start,
         };
+        if let Some(seal) = &mut self.seal {
+            seal.range(json.kind, json.offset, json.length);
+        }
         let mut ser = serde_json::Serializer::with_formatter(&mut self.out, OneLine);
         json.serialize(&mut ser).map_err(to_io).map_err(marked)
     }
 
     /// Close the `ranges` array and write the totals.
     fn finish(&mut self, report: &Report) -> io::Result<()> {
+        let digest = match (self.seal.take(), &report.content_digest) {
+            (Some(mut seal), Some(content)) => {
+                for t in &report.transfers {
+                    seal.transfer(t.id, t.base, t.len, t.end_known);
+                }
+                Some(seal.finish(content))
+            }
+            _ => None,
+        };
         let totals = TotalsJson {
             transfers: report
                 .transfers
@@ -174,6 +197,7 @@ impl<W: Write> RangeSink for JsonReport<W> {
             complete: report.complete,
             intact: report.intact(),
             read_to_end: !report.stopped_whole,
+            digest,
         };
         let body = serde_json::to_string_pretty(&totals).map_err(to_io)?;
         self.write_totals(&body).map_err(marked)

@@ -7,13 +7,17 @@
 //! range repaired, and a packet for a range already present is a duplicate and never
 //! written. A transfer whose length or descriptor differs from the report's, or whose
 //! intact packets disagree with the bytes already in the file, is refused
-//! ([`super::ReassembleError::Mismatch`]) before anything more is written.
+//! ([`super::ReassembleError::Mismatch`]) before anything more is written. Before any of
+//! that, the report's seal ([`super::seal`]) must hold for the file: a file or report
+//! changed since, or a report of several transfers (continuing the first would cut off
+//! the rest), is refused with a [`ResumeError`] and nothing is touched.
 //!
 //! Memory stays bounded: the report is read as a stream of at most [`MAX_REPORT_BYTES`],
 //! and at most [`super::damage::MAX_KEPT_RANGES`] missing ranges are taken.
 
 use super::damage::MAX_KEPT_RANGES;
 use super::output::Output;
+use super::seal::{content_digest, Seal};
 use super::{Packet, ReassembleError};
 use crate::descriptor::Descriptor;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -24,9 +28,6 @@ use std::ops::Range;
 
 /// The largest report read: a full damage map of [`MAX_KEPT_RANGES`] ranges is ~15 MB.
 pub const MAX_REPORT_BYTES: u64 = 32 << 20;
-
-/// Intact packets landing on bytes already present whose bytes are compared with the file.
-pub const CONTENT_CHECKS: u32 = 16;
 
 /// What an earlier reception left: the first transfer of its report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +43,32 @@ pub struct Resume {
     pub media_type: Option<String>,
     /// Byte ranges (transfer offsets, sorted, disjoint, merged) lost or damaged.
     pub missing: Vec<Range<u64>>,
+    /// What the file's digest must make the report's seal (see [`super::seal`]): the seal
+    /// over the report's ranges and transfers, the output length, the seal it states.
+    seal: Option<SealCheck>,
 }
+
+/// The report's side of its seal, waiting for the file's content digest.
+#[derive(Clone)]
+struct SealCheck {
+    seal: Seal,
+    output_len: u64,
+    stated: String,
+}
+
+impl fmt::Debug for SealCheck {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "SealCheck({})", self.stated)
+    }
+}
+
+impl PartialEq for SealCheck {
+    fn eq(&self, other: &Self) -> bool {
+        self.stated == other.stated && self.output_len == other.output_len
+    }
+}
+
+impl Eq for SealCheck {}
 
 /// Why a report cannot be resumed from.
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +85,27 @@ pub enum ResumeError {
     Unordered(u64),
     #[error("the file is {found} bytes, shorter than the {expected} the report says it holds")]
     Short { found: u64, expected: u64 },
+    #[error("the report describes {0} transfers; a resume continues a file of one transfer alone")]
+    SeveralTransfers(usize),
+    #[error("the report carries no digest of its file (it was not written into a file)")]
+    Unsealed,
+    #[error("the file or the report changed since the reception (their digest differs)")]
+    SealBroken,
+    #[error("reading the file: {0}")]
+    Read(std::io::Error),
 }
 
 #[derive(Deserialize)]
 struct ReportJson {
     ranges: Ranges,
     transfers: Vec<TransferJson>,
+    bytes: Option<BytesJson>,
+    digest: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BytesJson {
+    output: u64,
 }
 
 #[derive(Deserialize)]
@@ -79,13 +120,15 @@ struct TransferJson {
 
 #[derive(Deserialize)]
 struct RangeJson {
+    kind: String,
     offset: u64,
     length: u64,
 }
 
 /// The ranges, merged as they are read (so adjacent lost and damaged ranges of a cut-short
-/// packet become one missing range), at most [`MAX_KEPT_RANGES`].
-struct Ranges(Vec<Range<u64>>);
+/// packet become one missing range), at most [`MAX_KEPT_RANGES`]; and the seal over them
+/// as listed.
+struct Ranges(Vec<Range<u64>>, Seal);
 
 impl<'de> Deserialize<'de> for Ranges {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -97,7 +140,9 @@ impl<'de> Deserialize<'de> for Ranges {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ranges, A::Error> {
                 let mut out: Vec<Range<u64>> = Vec::new();
+                let mut seal = Seal::default();
                 while let Some(r) = seq.next_element::<RangeJson>()? {
+                    seal.range(&r.kind, r.offset, r.length);
                     let end = r.offset.saturating_add(r.length);
                     let full = out.len() >= MAX_KEPT_RANGES;
                     match out.last_mut() {
@@ -110,7 +155,7 @@ impl<'de> Deserialize<'de> for Ranges {
                         _ => out.push(r.offset..end),
                     }
                 }
-                Ok(Ranges(out))
+                Ok(Ranges(out, seal))
             }
         }
         d.deserialize_seq(V)
@@ -129,10 +174,24 @@ impl Resume {
         }
         let report = parsed?;
         let t = report.transfers.first().ok_or(ResumeError::NoTransfer)?;
+        if report.transfers.len() > 1 {
+            // The file holds more after it: continuing the first alone would cut it off.
+            return Err(ResumeError::SeveralTransfers(report.transfers.len()));
+        }
+        let Ranges(ranges, mut seal) = report.ranges;
+        for t in &report.transfers {
+            seal.transfer(t.id, t.offset, t.length, t.end_known);
+        }
+        let seal = match (report.digest, report.bytes) {
+            (Some(stated), Some(bytes)) => Some(SealCheck {
+                seal,
+                output_len: bytes.output,
+                stated,
+            }),
+            _ => None,
+        };
         let end = t.offset.saturating_add(t.length);
-        let missing = report
-            .ranges
-            .0
+        let missing = ranges
             .iter()
             .filter(|r| r.end > t.offset && r.start < end)
             .map(|r| r.start.max(t.offset) - t.offset..r.end.min(end) - t.offset)
@@ -144,16 +203,32 @@ impl Resume {
             name: t.name.clone(),
             media_type: t.media_type.clone(),
             missing,
+            seal,
         })
     }
 
-    /// The file resumed into must hold at least the bytes the report says it does.
-    pub fn check_file_len(&self, found: u64) -> Result<(), ResumeError> {
+    /// The file resumed into must hold at least the bytes the report says it does, and
+    /// those bytes must be the ones the report was sealed with (see [`super::seal`]).
+    pub fn check_file(&self, file: &std::fs::File) -> Result<(), ResumeError> {
+        use std::os::unix::fs::FileExt;
+        let found = file.metadata().map_err(ResumeError::Read)?.len();
         if found < self.len {
             return Err(ResumeError::Short {
                 found,
                 expected: self.len,
             });
+        }
+        let check = self.seal.clone().ok_or(ResumeError::Unsealed)?;
+        let content = content_digest(check.output_len, |at, buf| {
+            file.read_exact_at(buf, at).map(|()| true)
+        })
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => ResumeError::SealBroken,
+            _ => ResumeError::Read(e),
+        })?
+        .expect("a file reads back");
+        if check.seal.finish(&content) != check.stated {
+            return Err(ResumeError::SealBroken);
         }
         Ok(())
     }
@@ -199,7 +274,8 @@ pub(super) struct Resuming {
     pub resume: Resume,
     /// The resumed transfer's first packet arrived.
     pub started: bool,
-    checks_left: u32,
+    /// The output reads back: every intact packet landing on present bytes is compared.
+    checking: bool,
     buf: Vec<u8>,
 }
 
@@ -208,7 +284,7 @@ impl Resuming {
         Resuming {
             resume,
             started: false,
-            checks_left: CONTENT_CHECKS,
+            checking: true,
             buf: Vec::new(),
         }
     }
@@ -221,7 +297,7 @@ impl Resuming {
 
     /// Refuse an intact data packet of the resumed transfer that contradicts the earlier
     /// reception's length, or whose bytes differ from those `out` holds already at its
-    /// offset (the first [`CONTENT_CHECKS`] such packets).
+    /// offset (every such packet: one read back of its length each).
     pub fn check_data<O: Output>(
         &mut self,
         p: &Packet,
@@ -243,13 +319,12 @@ impl Resuming {
             .missing
             .iter()
             .any(|r| r.start < end && start < r.end);
-        if self.checks_left == 0 || !present || missing {
+        if !self.checking || !present || missing {
             return Ok(());
         }
-        self.checks_left -= 1;
         self.buf.resize(p.payload.len(), 0);
         if !out.read_at(start, &mut self.buf)? {
-            self.checks_left = 0;
+            self.checking = false;
             return Ok(());
         }
         if self.buf[..] != *p.payload {

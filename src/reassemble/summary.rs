@@ -57,6 +57,9 @@ pub struct Counts {
     pub garbage_bytes: u64,
     #[serde(skip)]
     pub transfers: u64,
+    /// Packets of which only the header arrived (counted truncated; their range lost).
+    #[serde(skip)]
+    pub header_only: u64,
 }
 
 impl Counts {
@@ -76,6 +79,7 @@ impl Counts {
             + self.rejected
             + self.unauthenticated
             + self.keyed
+            + self.header_only
     }
 }
 
@@ -110,6 +114,9 @@ pub struct Report {
     /// [`super::Settings::stop_when_whole`]): whatever the input held after it, another
     /// transfer included, was not read.
     pub stopped_whole: bool,
+    /// BLAKE3 of the output's `output_len` bytes, when it is a file a report describes:
+    /// what seals the report to it (see `seal`).
+    pub content_digest: Option<[u8; 32]>,
 }
 
 impl Report {

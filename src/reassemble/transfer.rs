@@ -227,7 +227,9 @@ impl Transfer {
             (None, _) => {}
         }
         if p.is_truncated() && p.payload.is_empty() {
-            // Only the header arrived: it told us the length; the range stays lost.
+            // Only the header arrived: it told us the length; the range stays lost. It is
+            // a packet found all the same.
+            cx.counts.header_only += 1;
             cx.counts.truncated += 1;
             return Ok(());
         }

@@ -254,3 +254,52 @@ fn a_forged_descriptor_head_that_genuine_descriptors_contradict_is_never_restore
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(std::fs::read(&file).unwrap() == data);
 }
+
+#[test]
+fn messages_name_what_failed_and_exits_say_what_came() {
+    // Issue 35.11, each case as reported.
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(20_000, 111);
+    let stream = pktize(&["--id", "3"], &data).concat();
+    let tmp = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // A place that cannot be written (sysfs refuses new files): not "no such file".
+    let out = run("unpktize", &["-o", "/sys/pktools-cannot-create"], &stream);
+    let err = common::exits_saying(&out, 2, "/sys/pktools-cannot-create");
+    assert!(!err.contains("No such file"), "{err}");
+    // A full disk while drawing the map is told as such.
+    let out = run(
+        "unpktize",
+        &["-o", &tmp("out"), "--map", "/dev/full"],
+        &stream,
+    );
+    common::exits_saying(&out, 2, "writing the map");
+    // A full disk on the output leaves no unfinished report, and an earlier one as it was.
+    let report = dir.path().join("r.json");
+    let out = run(
+        "unpktize",
+        &["-o", "/dev/full", "--report", &tmp("r.json")],
+        &stream,
+    );
+    common::exits_saying(&out, 2, "writing output");
+    assert!(!report.exists(), "no unfinished report");
+    std::fs::write(&report, b"earlier").unwrap();
+    let out = run(
+        "unpktize",
+        &["-o", "/dev/full", "--report", &tmp("r.json")],
+        &stream,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&report).unwrap(), b"earlier");
+    // Packets cut to their headers are packets: a damaged result (1), not "no packets" (2).
+    let headers: Vec<u8> = split_packets(&stream)
+        .iter()
+        .flat_map(|p| p[..pktools::wire::HEADER_LEN].to_vec())
+        .collect();
+    let out = run("unpktize", &["--report", &tmp("h.json")], &headers);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), data.len());
+    // --id naming a transfer that is not in the input says so.
+    let out = run("unpktize", &["--id", "4"], &stream);
+    common::exits_saying(&out, 2, "no pktize packets of transfer 0x0004");
+    assert!(out.stdout.is_empty());
+}

@@ -73,15 +73,6 @@ fn a_resume_writes_only_the_missing_ranges() {
     let (_, data) = first_reception(dir.path());
     let d = dir.path().display();
     let before = missing(&report(&dir.path().join("r.json")));
-    // Mark a byte already present, far past the packets whose bytes are compared: a
-    // resume that rewrote present bytes would put the true byte back.
-    let got = dir.path().join("got");
-    let mut held = std::fs::read(&got).unwrap();
-    let marked = (250_000..300_000)
-        .find(|&o| !before.iter().any(|&(s, e)| s <= o && o < e))
-        .unwrap();
-    held[marked as usize] ^= 0xff;
-    std::fs::write(&got, &held).unwrap();
     let r = sh(&format!(
         "pktize --id 7 {d}/f | unpktize -o {d}/got --resume {d}/r.json --report {d}/new.json"
     ));
@@ -94,13 +85,74 @@ fn a_resume_writes_only_the_missing_ranges() {
         new["packets"]["duplicate"].as_u64(),
         Some(packets - lost_packets)
     );
-    let after = std::fs::read(&got).unwrap();
-    let differ: Vec<usize> = (0..data.len()).filter(|&i| after[i] != data[i]).collect();
-    assert_eq!(
-        differ,
-        vec![marked as usize],
-        "only the marked byte is not the sender's"
+    assert!(std::fs::read(dir.path().join("got")).unwrap() == data);
+}
+
+#[test]
+fn a_resume_into_a_file_changed_since_its_report_is_refused_untouched() {
+    // Issue 29.6: a byte already present changed, far past any packet compared; the
+    // resume ended with exit 0 and mixed content. The report's digest refuses it first.
+    let dir = tempfile::tempdir().unwrap();
+    first_reception(dir.path());
+    let d = dir.path().display();
+    let before = missing(&report(&dir.path().join("r.json")));
+    let got = dir.path().join("got");
+    let mut held = std::fs::read(&got).unwrap();
+    let marked = (250_000..300_000)
+        .find(|&o| !before.iter().any(|&(s, e)| s <= o && o < e))
+        .unwrap();
+    held[marked as usize] ^= 0xff;
+    std::fs::write(&got, &held).unwrap();
+    let old = std::fs::read(dir.path().join("r.json")).unwrap();
+    let r = sh(&format!(
+        "pktize --id 7 {d}/f | unpktize -o {d}/got --resume {d}/r.json --report {d}/r.json"
+    ));
+    common::exits_saying(&r, 2, "changed since the reception");
+    assert!(
+        std::fs::read(&got).unwrap() == held,
+        "the file is left alone"
     );
+    assert!(std::fs::read(dir.path().join("r.json")).unwrap() == old);
+}
+
+#[test]
+fn a_resume_with_a_report_edited_is_refused() {
+    // Issue 29.6: a report with a missing range taken out claimed the fill bytes there.
+    let dir = tempfile::tempdir().unwrap();
+    first_reception(dir.path());
+    let d = dir.path().display();
+    let path = dir.path().join("r.json");
+    let mut r: serde_json::Value = report(&path);
+    let ranges = r["ranges"].as_array_mut().unwrap();
+    assert!(ranges.len() > 20);
+    ranges.remove(20);
+    std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+    let out = sh(&format!(
+        "pktize --id 7 {d}/f | unpktize -o {d}/got --resume {d}/r.json"
+    ));
+    common::exits_saying(&out, 2, "changed since the reception");
+}
+
+#[test]
+fn a_resume_of_a_report_of_two_transfers_is_refused_and_truncates_nothing() {
+    // Issue 35.7: resuming the first of two concatenated transfers cut the file after it,
+    // destroying the second's received bytes.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), bytes(100_000, 21)).unwrap();
+    std::fs::write(dir.path().join("b"), bytes(100_000, 22)).unwrap();
+    let d = dir.path().display();
+    let r = sh(&format!(
+        "(pktize --id 1 {d}/a; pktize --id 2 {d}/b) | corrupt --loss 10% --seed 3 | \
+         unpktize -o {d}/got --report {d}/r.json"
+    ));
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    let held = std::fs::read(dir.path().join("got")).unwrap();
+    assert_eq!(held.len(), 200_000);
+    let r = sh(&format!(
+        "pktize --id 1 {d}/a | unpktize -o {d}/got --resume {d}/r.json"
+    ));
+    common::exits_saying(&r, 2, "2 transfers");
+    assert!(std::fs::read(dir.path().join("got")).unwrap() == held);
 }
 
 /// Resume `dir/got` from `dir/r.json` with `src` sent as "f"; the file's present bytes and
@@ -217,4 +269,15 @@ fn a_resume_given_only_another_transfer_says_so_and_keeps_the_report() {
     ));
     common::exits_saying(&r, 2, "resumed transfer 0x0007");
     assert!(std::fs::read(dir.path().join("r.json")).unwrap() == old);
+}
+
+#[test]
+fn a_resume_with_another_file_that_shares_a_long_prefix_is_refused() {
+    // Issue 29.6: only the first 16 packets on present bytes were compared.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut data) = first_reception(dir.path());
+    data[280_000..].iter_mut().for_each(|b| *b ^= 0x33);
+    let other = dir.path().join("other");
+    std::fs::write(&other, &data).unwrap();
+    refused(dir.path(), &other, "differ");
 }

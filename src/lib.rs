@@ -36,6 +36,7 @@ pub mod convert;
 pub mod fec;
 pub mod image;
 pub mod io;
+pub mod jpeg;
 pub mod packetize;
 pub mod pixel;
 pub mod pnm;

@@ -249,10 +249,16 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         for line in report::summary_lines(&received.report) {
             let _ = writeln!(err, "{PROGRAM}: {line}");
         }
-        if args.conceal {
+        if args.conceal && !received.jpeg {
             if let Some(note) = &received.note {
                 let _ = writeln!(err, "{PROGRAM}: {note}");
             }
+        }
+    }
+    if received.jpeg {
+        // Which MCUs were lost (and concealed), or why the JPEG could not be rebuilt.
+        if let Some(note) = &received.note {
+            eprintln!("{PROGRAM}: {note}");
         }
     }
     if !matches!(problem, Some(Problem::ResumedTransferAbsent(_))) {

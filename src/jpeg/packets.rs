@@ -125,6 +125,27 @@ pub fn index(file: &[u8], payload_len: usize) -> Result<Vec<u8>, JpegError> {
     Ok(out)
 }
 
+/// How much of `head`, the first bytes of an indexed transfer of payload size
+/// `payload_len`, a descriptor needs to carry: up to the end of the JPEG's headers (the
+/// SOS segment), or all of it when they run past its end.
+pub fn head_len(head: &[u8], payload_len: usize) -> usize {
+    let Some(s) = SubHeader::parse(head).map(|h| h.len()) else {
+        return head.len();
+    };
+    let d = payload_len.saturating_sub(s).max(1);
+    let file: Vec<u8> = head
+        .chunks(payload_len.max(1))
+        .flat_map(|c| c.get(s..).unwrap_or(&[]).iter().copied())
+        .collect();
+    match Header::parse(&file) {
+        Ok(h) => {
+            let k = h.scan_start / d;
+            (k * payload_len + s + h.scan_start - k * d).min(head.len())
+        }
+        Err(_) => head.len(),
+    }
+}
+
 /// An indexed transfer as received: where each packet's piece of the file lies.
 #[derive(Debug, Clone)]
 pub struct Pieces {

@@ -260,3 +260,23 @@ proptest! {
         let _ = rebuild(&t, 90, &[(at as u64 / 90 * 90 + 90)..(at as u64 / 90 * 90 + 180)]);
     }
 }
+
+#[test]
+fn the_descriptor_head_ends_with_the_headers() {
+    let (file, _) = synth(64, 48, &[(2, 2), (1, 1), (1, 1)], 0, 9);
+    let scan_start = Header::parse(&file).unwrap().scan_start;
+    for p in [64, 100, 1024] {
+        let t = index(&file, p).unwrap();
+        let head = &t[..t.len().min(1024)];
+        let n = super::packets::head_len(head, p);
+        let file_bytes = n - n.div_ceil(p) * sub_len(3);
+        assert_eq!(
+            file_bytes.min(1024),
+            scan_start.min(file_bytes),
+            "payload {p}"
+        );
+        if n < head.len() {
+            assert_eq!(file_bytes, scan_start, "payload {p}");
+        }
+    }
+}

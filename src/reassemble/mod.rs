@@ -28,6 +28,7 @@ mod drive;
 mod extent;
 mod fingerprints;
 pub mod image_output;
+pub mod jpeg_output;
 pub mod map_sink;
 pub mod output;
 pub mod packet;

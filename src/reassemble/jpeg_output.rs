@@ -1,0 +1,217 @@
+//! Receiving an indexed JPEG (`pktize(5)`, JPEG transfers): the transfer is reassembled
+//! into an unlinked temporary file as any other, and at the end turned back into the
+//! JPEG ([`crate::jpeg::rebuild`]): the original file when every packet arrived, else a
+//! baseline JPEG of what arrived, lost MCUs concealed.
+//!
+//! A receiver must know before the first byte is written whether the transfer is an
+//! indexed JPEG: [`detect`] reads ahead to the first intact descriptor (at most
+//! [`PEEK_MAX`] bytes of a stream) and gives the input back whole. The transfer is read
+//! back into memory at the end, up to [`MAX_TRANSFER`] bytes, with the coefficients of the
+//! image ([`crate::jpeg::rebuild::MAX_BLOCKS`]).
+
+use super::image_output::ImageOutput;
+use super::output::{FileOutput, LentInput, Output};
+use crate::descriptor::{self, Descriptor, MediaType};
+use crate::io::Input;
+use crate::jpeg;
+use crate::wire::auth::Key;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+
+/// Most bytes of a stream read ahead to find the first descriptor.
+pub const PEEK_MAX: usize = 1 << 20;
+/// The longest indexed JPEG transfer rebuilt (it is read back into memory).
+pub const MAX_TRANSFER: u64 = 64 << 20;
+
+/// The input, given back whole, and its first intact descriptor (of transfer `id` if
+/// given) when one lies in the first [`PEEK_MAX`] bytes (anywhere in a mapped file).
+pub fn detect(
+    input: Input,
+    id: Option<u16>,
+    key: Option<&Key>,
+) -> io::Result<(Input, Option<Descriptor>)> {
+    match input {
+        Input::Mapped(map) => {
+            let found = descriptor::find_first(&mut &map[..], id, key)?;
+            Ok((Input::Mapped(map), found.map(|(_, d)| d)))
+        }
+        Input::Stream(mut reader) => {
+            let mut buf = Vec::new();
+            let mut found = None;
+            while buf.len() < PEEK_MAX {
+                let before = buf.len();
+                let n = (&mut reader)
+                    .take((PEEK_MAX - before).min(64 << 10) as u64)
+                    .read_to_end(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                if let Some((_, d)) = descriptor::find_first(&mut &buf[..], id, key)? {
+                    found = Some(d);
+                    break;
+                }
+            }
+            let chained: Box<dyn Read> = Box::new(io::Cursor::new(buf).chain(reader));
+            Ok((Input::Stream(chained), found))
+        }
+    }
+}
+
+/// True when `d` describes an indexed JPEG.
+pub fn is_indexed_jpeg(d: &Descriptor) -> bool {
+    d.media_type == MediaType::JpegIndexed
+}
+
+/// Reassembles an indexed JPEG into a temporary file and writes the JPEG to `dest` at the
+/// end.
+pub struct JpegOutput<W: Write> {
+    inner: FileOutput,
+    file: File,
+    dest: W,
+    payload_len: usize,
+    note: Option<String>,
+}
+
+impl<W: Write> JpegOutput<W> {
+    /// Reassemble into `temp` (an empty file nobody else writes, unlinked or soon
+    /// removed), the transfer's payload size `payload_len`, the JPEG to `dest`.
+    pub fn new(temp: File, payload_len: u16, dest: W) -> io::Result<Self> {
+        Ok(JpegOutput {
+            inner: FileOutput::new(temp.try_clone()?),
+            file: temp,
+            dest,
+            payload_len: usize::from(payload_len),
+            note: None,
+        })
+    }
+
+    fn write_jpeg(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+        let len = self.file.metadata()?.len();
+        if len > MAX_TRANSFER {
+            self.note = Some(format!(
+                "JPEG: a transfer of {len} bytes is more than the {} MiB rebuilt; its bytes are written as they came",
+                MAX_TRANSFER >> 20
+            ));
+            return self.copy_through();
+        }
+        let mut transfer = vec![0; len as usize];
+        self.file.read_exact_at(&mut transfer, 0)?;
+        let rebuilt = jpeg::rebuild(&transfer, self.payload_len, unknown);
+        match rebuilt {
+            Ok(r) => {
+                if !r.exact {
+                    self.note = Some(lost_note(&r));
+                }
+                self.dest.write_all(&r.jpeg)?;
+            }
+            Err(e) => {
+                self.note = Some(format!(
+                    "JPEG not rebuilt: {e}; its bytes are written as they came"
+                ));
+                let pieces = jpeg::packets::Pieces::split(&transfer, self.payload_len, unknown);
+                self.dest.write_all(&pieces.file)?;
+            }
+        }
+        self.dest.flush()
+    }
+
+    fn copy_through(&mut self) -> io::Result<()> {
+        let mut f = &self.file;
+        let mut reader = io::BufReader::new(&mut f);
+        io::copy(&mut reader, &mut self.dest)?;
+        self.dest.flush()
+    }
+}
+
+/// Which MCUs were lost, for people: the count and the first runs.
+fn lost_note(r: &jpeg::Rebuilt) -> String {
+    let runs: Vec<String> = r
+        .lost
+        .iter()
+        .take(8)
+        .map(|l| match l.len() {
+            1 => l.start.to_string(),
+            _ => format!("{}-{}", l.start, l.end - 1),
+        })
+        .collect();
+    let more = if r.lost.len() > 8 { ", ..." } else { "" };
+    format!(
+        "JPEG: {} of {} MCUs lost and concealed (MCUs {}{more})",
+        r.lost_mcus(),
+        r.mcus,
+        runs.join(", ")
+    )
+}
+
+impl<W: Write> Output for JpegOutput<W> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.inner.write_at(at, data)
+    }
+    fn write_lent(&mut self, at: u64, data: &[u8], pos: usize) -> io::Result<()> {
+        self.inner.write_lent(at, data, pos)
+    }
+    fn write_fill(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.inner.write_fill(at, data)
+    }
+    fn finish(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+        self.inner.finish(unknown)?;
+        self.write_jpeg(unknown)
+    }
+    fn lend(&mut self, input: Option<LentInput>) {
+        self.inner.lend(input)
+    }
+    fn oldest_lent(&self) -> Option<usize> {
+        self.inner.oldest_lent()
+    }
+    fn can_write_at(&self, at: u64) -> bool {
+        self.inner.can_write_at(at)
+    }
+    fn seekable(&self) -> bool {
+        self.inner.seekable()
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+        self.inner.set_len_hint(len)
+    }
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn holes_read_as_zeros(&self) -> bool {
+        self.inner.holes_read_as_zeros()
+    }
+    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.read_at(at, buf)
+    }
+}
+
+impl<W: Write> ImageOutput for JpegOutput<W> {
+    fn note(&self) -> Option<String> {
+        self.note.clone()
+    }
+}
+
+/// An empty temporary file, already unlinked: gone with the process.
+pub fn temp_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    for n in 0..100u32 {
+        let path = dir.join(format!("unpktize-{}-{n}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => {
+                std::fs::remove_file(&path)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no temporary file name free"))
+}

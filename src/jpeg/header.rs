@@ -44,6 +44,8 @@ pub struct Header {
     pub components: Vec<Component>,
     /// DC tables 0-3, then AC tables 0-3.
     pub tables: [Option<Table>; 8],
+    /// Quantisation tables 0-3 in zigzag order, as DQT gave them.
+    pub quant: [Option<[u16; 64]>; 4],
     /// MCUs per restart interval, 0 without restart markers.
     pub restart_interval: u16,
     /// The segments from SOI up to the SOS, in file order (SOS included, last).
@@ -58,6 +60,7 @@ const SOS: u8 = 0xDA;
 const DHT: u8 = 0xC4;
 const DRI: u8 = 0xDD;
 const DAC: u8 = 0xCC;
+const DQT: u8 = 0xDB;
 
 impl Header {
     /// Parse the headers of `file` up to and including its first SOS.
@@ -74,6 +77,7 @@ impl Header {
         let mut tables: [Option<Table>; 8] = Default::default();
         let mut frame: Option<(u16, u16, Vec<Component>)> = None;
         let mut restart_interval = 0;
+        let mut quant = [None; 4];
         loop {
             // Fill bytes (0xFF) may come before a marker (T.81 B.1.1.2).
             while file.get(at) == Some(&0xFF) && file.get(at + 1) == Some(&0xFF) {
@@ -109,6 +113,7 @@ impl Header {
                 }
                 0xC9 | DAC => return Err(JpegError::Arithmetic),
                 DHT => parse_dht(body, at, &mut tables)?,
+                DQT => parse_dqt(body, at, &mut quant)?,
                 DRI => {
                     if body.len() != 2 {
                         return Err(JpegError::Bad { at, what: "DRI" });
@@ -126,6 +131,7 @@ impl Header {
                         height,
                         components,
                         tables,
+                        quant,
                         restart_interval,
                         segments,
                         scan_start: segment.end,
@@ -253,6 +259,31 @@ fn parse_dht(mut body: &[u8], at: usize, tables: &mut [Option<Table>; 8]) -> Res
         let table = Table::new(counts, symbols).ok_or(JpegError::Bad { at, what: "DHT" })?;
         tables[usize::from(class) * 4 + usize::from(id)] = Some(table);
         body = &body[17 + n..];
+    }
+    Ok(())
+}
+
+fn parse_dqt(
+    mut body: &[u8],
+    at: usize,
+    quant: &mut [Option<[u16; 64]>; 4],
+) -> Result<(), JpegError> {
+    let bad = JpegError::Bad { at, what: "DQT" };
+    while let Some(&pq_tq) = body.first() {
+        let (precision, id) = (pq_tq >> 4, usize::from(pq_tq & 15));
+        let size = if precision == 0 { 1 } else { 2 };
+        if precision > 1 || id > 3 || body.len() < 1 + 64 * size {
+            return Err(bad);
+        }
+        let mut table = [0u16; 64];
+        for (k, q) in table.iter_mut().enumerate() {
+            *q = match size {
+                1 => u16::from(body[1 + k]),
+                _ => u16::from_be_bytes([body[1 + 2 * k], body[2 + 2 * k]]),
+            };
+        }
+        quant[id] = Some(table);
+        body = &body[1 + 64 * size..];
     }
     Ok(())
 }

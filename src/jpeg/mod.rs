@@ -9,12 +9,13 @@
 //! - [`huffman`]: the tables, and Annex K's for re-encoding.
 //! - [`scan`]: the entropy-coded data MCU by MCU, from any MCU whose start is known.
 //! - [`packets`]: the sub-header and the indexed transfer.
-//! - [`rebuild`]: received packets back to a JPEG.
+//! - [`rebuild`]: received packets back to a JPEG; [`conceal`]: its lost blocks.
 //!
 //! This module knows nothing of packet headers, files or pixels: it takes bytes and gives
 //! bytes. Its parsers return typed errors on any input, never panic, and allocate only
 //! what the file's size or [`rebuild::MAX_BLOCKS`] bounds.
 
+pub mod conceal;
 pub mod header;
 pub mod huffman;
 pub mod packets;

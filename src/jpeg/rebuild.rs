@@ -3,10 +3,7 @@
 //! packets hold, decoded where they belong, and lost MCUs concealed from their
 //! neighbours' coefficients.
 //!
-//! Concealment works on quantised coefficients, block by block in each component: a lost
-//! block takes the DC and the lowest AC coefficients of the nearest received blocks above,
-//! below, left and right, weighted by nearness (the losses of a packet are a run of MCUs
-//! along a row, so the rows above and below usually hold it in). The file is re-encoded
+//! Lost blocks are concealed by [`super::conceal`]. The file is re-encoded
 //! with the Huffman tables of T.81 Annex K, which code every value (the original's tables
 //! may lack the codes concealment needs), and without restart markers. Coefficients are
 //! held for the whole image: at most [`MAX_BLOCKS`].
@@ -20,13 +17,6 @@ use std::ops::Range;
 
 /// Most 8x8 blocks held for a rebuild: 64 MiB of coefficients (a 20-megapixel 4:2:0 photo).
 pub const MAX_BLOCKS: usize = 1 << 19;
-
-/// Zigzag indices concealed from neighbours beside the DC (1 and 2: the lowest horizontal
-/// and vertical frequencies).
-const CONCEALED_AC: usize = 2;
-
-/// How far (in blocks) concealment looks for a received neighbour.
-const REACH: usize = 64;
 
 /// What a rebuild made.
 #[derive(Debug, Clone)]
@@ -97,7 +87,7 @@ pub fn rebuild(
             }
         });
     }
-    conceal(&header, &mut coefs, &known);
+    super::conceal::conceal(&header, &mut coefs, &known);
     let mut lost_runs: Vec<Range<usize>> = Vec::new();
     for (m, _) in known.iter().enumerate().filter(|(_, k)| !**k) {
         match lost_runs.last_mut() {
@@ -111,68 +101,6 @@ pub fn rebuild(
         mcus: total,
         lost: lost_runs,
     })
-}
-
-/// Where block (gx, gy) of component `c` lies in `coefs` (MCU order).
-fn block_index(h: &Header, c: usize, gx: usize, gy: usize) -> (usize, usize) {
-    let (mx, _) = h.mcus();
-    let (across, down) = h.blocks_per_mcu(c);
-    let offset: usize = (0..c)
-        .map(|d| {
-            let (a, b) = h.blocks_per_mcu(d);
-            a * b
-        })
-        .sum();
-    let mcu = (gy / down) * mx + gx / across;
-    (mcu, offset + (gy % down) * across + gx % across)
-}
-
-fn conceal(h: &Header, coefs: &mut [Block], known: &[bool]) {
-    let (mx, my) = h.mcus();
-    let per_mcu = h.blocks_in_mcu();
-    for c in 0..h.components.len() {
-        let (across, down) = h.blocks_per_mcu(c);
-        let (gw, gh) = (mx * across, my * down);
-        let at = |gx: usize, gy: usize| {
-            let (m, n) = block_index(h, c, gx, gy);
-            (m, m * per_mcu + n)
-        };
-        for gy in 0..gh {
-            for gx in 0..gw {
-                let (m, i) = at(gx, gy);
-                if known[m] {
-                    continue;
-                }
-                let mut sum = [0f64; CONCEALED_AC + 1];
-                let mut weight = 0.0;
-                let directions: [(isize, isize); 4] = [(0, -1), (0, 1), (-1, 0), (1, 0)];
-                for (dx, dy) in directions {
-                    for d in 1..=REACH {
-                        let (x, y) = (gx as isize + dx * d as isize, gy as isize + dy * d as isize);
-                        if x < 0 || y < 0 || x >= gw as isize || y >= gh as isize {
-                            break;
-                        }
-                        let (m2, j) = at(x as usize, y as usize);
-                        if known[m2] {
-                            let w = 1.0 / d as f64;
-                            for (s, v) in sum.iter_mut().zip(&coefs[j][..=CONCEALED_AC]) {
-                                *s += w * f64::from(*v);
-                            }
-                            weight += w;
-                            break;
-                        }
-                    }
-                }
-                let mut block = [0i16; 64];
-                if weight > 0.0 {
-                    for (b, s) in block.iter_mut().zip(sum) {
-                        *b = (s / weight).round() as i16;
-                    }
-                }
-                coefs[i] = block;
-            }
-        }
-    }
 }
 
 /// The file: the original's segments but its Huffman tables and restart interval, the

@@ -14,6 +14,7 @@ mod faults;
 mod fec;
 mod ffmpeg;
 mod fuzz_corpus;
+mod jpeg;
 mod limits;
 mod manual;
 mod netcat;

@@ -22,8 +22,9 @@ use std::os::unix::fs::FileExt;
 
 /// Most bytes of a stream read ahead to find the first descriptor.
 pub const PEEK_MAX: usize = 1 << 20;
-/// The longest indexed JPEG transfer rebuilt (it is read back into memory).
-pub const MAX_TRANSFER: u64 = 64 << 20;
+/// The longest indexed JPEG transfer rebuilt (it is read back into memory): the longest
+/// JPEG the sender indexes with its sub-headers at the smallest payload size.
+pub const MAX_TRANSFER: u64 = 128 << 20;
 
 /// The input, given back whole, and its first intact descriptor (of transfer `id` if
 /// given) when one lies in the first [`PEEK_MAX`] bytes (anywhere in a mapped file).

@@ -552,13 +552,18 @@ pub fn jpeg(data: &[u8]) {
     let whole = jpeg::rebuild(&indexed, payload_len, &[]).expect("a whole transfer rebuilds");
     assert!(whole.exact && whole.jpeg == file, "not the original bytes");
     let k = (usize::from(*lost) % indexed.len().div_ceil(payload_len)) as u64;
-    let gone = [k * payload_len as u64..(k + 1) * payload_len as u64];
+    let gone =
+        std::slice::from_ref(&(k * payload_len as u64..(k + 1) * payload_len as u64)).to_vec();
     if let Ok(r) = jpeg::rebuild(&indexed, payload_len, &gone) {
         let header = jpeg::Header::parse(&r.jpeg).expect("a rebuilt JPEG parses");
         let mut w = Walker::new(&r.jpeg, &header);
         let mut blocks = [[0i16; 64]; 10];
         let mut n = 0;
-        while let Some(_) = w.next_mcu(&mut blocks).expect("a rebuilt JPEG decodes") {
+        while w
+            .next_mcu(&mut blocks)
+            .expect("a rebuilt JPEG decodes")
+            .is_some()
+        {
             n += 1;
         }
         assert_eq!(n, r.mcus);

@@ -169,6 +169,7 @@ fn blend(
     let before = edge(pair[0], 7);
     let after = edge(pair[1], 0);
     let mut out = [[0.0; 8]; 8];
+    #[allow(clippy::needless_range_loop)] // t is both a row (or column) and a distance
     for t in 0..8 {
         // Distances in pixels from the edge line before and after this row (column).
         let line: [f64; 8] = match (before, after) {

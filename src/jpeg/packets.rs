@@ -41,12 +41,13 @@ pub struct SubHeader {
 }
 
 impl SubHeader {
-    pub fn len(&self) -> usize {
+    /// Its length in bytes, `sub_len`.
+    pub fn byte_len(&self) -> usize {
         sub_len(self.components)
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.push(self.len() as u8);
+        out.push(self.byte_len() as u8);
         out.extend_from_slice(&self.first_mcu.to_be_bytes());
         out.extend_from_slice(&self.start_bit.to_be_bytes()[1..]);
         for p in &self.predictors[..self.components] {
@@ -129,7 +130,7 @@ pub fn index(file: &[u8], payload_len: usize) -> Result<Vec<u8>, JpegError> {
 /// `payload_len`, a descriptor needs to carry: up to the end of the JPEG's headers (the
 /// SOS segment), or all of it when they run past its end.
 pub fn head_len(head: &[u8], payload_len: usize) -> usize {
-    let Some(s) = SubHeader::parse(head).map(|h| h.len()) else {
+    let Some(s) = SubHeader::parse(head).map(|h| h.byte_len()) else {
         return head.len();
     };
     let d = payload_len.saturating_sub(s).max(1);
@@ -178,13 +179,13 @@ impl Pieces {
             .chunks(p)
             .zip(&whole)
             .find_map(|(chunk, &w)| w.then(|| SubHeader::parse(chunk)).flatten())
-            .map_or(sub_len(3), |h| h.len());
+            .map_or(sub_len(3), |h| h.byte_len());
         let mut file = Vec::with_capacity(transfer.len());
         let mut packets = Vec::with_capacity(whole.len());
         for (chunk, &w) in transfer.chunks(p).zip(&whole) {
             let start = file.len();
             file.extend_from_slice(chunk.get(s..).unwrap_or(&[]));
-            let sub = SubHeader::parse(chunk).filter(|h| w && h.len() == s);
+            let sub = SubHeader::parse(chunk).filter(|h| w && h.byte_len() == s);
             packets.push((sub, start..file.len(), sub.is_some()));
         }
         Pieces { file, packets }

@@ -139,7 +139,7 @@ fn encode(original: &[u8], h: &Header, coefs: &[Block]) -> Vec<u8> {
     let mut preds = [0i32; 4];
     for mcu in coefs.chunks_exact(per_mcu) {
         let mut n = 0;
-        for c in 0..h.components.len() {
+        for (c, pred) in preds.iter_mut().enumerate().take(h.components.len()) {
             let (a, d) = h.blocks_per_mcu(c);
             let (dc, ac) = if c == 0 {
                 (&tables[0], &tables[2])
@@ -147,7 +147,7 @@ fn encode(original: &[u8], h: &Header, coefs: &[Block]) -> Vec<u8> {
                 (&tables[1], &tables[3])
             };
             for block in &mcu[n..n + a * d] {
-                encode_block(&mut w, dc, ac, &mut preds[c], block);
+                encode_block(&mut w, dc, ac, pred, block);
             }
             n += a * d;
         }

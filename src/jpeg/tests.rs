@@ -1,3 +1,12 @@
+#![allow(
+    clippy::needless_range_loop,
+    clippy::single_range_in_vec_init,
+    clippy::type_complexity
+)]
+//! The JPEG module against synthetic files made with its own encoder (real photographs are
+//! in tests/it/jpeg.rs): what is encoded decodes, sub-headers point at MCU starts, a lost
+//! packet costs its MCUs only, no input panics.
+
 use super::header::Header;
 use super::huffman;
 use super::packets::{index, sub_len, Pieces, SubHeader, NONE};
@@ -98,7 +107,7 @@ fn decode_all(file: &[u8]) -> Vec<Block> {
     let mut w = Walker::new(file, &header);
     let mut blocks = [[0i16; 64]; 10];
     let mut out = Vec::new();
-    while let Some(_) = w.next_mcu(&mut blocks).unwrap() {
+    while w.next_mcu(&mut blocks).unwrap().is_some() {
         out.extend_from_slice(&blocks[..header.blocks_in_mcu()]);
     }
     assert!(!w.overran());

@@ -282,12 +282,14 @@ fn run(args: Args) -> Result<Outcome, Failure> {
 fn compressed_warning(kind: LossyCompressed) -> &'static str {
     match kind {
         LossyCompressed::JpegWithRestartMarkers => {
-            "a JPEG with restart markers lost data: decoders resynchronise, and the rows of \
-             the lost packets show as grey bands"
+            "a JPEG sent as plain bytes, with restart markers, lost data: decoders \
+             resynchronise at the next marker; a baseline copy (jpegtran in.jpg > out.jpg) \
+             would go indexed, every packet decodable alone"
         }
         LossyCompressed::Jpeg => {
-            "a JPEG that lost data mostly does not decode; send PPM, BMP or raw pixels, use \
-             --fec, or add restart markers (jpegtran -restart 1)"
+            "a JPEG sent as plain bytes (not baseline) that lost data mostly does not decode; \
+             make a baseline copy (jpegtran in.jpg > out.jpg), which pktize sends so that \
+             every packet decodes alone, or use --fec"
         }
         LossyCompressed::Png => {
             "a PNG that lost data mostly does not decode; send PPM, BMP or raw pixels, or \

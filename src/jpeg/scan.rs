@@ -307,9 +307,13 @@ impl BitWriter {
 }
 
 /// Code one block (zigzag order, DC as a value) against predictor `pred`.
+/// Values beyond what 8-bit baseline samples give (a damaged stream decodes to anything)
+/// are clamped: the DC to 11 bits, so that a difference fits its 11-bit category, each AC
+/// to 10 bits.
 pub fn encode_block(w: &mut BitWriter, dc: &Table, ac: &Table, pred: &mut i32, block: &Block) {
-    let diff = i32::from(block[0]) - *pred;
-    *pred = i32::from(block[0]);
+    let value = i32::from(block[0]).clamp(-1023, 1023);
+    let diff = value - *pred;
+    *pred = value;
     let (bits, size) = magnitude(diff);
     let (code, len) = dc
         .code(size)
@@ -327,7 +331,7 @@ pub fn encode_block(w: &mut BitWriter, dc: &Table, ac: &Table, pred: &mut i32, b
             w.put(u32::from(code), len);
             run -= 16;
         }
-        let (bits, size) = magnitude(i32::from(c));
+        let (bits, size) = magnitude(i32::from(c).clamp(-1023, 1023));
         let (code, len) = ac
             .code((run << 4) | size)
             .expect("the Annex K AC table codes every run and size 1 to 10");

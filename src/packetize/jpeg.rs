@@ -7,7 +7,9 @@
 //! Indexing walks the whole scan, so the file is held in memory (at most
 //! [`MAX_JPEG`]); the transfer then is the indexed bytes. A sniffed JPEG that cannot be
 //! indexed (progressive, arithmetic-coded, damaged, too large) goes out as plain bytes
-//! with a warning saying why; one the user named as a JPEG is an error.
+//! with a warning saying why; one the user named as a JPEG is an error, unless it is no
+//! JPEG at all (then it goes out as plain bytes labelled as the user said, with the
+//! warning).
 
 use crate::descriptor::MediaType;
 use crate::io::Input;
@@ -99,7 +101,8 @@ pub fn prepare(
             media_type: Some(MediaType::JpegIndexed),
             warning: None,
         }),
-        Err(e) if named => Err(PrepareError::Jpeg(e)),
+        // Named a JPEG but not one at all: the user's label stands, as for any type.
+        Err(e) if named && e != JpegError::NotJpeg => Err(PrepareError::Jpeg(e)),
         Err(e) => Ok(Preparation {
             prepared: Prepared::Held(file),
             media_type: Some(MediaType::Jpeg),

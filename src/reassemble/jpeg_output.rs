@@ -5,7 +5,7 @@
 //!
 //! A receiver must know before the first byte is written whether the transfer is an
 //! indexed JPEG: [`detect`] reads ahead to the first intact descriptor (at most
-//! [`PEEK_MAX`] bytes of a stream) and gives the input back whole. The transfer is read
+//! [`PEEK_MAX`] bytes of a stream, while it keeps coming) and gives the input back whole. The transfer is read
 //! back into memory at the end, up to [`MAX_TRANSFER`] bytes, with the coefficients of the
 //! image ([`crate::jpeg::rebuild::MAX_BLOCKS`]).
 
@@ -18,20 +18,27 @@ use crate::wire::auth::Key;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::os::fd::RawFd;
 use std::os::unix::fs::FileExt;
+use std::time::Duration;
 
 /// Most bytes of a stream read ahead to find the first descriptor.
 pub const PEEK_MAX: usize = 1 << 20;
+/// How long a quiet stream is waited for while reading ahead.
+pub const PEEK_QUIET: Duration = Duration::from_millis(200);
 /// The longest indexed JPEG transfer rebuilt (it is read back into memory): the longest
 /// JPEG the sender indexes with its sub-headers at the smallest payload size.
 pub const MAX_TRANSFER: u64 = 128 << 20;
 
 /// The input, given back whole, and its first intact descriptor (of transfer `id` if
-/// given) when one lies in the first [`PEEK_MAX`] bytes (anywhere in a mapped file).
+/// given) when one lies in the first [`PEEK_MAX`] bytes (anywhere in a mapped file). With
+/// `fd`, the stream's descriptor, reading ahead also stops once the input has been quiet
+/// for [`PEEK_QUIET`], so a sender that sends no descriptors and waits is not held up.
 pub fn detect(
     input: Input,
     id: Option<u16>,
     key: Option<&Key>,
+    fd: Option<RawFd>,
 ) -> io::Result<(Input, Option<Descriptor>)> {
     match input {
         Input::Mapped(map) => {
@@ -40,15 +47,19 @@ pub fn detect(
         }
         Input::Stream(mut reader) => {
             let mut buf = Vec::new();
+            let mut chunk = vec![0u8; 64 << 10];
             let mut found = None;
             while buf.len() < PEEK_MAX {
-                let before = buf.len();
-                let n = (&mut reader)
-                    .take((PEEK_MAX - before).min(64 << 10) as u64)
-                    .read_to_end(&mut buf)?;
-                if n == 0 {
+                if fd.is_some_and(|fd| !crate::io::wait_readable(fd, PEEK_QUIET)) {
                     break;
                 }
+                let n = match reader.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                buf.extend_from_slice(&chunk[..n]);
                 if let Some((_, d)) = descriptor::find_first(&mut &buf[..], id, key)? {
                     found = Some(d);
                     break;

@@ -334,9 +334,13 @@ impl Reception {
         let mut settings = plan.settings.clone();
         // An indexed JPEG is rebuilt at the end: it must be known before anything is
         // written (resuming and snapshots take the transfer's bytes as they are).
-        let (input, first) =
-            jpeg_output::detect(input, settings.transfer_id, settings.key.as_ref())
-                .map_err(ReceiveError::Write)?;
+        let (input, first) = jpeg_output::detect(
+            input,
+            settings.transfer_id,
+            settings.key.as_ref(),
+            feed.live_fd,
+        )
+        .map_err(ReceiveError::Write)?;
         let jpeg = first
             .filter(jpeg_output::is_indexed_jpeg)
             .filter(|_| settings.resume.is_none() && settings.snapshot_every.is_none());

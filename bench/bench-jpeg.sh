@@ -53,3 +53,22 @@ for name in astronaut coffee; do
     done
   done
 done
+
+# A carousel (pktize --repeat 0) through 10% loss until unpktize holds every byte: the
+# packets that reached the receiver, the astronaut as a q75 JPEG and as PPM.
+echo
+echo "| carousel, 10% loss, until whole | data packets received (mean of $SEEDS) | ratio to PPM |"
+echo "|---|---|---|"
+cjpeg -quality 75 "$root/target/photos/astronaut.ppm" > "$WORK/c.jpg"
+received() { # file: mean data packets received until whole
+  local s total=0 n
+  for ((s = 1; s <= SEEDS; s++)); do
+    n=$(pktize --repeat 0 "$1" | corrupt --loss 10% --seed $s | unpktize -v 2>&1 >/dev/null |
+      sed -n 's/.*packets: \([0-9]*\) intact, .* \([0-9]*\) duplicate.*/\1 \2/p' | awk '{print $1 + $2}')
+    total=$((total + n))
+  done
+  echo $((total / SEEDS))
+}
+jp=$(received "$WORK/c.jpg") pp=$(received "$root/target/photos/astronaut.ppm")
+echo "| astronaut q75 JPEG, indexed | $jp | $(echo "scale=3; $jp / $pp" | bc) |"
+echo "| astronaut PPM | $pp | 1 |"

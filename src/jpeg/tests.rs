@@ -289,3 +289,28 @@ fn the_descriptor_head_ends_with_the_headers() {
         }
     }
 }
+
+#[test]
+fn sub_headers_are_plausible_and_random_payloads_are_not() {
+    let (file, _) = synth(64, 48, &[(2, 2), (1, 1), (1, 1)], 0, 4);
+    let t = index(&file, 100).unwrap();
+    assert!(t.chunks(100).all(SubHeader::plausible));
+    let mut rng = 99u64;
+    let random = (0..20_000)
+        .filter(|_| {
+            let payload: Vec<u8> = (0..1024)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng as u8
+                })
+                .collect();
+            SubHeader::plausible(&payload)
+        })
+        .count();
+    assert!(
+        random <= 1,
+        "{random} of 20000 random payloads look like sub-headers"
+    );
+}

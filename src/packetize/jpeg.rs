@@ -38,7 +38,7 @@ pub struct Preparation {
 /// Why the input cannot be sent as asked.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("reading the input: {0}")]
+    #[error("reading input: {0}")]
     Read(io::Error),
     #[error(transparent)]
     Jpeg(JpegError),

@@ -5,16 +5,20 @@
 //!
 //! A receiver must know before the first byte is written whether the transfer is an
 //! indexed JPEG: [`detect`] reads ahead to the first intact descriptor (at most
-//! [`PEEK_MAX`] bytes of a stream, while it keeps coming) and gives the input back whole. The transfer is read
+//! [`PEEK_MAX`] bytes of a stream, while it keeps coming, and past a first data packet
+//! only when that packet's payload may start with a sub-header) and gives the input back
+//! whole. The transfer is read
 //! back into memory at the end, up to [`MAX_TRANSFER`] bytes, with the coefficients of the
 //! image ([`crate::jpeg::rebuild::MAX_BLOCKS`]).
 
 use super::image_output::ImageOutput;
 use super::output::{FileOutput, LentInput, Output};
 use crate::descriptor::{self, Descriptor, MediaType};
+use crate::framing::{Frame, FrameReader};
 use crate::io::Input;
 use crate::jpeg;
 use crate::wire::auth::Key;
+use crate::wire::{Kind, HEADER_LEN};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
@@ -64,9 +68,41 @@ pub fn detect(
                     found = Some(d);
                     break;
                 }
+                // A data packet before any descriptor: wait for one only if it may be
+                // part of an indexed JPEG (whose first descriptor was lost).
+                if first_data_is_plain(&buf, id) {
+                    break;
+                }
             }
             let chained: Box<dyn Read> = Box::new(io::Cursor::new(buf).chain(reader));
             Ok((Input::Stream(chained), found))
+        }
+    }
+}
+
+/// True when `buf` holds an intact data packet (of transfer `id` if given) whose payload
+/// does not start with a sub-header ([`jpeg::packets::SubHeader::plausible`]).
+fn first_data_is_plain(buf: &[u8], id: Option<u16>) -> bool {
+    let mut input = buf;
+    let mut frames = FrameReader::new(&mut input);
+    loop {
+        while let Some((frame, at)) = frames.next_buffered() {
+            if let Frame::Packet {
+                header,
+                intact: true,
+                payload_len,
+                ..
+            } = frame
+            {
+                if header.kind == Kind::Data && id.is_none_or(|id| id == header.transfer_id) {
+                    let b = frames.buffer();
+                    let payload = &b[at + HEADER_LEN..at + HEADER_LEN + payload_len];
+                    return !jpeg::packets::SubHeader::plausible(payload);
+                }
+            }
+        }
+        if !frames.read_more().unwrap_or(false) {
+            return false;
         }
     }
 }

@@ -163,6 +163,9 @@ pub struct Pieces {
     pub file: Vec<u8>,
     /// Per packet: its sub-header, its piece of `file`, and whether it arrived whole.
     pub packets: Vec<(Option<SubHeader>, Range<usize>, bool)>,
+    /// Per packet: the bytes of its piece known from its start (all of a whole packet's;
+    /// a descriptor's head restores the start of a lost one).
+    pub known_len: Vec<usize>,
 }
 
 impl Pieces {
@@ -171,17 +174,28 @@ impl Pieces {
     pub fn split(transfer: &[u8], payload_len: usize, lost: &[Range<u64>]) -> Pieces {
         let p = payload_len.max(1);
         let mut li = 0;
-        let whole: Vec<bool> = (0..transfer.len().div_ceil(p).max(1))
+        // Per packet: how many of its bytes, from its start, arrived.
+        let arrived: Vec<usize> = (0..transfer.len().div_ceil(p).max(1))
             .map(|k| {
                 let range = (k * p) as u64..((k + 1) * p).min(transfer.len()) as u64;
                 while li < lost.len() && lost[li].end <= range.start {
                     li += 1;
                 }
-                !lost[li..]
+                lost[li..]
                     .iter()
                     .take_while(|l| l.start < range.end)
-                    .any(|l| l.end > range.start)
+                    .find(|l| l.end > range.start)
+                    .map_or(range.end - range.start, |l| {
+                        l.start.max(range.start) - range.start
+                    }) as usize
             })
+            .collect();
+        let whole: Vec<bool> = transfer
+            .chunks(p)
+            .zip(&arrived)
+            .map(|(c, &a)| a == c.len())
+            .chain(std::iter::repeat(true))
+            .take(arrived.len())
             .collect();
         // The first packet that arrived tells the sub-header length, the same in all.
         let s = transfer
@@ -191,13 +205,23 @@ impl Pieces {
             .map_or(sub_len(3), |h| h.byte_len());
         let mut file = Vec::with_capacity(transfer.len());
         let mut packets = Vec::with_capacity(whole.len());
-        for (chunk, &w) in transfer.chunks(p).zip(&whole) {
+        let mut known_len = Vec::with_capacity(whole.len());
+        for ((chunk, &w), &a) in transfer.chunks(p).zip(&whole).zip(&arrived) {
             let start = file.len();
             file.extend_from_slice(chunk.get(s..).unwrap_or(&[]));
             let sub = SubHeader::parse(chunk).filter(|h| w && h.byte_len() == s);
             packets.push((sub, start..file.len(), sub.is_some()));
+            known_len.push(if sub.is_some() {
+                file.len() - start
+            } else {
+                a.saturating_sub(s)
+            });
         }
-        Pieces { file, packets }
+        Pieces {
+            file,
+            packets,
+            known_len,
+        }
     }
 
     /// True when every packet arrived.
@@ -209,8 +233,9 @@ impl Pieces {
     pub fn known(&self, range: Range<usize>) -> bool {
         self.packets
             .iter()
-            .filter(|(_, r, _)| r.start < range.end && r.end > range.start)
-            .all(|p| p.2)
+            .zip(&self.known_len)
+            .filter(|((_, r, _), _)| r.start < range.end && r.end > range.start)
+            .all(|((_, r, _), &k)| range.end.min(r.end) <= r.start + k)
     }
 }
 

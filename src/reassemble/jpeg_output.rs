@@ -156,7 +156,7 @@ impl<W: Write> JpegOutput<W> {
             }
             Err(e) => {
                 self.note = Some(format!(
-                    "JPEG not rebuilt: {e}; its bytes are written as they came"
+                    "JPEG not rebuilt: {e}; the bytes that arrived are written at their places, zeros elsewhere"
                 ));
                 let pieces = jpeg::packets::Pieces::split(&transfer, self.payload_len, unknown);
                 self.dest.write_all(&pieces.file)?;

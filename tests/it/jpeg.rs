@@ -183,3 +183,35 @@ fn progressive_jpegs_are_refused_with_the_remedy() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_jpeg_whose_first_descriptor_was_lost_is_still_rebuilt() {
+    require_tool("cjpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let original = jpeg(d, "a", "cjpeg -quality 60 $P/chelsea.ppm");
+    let stream = crate::common::sh(&format!("pktize {}/a.jpg", d.display())).stdout;
+    let packets = crate::common::split_packets(&stream);
+    assert_eq!(
+        crate::common::header(&packets[0]).kind,
+        pktools::wire::Kind::Descriptor
+    );
+    // Without the first descriptor: read ahead to the last, the original.
+    let rest: Vec<u8> = packets[1..].concat();
+    let out = crate::common::run("unpktize", &[], &rest);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == original, "not the original bytes");
+    // Nor the first data packet: the headers come back from the last descriptor's head,
+    // the first MCUs are lost and concealed.
+    let rest: Vec<u8> = packets[2..].concat();
+    let out = crate::common::run("unpktize", &[], &rest);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("MCUs lost and concealed (MCUs 0-"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(d.join("b.jpg"), &out.stdout).unwrap();
+    let strict = run_in(d, "ffmpeg -v error -xerror -i b.jpg -f null - 2>&1");
+    assert!(strict.status.success() && strict.stdout.is_empty());
+}

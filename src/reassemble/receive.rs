@@ -13,6 +13,9 @@
 //! - standard output with concealment: [`ConcealingStream`] around it;
 //! - standard output with snapshots (`Settings::snapshot_every`): [`HeldOutput`], the
 //!   whole transfer in memory up to `max_hold`.
+//! - an indexed JPEG (its first descriptor says so, read ahead by
+//!   [`jpeg_output::detect`]), to either destination: [`JpegOutput`], reassembled into a
+//!   temporary file and rebuilt at the end.
 
 use super::damage::{DamageMap, RangeSink};
 use super::image_output::{ConcealingStream, HeldOutput, HoldLimit, ImageOutput, ImageSource};

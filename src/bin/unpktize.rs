@@ -62,7 +62,8 @@ struct Args {
     key: Option<PathBuf>,
 
     /// Hide lost pixels of an image (PNM or BMP, or raw pixels with --image): interpolate
-    /// them from the nearest intact pixels. With --damaged fill, damaged pixels too.
+    /// them from the nearest intact pixels. With --damaged fill, damaged pixels too. An
+    /// indexed JPEG (always concealed) is then written as its picture, PPM or PGM.
     #[arg(long)]
     conceal: bool,
 

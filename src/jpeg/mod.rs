@@ -9,7 +9,8 @@
 //! - [`huffman`]: the tables, and Annex K's for re-encoding.
 //! - [`scan`]: the entropy-coded data MCU by MCU, from any MCU whose start is known.
 //! - [`packets`]: the sub-header and the indexed transfer.
-//! - [`rebuild`]: received packets back to a JPEG; [`conceal`]: its lost blocks.
+//! - [`rebuild`]: received packets back to a JPEG; [`conceal`]: its lost blocks;
+//!   [`pixels`]: its picture as PNM.
 //!
 //! This module knows nothing of packet headers, files or pixels: it takes bytes and gives
 //! bytes. Its parsers return typed errors on any input, never panic, and allocate only
@@ -19,6 +20,7 @@ pub mod conceal;
 pub mod header;
 pub mod huffman;
 pub mod packets;
+pub mod pixels;
 pub mod rebuild;
 pub mod scan;
 

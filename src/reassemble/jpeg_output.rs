@@ -119,6 +119,8 @@ pub struct JpegOutput<W: Write> {
     file: File,
     dest: W,
     payload_len: usize,
+    /// Write the picture as PNM instead of the JPEG.
+    picture: bool,
     note: Option<String>,
 }
 
@@ -131,8 +133,18 @@ impl<W: Write> JpegOutput<W> {
             file: temp,
             dest,
             payload_len: usize::from(payload_len),
+            picture: false,
             note: None,
         })
+    }
+
+    /// Write the JPEG's picture as PNM (P6, or P5 for grayscale) instead of the JPEG, so
+    /// that what reads images of pixels reads it.
+    pub fn as_picture(self) -> Self {
+        JpegOutput {
+            picture: true,
+            ..self
+        }
     }
 
     fn write_jpeg(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
@@ -152,7 +164,18 @@ impl<W: Write> JpegOutput<W> {
                 if !r.exact {
                     self.note = Some(lost_note(&r));
                 }
-                self.dest.write_all(&r.jpeg)?;
+                let picture = self
+                    .picture
+                    .then(|| jpeg::pixels::picture(&r.jpeg))
+                    .flatten();
+                if self.picture && picture.is_none() {
+                    let why = "JPEG: its picture is not converted (not 1 or 3 components); the JPEG is written";
+                    self.note = Some(match self.note.take() {
+                        Some(n) => format!("{n}; {why}"),
+                        None => why.to_string(),
+                    });
+                }
+                self.dest.write_all(picture.as_deref().unwrap_or(&r.jpeg))?;
             }
             Err(e) => {
                 self.note = Some(format!(

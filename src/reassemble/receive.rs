@@ -360,8 +360,12 @@ impl Reception {
                     .map_err(file_error(Role::Output, path))?,
                 None => pio::stdout_file().map_err(ReceiveError::Stdout)?,
             };
-            let out = JpegOutput::new(temp, d.payload_len, BufWriter::with_capacity(1 << 20, dest))
-                .map_err(ReceiveError::Write)?;
+            let mut out =
+                JpegOutput::new(temp, d.payload_len, BufWriter::with_capacity(1 << 20, dest))
+                    .map_err(ReceiveError::Write)?;
+            if plan.conceal {
+                out = out.as_picture();
+            }
             let (report, note) = reassemble_into(out, settings, damage, input, feed)?;
             return Ok((report, note, true));
         }

@@ -215,3 +215,34 @@ fn a_jpeg_whose_first_descriptor_was_lost_is_still_rebuilt() {
     let strict = run_in(d, "ffmpeg -v error -xerror -i b.jpg -f null - 2>&1");
     assert!(strict.status.success() && strict.stdout.is_empty());
 }
+
+#[test]
+fn conceal_writes_the_picture_as_ppm() {
+    require_tool("cjpeg");
+    require_tool("djpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    jpeg(d, "a", "cjpeg -quality 80 $P/coffee.ppm");
+    jpeg(d, "g", "cjpeg -grayscale $P/chelsea.ppm");
+    let out = run_in(
+        d,
+        "pktize a.jpg | unpktize --conceal > a.ppm && djpeg -ppm a.jpg > ref.ppm && \
+         pktize g.jpg | unpktize --conceal > g.pgm",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ppm = std::fs::read(d.join("a.ppm")).unwrap();
+    assert!(ppm.starts_with(b"P6\n600 400\n255\n"));
+    assert!(std::fs::read(d.join("g.pgm"))
+        .unwrap()
+        .starts_with(b"P5\n451 300\n255\n"));
+    // Our decoder against libjpeg's: the same picture but for upsampling and rounding.
+    let db = psnr(d, "a.ppm", "ref.ppm");
+    assert!(db > 38.0, "{db:.1} dB against djpeg");
+    let out = run_in(
+        d,
+        "pktize a.jpg | corrupt --loss 10% --seed 2 | unpktize --conceal > l.ppm",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let db = psnr(d, "l.ppm", "ref.ppm");
+    assert!(db > 24.0, "{db:.1} dB at 10% loss");
+}

@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
-    /// Media type carried in descriptors: raw, pnm, bmp, png or jpeg (default: sniffed).
+    /// Media type carried in descriptors: raw, pnm, bmp, png, jpeg or y4m (default: sniffed).
     /// A baseline JPEG is sent indexed, each packet decodable alone (pktize(5)); use raw
     /// to send a JPEG's bytes as they are.
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_media_type)]
@@ -79,7 +79,7 @@ struct Args {
 
 fn parse_media_type(text: &str) -> Result<MediaType, String> {
     MediaType::from_name(text)
-        .ok_or_else(|| format!("expected raw, pnm, bmp, png or jpeg, found \"{text}\""))
+        .ok_or_else(|| format!("expected raw, pnm, bmp, png, jpeg or y4m, found \"{text}\""))
 }
 
 /// The base name of FILE (none for stdin), so that a receiver's `--info` names the file.
@@ -183,6 +183,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         sign,
         interleave,
     };
+    cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
     let mut settings = settings;

@@ -26,6 +26,7 @@
 //! | [`bmp`] | BMP: header (write and parse), row writer |
 //! | [`conceal`] | image-aware receiving: concealment of lost pixels, the damage map picture |
 //! | [`image`] | the one image geometry (planes, rows, pixel layout) from a PNM or BMP header or a raw `WxH:PIX_FMT`: what the descriptor, concealment, the damage map and the outputs use |
+//! | [`jpeg`] | baseline JPEGs sent so that each packet decodes alone: the MCU parser, the per-packet sub-header, the rebuild of a JPEG from what arrived, concealment of lost blocks |
 //! | [`io`] | moving bytes: mapped or streamed input, page release, vectored writes, pipes, signals |
 //! | [`units`] | sizes, rates and hex patterns as people write them |
 //! | `cli` | only for `src/bin` (feature `cli`): exit status, the one-line error, argument glue, progress |
@@ -39,6 +40,7 @@ pub mod convert;
 pub mod fec;
 pub mod image;
 pub mod io;
+pub mod jpeg;
 pub mod packetize;
 pub mod pixel;
 pub mod pnm;

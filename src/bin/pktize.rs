@@ -5,6 +5,7 @@ use pktools::cli::{self, Failure, Outcome};
 use pktools::descriptor::{MediaType, NAME_MAX};
 use pktools::fec::Scheme;
 use pktools::io::{Input, ReleaseBehind};
+use pktools::packetize::jpeg::{self, Prepared};
 use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
 use pktools::wire::auth::{self, Key, Signer, MAX_KEYED_DATA};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD, TRAILER_LEN};
@@ -40,6 +41,8 @@ struct Args {
     name: Option<String>,
 
     /// Media type carried in descriptors: raw, pnm, bmp, png, jpeg or y4m (default: sniffed).
+    /// A baseline JPEG is sent indexed, each packet decodable alone (pktize(5)); use raw
+    /// to send a JPEG's bytes as they are.
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_media_type)]
     media_type: Option<MediaType>,
     /// Forward error correction: after each group of K data packets send M parity packets;
@@ -185,6 +188,21 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let input = Input::open(args.file.as_deref())?;
+    let mut settings = settings;
+    let jpeg = jpeg::prepare(
+        input,
+        args.media_type,
+        payload_len as usize,
+        settings.describe.is_some(),
+    )
+    .map_err(|e| Failure::new(e.to_string()))?;
+    if let Some(why) = &jpeg.warning {
+        eprintln!("{PROGRAM}: warning: this JPEG is sent as plain bytes, a loss costs the rest of it: {why}");
+    }
+    if let Some(d) = settings.describe.as_mut() {
+        d.media_type = jpeg.media_type;
+    }
+    let input = jpeg.prepared;
     let mut out =
         packetize::writer_for(cli::stdout_file()?, &settings).map_err(cli::io_context("stdout"))?;
     let passes = args.repeat.map(|n| match n {
@@ -192,8 +210,10 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         n => Passes::Count(n),
     });
     let summary = match (input, passes) {
-        (Input::Mapped(map), Some(p)) => packetize::packetize_carousel(&map, &mut out, &settings, p),
-        (Input::Stream(mut reader), Some(p)) => {
+        (Prepared::Held(data), Some(p)) => packetize::packetize_carousel(&data, &mut out, &settings, p),
+        (Prepared::Held(data), None) => packetize::packetize_slice(&data, &mut out, &settings, &mut |_| {}),
+        (Prepared::AsIs(Input::Mapped(map)), Some(p)) => packetize::packetize_carousel(&map, &mut out, &settings, p),
+        (Prepared::AsIs(Input::Stream(mut reader)), Some(p)) => {
             let max = packetize::CAROUSEL_PIPE_MAX;
             let data = packetize::read_bounded(&mut reader, max)
                 .map_err(cli::io_context("reading the input"))?
@@ -205,11 +225,11 @@ fn run(args: Args) -> Result<Outcome, Failure> {
                 })?;
             packetize::packetize_carousel(&data, &mut out, &settings, p)
         }
-        (Input::Mapped(map), None) => {
+        (Prepared::AsIs(Input::Mapped(map)), None) => {
             let behind = ReleaseBehind::default();
             packetize::packetize_slice(&map, &mut out, &settings, &mut |n| behind.advance(&map, n))
         }
-        (Input::Stream(mut reader), None) => {
+        (Prepared::AsIs(Input::Stream(mut reader)), None) => {
             packetize::packetize_stream(&mut reader, &mut out, &settings)
         }
     }

@@ -66,6 +66,7 @@ struct Args {
     /// pixels with --image): interpolate them from the nearest intact pixels (spatial),
     /// or take them from the previous frame (temporal); auto, the default, picks per
     /// region: temporal where the scene is still. With --damaged fill, damaged pixels too.
+    /// An indexed JPEG (always concealed) is then written as its picture, PPM or PGM.
     #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
           default_missing_value = "auto")]
     conceal: Option<ConcealMode>,
@@ -268,10 +269,16 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         for line in report::summary_lines(&received.report) {
             let _ = writeln!(err, "{PROGRAM}: {line}");
         }
-        if args.conceal.is_some() {
+        if args.conceal.is_some() && !received.jpeg {
             if let Some(note) = &received.note {
                 let _ = writeln!(err, "{PROGRAM}: {note}");
             }
+        }
+    }
+    if received.jpeg {
+        // Which MCUs were lost (and concealed), or why the JPEG could not be rebuilt.
+        if let Some(note) = &received.note {
+            eprintln!("{PROGRAM}: {note}");
         }
     }
     if !matches!(problem, Some(Problem::ResumedTransferAbsent(_))) {
@@ -295,12 +302,14 @@ fn run(args: Args) -> Result<Outcome, Failure> {
 fn compressed_warning(kind: LossyCompressed) -> &'static str {
     match kind {
         LossyCompressed::JpegWithRestartMarkers => {
-            "a JPEG with restart markers lost data: decoders resynchronise, and the rows of \
-             the lost packets show as grey bands"
+            "a JPEG sent as plain bytes, with restart markers, lost data: decoders \
+             resynchronise at the next marker; a baseline copy (jpegtran in.jpg > out.jpg) \
+             would go indexed, every packet decodable alone"
         }
         LossyCompressed::Jpeg => {
-            "a JPEG that lost data mostly does not decode; send PPM, BMP or raw pixels, use \
-             --fec, or add restart markers (jpegtran -restart 1)"
+            "a JPEG sent as plain bytes (not baseline) that lost data mostly does not decode; \
+             make a baseline copy (jpegtran in.jpg > out.jpg), which pktize sends so that \
+             every packet decodes alone, or use --fec"
         }
         LossyCompressed::Png => {
             "a PNG that lost data mostly does not decode; send PPM, BMP or raw pixels, or \

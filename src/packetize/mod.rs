@@ -29,6 +29,7 @@ use std::io::{self, Read, Write};
 
 mod datagrams;
 pub mod interleave;
+pub mod jpeg;
 mod pacer;
 mod sender;
 mod span;
@@ -232,7 +233,12 @@ impl Packetizer {
 
     /// The descriptor body for this transfer, given the first bytes of its data.
     fn descriptor_body(&self, describe: &Describe, media_type: MediaType, head: &[u8]) -> Vec<u8> {
-        let head = &head[..head.len().min(HEAD_MAX)];
+        let mut head = &head[..head.len().min(HEAD_MAX)];
+        if media_type == MediaType::JpegIndexed {
+            // The JPEG's headers (tables, frame, scan) are what a receiver needs; the
+            // scan's bytes after them would only make each descriptor longer.
+            head = &head[..crate::jpeg::packets::head_len(head, self.settings.payload_len)];
+        }
         Descriptor {
             media_type,
             payload_len: self.settings.payload_len as u16,

@@ -29,6 +29,7 @@ mod drive;
 mod extent;
 mod fingerprints;
 pub mod image_output;
+pub mod jpeg_output;
 pub mod limits;
 pub mod map_sink;
 pub mod output;

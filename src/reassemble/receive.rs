@@ -13,9 +13,13 @@
 //! - standard output with concealment: [`ConcealingStream`] around it;
 //! - standard output with snapshots (`Settings::snapshot_every`): [`HeldOutput`], the
 //!   whole transfer in memory up to `max_hold`.
+//! - an indexed JPEG (its first descriptor says so, read ahead by
+//!   [`jpeg_output::detect`]), to either destination: [`JpegOutput`], reassembled into a
+//!   temporary file and rebuilt at the end.
 
 use super::damage::{DamageMap, RangeSink};
 use super::image_output::{ConcealingStream, HeldOutput, HoldLimit, ImageOutput, ImageSource};
+use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
 use super::output::{FileOutput, LentInput, Output, StreamOutput};
 use super::report::{self, JsonReport};
@@ -167,6 +171,8 @@ pub struct Received {
     pub keyed: bool,
     /// An earlier reception was resumed.
     pub resumed: bool,
+    /// The transfer was an indexed JPEG, rebuilt at the end (`note` says what was lost).
+    pub jpeg: bool,
 }
 
 /// Why a finished reception is an error rather than a (possibly damaged) result.
@@ -298,8 +304,9 @@ impl Reception {
                 std::fs::rename(written, asked).map_err(file_error(Role::Report, asked))?;
             }
         }
-        let (report, note) = received?;
+        let (report, note, jpeg) = received?;
         Ok(Received {
+            jpeg,
             report,
             note,
             output: self.output.clone(),
@@ -354,9 +361,43 @@ impl Reception {
         damage: DamageMap,
         input: Input,
         feed: Feed,
-    ) -> Result<(Report, Option<String>), ReceiveError> {
+    ) -> Result<(Report, Option<String>, bool), ReceiveError> {
         let plan = &self.plan;
-        let settings = plan.settings.clone();
+        let mut settings = plan.settings.clone();
+        // An indexed JPEG is rebuilt at the end: it must be known before anything is
+        // written (resuming and snapshots take the transfer's bytes as they are).
+        let (input, first) = jpeg_output::detect(
+            input,
+            settings.transfer_id,
+            settings.key.as_ref(),
+            feed.live_fd,
+        )
+        .map_err(ReceiveError::Write)?;
+        let jpeg = first
+            .filter(jpeg_output::is_indexed_jpeg)
+            .filter(|_| settings.resume.is_none() && settings.snapshot_every.is_none());
+        if let Some(d) = jpeg {
+            // A damaged payload would decode to garbage: it is lost, and concealed.
+            settings.damaged = super::DamagedPolicy::Fill;
+            let temp = jpeg_output::temp_file().map_err(ReceiveError::Write)?;
+            let dest = match &self.output {
+                Some(path) => OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(true)
+                    .open(path)
+                    .map_err(file_error(Role::Output, path))?,
+                None => pio::stdout_file().map_err(ReceiveError::Stdout)?,
+            };
+            let mut out =
+                JpegOutput::new(temp, d.payload_len, BufWriter::with_capacity(1 << 20, dest))
+                    .map_err(ReceiveError::Write)?;
+            if plan.conceal {
+                out = out.as_picture();
+            }
+            let (report, note) = reassemble_into(out, settings, damage, input, feed)?;
+            return Ok((report, note, true));
+        }
         let source = match &plan.image {
             Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
             None => ImageSource::Head(plan.conceal_mode),
@@ -370,7 +411,7 @@ impl Reception {
                     .open(path)
                     .map_err(file_error(Role::Output, path))?;
                 let out = FileOutput::existing(file).map_err(file_error(Role::Output, path))?;
-                reassemble_into(out, settings, damage, input, feed)
+                plain(reassemble_into(out, settings, damage, input, feed))
             }
             Some(path) => {
                 let file = OpenOptions::new()
@@ -395,28 +436,41 @@ impl Reception {
                     if plan.conceal {
                         out = out.concealing(source);
                     }
-                    reassemble_into(out, settings, damage, input, feed)
+                    plain(reassemble_into(out, settings, damage, input, feed))
                 } else {
                     // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
-                    reassemble_into(StreamOutput::new(file), settings, damage, input, feed)
+                    plain(reassemble_into(
+                        StreamOutput::new(file),
+                        settings,
+                        damage,
+                        input,
+                        feed,
+                    ))
                 }
             }
             None if settings.snapshot_every.is_some() => {
                 let conceal = plan.conceal.then_some(source);
                 let fill = settings.fill.clone();
                 let out = HeldOutput::new(stdout()?, plan.max_hold, fill, conceal, true);
-                reassemble_into(out, settings, damage, input, feed)
+                plain(reassemble_into(out, settings, damage, input, feed))
             }
             None if plan.conceal => {
                 let out = ConcealingStream::new(StreamOutput::new(stdout()?), source);
-                reassemble_into(out, settings, damage, input, feed)
+                plain(reassemble_into(out, settings, damage, input, feed))
             }
             None => {
                 let out = StreamOutput::new(stdout()?).with_hold_limit(plan.max_hold);
-                reassemble_into(out, settings, damage, input, feed)
+                plain(reassemble_into(out, settings, damage, input, feed))
             }
         }
     }
+}
+
+/// A reception that was not an indexed JPEG.
+fn plain(
+    r: Result<(Report, Option<String>), ReceiveError>,
+) -> Result<(Report, Option<String>, bool), ReceiveError> {
+    r.map(|(report, note)| (report, note, false))
 }
 
 /// Reassemble `input` into `out`; the report, and what concealment had to say.

@@ -9,7 +9,7 @@
 //! ```text
 //! offset size field          meaning
 //!  0     1   body_version    1, or 2 for a transfer sent interleaved or as a carousel
-//!  1     1   media_type      0 raw, 1 PNM, 2 BMP, 3 PNG, 4 JPEG, 5 Y4M
+//!  1     1   media_type      0 raw, 1 PNM, 2 BMP, 3 PNG, 4 JPEG, 5 Y4M, 6 indexed JPEG
 //!  2     2   payload_len     payload size of the transfer's data packets
 //!  4     1   fec_data        data packets per FEC group, 0 without FEC
 //!  5     1   fec_parity      parity packets per FEC group
@@ -59,16 +59,20 @@ pub enum MediaType {
     Jpeg,
     /// YUV4MPEG2 video (`ffmpeg -f yuv4mpegpipe`).
     Y4m,
+    /// A baseline JPEG sent so that each packet decodes alone (`pktize(5)`, JPEG
+    /// transfers): the data packets carry a sub-header before their piece of the file.
+    JpegIndexed,
 }
 
 impl MediaType {
-    pub const ALL: [MediaType; 6] = [
+    pub const ALL: [MediaType; 7] = [
         MediaType::Raw,
         MediaType::Pnm,
         MediaType::Bmp,
         MediaType::Png,
         MediaType::Jpeg,
         MediaType::Y4m,
+        MediaType::JpegIndexed,
     ];
 
     fn code(self) -> u8 {
@@ -79,6 +83,7 @@ impl MediaType {
             MediaType::Png => 3,
             MediaType::Jpeg => 4,
             MediaType::Y4m => 5,
+            MediaType::JpegIndexed => 6,
         }
     }
 
@@ -95,6 +100,7 @@ impl MediaType {
             MediaType::Png => "png",
             MediaType::Jpeg => "jpeg",
             MediaType::Y4m => "y4m",
+            MediaType::JpegIndexed => "jpeg-indexed",
         }
     }
 
@@ -505,7 +511,7 @@ mod tests {
 
         #[test]
         fn parse_inverts_encode(
-            media in 0usize..5,
+            media in 0usize..MediaType::ALL.len(),
             payload_len in any::<u16>(),
             fec in prop::option::of((1u8.., any::<u8>())),
             name in "[a-z./ ]{0,40}",

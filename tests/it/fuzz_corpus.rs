@@ -32,7 +32,7 @@ fn run_corpus(target: &str, harness: Harness) {
 
 #[test]
 fn every_target_takes_every_file_of_its_corpus() {
-    let targets: [(&str, Harness); 7] = [
+    let targets: [(&str, Harness); 8] = [
         ("packet_stream", harness::packet_stream),
         ("descriptor", harness::descriptor),
         ("pnm", harness::pnm),
@@ -40,6 +40,7 @@ fn every_target_takes_every_file_of_its_corpus() {
         ("channel", harness::channel),
         ("keyed_stream", harness::keyed_stream),
         ("hostile", harness::hostile),
+        ("jpeg", harness::jpeg),
     ];
     for (target, harness) in targets {
         run_corpus(target, harness);

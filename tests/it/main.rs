@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod honest;
 mod hostile;
 mod install;
+mod jpeg;
 mod limits;
 mod manual;
 mod netcat;

@@ -1,0 +1,248 @@
+//! JPEGs sent indexed (`pktize(5)`, JPEG transfers) on real photographs (scikit-image's
+//! samples, fetched by `tests/photos/fetch.sh`) made into JPEGs by libjpeg-turbo's
+//! `cjpeg` and by ffmpeg: byte for byte without loss, whatever the sampling, restart
+//! markers or size; with loss a baseline JPEG that ffmpeg and Pillow decode, close to the
+//! original; progressive JPEGs refused with the remedy.
+
+use crate::common::{require_tool, sh, stderr};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The directory of the photographs as PPM (astronaut, coffee, chelsea).
+fn photos() -> &'static Path {
+    static FETCHED: OnceLock<PathBuf> = OnceLock::new();
+    FETCHED.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/photos");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/photos/fetch.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "tests/photos/fetch.sh: {}",
+            stderr(&out)
+        );
+        dir
+    })
+}
+
+/// A temporary directory holding `name`.jpg made by `make` (a shell command that writes
+/// the JPEG to stdout, with $P the photos' directory).
+fn jpeg(dir: &Path, name: &str, make: &str) -> Vec<u8> {
+    let out = sh(&format!(
+        "cd {} && P={} && {make} > {name}.jpg",
+        dir.display(),
+        photos().display()
+    ));
+    assert!(out.status.success(), "{make}: {}", stderr(&out));
+    std::fs::read(dir.join(format!("{name}.jpg"))).unwrap()
+}
+
+/// In `dir`: run `script` with the binaries on PATH.
+fn run_in(dir: &Path, script: &str) -> std::process::Output {
+    sh(&format!("cd {} && {script}", dir.display()))
+}
+
+/// The PSNR of two images' RGB pixels as ffmpeg decodes them.
+fn psnr(dir: &Path, a: &str, b: &str) -> f64 {
+    let decode = |f: &str| {
+        let out = run_in(
+            dir,
+            &format!("ffmpeg -v error -i {f} -f rawvideo -pix_fmt rgb24 -"),
+        );
+        assert!(out.status.success(), "ffmpeg decodes {f}: {}", stderr(&out));
+        out.stdout
+    };
+    let (x, y) = (decode(a), decode(b));
+    assert_eq!(x.len(), y.len());
+    let se: f64 = x
+        .iter()
+        .zip(&y)
+        .map(|(&p, &q)| (f64::from(p) - f64::from(q)).powi(2))
+        .sum();
+    10.0 * (255.0f64.powi(2) / (se / x.len() as f64)).log10()
+}
+
+#[test]
+fn round_trip_is_byte_identical_for_every_kind_of_baseline_jpeg() {
+    require_tool("cjpeg");
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases = [
+        ("q75", "cjpeg -quality 75 $P/astronaut.ppm"),
+        ("q90opt", "cjpeg -quality 90 -optimize $P/astronaut.ppm"),
+        ("s444odd", "cjpeg -sample 1x1 $P/chelsea.ppm"),
+        ("s422", "cjpeg -sample 2x1 $P/coffee.ppm"),
+        ("gray", "cjpeg -grayscale $P/chelsea.ppm"),
+        ("restart1", "cjpeg -restart 1 $P/coffee.ppm"),
+        ("restart7b", "cjpeg -restart 7b -sample 1x1 $P/chelsea.ppm"),
+        (
+            "ffmpeg",
+            "ffmpeg -v error -i $P/chelsea.ppm -q:v 4 -f mjpeg -",
+        ),
+    ];
+    for (name, make) in cases {
+        let original = jpeg(d, name, make);
+        for size in ["1024", "200"] {
+            let out = run_in(
+                d,
+                &format!("pktize -s {size} {name}.jpg | tee {name}.pk | unpktize > {name}.out"),
+            );
+            assert!(out.status.success(), "{name} -s {size}: {}", stderr(&out));
+            let back = std::fs::read(d.join(format!("{name}.out"))).unwrap();
+            assert!(back == original, "{name} -s {size}: not the original bytes");
+            let info = run_in(d, &format!("unpktize --info {name}.pk"));
+            assert!(
+                String::from_utf8_lossy(&info.stdout).contains("jpeg-indexed"),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn with_loss_a_decodable_jpeg_close_to_the_original() {
+    require_tool("cjpeg");
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    jpeg(d, "a", "cjpeg -quality 75 $P/astronaut.ppm");
+    jpeg(
+        d,
+        "r",
+        "cjpeg -quality 75 -restart 2 -sample 1x1 $P/coffee.ppm",
+    );
+    for (name, floor) in [("a", 24.0), ("r", 24.0)] {
+        let out = run_in(
+            d,
+            &format!(
+                "pktize {name}.jpg | corrupt --loss 10% --seed 5 | unpktize -o {name}.lossy.jpg"
+            ),
+        );
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("MCUs lost and concealed"),
+            "{}",
+            stderr(&out)
+        );
+        let db = psnr(d, &format!("{name}.lossy.jpg"), &format!("{name}.jpg"));
+        assert!(db > floor, "{name}: {db:.1} dB at 10% loss");
+        // Pillow, a second decoder, reads it whole.
+        let pil = run_in(
+            d,
+            &format!("/usr/bin/python3 -c 'from PIL import Image; im = Image.open(\"{name}.lossy.jpg\"); im.load(); print(im.size)'"),
+        );
+        assert!(pil.status.success(), "Pillow: {}", stderr(&pil));
+        // ffmpeg finds no error in its scan.
+        let strict = run_in(
+            d,
+            &format!("ffmpeg -v error -xerror -i {name}.lossy.jpg -f null - 2>&1"),
+        );
+        assert!(
+            strict.status.success() && strict.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&strict.stdout)
+        );
+    }
+}
+
+#[test]
+fn progressive_jpegs_are_refused_with_the_remedy() {
+    require_tool("cjpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let original = jpeg(d, "p", "cjpeg -progressive $P/chelsea.ppm");
+    let out = run_in(d, "pktize --type jpeg p.jpg > /dev/null");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("pktize: error: a progressive JPEG"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("jpegtran"));
+    // Sniffed, it goes out as plain bytes, with the warning.
+    let out = run_in(d, "pktize p.jpg | unpktize > p.out");
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("warning: this JPEG is sent as plain bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read(d.join("p.out")).unwrap() == original);
+    // jpegtran's baseline copy of it goes indexed.
+    let out = run_in(
+        d,
+        "jpegtran p.jpg > b.jpg && pktize b.jpg | unpktize --info -",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("jpeg-indexed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_jpeg_whose_first_descriptor_was_lost_is_still_rebuilt() {
+    require_tool("cjpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let original = jpeg(d, "a", "cjpeg -quality 60 $P/chelsea.ppm");
+    let stream = crate::common::sh(&format!("pktize {}/a.jpg", d.display())).stdout;
+    let packets = crate::common::split_packets(&stream);
+    assert_eq!(
+        crate::common::header(&packets[0]).kind,
+        pktools::wire::Kind::Descriptor
+    );
+    // Without the first descriptor: read ahead to the last, the original.
+    let rest: Vec<u8> = packets[1..].concat();
+    let out = crate::common::run("unpktize", &[], &rest);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == original, "not the original bytes");
+    // Nor the first data packet: the headers come back from the last descriptor's head,
+    // the first MCUs are lost and concealed.
+    let rest: Vec<u8> = packets[2..].concat();
+    let out = crate::common::run("unpktize", &[], &rest);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("MCUs lost and concealed (MCUs 0-"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(d.join("b.jpg"), &out.stdout).unwrap();
+    let strict = run_in(d, "ffmpeg -v error -xerror -i b.jpg -f null - 2>&1");
+    assert!(strict.status.success() && strict.stdout.is_empty());
+}
+
+#[test]
+fn conceal_writes_the_picture_as_ppm() {
+    require_tool("cjpeg");
+    require_tool("djpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    jpeg(d, "a", "cjpeg -quality 80 $P/coffee.ppm");
+    jpeg(d, "g", "cjpeg -grayscale $P/chelsea.ppm");
+    let out = run_in(
+        d,
+        "pktize a.jpg | unpktize --conceal > a.ppm && djpeg -ppm a.jpg > ref.ppm && \
+         pktize g.jpg | unpktize --conceal > g.pgm",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ppm = std::fs::read(d.join("a.ppm")).unwrap();
+    assert!(ppm.starts_with(b"P6\n600 400\n255\n"));
+    assert!(std::fs::read(d.join("g.pgm"))
+        .unwrap()
+        .starts_with(b"P5\n451 300\n255\n"));
+    // Our decoder against libjpeg's: the same picture but for upsampling and rounding.
+    let db = psnr(d, "a.ppm", "ref.ppm");
+    assert!(db > 38.0, "{db:.1} dB against djpeg");
+    let out = run_in(
+        d,
+        "pktize a.jpg | corrupt --loss 10% --seed 2 | unpktize --conceal > l.ppm",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let db = psnr(d, "l.ppm", "ref.ppm");
+    assert!(db > 24.0, "{db:.1} dB at 10% loss");
+}

@@ -133,11 +133,6 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             pktools::fec::MAX_PAYLOAD - TRAILER_LEN
         )));
     }
-    if sign.is_some() && args.interleave.is_some() {
-        return Err(Failure::new(
-            "--key with --interleave is not implemented yet",
-        ));
-    }
     let interleave = match args.interleave {
         None => None,
         Some(None) => Some(Interleave::Whole),

@@ -145,10 +145,6 @@ impl Packetizer {
             "a keyed payload size is validated by the caller to leave room for the trailer"
         );
         assert!(
-            settings.sign.is_none() || settings.interleave.is_none(),
-            "the caller refuses a key with interleaving (not implemented yet)"
-        );
-        assert!(
             settings.fec.is_none() || settings.payload_len <= fec::MAX_PAYLOAD,
             "payload size with FEC is validated by the caller to be at most fec::MAX_PAYLOAD"
         );

@@ -115,17 +115,7 @@ impl<'w> Sender<'w> {
                 // The code is over the data; each parity packet then gets its own trailer.
                 self.unsealed.clear();
                 let added = encoder.add(payload, last, &mut self.unsealed);
-                let mut rest = &self.unsealed[..];
-                while !rest.is_empty() {
-                    let header = Header::parse(rest).expect("the encoder writes valid headers");
-                    let (packet, after) = rest.split_at(header.packet_len());
-                    let shard = &packet[HEADER_LEN..];
-                    let (h, t) = signer.seal(&header, shard);
-                    self.parity.extend_from_slice(&h);
-                    self.parity.extend_from_slice(shard);
-                    self.parity.extend_from_slice(&t);
-                    rest = after;
-                }
+                seal_parity(signer, &self.unsealed, &mut self.parity);
                 added
             }
         };
@@ -261,5 +251,21 @@ impl<'w> Sender<'w> {
         self.parity.clear();
         self.parity_after.clear();
         written
+    }
+}
+
+/// Append the parity packets in `unsealed` (whole, as the encoder writes them) to `out`,
+/// each with the trailer `signer` gives it.
+pub(super) fn seal_parity(signer: &Signer, unsealed: &[u8], out: &mut Vec<u8>) {
+    let mut rest = unsealed;
+    while !rest.is_empty() {
+        let header = Header::parse(rest).expect("the encoder writes valid headers");
+        let (packet, after) = rest.split_at(header.packet_len());
+        let shard = &packet[HEADER_LEN..];
+        let (h, t) = signer.seal(&header, shard);
+        out.extend_from_slice(&h);
+        out.extend_from_slice(shard);
+        out.extend_from_slice(&t);
+        rest = after;
     }
 }

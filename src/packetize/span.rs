@@ -3,8 +3,8 @@
 //! packet. The span's parity is computed before its first packet goes out.
 
 use super::interleave::{self, Slot};
-use super::sender::{Sender, PACKETS_PER_WRITE};
-use super::Packetizer;
+use super::sender::{seal_parity, Sender, PACKETS_PER_WRITE};
+use super::{Packetizer, Sealed};
 use crate::io::write_all_vectored;
 use crate::wire::HEADER_LEN;
 use std::io::{self, IoSlice};
@@ -60,7 +60,17 @@ impl Sender<'_> {
         if let Some(encoder) = &mut self.fec {
             for i in 0..n {
                 let before = parity.len();
-                let count = encoder.add(payload(i), ends_transfer && i + 1 == n, &mut parity);
+                let last = ends_transfer && i + 1 == n;
+                let count = match &self.sign {
+                    None => encoder.add(payload(i), last, &mut parity),
+                    Some(signer) => {
+                        // As in `code`: over the data, then a trailer for each packet.
+                        self.unsealed.clear();
+                        let count = encoder.add(payload(i), last, &mut self.unsealed);
+                        seal_parity(signer, &self.unsealed, &mut parity);
+                        count
+                    }
+                };
                 if let Some(len) = (parity.len() - before).checked_div(count) {
                     groups.push((before, len));
                 }
@@ -74,23 +84,29 @@ impl Sender<'_> {
         let (base_seq, base_offset) = (packetizer.seq, packetizer.offset);
         let mut describer = self.describer.take();
         let body = describer.as_mut().map(|d| std::mem::take(&mut d.body));
-        let per_write = (self.batch / (HEADER_LEN + p)).clamp(1, PACKETS_PER_WRITE);
-        // A batch: headers, and per packet its header's index (or none: parity is whole).
-        let mut headers: Vec<[u8; HEADER_LEN]> = Vec::with_capacity(per_write + 2);
+        // Three slices a packet with a trailer, two without.
+        let most = match self.sign {
+            Some(_) => PACKETS_PER_WRITE * 2 / 3,
+            None => PACKETS_PER_WRITE,
+        };
+        let per_write = (self.batch / (HEADER_LEN + p)).clamp(1, most);
+        // A batch: headers (and trailers), and per packet its header's index (or none:
+        // parity is whole).
+        let mut headers: Vec<Sealed> = Vec::with_capacity(per_write + 2);
         let mut pieces: Vec<(Option<usize>, &[u8])> = Vec::with_capacity(per_write + 2);
         let mut order = interleave::send_order_of_pass(n, stride, m, packetizer.pass).peekable();
         while let Some(slot) = order.next() {
             match slot {
                 Slot::Data(i) => {
                     if let (Some(d), Some(body)) = (describer.as_mut().filter(|d| d.due()), &body) {
-                        headers.push(packetizer.descriptor_header(body).header);
+                        headers.push(packetizer.descriptor_header(body));
                         pieces.push((Some(headers.len() - 1), body));
                         d.sent();
                     }
                     let seq = base_seq.wrapping_add(i as u32);
                     let offset = base_offset + (i * p) as u64;
                     let last = ends_transfer && i + 1 == n;
-                    headers.push(packetizer.header_at(seq, offset, payload(i), last).header);
+                    headers.push(packetizer.header_at(seq, offset, payload(i), last));
                     pieces.push((Some(headers.len() - 1), payload(i)));
                     if let Some(d) = describer.as_mut() {
                         d.since += 1;
@@ -112,18 +128,22 @@ impl Sender<'_> {
                     packetizer
                         .total_len
                         .get_or_insert(base_offset + block.len() as u64);
-                    headers.push(packetizer.descriptor_header(body).header);
+                    headers.push(packetizer.descriptor_header(body));
                     pieces.push((Some(headers.len() - 1), body));
                     d.sent();
                 }
             }
             if pieces.len() >= per_write || end {
-                let mut slices: Vec<IoSlice> = Vec::with_capacity(2 * pieces.len());
+                let mut slices: Vec<IoSlice> = Vec::with_capacity(3 * pieces.len());
                 for (h, bytes) in &pieces {
-                    if let Some(h) = h {
-                        slices.push(IoSlice::new(&headers[*h]));
+                    let sealed = h.map(|h| &headers[h]);
+                    if let Some(s) = sealed {
+                        slices.push(IoSlice::new(&s.header));
                     }
                     slices.push(IoSlice::new(bytes));
+                    if let Some(t) = sealed.and_then(|s| s.trailer.as_ref()) {
+                        slices.push(IoSlice::new(t));
+                    }
                 }
                 if let Some(pacer) = &mut self.pacer {
                     pacer.wait_for(slices.iter().map(|s| s.len()).sum());

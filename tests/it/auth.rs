@@ -324,3 +324,95 @@ fn fec_rebuilds_from_authenticated_parity_only() {
     let counts = only_authentic_bytes_come_out(dir.path(), &stream, &data, forgeries);
     assert_eq!(counts["recovered"], 1, "{counts}");
 }
+
+/// Every sending mode that a key goes with, as pktize arguments (payloads of 1000 bytes).
+const MODES: &[&[&str]] = &[
+    &[],
+    &["--fec", "4+1"],
+    &["--interleave"],
+    &["--interleave=8", "--fec", "4+1"],
+    &["--repeat", "2"],
+    &["--interleave", "--fec", "4+2", "--repeat", "2"],
+    &["--describe-every", "1"],
+];
+
+/// For one way of keying (`keying`: `--key` alone or with `--encrypt`) and every mode: an
+/// exact round trip, through loss when the mode has parity; forgeries of every packet,
+/// and every packet of another transfer with the same key and id spliced in, rejected and
+/// never written.
+fn every_mode_keeps_out_forgeries_splices_and_replays(keying: &[&str]) {
+    let dir = keys();
+    let key = path(dir.path(), "key");
+    let data = bytes(20_000, 20);
+    let theirs = bytes(20_000, 21);
+    for mode in MODES {
+        let args = [keying, &["--id", "0x5151"], mode].concat();
+        let ours = keyed_packets(dir.path(), &data, &args);
+        let clean = ours.concat();
+        let (out, _) = unpktize(dir.path(), &["--key", &key], &clean);
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        assert!(out.stdout == data, "{mode:?}: round trip");
+
+        // Loss: one data packet of each group of four (parity rebuilds it), or only the
+        // fourth one (its range is filled; the descriptors restore the first 1024 bytes).
+        let fec = mode.contains(&"--fec");
+        let lost: Vec<u8> = ours
+            .iter()
+            .filter(|p| {
+                let h = header(p);
+                h.kind != Kind::Data || if fec { h.seq % 4 != 1 } else { h.seq != 3 }
+            })
+            .flatten()
+            .copied()
+            .collect();
+        let (out, counts) = unpktize(dir.path(), &["--key", &key], &lost);
+        if fec {
+            assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+            assert!(out.stdout == data, "{mode:?}: rebuilt");
+            assert!(counts["recovered"].as_u64() > Some(0), "{mode:?}: {counts}");
+        } else if !mode.contains(&"--repeat") {
+            assert_eq!(out.status.code(), Some(1), "{mode:?}: {}", stderr(&out));
+            assert!(out.stdout[3000..4000].iter().all(|&b| b == 0), "{mode:?}");
+            assert_eq!(out.stdout[..3000], data[..3000], "{mode:?}");
+            assert_eq!(out.stdout[4000..], data[4000..], "{mode:?}");
+        }
+
+        let (stream, forgeries) =
+            forgeries_first(&ours, |p| vec![forged(p, |_, payload| payload[0] ^= 0x01)]);
+        rejected_and_never_written(dir.path(), mode, &stream, &data, forgeries);
+
+        // Another transfer, same key, same id: each of its packets right after ours.
+        let other = keyed_packets(dir.path(), &theirs, &args);
+        let mut spliced = Vec::new();
+        for (n, p) in ours.iter().enumerate() {
+            spliced.extend(p);
+            if let Some(q) = other.get(n) {
+                spliced.extend(q);
+            }
+        }
+        let replayed = ours.len().min(other.len()) as u64;
+        rejected_and_never_written(dir.path(), mode, &spliced, &data, replayed);
+    }
+}
+
+/// [`only_authentic_bytes_come_out`], but a carousel's receiver stops once the transfer is
+/// whole, before the last of the forgeries.
+fn rejected_and_never_written(dir: &Path, mode: &[&str], stream: &[u8], data: &[u8], n: u64) {
+    if !mode.contains(&"--repeat") {
+        only_authentic_bytes_come_out(dir, stream, data, n);
+        return;
+    }
+    let (out, counts) = unpktize(dir, &["--key", &path(dir, "key")], stream);
+    assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+    assert!(
+        out.stdout == data,
+        "{mode:?}: forged bytes reached the output"
+    );
+    let rejected = counts["rejected"].as_u64().unwrap_or(0);
+    assert!(rejected > 0 && rejected <= n, "{mode:?}: {counts}");
+}
+
+#[test]
+fn keyed_every_mode_keeps_out_forgeries_splices_and_replays() {
+    every_mode_keeps_out_forgeries_splices_and_replays(&[]);
+}

@@ -57,16 +57,32 @@ impl Sender<'_> {
         // start, as a span is a whole number of groups.
         let mut parity = Vec::new();
         let mut groups: Vec<(usize, usize)> = Vec::new();
+        let (base_seq, base_offset) = (packetizer.seq, packetizer.offset);
         if let Some(encoder) = &mut self.fec {
+            let mut enciphered = Vec::new();
             for i in 0..n {
                 let before = parity.len();
                 let last = ends_transfer && i + 1 == n;
+                // Encrypting, the code is over the ciphertext: data packet i is sealed here
+                // for its parity, and once more when it is sent (the same bytes: its place
+                // is its nonce), so that the span is not held twice.
+                let coded = match &self.sign {
+                    Some(signer) if signer.encrypts() => {
+                        enciphered.clear();
+                        let seq = base_seq.wrapping_add(i as u32);
+                        let offset = base_offset + (i * p) as u64;
+                        let h = packetizer.data_header(seq, offset, payload(i), last);
+                        signer.seal_into(&h, payload(i), &mut enciphered);
+                        &enciphered[HEADER_LEN..enciphered.len() - signer.trailer_len()]
+                    }
+                    _ => payload(i),
+                };
                 let count = match &self.sign {
-                    None => encoder.add(payload(i), last, &mut parity),
+                    None => encoder.add(coded, last, &mut parity),
                     Some(signer) => {
                         // As in `code`: over the data, then a trailer for each packet.
                         self.unsealed.clear();
-                        let count = encoder.add(payload(i), last, &mut self.unsealed);
+                        let count = encoder.add(coded, last, &mut self.unsealed);
                         seal_parity(signer, &self.unsealed, &mut parity);
                         count
                     }
@@ -81,7 +97,6 @@ impl Sender<'_> {
             Some(s) => (usize::from(s.data), usize::from(s.parity)),
             None => (1, 0),
         };
-        let (base_seq, base_offset) = (packetizer.seq, packetizer.offset);
         let mut describer = self.describer.take();
         let body = describer.as_mut().map(|d| std::mem::take(&mut d.body));
         // Three slices a packet with a trailer, two without.
@@ -136,19 +151,21 @@ impl Sender<'_> {
             if pieces.len() >= per_write || end {
                 let mut slices: Vec<IoSlice> = Vec::with_capacity(3 * pieces.len());
                 for (h, bytes) in &pieces {
-                    let sealed = h.map(|h| &headers[h]);
-                    if let Some(s) = sealed {
-                        slices.push(IoSlice::new(&s.header));
-                    }
-                    slices.push(IoSlice::new(bytes));
-                    if let Some(t) = sealed.and_then(|s| s.trailer.as_ref()) {
-                        slices.push(IoSlice::new(t));
+                    let whole = match h {
+                        Some(h) => headers[*h].pieces(bytes, &packetizer.frame),
+                        None => [*bytes, &[], &[]],
+                    };
+                    for piece in whole {
+                        if !piece.is_empty() {
+                            slices.push(IoSlice::new(piece));
+                        }
                     }
                 }
                 if let Some(pacer) = &mut self.pacer {
                     pacer.wait_for(slices.iter().map(|s| s.len()).sum());
                 }
                 write_all_vectored(self.out, &mut slices)?;
+                packetizer.frame.clear();
                 headers.clear();
                 pieces.clear();
             }

@@ -18,6 +18,10 @@
 //! With a key (`Settings::key`), every packet passes [`crate::wire::auth::Verifier`] first: only
 //! authentic ones, stripped of their trailer, go further; the others are counted and
 //! dropped before any stage below sees them, so no forged byte, length or offset counts.
+//! An encrypted packet goes further as its ciphertext (what the FEC decoder codes over,
+//! lent from the input) with its plaintext beside it: [`Reassembler::place`] gives the
+//! transfer the plaintext, and deciphers what the decoder rebuilds (and packets held
+//! before their transfer started) on the way, so no stage below sees ciphertext as data.
 //!
 //! Memory is bounded whatever the stream: the window, the fingerprints, the damage ranges
 //! kept and the FEC decoder's ring each have a cap. Reading bytes and finding packets is
@@ -156,6 +160,8 @@ pub struct Reassembler<O: Output> {
     refused: Option<ReassembleError>,
     /// With a key: what vouches for every packet.
     verifier: Option<Verifier>,
+    /// Encrypted transfers: the plaintext of a held packet being placed (reused).
+    deciphered: Vec<u8>,
     /// When the next whole-transfer snapshot is due, if snapshots are asked for.
     snapshots: Option<SnapshotSchedule>,
     /// The input buffer the driver lent (see [`Reassembler::lend`]).
@@ -216,6 +222,7 @@ impl<O: Output> Reassembler<O> {
             pool: Vec::new(),
             refused: None,
             verifier,
+            deciphered: Vec::new(),
             snapshots,
             lent: None,
         }
@@ -308,7 +315,27 @@ impl<O: Output> Reassembler<O> {
         let p = match self.verifier.as_mut().map(|v| v.check(p)) {
             None if p.header.keyed => {
                 self.counts.keyed += 1;
+                self.counts.encrypted += u64::from(p.header.encrypted);
                 return Ok(());
+            }
+            Some(Verdict::Opened(sealed)) => {
+                self.counts.authentic += 1;
+                self.counts.encrypted += 1;
+                let verifier = self.verifier.as_mut().expect("a verifier opened it");
+                let plain = verifier.take_plain();
+                let opened = Packet {
+                    payload: &plain,
+                    input_pos: None,
+                    ..sealed
+                };
+                let taken = match sealed.header.kind {
+                    Kind::Data => self.accept_data(&sealed, Some(&plain)),
+                    Kind::Descriptor => self.accept_descriptor(&opened),
+                    Kind::Parity => self.accept_parity(&opened),
+                };
+                let verifier = self.verifier.as_mut().expect("a verifier opened it");
+                verifier.give_back(plain);
+                return self.taken(taken);
             }
             None => p,
             Some(Verdict::Authentic(stripped)) => {
@@ -332,10 +359,16 @@ impl<O: Output> Reassembler<O> {
             }
         };
         let taken = match p.header.kind {
-            Kind::Data => self.accept_data(p),
+            Kind::Data => self.accept_data(p, None),
             Kind::Descriptor => self.accept_descriptor(p),
             Kind::Parity => self.accept_parity(p),
         };
+        self.taken(taken)
+    }
+
+    /// What taking a packet came to: a refused transfer stops the reception, keeping what
+    /// was settled.
+    fn taken(&mut self, taken: Result<(), ReassembleError>) -> Result<(), ReassembleError> {
         match taken {
             Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
                 // Keep what was settled; claim nothing beyond it.
@@ -372,7 +405,8 @@ impl<O: Output> Reassembler<O> {
         }
     }
 
-    fn accept_data(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+    /// A data packet; `plain` is its plaintext when it is an encrypted one just opened.
+    fn accept_data(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
         self.check_resumed(p)?;
         match self.belongs(p) {
             Belongs::Current => {}
@@ -387,7 +421,7 @@ impl<O: Output> Reassembler<O> {
         if let Some(held) = self.tracker.break_run() {
             self.drop_held(held);
         }
-        self.place(p)
+        self.place(p, plain)
     }
 
     fn drop_held(&mut self, held: Vec<Held>) {
@@ -409,20 +443,41 @@ impl<O: Output> Reassembler<O> {
             self.end_transfer()?;
             self.start_transfer(id)?;
             for h in held {
-                self.place(&h.packet())?;
+                self.place(&h.packet(), None)?;
                 self.pool.push(h.payload);
             }
         }
         Ok(())
     }
 
-    /// Place a packet of the current transfer, and what parity rebuilt thanks to it.
-    fn place(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+    /// Place a packet of the current transfer, and what parity rebuilt thanks to it. The
+    /// decoder takes the packet as sent; the transfer takes the plaintext of an encrypted
+    /// one: `plain`, or (a packet held before its transfer started) deciphered here.
+    fn place(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
         self.fec
             .data(&p.header, p.payload, p.is_intact(), p.input_pos);
+        let mut deciphered = std::mem::take(&mut self.deciphered);
+        let plain = match (plain, &mut self.verifier) {
+            (Some(plain), _) => Some(plain),
+            (None, Some(v)) if p.header.encrypted => {
+                deciphered.clear();
+                deciphered.extend_from_slice(p.payload);
+                v.decipher(&p.header, &mut deciphered);
+                Some(&deciphered[..])
+            }
+            _ => None,
+        };
+        let opened = plain.map(|payload| Packet {
+            payload,
+            input_pos: None,
+            ..*p
+        });
         let (t, mut cx) = self.ctx();
-        t.expect("placing happens only while a transfer is current")
-            .place(p, &mut cx)?;
+        let placed = t
+            .expect("placing happens only while a transfer is current")
+            .place(opened.as_ref().unwrap_or(p), &mut cx);
+        self.deciphered = deciphered;
+        placed?;
         self.place_recovered()?;
         let due = self
             .snapshots

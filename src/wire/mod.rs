@@ -9,5 +9,6 @@ pub mod descriptor;
 pub mod framing;
 pub mod header;
 mod polyval;
+pub mod seal;
 
 pub use header::*;

@@ -416,3 +416,152 @@ fn rejected_and_never_written(dir: &Path, mode: &[&str], stream: &[u8], data: &[
 fn keyed_every_mode_keeps_out_forgeries_splices_and_replays() {
     every_mode_keeps_out_forgeries_splices_and_replays(&[]);
 }
+
+#[test]
+fn encrypted_every_mode_keeps_out_forgeries_splices_and_replays() {
+    every_mode_keeps_out_forgeries_splices_and_replays(&["--encrypt"]);
+}
+
+/// 20 000 bytes of a 64-byte block that anyone might guess, over and over.
+fn known_plaintext() -> Vec<u8> {
+    let block = b"KNOWN PLAINTEXT: the same 64 bytes in every packet, guessable..";
+    block.iter().copied().cycle().take(20_000).collect()
+}
+
+#[test]
+fn a_known_plaintext_block_never_appears_on_the_wire() {
+    let dir = keys();
+    let data = known_plaintext();
+    let name = "secret-name.raw";
+    for mode in MODES {
+        let args = [&["--encrypt", "--name", name][..], mode].concat();
+        let wire = keyed_packets(dir.path(), &data, &args).concat();
+        // No 16 bytes of the block (nor of the name) anywhere: not in data, parity or
+        // descriptors (whose head copies the first 1024 bytes).
+        for at in 0..64 - 16 {
+            let piece = &data[at..at + 16];
+            assert!(
+                !wire.windows(16).any(|w| w == piece),
+                "{mode:?}: plaintext on the wire"
+            );
+        }
+        assert!(
+            !wire.windows(name.len()).any(|w| w == name.as_bytes()),
+            "{mode:?}: name"
+        );
+        let (out, counts) = unpktize(dir.path(), &["--key", &path(dir.path(), "key")], &wire);
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        assert!(out.stdout == data, "{mode:?}");
+        assert!(counts["encrypted"].as_u64() > Some(0), "{counts}");
+    }
+    // Keyed but not encrypted, the same block is there for anyone to read: the check sees it.
+    let wire = keyed_packets(dir.path(), &data, &[]).concat();
+    assert!(wire.windows(16).any(|w| w == &data[..16]));
+}
+
+#[test]
+fn bit_flips_and_truncations_of_encrypted_packets_never_reach_the_output() {
+    let dir = keys();
+    let data = bytes(200_000, 22);
+    let input = dir.path().join("input");
+    std::fs::write(&input, &data).unwrap();
+    for mode in ["", "--fec 4+1 --interleave"] {
+        let script = format!(
+            "cd {d} && pktize --key key --encrypt -s 1000 {mode} input | \
+             corrupt --ber 0.00002 --truncate 2% --loss 2% --seed 9 | head -c 190000 | \
+             unpktize --key key --damaged keep --fill 00 -o out --report report.json; \
+             test $? = 1",
+            d = dir.path().display()
+        );
+        let out = sh(&script);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        let got = std::fs::read(dir.path().join("out")).unwrap();
+        // Every 1000-byte range is either exactly what was sent or fill: no damaged,
+        // cut or undeciphered byte was written.
+        let mut sent = 0;
+        for (n, chunk) in got.chunks(1000).enumerate() {
+            let want = &data[n * 1000..(n * 1000 + chunk.len()).min(data.len())];
+            if chunk == want {
+                sent += 1;
+            } else {
+                assert!(
+                    chunk.iter().all(|&b| b == 0),
+                    "{mode}: range {n} is neither"
+                );
+            }
+        }
+        assert!(sent > 100, "{mode}: only {sent} ranges arrived");
+        let report = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+        let counts = serde_json::from_str::<serde_json::Value>(&report).unwrap()["packets"].clone();
+        assert!(counts["damaged"].as_u64() > Some(0), "{mode}: {counts}");
+        assert!(counts["truncated"].as_u64() > Some(0), "{mode}: {counts}");
+    }
+}
+
+#[test]
+fn an_encrypted_stream_without_its_key_writes_nothing_and_says_why() {
+    let dir = keys();
+    let stream = pktize(
+        dir.path(),
+        &bytes(5_000, 23),
+        &["--key", &path(dir.path(), "key"), "--encrypt"],
+    );
+    let out = run("unpktize", &[], &stream);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        "unpktize: error: packets are encrypted: use --key\n"
+    );
+    let out = run("unpktize", &["--key", &path(dir.path(), "other")], &stream);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        "unpktize: error: no packet passed authentication: wrong key?\n"
+    );
+    // --info reads the descriptor only with the key.
+    let out = run(
+        "unpktize",
+        &["--info", "--key", &path(dir.path(), "key")],
+        &stream,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5000 bytes"));
+    let out = run("pktize", &["--encrypt"], b"data");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "pktize: error: --encrypt needs --key FILE, the secret to encipher with\n"
+    );
+}
+
+#[test]
+fn an_encrypted_image_is_concealed_and_mapped_as_a_keyed_one_is() {
+    let dir = keys();
+    let (w, h) = (64, 48);
+    let mut image = format!("P6\n{w} {h}\n255\n").into_bytes();
+    image.extend((0..w * h * 3).map(|i| (i * 7 % 251) as u8));
+    std::fs::write(dir.path().join("input"), &image).unwrap();
+    let receive = |keying: &str, tag: &str| {
+        let script = format!(
+            "cd {d} && pktize --key key {keying} -s 500 input | corrupt --loss 8% --seed 5 | \
+             unpktize --key key --conceal --map map-{tag}.ppm -o out-{tag}.ppm; \
+             test $? = 1",
+            d = dir.path().display()
+        );
+        let out = sh(&script);
+        assert!(out.status.success(), "{keying}: {}", stderr(&out));
+        let read = |name: String| std::fs::read(dir.path().join(name)).unwrap();
+        (
+            read(format!("out-{tag}.ppm")),
+            read(format!("map-{tag}.ppm")),
+        )
+    };
+    let (keyed, keyed_map) = receive("", "keyed");
+    let (encrypted, encrypted_map) = receive("--encrypt", "encrypted");
+    assert_eq!(keyed.len(), image.len());
+    assert_ne!(keyed, image, "the loss hit nothing");
+    assert!(encrypted == keyed, "concealment differs");
+    assert!(encrypted_map == keyed_map, "map differs");
+}

@@ -448,28 +448,36 @@ impl Verifier {
         let pin = Pin::Encrypted(*salt);
         // Another salt than the pinned one is rejected before any work; a transfer not
         // pinned yet gets the key of the salt it claims, kept only if the tag holds.
-        let known = match self.pinned.get(&h.transfer_id) {
-            Some(&pinned) if pinned != pin => return Verdict::Rejected,
-            Some(_) => true,
-            None => false,
-        };
+        let known = self.last_pinned == Some((h.transfer_id, pin))
+            || match self.pinned.get(&h.transfer_id) {
+                Some(&pinned) if pinned != pin => return Verdict::Rejected,
+                Some(_) => true,
+                None => false,
+            };
+        // The AEAD opens ciphertext and tag together, in place: one copy of both.
         let mut plain = std::mem::take(&mut self.plain);
         plain.clear();
         plain.extend_from_slice(data);
+        plain.extend_from_slice(tag);
         let opened = if known {
             let c = self
                 .cipher(h.transfer_id)
                 .expect("a pinned encrypted id has a cipher");
-            c.open(h, &mut plain, tag)
+            let opened = c.open(h, &mut plain).is_some();
+            if opened {
+                self.last_pinned = Some((h.transfer_id, pin));
+            }
+            opened
         } else {
             let c = TransferCipher::new(&self.key.cipher, salt);
-            let opened = c.open(h, &mut plain, tag);
+            let opened = c.open(h, &mut plain).is_some();
             if opened {
                 self.pin(h.transfer_id, pin);
                 self.ciphers.insert(h.transfer_id, c);
             }
             opened
         };
+        plain.truncate(data.len());
         self.plain = plain;
         if !opened {
             return Verdict::Rejected;

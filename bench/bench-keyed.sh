@@ -48,6 +48,7 @@ for size in 1k 8k; do
     "keyed=pktize -s $size --key key < data.bin | unpktize --key key > /dev/null" \
     "encrypted=pktize -s $size --key key --encrypt < data.bin | unpktize --key key > /dev/null" \
     "keyed-interleaved=pktize -s $size --key key --interleave < data.bin | unpktize --key key > /dev/null" \
+    "plain-interleaved=pktize -s $size --interleave < data.bin | unpktize > /dev/null" \
     "send-plain=pktize -s $size < data.bin > /dev/null" \
     "send-keyed=pktize -s $size --key key < data.bin > /dev/null" \
     "recv-plain=cat plain.pk | unpktize > /dev/null" \
@@ -58,15 +59,16 @@ for size in 1k 8k; do
     { wall[$1] = $2; cpu[$1] = $3 }
     END {
       printf "payload %s:                        wall s   cpu s\n", size
-      n = split("cat plain keyed encrypted keyed-interleaved send-plain send-keyed send-encrypted recv-plain recv-keyed recv-encrypted", order, " ")
+      n = split("cat plain keyed encrypted keyed-interleaved plain-interleaved send-plain send-keyed send-encrypted recv-plain recv-keyed recv-encrypted", order, " ")
       for (i = 1; i <= n; i++)
         printf "  %-30s %8.3f %7.3f\n", order[i], wall[order[i]], cpu[order[i]]
       printf "  keyed/unkeyed throughput: %.2fx (cpu %.2fx); keyed vs cat|cat: %.2fx\n",
         wall["plain"] / wall["keyed"], cpu["plain"] / cpu["keyed"], wall["cat"] / wall["keyed"]
       printf "  encrypted/unkeyed throughput: %.2fx (cpu %.2fx); encrypted/keyed: %.2fx\n",
         wall["plain"] / wall["encrypted"], cpu["plain"] / cpu["encrypted"], wall["keyed"] / wall["encrypted"]
-      printf "  keyed --interleave/keyed throughput: %.2fx (cpu %.2fx)\n",
-        wall["keyed"] / wall["keyed-interleaved"], cpu["keyed"] / cpu["keyed-interleaved"]
+      printf "  keyed --interleave/keyed throughput: %.2fx (cpu %.2fx); unkeyed --interleave/unkeyed: %.2fx (cpu %.2fx)\n",
+        wall["keyed"] / wall["keyed-interleaved"], cpu["keyed"] / cpu["keyed-interleaved"],
+        wall["plain"] / wall["plain-interleaved"], cpu["plain"] / cpu["plain-interleaved"]
     }' "$WORK/medians"
   printf "  peak RSS KiB: unpktize --key %s, encrypted %s; pktize --key %s, encrypted %s\n" \
     "$(peak_rss_kib "cat keyed.pk" unpktize --key key)" \

@@ -782,14 +782,16 @@ mod tests {
         let bytes: Vec<u8> = (0..2000u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
             .collect();
-        for len in [0, 1, 7, 1000, 1976] {
-            let (data, tail) = bytes[..len + TRAILER_LEN].split_at(len);
-            let whole = Header::crc_of(&bytes[..len + TRAILER_LEN]);
-            assert_eq!(
-                crc_without(whole, tail.try_into().unwrap()),
-                Header::crc_of(data),
-                "length {len}"
-            );
+        for trailer_len in [TRAILER_LEN, SEALED_TRAILER_LEN] {
+            for len in [0, 1, 7, 1000, 1968] {
+                let (data, tail) = bytes[..len + trailer_len].split_at(len);
+                let whole = Header::crc_of(&bytes[..len + trailer_len]);
+                assert_eq!(
+                    crc_without(whole, tail),
+                    Header::crc_of(data),
+                    "length {len}, trailer {trailer_len}"
+                );
+            }
         }
     }
 

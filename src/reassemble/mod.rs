@@ -407,7 +407,13 @@ impl<O: Output> Reassembler<O> {
 
     /// A data packet; `plain` is its plaintext when it is an encrypted one just opened.
     fn accept_data(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
-        self.check_resumed(p)?;
+        // The file resumed holds plaintext.
+        let opened = plain.map(|payload| Packet {
+            payload,
+            input_pos: None,
+            ..*p
+        });
+        self.check_resumed(opened.as_ref().unwrap_or(p))?;
         match self.belongs(p) {
             Belongs::Current => {}
             Belongs::NewTransfer => {

@@ -565,3 +565,18 @@ fn an_encrypted_image_is_concealed_and_mapped_as_a_keyed_one_is() {
     assert!(encrypted == keyed, "concealment differs");
     assert!(encrypted_map == keyed_map, "map differs");
 }
+
+#[test]
+fn an_encrypted_reception_resumes_into_the_file_it_left() {
+    let dir = keys();
+    std::fs::write(dir.path().join("input"), bytes(30_000, 24)).unwrap();
+    let script = format!(
+        "cd {d} && pktize --key key --encrypt -s 1000 --repeat 2 input > packets && \
+         head -c 12000 packets | unpktize --key key -o out --report report.json; \
+         test $? = 1 && unpktize --key key --resume report.json -o out < packets && \
+         cmp out input",
+        d = dir.path().display()
+    );
+    let out = sh(&script);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

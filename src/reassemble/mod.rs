@@ -19,7 +19,7 @@
 //! authentic ones, stripped of their trailer, go further; the others are counted and
 //! dropped before any stage below sees them, so no forged byte, length or offset counts.
 //! An encrypted packet goes further as its ciphertext (what the FEC decoder codes over,
-//! lent from the input) with its plaintext beside it: [`Reassembler::place`] gives the
+//! lent from the input) with its plaintext beside it: `Reassembler::place` gives the
 //! transfer the plaintext, and deciphers what the decoder rebuilds (and packets held
 //! before their transfer started) on the way, so no stage below sees ciphertext as data.
 //!

@@ -3,7 +3,7 @@
 //! under a key of the transfer's own, with each packet's place in the transfer as nonce.
 //!
 //! An encrypted packet is a keyed packet ([`crate::wire::auth`]) whose kind code has
-//! [`KIND_ENCRYPTED`] added and whose trailer is longer:
+//! [`crate::wire::KIND_ENCRYPTED`] added and whose trailer is longer:
 //!
 //! ```text
 //! payload = ciphertext || salt (16 bytes) || tag (16 bytes)
@@ -15,7 +15,7 @@
 //!
 //! `header0` is the header as sent with `header_check` and `payload_crc` zero, as for a
 //! keyed packet ([`Header::tag_input`]). The nonce is the packet's place ([`nonce`]): kind
-//! code 0, 2 or 3 (without [`KIND_ENCRYPTED`]); index the parity index of a parity packet
+//! code 0, 2 or 3 (without [`crate::wire::KIND_ENCRYPTED`]); index the parity index of a parity packet
 //! (later, a repair symbol's number), else 0; position the offset of a data or parity
 //! packet, a descriptor's number (`offset << 32 | seq`) for a descriptor.
 //!

@@ -590,3 +590,18 @@ fn an_encrypted_reception_resumes_into_the_file_it_left() {
     let out = sh(&script);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn encrypted_round_trips_from_a_pipe_in_every_mode() {
+    let dir = keys();
+    let key = path(dir.path(), "key");
+    let data = bytes(20_000, 25);
+    for mode in MODES {
+        let args = [&["--key", &key, "--encrypt", "-s", "1000"][..], mode].concat();
+        let sent = run("pktize", &args, &data);
+        assert!(sent.status.success(), "{mode:?}: {}", stderr(&sent));
+        let (out, _) = unpktize(dir.path(), &["--key", &key], &sent.stdout);
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        assert!(out.stdout == data, "{mode:?}");
+    }
+}

@@ -605,3 +605,56 @@ fn encrypted_round_trips_from_a_pipe_in_every_mode() {
         assert!(out.stdout == data, "{mode:?}");
     }
 }
+
+/// An oracle nobody here wrote: Python's `cryptography` (OpenSSL) opens every encrypted
+/// packet pktize sends, from the keys and nonce pktize(5) defines, and gets the data back.
+#[test]
+fn python_cryptography_opens_what_pktize_encrypts() {
+    use pktools::wire::seal::{nonce, CIPHER_CONTEXT};
+    use pktools::wire::{SEALED_SALT_LEN, SEALED_TRAILER_LEN};
+    let dir = keys();
+    let data = bytes(3_000, 26);
+    let packets = keyed_packets(dir.path(), &data, &["--encrypt", "--fec", "2+1"]);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let root = blake3::derive_key(CIPHER_CONTEXT, &bytes(32, 1));
+    // One line per packet: key, nonce, header0, ciphertext || tag.
+    let mut lines = String::new();
+    for p in &packets {
+        let h = header(p);
+        let trailer = &p[p.len() - SEALED_TRAILER_LEN..];
+        let salt: [u8; SEALED_SALT_LEN] = trailer[..SEALED_SALT_LEN].try_into().unwrap();
+        let tkey = blake3::keyed_hash(&root, &salt);
+        let sealed = [&p[HEADER_LEN..p.len() - SEALED_TRAILER_LEN], &trailer[16..]].concat();
+        lines += &format!(
+            "{} {} {} {}\n",
+            hex(tkey.as_bytes()),
+            hex(&nonce(&h)),
+            hex(&h.tag_input()),
+            hex(&sealed)
+        );
+    }
+    crate::common::require_tool("python3");
+    let script = "import sys\n\
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n\
+        for line in sys.stdin:\n    \
+            k, n, a, c = (bytes.fromhex(x) for x in line.split())\n    \
+            sys.stdout.write(AESGCM(k).decrypt(n, c, a).hex() + '\\n')\n";
+    let out = crate::common::run_cmd(
+        std::process::Command::new("python3").args(["-c", script]),
+        lines.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let opened: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(opened.len(), packets.len());
+    let data_hex: String = packets
+        .iter()
+        .zip(&opened)
+        .filter(|(p, _)| header(p).kind == Kind::Data)
+        .map(|(_, o)| o.clone())
+        .collect();
+    assert_eq!(data_hex, hex(&data));
+}

@@ -327,8 +327,9 @@ pub struct Verifier {
     /// The last entry of `pinned` that a packet matched: a stream is mostly one transfer,
     /// and this spares hashing its id for every packet.
     last_pinned: Option<(u16, Pin)>,
-    /// The cipher of each encrypted transfer pinned, and of the last one used.
-    ciphers: HashMap<u16, TransferCipher>,
+    /// The cipher of the encrypted transfer used last; another one's is derived again from
+    /// its pinned salt (a BLAKE3 compression and a key expansion), so that memory stays
+    /// 17 bytes a transfer id however many there are.
     last_cipher: Option<(u16, TransferCipher)>,
     /// The plaintext of the last packet opened (one payload, reused).
     plain: Vec<u8>,
@@ -340,7 +341,6 @@ impl Verifier {
             key,
             pinned: HashMap::new(),
             last_pinned: None,
-            ciphers: HashMap::new(),
             last_cipher: None,
             plain: Vec::new(),
         }
@@ -387,8 +387,10 @@ impl Verifier {
             .as_ref()
             .is_none_or(|(last, _)| *last != id)
         {
-            let c = self.ciphers.get(&id)?.clone();
-            self.last_cipher = Some((id, c));
+            let Some(Pin::Encrypted(salt)) = self.pinned.get(&id) else {
+                return None;
+            };
+            self.last_cipher = Some((id, TransferCipher::new(&self.key.cipher, salt)));
         }
         self.last_cipher.as_ref().map(|(_, c)| c)
     }
@@ -473,7 +475,7 @@ impl Verifier {
             let opened = c.open(h, &mut plain).is_some();
             if opened {
                 self.pin(h.transfer_id, pin);
-                self.ciphers.insert(h.transfer_id, c);
+                self.last_cipher = Some((h.transfer_id, c));
             }
             opened
         };
@@ -929,6 +931,37 @@ mod sealed_tests {
             Verdict::Opened(_)
         ));
         assert_eq!(v.plain(), b"third");
+        // Two encrypted transfers taking turns each keep their own salt and cipher.
+        let other_id = |s: &Signer, offset: u64, data: &[u8]| {
+            let mut out = Vec::new();
+            let h = Header {
+                transfer_id: 11,
+                ..data_header(offset)
+            };
+            s.seal_into(&h, data, &mut out);
+            out
+        };
+        for (n, bytes) in [
+            other_id(&theirs, 0, b"theirs 0"),
+            seal(&ours, 30, b"ours 30"),
+            other_id(&theirs, 10, b"theirs 10"),
+            other_id(&ours, 20, b"ours, wrong id"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let opened = matches!(v.check(&framed(bytes)), Verdict::Opened(_));
+            assert_eq!(opened, n < 3, "packet {n}");
+        }
+        let mut rebuilt = other_id(&theirs, 40, b"rebuilt")[HEADER_LEN..HEADER_LEN + 7].to_vec();
+        assert!(v.decipher(
+            &Header {
+                transfer_id: 11,
+                ..data_header(40)
+            },
+            &mut rebuilt
+        ));
+        assert_eq!(rebuilt, b"rebuilt");
         // A transfer not encrypted is not deciphered.
         assert!(!v.decipher(
             &Header {

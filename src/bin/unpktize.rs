@@ -217,6 +217,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             key,
             snapshot_every: args.every,
             resume: None,
+            limits: Default::default(),
         },
         size_limit: match args.max_size {
             Some(MaxSize(Some(n))) => SizeLimit::At(n),

@@ -16,6 +16,7 @@ mod fec;
 mod ffmpeg;
 mod fuzz_corpus;
 mod honest;
+mod hostile;
 mod limits;
 mod manual;
 mod netcat;

@@ -3,7 +3,9 @@
 # at 1 KiB (the default) and 8 KiB payloads, and each side alone. The commands take turns
 # (one run of each, RUNS times), so a load that comes and goes falls on all of them alike;
 # medians of wall time and of CPU time (user + sys of every process of the command).
-# Goal: keyed throughput at least 0.70x the unkeyed one at 1 KiB.
+# Goal: keyed throughput at least 0.70x the unkeyed one at 1 KiB. And (issue 32) the
+# encrypted spine (pktize --encrypt --key | unpktize --key) at least 0.70x the unkeyed one
+# at 1 KiB and 8 KiB, --key --interleave within 10% of --key alone, and peak RSS.
 source "$(dirname "$0")/lib.sh"
 
 SIZE_MIB=${SIZE_MIB:-256}
@@ -38,23 +40,39 @@ interleaved() {
 echo "$SIZE_MIB MiB, medians of $RUNS interleaved runs"
 for size in 1k 8k; do
   pktize -s $size --key key < data.bin > keyed.pk
+  pktize -s $size --key key --encrypt < data.bin > encrypted.pk
   pktize -s $size < data.bin > plain.pk
   interleaved \
     "cat=cat data.bin | cat > /dev/null" \
     "plain=pktize -s $size < data.bin | unpktize > /dev/null" \
     "keyed=pktize -s $size --key key < data.bin | unpktize --key key > /dev/null" \
+    "encrypted=pktize -s $size --key key --encrypt < data.bin | unpktize --key key > /dev/null" \
+    "keyed-interleaved=pktize -s $size --key key --interleave < data.bin | unpktize --key key > /dev/null" \
+    "plain-interleaved=pktize -s $size --interleave < data.bin | unpktize > /dev/null" \
     "send-plain=pktize -s $size < data.bin > /dev/null" \
     "send-keyed=pktize -s $size --key key < data.bin > /dev/null" \
     "recv-plain=cat plain.pk | unpktize > /dev/null" \
-    "recv-keyed=cat keyed.pk | unpktize --key key > /dev/null" > "$WORK/medians"
+    "recv-keyed=cat keyed.pk | unpktize --key key > /dev/null" \
+    "send-encrypted=pktize -s $size --key key --encrypt < data.bin > /dev/null" \
+    "recv-encrypted=cat encrypted.pk | unpktize --key key > /dev/null" > "$WORK/medians"
   awk -v size=$size '
     { wall[$1] = $2; cpu[$1] = $3 }
     END {
       printf "payload %s:                        wall s   cpu s\n", size
-      split("cat plain keyed send-plain send-keyed recv-plain recv-keyed", order, " ")
-      for (i = 1; i <= 7; i++)
+      n = split("cat plain keyed encrypted keyed-interleaved plain-interleaved send-plain send-keyed send-encrypted recv-plain recv-keyed recv-encrypted", order, " ")
+      for (i = 1; i <= n; i++)
         printf "  %-30s %8.3f %7.3f\n", order[i], wall[order[i]], cpu[order[i]]
       printf "  keyed/unkeyed throughput: %.2fx (cpu %.2fx); keyed vs cat|cat: %.2fx\n",
         wall["plain"] / wall["keyed"], cpu["plain"] / cpu["keyed"], wall["cat"] / wall["keyed"]
+      printf "  encrypted/unkeyed throughput: %.2fx (cpu %.2fx); encrypted/keyed: %.2fx\n",
+        wall["plain"] / wall["encrypted"], cpu["plain"] / cpu["encrypted"], wall["keyed"] / wall["encrypted"]
+      printf "  keyed --interleave/keyed throughput: %.2fx (cpu %.2fx); unkeyed --interleave/unkeyed: %.2fx (cpu %.2fx)\n",
+        wall["keyed"] / wall["keyed-interleaved"], cpu["keyed"] / cpu["keyed-interleaved"],
+        wall["plain"] / wall["plain-interleaved"], cpu["plain"] / cpu["plain-interleaved"]
     }' "$WORK/medians"
+  printf "  peak RSS KiB: unpktize --key %s, encrypted %s; pktize --key %s, encrypted %s\n" \
+    "$(peak_rss_kib "cat keyed.pk" unpktize --key key)" \
+    "$(peak_rss_kib "cat encrypted.pk" unpktize --key key)" \
+    "$(peak_rss_kib "cat data.bin" pktize -s $size --key key)" \
+    "$(peak_rss_kib "cat data.bin" pktize -s $size --key key --encrypt)"
 done

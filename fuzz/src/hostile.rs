@@ -180,6 +180,7 @@ fn header(
         kind,
         last,
         keyed: false,
+        encrypted: false,
         payload_len,
         transfer_id: id,
         seq,

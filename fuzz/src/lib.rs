@@ -314,10 +314,11 @@ fn fuzz_key(byte: u8) -> pktools::wire::auth::Key {
 
 /// Make every keyed header in `data` (KEYED flag, a payload that fits) authentic under
 /// `key`, with the salt its trailer already holds, so the fuzzer reaches what lies past
-/// the tag check (splices of two salts, forged fields around authentic packets).
+/// the tag check (splices of two salts, forged fields around authentic packets). An
+/// encrypted packet is sealed again, its ciphertext taken as the plaintext to encipher.
 fn fix_tags(data: &mut [u8], key: &pktools::wire::auth::Key) {
     use pktools::wire::auth::Signer;
-    use pktools::wire::{SALT_LEN, TRAILER_LEN};
+    use pktools::wire::{SALT_LEN, SEALED_SALT_LEN, SEALED_TRAILER_LEN, TRAILER_LEN};
     fix_checksums(data, false);
     let mut at = 0;
     while let Some(found) = memchr_sync(&data[at..]) {
@@ -328,6 +329,19 @@ fn fix_tags(data: &mut [u8], key: &pktools::wire::auth::Key) {
         };
         let end = p + h.packet_len();
         if !h.keyed || end > data.len() {
+            continue;
+        }
+        if h.encrypted {
+            let trailer_at = end - SEALED_TRAILER_LEN;
+            let mut salt = [0; SEALED_SALT_LEN];
+            salt.copy_from_slice(&data[trailer_at..trailer_at + SEALED_SALT_LEN]);
+            let mut packet = Vec::with_capacity(end - p);
+            Signer::encrypting(key.clone(), salt).seal_into(
+                &h,
+                &data[p + HEADER_LEN..trailer_at],
+                &mut packet,
+            );
+            data[p..end].copy_from_slice(&packet);
             continue;
         }
         let trailer_at = end - TRAILER_LEN;
@@ -374,7 +388,30 @@ pub fn keyed_stream(data: &[u8]) {
         {
             let payload = &stream[at + HEADER_LEN..at + HEADER_LEN + payload_len];
             let p = Packet::new(header, payload, intact, truncated);
-            if let Verdict::Authentic(s) = verifier.check(&p) {
+            let verdict = verifier.check(&p);
+            if let Verdict::Opened(s) = verdict {
+                // An encrypted packet: the stripped packet is the ciphertext where it lies,
+                // the plaintext as long, and deciphering the ciphertext by its place alone
+                // (a rebuilt packet's way) gives the same plaintext.
+                authentic += 1;
+                assert!(header.keyed && header.encrypted && intact);
+                assert!(!s.header.keyed && s.header.encrypted);
+                assert!(
+                    s.header.payload_matches(s.payload),
+                    "stripped CRC or length"
+                );
+                assert_eq!(s.header.end(), header.end(), "stripping moved the packet");
+                assert_eq!(
+                    s.payload.len() + pktools::wire::SEALED_TRAILER_LEN,
+                    payload.len()
+                );
+                let plain = verifier.plain().to_vec();
+                assert_eq!(plain.len(), s.payload.len());
+                let mut deciphered = s.payload.to_vec();
+                assert!(verifier.decipher(&s.header, &mut deciphered));
+                assert!(deciphered == plain, "counter mode and AEAD disagree");
+            }
+            if let Verdict::Authentic(s) = verdict {
                 authentic += 1;
                 assert!(
                     header.keyed && intact,

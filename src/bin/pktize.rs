@@ -7,8 +7,8 @@ use pktools::fec::Scheme;
 use pktools::io::{Input, ReleaseBehind};
 use pktools::packetize::jpeg::{self, Prepared};
 use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
-use pktools::wire::auth::{self, Key, Signer, MAX_KEYED_DATA};
-use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD, TRAILER_LEN};
+use pktools::wire::auth::{self, Key, Signer};
+use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +54,12 @@ struct Args {
     /// `head -c 32 /dev/urandom`); unpktize --key FILE takes only such packets.
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
+
+    /// With --key, encipher every payload too (data, parity, descriptors: AES-256-GCM
+    /// under a key of this transfer's own); unpktize --key FILE deciphers.
+    #[arg(long)]
+    encrypt: bool,
+
     /// Send the data packets of each span of SPAN packets interleaved (bit-reversed order;
     /// with --fec, group by group column-wise), so a burst of loss becomes scattered holes;
     /// without SPAN, the whole input up to 8 MiB of payload per span.
@@ -104,17 +110,27 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             name.len()
         )));
     }
+    if args.encrypt && args.key.is_none() {
+        return Err(Failure::new(
+            "--encrypt needs --key FILE, the secret to encipher with",
+        ));
+    }
     let sign = match &args.key {
         Some(path) => {
             let key = Key::from_file(path).map_err(|e| Failure::new(e.to_string()))?;
-            let salt = auth::random_salt().map_err(|e| Failure::new(e.to_string()))?;
-            Some(Signer::new(key, salt))
+            let random = |e: auth::KeyError| Failure::new(e.to_string());
+            Some(match args.encrypt {
+                true => Signer::encrypting(key, auth::random_long_salt().map_err(random)?),
+                false => Signer::new(key, auth::random_salt().map_err(random)?),
+            })
         }
         None => None,
     };
-    let (largest, with_trailer) = match sign {
-        Some(_) => (MAX_KEYED_DATA, " and the 24-byte tag"),
-        None => (MAX_PAYLOAD, ""),
+    let trailer_len = sign.as_ref().map_or(0, Signer::trailer_len);
+    let largest = MAX_PAYLOAD - trailer_len;
+    let with_trailer = match trailer_len {
+        0 => String::new(),
+        n => format!(" and the {n}-byte trailer"),
     };
     if !(1..=largest as u64).contains(&payload_len) {
         return Err(Failure::new(format!(
@@ -129,17 +145,12 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     }
     if sign.is_some()
         && args.fec.is_some()
-        && payload_len > (pktools::fec::MAX_PAYLOAD - TRAILER_LEN) as u64
+        && payload_len > (pktools::fec::MAX_PAYLOAD - trailer_len) as u64
     {
         return Err(Failure::new(format!(
             "--size: with --fec and --key the payload size must be at most {} bytes, found {payload_len}",
-            pktools::fec::MAX_PAYLOAD - TRAILER_LEN
+            pktools::fec::MAX_PAYLOAD - trailer_len
         )));
-    }
-    if sign.is_some() && args.interleave.is_some() {
-        return Err(Failure::new(
-            "--key with --interleave is not implemented yet",
-        ));
     }
     let interleave = match args.interleave {
         None => None,
@@ -239,10 +250,10 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             Some(s) => format!(" and {} parity packets ({s})", summary.parity_packets),
             None => String::new(),
         };
-        let keyed = if settings.sign.is_some() {
-            ", authenticated"
-        } else {
-            ""
+        let keyed = match &settings.sign {
+            Some(s) if s.encrypts() => ", encrypted and authenticated",
+            Some(_) => ", authenticated",
+            None => "",
         };
         let _ = writeln!(
             std::io::stderr(),

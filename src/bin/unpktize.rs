@@ -58,7 +58,8 @@ struct Args {
     max_size: Option<MaxSize>,
 
     /// Take only packets authenticated with the secret in FILE (at least 16 bytes, as
-    /// given to pktize --key); others are counted and never written.
+    /// given to pktize --key); others are counted and never written. Encrypted packets
+    /// (pktize --encrypt) are deciphered with it.
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
 
@@ -294,6 +295,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             "no packet passed authentication: the packets carry no tag (sent without --key)",
         )),
         Some(Problem::NeedsKey) => Err(Failure::new("packets are authenticated: use --key")),
+        Some(Problem::NeedsKeyToDecrypt) => Err(Failure::new("packets are encrypted: use --key")),
         Some(p) => Err(Failure::new(p.to_string())),
     }
 }

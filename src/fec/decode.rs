@@ -847,6 +847,7 @@ impl Decoder {
                 kind: Kind::Data,
                 last: last && j + 1 == k_prime,
                 keyed: false,
+                encrypted: false,
                 payload_len: payload_len_u16(payload.len()),
                 transfer_id: self.transfer_id,
                 seq: first.wrapping_add(j as u32),

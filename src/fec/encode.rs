@@ -159,6 +159,7 @@ impl Encoder {
             kind: Kind::Parity,
             last,
             keyed: false,
+            encrypted: false,
             payload_len: payload_len_u16(len),
             transfer_id: self.transfer_id,
             seq: self.group,

@@ -15,7 +15,10 @@
 //! With a key (`Settings::sign`), every packet, parity and descriptors included, ends with
 //! the [`crate::wire::auth`] trailer (salt and tag), written from a small array beside its header,
 //! so payloads are still sent from where they lie. Offsets and the FEC code count the data
-//! alone.
+//! alone. Encrypting ([`Signer::encrypting`]), the packets cannot be sent from the input:
+//! each is built whole in the packetizer's frame buffer (header, data copied and
+//! enciphered there, trailer), a write's worth at a time, and parity is coded over the
+//! ciphertexts ([`crate::wire::seal`]).
 //!
 //! This module does not pace by itself beyond what [`Pacer`] is given. Of sockets it knows
 //! one thing: on a datagram or sequenced-packet socket every write is a message, so
@@ -23,7 +26,7 @@
 
 use crate::descriptor::{Descriptor, MediaType, HEAD_MAX};
 use crate::fec::{self, Scheme};
-use crate::wire::auth::{Signer, MAX_KEYED_DATA};
+use crate::wire::auth::{Signer, MAX_KEYED_DATA, MAX_SEALED_DATA};
 use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::{self, Read, Write};
 
@@ -54,7 +57,8 @@ pub struct Settings {
     /// Send the data packets of each span in an interleaved order ([`interleave`]).
     pub interleave: Option<Interleave>,
     /// Authenticate every packet with this key and transfer salt (payloads then carry at
-    /// most [`MAX_KEYED_DATA`] bytes).
+    /// most [`MAX_KEYED_DATA`] bytes), and encipher it when the signer encrypts (at most
+    /// [`MAX_SEALED_DATA`] bytes).
     pub sign: Option<Signer>,
 }
 
@@ -137,8 +141,12 @@ pub struct Packetizer {
     carousel: bool,
     seq: u32,
     offset: u64,
-    descriptor_seq: u32,
+    /// Descriptors sent: the low 32 bits are a descriptor's seq (and, encrypting, the high
+    /// ones its offset, so that its place, the nonce, never repeats).
+    descriptors_sent: u64,
     summary: Summary,
+    /// Encrypting: the packets built since the last write (see [`Sealed::framed`]).
+    frame: Vec<u8>,
 }
 
 impl Packetizer {
@@ -153,8 +161,9 @@ impl Packetizer {
             "a keyed payload size is validated by the caller to leave room for the trailer"
         );
         assert!(
-            settings.sign.is_none() || settings.interleave.is_none(),
-            "the caller refuses a key with interleaving (not implemented yet)"
+            settings.sign.as_ref().is_none_or(|s| !s.encrypts())
+                || settings.payload_len <= MAX_SEALED_DATA,
+            "an encrypted payload size is validated by the caller to leave room for the trailer"
         );
         assert!(
             settings.fec.is_none() || settings.payload_len <= fec::MAX_PAYLOAD,
@@ -167,10 +176,11 @@ impl Packetizer {
             total_len,
             seq: 0,
             offset: 0,
-            descriptor_seq: 0,
+            descriptors_sent: 0,
             pass: 0,
             carousel: false,
             summary: Summary::default(),
+            frame: Vec::new(),
         }
     }
 
@@ -190,11 +200,27 @@ impl Packetizer {
     /// The header of data packet `seq` at `offset`, which carries `payload`, sent out of
     /// order; the caller moves the next seq and offset on past the span.
     fn header_at(&mut self, seq: u32, offset: u64, payload: &[u8], last: bool) -> Sealed {
+        let header = self.data_header(seq, offset, payload, last);
+        let sealed = seal(
+            self.settings.sign.as_ref(),
+            header,
+            payload,
+            &mut self.frame,
+        );
+        self.summary.packets += 1;
+        self.summary.input_bytes += payload.len() as u64;
+        self.summary.output_bytes += sealed.wire_len(payload) as u64;
+        sealed
+    }
+
+    /// The header of data packet `seq` at `offset` before sealing: no CRC, no key.
+    fn data_header(&self, seq: u32, offset: u64, payload: &[u8], last: bool) -> Header {
         debug_assert!(payload.len() <= self.settings.payload_len);
-        let header = Header {
+        Header {
             kind: Kind::Data,
             last,
             keyed: false,
+            encrypted: false,
             payload_len: payload.len() as u16,
             transfer_id: self.settings.transfer_id,
             seq,
@@ -202,12 +228,7 @@ impl Packetizer {
             total_len: self.total_len,
             payload_crc: 0,
             parity: None,
-        };
-        let sealed = seal(self.settings.sign.as_ref(), header, payload);
-        self.summary.packets += 1;
-        self.summary.input_bytes += payload.len() as u64;
-        self.summary.output_bytes += sealed.wire_len(payload) as u64;
-        sealed
+        }
     }
 
     /// The header of a descriptor packet carrying `body`, and its trailer when keyed.
@@ -216,16 +237,20 @@ impl Packetizer {
             kind: Kind::Descriptor,
             last: false,
             keyed: false,
+            encrypted: false,
             payload_len: body.len() as u16,
             transfer_id: self.settings.transfer_id,
-            seq: self.descriptor_seq,
-            offset: 0,
+            seq: self.descriptors_sent as u32,
+            offset: match &self.settings.sign {
+                Some(s) if s.encrypts() => self.descriptors_sent >> 32,
+                _ => 0,
+            },
             total_len: self.total_len,
             payload_crc: 0,
             parity: None,
         };
-        let sealed = seal(self.settings.sign.as_ref(), header, body);
-        self.descriptor_seq = self.descriptor_seq.wrapping_add(1);
+        let sealed = seal(self.settings.sign.as_ref(), header, body, &mut self.frame);
+        self.descriptors_sent += 1;
         self.summary.descriptors += 1;
         self.summary.output_bytes += sealed.wire_len(body) as u64;
         sealed
@@ -259,29 +284,67 @@ impl Packetizer {
     }
 }
 
-/// A packet's header as sent, and its trailer when it is keyed: the payload goes between.
+/// A packet's header as sent, and its trailer when it is keyed: the payload goes between;
+/// or, encrypted, where the whole packet lies in the packetizer's frame buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Sealed {
     pub header: [u8; HEADER_LEN],
     pub trailer: Option<[u8; TRAILER_LEN]>,
+    /// Encrypted: the whole packet is `frame[start..end]` (header and trailer included),
+    /// and the payload is not sent from where it lies.
+    pub framed: Option<(usize, usize)>,
 }
 
 impl Sealed {
     /// The whole packet's length on the wire, around `payload`.
     pub fn wire_len(&self, payload: &[u8]) -> usize {
-        HEADER_LEN + payload.len() + self.trailer.map_or(0, |t| t.len())
+        match self.framed {
+            Some((start, end)) => end - start,
+            None => HEADER_LEN + payload.len() + self.trailer.map_or(0, |t| t.len()),
+        }
+    }
+
+    /// The packet's bytes on the wire that are not the lent payload: the header, the
+    /// trailer, or (encrypted) the whole packet from `frame`.
+    fn pieces<'a>(&'a self, payload: &'a [u8], frame: &'a [u8]) -> [&'a [u8]; 3] {
+        match self.framed {
+            Some((start, end)) => [&frame[start..end], &[], &[]],
+            None => [
+                &self.header,
+                payload,
+                self.trailer.as_ref().map_or(&[][..], |t| &t[..]),
+            ],
+        }
+    }
+
+    /// Encrypted: the ciphertext the packet carries, what parity is coded over.
+    fn ciphertext<'a>(&self, frame: &'a [u8], trailer_len: usize) -> Option<&'a [u8]> {
+        self.framed
+            .map(|(start, end)| &frame[start + HEADER_LEN..end - trailer_len])
     }
 }
 
 /// Finish a header whose `payload_crc` is still to be computed: keyed with `signer`, or
-/// plain.
-fn seal(signer: Option<&Signer>, header: Header, payload: &[u8]) -> Sealed {
+/// plain; an encrypting signer builds the packet whole at the end of `frame`.
+fn seal(signer: Option<&Signer>, header: Header, payload: &[u8], frame: &mut Vec<u8>) -> Sealed {
     match signer {
+        Some(s) if s.encrypts() => {
+            let start = frame.len();
+            s.seal_into(&header, payload, frame);
+            let mut bytes = [0; HEADER_LEN];
+            bytes.copy_from_slice(&frame[start..start + HEADER_LEN]);
+            Sealed {
+                header: bytes,
+                trailer: None,
+                framed: Some((start, frame.len())),
+            }
+        }
         Some(s) => {
             let (header, trailer) = s.seal(&header, payload);
             Sealed {
                 header,
                 trailer: Some(trailer),
+                framed: None,
             }
         }
         None => {
@@ -294,6 +357,7 @@ fn seal(signer: Option<&Signer>, header: Header, payload: &[u8]) -> Sealed {
             Sealed {
                 header: bytes,
                 trailer: None,
+                framed: None,
             }
         }
     }

@@ -115,17 +115,7 @@ impl<'w> Sender<'w> {
                 // The code is over the data; each parity packet then gets its own trailer.
                 self.unsealed.clear();
                 let added = encoder.add(payload, last, &mut self.unsealed);
-                let mut rest = &self.unsealed[..];
-                while !rest.is_empty() {
-                    let header = Header::parse(rest).expect("the encoder writes valid headers");
-                    let (packet, after) = rest.split_at(header.packet_len());
-                    let shard = &packet[HEADER_LEN..];
-                    let (h, t) = signer.seal(&header, shard);
-                    self.parity.extend_from_slice(&h);
-                    self.parity.extend_from_slice(shard);
-                    self.parity.extend_from_slice(&t);
-                    rest = after;
-                }
+                seal_parity(signer, &self.unsealed, &mut self.parity);
                 added
             }
         };
@@ -189,6 +179,7 @@ impl<'w> Sender<'w> {
             None => PACKETS_PER_WRITE,
         };
         let per_write = (self.batch / (HEADER_LEN + payload_len)).clamp(1, most);
+        let trailer_len = self.sign.as_ref().map_or(0, Signer::trailer_len);
         let count = data.len().div_ceil(payload_len);
         let mut payloads: Vec<&[u8]> = Vec::with_capacity(per_write + 2);
         let mut chunks = data.chunks(payload_len);
@@ -206,9 +197,14 @@ impl<'w> Sender<'w> {
                 d.sent();
             }
             let last = ends_transfer && i + 1 >= count;
-            self.headers.push(packetizer.next_packet(payload, last));
+            let sealed = packetizer.next_packet(payload, last);
+            self.headers.push(sealed);
             payloads.push(payload);
-            self.code(payload, last, payloads.len());
+            // Encrypted, the code is over the ciphertext.
+            let coded = sealed
+                .ciphertext(&packetizer.frame, trailer_len)
+                .unwrap_or(payload);
+            self.code(coded, last, payloads.len());
             if let (Some(d), Some(body)) = (describer.as_mut(), &body) {
                 d.since += 1;
                 if last {
@@ -223,7 +219,8 @@ impl<'w> Sender<'w> {
             next = chunks.next();
             if payloads.len() >= per_write || next.is_none() || self.parity.len() >= WRITE_BATCH {
                 let headers = std::mem::take(&mut self.headers);
-                self.write_packets(&headers, &payloads)?;
+                self.write_packets(&headers, &payloads, &packetizer.frame)?;
+                packetizer.frame.clear();
                 self.headers = headers;
                 self.headers.clear();
                 payloads.clear();
@@ -238,17 +235,21 @@ impl<'w> Sender<'w> {
         Ok(())
     }
 
+    /// Write packets: `headers[n]` around `payloads[n]`, or whole from `frame` (encrypted),
+    /// each followed by the parity queued after it.
     pub(super) fn write_packets(
         &mut self,
         headers: &[Sealed],
         payloads: &[&[u8]],
+        frame: &[u8],
     ) -> io::Result<()> {
         let mut slices: Vec<IoSlice> = Vec::with_capacity(3 * headers.len() + 1);
         let mut parity = self.parity_after.iter().peekable();
         for (n, (h, p)) in headers.iter().zip(payloads).enumerate() {
-            slices.extend([IoSlice::new(&h.header), IoSlice::new(p)]);
-            if let Some(t) = &h.trailer {
-                slices.push(IoSlice::new(t));
+            for piece in h.pieces(p, frame) {
+                if !piece.is_empty() {
+                    slices.push(IoSlice::new(piece));
+                }
             }
             if let Some((_, range)) = parity.next_if(|(after, _)| *after == n + 1) {
                 slices.push(IoSlice::new(&self.parity[range.clone()]));
@@ -261,5 +262,17 @@ impl<'w> Sender<'w> {
         self.parity.clear();
         self.parity_after.clear();
         written
+    }
+}
+
+/// Append the parity packets in `unsealed` (whole, as the encoder writes them) to `out`,
+/// each with the trailer `signer` gives it (and enciphered when it encrypts).
+pub(super) fn seal_parity(signer: &Signer, unsealed: &[u8], out: &mut Vec<u8>) {
+    let mut rest = unsealed;
+    while !rest.is_empty() {
+        let header = Header::parse(rest).expect("the encoder writes valid headers");
+        let (packet, after) = rest.split_at(header.packet_len());
+        signer.seal_into(&header, &packet[HEADER_LEN..], out);
+        rest = after;
     }
 }

@@ -3,8 +3,8 @@
 //! packet. The span's parity is computed before its first packet goes out.
 
 use super::interleave::{self, Slot};
-use super::sender::{Sender, PACKETS_PER_WRITE};
-use super::Packetizer;
+use super::sender::{seal_parity, Sender, PACKETS_PER_WRITE};
+use super::{Packetizer, Sealed};
 use crate::io::write_all_vectored;
 use crate::wire::HEADER_LEN;
 use std::io::{self, IoSlice};
@@ -57,10 +57,36 @@ impl Sender<'_> {
         // start, as a span is a whole number of groups.
         let mut parity = Vec::new();
         let mut groups: Vec<(usize, usize)> = Vec::new();
+        let (base_seq, base_offset) = (packetizer.seq, packetizer.offset);
         if let Some(encoder) = &mut self.fec {
+            let mut enciphered = Vec::new();
             for i in 0..n {
                 let before = parity.len();
-                let count = encoder.add(payload(i), ends_transfer && i + 1 == n, &mut parity);
+                let last = ends_transfer && i + 1 == n;
+                // Encrypting, the code is over the ciphertext: data packet i is sealed here
+                // for its parity, and once more when it is sent (the same bytes: its place
+                // is its nonce), so that the span is not held twice.
+                let coded = match &self.sign {
+                    Some(signer) if signer.encrypts() => {
+                        enciphered.clear();
+                        let seq = base_seq.wrapping_add(i as u32);
+                        let offset = base_offset + (i * p) as u64;
+                        let h = packetizer.data_header(seq, offset, payload(i), last);
+                        signer.seal_into(&h, payload(i), &mut enciphered);
+                        &enciphered[HEADER_LEN..enciphered.len() - signer.trailer_len()]
+                    }
+                    _ => payload(i),
+                };
+                let count = match &self.sign {
+                    None => encoder.add(coded, last, &mut parity),
+                    Some(signer) => {
+                        // As in `code`: over the data, then a trailer for each packet.
+                        self.unsealed.clear();
+                        let count = encoder.add(coded, last, &mut self.unsealed);
+                        seal_parity(signer, &self.unsealed, &mut parity);
+                        count
+                    }
+                };
                 if let Some(len) = (parity.len() - before).checked_div(count) {
                     groups.push((before, len));
                 }
@@ -71,26 +97,31 @@ impl Sender<'_> {
             Some(s) => (usize::from(s.data), usize::from(s.parity)),
             None => (1, 0),
         };
-        let (base_seq, base_offset) = (packetizer.seq, packetizer.offset);
         let mut describer = self.describer.take();
         let body = describer.as_mut().map(|d| std::mem::take(&mut d.body));
-        let per_write = (self.batch / (HEADER_LEN + p)).clamp(1, PACKETS_PER_WRITE);
-        // A batch: headers, and per packet its header's index (or none: parity is whole).
-        let mut headers: Vec<[u8; HEADER_LEN]> = Vec::with_capacity(per_write + 2);
+        // Three slices a packet with a trailer, two without.
+        let most = match self.sign {
+            Some(_) => PACKETS_PER_WRITE * 2 / 3,
+            None => PACKETS_PER_WRITE,
+        };
+        let per_write = (self.batch / (HEADER_LEN + p)).clamp(1, most);
+        // A batch: headers (and trailers), and per packet its header's index (or none:
+        // parity is whole).
+        let mut headers: Vec<Sealed> = Vec::with_capacity(per_write + 2);
         let mut pieces: Vec<(Option<usize>, &[u8])> = Vec::with_capacity(per_write + 2);
         let mut order = interleave::send_order_of_pass(n, stride, m, packetizer.pass).peekable();
         while let Some(slot) = order.next() {
             match slot {
                 Slot::Data(i) => {
                     if let (Some(d), Some(body)) = (describer.as_mut().filter(|d| d.due()), &body) {
-                        headers.push(packetizer.descriptor_header(body).header);
+                        headers.push(packetizer.descriptor_header(body));
                         pieces.push((Some(headers.len() - 1), body));
                         d.sent();
                     }
                     let seq = base_seq.wrapping_add(i as u32);
                     let offset = base_offset + (i * p) as u64;
                     let last = ends_transfer && i + 1 == n;
-                    headers.push(packetizer.header_at(seq, offset, payload(i), last).header);
+                    headers.push(packetizer.header_at(seq, offset, payload(i), last));
                     pieces.push((Some(headers.len() - 1), payload(i)));
                     if let Some(d) = describer.as_mut() {
                         d.since += 1;
@@ -112,23 +143,29 @@ impl Sender<'_> {
                     packetizer
                         .total_len
                         .get_or_insert(base_offset + block.len() as u64);
-                    headers.push(packetizer.descriptor_header(body).header);
+                    headers.push(packetizer.descriptor_header(body));
                     pieces.push((Some(headers.len() - 1), body));
                     d.sent();
                 }
             }
             if pieces.len() >= per_write || end {
-                let mut slices: Vec<IoSlice> = Vec::with_capacity(2 * pieces.len());
+                let mut slices: Vec<IoSlice> = Vec::with_capacity(3 * pieces.len());
                 for (h, bytes) in &pieces {
-                    if let Some(h) = h {
-                        slices.push(IoSlice::new(&headers[*h]));
+                    let whole = match h {
+                        Some(h) => headers[*h].pieces(bytes, &packetizer.frame),
+                        None => [*bytes, &[], &[]],
+                    };
+                    for piece in whole {
+                        if !piece.is_empty() {
+                            slices.push(IoSlice::new(piece));
+                        }
                     }
-                    slices.push(IoSlice::new(bytes));
                 }
                 if let Some(pacer) = &mut self.pacer {
                     pacer.wait_for(slices.iter().map(|s| s.len()).sum());
                 }
                 write_all_vectored(self.out, &mut slices)?;
+                packetizer.frame.clear();
                 headers.clear();
                 pieces.clear();
             }

@@ -18,6 +18,10 @@
 //! With a key (`Settings::key`), every packet passes [`crate::wire::auth::Verifier`] first: only
 //! authentic ones, stripped of their trailer, go further; the others are counted and
 //! dropped before any stage below sees them, so no forged byte, length or offset counts.
+//! An encrypted packet goes further as its ciphertext (what the FEC decoder codes over,
+//! lent from the input) with its plaintext beside it: `Reassembler::place` gives the
+//! transfer the plaintext, and deciphers what the decoder rebuilds (and packets held
+//! before their transfer started) on the way, so no stage below sees ciphertext as data.
 //!
 //! Memory is bounded whatever the stream: the window, the fingerprints, the damage ranges
 //! kept and the FEC decoder's ring each have a cap, listed in one place, [`limits`]; a
@@ -167,6 +171,8 @@ pub struct Reassembler<O: Output> {
     refused: Option<ReassembleError>,
     /// With a key: what vouches for every packet.
     verifier: Option<Verifier>,
+    /// Encrypted transfers: the plaintext of a held packet being placed (reused).
+    deciphered: Vec<u8>,
     /// When the next whole-transfer snapshot is due, if snapshots are asked for.
     snapshots: Option<SnapshotSchedule>,
     /// The input buffer the driver lent (see [`Reassembler::lend`]).
@@ -229,6 +235,7 @@ impl<O: Output> Reassembler<O> {
             pool: Vec::new(),
             refused: None,
             verifier,
+            deciphered: Vec::new(),
             snapshots,
             lent: None,
         }
@@ -321,7 +328,27 @@ impl<O: Output> Reassembler<O> {
         let p = match self.verifier.as_mut().map(|v| v.check(p)) {
             None if p.header.keyed => {
                 self.counts.keyed += 1;
+                self.counts.encrypted += u64::from(p.header.encrypted);
                 return Ok(());
+            }
+            Some(Verdict::Opened(sealed)) => {
+                self.counts.authentic += 1;
+                self.counts.encrypted += 1;
+                let verifier = self.verifier.as_mut().expect("a verifier opened it");
+                let plain = verifier.take_plain();
+                let opened = Packet {
+                    payload: &plain,
+                    input_pos: None,
+                    ..sealed
+                };
+                let taken = match sealed.header.kind {
+                    Kind::Data => self.accept_data(&sealed, Some(&plain)),
+                    Kind::Descriptor => self.accept_descriptor(&opened),
+                    Kind::Parity => self.accept_parity(&opened),
+                };
+                let verifier = self.verifier.as_mut().expect("a verifier opened it");
+                verifier.give_back(plain);
+                return self.taken(taken);
             }
             None => p,
             Some(Verdict::Authentic(stripped)) => {
@@ -345,10 +372,16 @@ impl<O: Output> Reassembler<O> {
             }
         };
         let taken = match p.header.kind {
-            Kind::Data => self.accept_data(p),
+            Kind::Data => self.accept_data(p, None),
             Kind::Descriptor => self.accept_descriptor(p),
             Kind::Parity => self.accept_parity(p),
         };
+        self.taken(taken)
+    }
+
+    /// What taking a packet came to: a refused transfer stops the reception, keeping what
+    /// was settled.
+    fn taken(&mut self, taken: Result<(), ReassembleError>) -> Result<(), ReassembleError> {
         match taken {
             Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
                 // Keep what was settled; claim nothing beyond it.
@@ -385,8 +418,15 @@ impl<O: Output> Reassembler<O> {
         }
     }
 
-    fn accept_data(&mut self, p: &Packet) -> Result<(), ReassembleError> {
-        self.check_resumed(p)?;
+    /// A data packet; `plain` is its plaintext when it is an encrypted one just opened.
+    fn accept_data(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
+        // The file resumed holds plaintext.
+        let opened = plain.map(|payload| Packet {
+            payload,
+            input_pos: None,
+            ..*p
+        });
+        self.check_resumed(opened.as_ref().unwrap_or(p))?;
         match self.belongs(p) {
             Belongs::Current => {
                 // The current transfer advancing while another's packets are held: the
@@ -400,9 +440,9 @@ impl<O: Output> Reassembler<O> {
                 }
             }
             Belongs::NewTransfer => self.next_transfer(p.header.transfer_id)?,
-            Belongs::Other => return self.other_transfer(p),
+            Belongs::Other => return self.other_transfer(p, plain),
         }
-        self.place(p)
+        self.place(p, plain)
     }
 
     /// End the current transfer and start transfer `id`, placing what was held for it.
@@ -418,7 +458,7 @@ impl<O: Output> Reassembler<O> {
     /// Place packets held for the current transfer, in the order they arrived.
     fn place_held(&mut self, held: Vec<Held>) -> Result<(), ReassembleError> {
         for h in held {
-            self.place(&h.packet())?;
+            self.place(&h.packet(), None)?;
             self.pool.push(h.payload);
         }
         Ok(())
@@ -429,8 +469,9 @@ impl<O: Output> Reassembler<O> {
         self.pool.extend(held.into_iter().map(|h| h.payload));
     }
 
-    /// A data packet of a transfer not followed: another sender's, or perhaps the next.
-    fn other_transfer(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+    /// A data packet of a transfer not followed: another sender's, or perhaps the next
+    /// (`plain` as for [`Reassembler::accept_data`]; a packet held is deciphered when placed).
+    fn other_transfer(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
         if self.tracker.ignores(p.header.transfer_id) {
             self.counts.foreign += 1;
             return Ok(());
@@ -445,7 +486,7 @@ impl<O: Output> Reassembler<O> {
             self.end_transfer()?;
             self.start_transfer(id)?;
             self.place_held(held)?;
-            return self.accept_data(p);
+            return self.accept_data(p, plain);
         }
         self.drop_held(std::mem::take(&mut dropped));
         let buf = self.pool.pop().unwrap_or_default();
@@ -459,13 +500,34 @@ impl<O: Output> Reassembler<O> {
         Ok(())
     }
 
-    /// Place a packet of the current transfer, and what parity rebuilt thanks to it.
-    fn place(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+    /// Place a packet of the current transfer, and what parity rebuilt thanks to it. The
+    /// decoder takes the packet as sent; the transfer takes the plaintext of an encrypted
+    /// one: `plain`, or (a packet held before its transfer started) deciphered here.
+    fn place(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
         self.fec
             .data(&p.header, p.payload, p.is_intact(), p.input_pos);
+        let mut deciphered = std::mem::take(&mut self.deciphered);
+        let plain = match (plain, &mut self.verifier) {
+            (Some(plain), _) => Some(plain),
+            (None, Some(v)) if p.header.encrypted => {
+                deciphered.clear();
+                deciphered.extend_from_slice(p.payload);
+                v.decipher(&p.header, &mut deciphered);
+                Some(&deciphered[..])
+            }
+            _ => None,
+        };
+        let opened = plain.map(|payload| Packet {
+            payload,
+            input_pos: None,
+            ..*p
+        });
         let (t, mut cx) = self.ctx();
-        t.expect("placing happens only while a transfer is current")
-            .place(p, &mut cx)?;
+        let placed = t
+            .expect("placing happens only while a transfer is current")
+            .place(opened.as_ref().unwrap_or(p), &mut cx);
+        self.deciphered = deciphered;
+        placed?;
         self.place_recovered()?;
         let due = self
             .snapshots

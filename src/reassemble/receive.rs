@@ -191,6 +191,8 @@ pub enum Problem {
     Untagged,
     #[error("packets are authenticated: a key is needed")]
     NeedsKey,
+    #[error("packets are encrypted: a key is needed")]
+    NeedsKeyToDecrypt,
     #[error("no pktize packets{} in the input", .0.map(|id| format!(" of transfer {id:#06x}")).unwrap_or_default())]
     NoPackets(Option<u16>),
 }
@@ -229,7 +231,10 @@ impl Received {
             return Some(Problem::Untagged);
         }
         if c.keyed > 0 && c.packets_found() == c.keyed {
-            return Some(Problem::NeedsKey);
+            return Some(match c.encrypted {
+                0 => Problem::NeedsKey,
+                _ => Problem::NeedsKeyToDecrypt,
+            });
         }
         if c.packets_found() == 0 && !pio::stop_requested() {
             return Some(Problem::NoPackets(self.followed));

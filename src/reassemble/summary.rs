@@ -47,6 +47,9 @@ pub struct Counts {
     pub unauthenticated: u64,
     /// Without a key: keyed packets (ignored; they need `--key`).
     pub keyed: u64,
+    /// Encrypted packets: with a key, those opened (of the authentic); without, those
+    /// ignored (of the keyed).
+    pub encrypted: u64,
     /// With a key: packets whose tag held.
     #[serde(skip)]
     pub authentic: u64,

@@ -52,7 +52,11 @@
 
 use crate::reassemble::{Integrity, Packet};
 use crate::wire::polyval::PolyvalKey;
-use crate::wire::{Header, HEADER_LEN, MAX_PAYLOAD, SALT_LEN, TAG_LEN, TRAILER_LEN};
+use crate::wire::seal::{LongSalt, TransferCipher, CIPHER_CONTEXT};
+use crate::wire::{
+    Header, HEADER_LEN, MAX_PAYLOAD, SALT_LEN, SEALED_SALT_LEN, SEALED_TRAILER_LEN, TAG_LEN,
+    TRAILER_LEN,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
@@ -86,11 +90,13 @@ pub enum KeyError {
 }
 
 /// The packet keys, derived from the shared secret: the PRF key and the POLYVAL key
-/// (held ready, its powers of `hkey` computed). Its `Debug` does not show them.
+/// (held ready, its powers of `hkey` computed), and the root of encrypted transfers' keys
+/// ([`crate::wire::seal`]). Its `Debug` does not show them.
 #[derive(Clone)]
 pub struct Key {
     prf: [u8; 32],
     hash: PolyvalKey,
+    cipher: [u8; 32],
 }
 
 impl fmt::Debug for Key {
@@ -106,6 +112,7 @@ impl Key {
             let hkey = blake3::derive_key(HASH_KEY_CONTEXT, secret);
             Key {
                 prf: blake3::derive_key(KEY_CONTEXT, secret),
+                cipher: blake3::derive_key(CIPHER_CONTEXT, secret),
                 hash: PolyvalKey::new(
                     hkey[..POLYVAL_KEY_LEN]
                         .try_into()
@@ -162,25 +169,102 @@ pub fn random_salt() -> Result<Salt, KeyError> {
     Ok(salt)
 }
 
-/// The sender's half: seals every packet of one transfer with the key and its salt.
+/// A 128-bit salt from the operating system's random source, for a new encrypted transfer.
+pub fn random_long_salt() -> Result<LongSalt, KeyError> {
+    let mut salt = [0; SEALED_SALT_LEN];
+    getrandom::getrandom(&mut salt).map_err(|e| KeyError::Random(e.to_string()))?;
+    Ok(salt)
+}
+
+/// The sender's half: seals every packet of one transfer with the key and its salt, and
+/// enciphers them too when made with [`Signer::encrypting`].
 #[derive(Debug, Clone)]
 pub struct Signer {
     key: Key,
     salt: Salt,
+    /// Encrypting: the transfer's cipher and its salt.
+    sealing: Option<(TransferCipher, LongSalt)>,
 }
 
 /// Largest data payload a keyed packet can carry.
 pub const MAX_KEYED_DATA: usize = MAX_PAYLOAD - TRAILER_LEN;
+/// Largest data payload an encrypted packet can carry.
+pub const MAX_SEALED_DATA: usize = MAX_PAYLOAD - SEALED_TRAILER_LEN;
 
 impl Signer {
     pub fn new(key: Key, salt: Salt) -> Self {
-        Signer { key, salt }
+        Signer {
+            key,
+            salt,
+            sealing: None,
+        }
+    }
+
+    /// A signer that enciphers every packet too, with the transfer key of `salt`.
+    pub fn encrypting(key: Key, salt: LongSalt) -> Self {
+        Signer {
+            sealing: Some((TransferCipher::new(&key.cipher, &salt), salt)),
+            key,
+            salt: [0; SALT_LEN],
+        }
+    }
+
+    /// True when packets are enciphered: they must be built whole with
+    /// [`Signer::seal_into`].
+    pub fn encrypts(&self) -> bool {
+        self.sealing.is_some()
+    }
+
+    /// Bytes of trailer after each packet's data.
+    pub fn trailer_len(&self) -> usize {
+        match self.sealing {
+            Some(_) => SEALED_TRAILER_LEN,
+            None => TRAILER_LEN,
+        }
+    }
+
+    /// Append the whole packet carrying `data` to `out`: header, data (enciphered when
+    /// encrypting), trailer; from the header an unkeyed sender would send. `data` is at
+    /// most `MAX_PAYLOAD` less the trailer.
+    pub fn seal_into(&self, header: &Header, data: &[u8], out: &mut Vec<u8>) {
+        let Some((cipher, salt)) = &self.sealing else {
+            let (h, t) = self.seal(header, data);
+            out.extend_from_slice(&h);
+            out.extend_from_slice(data);
+            out.extend_from_slice(&t);
+            return;
+        };
+        let payload_len = u16::try_from(data.len() + SEALED_TRAILER_LEN)
+            .ok()
+            .filter(|&n| usize::from(n) <= MAX_PAYLOAD)
+            .expect("callers keep encrypted data within MAX_PAYLOAD less the trailer");
+        let mut header = Header {
+            keyed: true,
+            encrypted: true,
+            payload_len,
+            ..*header
+        };
+        let start = out.len();
+        out.resize(start + HEADER_LEN, 0);
+        out.extend_from_slice(data);
+        let tag = cipher.seal(&header, &mut out[start + HEADER_LEN..]);
+        out.extend_from_slice(salt);
+        out.extend_from_slice(&tag);
+        header.payload_crc = Header::crc_of(&out[start + HEADER_LEN..]);
+        let bytes: &mut [u8; HEADER_LEN] = (&mut out[start..start + HEADER_LEN])
+            .try_into()
+            .expect("HEADER_LEN bytes");
+        header.encode(bytes);
     }
 
     /// The wire header and trailer of a packet carrying `data`, from the header an unkeyed
     /// sender would send (its `keyed`, `payload_len` and `payload_crc` are set here).
     /// `data` is at most [`MAX_KEYED_DATA`] bytes.
     pub fn seal(&self, header: &Header, data: &[u8]) -> ([u8; HEADER_LEN], [u8; TRAILER_LEN]) {
+        debug_assert!(
+            self.sealing.is_none(),
+            "an encrypting signer seals whole packets"
+        );
         let payload_len = u16::try_from(data.len() + TRAILER_LEN)
             .ok()
             .filter(|&n| usize::from(n) <= MAX_PAYLOAD)
@@ -210,6 +294,10 @@ pub enum Verdict<'a> {
     /// The tag holds and the salt is the transfer's: the packet as an unkeyed sender would
     /// have sent it (KEYED clear, `payload_len` and `payload_crc` of the data alone).
     Authentic(Packet<'a>),
+    /// An encrypted packet whose tag holds and whose salt is the transfer's: the packet
+    /// stripped as for `Authentic`, its payload still the ciphertext as it lies in the
+    /// input (what parity is coded over), and the plaintext in [`Verifier::plain`].
+    Opened(Packet<'a>),
     /// A keyed packet whose tag fails (forged, or made with another key), or whose salt is
     /// not the one pinned for its transfer id (another transfer's packet spliced in).
     Rejected,
@@ -220,15 +308,31 @@ pub enum Verdict<'a> {
     Unkeyed,
 }
 
-/// The receiver's half: checks tags and pins each transfer id's salt.
+/// What the first authentic packet of a transfer id pinned: its salt, and whether the
+/// transfer is encrypted (a keyed packet never passes for an encrypted transfer's, nor
+/// the other way round).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pin {
+    Keyed(Salt),
+    Encrypted(LongSalt),
+}
+
+/// The receiver's half: checks tags, opens encrypted packets, and pins each transfer id's
+/// salt.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     key: Key,
     /// The salt of the first authentic packet of each transfer id seen: at most 65536.
-    pinned: HashMap<u16, Salt>,
+    pinned: HashMap<u16, Pin>,
     /// The last entry of `pinned` that a packet matched: a stream is mostly one transfer,
     /// and this spares hashing its id for every packet.
-    last_pinned: Option<(u16, Salt)>,
+    last_pinned: Option<(u16, Pin)>,
+    /// The cipher of the encrypted transfer used last; another one's is derived again from
+    /// its pinned salt (a BLAKE3 compression and a key expansion), so that memory stays
+    /// 17 bytes a transfer id however many there are.
+    last_cipher: Option<(u16, TransferCipher)>,
+    /// The plaintext of the last packet opened (one payload, reused).
+    plain: Vec<u8>,
 }
 
 impl Verifier {
@@ -237,7 +341,58 @@ impl Verifier {
             key,
             pinned: HashMap::new(),
             last_pinned: None,
+            last_cipher: None,
+            plain: Vec::new(),
         }
+    }
+
+    /// The plaintext of the packet the last [`Verdict::Opened`] was for.
+    pub fn plain(&self) -> &[u8] {
+        &self.plain
+    }
+
+    /// Take the plaintext buffer (to use it while the verifier is borrowed otherwise);
+    /// give it back with [`Verifier::give_back`], so it is not allocated again.
+    pub fn take_plain(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.plain)
+    }
+
+    pub fn give_back(&mut self, plain: Vec<u8>) {
+        self.plain = plain;
+    }
+
+    /// True when `id` is an encrypted transfer whose salt is pinned: its packets' payloads,
+    /// and what parity rebuilds of them, are ciphertext.
+    pub fn encrypted(&self, id: u16) -> bool {
+        matches!(self.pinned.get(&id), Some(Pin::Encrypted(_)))
+    }
+
+    /// Decipher in place the ciphertext `data` of the packet `header` places, in the
+    /// encrypted transfer `header.transfer_id` (a packet rebuilt from parity, or held and
+    /// opened before); false, and `data` untouched, when that transfer is not encrypted.
+    pub fn decipher(&mut self, header: &Header, data: &mut [u8]) -> bool {
+        match self.cipher(header.transfer_id) {
+            Some(c) => {
+                c.decipher(header, data);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The pinned cipher of an encrypted transfer.
+    fn cipher(&mut self, id: u16) -> Option<&TransferCipher> {
+        if self
+            .last_cipher
+            .as_ref()
+            .is_none_or(|(last, _)| *last != id)
+        {
+            let Some(Pin::Encrypted(salt)) = self.pinned.get(&id) else {
+                return None;
+            };
+            self.last_cipher = Some((id, TransferCipher::new(&self.key.cipher, salt)));
+        }
+        self.last_cipher.as_ref().map(|(_, c)| c)
     }
 
     /// Check one packet as framing found it.
@@ -248,6 +403,9 @@ impl Verifier {
         }
         if p.integrity != Integrity::Intact {
             return Verdict::Damaged;
+        }
+        if h.encrypted {
+            return self.open(p);
         }
         // An intact keyed payload is at least a trailer long (the parser makes sure).
         let Some((data, trailer)) = p.payload.split_last_chunk::<TRAILER_LEN>() else {
@@ -262,63 +420,132 @@ impl Verifier {
             .iter()
             .zip(tag)
             .fold(0, |acc, (a, b)| acc | (a ^ b));
-        if diff != 0 {
+        if diff != 0 || !self.pin(h.transfer_id, Pin::Keyed(*salt)) {
             return Verdict::Rejected;
         }
-        let pin = (h.transfer_id, *salt);
-        if self.last_pinned != Some(pin) {
-            if *self.pinned.entry(pin.0).or_insert(pin.1) != pin.1 {
-                return Verdict::Rejected;
+        Verdict::Authentic(stripped(p, data, trailer))
+    }
+
+    /// Pin `pin` for `id`, or check it against the one pinned: false if another is.
+    fn pin(&mut self, id: u16, pin: Pin) -> bool {
+        if self.last_pinned != Some((id, pin)) {
+            if *self.pinned.entry(id).or_insert(pin) != pin {
+                return false;
             }
-            self.last_pinned = Some(pin);
+            self.last_pinned = Some((id, pin));
         }
-        Verdict::Authentic(Packet {
-            header: Header {
-                keyed: false,
-                payload_len: h.data_len(),
-                payload_crc: crc_without(h.payload_crc, trailer),
-                ..*h
-            },
-            payload: data,
-            integrity: Integrity::Intact,
-            input_pos: p.input_pos,
-        })
+        true
+    }
+
+    /// [`Verifier::check`] for an intact encrypted packet.
+    fn open<'a>(&mut self, p: &Packet<'a>) -> Verdict<'a> {
+        let h = &p.header;
+        let Some((data, trailer)) = p.payload.split_last_chunk::<SEALED_TRAILER_LEN>() else {
+            return Verdict::Damaged;
+        };
+        let (salt, tag) = trailer
+            .split_first_chunk::<SEALED_SALT_LEN>()
+            .expect("the trailer starts with SEALED_SALT_LEN bytes");
+        let tag: &[u8; TAG_LEN] = tag.try_into().expect("the rest of the trailer is the tag");
+        let pin = Pin::Encrypted(*salt);
+        // Another salt than the pinned one is rejected before any work; a transfer not
+        // pinned yet gets the key of the salt it claims, kept only if the tag holds.
+        let known = self.last_pinned == Some((h.transfer_id, pin))
+            || match self.pinned.get(&h.transfer_id) {
+                Some(&pinned) if pinned != pin => return Verdict::Rejected,
+                Some(_) => true,
+                None => false,
+            };
+        // The AEAD opens ciphertext and tag together, in place: one copy of both.
+        let mut plain = std::mem::take(&mut self.plain);
+        plain.clear();
+        plain.extend_from_slice(data);
+        plain.extend_from_slice(tag);
+        let opened = if known {
+            let c = self
+                .cipher(h.transfer_id)
+                .expect("a pinned encrypted id has a cipher");
+            let opened = c.open(h, &mut plain).is_some();
+            if opened {
+                self.last_pinned = Some((h.transfer_id, pin));
+            }
+            opened
+        } else {
+            let c = TransferCipher::new(&self.key.cipher, salt);
+            let opened = c.open(h, &mut plain).is_some();
+            if opened {
+                self.pin(h.transfer_id, pin);
+                self.last_cipher = Some((h.transfer_id, c));
+            }
+            opened
+        };
+        plain.truncate(data.len());
+        self.plain = plain;
+        if !opened {
+            return Verdict::Rejected;
+        }
+        Verdict::Opened(stripped(p, data, trailer))
+    }
+}
+
+/// An authentic packet as an unkeyed sender would have sent it, but for the encrypted
+/// flag: KEYED clear, `payload_len` and `payload_crc` of `data`, the payload less its
+/// trailer.
+fn stripped<'a>(p: &Packet<'a>, data: &'a [u8], trailer: &[u8]) -> Packet<'a> {
+    let h = &p.header;
+    Packet {
+        header: Header {
+            keyed: false,
+            payload_len: h.data_len(),
+            payload_crc: crc_without(h.payload_crc, trailer),
+            ..*h
+        },
+        payload: data,
+        integrity: Integrity::Intact,
+        input_pos: p.input_pos,
     }
 }
 
 /// The CRC-32 of `data` from the CRC-32 of `data || trailer`: the receiver has the
 /// latter from framing, and needs the former for the packet as an unkeyed sender would
 /// have sent it. CRC-32 is affine: with `R(s, m)` the CRC register after `m` from state
-/// `s`, `R(s, trailer) = Z(s) ^ R(0, trailer)`, where `Z` runs the register over
-/// [`TRAILER_LEN`] zero bytes and is invertible (so is one byte's step, since every entry
+/// `s`, `R(s, trailer) = Z(s) ^ R(0, trailer)`, where `Z` runs the register over as many
+/// zero bytes as the trailer has and is invertible (so is one byte's step, since every entry
 /// of the CRC table has its own top byte). So `s = Z^-1(R(s, trailer) ^ R(0, trailer))`:
-/// a 24-byte CRC and four lookups in [`UNDO_TRAILER`], instead of a pass over the data (or
-/// of 24 dependent steps backwards over the trailer, which cost a quarter of a keyed
-/// receiver's verification).
-fn crc_without(crc: u32, trailer: &[u8; TRAILER_LEN]) -> u32 {
+/// a short CRC and four lookups in [`UNDO_TRAILER`] (or [`UNDO_SEALED_TRAILER`]), instead
+/// of a pass over the data (or of 24 dependent steps backwards over the trailer, which
+/// cost a quarter of a keyed receiver's verification).
+fn crc_without(crc: u32, trailer: &[u8]) -> u32 {
+    let undo = match trailer.len() {
+        TRAILER_LEN => &UNDO_TRAILER,
+        SEALED_TRAILER_LEN => &UNDO_SEALED_TRAILER,
+        _ => unreachable!("trailers are TRAILER_LEN or SEALED_TRAILER_LEN bytes"),
+    };
     // From the initial value !0, crc32fast's register starts at 0 and ends as R(0, trailer).
     let mut from_zero = crc32fast::Hasher::new_with_initial(!0);
     from_zero.update(trailer);
     let v = !crc ^ !from_zero.finalize();
-    let undone = (0..4).fold(0, |acc, i| {
-        acc ^ UNDO_TRAILER[i][usize::from((v >> (8 * i)) as u8)]
-    });
+    let undone = (0..4).fold(0, |acc, i| acc ^ undo[i][usize::from((v >> (8 * i)) as u8)]);
     !undone
 }
 
-/// `Z^-1` of [`crc_without`], byte by byte (it is linear): `UNDO_TRAILER[i][b]` is the
-/// state that [`TRAILER_LEN`] zero bytes take to `b << 8i`.
-static UNDO_TRAILER: [[u32; 256]; 4] = {
+/// `Z^-1` of [`crc_without`] for a keyed trailer, byte by byte (it is linear):
+/// `UNDO_TRAILER[i][b]` is the state that [`TRAILER_LEN`] zero bytes take to `b << 8i`.
+static UNDO_TRAILER: [[u32; 256]; 4] = undo_zeros(TRAILER_LEN);
+/// The same for an encrypted packet's [`SEALED_TRAILER_LEN`] bytes.
+static UNDO_SEALED_TRAILER: [[u32; 256]; 4] = undo_zeros(SEALED_TRAILER_LEN);
+
+const fn undo_zeros(len: usize) -> [[u32; 256]; 4] {
     let mut t = [[0; 256]; 4];
     let mut i = 0;
     while i < 4 {
         let mut b = 0;
         while b < 256 {
-            // One step back over a zero byte, TRAILER_LEN times: the entry whose top byte
+            // One step back over a zero byte, `len` times: the entry whose top byte
             // is the register's top byte was xored in, and the register shifted.
             let mut reg = (b as u32) << (8 * i);
             let mut k = 0;
-            while k < TRAILER_LEN {
+            while k < len {
                 let e = CRC_TOP[(reg >> 24) as usize];
                 reg = ((reg ^ CRC_TABLE[e as usize]) << 8) | e as u32;
                 k += 1;
@@ -329,7 +556,7 @@ static UNDO_TRAILER: [[u32; 256]; 4] = {
         i += 1;
     }
     t
-};
+}
 
 /// The byte-wise table of CRC-32 (reflected 0xedb88320).
 const CRC_TABLE: [u32; 256] = {
@@ -378,6 +605,7 @@ mod tests {
             kind: Kind::Data,
             last: false,
             keyed: false,
+            encrypted: false,
             payload_len: len as u16,
             transfer_id: 7,
             seq: (offset / 10) as u32,
@@ -556,14 +784,16 @@ mod tests {
         let bytes: Vec<u8> = (0..2000u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
             .collect();
-        for len in [0, 1, 7, 1000, 1976] {
-            let (data, tail) = bytes[..len + TRAILER_LEN].split_at(len);
-            let whole = Header::crc_of(&bytes[..len + TRAILER_LEN]);
-            assert_eq!(
-                crc_without(whole, tail.try_into().unwrap()),
-                Header::crc_of(data),
-                "length {len}"
-            );
+        for trailer_len in [TRAILER_LEN, SEALED_TRAILER_LEN] {
+            for len in [0, 1, 7, 1000, 1968] {
+                let (data, tail) = bytes[..len + trailer_len].split_at(len);
+                let whole = Header::crc_of(&bytes[..len + trailer_len]);
+                assert_eq!(
+                    crc_without(whole, tail),
+                    Header::crc_of(data),
+                    "length {len}, trailer {trailer_len}"
+                );
+            }
         }
     }
 
@@ -572,5 +802,173 @@ mod tests {
         assert!(Key::from_secret(&[0; KEY_MIN_LEN - 1]).is_none());
         assert!(Key::from_secret(&[0; KEY_MIN_LEN]).is_some());
         assert_eq!(format!("{:?}", key(1)), "Key(..)");
+    }
+}
+
+#[cfg(test)]
+mod sealed_tests {
+    use super::*;
+    use crate::wire::Kind;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The test vector of pktize(5), Encrypted packets.
+    #[test]
+    fn the_manual_test_vector_of_an_encrypted_packet_holds() {
+        let secret: Vec<u8> = (0..32).collect();
+        let salt: LongSalt = std::array::from_fn(|i| i as u8 + 1);
+        let signer = Signer::encrypting(Key::from_secret(&secret).unwrap(), salt);
+        let h = Header {
+            kind: Kind::Data,
+            last: false,
+            keyed: false,
+            encrypted: false,
+            payload_len: 0,
+            transfer_id: 7,
+            seq: 3,
+            offset: 30,
+            total_len: Some(100),
+            payload_crc: 0,
+            parity: None,
+        };
+        let mut packet = Vec::new();
+        signer.seal_into(&h, b"pktools test data", &mut packet);
+        let parsed = Header::parse(&packet).unwrap();
+        assert_eq!(
+            hex(&parsed.tag_input()),
+            "706b018a00310000000700000003000000000000001e00000000006400000000"
+        );
+        let root = blake3::derive_key(CIPHER_CONTEXT, &secret);
+        assert_eq!(
+            hex(blake3::keyed_hash(&root, &salt).as_bytes()),
+            "dae3d0e452dceae697ad216b44c841a7e8f009024340f2fd9cef786bc13d77bb"
+        );
+        assert_eq!(
+            hex(&crate::wire::seal::nonce(&parsed)),
+            "00000000000000000000001e"
+        );
+        // Ciphertext and tag as Python's `cryptography` AESGCM computes them from the
+        // transfer key, nonce and header0 above.
+        assert_eq!(
+            hex(&packet),
+            "706b018a0031cb83000700000003000000000000001e000000000064a5254f60\
+             76ca166eef1af02bc2f27562890fa4230e\
+             0102030405060708090a0b0c0d0e0f10\
+             2257ba9cdf196b46d6b731b66f528755"
+        );
+        let opened = Verifier::new(Key::from_secret(&secret).unwrap()).check(&Packet::new(
+            parsed,
+            &packet[HEADER_LEN..],
+            true,
+            false,
+        ));
+        assert!(matches!(opened, Verdict::Opened(p) if p.header.data_len() == 17));
+    }
+
+    fn data_header(offset: u64) -> Header {
+        Header {
+            kind: Kind::Data,
+            last: false,
+            keyed: false,
+            encrypted: false,
+            payload_len: 0,
+            transfer_id: 9,
+            seq: (offset / 10) as u32,
+            offset,
+            total_len: Some(100),
+            payload_crc: 0,
+            parity: None,
+        }
+    }
+
+    fn framed(bytes: &[u8]) -> Packet<'_> {
+        let h = Header::parse(bytes).unwrap();
+        let intact = h.payload_matches(&bytes[HEADER_LEN..]);
+        Packet::new(h, &bytes[HEADER_LEN..], intact, false)
+    }
+
+    #[test]
+    fn an_opened_packet_gives_its_plaintext_and_keeps_its_ciphertext() {
+        let key = Key::from_secret(&[5; 32]).unwrap();
+        let ours = Signer::encrypting(key.clone(), [1; SEALED_SALT_LEN]);
+        let theirs = Signer::encrypting(key.clone(), [2; SEALED_SALT_LEN]);
+        let keyed = Signer::new(key.clone(), [1; SALT_LEN]);
+        let seal = |s: &Signer, offset: u64, data: &[u8]| {
+            let mut out = Vec::new();
+            s.seal_into(&data_header(offset), data, &mut out);
+            out
+        };
+        let mut v = Verifier::new(key);
+        let a = seal(&ours, 0, b"0123456789");
+        assert!(!a.windows(10).any(|w| w == b"0123456789"));
+        match v.check(&framed(&a)) {
+            Verdict::Opened(p) => {
+                assert_eq!(p.payload, &a[HEADER_LEN..HEADER_LEN + 10]);
+                assert_eq!(p.header.payload_crc, Header::crc_of(p.payload));
+                assert!(!p.header.keyed && p.header.encrypted);
+                assert_eq!(v.plain(), b"0123456789");
+                // What parity rebuilds of it, deciphered by its place alone.
+                let mut rebuilt = p.payload.to_vec();
+                assert!(v.decipher(&p.header, &mut rebuilt));
+                assert_eq!(rebuilt, b"0123456789");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another transfer with the same key and id, a keyed one, a forgery: rejected.
+        for bytes in [seal(&theirs, 10, b"spliced"), seal(&keyed, 10, b"keyed"), {
+            let mut f = seal(&ours, 10, b"forged");
+            f[HEADER_LEN] ^= 1;
+            let mut h = Header::parse(&f).unwrap();
+            h.payload_crc = Header::crc_of(&f[HEADER_LEN..]);
+            h.with_payload(&f[HEADER_LEN..])
+        }] {
+            assert!(matches!(v.check(&framed(&bytes)), Verdict::Rejected));
+        }
+        assert!(matches!(
+            v.check(&framed(&seal(&ours, 20, b"third"))),
+            Verdict::Opened(_)
+        ));
+        assert_eq!(v.plain(), b"third");
+        // Two encrypted transfers taking turns each keep their own salt and cipher.
+        let other_id = |s: &Signer, offset: u64, data: &[u8]| {
+            let mut out = Vec::new();
+            let h = Header {
+                transfer_id: 11,
+                ..data_header(offset)
+            };
+            s.seal_into(&h, data, &mut out);
+            out
+        };
+        for (n, bytes) in [
+            other_id(&theirs, 0, b"theirs 0"),
+            seal(&ours, 30, b"ours 30"),
+            other_id(&theirs, 10, b"theirs 10"),
+            other_id(&ours, 20, b"ours, wrong id"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let opened = matches!(v.check(&framed(bytes)), Verdict::Opened(_));
+            assert_eq!(opened, n < 3, "packet {n}");
+        }
+        let mut rebuilt = other_id(&theirs, 40, b"rebuilt")[HEADER_LEN..HEADER_LEN + 7].to_vec();
+        assert!(v.decipher(
+            &Header {
+                transfer_id: 11,
+                ..data_header(40)
+            },
+            &mut rebuilt
+        ));
+        assert_eq!(rebuilt, b"rebuilt");
+        // A transfer not encrypted is not deciphered.
+        assert!(!v.decipher(
+            &Header {
+                transfer_id: 10,
+                ..data_header(0)
+            },
+            &mut [0; 4]
+        ));
     }
 }

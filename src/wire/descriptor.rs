@@ -301,13 +301,18 @@ pub fn find_first(
                     let payload = &buf[at + HEADER_LEN..at + HEADER_LEN + payload_len];
                     let packet = Packet::new(header, payload, true, false);
                     // With a key only an authentic descriptor counts; without, only a plain one.
+                    // An encrypted one is read deciphered.
                     let checked = match verifier.as_mut().map(|v| v.check(&packet)) {
-                        Some(Verdict::Authentic(p)) => Some(p),
-                        None if !header.keyed => Some(packet),
+                        Some(Verdict::Authentic(p)) => Some((p.header, p.payload)),
+                        Some(Verdict::Opened(p)) => {
+                            let v = verifier.as_ref().expect("a verifier opened it");
+                            Some((p.header, v.plain()))
+                        }
+                        None if !header.keyed => Some((packet.header, packet.payload)),
                         _ => None,
                     };
-                    if let Some(Ok(d)) = checked.map(|p| Descriptor::parse(p.payload)) {
-                        return Ok(Some((checked.expect("just parsed").header, d)));
+                    if let Some((header, Ok(d))) = checked.map(|(h, b)| (h, Descriptor::parse(b))) {
+                        return Ok(Some((header, d)));
                     }
                 }
             }

@@ -7,7 +7,8 @@
 //! offset size field        meaning
 //!  0     2   magic         "pk" (0x70 0x6b), the sync pattern with the version byte
 //!  2     1   version       1
-//!  3     1   kind_flags    high nibble: kind (0 data, 3 parity, 2 descriptor; 1 retired)
+//!  3     1   kind_flags    high nibble: kind (0 data, 3 parity, 2 descriptor; 1 retired;
+//!                          the kind + 8 when ENCRYPTED, KEYED packets only)
 //!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 ODD on
 //!                          parity only, else zero; 0x8 KEYED)
 //!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD (a keyed
@@ -40,7 +41,10 @@
 //! salt then tag, counted in `payload_len` and covered by `payload_crc`; its data (what
 //! offsets, lengths and the FEC code count) is the payload without the trailer. Making and
 //! checking the trailer is [`crate::wire::auth`]'s concern; here are only its length and the
-//! header bytes the tag covers ([`Header::tag_input`]).
+//! header bytes the tag covers ([`Header::tag_input`]). An ENCRYPTED packet (`pktize
+//! --encrypt`, kind code + 8) is keyed too, with a [`SEALED_TRAILER_LEN`]-byte trailer and
+//! its data enciphered ([`crate::wire::seal`]); a reader that predates it finds an unknown
+//! kind, so never takes its bytes for data.
 //!
 //! Parity packets carry forward-error-correction parity over a group of data packets; the
 //! code is [`crate::fec`]'s, only the header layout is here. Descriptor packets are reserved.
@@ -85,6 +89,13 @@ pub const SALT_LEN: usize = 8;
 pub const TAG_LEN: usize = 16;
 /// The trailer of a keyed packet: salt, then tag, at the end of the payload.
 pub const TRAILER_LEN: usize = SALT_LEN + TAG_LEN;
+/// Bytes of the per-transfer salt in an encrypted packet's trailer: 128 bits, from which
+/// the transfer's own key is derived.
+pub const SEALED_SALT_LEN: usize = 16;
+/// The trailer of an encrypted packet: salt, then the AEAD's tag.
+pub const SEALED_TRAILER_LEN: usize = SEALED_SALT_LEN + TAG_LEN;
+/// Added to the kind code of an encrypted packet (the kind nibble's high bit).
+pub const KIND_ENCRYPTED: u8 = 8;
 
 /// What a packet carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,6 +165,10 @@ pub struct Header {
     pub last: bool,
     /// The payload ends with a [`TRAILER_LEN`]-byte salt and tag (the KEYED flag).
     pub keyed: bool,
+    /// The data is enciphered and the trailer is [`SEALED_TRAILER_LEN`] bytes (kind code +
+    /// [`KIND_ENCRYPTED`]; only with `keyed`). Kept when a receiver strips the trailer:
+    /// the payload is still the ciphertext.
+    pub encrypted: bool,
     /// Bytes after the header on the wire, a keyed packet's trailer included.
     pub payload_len: u16,
     pub transfer_id: u16,
@@ -200,8 +215,10 @@ pub enum WireError {
     },
     #[error("packet at offset {offset} with {len} bytes ends beyond the largest offset, 2^64 - 1")]
     EndOverflow { offset: u64, len: u16 },
-    #[error("keyed packet with {found} payload bytes, fewer than its {TRAILER_LEN}-byte trailer")]
-    ShortTrailer { found: u16 },
+    #[error("keyed packet with {found} payload bytes, fewer than its {need}-byte trailer")]
+    ShortTrailer { found: u16, need: usize },
+    #[error("encrypted packet without the KEYED flag")]
+    EncryptedUnkeyed,
     #[error("keyed packet without TOTAL_KNOWN has nonzero total_len bytes")]
     NonCanonical,
 }
@@ -225,10 +242,16 @@ impl Header {
     /// trailer.
     #[inline]
     pub fn data_len(&self) -> u16 {
-        if self.keyed {
-            self.payload_len.saturating_sub(TRAILER_LEN as u16)
-        } else {
-            self.payload_len
+        self.payload_len.saturating_sub(self.trailer_len() as u16)
+    }
+
+    /// Bytes of trailer at the end of the payload: none unless keyed.
+    #[inline]
+    pub fn trailer_len(&self) -> usize {
+        match (self.keyed, self.encrypted) {
+            (false, _) => 0,
+            (true, false) => TRAILER_LEN,
+            (true, true) => SEALED_TRAILER_LEN,
         }
     }
 
@@ -303,7 +326,8 @@ impl Header {
         if self.parity.is_some_and(|p| p.odd) {
             flags |= FLAG_ODD;
         }
-        out[3] = self.kind.code() << 4 | flags;
+        let kind = self.kind.code() + if self.encrypted { KIND_ENCRYPTED } else { 0 };
+        out[3] = kind << 4 | flags;
         BigEndian::write_u16(&mut out[4..6], self.payload_len);
         BigEndian::write_u16(&mut out[8..10], self.transfer_id);
         BigEndian::write_u32(&mut out[10..14], self.seq);
@@ -425,9 +449,10 @@ fn be_u48(input: &[u8]) -> Parsed<'_, u64> {
 
 impl RawHeader {
     fn validate(self) -> Result<Header, WireError> {
-        let kind = Kind::from_code(self.kind_flags >> 4).ok_or(WireError::BadKind {
-            found: self.kind_flags >> 4,
-        })?;
+        let code = self.kind_flags >> 4;
+        let encrypted = code & KIND_ENCRYPTED != 0;
+        let kind =
+            Kind::from_code(code & !KIND_ENCRYPTED).ok_or(WireError::BadKind { found: code })?;
         let flags = self.kind_flags & 0xF;
         let reserved = match kind {
             Kind::Parity => FLAGS_RESERVED & !FLAG_ODD,
@@ -442,17 +467,22 @@ impl RawHeader {
             });
         }
         let keyed = flags & FLAG_KEYED != 0;
+        if encrypted && !keyed {
+            return Err(WireError::EncryptedUnkeyed);
+        }
         // Offsets and lengths count a keyed packet's data, not its trailer.
-        let data_len = if keyed {
-            if usize::from(self.payload_len) < TRAILER_LEN {
-                return Err(WireError::ShortTrailer {
-                    found: self.payload_len,
-                });
-            }
-            self.payload_len - TRAILER_LEN as u16
-        } else {
-            self.payload_len
+        let trailer_len = match (keyed, encrypted) {
+            (false, _) => 0,
+            (true, false) => TRAILER_LEN,
+            (true, true) => SEALED_TRAILER_LEN,
         };
+        if usize::from(self.payload_len) < trailer_len {
+            return Err(WireError::ShortTrailer {
+                found: self.payload_len,
+                need: trailer_len,
+            });
+        }
+        let data_len = self.payload_len - trailer_len as u16;
         let total_len = (flags & FLAG_TOTAL_KNOWN != 0).then_some(self.total_len);
         // The tag covers the header re-encoded from its fields (`Header::tag_input`): the
         // only bits encoding drops, total_len's without TOTAL_KNOWN, must be zero.
@@ -493,6 +523,7 @@ impl RawHeader {
             kind,
             last: flags & FLAG_LAST != 0,
             keyed,
+            encrypted,
             payload_len: self.payload_len,
             transfer_id: self.transfer_id,
             seq: self.seq,
@@ -561,6 +592,7 @@ impl Header {
             kind: Kind::Data,
             last: false,
             keyed: false,
+            encrypted: false,
             payload_len: payload.len() as u16,
             transfer_id: 1,
             seq,

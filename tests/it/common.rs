@@ -265,6 +265,7 @@ pub fn forged_packet(
         kind,
         last: false,
         keyed: false,
+        encrypted: false,
         payload_len: payload.len() as u16,
         transfer_id: id,
         seq,

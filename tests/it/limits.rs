@@ -423,6 +423,7 @@ fn parity_only(
             kind: Kind::Parity,
             last: false,
             keyed: false,
+            encrypted: false,
             payload_len: payload.len() as u16,
             transfer_id: 7,
             seq: 0,

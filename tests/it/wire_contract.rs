@@ -162,6 +162,7 @@ fn the_pages_vectors_are_what_the_library_makes_and_parses() {
         kind: Kind::Data,
         last: false,
         keyed: false,
+        encrypted: false,
         payload_len: 17,
         transfer_id: 7,
         seq: 3,

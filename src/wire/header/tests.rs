@@ -9,6 +9,7 @@ mod unit {
             kind: Kind::Data,
             last: false,
             keyed: false,
+            encrypted: false,
             payload_len: 5,
             transfer_id: 0xBEEF,
             seq: 7,
@@ -43,6 +44,7 @@ mod unit {
             kind: Kind::Parity,
             last: true,
             keyed: false,
+            encrypted: false,
             payload_len: 1024,
             transfer_id: 0xBEEF,
             seq: 3,
@@ -176,6 +178,32 @@ mod unit {
     }
 
     #[test]
+    fn an_encrypted_kind_needs_the_keyed_flag_and_its_longer_trailer() {
+        // Data, encrypted (kind 8), KEYED and TOTAL_KNOWN: 32 trailer bytes, 10 of data.
+        let h = Header::parse(&forged(0x8A, 42, 0, 100)).unwrap();
+        assert!(h.keyed && h.encrypted && h.kind == Kind::Data);
+        assert_eq!((h.trailer_len(), h.data_len()), (SEALED_TRAILER_LEN, 10));
+        assert_eq!(
+            Header::parse(&forged(0x8A, 31, 0, 100)),
+            Err(WireError::ShortTrailer {
+                found: 31,
+                need: SEALED_TRAILER_LEN
+            })
+        );
+        assert_eq!(
+            Header::parse(&forged(0x82, 42, 0, 100)),
+            Err(WireError::EncryptedUnkeyed)
+        );
+        // Parity (11) and descriptor (10) kinds encrypted; 9 (retired 1) is unknown.
+        assert!(Header::parse(&forged(0xB8, 64, 0, 0x0102_0004_0000)).is_ok_and(|h| h.encrypted));
+        assert!(Header::parse(&forged(0xAA, 40, 0, 100)).is_ok_and(|h| h.encrypted));
+        assert_eq!(
+            Header::parse(&forged(0x9A, 40, 0, 100)),
+            Err(WireError::BadKind { found: 9 })
+        );
+    }
+
+    #[test]
     fn length_beyond_maximum_is_rejected() {
         let bytes = forged(0, MAX_PAYLOAD as u16 + 1, 0, 0);
         assert_eq!(
@@ -226,7 +254,10 @@ mod unit {
         ));
         assert_eq!(
             keyed(23, 0, 100),
-            Err(WireError::ShortTrailer { found: 23 })
+            Err(WireError::ShortTrailer {
+                found: 23,
+                need: TRAILER_LEN
+            })
         );
         // Without TOTAL_KNOWN the total bytes must be zero: the tag covers the re-encoding.
         assert_eq!(
@@ -288,12 +319,15 @@ mod unit {
                         Kind::Parity => payload_len & !1,
                         _ => payload_len,
                     };
-                    let payload_len = if keyed {
-                        payload_len.max(TRAILER_LEN as u16)
-                    } else {
-                        payload_len
+                    // Half the keyed headers are encrypted ones (the seq picks which).
+                    let encrypted = keyed && seq % 2 == 1;
+                    let trailer_len = match (keyed, encrypted) {
+                        (false, _) => 0,
+                        (true, false) => TRAILER_LEN as u16,
+                        (true, true) => SEALED_TRAILER_LEN as u16,
                     };
-                    let data_len = payload_len - if keyed { TRAILER_LEN as u16 } else { 0 };
+                    let payload_len = payload_len.max(trailer_len);
+                    let data_len = payload_len - trailer_len;
                     let end = offset + u64::from(data_len);
                     let odd = parity.odd && data_len > 0;
                     let parity = (kind == Kind::Parity).then_some(ParityInfo {
@@ -305,6 +339,7 @@ mod unit {
                         kind,
                         last,
                         keyed,
+                        encrypted,
                         payload_len,
                         transfer_id: id,
                         seq,

@@ -62,6 +62,12 @@ struct Args {
     #[arg(long, value_name = "N")]
     repeat: Option<u32>,
 
+    /// Fountain code: after the data packets, repair packets that never repeat (with
+    /// --repeat N, worth N-1 more passes; 0 or without --repeat: until killed), so a
+    /// receiver completes once it holds as many packets as the data had, whatever it lost.
+    #[arg(long)]
+    fountain: bool,
+
     /// Print a summary on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -133,6 +139,11 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             pktools::fec::MAX_PAYLOAD - TRAILER_LEN
         )));
     }
+    if args.fountain && (args.fec.is_some() || args.interleave.is_some()) {
+        return Err(Failure::new(
+            "--fountain sends its own repair packets: it takes neither --fec nor --interleave",
+        ));
+    }
     if sign.is_some() && args.interleave.is_some() {
         return Err(Failure::new(
             "--key with --interleave is not implemented yet",
@@ -188,19 +199,27 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         0 => Passes::Endless,
         n => Passes::Count(n),
     });
+    let passes = match (args.fountain, passes) {
+        (true, None) => Some(Passes::Endless),
+        (_, p) => p,
+    };
+    let repeat = |data: &[u8], out: &mut dyn Write, p| match args.fountain {
+        true => packetize::packetize_fountain(data, out, &settings, p, &mut pktools::io::temp_file),
+        false => packetize::packetize_carousel(data, out, &settings, p),
+    };
     let summary = match (input, passes) {
-        (Input::Mapped(map), Some(p)) => packetize::packetize_carousel(&map, &mut out, &settings, p),
+        (Input::Mapped(map), Some(p)) => repeat(&map, &mut out, p),
         (Input::Stream(mut reader), Some(p)) => {
             let max = packetize::CAROUSEL_PIPE_MAX;
             let data = packetize::read_bounded(&mut reader, max)
                 .map_err(cli::io_context("reading the input"))?
                 .ok_or_else(|| {
                     Failure::new(format!(
-                        "--repeat: the input from a pipe is longer than {} MiB, more than is held to repeat it; give it as a file",
+                        "--repeat or --fountain: the input from a pipe is longer than {} MiB, more than is held to repeat it; give it as a file",
                         max >> 20
                     ))
                 })?;
-            packetize::packetize_carousel(&data, &mut out, &settings, p)
+            repeat(&data, &mut out, p)
         }
         (Input::Mapped(map), None) => {
             let behind = ReleaseBehind::default();
@@ -214,6 +233,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if args.verbose {
         let parity = match settings.fec {
             Some(s) => format!(" and {} parity packets ({s})", summary.parity_packets),
+            None if args.fountain => format!(" and {} repair packets", summary.repair_packets),
             None => String::new(),
         };
         let keyed = if settings.sign.is_some() {

@@ -204,6 +204,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             key,
             snapshot_every: args.every,
             resume: None,
+            spill: Some(pktools::fec::fountain::temp_store),
         },
         size_limit: match args.max_size {
             Some(MaxSize(Some(n))) => SizeLimit::At(n),

@@ -26,11 +26,13 @@ use crate::wire::auth::{Signer, MAX_KEYED_DATA};
 use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::{self, Read, Write};
 
+mod fountain;
 pub mod interleave;
 mod pacer;
 mod sender;
 mod span;
 
+pub use fountain::{packetize_fountain, WINDOW_IN_MEMORY};
 pub use pacer::Pacer;
 use sender::{Sender, WRITE_BATCH};
 
@@ -114,6 +116,8 @@ pub struct Summary {
     pub packets: u64,
     pub descriptors: u64,
     pub parity_packets: u64,
+    /// Fountain repair packets.
+    pub repair_packets: u64,
     pub output_bytes: u64,
 }
 
@@ -127,6 +131,8 @@ pub struct Packetizer {
     pass: u32,
     /// The input is sent more than once: the descriptors say so.
     carousel: bool,
+    /// Fountain repair packets follow, over blocks of this many data packets.
+    fountain: Option<u16>,
     seq: u32,
     offset: u64,
     descriptor_seq: u32,
@@ -162,6 +168,7 @@ impl Packetizer {
             descriptor_seq: 0,
             pass: 0,
             carousel: false,
+            fountain: None,
             summary: Summary::default(),
         }
     }
@@ -236,6 +243,7 @@ impl Packetizer {
                 .span
                 .map(|s| u32::try_from(s).expect("spans are at most MAX_INTERLEAVE_BYTES")),
             carousel: self.carousel,
+            fountain: self.fountain,
         }
         .encode()
     }

@@ -51,7 +51,11 @@ impl<O: Output> Reassembler<O> {
 
     /// Place every packet the decoder has rebuilt, then deliver what waited for them.
     pub(super) fn place_recovered(&mut self) -> Result<(), ReassembleError> {
-        while let Some(r) = self.fountain.take_recovered() {
+        while let Some(r) = self
+            .fountain
+            .take_recovered()
+            .map_err(super::fountain_error)?
+        {
             let (t, mut cx) = self.ctx();
             if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
                 t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;

@@ -88,7 +88,7 @@ pub const FLAG_ODD: u8 = 0x4;
 /// Flag: the payload ends with a salt and an authentication tag (see [`crate::wire::auth`]).
 pub const FLAG_KEYED: u8 = 0x8;
 /// The most data packets in one source block of a repair packet (`block_size`).
-pub const MAX_BLOCK_PACKETS: u16 = 1024;
+pub const MAX_BLOCK_PACKETS: u16 = 4096;
 /// Flags no packet but a parity or repair packet may have.
 const FLAGS_RESERVED: u8 = FLAG_ODD;
 /// Bytes of the per-transfer salt in a keyed packet's trailer.

@@ -8,15 +8,15 @@
 //! ([`super::BLOCK_BYTES`] and their tags), the rebuilt packets, and the crate's decoder at
 //! most [`DECODE_WORK_BYTES`] (a block whose symbols lie far apart in the symbol space is
 //! decoded in stripes of its symbols' bytes, which the code treats independently). Block
-//! `b` has `K` slots in the store, each a 2-byte tag (member `j`, or `MAX_BLOCK_PACKETS +
-//! r` for repair symbol `r`) and the symbol: at most `B * K * (S + 2)` bytes, about the
-//! transfer's length.
+//! `b` has `K` slots in the store, each a 4-byte tag (member `j`, or `2^16 + r` for repair
+//! symbol `r`) and the symbol, and after them one block's rebuilt packets: at most
+//! `(B + 1) * K * (S + 4)` bytes, about the transfer's length.
 //!
 //! It does not place bytes, read packets or choose where the store lives.
 
 use super::Geometry;
 use crate::fec::Recovered;
-use crate::wire::{Header, Kind, MAX_BLOCK_PACKETS};
+use crate::wire::{Header, Kind};
 use reed_solomon_simd::engine::DefaultEngine;
 use reed_solomon_simd::rate::{LowRateDecoder, RateDecoder};
 use std::collections::VecDeque;
@@ -24,12 +24,14 @@ use std::io;
 
 /// Most bytes of the crate decoder's work space: its symbols' whole index range, rounded
 /// up to a power of two, times the stripe of bytes decoded at once.
-pub const DECODE_WORK_BYTES: usize = 2 << 20;
+pub const DECODE_WORK_BYTES: usize = 512 << 10;
 /// Most data packets of a transfer the decoder follows (16 GiB at 1 KiB payloads): one bit
 /// of memory each, and a few bytes per block.
 pub const MAX_PACKETS: u64 = 1 << 24;
 /// Bytes of a slot's tag.
-const TAG_LEN: usize = 2;
+const TAG_LEN: usize = 4;
+/// A repair symbol's tag: this plus its number (a data packet's is its place in the block).
+const REPAIR_TAG: u32 = 1 << 16;
 
 /// Where the symbols of incomplete blocks wait: random access bytes, a file in practice.
 pub trait Store {
@@ -106,17 +108,20 @@ pub struct Decoder {
     store: Option<Box<dyn Store>>,
     /// Makes the store when a transfer first needs one.
     open_store: Option<fn() -> io::Result<Box<dyn Store>>>,
-    recovered: VecDeque<Recovered>,
+    /// Rebuilt packets not yet taken: their place in the rebuilt area, and their seq.
+    pending: VecDeque<(usize, u64)>,
     pool: Vec<Vec<u8>>,
-    /// A block's slots as read back, and one symbol being written.
+    /// One stripe of a block's symbols as read back, and one slot being written or moved.
     slots: Vec<u8>,
     symbol: Vec<u8>,
-    /// The rebuilt members of a block, back to back, and which they are.
+    /// One stripe of the rebuilt members of a block, and which members they are.
     rebuilt: Vec<u8>,
     missing: Vec<usize>,
     coder: Option<LowRateDecoder<DefaultEngine>>,
     /// Repair symbols whose block could not take them (a geometry the decoder refused).
     pub ignored: u64,
+    /// Blocks whose symbols did not decode (inconsistent: a forged repair packet).
+    pub undecodable: u64,
 }
 
 impl Decoder {
@@ -128,7 +133,7 @@ impl Decoder {
             active: None,
             store: None,
             open_store,
-            recovered: VecDeque::new(),
+            pending: VecDeque::new(),
             pool: Vec::new(),
             slots: Vec::new(),
             symbol: Vec::new(),
@@ -136,6 +141,7 @@ impl Decoder {
             missing: Vec::new(),
             coder: None,
             ignored: 0,
+            undecodable: 0,
         }
     }
 
@@ -144,7 +150,7 @@ impl Decoder {
     pub fn reset(&mut self, transfer_id: u16) {
         self.transfer_id = transfer_id;
         self.active = None;
-        self.recovered.clear();
+        self.pending.clear();
     }
 
     /// The transfer is a fountain of this geometry (its descriptor or a repair packet
@@ -196,7 +202,7 @@ impl Decoder {
         }
         let (b, j) = g.block_of(seq);
         set_bit(&mut self.active.as_mut().expect("checked").arrived, seq);
-        self.keep(b, j as u16, payload)
+        self.keep(b, j as u32, payload)
     }
 
     /// A repair packet of the followed transfer (its payload the symbol, a key's trailer
@@ -225,12 +231,12 @@ impl Decoder {
             self.ignored += 1;
             return Ok(());
         }
-        self.keep(b, MAX_BLOCK_PACKETS + info.repair_index, payload)
+        self.keep(b, REPAIR_TAG + u32::from(info.repair_index), payload)
     }
 
     /// Keep symbol `tag` of block `b` in its next slot; decode the block once it has
     /// enough.
-    fn keep(&mut self, b: u64, tag: u16, payload: &[u8]) -> Result<(), DecodeError> {
+    fn keep(&mut self, b: u64, tag: u32, payload: &[u8]) -> Result<(), DecodeError> {
         let a = self.active.as_mut().expect("keeping only while active");
         let g = a.geometry;
         let block = a.blocks[b as usize];
@@ -247,7 +253,7 @@ impl Decoder {
         let a = self.active.as_mut().expect("still active");
         let block = &mut a.blocks[b as usize];
         block.held += 1;
-        block.repair += u16::from(tag >= MAX_BLOCK_PACKETS);
+        block.repair += u16::from(tag >= REPAIR_TAG);
         if usize::from(block.held) >= g.block_len(b) {
             if block.repair == 0 {
                 // Every data packet arrived: nothing to rebuild, nothing to read back.
@@ -260,97 +266,99 @@ impl Decoder {
         Ok(())
     }
 
-    fn store(&mut self) -> io::Result<&mut dyn Store> {
-        open_store(&mut self.store, self.open_store)
-    }
-
-    /// Block `b` holds `K_b` symbols: read them back; if some repeat, keep one of each and
-    /// wait for more; else rebuild its missing data packets.
+    /// Block `b` holds `K_b` symbols: read their tags back; if some repeat, keep one of
+    /// each and wait for more; else rebuild its missing data packets into the store's
+    /// rebuilt area, for [`Decoder::take_recovered`].
     fn decode(&mut self, b: u64) -> Result<(), DecodeError> {
         let a = self.active.as_ref().expect("decoding only while active");
         let g = a.geometry;
         let k = g.block_len(b);
-        let s = g.symbol_len();
-        let slot_len = TAG_LEN + s;
+        let slot_len = (TAG_LEN + g.symbol_len()) as u64;
         let held = usize::from(a.blocks[b as usize].held);
-        let mut slots = std::mem::take(&mut self.slots);
-        slots.resize(held * slot_len, 0);
-        let read = self.store()?.read_at(slot_pos(&g, b, 0), &mut slots);
-        if let Err(e) = read {
-            self.slots = slots;
-            return Err(e.into());
+        let store = open_store(&mut self.store, self.open_store)?;
+        let mut order: Vec<(u32, usize)> = Vec::with_capacity(held);
+        for i in 0..held {
+            let mut tag = [0; TAG_LEN];
+            store.read_at(slot_pos(&g, b, i), &mut tag)?;
+            order.push((u32::from_be_bytes(tag), i));
         }
-        let tag = |i: usize| u16::from_be_bytes([slots[i * slot_len], slots[i * slot_len + 1]]);
         // Distinct symbols, first of each: a duplicating channel, or a sender past its
         // symbol space, may repeat one.
-        let mut order: Vec<(u16, usize)> = (0..held).map(|i| (tag(i), i)).collect();
         order.sort_unstable();
         order.dedup_by_key(|(t, _)| *t);
         if order.len() < k {
-            // Compact the distinct ones to the front and wait for more.
-            let mut kept = Vec::with_capacity(order.len() * slot_len);
+            // Move the distinct ones to the front, in their order, and wait for more.
             order.sort_unstable_by_key(|&(_, i)| i);
-            for &(_, i) in &order {
-                kept.extend_from_slice(&slots[i * slot_len..(i + 1) * slot_len]);
-            }
-            self.store()?.write_at(slot_pos(&g, b, 0), &kept)?;
-            let a = self.active.as_mut().expect("still active");
-            let repair = order
-                .iter()
-                .filter(|(t, _)| *t >= MAX_BLOCK_PACKETS)
-                .count();
-            a.blocks[b as usize].held = order.len() as u16;
-            a.blocks[b as usize].repair = repair as u16;
-            self.slots = slots;
-            return Ok(());
-        }
-        let repair = order
-            .iter()
-            .filter(|(t, _)| *t >= MAX_BLOCK_PACKETS)
-            .count();
-        if repair > 0 {
-            self.missing.clear();
-            let mut present = order.iter().map(|(t, _)| usize::from(*t)).peekable();
-            for j in 0..k {
-                if present.next_if_eq(&j).is_none() {
-                    self.missing.push(j);
+            let mut slot = std::mem::take(&mut self.symbol);
+            slot.resize(slot_len as usize, 0);
+            for (to, &(_, from)) in order.iter().enumerate() {
+                if to != from {
+                    store.read_at(slot_pos(&g, b, from), &mut slot)?;
+                    store.write_at(slot_pos(&g, b, to), &slot)?;
                 }
             }
-            let max_r = order
-                .last()
-                .map_or(0, |(t, _)| usize::from(*t - MAX_BLOCK_PACKETS));
-            let rebuilt = self.rebuild(&g, k, max_r + 1, &slots, &order);
-            if rebuilt.is_ok() {
-                self.emit(&g, b);
+            self.symbol = slot;
+            let repair = order.iter().filter(|(t, _)| *t >= REPAIR_TAG).count();
+            let block = &mut self.active.as_mut().expect("still active").blocks[b as usize];
+            block.held = order.len() as u16;
+            block.repair = repair as u16;
+            return Ok(());
+        }
+        self.missing.clear();
+        let mut present = order.iter().map(|(t, _)| *t as usize).peekable();
+        for j in 0..k {
+            if present.next_if_eq(&j).is_none() {
+                self.missing.push(j);
             }
         }
-        self.slots = slots;
+        let max_r = order
+            .last()
+            .map_or(0, |(t, _)| t.saturating_sub(REPAIR_TAG) as usize);
+        match self.rebuild(&g, b, k, max_r + 1, &order) {
+            Ok(()) => {
+                self.pending.extend(
+                    self.missing
+                        .iter()
+                        .enumerate()
+                        .map(|(m, &j)| (m, g.member_seq(b, j))),
+                );
+            }
+            // Symbols the code cannot combine (a forged or inconsistent repair packet
+            // that passed its CRC): the block's missing packets stay lost.
+            Err(RebuildError::Code) => self.undecodable += 1,
+            Err(RebuildError::Io(e)) => return Err(e.into()),
+        }
         let a = self.active.as_mut().expect("still active");
         a.blocks[b as usize].done = true;
         a.blocks_left -= 1;
         Ok(())
     }
 
-    /// Rebuild the block's `missing` members into `rebuilt` from the `k` distinct symbols
-    /// `order` names in `slots`, stripe by stripe so the work space stays within
-    /// [`DECODE_WORK_BYTES`].
+    /// Rebuild block `b`'s `missing` members into the rebuilt area from the `k` distinct
+    /// symbols `order` names, stripe by stripe of their bytes, so the crate's work space
+    /// stays within [`DECODE_WORK_BYTES`] and the symbols read at once within a stripe
+    /// each.
     fn rebuild(
         &mut self,
         g: &Geometry,
+        b: u64,
         k: usize,
         recovery_count: usize,
-        slots: &[u8],
-        order: &[(u16, usize)],
-    ) -> Result<(), reed_solomon_simd::Error> {
+        order: &[(u32, usize)],
+    ) -> Result<(), RebuildError> {
         let s = g.symbol_len();
-        let slot_len = TAG_LEN + s;
         let work_count = (k.next_power_of_two() + recovery_count).next_power_of_two();
         let stripe = (DECODE_WORK_BYTES / work_count / 64 * 64).clamp(64, s.next_multiple_of(64));
-        self.rebuilt.clear();
-        self.rebuilt.resize(self.missing.len() * s, 0);
+        let store = open_store(&mut self.store, self.open_store)?;
+        let area = rebuilt_area(g);
         let mut start = 0;
         while start < s {
             let len = stripe.min(s - start);
+            self.slots.resize(order.len() * len, 0);
+            for (n, &(_, i)) in order.iter().enumerate() {
+                let at = slot_pos(g, b, i) + (TAG_LEN + start) as u64;
+                store.read_at(at, &mut self.slots[n * len..(n + 1) * len])?;
+            }
             let coder = match &mut self.coder {
                 Some(c) => {
                     c.reset(k, recovery_count, len)?;
@@ -364,62 +372,94 @@ impl Decoder {
                     None,
                 )?),
             };
-            for &(t, i) in order {
-                let bytes = &slots[i * slot_len + TAG_LEN + start..][..len];
-                if t < MAX_BLOCK_PACKETS {
-                    coder.add_original_shard(usize::from(t), bytes)?;
+            for (n, &(t, _)) in order.iter().enumerate() {
+                let bytes = &self.slots[n * len..(n + 1) * len];
+                if t < REPAIR_TAG {
+                    coder.add_original_shard(t as usize, bytes)?;
                 } else {
-                    coder.add_recovery_shard(usize::from(t - MAX_BLOCK_PACKETS), bytes)?;
+                    coder.add_recovery_shard((t - REPAIR_TAG) as usize, bytes)?;
                 }
             }
             let result = coder.decode()?;
+            self.rebuilt.resize(self.missing.len() * len, 0);
             for (m, &j) in self.missing.iter().enumerate() {
                 let restored = result
                     .restored_original(j)
                     .expect("the decoder restores every missing original");
-                self.rebuilt[m * s + start..][..len].copy_from_slice(restored);
+                self.rebuilt[m * len..(m + 1) * len].copy_from_slice(restored);
+            }
+            drop(result);
+            for m in 0..self.missing.len() {
+                let at = area + (m * s + start) as u64;
+                store.write_at(at, &self.rebuilt[m * len..(m + 1) * len])?;
             }
             start += len;
         }
         Ok(())
     }
 
-    /// Queue the rebuilt members of block `b` as data packets.
-    fn emit(&mut self, g: &Geometry, b: u64) {
-        let s = g.symbol_len();
-        for (m, &j) in self.missing.iter().enumerate() {
-            let seq = g.member_seq(b, j);
-            let len = g.data_len(seq);
-            let mut payload = self.pool.pop().unwrap_or_default();
-            payload.clear();
-            payload.extend_from_slice(&self.rebuilt[m * s..m * s + len]);
-            let header = Header {
-                kind: Kind::Data,
-                last: seq + 1 == g.packets,
-                keyed: false,
-                payload_len: len as u16,
-                transfer_id: self.transfer_id,
-                seq: seq as u32,
-                offset: seq * g.payload_len as u64,
-                total_len: Some(g.total_len),
-                payload_crc: Header::crc_of(&payload),
-                parity: None,
-            };
-            self.recovered.push_back(Recovered { header, payload });
-        }
-    }
-
-    /// The next rebuilt data packet, if any.
-    pub fn take_recovered(&mut self) -> Option<Recovered> {
-        self.recovered.pop_front()
+    /// The next rebuilt data packet, if any. Take them all before giving the decoder
+    /// the next packet: the next block rebuilt reuses their place.
+    pub fn take_recovered(&mut self) -> Result<Option<Recovered>, DecodeError> {
+        let Some((m, seq)) = self.pending.pop_front() else {
+            return Ok(None);
+        };
+        let g = self
+            .active
+            .as_ref()
+            .expect("rebuilt packets only while active")
+            .geometry;
+        let len = g.data_len(seq);
+        let mut payload = self.pool.pop().unwrap_or_default();
+        payload.resize(len, 0);
+        let at = rebuilt_area(&g) + (m * g.symbol_len()) as u64;
+        open_store(&mut self.store, self.open_store)?.read_at(at, &mut payload)?;
+        let header = Header {
+            kind: Kind::Data,
+            last: seq + 1 == g.packets,
+            keyed: false,
+            payload_len: len as u16,
+            transfer_id: self.transfer_id,
+            seq: seq as u32,
+            offset: seq * g.payload_len as u64,
+            total_len: Some(g.total_len),
+            payload_crc: Header::crc_of(&payload),
+            parity: None,
+        };
+        Ok(Some(Recovered { header, payload }))
     }
 
     /// Give back a rebuilt packet's buffer.
     pub fn recycle(&mut self, payload: Vec<u8>) {
-        if self.pool.len() < 64 {
+        if self.pool.len() < 4 {
             self.pool.push(payload);
         }
     }
+}
+
+/// Why a block was not rebuilt.
+enum RebuildError {
+    Io(io::Error),
+    /// The crate refused the symbols (reported by value, not kept).
+    Code,
+}
+
+impl From<io::Error> for RebuildError {
+    fn from(e: io::Error) -> Self {
+        RebuildError::Io(e)
+    }
+}
+
+impl From<reed_solomon_simd::Error> for RebuildError {
+    fn from(_: reed_solomon_simd::Error) -> Self {
+        RebuildError::Code
+    }
+}
+
+/// Where the rebuilt members of the block last decoded lie in the store: after every
+/// block's slots, `K * S` bytes.
+fn rebuilt_area(g: &Geometry) -> u64 {
+    slot_pos(g, g.blocks, 0)
 }
 
 /// The store, made on first use.

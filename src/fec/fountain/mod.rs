@@ -16,7 +16,7 @@
 //! block, zero-padded to `k2`, the power of two at or above `K_b`, are transformed once
 //! (IFFT), and repair symbols come in chunks of `k2`, chunk `c` the FFT of that transform
 //! at skew `(c + 1) * k2`. Repair symbol `r` is therefore the same however many are asked
-//! for, and a block has `65536 - k2` of them (63 further passes of the data at K = 1024);
+//! for, and a block has `65536 - k2` of them (31 further passes of the data at K = 2048);
 //! after that a sender starts again at 0, as late as it can. Any `K_b` distinct symbols of
 //! a block determine it. Chosen over RaptorQ by measurement (see the commit and the
 //! README): the same code the project already links, decoded several times faster, and
@@ -35,9 +35,10 @@ pub use encode::BlockEncoder;
 
 use crate::wire::MAX_BLOCK_PACKETS;
 
-/// The most bytes of data in one source block the sender makes, so a receiver holds at
-/// most this much to rebuild one: K = 1024 packets of 1 KiB.
-pub const BLOCK_BYTES: usize = 1 << 20;
+/// The most bytes of data in one source block the sender makes: K = 2048 packets of 1 KiB.
+/// Larger blocks need relatively fewer symbols beyond their own size for the unluckiest
+/// of them (the one a receiver waits for); the sender holds two copies of one.
+pub const BLOCK_BYTES: usize = 2 << 20;
 /// Symbols per block's repair space start after its padded data: 65536 in all.
 const FIELD_SIZE: usize = 1 << 16;
 
@@ -77,8 +78,8 @@ pub struct GeometryError {
 impl Geometry {
     /// The blocks of a transfer of `total_len` bytes (at least 1) in payloads of
     /// `payload_len` (1 to the largest payload) with blocks of at most `block_size`
-    /// packets (1 to [`MAX_BLOCK_PACKETS`], and at most [`BLOCK_BYTES`] of symbols unless
-    /// 1), its packets numbered by 32-bit sequence numbers.
+    /// packets (1 to [`MAX_BLOCK_PACKETS`]), its packets numbered by 32-bit sequence
+    /// numbers.
     pub fn new(
         total_len: u64,
         payload_len: usize,
@@ -89,13 +90,11 @@ impl Geometry {
             payload_len,
             block_size,
         };
-        let symbol_len = super::shard_len(payload_len);
         if total_len == 0
             || payload_len == 0
             || payload_len > super::MAX_PAYLOAD
             || block_size == 0
             || block_size > usize::from(MAX_BLOCK_PACKETS)
-            || (block_size > 1 && block_size * symbol_len > BLOCK_BYTES)
         {
             return Err(err);
         }

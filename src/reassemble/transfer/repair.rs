@@ -58,6 +58,7 @@ impl Transfer {
     ) -> Result<(), ReassembleError> {
         let (start, end) = (p.start(), p.stated_end());
         let base = self.base;
+
         if let Some(pending) = self.window.get_mut(start) {
             if !pending.is_intact() {
                 let out = &mut cx.sink.out;
@@ -96,7 +97,10 @@ impl Transfer {
         }
         // Not received yet: place it like an intact arrival, but count it as recovered.
         let (intact, reordered) = (cx.counts.intact, cx.counts.reordered);
+        let (late, late_written) = (cx.counts.late, cx.counts.late_written);
         self.place(p, cx)?;
+        // Placing may have settled its range as lost first, and repaired it as late.
+        (cx.counts.late, cx.counts.late_written) = (late, late_written);
         if cx.counts.intact > intact {
             cx.counts.recovered += 1;
             cx.sink

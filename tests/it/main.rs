@@ -13,6 +13,7 @@ mod descriptor;
 mod faults;
 mod fec;
 mod ffmpeg;
+mod fountain;
 mod fuzz_corpus;
 mod limits;
 mod manual;

@@ -74,7 +74,8 @@ impl Transfer {
         let behind = end <= self.frontier && !(start == end && start == self.frontier);
         if behind {
             let (abs_start, abs_end) = (base + start, base + end);
-            let lost = cx.sink.damage.is_lost(abs_start, abs_end);
+            // Part of it may have been restored from a descriptor's head: it repairs the rest.
+            let lost = cx.sink.damage.touches_lost(abs_start, abs_end);
             if !lost && !cx.sink.damage.is_damaged(abs_start, abs_end) {
                 return Ok(()); // it arrived after all
             }

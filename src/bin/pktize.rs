@@ -4,7 +4,7 @@ use clap::Parser;
 use pktools::cli::{self, Failure, Outcome};
 use pktools::descriptor::{MediaType, NAME_MAX};
 use pktools::fec::Scheme;
-use pktools::io::{Input, ReleaseBehind};
+use pktools::io::{udp, Input, ReleaseBehind};
 use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
 use pktools::wire::auth::{self, Key, Signer, MAX_KEYED_DATA};
 use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD, TRAILER_LEN};
@@ -67,6 +67,19 @@ struct Args {
     /// receiver completes once it holds as many packets as the data had, whatever it lost.
     #[arg(long)]
     fountain: bool,
+
+    /// Send the packets as UDP datagrams to HOST:PORT, one packet per datagram, instead of
+    /// writing them to standard output (a multicast address is fine).
+    #[arg(long, value_name = "HOST:PORT")]
+    udp: Option<String>,
+
+    /// With --udp: the datagrams' time to live (hops), unicast and multicast.
+    #[arg(long, value_name = "N", requires = "udp")]
+    ttl: Option<u32>,
+
+    /// With --udp: the local interface address multicast datagrams leave from.
+    #[arg(long, value_name = "ADDR", requires = "udp")]
+    multicast_if: Option<std::net::Ipv4Addr>,
 
     /// Print a summary on stderr.
     #[arg(short, long)]
@@ -191,10 +204,21 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         sign,
         interleave,
     };
-    cli::refuse_terminal_stdout(args.force)?;
+    let mut out: Box<dyn Write> = match &args.udp {
+        Some(to) => {
+            let addr = udp::parse_addr(to).map_err(|e| Failure::new(format!("--udp: {e}")))?;
+            Box::new(
+                udp::UdpSender::connect(addr, args.ttl, args.multicast_if)
+                    .map_err(|e| Failure::new(format!("--udp {to}: {e}")))?,
+            )
+        }
+        None => {
+            cli::refuse_terminal_stdout(args.force)?;
+            packetize::writer_for(cli::stdout_file()?, &settings)
+                .map_err(cli::io_context("stdout"))?
+        }
+    };
     let input = Input::open(args.file.as_deref())?;
-    let mut out =
-        packetize::writer_for(cli::stdout_file()?, &settings).map_err(cli::io_context("stdout"))?;
     let passes = args.repeat.map(|n| match n {
         0 => Passes::Endless,
         n => Passes::Count(n),

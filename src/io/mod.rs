@@ -11,6 +11,7 @@ mod background;
 mod input;
 pub mod map;
 mod signals;
+pub mod udp;
 mod write;
 
 pub use background::BackgroundWriter;

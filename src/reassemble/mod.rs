@@ -41,7 +41,7 @@ mod tracker;
 mod transfer;
 mod window;
 
-pub use drive::{run_slice, run_stream};
+pub use drive::{run_datagrams, run_slice, run_stream};
 pub use packet::{Integrity, Packet};
 pub use summary::{Counts, LossyCompressed, Report, Status, TransferSummary};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};

@@ -39,6 +39,9 @@ pub fn packetize_fountain(
     packetizer.fountain = geometry.is_ok().then_some(block_size);
     let mut sender = Sender::new(out, settings);
     sender.describe(&packetizer, settings, data);
+    if let Some(d) = &mut sender.describer {
+        d.ramp = true;
+    }
     sender.send(&mut packetizer, data, true, &mut |_| {})?;
     sender.out.flush()?;
     let budget = match passes {

@@ -144,3 +144,105 @@ fn fountain_refuses_fec_and_interleave() {
         common::exits_saying(&out, 2, "--fountain");
     }
 }
+
+/// A relay that forwards datagrams from `listen` (joined when a multicast group) to
+/// 127.0.0.1:`to`, dropping each with probability `loss` (seeded): the lossy link. The
+/// script goes on once it listens.
+fn relay(listen: &str, port: u16, to: u16, loss: f64, seed: u64) -> String {
+    format!(
+        r#"python3 -c '
+import random, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+s.bind(("", {port}))
+if int("{listen}".split(".")[0]) >= 224:
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                 struct.pack("4s4s", socket.inet_aton("{listen}"), socket.inet_aton("127.0.0.1")))
+open("/tmp/.relay-{port}-{to}-{seed}", "w").close()
+o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r = random.Random({seed})
+while True:
+    d = s.recv(65536)
+    if r.random() >= {loss}:
+        o.sendto(d, ("127.0.0.1", {to}))
+' > /dev/null 2>&1 &
+ready=/tmp/.relay-{port}-{to}-{seed}
+while [ ! -e $ready ]; do sleep 0.05; done
+rm -f $ready"#
+    )
+}
+
+/// Run `script` in a network namespace of its own (loopback only, fixed ports are free).
+fn in_namespace(script: &str) -> std::process::Output {
+    common::require_tool("unshare");
+    common::require_tool("python3");
+    let script = format!(
+        "set -e\nip link set lo up\nip link set lo multicast on\n\
+         ip route add 224.0.0.0/4 dev lo\n{script}"
+    );
+    sh(&format!(
+        "unshare -n bash -o pipefail -c '{}'",
+        script.replace('\'', r"'\''")
+    ))
+}
+
+#[test]
+fn a_fountain_over_built_in_udp_through_a_lossy_relay_ends_whole() {
+    let (dir, f, data) = file_of(500_000, 6);
+    let d = dir.path().display();
+    let script = format!(
+        "{relay}\n\
+         (timeout 30 unpktize --udp 127.0.0.1:9502 --idle 5 -o {d}/got --report {d}/r.json; \
+          echo $? > {d}/rc) &\nreceiver=$!\nsleep 0.2\n\
+         timeout 30 pktize --udp 127.0.0.1:9501 --rate 20M --fountain {f} &\n\
+         wait $receiver\nkill $(jobs -p) 2>/dev/null || true\n",
+        relay = relay("127.0.0.1", 9501, 9502, 0.2, 1),
+        f = f.display()
+    );
+    let out = in_namespace(&script);
+    let rc = std::fs::read_to_string(dir.path().join("rc")).unwrap_or_default();
+    assert_eq!(rc.trim(), "0", "{}", stderr(&out));
+    assert!(std::fs::read(dir.path().join("got")).unwrap() == data);
+    let share = taken_share(&report(&dir.path().join("r.json")), 489);
+    assert!(share < 1.1, "took {share} of the packets");
+}
+
+/// One sender, three receivers behind links of 1, 10 and 30% loss and one joined to the
+/// group itself: each ends whole, by itself, having taken barely more packets than the
+/// file has, so the sender sent about 1/(1-p) of them for each.
+#[test]
+fn one_fountain_to_multicast_receivers_with_their_own_losses_all_end_whole() {
+    let (dir, f, data) = file_of(300_000, 7);
+    let d = dir.path().display();
+    let group = "239.255.42.2";
+    let mut script = String::new();
+    for (i, loss) in [(1, 0.01), (2, 0.10), (3, 0.30)] {
+        script += &relay(group, 9600, 9600 + i, loss, i.into());
+        script += &format!(
+            "\n(timeout 30 unpktize --udp 127.0.0.1:{p} --idle 5 -o {d}/got{i} \
+             --report {d}/r{i}.json; echo $? > {d}/rc{i}) &\n",
+            p = 9600 + i
+        );
+    }
+    script += &format!(
+        "(timeout 30 unpktize --udp {group}:9600 --multicast-if 127.0.0.1 --idle 5 \
+         -o {d}/got4 --report {d}/r4.json; echo $? > {d}/rc4) &\nsleep 0.5\n\
+         timeout 30 pktize --udp {group}:9600 --multicast-if 127.0.0.1 --ttl 1 --rate 10M \
+         --fountain {f} &\nsender=$!\n\
+         for i in 1 2 3 4; do while [ ! -e {d}/rc$i ]; do sleep 0.1; done; done\n\
+         kill $sender; kill $(jobs -p) 2>/dev/null || true\n",
+        f = f.display()
+    );
+    let out = in_namespace(&script);
+    for i in 1..=4 {
+        let rc = std::fs::read_to_string(dir.path().join(format!("rc{i}"))).unwrap_or_default();
+        assert_eq!(rc.trim(), "0", "receiver {i}: {}", stderr(&out));
+        assert!(
+            std::fs::read(dir.path().join(format!("got{i}"))).unwrap() == data,
+            "{i}"
+        );
+        let share = taken_share(&report(&dir.path().join(format!("r{i}.json"))), 293);
+        assert!(share < 1.1, "receiver {i} took {share} of the packets");
+    }
+}

@@ -97,7 +97,7 @@ pub struct Settings {
     pub resume: Option<resume::Resume>,
     /// Makes the store where a fountain transfer's incomplete blocks wait (a temporary
     /// file; see [`crate::fec::fountain`]); `None` holds them in memory.
-    pub spill: Option<fn() -> io::Result<Box<dyn crate::fec::fountain::Store>>>,
+    pub spill: Option<crate::fec::fountain::OpenStore>,
 }
 
 fn never() -> bool {

@@ -74,6 +74,9 @@ impl Store for Vec<u8> {
     }
 }
 
+/// Makes a [`Store`] when a transfer first needs one (e.g. [`temp_store`]).
+pub type OpenStore = fn() -> io::Result<Box<dyn Store>>;
+
 /// Why a symbol could not be kept or a block not decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -107,7 +110,7 @@ pub struct Decoder {
     active: Option<Active>,
     store: Option<Box<dyn Store>>,
     /// Makes the store when a transfer first needs one.
-    open_store: Option<fn() -> io::Result<Box<dyn Store>>>,
+    open_store: Option<OpenStore>,
     /// Rebuilt packets not yet taken: their place in the rebuilt area, and their seq.
     pending: VecDeque<(usize, u64)>,
     pool: Vec<Vec<u8>>,
@@ -127,7 +130,7 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder whose store `open_store` makes (a temporary file); `None` keeps it in
     /// memory.
-    pub fn new(open_store: Option<fn() -> io::Result<Box<dyn Store>>>) -> Decoder {
+    pub fn new(open_store: Option<OpenStore>) -> Decoder {
         Decoder {
             transfer_id: 0,
             active: None,
@@ -465,7 +468,7 @@ fn rebuilt_area(g: &Geometry) -> u64 {
 /// The store, made on first use.
 fn open_store(
     store: &mut Option<Box<dyn Store>>,
-    open: Option<fn() -> io::Result<Box<dyn Store>>>,
+    open: Option<OpenStore>,
 ) -> io::Result<&mut dyn Store> {
     if store.is_none() {
         *store = Some(match open {

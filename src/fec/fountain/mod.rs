@@ -30,7 +30,9 @@
 mod decode;
 mod encode;
 
-pub use decode::{temp_store, DecodeError, Decoder, Store, DECODE_WORK_BYTES, MAX_PACKETS};
+pub use decode::{
+    temp_store, DecodeError, Decoder, OpenStore, Store, DECODE_WORK_BYTES, MAX_PACKETS,
+};
 pub use encode::BlockEncoder;
 
 use crate::wire::MAX_BLOCK_PACKETS;

@@ -12,6 +12,7 @@ use crate::io::{self as pio, is_input_error, OpenError};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -181,6 +182,51 @@ pub fn stdout_file() -> Result<File, Failure> {
             io_context("stdout")(err)
         }
     })
+}
+
+/// Refuse, before anything is opened for writing, an output that is the input (a regular
+/// file, which writing would destroy) or two outputs that are one file (see
+/// [`pio::FileId`]). `input` is the input's name (`None` or `-`: standard input); each
+/// output comes with how the message names it (`--log`); standard output is one of them
+/// when `to_stdout`.
+pub fn refuse_same_files(
+    input: Option<&Path>,
+    outputs: &[(&str, &Path)],
+    to_stdout: bool,
+) -> Result<(), Failure> {
+    use std::os::fd::AsFd;
+    let input = input.filter(|p| *p != Path::new("-"));
+    let inputs = [(
+        ("the input", input),
+        match input {
+            Some(path) => pio::FileId::of_path(path),
+            None => pio::FileId::of_fd(io::stdin().as_fd()),
+        },
+    )];
+    let stdout = to_stdout.then(|| {
+        let id = pio::FileId::of_fd(io::stdout().as_fd());
+        (("standard output", None), id)
+    });
+    let named = outputs
+        .iter()
+        .map(|&(name, path)| ((name, Some(path)), pio::FileId::of_path(path)));
+    let outputs: Vec<_> = stdout.into_iter().chain(named).collect();
+    let Some(((first, first_path), (second, second_path))) = pio::first_clash(&inputs, &outputs)
+    else {
+        return Ok(());
+    };
+    let path = match second_path.or(first_path) {
+        Some(p) => format!(", {}", p.display()),
+        None => String::new(),
+    };
+    let why = if first == "the input" {
+        "writing it would destroy the input"
+    } else {
+        "the two outputs would overwrite each other"
+    };
+    Err(Failure::new(format!(
+        "{first} and {second} name the same file{path}: {why}"
+    )))
 }
 
 impl From<OpenError> for Failure {

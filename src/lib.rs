@@ -43,6 +43,7 @@ pub mod rawvideo;
 pub mod reassemble;
 pub mod units;
 pub mod wire;
+pub mod y4m;
 
 // The wire format's parts keep their short paths: `pktools::framing`, `pktools::descriptor`.
 pub use wire::{descriptor, framing};

@@ -502,6 +502,7 @@ pub fn channel(data: &[u8]) {
         ber,
         payload_only: flags & 1 != 0,
         block_len,
+        datagrams: false,
     };
 
     let mut out_a = Vec::new();

@@ -8,6 +8,7 @@ use pktools::cli::{self, Failure, Outcome};
 use pktools::io::Input;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -84,6 +85,8 @@ fn mean_burst(text: &str) -> Result<f64, String> {
 }
 
 fn run(args: Args) -> Result<Outcome, Failure> {
+    let log: Vec<_> = args.log.iter().map(|p| ("--log", p.as_path())).collect();
+    cli::refuse_same_files(args.file.as_deref(), &log, true)?;
     cli::refuse_terminal_stdout(args.force)?;
     if args.burst.is_some() && args.loss.is_none() {
         // Checked here, not with clap's `requires`: its message lists nothing, and it let
@@ -100,7 +103,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         (None, Some(rate), None) if rate > 0.0 => LossModel::Random(rate),
         _ => LossModel::None,
     };
-    let config = Config {
+    let mut config = Config {
         seed: args.seed.unwrap_or_else(channel::rng::fresh_seed),
         mode: match (args.raw, args.packets) {
             (true, _) => Mode::Raw,
@@ -114,6 +117,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         ber: args.ber,
         payload_only: args.payload_only,
         block_len: args.block,
+        datagrams: false,
     };
     if args.verbose {
         eprintln!("corrupt: seed {} (replay with --seed {0})", config.seed);
@@ -126,6 +130,8 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     };
     let input = Input::open(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;
+    // A datagram socket keeps what the channel made of each packet one message.
+    config.datagrams = pktools::io::is_packet_socket(out.as_fd());
     let stats = match channel::run(
         &config,
         input,

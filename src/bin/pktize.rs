@@ -39,7 +39,7 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
-    /// Media type carried in descriptors: raw, pnm, bmp, png or jpeg (default: sniffed).
+    /// Media type carried in descriptors: raw, pnm, bmp, png, jpeg or y4m (default: sniffed).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_media_type)]
     media_type: Option<MediaType>,
     /// Forward error correction: after each group of K data packets send M parity packets;
@@ -95,7 +95,7 @@ struct Args {
 
 fn parse_media_type(text: &str) -> Result<MediaType, String> {
     MediaType::from_name(text)
-        .ok_or_else(|| format!("expected raw, pnm, bmp, png or jpeg, found \"{text}\""))
+        .ok_or_else(|| format!("expected raw, pnm, bmp, png, jpeg or y4m, found \"{text}\""))
 }
 
 /// The base name of FILE (none for stdin), so that a receiver's `--info` names the file.
@@ -204,6 +204,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         sign,
         interleave,
     };
+    cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     let mut out: Box<dyn Write> = match &args.udp {
         Some(to) => {
             let addr = udp::parse_addr(to).map_err(|e| Failure::new(format!("--udp: {e}")))?;

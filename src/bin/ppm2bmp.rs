@@ -54,6 +54,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Outcome, Failure> {
+    cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let mut input = Input::open(args.file.as_deref())?;
     let source = match &mut input {

@@ -16,7 +16,8 @@ const PROGRAM: &str = "raw2ppm";
 ///
 /// Reads FILE (or stdin) as frames of WxH pixels in the given format and writes binary PPM
 /// (P6) to stdout, which ffplay, ffmpeg, ImageMagick and netpbm read. Missing bytes at the
-/// end of the input are shown in the fill colour (exit status 1).
+/// end of the input are shown in the fill colour (exit status 1). Without -s or --width,
+/// the input is a Y4M stream (ffmpeg -f yuv4mpegpipe), which says its own size and format.
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version)]
 struct Args {
@@ -127,6 +128,46 @@ fn main() -> ExitCode {
     }
 }
 
+/// No size given: the input must be Y4M, whose header gives it.
+fn y4m(args: &Args) -> Result<Outcome, Failure> {
+    use std::io::BufRead;
+    cli::refuse_terminal_stdout(args.force)?;
+    let (input, _) = rawvideo::open_input(args.file.as_deref())?;
+    let mut reader: Box<dyn std::io::BufRead> = match input {
+        pktools::io::Input::Mapped(map) => Box::new(std::io::Cursor::new(map)),
+        pktools::io::Input::Stream(r) => Box::new(std::io::BufReader::new(r)),
+    };
+    let head = reader
+        .fill_buf()
+        .map_err(cli::io_context("reading input"))?;
+    if !head.starts_with(pktools::y4m::MAGIC) {
+        return Err(Failure::new(
+            "no image size: give -s WxH or --width (or a Y4M stream, which says its own)",
+        ));
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, cli::stdout_file()?);
+    let output = if args.pgm { Output::Pgm } else { Output::Ppm };
+    let yuv = YuvOptions {
+        matrix: args.matrix,
+        range: args.range,
+    };
+    let report = rawvideo::convert_y4m(&mut reader, output, yuv, args.fill, args.frames, &mut out)
+        .map_err(|e| match e {
+            rawvideo::Y4mInputError::Convert(e) => Failure::from(e),
+            e => Failure::new(e.to_string()),
+        })?;
+    if args.verbose {
+        for note in report.notes() {
+            eprintln!("{PROGRAM}: {note}");
+        }
+    }
+    Ok(if report.is_incomplete() {
+        Outcome::Damaged
+    } else {
+        Outcome::Intact
+    })
+}
+
 fn run(args: &Args) -> Result<Outcome, Failure> {
     let (width, height) = match (&args.size, &args.width) {
         (Some(size), _) => rawvideo::parse_size(size).map_err(|e| Failure::new(e.to_string()))?,
@@ -134,7 +175,7 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
             rawvideo::parse_width(w).map_err(|e| Failure::new(e.to_string()))?,
             args.height,
         ),
-        (None, None) => return Err(Failure::new("no image size: give -s WxH or --width")),
+        (None, None) => return y4m(args),
     };
     if width == Width::Auto && height.is_some() {
         return Err(Failure::new(
@@ -160,6 +201,7 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
             .or(args.every_rows.map(Every::Rows)),
         check_trailing: args.verbose,
     };
+    cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let (input, input_file) = rawvideo::open_input(args.file.as_deref())?;
     let mut out = cli::stdout_file()?;

@@ -3,6 +3,7 @@
 
 use clap::{Parser, ValueEnum};
 use pktools::cli::{self, Failure, Outcome, Progress};
+use pktools::conceal;
 use pktools::descriptor;
 use pktools::image::{self, Geometry};
 use pktools::io::{self as pio, Input};
@@ -61,13 +62,17 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
 
-    /// Hide lost pixels of an image (PNM or BMP, or raw pixels with --image): interpolate
-    /// them from the nearest intact pixels. With --damaged fill, damaged pixels too.
-    #[arg(long)]
-    conceal: bool,
+    /// Hide lost pixels of an image or of every frame of a video (PNM, BMP, Y4M, or raw
+    /// pixels with --image): interpolate them from the nearest intact pixels (spatial),
+    /// or take them from the previous frame (temporal); auto, the default, picks per
+    /// region: temporal where the scene is still. With --damaged fill, damaged pixels too.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "auto")]
+    conceal: Option<ConcealMode>,
 
     /// The data is raw pixels of this size and pixel format (ffmpeg's pix_fmt names),
-    /// for --conceal and --map: WIDTHxHEIGHT[:PIX_FMT], PIX_FMT default rgb24.
+    /// one frame or a stream of frames, for --conceal and --map: WIDTHxHEIGHT[:PIX_FMT],
+    /// PIX_FMT default rgb24.
     #[arg(long, value_name = "WxH[:PIX_FMT]", value_parser = parse_image)]
     image: Option<ImageSpec>,
 
@@ -136,6 +141,13 @@ struct Args {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum ConcealMode {
+    Auto,
+    Spatial,
+    Temporal,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum Damaged {
     Keep,
     Fill,
@@ -171,7 +183,7 @@ struct ImageSpec(Geometry);
 fn parse_image(text: &str) -> Result<ImageSpec, String> {
     let (w, h, format) = image::parse_spec(text).map_err(|e| e.to_string())?;
     image::raw(format, w, h, 0)
-        .map(ImageSpec)
+        .map(|g| ImageSpec(g.into_frames(0, Vec::new())))
         .map_err(|e| e.to_string())
 }
 
@@ -225,13 +237,19 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             None => SizeLimit::Default,
         },
         output: args.output.clone(),
-        conceal: args.conceal,
+        conceal: args.conceal.is_some(),
+        conceal_mode: match args.conceal {
+            Some(ConcealMode::Spatial) => conceal::Mode::Spatial,
+            Some(ConcealMode::Temporal) => conceal::Mode::Temporal,
+            _ => conceal::Mode::Auto,
+        },
         image: args.image.as_ref().map(|i| i.0.clone()),
         max_hold: args.max_hold,
         map: args.map.clone(),
         map_blend: args.map_blend,
         report: args.report.clone(),
         resume: args.resume.clone(),
+        input: args.file.clone(),
     };
     let reception = Reception::new(plan).map_err(failure)?;
     if reception.to_stdout() {
@@ -287,7 +305,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         for line in report::summary_lines(&received.report) {
             let _ = writeln!(err, "{PROGRAM}: {line}");
         }
-        if args.conceal {
+        if args.conceal.is_some() {
             if let Some(note) = &received.note {
                 let _ = writeln!(err, "{PROGRAM}: {note}");
             }
@@ -332,17 +350,28 @@ fn compressed_warning(kind: LossyCompressed) -> &'static str {
 /// it is about.
 fn failure(e: ReceiveError) -> Failure {
     match e {
-        ReceiveError::ReportIsOutput(path) => Failure::new(format!(
-            "--report and -o name the same file, {}: the report would overwrite the data",
-            path.display()
-        )),
+        ReceiveError::SameFile {
+            first,
+            second,
+            path,
+        } => {
+            let why = match first {
+                Role::Input => "writing it would destroy the input",
+                Role::Resume => "writing it would destroy the report to resume",
+                _ => "the two outputs would overwrite each other",
+            };
+            let path = path
+                .map(|p| format!(", {}", p.display()))
+                .unwrap_or_default();
+            Failure::new(format!(
+                "{} and {} name the same file{path}: {why}",
+                role_name(first),
+                role_name(second)
+            ))
+        }
         ReceiveError::ResumeWithoutFile => {
             Failure::new("--resume continues into a file: give it with -o FILE")
         }
-        ReceiveError::ResumeIsOutput(path) => Failure::new(format!(
-            "--resume and -o name the same file, {}",
-            path.display()
-        )),
         ReceiveError::ResumeReport(path, e) => {
             Failure::new(format!("--resume {}: {e}", path.display()))
         }
@@ -355,7 +384,7 @@ fn failure(e: ReceiveError) -> Failure {
         ),
         ReceiveError::File { role, path, source } => {
             let what = match role {
-                Role::Output => "",
+                Role::Output | Role::Input | Role::Stdout => "",
                 Role::Report => "--report ",
                 Role::Map => "--map ",
                 Role::Resume => "--resume ",
@@ -373,6 +402,18 @@ fn failure(e: ReceiveError) -> Failure {
         ReceiveError::Write(e) => cli::io_context("writing output")(e),
         ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
         ReceiveError::HoldLimit(limit) => Failure::new(format!("{limit} (see --max-hold)")),
+    }
+}
+
+/// How the messages name each of the reception's files.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Output => "-o",
+        Role::Report => "--report",
+        Role::Map => "--map",
+        Role::Resume => "--resume",
+        Role::Input => "the input",
+        Role::Stdout => "standard output",
     }
 }
 

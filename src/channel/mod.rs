@@ -23,7 +23,7 @@ pub mod rng;
 
 use crate::io::{self as pio, Input, IO_BUFFER_LEN};
 use crate::units;
-use crate::wire::{Header, HEADER_LEN};
+use crate::wire::{Header, HEADER_LEN, MAX_DATAGRAM};
 use std::fmt;
 use std::io::{self, Write};
 
@@ -124,6 +124,10 @@ pub struct Config {
     pub payload_only: bool,
     /// Raw mode: the unit of loss and duplication.
     pub block_len: usize,
+    /// Packet mode: write each copy of a packet (a truncated one too), and each run of
+    /// bytes between packets, with a write of its own, for an output whose every write
+    /// is one message (a datagram or sequenced-packet socket).
+    pub datagrams: bool,
 }
 
 impl Default for Config {
@@ -138,6 +142,7 @@ impl Default for Config {
             ber: 0.0,
             payload_only: false,
             block_len: DEFAULT_BLOCK_LEN,
+            datagrams: false,
         }
     }
 }
@@ -338,11 +343,14 @@ impl Sink for Vec<u8> {
 /// no copy at all.
 const DIRECT_WRITE_LEN: usize = 64 << 10;
 
-/// The output: small pieces gathered into one buffer, long runs written where they lie.
+/// The output: small pieces gathered into one buffer, long runs written where they lie;
+/// or, to a datagram socket, each unit (a packet's copy, the bytes between two packets)
+/// gathered and written on its own ([`Output::end_unit`]).
 struct Output<'w> {
     buf: Vec<u8>,
     writer: &'w mut dyn Write,
     written: u64,
+    datagrams: bool,
 }
 
 impl<'w> Output<'w> {
@@ -351,10 +359,35 @@ impl<'w> Output<'w> {
             buf: Vec::with_capacity(IO_BUFFER_LEN),
             writer,
             written: 0,
+            datagrams: false,
         }
     }
 
+    /// To a datagram socket: write what was passed since the last unit ended as one
+    /// message (bytes between packets longer than a datagram in several).
+    fn end_unit(&mut self) -> Result<(), ChannelError> {
+        if self.datagrams {
+            for message in self.buf.chunks(MAX_DATAGRAM) {
+                self.writer
+                    .write_all(message)
+                    .map_err(ChannelError::Write)?;
+            }
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Pass `data`, a unit of its own (bytes that pass unchanged: between packets, or
+    /// clean packets when not writing datagrams).
+    fn pass_unit(&mut self, data: &[u8]) -> Result<(), ChannelError> {
+        self.pass(data)?;
+        self.end_unit()
+    }
+
     fn flush(&mut self) -> Result<(), ChannelError> {
+        if self.datagrams {
+            return self.end_unit();
+        }
         if !self.buf.is_empty() {
             self.writer
                 .write_all(&self.buf)
@@ -373,6 +406,13 @@ impl<'w> Output<'w> {
 impl Sink for Output<'_> {
     fn pass(&mut self, data: &[u8]) -> Result<(), ChannelError> {
         self.written += data.len() as u64;
+        if self.datagrams {
+            if self.buf.len() + data.len() > self.buf.capacity() {
+                self.end_unit()?;
+            }
+            self.buf.extend_from_slice(data);
+            return Ok(());
+        }
         if data.len() >= DIRECT_WRITE_LEN {
             self.flush()?;
             return self.writer.write_all(data).map_err(ChannelError::Write);
@@ -472,6 +512,8 @@ impl<'o, 'l> Channel<'o, 'l> {
         }
         let name = if packets { "packets" } else { "raw" };
         log.comment(format_args!("corrupt seed={} mode={name}", config.seed))?;
+        let mut out = out;
+        out.datagrams = packets && config.datagrams;
         let mode = if packets {
             ModeChannel::Packets(packet::PacketChannel::new(config))
         } else {

@@ -58,7 +58,7 @@ impl Reorderer {
         while i < self.held.len() {
             if self.held[i].release_at <= slot {
                 let held = self.held.remove(i);
-                out.pass(&held.bytes)?;
+                out.pass_unit(&held.bytes)?;
                 self.spare.push(held.bytes);
             } else {
                 i += 1;
@@ -71,7 +71,7 @@ impl Reorderer {
     fn release_all(&mut self, out: &mut Output) -> Result<(), ChannelError> {
         self.held.sort_by_key(|h| h.release_at);
         for held in self.held.drain(..) {
-            out.pass(&held.bytes)?;
+            out.pass_unit(&held.bytes)?;
         }
         Ok(())
     }
@@ -172,7 +172,7 @@ impl PacketChannel {
             self.index += 1;
             self.stats.units_in += 1;
             if self.loss.lose() {
-                out.pass(&buf[clean_from..at])?;
+                out.pass_unit(&buf[clean_from..at])?;
                 clean_from = at + len;
                 at += len;
                 self.stats.dropped += 1;
@@ -199,13 +199,18 @@ impl PacketChannel {
                         e.skip(bits);
                     }
                     self.slot += 1;
+                    if out.datagrams {
+                        out.pass_unit(&buf[clean_from..at])?;
+                        out.pass_unit(packet)?;
+                        clean_from = at + len;
+                    }
                     at += len;
                     continue;
                 }
-                out.pass(&buf[clean_from..at])?;
+                out.pass_unit(&buf[clean_from..at])?;
                 self.send(packet, index, header.seq, 0, delay, out, log)?;
             } else {
-                out.pass(&buf[clean_from..at])?;
+                out.pass_unit(&buf[clean_from..at])?;
                 if kept < len {
                     self.stats.truncated += 1;
                     log.event(index, Some(header.seq), 0, "truncate", kept)?;
@@ -222,7 +227,7 @@ impl PacketChannel {
             clean_from = at + len;
             at += len;
         }
-        out.pass(&buf[clean_from..at])?;
+        out.pass_unit(&buf[clean_from..at])?;
         self.stats.bytes_in += at as u64;
         Ok(at)
     }
@@ -266,6 +271,9 @@ impl PacketChannel {
                 spared,
                 &mut self.flips,
             )?;
+        }
+        if held_bytes.is_none() {
+            out.end_unit()?;
         }
         if !self.flips.is_empty() {
             self.stats.bits_flipped += self.flips.len() as u64;

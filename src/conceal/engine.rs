@@ -17,14 +17,35 @@
 //!
 //! Vertical and horizontal storage order are the same thing here: a bottom-up BMP is
 //! concealed in its stored order, its rows' neighbours are the same.
+//!
+//! In a frame stream the store may also hold the previous frame's rows
+//! ([`RowStore::prev_row`]). Then a gap is filled, block of [`CHUNK`] columns by block,
+//! from the previous frame where [`Mode`] says so: always ([`Mode::Temporal`]), or
+//! ([`Mode::Auto`]) where the scene there is still: the known pixels above and below the
+//! gap match the previous frame's within [`STILL_MEAN`] per sample. A gap with no known
+//! pixel above or below (a whole frame lost) takes the previous frame's pixels in both.
 
+use super::Mode;
 use crate::image::{Grid, Sample};
 use std::ops::Range;
 
 /// Rows of a grid, by stored row index; each at least `row_len` bytes.
 pub(crate) trait RowStore {
     fn row(&mut self, y: usize) -> &mut [u8];
+    /// Row `y` of the previous frame's grid, when there is one.
+    fn prev_row(&self, _y: usize) -> Option<&[u8]> {
+        None
+    }
+    /// Copy `bytes` of the previous frame's row `y` into row `y`.
+    fn copy_prev(&mut self, _y: usize, _bytes: Range<usize>) {}
 }
+
+/// Columns decided together, temporal or spatial: narrow enough to keep a small moving
+/// object's neighbourhood apart from the still background beside it.
+pub(crate) const CHUNK: usize = 16;
+/// Mean absolute difference per 8-bit sample below which two rows count as still (a
+/// 16-bit sample's difference is taken in units of 4, as 10-bit video in 16-bit words).
+pub(crate) const STILL_MEAN: u64 = 2;
 
 const NO_GAP: u32 = u32::MAX;
 
@@ -42,6 +63,7 @@ pub(crate) struct Engine {
     prev: Vec<Range<usize>>,
     scratch: Vec<Range<usize>>,
     below: Vec<u8>,
+    mode: Mode,
     /// Rows processed so far.
     pub next_row: usize,
     /// Pixels replaced so far.
@@ -61,8 +83,98 @@ impl Engine {
             prev: Vec::new(),
             scratch: Vec::new(),
             below: vec![0; grid.row_len()],
+            mode: Mode::Spatial,
             next_row: 0,
             concealed: 0,
+        }
+    }
+
+    /// Use the previous frame's rows (when the store has them) as `mode` says.
+    pub fn with_mode(mut self, mode: Mode) -> Engine {
+        self.mode = mode;
+        self
+    }
+
+    /// True when columns `cols` of rows `above` (if any) and `below` (if any) of the
+    /// current frame, whose bytes are given, match the previous frame's: the scene there
+    /// is still, or the previous frame explains them better than they explain each other
+    /// (the vertical interpolation's own evidence). False without a previous frame.
+    fn still(
+        &self,
+        store: &dyn RowStore,
+        cols: Range<usize>,
+        above: Option<(usize, &[u8])>,
+        below: Option<(usize, &[u8])>,
+    ) -> bool {
+        let pb = self.pixel_bytes;
+        let bytes = cols.start * pb..cols.end * pb;
+        let mut samples = 0u64;
+        let mut sum = 0u64;
+        for (y, cur) in above.into_iter().chain(below) {
+            let Some(prev) = store.prev_row(y) else {
+                return false;
+            };
+            let (s, n) = self.sad(&cur[bytes.clone()], &prev[bytes.clone()]);
+            sum += s;
+            samples += n;
+        }
+        if self.indexed {
+            return sum == 0;
+        }
+        if sum <= STILL_MEAN * samples {
+            return true;
+        }
+        match (above, below) {
+            (Some((_, a)), Some((_, b))) => {
+                let (across, _) = self.sad(&a[bytes.clone()], &b[bytes]);
+                // Two rows compared in time against one pair compared across the hole.
+                sum < across
+            }
+            _ => false,
+        }
+    }
+
+    /// Sum of absolute differences of two runs of samples, and the samples counted (a
+    /// 16-bit sample's difference in units of 4).
+    fn sad(&self, a: &[u8], b: &[u8]) -> (u64, u64) {
+        match self.sample {
+            Sample::U8 => (
+                a.iter().zip(b).map(|(&x, &y)| x.abs_diff(y) as u64).sum(),
+                a.len() as u64,
+            ),
+            Sample::U16Be | Sample::U16Le => {
+                let be = self.sample == Sample::U16Be;
+                let get = |s: &[u8]| {
+                    if be {
+                        u16::from_be_bytes([s[0], s[1]])
+                    } else {
+                        u16::from_le_bytes([s[0], s[1]])
+                    }
+                };
+                let sum: u64 = a
+                    .chunks_exact(2)
+                    .zip(b.chunks_exact(2))
+                    .map(|(x, y)| get(x).abs_diff(get(y)) as u64)
+                    .sum();
+                (sum / 4, (a.len() / 2) as u64)
+            }
+        }
+    }
+
+    /// Whether to fill columns `cols` of a gap from the previous frame; `above`/`below`:
+    /// the known rows around it, with their bytes.
+    fn temporal(
+        &self,
+        store: &dyn RowStore,
+        cols: Range<usize>,
+        above: Option<(usize, &[u8])>,
+        below: Option<(usize, &[u8])>,
+    ) -> bool {
+        match self.mode {
+            Mode::Spatial => false,
+            Mode::Temporal => store.prev_row(0).is_some(),
+            Mode::Auto if above.is_none() && below.is_none() => store.prev_row(0).is_some(),
+            Mode::Auto => self.still(store, cols, above, below),
         }
     }
 
@@ -127,6 +239,11 @@ impl Engine {
         while p < span.end {
             let q = self.run_end(p, span.end);
             let (gs, anchored) = (self.gap_start[p] as usize, self.anchored[p]);
+            if self.mode != Mode::Spatial && store.prev_row(0).is_some() {
+                self.close_chunks(store, p..q, gs, anchored, below_row);
+                p = q;
+                continue;
+            }
             let bytes = p * pb..q * pb;
             let below = &self.below[bytes.clone()];
             // Distances counted from the anchor row, gs - 1.
@@ -156,6 +273,54 @@ impl Engine {
         }
     }
 
+    /// Fill the gap of columns `run` (rows `gs..below_row`, one anchor state) chunk by
+    /// chunk, each from the previous frame or in space.
+    fn close_chunks(
+        &mut self,
+        store: &mut dyn RowStore,
+        run: Range<usize>,
+        gs: usize,
+        anchored: bool,
+        below_row: usize,
+    ) {
+        let pb = self.pixel_bytes;
+        let mut c = run.start;
+        while c < run.end {
+            let e = ((c / CHUNK + 1) * CHUNK).min(run.end);
+            let bytes = c * pb..e * pb;
+            let above = anchored.then(|| (gs - 1, &self.anchor[..]));
+            let below = Some((below_row, &self.below[..]));
+            if self.temporal(store, c..e, above, below) {
+                for r in gs..below_row {
+                    store.copy_prev(r, bytes.clone());
+                }
+            } else {
+                let d = below_row + 1 - gs;
+                for r in gs..below_row {
+                    let dst = &mut store.row(r)[bytes.clone()];
+                    if anchored {
+                        blend(
+                            self.sample,
+                            self.indexed,
+                            dst,
+                            &self.anchor[bytes.clone()],
+                            &self.below[bytes.clone()],
+                            r + 1 - gs,
+                            d,
+                        );
+                    } else {
+                        dst.copy_from_slice(&self.below[bytes.clone()]);
+                    }
+                }
+            }
+            c = e;
+        }
+        for x in run.clone() {
+            self.gap_start[x] = NO_GAP;
+        }
+        self.concealed += ((run.end - run.start) * (below_row - gs)) as u64;
+    }
+
     /// Fill the open gaps through row `through` (processed already) without a pixel below:
     /// by extension of the anchor, or along the row where a gap has none. Gaps stay open
     /// from the next row, anchored at row `through`. Called at the end of the grid, and
@@ -171,7 +336,29 @@ impl Engine {
                 let q = self.run_end(p, span.end);
                 let (gs, anchored) = (self.gap_start[p] as usize, self.anchored[p]);
                 if gs <= through {
-                    if anchored {
+                    let temporal = self.mode != Mode::Spatial && store.prev_row(0).is_some();
+                    if temporal {
+                        // Chunk by chunk: from the previous frame, or by extension.
+                        let mut c = p;
+                        while c < q {
+                            let e = ((c / CHUNK + 1) * CHUNK).min(q);
+                            let bytes = c * pb..e * pb;
+                            let above = anchored.then(|| (gs - 1, &self.anchor[..]));
+                            if self.temporal(store, c..e, above, None) {
+                                for r in gs..=through {
+                                    store.copy_prev(r, bytes.clone());
+                                }
+                            } else if anchored {
+                                for r in gs..=through {
+                                    store.row(r)[bytes.clone()]
+                                        .copy_from_slice(&self.anchor[bytes.clone()]);
+                                }
+                            } else {
+                                loose.push((gs, c..e));
+                            }
+                            c = e;
+                        }
+                    } else if anchored {
                         let bytes = p * pb..q * pb;
                         for r in gs..=through {
                             store.row(r)[bytes.clone()]

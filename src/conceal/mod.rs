@@ -30,10 +30,35 @@ pub mod map;
 mod stream;
 
 use crate::image::{Geometry, Grid};
-pub use stream::{Concealer, WINDOW_BYTES};
+pub use stream::{Concealer, PREV_FRAME_MAX, WINDOW_BYTES};
 
 use engine::{Engine, RowStore};
 use std::ops::Range;
+
+/// Where concealment takes a lost pixel of a frame stream from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Per region: from the previous frame where the scene there is still (the known
+    /// pixels around the hole match the previous frame's), else in space. A single image
+    /// is concealed in space.
+    #[default]
+    Auto,
+    /// Always in space (interpolation from the pixels around).
+    Spatial,
+    /// Always from the previous frame (in space in the first frame).
+    Temporal,
+}
+
+impl Mode {
+    /// The names on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Spatial => "spatial",
+            Mode::Temporal => "temporal",
+        }
+    }
+}
 
 /// What a concealment pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,7 +67,8 @@ pub struct Concealed {
     pub pixels: u64,
 }
 
-/// Conceal, in place, the unknown pixels of every grid of `geometry` that lies in `data`.
+/// Conceal, in place, the unknown pixels of every grid of `geometry` that lies in `data`
+/// (of every frame, in a frame stream, in space only; lost frame headers written back).
 ///
 /// `data` holds the transfer's bytes from offset `data_offset` on (0: the whole
 /// transfer); `unknown` lists the unknown byte ranges in transfer offsets, sorted and
@@ -56,8 +82,33 @@ pub fn conceal(
     unknown: &[Range<u64>],
 ) -> Concealed {
     let mut total = Concealed::default();
-    for grid in &geometry.grids {
-        total.pixels += conceal_grid(grid, data, data_offset, unknown).pixels;
+    let data_end = data_offset + data.len() as u64;
+    let Some(frames) = &geometry.frames else {
+        for grid in &geometry.grids {
+            total.pixels += conceal_grid(grid, data, data_offset, unknown).pixels;
+        }
+        return total;
+    };
+    // A frame stream: each frame's lost header written back, its planes concealed in space.
+    let mut k = frames.index(data_offset).unwrap_or(0);
+    while frames.start(k) < data_end {
+        let start = frames.start(k);
+        for r in unknown {
+            let h = start..start + frames.header.len() as u64;
+            let (s, e) = (
+                r.start.max(h.start).max(data_offset),
+                r.end.min(h.end).min(data_end),
+            );
+            if s < e {
+                data[(s - data_offset) as usize..(e - data_offset) as usize]
+                    .copy_from_slice(&frames.header[(s - start) as usize..(e - start) as usize]);
+            }
+        }
+        for i in 0..geometry.grids.len() {
+            let grid = geometry.frame_grid(i, k);
+            total.pixels += conceal_grid(&grid, data, data_offset, unknown).pixels;
+        }
+        k += 1;
     }
     total
 }

@@ -7,10 +7,23 @@
 //! the bytes of one `push`). A hole taller than that is filled by extension from above
 //! for the rows that must go out, and interpolated below them as usual once the hole ends,
 //! from the last row that went out.
+//!
+//! A frame stream ([`crate::image::Frames`]) is concealed frame after frame, each with the
+//! first frame's geometry; a frame header whose bytes were lost is written back. For
+//! temporal concealment ([`Mode`]) the concealer keeps one previous frame, `period` bytes,
+//! updated in place as the current frame's rows become final (a row of the previous frame
+//! is replaced only once no gap of the current frame can still look at it); frames longer
+//! than [`PREV_FRAME_MAX`] are concealed in space only. So memory is the window plus one
+//! frame.
 
 use super::engine::{Engine, RowStore};
-use crate::image::Geometry;
+use super::Mode;
+use crate::image::{Geometry, Grid};
 use std::ops::Range;
+
+/// The longest frame kept as the previous frame for temporal concealment: a 4K rgb24
+/// frame (24 MiB) fits; longer frames are concealed in space.
+pub const PREV_FRAME_MAX: u64 = 32 << 20;
 
 /// The default window: rows held back by [`Concealer::new`], as bytes (at least 2 rows).
 /// 4 MiB keeps a streaming `unpktize` within its memory budget and holds a hole of 2700
@@ -22,6 +35,7 @@ pub const WINDOW_BYTES: usize = 4 << 20;
 /// [`finish`](Concealer::finish) at the end of the data.
 pub struct Concealer {
     geometry: Geometry,
+    mode: Mode,
     max_rows: usize,
     /// Bytes from transfer offset `buf_start` to `pos`.
     buf: Vec<u8>,
@@ -33,11 +47,23 @@ pub struct Concealer {
     final_to: u64,
     /// Unknown ranges not yet behind the current row.
     unknown: Vec<Range<u64>>,
+    /// The frame and the grid within it being concealed (`grid == grids.len()`: done
+    /// with the frame; a single image is frame 0 only).
+    frame: u64,
     grid: usize,
+    current: Option<Grid>,
     engine: Option<Engine>,
     spans: Vec<Range<usize>>,
     concealed: u64,
     finished: bool,
+    /// The previous frame, frame-relative (empty: no temporal concealment), and the
+    /// transfer offset up to which the current frame has been copied into it.
+    prev: Vec<u8>,
+    prev_copied: u64,
+    /// `prev` holds a whole frame before the current one.
+    have_prev: bool,
+    /// The transfer holds one frame only.
+    single: bool,
 }
 
 impl Concealer {
@@ -52,6 +78,7 @@ impl Concealer {
     pub fn with_max_rows(geometry: Geometry, max_rows: usize) -> Concealer {
         Concealer {
             geometry,
+            mode: Mode::Spatial,
             max_rows: max_rows.max(2),
             buf: Vec::new(),
             buf_start: 0,
@@ -59,17 +86,43 @@ impl Concealer {
             released: 0,
             final_to: 0,
             unknown: Vec::new(),
+            frame: 0,
             grid: 0,
+            current: None,
             engine: None,
             spans: Vec::new(),
             concealed: 0,
             finished: false,
+            prev: Vec::new(),
+            prev_copied: 0,
+            have_prev: false,
+            single: false,
         }
+    }
+
+    /// Conceal a frame stream's frames from the previous frame as `mode` says (the
+    /// default, [`Mode::Spatial`], never looks at it). Only for frame streams whose frames
+    /// are at most [`PREV_FRAME_MAX`] bytes; for others this does nothing.
+    pub fn with_mode(mut self, mode: Mode) -> Concealer {
+        self.mode = mode;
+        self
     }
 
     /// The rows it holds back at most.
     pub fn max_rows(&self) -> usize {
         self.max_rows
+    }
+
+    /// The transfer is `len` bytes long, as far as is known: a frame stream of one frame
+    /// (a single image) keeps no previous frame.
+    pub fn expect_len(&mut self, len: u64) {
+        if let Some(f) = &self.geometry.frames {
+            self.single = len <= f.start(1);
+            if self.single {
+                self.prev = Vec::new();
+                self.have_prev = false;
+            }
+        }
     }
 
     /// Pixels concealed so far.
@@ -86,13 +139,25 @@ impl Concealer {
         let end = self.pos + bytes.len() as u64;
         // Only ranges from the current row of a grid on matter: the header, padding between
         // planes and data after the image pass through as they are.
-        let keep_from = match (self.geometry.grids.get(self.grid), &self.engine) {
+        let keep_from = match (&self.current, &self.engine) {
             (Some(grid), Some(engine)) => grid.row_bytes(engine.next_row).start,
             (Some(grid), None) => grid.offset,
+            (None, _) if self.geometry.frames.is_some() => self.pos,
+            (None, _) if self.grid < self.geometry.grids.len() => {
+                self.geometry.grids[self.grid].offset
+            }
             (None, _) => u64::MAX,
         };
+        self.compact();
+        let at = self.buf.len();
+        self.buf.extend_from_slice(bytes);
         for r in unknown {
-            let r = r.start.max(self.pos).max(keep_from)..r.end.min(end);
+            let r = r.start.max(self.pos)..r.end.min(end);
+            if r.start >= r.end {
+                continue;
+            }
+            self.restore_headers(r.clone(), at);
+            let r = r.start.max(keep_from)..r.end;
             if r.start >= r.end {
                 continue;
             }
@@ -101,10 +166,39 @@ impl Concealer {
                 _ => self.unknown.push(r),
             }
         }
-        self.compact();
-        self.buf.extend_from_slice(bytes);
         self.pos = end;
         self.advance();
+    }
+
+    /// Write back the frame headers that unknown range `r` (within the bytes just pushed,
+    /// which start at `buf[at]`) covers.
+    fn restore_headers(&mut self, r: Range<u64>, at: usize) {
+        let Some(f) = &self.geometry.frames else {
+            return;
+        };
+        if f.header.is_empty() {
+            return;
+        }
+        let r = r.start.max(f.first)..r.end;
+        let Some(mut k) = f.index(r.start).filter(|_| r.start < r.end) else {
+            return;
+        };
+        // `buf[at]` holds transfer offset `self.pos` (not yet moved past these bytes).
+        let base = self.pos;
+        loop {
+            let h = f.start(k);
+            if h >= r.end {
+                break;
+            }
+            let hs = h.max(r.start);
+            let he = (h + f.header.len() as u64).min(r.end);
+            if hs < he {
+                let from = at + (hs - base) as usize;
+                let src = &f.header[(hs - h) as usize..(he - h) as usize];
+                self.buf[from..from + src.len()].copy_from_slice(src);
+            }
+            k += 1;
+        }
     }
 
     /// The bytes that became final since the last call, in order: write them out.
@@ -118,13 +212,8 @@ impl Concealer {
     /// The end of the data: conceal what is held (holes at the bottom by extension from
     /// above) and make everything final. A grid's last row cut short is left as it came.
     pub fn finish(&mut self) {
-        if let Some(mut engine) = self.engine.take() {
-            let grid = &self.geometry.grids[self.grid];
-            let mut store = BufRows {
-                buf: &mut self.buf,
-                base: grid.offset as i64 - self.buf_start as i64,
-                stride: grid.stride,
-            };
+        if let (Some(mut engine), Some(grid)) = (self.engine.take(), self.current.take()) {
+            let mut store = self.rows(&grid);
             engine.finish(&mut store);
             self.concealed += engine.concealed;
         }
@@ -133,12 +222,54 @@ impl Concealer {
         self.final_to = self.pos;
     }
 
-    /// Drop bytes already handed out, when that frees enough to be worth the move.
+    fn rows<'a>(&'a mut self, grid: &Grid) -> BufRows<'a> {
+        let temporal = self.have_prev && self.mode != Mode::Spatial;
+        let base_rel = self
+            .geometry
+            .frames
+            .as_ref()
+            .map_or(0, |f| grid.offset - f.start(self.frame));
+        BufRows {
+            buf: &mut self.buf,
+            base: grid.offset as i64 - self.buf_start as i64,
+            stride: grid.stride,
+            prev: if temporal { Some(&self.prev[..]) } else { None },
+            prev_base: base_rel as usize,
+        }
+    }
+
+    /// Drop bytes already handed out (and copied into the previous frame), when that frees
+    /// enough to be worth the move.
     fn compact(&mut self) {
-        let done = (self.released - self.buf_start) as usize;
+        let keep = if self.prev.is_empty() {
+            self.released
+        } else {
+            self.released.min(self.prev_copied)
+        };
+        let done = (keep.max(self.buf_start) - self.buf_start) as usize;
         if done > 0 && (done >= self.buf.len() / 2 || done >= 1 << 20) {
             self.buf.drain(..done);
-            self.buf_start = self.released;
+            self.buf_start += done as u64;
+        }
+    }
+
+    /// Copy the current frame's bytes up to `to` (no further than they came) into the
+    /// previous frame's buffer.
+    fn copy_to_prev(&mut self, to: u64) {
+        let Some(f) = &self.geometry.frames else {
+            return;
+        };
+        if self.prev.is_empty() {
+            return;
+        }
+        let start = f.start(self.frame);
+        let to = to.min(self.pos).min(start + f.period);
+        let from = self.prev_copied.max(start).max(self.buf_start);
+        if from < to {
+            let src = &self.buf[(from - self.buf_start) as usize..(to - self.buf_start) as usize];
+            let dst = (from - start) as usize;
+            self.prev[dst..dst + src.len()].copy_from_slice(src);
+            self.prev_copied = to;
         }
     }
 
@@ -147,23 +278,56 @@ impl Concealer {
             self.final_to = self.pos;
             return;
         }
-        while let Some(grid) = self.geometry.grids.get(self.grid) {
-            let engine = self.engine.get_or_insert_with(|| Engine::new(grid));
-            let mut store = BufRows {
-                buf: &mut self.buf,
-                base: grid.offset as i64 - self.buf_start as i64,
-                stride: grid.stride,
+        if let (Some(f), true) = (&self.geometry.frames, self.prev.is_empty() && !self.single) {
+            if self.mode != Mode::Spatial && f.period <= PREV_FRAME_MAX && self.pos > f.first {
+                self.prev = vec![0; f.period as usize];
+                self.prev_copied = f.first;
+            }
+        }
+        loop {
+            if self.grid >= self.geometry.grids.len() {
+                // The frame is done: on to the next, or pass the rest through.
+                let Some(f) = self.geometry.frames.clone() else {
+                    self.final_to = self.pos;
+                    return;
+                };
+                let next = f.start(self.frame + 1);
+                self.copy_to_prev(next);
+                if self.pos < next.min(self.geometry.frame_grid(0, self.frame + 1).offset) {
+                    // Hold nothing: the header and what lies between pass through.
+                    self.final_to = self.pos;
+                    return;
+                }
+                self.have_prev = !self.prev.is_empty() && self.prev_copied >= next;
+                self.frame += 1;
+                self.grid = 0;
+            }
+            let grid = match &self.current {
+                Some(g) => g.clone(),
+                None => {
+                    let g = self.geometry.frame_grid(self.grid, self.frame);
+                    self.current = Some(g.clone());
+                    g
+                }
+            };
+            let mode = self.mode;
+            let mut engine = match self.engine.take() {
+                Some(e) => e,
+                None => Engine::new(&grid).with_mode(mode),
             };
             while engine.next_row < grid.rows && grid.row_bytes(engine.next_row).end <= self.pos {
                 let mut cursor = 0;
                 super::row_unknown(
-                    grid,
+                    &grid,
                     engine.next_row,
                     &self.unknown,
                     &mut cursor,
                     &mut self.spans,
                 );
-                engine.push_row(&mut store, &self.spans);
+                let spans = std::mem::take(&mut self.spans);
+                let mut store = self.rows(&grid);
+                engine.push_row(&mut store, &spans);
+                self.spans = spans;
                 // Ranges wholly before the next row are no longer needed.
                 let next = grid.offset + (engine.next_row * grid.stride) as u64;
                 let behind = self.unknown.partition_point(|r| r.end <= next);
@@ -174,7 +338,9 @@ impl Concealer {
                 // window.
                 let mut needed = engine.first_needed_row();
                 if engine.next_row > 0 && engine.next_row - needed > self.max_rows {
-                    engine.extend_open(&mut store, engine.next_row - 1 - self.max_rows);
+                    let through = engine.next_row - 1 - self.max_rows;
+                    let mut store = self.rows(&grid);
+                    engine.extend_open(&mut store, through);
                     needed = engine.first_needed_row();
                 }
                 let held_from = if engine.next_row == 0 {
@@ -183,14 +349,25 @@ impl Concealer {
                     grid.offset + (needed * grid.stride) as u64
                 };
                 self.final_to = self.final_to.max(held_from.min(self.pos));
+                // Rows above the one before the first needed are never looked at again.
+                let safe = grid.offset + (needed.saturating_sub(1) * grid.stride) as u64;
+                self.copy_to_prev(safe.min(held_from));
+                self.engine = Some(engine);
                 return;
             }
-            engine.finish(&mut store);
+            {
+                let mut store = self.rows(&grid);
+                engine.finish(&mut store);
+            }
             self.concealed += engine.concealed;
-            self.engine = None;
+            self.current = None;
             self.grid += 1;
+            let upto = match self.grid < self.geometry.grids.len() {
+                true => self.geometry.frame_grid(self.grid, self.frame).offset,
+                false => grid.extent().end,
+            };
+            self.copy_to_prev(upto);
         }
-        self.final_to = self.pos;
     }
 }
 
@@ -199,6 +376,9 @@ struct BufRows<'a> {
     /// Index in `buf` of the grid's row 0 (negative when it has been handed out).
     base: i64,
     stride: usize,
+    /// The previous frame (frame-relative), and where the grid's row 0 lies in it.
+    prev: Option<&'a [u8]>,
+    prev_base: usize,
 }
 
 impl RowStore for BufRows<'_> {
@@ -206,5 +386,20 @@ impl RowStore for BufRows<'_> {
         let start = (self.base + (y * self.stride) as i64) as usize;
         let end = (start + self.stride).min(self.buf.len());
         &mut self.buf[start..end]
+    }
+
+    fn prev_row(&self, y: usize) -> Option<&[u8]> {
+        let prev = self.prev?;
+        let start = self.prev_base + y * self.stride;
+        Some(&prev[start.min(prev.len())..(start + self.stride).min(prev.len())])
+    }
+
+    fn copy_prev(&mut self, y: usize, bytes: Range<usize>) {
+        if let Some(prev) = self.prev {
+            let p = self.prev_base + y * self.stride;
+            let start = (self.base + (y * self.stride) as i64) as usize;
+            self.buf[start + bytes.start..start + bytes.end]
+                .copy_from_slice(&prev[p + bytes.start..p + bytes.end]);
+        }
     }
 }

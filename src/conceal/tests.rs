@@ -22,7 +22,15 @@ fn picture(len: usize, seed: u64) -> Vec<u8> {
 fn assert_intact_exact(geometry: &Geometry, before: &[u8], after: &[u8], unknown: &[Range<u64>]) {
     let hit = |r: Range<u64>| unknown.iter().any(|u| u.start < r.end && r.start < u.end);
     let mut in_pixels = vec![false; before.len()];
-    for grid in &geometry.grids {
+    let frames = match &geometry.frames {
+        Some(f) => (before.len() as u64)
+            .saturating_sub(f.first)
+            .div_ceil(f.period),
+        None => 1,
+    };
+    let grids =
+        (0..frames).flat_map(|k| (0..geometry.grids.len()).map(move |i| geometry.frame_grid(i, k)));
+    for grid in grids {
         for row in 0..grid.rows {
             let bytes = grid.row_bytes(row);
             if bytes.end as usize > before.len() {
@@ -42,6 +50,25 @@ fn assert_intact_exact(geometry: &Geometry, before: &[u8], after: &[u8], unknown
                     );
                 }
             }
+        }
+    }
+    // A frame header's lost bytes are written back; its other bytes stay.
+    if let Some(f) = &geometry.frames {
+        let mut k = 0;
+        while f.start(k) < before.len() as u64 {
+            for (j, &want) in f.header.iter().enumerate() {
+                let at = f.start(k) as usize + j;
+                if at < before.len() {
+                    let lost = hit(at as u64..at as u64 + 1);
+                    assert_eq!(
+                        after[at],
+                        if lost { want } else { before[at] },
+                        "header byte {at}"
+                    );
+                    in_pixels[at] = true;
+                }
+            }
+            k += 1;
         }
     }
     for (i, inside) in in_pixels.iter().enumerate() {
@@ -200,13 +227,20 @@ fn geometries() -> Vec<(Geometry, usize)> {
         let len = g.end() as usize;
         out.push((g, len));
     }
+    // Frame streams: raw frames, and PNM frames with their headers, the last cut short.
+    let g = raw(PixelFormat::Yuv420p, 5, 4, 0)
+        .unwrap()
+        .into_frames(0, Vec::new());
+    out.push((g, 30 * 2 + 17));
+    let g = from_head(b"P6 4 3 255\n").unwrap();
+    out.push((g, (11 + 36) * 3 - 5));
     out
 }
 
 proptest! {
     #[test]
     fn intact_pixels_stay_exact_and_streaming_agrees(
-        which in 0..12usize,
+        which in 0..14usize,
         seed in any::<u64>(),
         holes in proptest::collection::vec((0usize..400, 1usize..80), 0..8),
         chunk in 1usize..300,
@@ -241,4 +275,123 @@ proptest! {
         let s = stream_all(g, short, &unknown, chunk, window);
         prop_assert_eq!(s.len(), short.len());
     }
+}
+
+/// Frames of a still textured scene with a small square moving 3 px a frame: `frames`
+/// frames of gray `w`x`h`.
+fn still_scene(w: usize, h: usize, frames: usize) -> Vec<u8> {
+    let back = picture(w * h, 9);
+    let mut out = Vec::new();
+    for k in 0..frames {
+        let mut f = back.clone();
+        for y in 10..18 {
+            for x in (3 * k)..(3 * k + 8) {
+                f[y * w + x % w] = 250;
+            }
+        }
+        out.extend_from_slice(&f);
+    }
+    out
+}
+
+fn stream_mode(
+    geometry: &Geometry,
+    data: &[u8],
+    unknown: &[Range<u64>],
+    mode: Mode,
+    chunk: usize,
+) -> Vec<u8> {
+    let mut c = Concealer::new(geometry.clone()).with_mode(mode);
+    let mut out = Vec::new();
+    for (i, piece) in data.chunks(chunk).enumerate() {
+        let start = (i * chunk) as u64;
+        c.push(
+            piece,
+            unknown
+                .iter()
+                .filter(|r| r.start < start + piece.len() as u64 && r.end > start)
+                .cloned()
+                .collect::<Vec<_>>()
+                .as_slice(),
+        );
+        out.extend_from_slice(c.ready());
+    }
+    c.finish();
+    out.extend_from_slice(c.ready());
+    out
+}
+
+#[test]
+fn a_still_scene_is_rebuilt_from_the_previous_frame_and_a_moving_one_in_space() {
+    let (w, h) = (64usize, 32usize);
+    let g = raw(PixelFormat::Gray, w as u64, h as u64, 0)
+        .unwrap()
+        .into_frames(0, Vec::new());
+    let data = still_scene(w, h, 4);
+    let n = w * h;
+    // Rows 3..6 of frame 1 (still background), rows 12..15 of frame 2 (the square
+    // crosses them), and all of frame 3.
+    let unknown = vec![
+        (n + 3 * w) as u64..(n + 6 * w) as u64,
+        (2 * n + 12 * w) as u64..(2 * n + 15 * w) as u64,
+        (3 * n) as u64..(4 * n) as u64,
+    ];
+    let mut received = data.clone();
+    for r in &unknown {
+        received[r.start as usize..r.end as usize].fill(0);
+    }
+    let auto = stream_mode(&g, &received, &unknown, Mode::Auto, 1000);
+    let spatial = stream_mode(&g, &received, &unknown, Mode::Spatial, 1000);
+    let temporal = stream_mode(&g, &received, &unknown, Mode::Temporal, 777);
+    assert_eq!(auto.len(), data.len());
+    // Still background: exact from the previous frame.
+    assert_eq!(auto[n + 3 * w..n + 6 * w], data[n + 3 * w..n + 6 * w]);
+    assert_ne!(spatial[n + 3 * w..n + 6 * w], data[n + 3 * w..n + 6 * w]);
+    // The lost frame 3 is frame 2 again (as concealed), not fill.
+    assert_eq!(auto[3 * n..], auto[2 * n..3 * n]);
+    // Around the moving square, auto interpolates as spatial does; temporal copies the
+    // old frame, where the square was elsewhere.
+    let square = 2 * n + 12 * w..2 * n + 15 * w;
+    let err = |v: &[u8]| -> u64 {
+        v[square.clone()]
+            .iter()
+            .zip(&data[square.clone()])
+            .map(|(&a, &b)| a.abs_diff(b) as u64)
+            .sum()
+    };
+    assert!(
+        err(&auto) < err(&temporal),
+        "{} {}",
+        err(&auto),
+        err(&temporal)
+    );
+    for (out, name) in [
+        (&auto, "auto"),
+        (&spatial, "spatial"),
+        (&temporal, "temporal"),
+    ] {
+        assert_intact_exact(&g, &data, out, &unknown);
+        assert_eq!(out.len(), data.len(), "{name}");
+    }
+    // Chunking does not change the result.
+    assert_eq!(stream_mode(&g, &received, &unknown, Mode::Auto, 37), auto);
+}
+
+#[test]
+fn a_lost_pnm_frame_header_is_written_back() {
+    let head = b"P5 8 4 255\n";
+    let g = from_head(head).unwrap();
+    let frame_len = head.len() + 32;
+    let mut data = Vec::new();
+    for k in 0..3u8 {
+        data.extend_from_slice(head);
+        data.extend((0..32u8).map(|i| i.wrapping_mul(k + 1)));
+    }
+    let lost = (frame_len as u64)..(frame_len + 20) as u64;
+    let mut received = data.clone();
+    received[lost.start as usize..lost.end as usize].fill(0);
+    let out = stream_mode(&g, &received, std::slice::from_ref(&lost), Mode::Auto, 5);
+    assert_eq!(&out[frame_len..frame_len + head.len()], head);
+    assert_eq!(out.len(), data.len());
+    assert_eq!(out[2 * frame_len..], data[2 * frame_len..]);
 }

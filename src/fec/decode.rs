@@ -80,6 +80,9 @@ struct Group {
     parity: Vec<Option<Vec<u8>>>,
     /// Parity shards held: at most K', as no more can help.
     held: usize,
+    /// The payload CRC of the parity packet taken for each index: a second, different
+    /// packet for one index is a conflict.
+    crcs: Vec<Option<u32>>,
     /// The group's last parity packet arrived: in sending order, nothing more will.
     closed: bool,
     /// Rebuilt, or found whole, or found inconsistent: remembered so later parity is
@@ -96,6 +99,17 @@ impl Group {
         };
         ours == *info && self.offset == offset && self.last == last && self.shard_len == len
     }
+}
+
+/// What a parity packet was to the decoder, for the reassembler's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParityTaken {
+    /// Taken, or not needed (its group needs no rebuild, or is out of reach).
+    Used,
+    /// Another parity packet for the same slot (group and index) came first with other
+    /// bytes or another geometry: one of the two is not the sender's. A group not yet
+    /// rebuilt is then never rebuilt; one rebuilt already may hold wrong bytes.
+    Conflict,
 }
 
 /// The receiver's half, for the transfer being followed. Feed it every data packet
@@ -320,14 +334,35 @@ impl Decoder {
         }
     }
 
-    /// A parity packet of the followed transfer arrived.
-    pub fn parity(&mut self, header: &Header, payload: &[u8], intact: bool) {
+    /// A parity packet of the followed transfer arrived. A conflict with a parity packet
+    /// taken before for its slot is said (see [`ParityTaken`]): never silently dropped.
+    pub fn parity(&mut self, header: &Header, payload: &[u8], intact: bool) -> ParityTaken {
         let Some(info) = header.parity else {
-            return;
+            return ParityTaken::Used;
         };
         if !intact || header.kind != Kind::Parity {
-            return;
+            return ParityTaken::Used;
         }
+        if let Some(g) = self.groups.get(&header.seq) {
+            let other_geometry = !g.agrees(&info, header.offset, header.last, payload.len());
+            let other_bytes = g
+                .crcs
+                .get(usize::from(info.parity_index))
+                .copied()
+                .flatten()
+                .is_some_and(|crc| crc != header.payload_crc);
+            if other_geometry || other_bytes {
+                // Which of the two is the sender's cannot be told: rebuild nothing more
+                // from this group.
+                self.finish_group(header.seq);
+                return ParityTaken::Conflict;
+            }
+        }
+        self.take_parity(header, info, payload);
+        ParityTaken::Used
+    }
+
+    fn take_parity(&mut self, header: &Header, info: ParityInfo, payload: &[u8]) {
         let scheme = match Scheme::new(info.group_size.into(), info.parity_count.into()) {
             Ok(s) => s,
             Err(_) => return, // a group this code cannot describe: nothing to rebuild
@@ -380,6 +415,7 @@ impl Decoder {
                     shard_len: payload.len(),
                     parity: (0..m).map(|_| None).collect(),
                     held: 0,
+                    crcs: vec![None; m],
                     closed: false,
                     done: false,
                 },
@@ -399,6 +435,8 @@ impl Decoder {
             entry.parity[index] = Some(copy);
             entry.held += 1;
         }
+        let entry = self.groups.get_mut(&group).expect("present above");
+        entry.crcs[index].get_or_insert(header.payload_crc);
         let entry = self.groups.get_mut(&group).expect("present above");
         entry.closed |= info.parity_index + 1 == info.parity_count;
         self.try_rebuild(group, false);

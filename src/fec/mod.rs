@@ -30,7 +30,7 @@ mod gf;
 mod scheme;
 mod solve;
 
-pub use decode::{Decoder, Recovered, RING_BYTES, RING_MAX_BYTES};
+pub use decode::{Decoder, ParityTaken, Recovered, RING_BYTES, RING_MAX_BYTES};
 pub use encode::Encoder;
 pub use scheme::{shard_len, FecError, Scheme, MAX_GROUP_PACKETS};
 

@@ -119,9 +119,39 @@ impl Grid {
 /// An image's planes in stream order, and its picture size (that of the first plane).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
+    /// The planes (of the first frame, in a frame stream).
     pub grids: Vec<Grid>,
     /// One line for people: "PPM 512x512 maxval 255", "BMP 101x7 24-bit bottom-up".
     pub description: String,
+    /// The image is the first frame of a stream of frames of the same geometry.
+    pub frames: Option<Frames>,
+}
+
+/// A stream of frames that all share the first one's geometry (raw video, PNM frame
+/// streams, Y4M): frame `k` starts at `first + k * period` with `header`, and its planes
+/// lie where the first frame's do, `k * period` bytes on. The stream ends wherever the
+/// data does; the last frame may be cut short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frames {
+    /// Transfer offset of the first frame's header (after a stream header, Y4M's).
+    pub first: u64,
+    /// Bytes from one frame's start to the next's (header and pixels), at least 1.
+    pub period: u64,
+    /// The bytes every frame starts with (a PNM header, Y4M's `FRAME\n`; none for raw
+    /// frames): what a frame whose header was lost gets back.
+    pub header: Vec<u8>,
+}
+
+impl Frames {
+    /// The frame that transfer offset `at` lies in (`None` before the first).
+    pub fn index(&self, at: u64) -> Option<u64> {
+        at.checked_sub(self.first).map(|d| d / self.period)
+    }
+
+    /// Where frame `k` starts.
+    pub fn start(&self, k: u64) -> u64 {
+        self.first.saturating_add(k.saturating_mul(self.period))
+    }
 }
 
 impl Geometry {
@@ -130,16 +160,46 @@ impl Geometry {
         (self.grids[0].width, self.grids[0].rows)
     }
 
-    /// Where the image's bytes end (the end of the last plane).
+    /// Where the image's bytes end (the end of the last plane; of the first frame, in a
+    /// frame stream).
     pub fn end(&self) -> u64 {
         self.grids.iter().map(|g| g.extent().end).max().unwrap_or(0)
+    }
+
+    /// Where concealment stops: the image's end, or never for a frame stream.
+    pub fn conceal_end(&self) -> u64 {
+        match self.frames {
+            Some(_) => u64::MAX,
+            None => self.end(),
+        }
+    }
+
+    /// The same geometry as a stream of frames, each `header` then the image: the frames
+    /// follow each other without a gap from `first` on (where the first header starts).
+    pub fn into_frames(mut self, first: u64, header: Vec<u8>) -> Geometry {
+        let period = (self.end() - first).max(1);
+        self.frames = Some(Frames {
+            first,
+            period,
+            header,
+        });
+        self
+    }
+
+    /// The geometry of frame `k`'s planes.
+    pub fn frame_grid(&self, grid: usize, k: u64) -> Grid {
+        let mut g = self.grids[grid].clone();
+        if let Some(f) = &self.frames {
+            g.offset = g.offset.saturating_add(k.saturating_mul(f.period));
+        }
+        g
     }
 }
 
 /// Why bytes do not give an image geometry this module can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
-    #[error("not a PNM or BMP image (the data starts with {0:02x?})")]
+    #[error("not a PNM, BMP or Y4M image (the data starts with {0:02x?})")]
     NotAnImage(Vec<u8>),
     #[error(transparent)]
     Pnm(#[from] pnm::HeaderError),
@@ -154,21 +214,31 @@ pub enum ImageError {
     BmpDepth { bits: u16, compression: u32 },
     #[error(transparent)]
     Geometry(#[from] GeometryError),
+    #[error(transparent)]
+    Y4m(#[from] crate::y4m::Y4mError),
     #[error("image size \"{0}\": expected WIDTHxHEIGHT[:PIX_FMT], as 640x480:rgb24")]
     Spec(String),
 }
 
 /// The geometry of the image at the start of `head` (the first bytes of the transfer): a
 /// PNM P5/P6 or a BMP (24 or 32-bit, or 8-bit with what `head` holds of its palette).
+///
+/// A PNM is taken as the first frame of a stream of PNM frames (`raw2ppm --frames`), each
+/// with the same header; a single image is a stream of one frame.
 pub fn from_head(head: &[u8]) -> Result<Geometry, ImageError> {
     match head {
         [b'P', ..] => {
             let (header, header_len) = pnm::Header::parse(head)?;
-            from_pnm(&header, header_len)
+            let g = from_pnm(&header, header_len)?;
+            Ok(g.into_frames(0, head[..header_len].to_vec()))
         }
         [b'B', b'M', ..] => {
             let header = BmpHeader::parse(head)?;
             from_bmp(&header, header.palette(head))
+        }
+        [b'Y', b'U', b'V', b'4', ..] => {
+            let (header, header_len) = crate::y4m::Header::parse(head)?;
+            Ok(header.geometry(header_len))
         }
         _ => Err(ImageError::NotAnImage(
             head.iter().take(4).copied().collect(),
@@ -215,6 +285,7 @@ pub fn from_pnm(h: &pnm::Header, header_len: usize) -> Result<Geometry, ImageErr
             height,
             h.maxval
         ),
+        frames: None,
     })
 }
 
@@ -262,6 +333,7 @@ pub fn from_bmp(header: &BmpHeader, palette: Vec<[u8; 3]>) -> Result<Geometry, I
                 "bottom-up"
             }
         ),
+        frames: None,
     })
 }
 

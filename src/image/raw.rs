@@ -83,6 +83,7 @@ pub fn raw(
     Ok(Geometry {
         grids,
         description: format!("raw {format} {w}x{h}"),
+        frames: None,
     })
 }
 

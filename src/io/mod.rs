@@ -1,22 +1,28 @@
 //! How every stage moves bytes: input that is memory-mapped when it is a regular file and
 //! read in large blocks otherwise ([`Input`]), the release and prefetch of mapped pages
 //! ([`map`]), vectored writes ([`write_all_vectored`]), writes on a thread of their own
-//! ([`BackgroundWriter`]), standard output and pipe sizing,
-//! reads that a stop signal ends ([`read_some`], [`read_full`]), and the signals themselves.
+//! ([`BackgroundWriter`]), one message per send to a datagram socket ([`PacketWriter`]),
+//! standard output and pipe sizing, reads that a stop signal ends ([`read_some`],
+//! [`read_full`]), the signals themselves, and which of a program's files are one file
+//! ([`FileId`]).
 //!
 //! This module knows nothing about packets, pixels, flags or exit codes: a library user
 //! gets `io::Result`s and typed errors from it, and `cli` turns them into messages.
 
 mod background;
+mod identity;
 mod input;
 pub mod map;
+mod packet_writer;
 mod signals;
 pub mod udp;
 mod write;
 
 pub use background::BackgroundWriter;
+pub use identity::{first_clash, FileId};
 pub use input::{is_input_error, Input, OpenError};
 pub use map::{prefetch, release, ReleaseBehind, RELEASE_BLOCK};
+pub use packet_writer::{is_packet_socket, PacketWriter};
 pub use signals::{die_of_stop_signal, stop_on_signals, stop_requested};
 pub use write::{write_all_vectored, IOV_MAX};
 
@@ -81,24 +87,43 @@ pub fn stdout_file() -> io::Result<File> {
     out.as_fd().try_clone_to_owned().map(File::from)
 }
 
-/// True when the program was started with standard output closed (`prog >&-`).
+/// True when the program was started with standard output closed (`prog >&-`): data
+/// written there would vanish unseen.
 ///
 /// Rust's runtime does not leave descriptor 1 closed: before `main` it opens `/dev/null`
-/// there, read-write, so every write succeeds and the data is lost without a word. A
-/// shell's `>/dev/null` opens it write-only, so /dev/null opened read-write on descriptor 1
-/// is the mark of a closed output. (A parent that deliberately hands over /dev/null
-/// read-write looks the same; writing binary data nowhere is refused then too.)
+/// there, so every write succeeds and the data is lost without a word. What was there is
+/// therefore looked at before the runtime starts, by [`STDOUT_AT_START`], a constructor
+/// the C library runs before `main` (Linux). A /dev/null handed over on purpose, read-write
+/// as Python's `subprocess.DEVNULL` and service managers open it, is an open output like
+/// any other. Where no constructor runs, nothing is detected.
 pub fn stdout_is_closed() -> bool {
-    use rustix::fs::{FileType, OFlags};
-    let out = io::stdout();
-    let fd = out.as_fd();
-    let (Ok(st), Ok(null)) = (rustix::fs::fstat(fd), rustix::fs::stat("/dev/null")) else {
-        return false;
-    };
-    let is_char = |mode| FileType::from_raw_mode(mode) == FileType::CharacterDevice;
-    let is_null = is_char(st.st_mode) && is_char(null.st_mode) && st.st_rdev == null.st_rdev;
-    is_null && rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f & OFlags::RWMODE == OFlags::RDWR)
+    #[cfg(target_os = "linux")]
+    {
+        // Read through the constructor's static, so that the linker keeps it.
+        let record: extern "C" fn() = std::hint::black_box(STDOUT_AT_START);
+        let _ = record;
+    }
+    STDOUT_CLOSED_AT_START.load(std::sync::atomic::Ordering::Relaxed)
 }
+
+/// Set once, before `main`, when descriptor 1 was not open.
+static STDOUT_CLOSED_AT_START: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Runs before `main` and before Rust's runtime puts `/dev/null` on closed standard
+/// descriptors: the C library calls every function in `.init_array` first.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static STDOUT_AT_START: extern "C" fn() = {
+    extern "C" fn record() {
+        // SAFETY: fcntl(F_GETFD) only asks about a descriptor number; EBADF means closed.
+        let closed = unsafe { libc::fcntl(1, libc::F_GETFD) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
+        STDOUT_CLOSED_AT_START.store(closed, std::sync::atomic::Ordering::Relaxed);
+    }
+    record
+};
 
 /// Wait until `fd` has input (or its end) to read, for at most `timeout`; true if ready.
 /// Lets a live receiver do timed work between packets without a busy loop.

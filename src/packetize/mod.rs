@@ -17,8 +17,9 @@
 //! so payloads are still sent from where they lie. Offsets and the FEC code count the data
 //! alone.
 //!
-//! This module does not pace by itself beyond what [`Pacer`] is given, and knows nothing of
-//! sockets.
+//! This module does not pace by itself beyond what [`Pacer`] is given. Of sockets it knows
+//! one thing: on a datagram or sequenced-packet socket every write is a message, so
+//! [`writer_for`] sends each packet as one ([`datagrams`]).
 
 use crate::descriptor::{Descriptor, MediaType, HEAD_MAX};
 use crate::fec::{self, Scheme};
@@ -26,6 +27,7 @@ use crate::wire::auth::{Signer, MAX_KEYED_DATA};
 use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::{self, Read, Write};
 
+mod datagrams;
 mod fountain;
 pub mod interleave;
 mod pacer;
@@ -75,7 +77,9 @@ pub const MAX_INTERLEAVE_BYTES: usize = 64 << 20;
 impl Settings {
     /// The span, in data packets, for an input of `input_packets` data packets (`None`:
     /// unknown, a pipe), or `None` when the packets go in order. A span is never longer
-    /// than the input, and with FEC it is a whole number of groups.
+    /// than the input (rounded up to whole groups), and with FEC it is a whole number of
+    /// groups. A span of one row (one packet, or one group with FEC) would be sent in order
+    /// anyway, so it is `None`: pktize(5) announces INTERLEAVED only for two rows or more.
     pub fn interleave_span(&self, input_packets: Option<u64>) -> Option<usize> {
         let p = self.payload_len.max(1);
         let cap = (MAX_INTERLEAVE_BYTES / p).max(1);
@@ -90,7 +94,7 @@ impl Settings {
         };
         let k = self.fec.map_or(1, |s| usize::from(s.data));
         let span = want.div_ceil(k) * k;
-        (span > 1).then_some(span)
+        (span > k).then_some(span)
     }
 }
 
@@ -313,10 +317,17 @@ pub fn random_transfer_id() -> u16 {
 /// filled). Half the pipe `io::grow_pipe` asks for: 512 KiB ran 1.06x as fast as 1 MiB.
 const BACKGROUND_WRITE: usize = 512 << 10;
 
-/// Where packets for `out` are best written: a paced transfer straight to it, so each
-/// batch leaves when the pacer says; any other through a [`crate::io::BackgroundWriter`],
-/// so the checksums and parity of the next batch are computed while this one is written.
+/// Where packets for `out` are best written: to a datagram or sequenced-packet socket one
+/// packet per message, paced or not ([`datagrams`]); a paced transfer straight to `out`,
+/// so each batch leaves when the pacer says; any other through a
+/// [`crate::io::BackgroundWriter`], so the checksums and parity of the next batch are
+/// computed while this one is written.
 pub fn writer_for(out: std::fs::File, settings: &Settings) -> io::Result<Box<dyn Write>> {
+    use std::os::fd::AsFd;
+    if crate::io::is_packet_socket(out.as_fd()) {
+        let out = crate::io::PacketWriter::new(out);
+        return Ok(Box::new(datagrams::Datagrams::new(out)));
+    }
     Ok(match settings.bytes_per_sec {
         Some(_) => Box::new(out),
         None => Box::new(crate::io::BackgroundWriter::new(out, BACKGROUND_WRITE)?),
@@ -416,20 +427,34 @@ pub fn packetize_stream(
     }
     // Room for many payloads per read; `pending` bytes at the front are not yet sent.
     let capacity = (WRITE_BATCH / payload_len).max(2) * payload_len;
-    let mut buf = vec![0u8; capacity.max(HEAD_MAX)];
-    // Descriptors carry the head of the data. The first one takes what the first read
-    // gave, so a slow producer is not held up; later ones carry more, up to HEAD_MAX.
+    let mut buf = vec![0u8; capacity.max(2 * HEAD_MAX)];
+    // Descriptors carry the head of the data (pktize(5)). From a pipe the first one holds
+    // exactly the first min(HEAD_MAX, payload_len) bytes (all of a shorter input): the
+    // first data packet waits for a byte past its payload anyway, so a slow producer is
+    // held up no longer than it would be without descriptors. Later ones hold more of the
+    // same bytes as more has been read, up to HEAD_MAX: at the default payload (HEAD_MAX
+    // bytes) every descriptor holds the head a file gives.
+    let first_head = HEAD_MAX.min(payload_len);
     let mut head = Vec::with_capacity(HEAD_MAX);
     let mut pending = 0;
-    loop {
+    let mut eof = false;
+    while pending <= first_head && !eof {
         let n = crate::io::read_some(input, &mut buf[pending..])?;
-        let take = (HEAD_MAX - head.len()).min(n);
-        if take > 0 || pending == 0 {
-            head.extend_from_slice(&buf[pending..pending + take]);
+        eof = n == 0;
+        pending += n;
+    }
+    head.extend_from_slice(&buf[..pending.min(first_head)]);
+    sender.describe(&packetizer, settings, &head);
+    // Where buf[0] lies in the data, to grow the head from what was read.
+    let mut buf_at = 0;
+    loop {
+        let known = buf_at + pending;
+        if head.len() < HEAD_MAX && known > head.len() {
+            let end = known.min(HEAD_MAX);
+            head.extend_from_slice(&buf[head.len() - buf_at..end - buf_at]);
             sender.describe(&packetizer, settings, &head);
         }
-        pending += n;
-        if n == 0 {
+        if eof {
             break;
         }
         // Send every full payload but keep at least one byte back: the last packet must
@@ -443,6 +468,10 @@ pub fn packetize_stream(
         sender.out.flush()?;
         buf.copy_within(sendable..pending, 0);
         pending -= sendable;
+        buf_at += sendable;
+        let n = crate::io::read_some(input, &mut buf[pending..])?;
+        eof = n == 0;
+        pending += n;
     }
     sender.send(&mut packetizer, &buf[..pending], true, &mut |_| {})?;
     sender.out.flush()?;
@@ -479,9 +508,20 @@ fn stream_interleaved(
             filled += n;
         }
         if !described {
+            if eof {
+                // The whole input is in hand: its span is capped at its length, as from a
+                // file, so the descriptors announce the same span either way.
+                let packets = (filled as u64).div_ceil(settings.payload_len as u64);
+                packetizer.span = settings.interleave_span(Some(packets));
+            }
             // The whole span is read before anything is sent: the head is complete.
             sender.describe(packetizer, &settings, &buf[..filled.min(HEAD_MAX)]);
             described = true;
+            if packetizer.span.is_none() {
+                // One row: in order, as from a file.
+                sender.send(packetizer, &buf[..filled], true, &mut |_| {})?;
+                break;
+            }
         }
         if eof {
             sender.send_interleaved(packetizer, &buf[..filled], &mut |_| {})?;

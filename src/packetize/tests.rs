@@ -239,7 +239,8 @@ mod interleaved_tests {
     fn spans_are_whole_groups_and_no_longer_than_the_input() {
         let s = settings(Some(Scheme::new(8, 2).unwrap()), Interleave::Packets(20));
         assert_eq!(s.interleave_span(None), Some(24));
-        assert_eq!(s.interleave_span(Some(3)), Some(8));
+        assert_eq!(s.interleave_span(Some(3)), None, "one row: sent in order");
+        assert_eq!(s.interleave_span(Some(9)), Some(16));
         let s = settings(None, Interleave::Whole);
         assert_eq!(s.interleave_span(Some(1)), None);
         assert_eq!(s.interleave_span(None), Some(DEFAULT_INTERLEAVE_BYTES / 10));

@@ -18,6 +18,8 @@
 //! ([`Report::short`]), never dropped silently. Pages of a mapped input are released
 //! behind the reader, so a long mapped file does not grow the resident set.
 //!
+//! A Y4M stream (`y4m`) says its own size and format: [`convert_y4m`].
+//!
 //! `source` owns the input side (maps, streams, spooling, the kernel copy); `frames` walks
 //! the frames and writes the images. This module does not parse arguments or print; the
 //! binary does.
@@ -25,9 +27,11 @@
 mod fit;
 mod frames;
 mod source;
+mod y4m;
 
 pub use fit::sizes_that_fit;
 pub use source::{open_input, KernelCopy};
+pub use y4m::{convert_y4m, Y4mInputError};
 
 use crate::io::Input;
 use crate::pixel::{Converter, GeometryError, Layout, Output, PixelFormat, Rgb, YuvOptions};

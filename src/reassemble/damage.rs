@@ -85,6 +85,8 @@ pub struct DamageMap {
     keep_all: bool,
     /// Repairs, when recorded (`record_repairs`), in the order they happened.
     repairs: Option<Vec<(Repair, u64, u64)>>,
+    /// The end of the last final range: ranges are final in output order.
+    final_end: u64,
 }
 
 impl DamageMap {
@@ -95,6 +97,7 @@ impl DamageMap {
             sink,
             keep_all: false,
             repairs: None,
+            final_end: 0,
         }
     }
 
@@ -168,6 +171,16 @@ impl DamageMap {
     pub fn record_inside(&mut self, kind: RangeKind, start: u64, end: u64) {
         let at = self.recent.partition_point(|r| r.start < start);
         self.recent.insert(at, DamagedRange { kind, start, end });
+    }
+
+    /// Record `start..end`, which no range covers, as damaged, if it is still open (after
+    /// every final range); false when it is not, and nothing was recorded.
+    pub fn record_damaged_open(&mut self, start: u64, end: u64) -> bool {
+        if start < self.final_end {
+            return false;
+        }
+        self.record_inside(RangeKind::Damaged, start, end);
+        true
     }
 
     /// A late packet arrived intact for `start..end`: remove that span from recent ranges.
@@ -252,6 +265,7 @@ impl DamageMap {
     }
 
     fn finalize(&mut self, r: &DamagedRange) -> io::Result<()> {
+        self.final_end = self.final_end.max(r.end);
         match r.kind {
             RangeKind::Lost => {
                 self.totals.lost_bytes += r.end - r.start;

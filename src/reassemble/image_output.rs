@@ -8,7 +8,7 @@
 //! through unchanged, with a note ([`ImageOutput::note`]).
 
 use super::output::Output;
-use crate::conceal::Concealer;
+use crate::conceal::{Concealer, Mode};
 use crate::image::{self, Geometry};
 use std::io::{self, Write};
 use std::ops::Range;
@@ -24,13 +24,30 @@ pub trait ImageOutput {
     fn note(&self) -> Option<String>;
 }
 
-/// Where the geometry comes from.
+/// Where the geometry comes from, and where concealment takes lost pixels from.
 #[derive(Debug, Clone)]
 pub enum ImageSource {
-    /// From the head of the data (PNM or BMP header).
-    Head,
+    /// From the head of the data (PNM, BMP or Y4M header).
+    Head(Mode),
     /// Given: raw pixels.
-    Given(Geometry),
+    Given(Geometry, Mode),
+}
+
+impl ImageSource {
+    pub fn mode(&self) -> Mode {
+        match self {
+            ImageSource::Head(m) | ImageSource::Given(_, m) => *m,
+        }
+    }
+}
+
+/// A concealer for `geometry`, knowing the transfer's length when it is known.
+fn concealer(geometry: Geometry, mode: Mode, len: Option<u64>) -> Box<Concealer> {
+    let mut c = Box::new(Concealer::new(geometry).with_mode(mode));
+    if let Some(len) = len {
+        c.expect_len(len);
+    }
+    c
 }
 
 /// Pass `len` bytes read by `read` through concealment (with a geometry) or fill over the
@@ -39,12 +56,13 @@ pub enum ImageSource {
 pub fn render(
     len: u64,
     unknown: &[Range<u64>],
-    geometry: Option<&Geometry>,
+    geometry: Option<(&Geometry, Mode)>,
     fill: &[u8],
     read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
     emit: &mut dyn FnMut(u64, &[u8]) -> io::Result<()>,
 ) -> io::Result<u64> {
-    let mut concealer = geometry.map(|g| Concealer::new(g.clone()));
+    let mut concealer = geometry.map(|(g, mode)| concealer(g.clone(), mode, Some(len)));
+    let geometry = geometry.map(|(g, _)| g);
     let mut buf = vec![0u8; BLOCK];
     let (mut at, mut out_at) = (0u64, 0u64);
     let origin = geometry
@@ -99,6 +117,9 @@ pub struct ConcealingStream<O: Output> {
     /// Bytes handed to `inner`.
     given: u64,
     note: Option<String>,
+    mode: Mode,
+    /// The transfer's length, once known.
+    len: Option<u64>,
 }
 
 enum State {
@@ -110,9 +131,10 @@ enum State {
 
 impl<O: Output> ConcealingStream<O> {
     pub fn new(inner: O, source: ImageSource) -> Self {
+        let mode = source.mode();
         let state = match source {
-            ImageSource::Head => State::Sniffing(Vec::new(), Vec::new()),
-            ImageSource::Given(g) => State::Concealing(Box::new(Concealer::new(g))),
+            ImageSource::Head(_) => State::Sniffing(Vec::new(), Vec::new()),
+            ImageSource::Given(g, _) => State::Concealing(concealer(g, mode, None)),
         };
         ConcealingStream {
             inner,
@@ -120,6 +142,8 @@ impl<O: Output> ConcealingStream<O> {
             taken: 0,
             given: 0,
             note: None,
+            mode,
+            len: None,
         }
     }
 
@@ -166,7 +190,7 @@ impl<O: Output> ConcealingStream<O> {
         match image::from_head(&head) {
             Ok(g) => {
                 self.note = Some(format!("concealing {}", g.description));
-                let mut c = Box::new(Concealer::new(g));
+                let mut c = concealer(g, self.mode, self.len);
                 c.push(&head, &holes);
                 let ready = c.ready();
                 self.inner.write_at(0, ready)?;
@@ -208,6 +232,14 @@ impl<O: Output> Output for ConcealingStream<O> {
 
     fn can_write_at(&self, at: u64) -> bool {
         at == self.taken
+    }
+
+    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+        self.len = Some(self.len.map_or(len, |l| l.max(len)));
+        if let State::Concealing(c) = &mut self.state {
+            c.expect_len(len);
+        }
+        self.inner.set_len_hint(len)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -286,9 +318,10 @@ impl<W: Write> HeldOutput<W> {
     /// shown as fill, not extended from above: an extension would change with every row
     /// that lands, and a snapshot must only get better.
     fn write_whole(&mut self, unknown: &[Range<u64>], tail_as_fill: bool) -> io::Result<()> {
+        let mode = self.conceal.as_ref().map_or(Mode::Spatial, |s| s.mode());
         let geometry = match &self.conceal {
-            Some(ImageSource::Given(g)) => Some(g.clone()),
-            Some(ImageSource::Head) => {
+            Some(ImageSource::Given(g, _)) => Some(g.clone()),
+            Some(ImageSource::Head(_)) => {
                 let head = &self.bytes[..self.bytes.len().min(HEAD_BYTES)];
                 match image::from_head(head) {
                     Ok(g) => Some(g),
@@ -310,7 +343,7 @@ impl<W: Write> HeldOutput<W> {
         let concealed = render(
             tail,
             unknown,
-            geometry.as_ref(),
+            geometry.as_ref().map(|g| (g, mode)),
             &self.fill,
             &mut |at, block| {
                 block.copy_from_slice(&bytes[at as usize..at as usize + block.len()]);

@@ -83,7 +83,9 @@ pub struct Settings {
     /// Asked while writing long runs of fill: true once the program should stop.
     pub stop: fn() -> bool,
     /// Stop taking packets once the followed transfer is whole (every byte intact) when
-    /// its sender announced a carousel, instead of reading the input to its end.
+    /// its sender announced a carousel, instead of reading the input to its end (the
+    /// report says so: [`Report::stopped_whole`]). [`receive`] reads a file to its end
+    /// whatever this says, so a transfer after the carousel is received.
     pub stop_when_whole: bool,
     /// Take only packets authenticated with this key (see [`crate::wire::auth`]); without one,
     /// keyed packets are counted and ignored.
@@ -384,19 +386,40 @@ impl<O: Output> Reassembler<O> {
     fn accept_data(&mut self, p: &Packet) -> Result<(), ReassembleError> {
         self.check_resumed(p)?;
         match self.belongs(p) {
-            Belongs::Current => {}
-            Belongs::NewTransfer => {
-                self.end_transfer()?;
-                self.start_transfer(p.header.transfer_id)?;
+            Belongs::Current => {
+                // The current transfer advancing while another's packets are held: the
+                // two run side by side (see tracker), that one is another sender's.
+                let advances = self
+                    .current
+                    .as_ref()
+                    .is_some_and(|t| p.stated_end() > t.highest_end());
+                if let Some(held) = self.tracker.current_packet(advances) {
+                    self.drop_held(held);
+                }
             }
+            Belongs::NewTransfer => self.next_transfer(p.header.transfer_id)?,
             Belongs::Other => return self.other_transfer(p),
         }
-        // A packet of the current transfer breaks a run of another one: that one is a
-        // sender running at the same time, not the next transfer.
-        if let Some(held) = self.tracker.break_run() {
-            self.drop_held(held);
-        }
         self.place(p)
+    }
+
+    /// End the current transfer and start transfer `id`, placing what was held for it.
+    fn next_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
+        self.end_transfer()?;
+        self.start_transfer(id)?;
+        let mut dropped = Vec::new();
+        let held = self.tracker.take_for(id, &mut dropped);
+        self.drop_held(dropped);
+        self.place_held(held)
+    }
+
+    /// Place packets held for the current transfer, in the order they arrived.
+    fn place_held(&mut self, held: Vec<Held>) -> Result<(), ReassembleError> {
+        for h in held {
+            self.place(&h.packet())?;
+            self.pool.push(h.payload);
+        }
+        Ok(())
     }
 
     fn drop_held(&mut self, held: Vec<Held>) {
@@ -410,17 +433,26 @@ impl<O: Output> Reassembler<O> {
             self.counts.foreign += 1;
             return Ok(());
         }
-        let buf = self.pool.pop().unwrap_or_default();
         let mut dropped = Vec::new();
+        if let Some((id, held)) = self
+            .tracker
+            .displaced_by(p.header.transfer_id, &mut dropped)
+        {
+            // What was held came after the current transfer: it is the next one, and this
+            // packet is taken anew against it.
+            self.end_transfer()?;
+            self.start_transfer(id)?;
+            self.place_held(held)?;
+            return self.accept_data(p);
+        }
+        self.drop_held(std::mem::take(&mut dropped));
+        let buf = self.pool.pop().unwrap_or_default();
         let run = self.tracker.hold(p, buf, &mut dropped);
         self.drop_held(dropped);
         if let Some((id, held)) = run {
             self.end_transfer()?;
             self.start_transfer(id)?;
-            for h in held {
-                self.place(&h.packet())?;
-                self.pool.push(h.payload);
-            }
+            self.place_held(held)?;
         }
         Ok(())
     }
@@ -564,16 +596,16 @@ impl<O: Output> Reassembler<O> {
             None => self.start_transfer(id)?,
             Some(t) if t.id == id && !t.is_complete() => {}
             // A finished transfer's trailing descriptor, or a carousel's next pass.
+            // After descriptors disagreed, no descriptor can tell the next run apart (its
+            // data packets still can): this one is counted among the conflicting.
+            Some(t) if t.id == id && t.head_disputed() => {}
             Some(t)
                 if t.id == id
                     && t.descriptor.as_ref().is_none_or(|old| old.agrees_with(&d))
                     && p.header.total_len.is_none_or(|n| t.extent.end() == Some(n)) => {}
             // After a finished transfer, a descriptor that says something else starts the
             // next one: a new run with the same id, or another sender's transfer.
-            Some(t) if t.is_complete() => {
-                self.end_transfer()?;
-                self.start_transfer(id)?;
-            }
+            Some(t) if t.is_complete() => self.next_transfer(id)?,
             // Another transfer while this one runs: keep it for when (if) that one starts.
             Some(_) => {
                 self.tracker.keep_descriptor(id, d, p.header.total_len);
@@ -585,6 +617,24 @@ impl<O: Output> Reassembler<O> {
             .apply_descriptor(d, p.header.total_len, &mut cx)?;
         self.after_descriptor();
         Ok(())
+    }
+
+    /// The input ended with packets of another transfer held: that transfer followed the
+    /// current one (too short to take over by itself, see tracker), so it is the next
+    /// transfer, unless it has the id of the transfer before the current one (leftovers
+    /// of that one: counted, not written).
+    fn take_held_at_end(&mut self) -> Result<(), ReassembleError> {
+        let Some((id, held)) = self.tracker.take_held() else {
+            return Ok(());
+        };
+        let leftovers = self.finished.last().is_some_and(|t| t.id == id);
+        if leftovers || self.refused.is_some() {
+            self.drop_held(held);
+            return Ok(());
+        }
+        self.end_transfer()?;
+        self.start_transfer(id)?;
+        self.place_held(held)
     }
 
     /// Live mode: fill a gap that has held up later packets for too long.
@@ -615,9 +665,9 @@ impl<O: Output> Reassembler<O> {
     /// The input ended: settle everything and return the report. A stop request while
     /// writing fill ends it early, keeping what was settled.
     pub fn finish(mut self) -> io::Result<(Report, O)> {
-        let held = self.tracker.take_held();
-        self.counts.foreign += held.len() as u64;
-        match self.end_transfer() {
+        let stopped_whole = self.refused.is_none() && self.done();
+        let ended = self.take_held_at_end().and_then(|()| self.end_transfer());
+        match ended {
             Ok(())
             | Err(
                 ReassembleError::Stopped
@@ -656,6 +706,7 @@ impl<O: Output> Reassembler<O> {
                 Some(e @ ReassembleError::Mismatch(_)) => Some(e.to_string()),
                 _ => None,
             },
+            stopped_whole,
         };
         self.sink.damage.finish(&report)?;
         Ok((report, self.sink.out))

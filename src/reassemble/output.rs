@@ -358,8 +358,8 @@ impl FileOutput {
     /// The pass over the holes: read the file, conceal, write back what changed.
     fn conceal_holes(&mut self, source: &ImageSource, unknown: &[Range<u64>]) -> io::Result<()> {
         let geometry = match source {
-            ImageSource::Given(g) => g.clone(),
-            ImageSource::Head => {
+            ImageSource::Given(g, _) => g.clone(),
+            ImageSource::Head(_) => {
                 let mut head = vec![0; 1024.min(self.len as usize)];
                 self.file.read_exact_at(&mut head, 0)?;
                 match crate::image::from_head(&head) {
@@ -372,11 +372,11 @@ impl FileOutput {
             }
         };
         let file = &self.file;
-        let len = self.len.min(geometry.end());
+        let len = self.len.min(geometry.conceal_end());
         let concealed = render(
             len,
             unknown,
-            Some(&geometry),
+            Some((&geometry, source.mode())),
             &[0],
             &mut |at, block| file.read_exact_at(block, at),
             &mut |at, data| file.write_all_at(data, at),

@@ -56,6 +56,8 @@ pub struct Plan {
     pub output: Option<PathBuf>,
     /// Hide lost pixels of an image.
     pub conceal: bool,
+    /// Where concealment takes a frame's lost pixels from (space, the previous frame).
+    pub conceal_mode: crate::conceal::Mode,
     /// The data's geometry when it is raw pixels; otherwise it is read from the head.
     pub image: Option<Geometry>,
     /// Most bytes held in memory for a transfer held whole (snapshots, a carousel to a
@@ -69,6 +71,9 @@ pub struct Plan {
     pub report: Option<PathBuf>,
     /// The report of an earlier reception into `output` to continue.
     pub resume: Option<PathBuf>,
+    /// The input's name (`None` or `-`: standard input), only to check that no output
+    /// is the input.
+    pub input: Option<PathBuf>,
 }
 
 /// Which file an error is about.
@@ -78,18 +83,27 @@ pub enum Role {
     Report,
     Map,
     Resume,
+    /// The input, named or standard input.
+    Input,
+    /// Standard output, when the data goes there.
+    Stdout,
 }
 
 /// Why a reception could not start or go on. No message names a command-line option:
 /// the binary says which of its options each variant is about.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
-    #[error("the report and the output name the same file, {0}")]
-    ReportIsOutput(PathBuf),
+    /// Two of the files are one (see [`crate::io::FileId`]): writing the second would
+    /// destroy the first (or interleave with it). `path` is the one of them that was
+    /// named, if either was.
+    #[error("{first:?} and {second:?} name the same file{}", .path.as_ref().map(|p| format!(", {}", p.display())).unwrap_or_default())]
+    SameFile {
+        first: Role,
+        second: Role,
+        path: Option<PathBuf>,
+    },
     #[error("resuming needs an output file")]
     ResumeWithoutFile,
-    #[error("the resumed report and the output name the same file, {0}")]
-    ResumeIsOutput(PathBuf),
     /// The earlier report cannot be resumed from.
     #[error("{path}: {source}", path = .0.display(), source = .1)]
     ResumeReport(PathBuf, ResumeError),
@@ -217,11 +231,7 @@ impl Reception {
     pub fn new(mut plan: Plan) -> Result<Reception, ReceiveError> {
         // `-` is standard output, as coreutils have it.
         let output = plan.output.clone().filter(|p| p != Path::new("-"));
-        if let (Some(out), Some(report)) = (&output, &plan.report) {
-            if same_file(out, report) {
-                return Err(ReceiveError::ReportIsOutput(out.clone()));
-            }
-        }
+        check_files(&plan, output.as_deref())?;
         let resume = match (&plan.resume, &output) {
             (Some(_), None) => return Err(ReceiveError::ResumeWithoutFile),
             (Some(path), Some(out)) => Some(load_resume(path, out, plan.settings.transfer_id)?),
@@ -252,7 +262,10 @@ impl Reception {
         // Resuming with the report in place: write the new one beside it, and put it in
         // place only at the end (a transfer that does not match leaves the old one).
         let report_path = match (&plan.report, &plan.resume) {
-            (Some(r), Some(old)) if same_file(r, old) => {
+            (Some(r), Some(old))
+                if crate::io::FileId::of_path(r)
+                    .same_output_as(&crate::io::FileId::of_path(old)) =>
+            {
                 let mut name = r.file_name().unwrap_or_default().to_os_string();
                 name.push(".new");
                 Some(r.with_file_name(name))
@@ -331,8 +344,8 @@ impl Reception {
         let plan = &self.plan;
         let settings = plan.settings.clone();
         let source = match &plan.image {
-            Some(g) => ImageSource::Given(g.clone()),
-            None => ImageSource::Head,
+            Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
+            None => ImageSource::Head(plan.conceal_mode),
         };
         let stdout = || pio::stdout_file().map_err(ReceiveError::Stdout);
         match &self.output {
@@ -395,6 +408,10 @@ fn reassemble_into<O: Output + ImageOutput>(
     feed: Feed,
 ) -> Result<(Report, Option<String>), ReceiveError> {
     let live = settings.live_latency.is_some();
+    let mut settings = settings;
+    // A file ends: read it all, so a transfer after a whole carousel is not left unread
+    // (stopping early only spares a receiver of an endless stream from waiting).
+    settings.stop_when_whole &= matches!(input, Input::Stream(_));
     let mut r = Reassembler::new(settings, out, damage);
     let fed = match (feed.udp, input) {
         (Some(mut rx), _) => {
@@ -445,9 +462,6 @@ fn file_error(role: Role, path: &Path) -> impl FnOnce(io::Error) -> ReceiveError
 
 /// Read the report of the reception to continue into `out`, and check `out` against it.
 fn load_resume(path: &Path, out: &Path, id: Option<u16>) -> Result<Resume, ReceiveError> {
-    if same_file(out, path) {
-        return Err(ReceiveError::ResumeIsOutput(out.to_path_buf()));
-    }
     let file = File::open(path).map_err(file_error(Role::Resume, path))?;
     let resume =
         Resume::from_reader(file).map_err(|e| ReceiveError::ResumeReport(path.to_path_buf(), e))?;
@@ -463,21 +477,45 @@ fn load_resume(path: &Path, out: &Path, id: Option<u16>) -> Result<Resume, Recei
     Ok(resume)
 }
 
-/// True when two paths name one file: the same inode if both exist, else the same path.
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        (Err(_), Err(_)) => absolute(a) == absolute(b),
-        _ => false,
-    }
-}
-
-/// A path made absolute through its (existing) directory, for comparing new files' names.
-fn absolute(p: &Path) -> Option<PathBuf> {
-    let dir = match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
-        _ => std::env::current_dir().ok()?,
+/// Refuse, before anything is opened, an output that is the input, two outputs that are
+/// one file (standard output among them when the data goes there), and an output that is
+/// the report being resumed, but for the report itself: resuming rewrites the report it
+/// read (put in place at the end, see [`Reception::run`]).
+fn check_files(plan: &Plan, output: Option<&Path>) -> Result<(), ReceiveError> {
+    use crate::io::{first_clash, FileId};
+    use std::os::fd::AsFd;
+    let named = |role: Role, path: &Path| (role, FileId::of_path(path));
+    let input = match plan.input.as_deref().filter(|p| *p != Path::new("-")) {
+        Some(path) => named(Role::Input, path),
+        None => (Role::Input, FileId::of_fd(io::stdin().as_fd())),
     };
-    Some(dir.join(p.file_name()?))
+    let mut outputs = vec![match output {
+        Some(path) => named(Role::Output, path),
+        None => (Role::Stdout, FileId::of_fd(io::stdout().as_fd())),
+    }];
+    outputs.extend(plan.map.as_deref().map(|p| named(Role::Map, p)));
+    outputs.extend(plan.report.as_deref().map(|p| named(Role::Report, p)));
+    let resumed: Vec<_> = plan.resume.iter().map(|p| named(Role::Resume, p)).collect();
+    let not_report: Vec<_> = outputs
+        .iter()
+        .filter(|(r, _)| *r != Role::Report)
+        .cloned()
+        .collect();
+    let clash = first_clash(&[input], &outputs).or_else(|| first_clash(&resumed, &not_report));
+    let Some((first, second)) = clash else {
+        return Ok(());
+    };
+    let path_of = |role| match role {
+        Role::Output => output,
+        Role::Report => plan.report.as_deref(),
+        Role::Map => plan.map.as_deref(),
+        Role::Resume => plan.resume.as_deref(),
+        Role::Input => plan.input.as_deref().filter(|p| *p != Path::new("-")),
+        Role::Stdout => None,
+    };
+    Err(ReceiveError::SameFile {
+        first,
+        second,
+        path: path_of(second).or(path_of(first)).map(Path::to_path_buf),
+    })
 }

@@ -11,6 +11,7 @@
 use super::output::Output;
 use super::packet::Packet;
 use super::{ReassembleError, Reassembler};
+use crate::fec::ParityTaken;
 
 impl<O: Output> Reassembler<O> {
     /// Take a parity packet: it belongs to the followed transfer or is counted foreign.
@@ -26,7 +27,11 @@ impl<O: Output> Reassembler<O> {
             }
         }
         self.counts.parity += 1;
-        self.fec.parity(&p.header, p.payload, p.is_intact());
+        if self.fec.parity(&p.header, p.payload, p.is_intact()) == ParityTaken::Conflict {
+            // Two parity packets for one slot: as for two data packets for one range, the
+            // result is never "intact" (a rebuild may have used the wrong one).
+            self.counts.conflicting += 1;
+        }
         self.place_recovered()
     }
 

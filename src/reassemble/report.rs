@@ -13,7 +13,7 @@
 //!                "descriptors": N, "bad_descriptors": N, "conflicting_descriptors": N,
 //!                "rejected": N, "unauthenticated": N, "keyed": N },
 //!   "bytes": { "output": N, "lost": N, "damaged": N, "restored": N, "garbage": N },
-//!   "complete": bool, "intact": bool }
+//!   "complete": bool, "intact": bool, "read_to_end": bool }
 //! ```
 
 use super::damage::{DamagedRange, RangeSink};
@@ -78,6 +78,8 @@ struct TotalsJson<'a> {
     bytes: BytesJson,
     complete: bool,
     intact: bool,
+    /// False when reading stopped once a carousel was whole: what followed was not read.
+    read_to_end: bool,
 }
 
 /// One object per line, spaced as people write JSON: `{"kind": "lost", "offset": 0}`, so a
@@ -171,6 +173,7 @@ impl<W: Write> RangeSink for JsonReport<W> {
             },
             complete: report.complete,
             intact: report.intact(),
+            read_to_end: !report.stopped_whole,
         };
         let body = serde_json::to_string_pretty(&totals).map_err(to_io)?;
         self.write_totals(&body).map_err(marked)
@@ -250,6 +253,13 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
             "descriptors: {} used, {} damaged or malformed, {} conflicting",
             c.descriptors, c.bad_descriptors, c.conflicting_descriptors
         ));
+    }
+    if r.stopped_whole {
+        lines.push(
+            "stopped reading once the carousel was whole: the rest of the input (any later \
+             transfer) was not read"
+                .to_string(),
+        );
     }
     lines.push(if r.intact() {
         format!("complete and intact ({})", human_bytes(r.output_len))

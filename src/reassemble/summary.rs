@@ -26,7 +26,9 @@ pub struct Counts {
     pub late_written: u64,
     /// Packets of transfers not followed, or contradicting their transfer's length.
     pub foreign: u64,
-    /// Intact packets whose range was already placed with other bytes: dropped.
+    /// Intact packets whose range was already placed with other bytes: dropped; and
+    /// parity packets that conflict with one taken for their slot (see
+    /// [`crate::fec::ParityTaken::Conflict`]).
     pub conflicting: u64,
     /// Parity packets of the followed transfer.
     pub parity: u64,
@@ -107,6 +109,10 @@ pub struct Report {
     pub refused: Option<String>,
     /// Resuming: why the transfer is not the one the output holds part of, if it is not.
     pub mismatch: Option<String>,
+    /// Reading stopped once a carousel's transfer was whole (see
+    /// [`super::Settings::stop_when_whole`]): whatever the input held after it, another
+    /// transfer included, was not read.
+    pub stopped_whole: bool,
 }
 
 impl Report {

@@ -10,10 +10,15 @@
 //!   intact first data packet (offset 0) with another length or CRC, or another total.
 //! - Another id starts the next transfer (concatenated in the output) once the followed one
 //!   is complete, or after [`SWITCH_AFTER`] of its packets in a row with none of the
-//!   followed one (the followed one's end was lost); those packets are held meanwhile and
-//!   then placed, so none is lost.
-//! - An id seen interleaved with the followed transfer is another sender's, for the rest
-//!   of the input: it is never taken for the next transfer. All 65536 ids are remembered.
+//!   followed one (the followed one's end was lost), or when the input ends (a short next
+//!   transfer after one whose end was lost); its packets are held meanwhile (at most
+//!   [`HOLD_PACKETS`]) and then placed, so none is lost.
+//! - Packets of the followed transfer that only fill in what it already reached (reordered
+//!   across the boundary, repeated) do not make the next one another sender's; an id is
+//!   another sender's once the followed transfer *advances* [`INTERLEAVED_AFTER`] times
+//!   while its packets are held, or once more than [`HOLD_PACKETS`] of them are held. It is
+//!   then another sender's for the rest of the input: never taken for the next transfer.
+//!   All 65536 ids are remembered.
 
 use super::packet::{Integrity, Packet};
 use crate::descriptor::Descriptor;
@@ -22,6 +27,16 @@ use crate::wire::Header;
 /// Packets of another transfer in a row, with none of the current one, after which the
 /// current transfer is taken to have ended (its last packets lost).
 pub const SWITCH_AFTER: usize = 32;
+
+/// Packets of the followed transfer that reach beyond everything it had reached, arriving
+/// while packets of another id are held, after which that id is another sender's: the two
+/// run side by side. A reordering channel delays packets of the followed transfer past the
+/// next one's first packets, but those fill in behind its end; they do not advance it.
+pub const INTERLEAVED_AFTER: usize = 8;
+
+/// The most packets of a candidate next transfer held (64 payloads: at most 4 MiB, 64 KiB
+/// at the default payload size).
+pub const HOLD_PACKETS: usize = 2 * SWITCH_AFTER;
 
 /// Where a packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +81,23 @@ impl IdSet {
     }
 }
 
+/// Packets of a transfer that may be the next one, and the evidence against that.
+struct Candidate {
+    id: u16,
+    held: Vec<Held>,
+    /// Of its packets since the last one of the followed transfer.
+    run: usize,
+    /// Times the followed transfer advanced since the first was held.
+    advances: usize,
+}
+
 /// The transfer-level state that outlives one transfer.
 pub struct Tracker {
     /// Follow only this id.
     wanted: Option<u16>,
     other_senders: IdSet,
-    /// A run of packets of another transfer.
-    candidate: Option<(u16, Vec<Held>)>,
+    /// Packets of another transfer that may be the next one.
+    candidate: Option<Candidate>,
     /// A descriptor of a transfer not (yet) followed, for when it starts.
     pending_descriptor: Option<(u16, Descriptor, Option<u64>)>,
 }
@@ -92,17 +117,60 @@ impl Tracker {
         self.wanted.is_some_and(|w| w != id) || self.other_senders.contains(id)
     }
 
-    /// A packet of the current transfer arrived: a run of another one held meanwhile is a
-    /// sender running at the same time. Returns the packets dropped, to count and recycle.
-    pub fn break_run(&mut self) -> Option<Vec<Held>> {
-        let (id, held) = self.candidate.take()?;
-        self.other_senders.insert(id);
-        Some(held)
+    /// A packet of the current transfer arrived (`advances`: it reaches beyond everything
+    /// the transfer had reached). When that makes the held candidate another sender's
+    /// (see [`INTERLEAVED_AFTER`]), returns its packets, to count and recycle.
+    pub fn current_packet(&mut self, advances: bool) -> Option<Vec<Held>> {
+        let c = self.candidate.as_mut()?;
+        c.run = 0;
+        c.advances += usize::from(advances);
+        if c.advances < INTERLEAVED_AFTER {
+            return None;
+        }
+        self.other_sender()
     }
 
-    /// Hold a packet of a transfer that may be the next. Returns the run once it is long
-    /// enough to take that transfer as the next one; a run of a different id is dropped
-    /// (returned in `dropped`).
+    /// The candidate is another sender's: forget it, remember its id.
+    fn other_sender(&mut self) -> Option<Vec<Held>> {
+        let c = self.candidate.take()?;
+        self.other_senders.insert(c.id);
+        Some(c.held)
+    }
+
+    /// The packets held for transfer `id`, which starts now (it is the next transfer);
+    /// packets held for another id are returned in `dropped`.
+    pub fn take_for(&mut self, id: u16, dropped: &mut Vec<Held>) -> Vec<Held> {
+        match self.candidate.take() {
+            Some(c) if c.id == id => c.held,
+            Some(c) => {
+                dropped.extend(c.held);
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// A packet of transfer `id`, neither the followed one nor the candidate, arrived. A
+    /// candidate held while the followed transfer did not advance came after it, whole:
+    /// it is returned, to start as the next transfer. One held while the followed transfer
+    /// advanced ran beside it: it is another sender's, and its packets go to `dropped`.
+    pub fn displaced_by(&mut self, id: u16, dropped: &mut Vec<Held>) -> Option<(u16, Vec<Held>)> {
+        match &self.candidate {
+            Some(c) if c.id != id && c.advances == 0 => {
+                self.candidate.take().map(|c| (c.id, c.held))
+            }
+            Some(c) if c.id != id => {
+                dropped.extend(self.other_sender().unwrap_or_default());
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Hold a packet of a transfer that may be the next (call [`Tracker::displaced_by`]
+    /// first). Returns its id and packets once the run is long enough to take that
+    /// transfer as the next one; a candidate that grows past [`HOLD_PACKETS`] is another
+    /// sender's, its packets returned in `dropped`.
     pub fn hold(
         &mut self,
         packet: &Packet,
@@ -110,29 +178,34 @@ impl Tracker {
         dropped: &mut Vec<Held>,
     ) -> Option<(u16, Vec<Held>)> {
         let id = packet.header.transfer_id;
-        if self.candidate.as_ref().is_some_and(|(c, _)| *c != id) {
-            if let Some((_, old)) = self.candidate.take() {
-                dropped.extend(old);
-            }
-        }
-        let (_, run) = self.candidate.get_or_insert_with(|| (id, Vec::new()));
+        let c = self.candidate.get_or_insert_with(|| Candidate {
+            id,
+            held: Vec::new(),
+            run: 0,
+            advances: 0,
+        });
+        debug_assert_eq!(c.id, id, "displaced_by went first");
         let mut payload = buf;
         payload.clear();
         payload.extend_from_slice(packet.payload);
-        run.push(Held {
+        c.held.push(Held {
             header: packet.header,
             payload,
             integrity: packet.integrity,
         });
-        if run.len() >= SWITCH_AFTER {
-            return self.candidate.take();
+        c.run += 1;
+        if c.run >= SWITCH_AFTER {
+            return self.candidate.take().map(|c| (c.id, c.held));
+        }
+        if c.held.len() > HOLD_PACKETS {
+            dropped.extend(self.other_sender().unwrap_or_default());
         }
         None
     }
 
-    /// Packets still held when the input ends.
-    pub fn take_held(&mut self) -> Vec<Held> {
-        self.candidate.take().map(|(_, h)| h).unwrap_or_default()
+    /// The input ends: the candidate held, if any, with its id.
+    pub fn take_held(&mut self) -> Option<(u16, Vec<Held>)> {
+        self.candidate.take().map(|c| (c.id, c.held))
     }
 
     pub fn keep_descriptor(&mut self, id: u16, d: Descriptor, total: Option<u64>) {

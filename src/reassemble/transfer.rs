@@ -61,6 +61,20 @@ pub struct Transfer {
     pub interleave_span: usize,
     /// Seeded from an earlier reception (see [`super::resume`]).
     pub resumed: bool,
+    /// Descriptors of this transfer disagree (with each other or with its data): which
+    /// head is the sender's is not known, so none is used from then on.
+    head_disputed: bool,
+    /// Ranges (transfer offsets) written from the descriptor's head, in order: made
+    /// damaged again if the head is disputed later. Within the head's 1024 bytes.
+    restored: Vec<std::ops::Range<u64>>,
+}
+
+/// The head a transfer may restore bytes from: none while descriptors disagree.
+fn head_of(descriptor: &Option<Descriptor>, disputed: bool) -> &[u8] {
+    match descriptor {
+        Some(d) if !disputed => &d.head,
+        _ => &[],
+    }
 }
 
 impl Transfer {
@@ -80,6 +94,8 @@ impl Transfer {
             damage_at_start,
             interleave_span: 0,
             resumed: false,
+            head_disputed: false,
+            restored: Vec::new(),
         }
     }
 
@@ -104,6 +120,11 @@ impl Transfer {
             self.extent.state_from_data(len);
         }
         self.resumed = true;
+    }
+
+    /// The furthest any of its packets reached (transfer offset).
+    pub fn highest_end(&self) -> u64 {
+        self.highest_end
     }
 
     /// Every byte up to the known end is settled.
@@ -190,7 +211,10 @@ impl Transfer {
                 cx.counts.foreign += 1;
                 return Ok(());
             }
-            ExtentVerdict::OverridesDescriptor => cx.counts.conflicting_descriptors += 1,
+            ExtentVerdict::OverridesDescriptor => {
+                cx.counts.conflicting_descriptors += 1;
+                self.dispute_head(cx);
+            }
         }
         self.check_size(p.stated_end(), cx)?;
         match (self.extent.end(), self.extent.known_from_data()) {
@@ -311,7 +335,44 @@ impl Transfer {
     }
 
     fn head(&self) -> &[u8] {
-        self.descriptor.as_ref().map_or(&[][..], |d| &d.head[..])
+        head_of(&self.descriptor, self.head_disputed)
+    }
+
+    /// Descriptors of this transfer disagreed: its head is not known.
+    pub fn head_disputed(&self) -> bool {
+        self.head_disputed
+    }
+
+    /// Bytes `from..to` (transfer offsets) were written from the descriptor's head.
+    pub(super) fn note_restored<O: Output>(&mut self, from: u64, to: u64, cx: &mut Ctx<O>) {
+        cx.counts.restored_bytes += to - from;
+        let base = self.base;
+        cx.sink
+            .damage
+            .note_repair(Repair::Restored, base + from, base + to);
+        match self.restored.last_mut() {
+            Some(last) if last.end == from => last.end = to,
+            _ => self.restored.push(from..to),
+        }
+    }
+
+    /// Descriptors disagree: the head is not known. Use it no more, and make what was
+    /// restored from it damaged (an intact packet for it still repairs it; until then the
+    /// result is not intact on a descriptor's word).
+    pub(super) fn dispute_head<O: Output>(&mut self, cx: &mut Ctx<O>) {
+        if self.head_disputed {
+            return;
+        }
+        self.head_disputed = true;
+        for r in std::mem::take(&mut self.restored) {
+            let (start, end) = (self.base + r.start, self.base + r.end);
+            cx.counts.restored_bytes -= r.end - r.start;
+            if !cx.sink.damage.record_damaged_open(start, end) {
+                // Already final in the damage map (the transfer moved far on meanwhile):
+                // still never intact.
+                cx.counts.conflicting += 1;
+            }
+        }
     }
 
     /// A packet whose offset already waits in the window.
@@ -350,16 +411,13 @@ impl Transfer {
         let data_end = start + data.len() as u64;
         if integrity != Integrity::Intact {
             // Damaged bytes where the descriptor holds the true head: take the head.
-            let head = self.descriptor.as_ref().map_or(&[][..], |d| &d.head[..]);
+            let head = head_of(&self.descriptor, self.head_disputed);
             let upto = (head.len() as u64).min(data_end);
             if upto > from {
                 cx.sink
                     .out
                     .write_at(base + from, &head[from as usize..upto as usize])?;
-                cx.counts.restored_bytes += upto - from;
-                cx.sink
-                    .damage
-                    .note_repair(Repair::Restored, base + from, base + upto);
+                self.note_restored(from, upto, cx);
                 from = upto;
             }
         }
@@ -387,17 +445,13 @@ impl Transfer {
             return Ok(());
         }
         // What the descriptor's copy of the head covers is restored, not lost.
-        let head = self.descriptor.as_ref().map_or(&[][..], |d| &d.head[..]);
+        let head = head_of(&self.descriptor, self.head_disputed);
         if self.frontier < head.len() as u64 {
             let (from, upto) = (self.frontier as usize, head.len().min(to as usize));
             cx.sink
                 .out
                 .write_at(self.base + from as u64, &head[from..upto])?;
-            cx.counts.restored_bytes += (upto - from) as u64;
-            let base = self.base;
-            cx.sink
-                .damage
-                .note_repair(Repair::Restored, base + from as u64, base + upto as u64);
+            self.note_restored(from as u64, upto as u64, cx);
             self.frontier = upto as u64;
             if self.frontier == to {
                 return Ok(());
@@ -493,7 +547,7 @@ impl Transfer {
             let upto = head_len.min(data_end);
             if upto > from {
                 // The head was written over it already (write_ahead); count it restored.
-                cx.counts.restored_bytes += upto - from;
+                self.note_restored(from, upto, cx);
                 from = upto;
             }
             if data_end > from {

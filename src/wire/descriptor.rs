@@ -9,7 +9,7 @@
 //! ```text
 //! offset size field          meaning
 //!  0     1   body_version    1, or 2 for a transfer sent interleaved or as a carousel
-//!  1     1   media_type      0 raw, 1 PNM, 2 BMP, 3 PNG, 4 JPEG
+//!  1     1   media_type      0 raw, 1 PNM, 2 BMP, 3 PNG, 4 JPEG, 5 Y4M
 //!  2     2   payload_len     payload size of the transfer's data packets
 //!  4     1   fec_data        data packets per FEC group, 0 without FEC
 //!  5     1   fec_parity      parity packets per FEC group
@@ -62,15 +62,18 @@ pub enum MediaType {
     Bmp,
     Png,
     Jpeg,
+    /// YUV4MPEG2 video (`ffmpeg -f yuv4mpegpipe`).
+    Y4m,
 }
 
 impl MediaType {
-    pub const ALL: [MediaType; 5] = [
+    pub const ALL: [MediaType; 6] = [
         MediaType::Raw,
         MediaType::Pnm,
         MediaType::Bmp,
         MediaType::Png,
         MediaType::Jpeg,
+        MediaType::Y4m,
     ];
 
     fn code(self) -> u8 {
@@ -80,6 +83,7 @@ impl MediaType {
             MediaType::Bmp => 2,
             MediaType::Png => 3,
             MediaType::Jpeg => 4,
+            MediaType::Y4m => 5,
         }
     }
 
@@ -95,6 +99,7 @@ impl MediaType {
             MediaType::Bmp => "bmp",
             MediaType::Png => "png",
             MediaType::Jpeg => "jpeg",
+            MediaType::Y4m => "y4m",
         }
     }
 
@@ -109,6 +114,7 @@ impl MediaType {
             [b'B', b'M', ..] => MediaType::Bmp,
             [0x89, b'P', b'N', b'G', ..] => MediaType::Png,
             [0xFF, 0xD8, 0xFF, ..] => MediaType::Jpeg,
+            [b'Y', b'U', b'V', b'4', b'M', b'P', b'E', b'G', b'2', ..] => MediaType::Y4m,
             _ => MediaType::Raw,
         }
     }
@@ -245,7 +251,7 @@ impl Descriptor {
     /// [`crate::image`]); `None` for other types or a head that does not parse.
     pub fn image_geometry(&self) -> Option<Geometry> {
         match self.media_type {
-            MediaType::Pnm | MediaType::Bmp => image::from_head(&self.head).ok(),
+            MediaType::Pnm | MediaType::Bmp | MediaType::Y4m => image::from_head(&self.head).ok(),
             _ => None,
         }
     }
@@ -270,6 +276,7 @@ impl Descriptor {
                     if h.top_down { " top-down" } else { "" }
                 ))
             }
+            MediaType::Y4m => Some(image::from_head(&self.head).ok()?.description),
             _ => None,
         }
     }

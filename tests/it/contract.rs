@@ -1,8 +1,8 @@
 //! What every program shares (issue 21): --help names its options and --version the
 //! program, a file error names the file, each program prints its own shell completions
 //! for `make install`, none writes into a closed standard output (issue 17), none writes
-//! binary data to a terminal unless told to, and each ends quietly when its reader goes
-//! away.
+//! binary data to a terminal unless told to, each ends quietly when its reader goes
+//! away, and each runs with the standard output Python's `subprocess` gives (issue 29).
 
 use crate::common;
 
@@ -254,5 +254,100 @@ fn a_reader_that_goes_away_is_a_quiet_success() {
         ));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{source}");
         assert_eq!(common::stderr(&out), "", "{source}");
+    }
+}
+
+/// Runs `argv[3:]` from Python's `subprocess` with stdin the file `argv[2]` and stdout as
+/// `argv[1]` says: `devnull` (`subprocess.DEVNULL`, /dev/null opened read-write, as service
+/// managers hand it over too) or `socket` (one end of a stream socket pair, as socat's EXEC
+/// gives, read to its end here and copied to this script's stdout). The program's stderr
+/// and exit status are passed on.
+const PYTHON_RUNNER: &str = r#"
+import socket, subprocess, sys
+mode, source, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(source, "rb") as stdin:
+    if mode == "devnull":
+        p = subprocess.run(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sys.stderr.buffer.write(p.stderr)
+        sys.exit(p.returncode)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    p = subprocess.Popen(cmd, stdin=stdin, stdout=theirs, stderr=subprocess.PIPE)
+    theirs.close()
+    while True:
+        data = ours.recv(1 << 16)
+        if not data:
+            break
+        sys.stdout.buffer.write(data)
+    sys.stderr.buffer.write(p.stderr.read())
+    sys.exit(p.wait())
+"#;
+
+#[test]
+fn every_program_runs_from_python_with_stdout_devnull_or_a_socket() {
+    // Issue 29, item 1: /dev/null opened read-write was taken for a closed stdout.
+    common::require_tool("python3");
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let data = common::bytes(20_000, 29);
+    let raw = file("data", &data);
+    let packets = common::run("pktize", &["--id", "29"], &data).stdout;
+    let pk = file("data.pk", &packets);
+    let mut ppm = b"P6 100 100 255\n".to_vec();
+    ppm.extend_from_slice(&common::bytes(30_000, 30));
+    let image = file("image.ppm", &ppm);
+    let cases: [(&str, &[&str], &std::path::Path); 5] = [
+        ("pktize", &["--id", "29"], &raw),
+        ("corrupt", &["--loss", "10%", "--seed", "29"], &pk),
+        ("unpktize", &[], &pk),
+        ("raw2ppm", &["-s", "100x200"], &raw),
+        ("ppm2bmp", &[], &image),
+    ];
+    assert_eq!(cases.len(), PROGRAMS.len());
+    let script = file("runner.py", PYTHON_RUNNER.as_bytes());
+    for (program, args, input) in cases {
+        // Stdin the same file as Python gives, stdout a pipe.
+        let through_pipe = Command::new(bin(program))
+            .args(args)
+            .stdin(std::fs::File::open(input).unwrap())
+            .output()
+            .unwrap();
+        let status = through_pipe.status.code();
+        assert!(
+            matches!(status, Some(0 | 1)),
+            "{program}: {}",
+            common::stderr(&through_pipe)
+        );
+        for mode in ["devnull", "socket"] {
+            let out = Command::new("python3")
+                .arg(&script)
+                .arg(mode)
+                .arg(input)
+                .arg(bin(program))
+                .args(args)
+                .output()
+                .unwrap();
+            let what = format!("{program} with stdout {mode}");
+            assert_eq!(
+                out.status.code(),
+                status,
+                "{what}: {}",
+                common::stderr(&out)
+            );
+            assert_eq!(
+                common::stderr(&out),
+                common::stderr(&through_pipe),
+                "{what}"
+            );
+            if mode == "socket" {
+                assert!(
+                    out.stdout == through_pipe.stdout,
+                    "{what}: not what a pipe gets"
+                );
+            }
+        }
     }
 }

@@ -72,7 +72,7 @@ mod unit {
                         got.insert(h.seq, (*h, p.clone()));
                     }
                 }
-                _ => dec.parity(h, p, intact),
+                _ => assert_eq!(dec.parity(h, p, intact), ParityTaken::Used),
             }
             while let Some(r) = dec.take_recovered() {
                 assert!(got.insert(r.header.seq, (r.header, r.payload)).is_none());
@@ -107,7 +107,7 @@ mod unit {
                         dec.data(h, payload, true, Some(pos));
                         got.insert(h.seq, (*h, p.clone()));
                     }
-                    _ => dec.parity(h, payload, true),
+                    _ => assert_eq!(dec.parity(h, payload, true), ParityTaken::Used),
                 }
                 pos += p.len();
                 while let Some(r) = dec.take_recovered() {
@@ -121,6 +121,37 @@ mod unit {
             assert!(got.insert(r.header.seq, (r.header, r.payload)).is_none());
         }
         got
+    }
+
+    #[test]
+    fn two_different_parity_packets_for_one_slot_conflict_and_rebuild_nothing() {
+        let data: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let packets = send(&data, 500, Scheme::new(4, 2).unwrap());
+        let mut dec = Decoder::new();
+        dec.reset(9);
+        let mut conflicts = 0;
+        for (h, p) in &packets {
+            match h.kind {
+                Kind::Data if h.seq == 1 => {} // lost
+                Kind::Data => dec.data(h, p, true, None),
+                _ => {
+                    if h.seq == 0 && h.parity.unwrap().parity_index == 0 {
+                        let mut forged = p.clone();
+                        forged[0] ^= 1;
+                        let fh = Header {
+                            payload_crc: Header::crc_of(&forged),
+                            ..*h
+                        };
+                        assert_eq!(dec.parity(&fh, &forged, true), ParityTaken::Used);
+                    }
+                    conflicts += usize::from(dec.parity(h, p, true) == ParityTaken::Conflict);
+                }
+            }
+        }
+        dec.flush();
+        assert_eq!(conflicts, 1);
+        // Group 0 is given up (which parity is the sender's is unknown); group 1 is whole.
+        assert!(dec.take_recovered().is_none());
     }
 
     #[test]

@@ -131,6 +131,7 @@ impl Transfer {
                 .learn_from_descriptor(total_len, self.highest_end)
         {
             cx.counts.conflicting_descriptors += 1;
+            self.dispute_head(cx);
             return Ok(());
         }
         cx.counts.descriptors += 1;
@@ -157,6 +158,9 @@ impl Transfer {
         let Some(head) = self.descriptor.as_ref().map(|d| d.head.clone()) else {
             return Ok(());
         };
+        if self.head_disputed {
+            return Ok(());
+        }
         let (base, grid) = (self.base, self.payload_len.max(1));
         let end = (head.len() as u64).min(self.frontier);
         for offset in (0..end).step_by(grid as usize) {
@@ -167,8 +171,7 @@ impl Transfer {
                     .out
                     .write_at(abs, &head[offset as usize..slot_end as usize])?;
                 cx.sink.damage.repair(abs, abs_end);
-                cx.sink.damage.note_repair(Repair::Restored, abs, abs_end);
-                cx.counts.restored_bytes += slot_end - offset;
+                self.note_restored(offset, slot_end, cx);
                 if slot_end - offset == grid || slot_end == self.frontier {
                     cx.counts.lost = cx.counts.lost.saturating_sub(1);
                 }

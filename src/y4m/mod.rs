@@ -1,0 +1,419 @@
+//! YUV4MPEG2 (Y4M, ffmpeg's `yuv4mpegpipe`): the self-describing raw video stream that
+//! ffmpeg, x264, dav1d, mpv and ffplay read and write.
+//!
+//! A stream is one header line, then frames, each `FRAME` (parameters allowed, up to the
+//! newline) and the planes of one picture, Y then Cb then Cr (then alpha), each row after
+//! row without padding:
+//!
+//! ```text
+//! YUV4MPEG2 W<width> H<height> F<num>:<den> I<p|t|b|m|?> A<num>:<den> C<colorspace> X<...>\n
+//! FRAME\n <planes>
+//! FRAME\n <planes>
+//! ```
+//!
+//! [`Header::parse`] reads the header line (`W`, `H`, `F`, `I`, `A`, `C`; `X` tags and
+//! unknown tags are kept out, as the spec says readers must ignore them), with typed
+//! errors carrying byte offsets. [`Colorspace`] is the `C` tag: 4:2:0 (`420jpeg`,
+//! `420paldv`, `420mpeg2`, `420`: the default when `C` is absent), `422`, `444`,
+//! `444alpha`, `mono`, and the high-depth `420p10`, `422p10`, `444p10`, `mono16` etc.
+//! (samples in 16-bit little-endian words). [`Header::geometry`] says where every frame's
+//! pixels lie ([`crate::image::Geometry`] with [`crate::image::Frames`]).
+//!
+//! The header is at most [`MAX_HEADER_LEN`] bytes (it must fit a descriptor's head); sizes
+//! are checked against [`crate::pixel::MAX_DIMENSION`]. This module does no I/O and no
+//! conversion of samples (see [`crate::pixel`] for that).
+
+use crate::image::{Colour, Geometry, Grid, RowOrder, Sample};
+use crate::pixel::{PixelFormat, MAX_DIMENSION};
+
+/// The signature that starts a stream.
+pub const MAGIC: &[u8] = b"YUV4MPEG2";
+/// The start of every frame header.
+pub const FRAME_MAGIC: &[u8] = b"FRAME";
+/// The frame header ffmpeg and most writers use: no parameters.
+pub const FRAME_HEADER: &[u8] = b"FRAME\n";
+/// Longest stream header accepted, newline included: what a descriptor's head carries.
+pub const MAX_HEADER_LEN: usize = 1024;
+
+/// The `C` tag: chroma subsampling, bit depth and planes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Colorspace {
+    /// The tag as written (`420jpeg`, `422p10`, ...).
+    pub name: &'static str,
+    /// Chroma width and height divisors (1 or 2); `None` for mono.
+    pub chroma: Option<(usize, usize)>,
+    /// Bits per sample: 8, or 9 to 16 in 16-bit little-endian words.
+    pub bits: u8,
+    /// A fourth plane of alpha (`444alpha`).
+    pub alpha: bool,
+}
+
+/// The colorspaces understood, as (tag, chroma divisors, bits, alpha).
+const COLORSPACES: &[(&str, Option<(usize, usize)>, u8, bool)] = &[
+    ("420jpeg", Some((2, 2)), 8, false),
+    ("420paldv", Some((2, 2)), 8, false),
+    ("420mpeg2", Some((2, 2)), 8, false),
+    ("420", Some((2, 2)), 8, false),
+    ("422", Some((2, 1)), 8, false),
+    ("444", Some((1, 1)), 8, false),
+    ("444alpha", Some((1, 1)), 8, true),
+    ("411", Some((4, 1)), 8, false),
+    ("mono", None, 8, false),
+    ("420p9", Some((2, 2)), 9, false),
+    ("422p9", Some((2, 1)), 9, false),
+    ("444p9", Some((1, 1)), 9, false),
+    ("420p10", Some((2, 2)), 10, false),
+    ("422p10", Some((2, 1)), 10, false),
+    ("444p10", Some((1, 1)), 10, false),
+    ("420p12", Some((2, 2)), 12, false),
+    ("422p12", Some((2, 1)), 12, false),
+    ("444p12", Some((1, 1)), 12, false),
+    ("420p14", Some((2, 2)), 14, false),
+    ("422p14", Some((2, 1)), 14, false),
+    ("444p14", Some((1, 1)), 14, false),
+    ("420p16", Some((2, 2)), 16, false),
+    ("422p16", Some((2, 1)), 16, false),
+    ("444p16", Some((1, 1)), 16, false),
+    ("mono9", None, 9, false),
+    ("mono10", None, 10, false),
+    ("mono12", None, 12, false),
+    ("mono16", None, 16, false),
+];
+
+impl Colorspace {
+    /// The colorspace of a `C` tag's value.
+    pub fn from_tag(tag: &str) -> Option<Colorspace> {
+        COLORSPACES
+            .iter()
+            .find(|c| c.0 == tag)
+            .map(|&(name, chroma, bits, alpha)| Colorspace {
+                name,
+                chroma,
+                bits,
+                alpha,
+            })
+    }
+
+    /// Bytes of one sample.
+    pub fn sample_bytes(self) -> usize {
+        if self.bits > 8 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The same layout as an ffmpeg pix_fmt this crate converts, when there is one.
+    pub fn pixel_format(self) -> Option<PixelFormat> {
+        match (self.chroma, self.bits, self.alpha) {
+            (Some((2, 2)), 8, false) => Some(PixelFormat::Yuv420p),
+            (Some((2, 1)), 8, false) => Some(PixelFormat::Yuv422p),
+            (Some((1, 1)), 8, false) => Some(PixelFormat::Yuv444p),
+            (Some((2, 2)), 10, false) => Some(PixelFormat::Yuv420p10le),
+            (None, 8, _) => Some(PixelFormat::Gray),
+            (None, 16, _) => Some(PixelFormat::Gray16le),
+            _ => None,
+        }
+    }
+}
+
+/// The `I` tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interlace {
+    Progressive,
+    TopFirst,
+    BottomFirst,
+    Mixed,
+    Unknown,
+}
+
+/// A Y4M stream header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub width: u64,
+    pub height: u64,
+    /// Frame rate, numerator and denominator (`F`; 0:0 when absent).
+    pub rate: (u32, u32),
+    pub interlace: Interlace,
+    /// Pixel aspect ratio (`A`; 0:0 unknown).
+    pub aspect: (u32, u32),
+    pub colorspace: Colorspace,
+}
+
+/// Why bytes are not a Y4M header this crate can use. Offsets count from the stream start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Y4mError {
+    #[error("Y4M header: expected \"YUV4MPEG2 \", found {0:?}")]
+    Magic(String),
+    #[error("Y4M header: no newline within {MAX_HEADER_LEN} bytes")]
+    TooLong,
+    #[error("Y4M header: expected {expected}, found \"{found}\" at byte {offset}")]
+    Tag {
+        expected: &'static str,
+        found: String,
+        offset: usize,
+    },
+    #[error("Y4M header: missing {0}")]
+    Missing(&'static str),
+    #[error("Y4M header: colorspace \"{found}\" at byte {offset} is not one of 420jpeg, 420paldv, 420mpeg2, 420, 422, 444, 444alpha, 411, mono, and their p9-p16 forms")]
+    Colorspace { found: String, offset: usize },
+    #[error("Y4M header: size {width}x{height}: each side must be 1 to {MAX_DIMENSION}")]
+    Size { width: u64, height: u64 },
+    #[error("Y4M frame {frame}: expected \"FRAME\", found {found:?} at byte {offset}")]
+    Frame {
+        frame: u64,
+        found: String,
+        offset: u64,
+    },
+}
+
+impl Header {
+    /// Parse the stream header at the start of `input`; returns it and its length (the
+    /// newline included).
+    pub fn parse(input: &[u8]) -> Result<(Header, usize), Y4mError> {
+        if !input.starts_with(MAGIC)
+            || input
+                .get(MAGIC.len())
+                .is_some_and(|&b| b != b' ' && b != b'\n')
+        {
+            let shown = String::from_utf8_lossy(&input[..input.len().min(10)]).into_owned();
+            return Err(Y4mError::Magic(shown));
+        }
+        let window = &input[..input.len().min(MAX_HEADER_LEN)];
+        let Some(nl) = window.iter().position(|&b| b == b'\n') else {
+            return Err(Y4mError::TooLong);
+        };
+        let (mut width, mut height) = (None, None);
+        let mut rate = (0, 0);
+        let mut aspect = (0, 0);
+        let mut interlace = Interlace::Progressive;
+        let mut colorspace = Colorspace::from_tag("420jpeg").expect("listed above");
+        let mut at = MAGIC.len();
+        for token in window[MAGIC.len()..nl].split(|&b| b == b' ') {
+            let offset = at;
+            at += token.len() + 1;
+            let Some((&tag, value)) = token.split_first() else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(value);
+            let bad = |expected| Y4mError::Tag {
+                expected,
+                found: String::from_utf8_lossy(token).into_owned(),
+                offset,
+            };
+            match tag {
+                b'W' => width = Some(text.parse::<u64>().map_err(|_| bad("W<width>"))?),
+                b'H' => height = Some(text.parse::<u64>().map_err(|_| bad("H<height>"))?),
+                b'F' => rate = ratio(&text).ok_or_else(|| bad("F<num>:<den>"))?,
+                b'A' => aspect = ratio(&text).ok_or_else(|| bad("A<num>:<den>"))?,
+                b'I' => {
+                    interlace = match value {
+                        b"p" => Interlace::Progressive,
+                        b"t" => Interlace::TopFirst,
+                        b"b" => Interlace::BottomFirst,
+                        b"m" => Interlace::Mixed,
+                        b"?" => Interlace::Unknown,
+                        _ => return Err(bad("I<p|t|b|m|?>")),
+                    }
+                }
+                b'C' => {
+                    colorspace = Colorspace::from_tag(&text).ok_or(Y4mError::Colorspace {
+                        found: text.into_owned(),
+                        offset,
+                    })?
+                }
+                // X: application tags; others: reserved, to be ignored.
+                _ => {}
+            }
+        }
+        let width = width.ok_or(Y4mError::Missing("W<width>"))?;
+        let height = height.ok_or(Y4mError::Missing("H<height>"))?;
+        if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+            return Err(Y4mError::Size { width, height });
+        }
+        let header = Header {
+            width,
+            height,
+            rate,
+            interlace,
+            aspect,
+            colorspace,
+        };
+        Ok((header, nl + 1))
+    }
+
+    /// The planes of a picture, as (width, rows) in samples.
+    pub fn planes(&self) -> Vec<(usize, usize)> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let mut planes = vec![(w, h)];
+        if let Some((dx, dy)) = self.colorspace.chroma {
+            let c = (w.div_ceil(dx), h.div_ceil(dy));
+            planes.extend([c, c]);
+        }
+        if self.colorspace.alpha {
+            planes.push((w, h));
+        }
+        planes
+    }
+
+    /// Bytes of one picture (the planes, without the frame header).
+    pub fn picture_len(&self) -> usize {
+        let s = self.colorspace.sample_bytes();
+        self.planes().iter().map(|(w, h)| w * h * s).sum()
+    }
+
+    /// Where every frame's pixels lie, for a stream whose header is `header_len` bytes
+    /// and whose frame headers are all [`FRAME_HEADER`] (as ffmpeg writes them).
+    pub fn geometry(&self, header_len: usize) -> Geometry {
+        let s = self.colorspace.sample_bytes();
+        let sample = if s == 2 { Sample::U16Le } else { Sample::U8 };
+        let mut offset = (header_len + FRAME_HEADER.len()) as u64;
+        let mut grids = Vec::new();
+        for (i, (width, rows)) in self.planes().into_iter().enumerate() {
+            let colour = match (i, self.colorspace.chroma) {
+                (0, Some(_)) => Colour::Luma,
+                (0, None) => Colour::Gray,
+                _ => Colour::Other,
+            };
+            grids.push(Grid {
+                offset,
+                stride: width * s,
+                width,
+                rows,
+                order: RowOrder::TopDown,
+                pixel_bytes: s,
+                samples: 1,
+                sample,
+                indexed: false,
+                colour,
+            });
+            offset += (width * rows * s) as u64;
+        }
+        Geometry {
+            grids,
+            description: format!(
+                "Y4M {}x{} C{} {}",
+                self.width,
+                self.height,
+                self.colorspace.name,
+                match self.rate {
+                    (0, _) | (_, 0) => "rate unknown".to_string(),
+                    (n, d) => format!("{:.3} fps", n as f64 / d as f64),
+                }
+            ),
+            frames: None,
+        }
+        .into_frames(header_len as u64, FRAME_HEADER.to_vec())
+    }
+}
+
+/// `num:den`.
+fn ratio(text: &str) -> Option<(u32, u32)> {
+    let (n, d) = text.split_once(':')?;
+    Some((n.parse().ok()?, d.parse().ok()?))
+}
+
+/// The length of the frame header at the start of `input` (`FRAME`, parameters, newline),
+/// or `None` when `input` does not start with one; `frame` and `offset` name it in errors.
+pub fn frame_header_len(input: &[u8], frame: u64, offset: u64) -> Result<Option<usize>, Y4mError> {
+    if input.len() < FRAME_MAGIC.len() {
+        return Ok(None);
+    }
+    if !input.starts_with(FRAME_MAGIC) || !matches!(input[FRAME_MAGIC.len()], b' ' | b'\n') {
+        return Err(Y4mError::Frame {
+            frame,
+            found: String::from_utf8_lossy(&input[..input.len().min(8)]).into_owned(),
+            offset,
+        });
+    }
+    let window = &input[..input.len().min(MAX_HEADER_LEN)];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(nl) => Ok(Some(nl + 1)),
+        None if input.len() >= MAX_HEADER_LEN => Err(Y4mError::Frame {
+            frame,
+            found: "a frame header without a newline".to_string(),
+            offset,
+        }),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ffmpegs_header_parses() {
+        let line = b"YUV4MPEG2 W320 H240 F25:1 Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED\nFRAME\n";
+        let (h, len) = Header::parse(line).unwrap();
+        assert_eq!(len, line.len() - 6);
+        assert_eq!(
+            (h.width, h.height, h.rate, h.aspect),
+            (320, 240, (25, 1), (1, 1))
+        );
+        assert_eq!(h.colorspace.name, "420jpeg");
+        assert_eq!(h.picture_len(), 320 * 240 * 3 / 2);
+        let g = h.geometry(len);
+        let f = g.frames.as_ref().unwrap();
+        assert_eq!((f.first, f.period), (len as u64, 6 + 320 * 240 * 3 / 2));
+        assert_eq!(g.grids[1].offset, (len + 6 + 320 * 240) as u64);
+        assert_eq!(g.frame_grid(0, 2).offset, (len + 6) as u64 + 2 * f.period);
+    }
+
+    #[test]
+    fn defaults_depths_and_errors() {
+        let (h, _) = Header::parse(b"YUV4MPEG2 W5 H3\n").unwrap();
+        assert_eq!(h.colorspace.pixel_format(), Some(PixelFormat::Yuv420p));
+        assert_eq!(h.planes(), [(5, 3), (3, 2), (3, 2)]);
+        let (h, _) = Header::parse(b"YUV4MPEG2 W5 H3 C422p10 It\n").unwrap();
+        assert_eq!((h.colorspace.bits, h.interlace), (10, Interlace::TopFirst));
+        assert_eq!(h.picture_len(), 2 * (15 + 2 * 9));
+        let (h, _) = Header::parse(b"YUV4MPEG2 W5 H3 Cmono\n").unwrap();
+        assert_eq!(h.planes(), [(5, 3)]);
+        assert!(matches!(
+            Header::parse(b"YUV4MPEG2 W5 H3 Cxyz\n"),
+            Err(Y4mError::Colorspace { offset: 16, .. })
+        ));
+        assert!(matches!(
+            Header::parse(b"YUV4MPEG2 Wx H3\n"),
+            Err(Y4mError::Tag { offset: 10, .. })
+        ));
+        assert_eq!(
+            Header::parse(b"YUV4MPEG2 H3\n"),
+            Err(Y4mError::Missing("W<width>"))
+        );
+        assert!(matches!(
+            Header::parse(b"YUV4MPEG2 W0 H3\n"),
+            Err(Y4mError::Size { .. })
+        ));
+        assert!(matches!(
+            Header::parse(b"YUV4MPEG W1 H3\n"),
+            Err(Y4mError::Magic(_))
+        ));
+        assert_eq!(
+            Header::parse(&[b"YUV4MPEG2 ".as_slice(), &[b'X'; 2000]].concat()),
+            Err(Y4mError::TooLong)
+        );
+        assert_eq!(frame_header_len(b"FRAME Ixyz\nab", 0, 0), Ok(Some(11)));
+        assert_eq!(frame_header_len(b"FRA", 0, 0), Ok(None));
+        assert!(frame_header_len(b"FRAMEX\n", 3, 9).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_are_errors_not_panics(tail in proptest::collection::vec(any::<u8>(), 0..300), mode in 0..3u8) {
+            let input = match mode {
+                0 => tail.clone(),
+                1 => [b"YUV4MPEG2 ".as_slice(), &tail].concat(),
+                _ => [b"YUV4MPEG2 W".as_slice(), &tail, b"\n"].concat(),
+            };
+            if let Ok((h, len)) = Header::parse(&input) {
+                prop_assert!(len <= input.len());
+                let g = h.geometry(len);
+                prop_assert!(g.end() > len as u64);
+            }
+            let _ = frame_header_len(&input, 0, 0);
+        }
+    }
+}

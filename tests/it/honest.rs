@@ -1,0 +1,256 @@
+//! Which bytes and which transfers unpktize keeps, and what it claims about them, under
+//! the combinations of issues 29 and 35: every case is an exact reproduction, and the
+//! bytes that come out are compared with the bytes that went in.
+
+use crate::common;
+
+use common::{bytes, header, run, sh, split_packets, stderr};
+use pktools::wire::Kind;
+use std::path::Path;
+
+fn pktize(args: &[&str], data: &[u8]) -> Vec<Vec<u8>> {
+    let out = run("pktize", args, data);
+    assert!(out.status.success(), "pktize: {}", stderr(&out));
+    split_packets(&out.stdout)
+}
+
+/// The stream of `packets` without the last data packet (the one flagged LAST).
+fn without_last_data(packets: &[Vec<u8>]) -> Vec<u8> {
+    packets
+        .iter()
+        .filter(|p| !(header(p).kind == Kind::Data && header(p).last))
+        .flatten()
+        .copied()
+        .collect()
+}
+
+fn report_of(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_short_transfer_after_one_missing_its_end_is_written() {
+    // Issue 35.4: the second transfer has fewer packets than it takes to end the first.
+    let (a, b) = (bytes(50_000, 41), bytes(20_000, 42));
+    let first = without_last_data(&pktize(&["--id", "1"], &a));
+    let second = pktize(&["--id", "2"], &b).concat();
+    let stream = [first, second].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, report) = (dir.path().join("out"), dir.path().join("r.json"));
+    for to_file in [false, true] {
+        let out = if to_file {
+            let args = ["-o", file.to_str().unwrap(), "--report"];
+            run(
+                "unpktize",
+                &[&args[..], &[report.to_str().unwrap()]].concat(),
+                &stream,
+            )
+        } else {
+            run("unpktize", &["--report", report.to_str().unwrap()], &stream)
+        };
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let got = if to_file {
+            std::fs::read(&file).unwrap()
+        } else {
+            out.stdout
+        };
+        assert_eq!(got.len(), 70_000, "to a file: {to_file}");
+        assert!(got[..49_152] == a[..49_152] && got[50_000..] == b[..]);
+        let r = report_of(&report);
+        assert_eq!(r["transfers"].as_array().unwrap().len(), 2);
+        assert_eq!(r["packets"]["foreign"], 0);
+    }
+}
+
+#[test]
+fn reordering_across_two_transfers_keeps_both_for_every_seed() {
+    // Issue 35.5: an early packet of b made it another sender's for the rest of the input.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::write(&a, bytes(50_000, 51)).unwrap();
+    std::fs::write(&b, bytes(50_000, 52)).unwrap();
+    let both = [bytes(50_000, 51), bytes(50_000, 52)].concat();
+    for seed in 1..=8 {
+        let out = sh(&format!(
+            "(pktize {a}; pktize {b}) | corrupt --seed {seed} --reorder 0.3,20 | unpktize",
+            a = a.display(),
+            b = b.display()
+        ));
+        assert_eq!(out.status.code(), Some(0), "seed {seed}: {}", stderr(&out));
+        assert!(
+            out.stdout == both,
+            "seed {seed}: {} bytes",
+            out.stdout.len()
+        );
+    }
+}
+
+#[test]
+fn a_short_transfer_between_two_is_the_next_one() {
+    // The first misses its end, the second is short and whole, a third follows: the
+    // second is not dropped for the third.
+    let (a, b, c) = (bytes(20_000, 61), bytes(5_000, 62), bytes(40_000, 63));
+    let stream = [
+        without_last_data(&pktize(&["--id", "1"], &a)),
+        pktize(&["--id", "2"], &b).concat(),
+        pktize(&["--id", "3"], &c).concat(),
+    ]
+    .concat();
+    let out = run("unpktize", &[], &stream);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), 65_000);
+    assert!(out.stdout[20_000..] == [b, c].concat()[..]);
+}
+
+#[test]
+fn a_transfer_after_a_whole_carousel_is_received_from_a_file_and_reported_unread_from_a_pipe() {
+    // Issue 29.7: the second transfer was dropped and the exit was 0, even reading a file.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (bytes(30_000, 71), bytes(20_000, 72));
+    let stream = [
+        pktize(&["--id", "3", "--repeat", "2"], &a).concat(),
+        pktize(&["--id", "4"], &b).concat(),
+    ]
+    .concat();
+    let capture = dir.path().join("capture.pk");
+    std::fs::write(&capture, &stream).unwrap();
+    let report = dir.path().join("r.json");
+    let r = report.to_str().unwrap();
+    let out = run("unpktize", &[capture.to_str().unwrap(), "--report", r], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == [&a[..], &b[..]].concat());
+    assert_eq!(report_of(&report)["read_to_end"], true);
+    let out = run("unpktize", &["-v", "--report", r], &stream);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == a);
+    assert!(stderr(&out).contains("the rest of the input (any later transfer) was not read"));
+    assert_eq!(report_of(&report)["read_to_end"], false);
+    let out = run("unpktize", &["--id", "4"], &stream);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == b);
+}
+
+/// `packet` (a parity packet) with its payload's first byte changed: a forgery with a
+/// valid CRC and header check.
+fn forged_parity(packet: &[u8]) -> Vec<u8> {
+    let mut h = header(packet);
+    let mut payload = packet[pktools::wire::HEADER_LEN..].to_vec();
+    payload[0] ^= 0x5a;
+    h.payload_crc = pktools::wire::Header::crc_of(&payload);
+    h.with_payload(&payload)
+}
+
+#[test]
+fn a_forged_parity_packet_before_the_real_one_is_a_conflict_never_intact() {
+    // Issue 29.10: the forged parity rebuilt wrong bytes, the real one was dropped
+    // silently, exit 0.
+    let data = bytes(8192, 81);
+    for scheme in ["4+1", "4+2"] {
+        let packets = pktize(&["--fec", scheme, "--describe-every", "0"], &data);
+        let mut stream = Vec::new();
+        for p in &packets {
+            let h = header(p);
+            if h.kind == Kind::Data && h.seq == 1 {
+                continue; // lost: parity must rebuild it
+            }
+            if h.kind == Kind::Parity && h.seq == 0 && h.parity.unwrap().parity_index == 0 {
+                stream.extend(forged_parity(p));
+            }
+            stream.extend(p);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (file, report) = (dir.path().join("out"), dir.path().join("r.json"));
+        for to_file in [false, true] {
+            let mut args = vec!["--report", report.to_str().unwrap()];
+            if to_file {
+                args.extend(["-o", file.to_str().unwrap()]);
+            }
+            let out = run("unpktize", &args, &stream);
+            let got = if to_file {
+                std::fs::read(&file).unwrap()
+            } else {
+                out.stdout.clone()
+            };
+            let r = report_of(&report);
+            assert_eq!(out.status.code(), Some(1), "{scheme}: {}", stderr(&out));
+            assert_eq!(r["intact"], false, "{scheme}");
+            assert_eq!(r["packets"]["conflicting"], 1, "{scheme}");
+            assert_eq!(got.len(), data.len());
+            // What did not depend on the conflicting parity is the sender's.
+            assert!(got[..1024] == data[..1024] && got[2048..] == data[2048..]);
+        }
+    }
+}
+
+#[test]
+fn a_forged_descriptor_head_that_genuine_descriptors_contradict_is_never_restored_as_intact() {
+    // Issue 35.6: a forged descriptor came first; the first data packet was lost, so its
+    // bytes were "restored" from the forged head, the result "complete and intact", and
+    // with -o the genuine first packet arriving later was dropped as a duplicate.
+    use pktools::descriptor::Descriptor;
+    use pktools::wire::HEADER_LEN;
+    let data = bytes(20_000, 91);
+    let packets = pktize(&["--id", "77", "--name", "a"], &data);
+    let genuine = Descriptor::parse(&packets[0][HEADER_LEN..]).unwrap();
+    let mut forged = genuine.clone();
+    forged.head.iter_mut().for_each(|b| *b = b'X');
+    let forged = common::forged_packet(Kind::Descriptor, 77, 0, 0, Some(20_000), &forged.encode());
+    let first_data = packets
+        .iter()
+        .position(|p| header(p).kind == Kind::Data)
+        .unwrap();
+    // forged descriptor, the rest without the first data packet, which comes last.
+    let mut stream = forged.clone();
+    for (i, p) in packets.iter().enumerate() {
+        if i != first_data {
+            stream.extend(p);
+        }
+    }
+    let late = packets[first_data].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, report) = (dir.path().join("out"), dir.path().join("r.json"));
+    let (f, r) = (file.to_str().unwrap(), report.to_str().unwrap());
+    // Without the first packet: its bytes are not known, whichever head is the sender's.
+    let out = run("unpktize", &["--window", "4", "--report", r], &stream);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout[1024..] == data[1024..]);
+    assert!(
+        !out.stdout[..1024].iter().all(|&b| b == b'X'),
+        "the forged head was used"
+    );
+    assert_eq!(report_of(&report)["intact"], false);
+    // The genuine packet arriving after the fill is written: the file is the sender's.
+    let with_late = [stream.clone(), late].concat();
+    let out = run(
+        "unpktize",
+        &["--window", "4", "-o", f, "--report", r],
+        &with_late,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read(&file).unwrap() == data);
+    // The forged head restored before a genuine descriptor came: damaged once disputed,
+    // and still repaired by the genuine packet.
+    let mut forged_late = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        match i {
+            0 => forged_late.extend(&forged),
+            _ if i == first_data => {}
+            10 => forged_late.extend([&packets[0][..], p].concat()),
+            _ => forged_late.extend(p),
+        }
+    }
+    let out = run("unpktize", &["--window", "4", "--report", r], &forged_late);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rep = report_of(&report);
+    assert_eq!(rep["intact"], false);
+    assert_eq!(rep["transfers"].as_array().unwrap().len(), 1);
+    assert_eq!(rep["bytes"]["damaged"], 1024);
+    let with_late = [forged_late, packets[first_data].clone()].concat();
+    let out = run(
+        "unpktize",
+        &["--window", "4", "-o", f, "--report", r],
+        &with_late,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read(&file).unwrap() == data);
+}

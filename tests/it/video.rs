@@ -1,0 +1,290 @@
+//! Video through the lossy channel (issue 31): raw frames, PNM frame streams and Y4M, each
+//! frame concealed; ffmpeg reads what unpktize wrote, frame for frame, and the PSNR of
+//! every frame against the frames sent says the concealment did its work.
+
+use crate::common;
+
+use common::{require_tool, sh};
+use pktools::conceal::psnr;
+use std::path::Path;
+
+const W: usize = 160;
+const H: usize = 120;
+
+fn ffmpeg(script: &str) {
+    let out = sh(script);
+    assert!(out.status.success(), "{script}: {}", common::stderr(&out));
+}
+
+/// How many frames ffmpeg decodes from `file` read as `input_args`, and their sizes.
+fn ffmpeg_frames(input_args: &str, file: &Path) -> Vec<u64> {
+    let out = sh(&format!(
+        "ffmpeg -nostdin -v error {input_args} -i {} -f framemd5 -",
+        file.display()
+    ));
+    assert!(out.status.success(), "ffmpeg: {}", common::stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(',').nth(4).unwrap().trim().parse().unwrap())
+        .collect()
+}
+
+/// Per-frame PSNR of `got` against `sent`, frames of `frame` bytes from `first` on, each
+/// `skip` bytes of header first.
+fn frame_psnrs(sent: &[u8], got: &[u8], first: usize, frame: usize, skip: usize) -> Vec<f64> {
+    assert_eq!(
+        sent.len(),
+        got.len(),
+        "the output keeps every frame's length"
+    );
+    (first..sent.len())
+        .step_by(frame)
+        .map(|at| psnr(&sent[at + skip..at + frame], &got[at + skip..at + frame]))
+        .collect()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().map(|x| x.min(99.0)).sum::<f64>() / v.len() as f64
+}
+
+/// The test clip: ffmpeg's testsrc (a still pattern with a moving sweep and a counter).
+fn clip(dir: &Path, frames: usize, format: &str, name: &str) -> Vec<u8> {
+    let path = dir.join(name);
+    ffmpeg(&format!(
+        "ffmpeg -nostdin -v error -f lavfi -i testsrc=size={W}x{H}:rate=25 -frames:v {frames} \
+         -pix_fmt {format} {} {}",
+        if name.ends_with(".y4m") {
+            "-f yuv4mpegpipe"
+        } else {
+            "-f rawvideo"
+        },
+        path.display()
+    ));
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn every_raw_frame_is_concealed_and_temporal_beats_spatial() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let sent = clip(dir.path(), 12, "rgb24", "in.rgb");
+    let frame = W * H * 3;
+    let mut results = Vec::new();
+    for mode in ["fill", "spatial", "temporal", "auto"] {
+        let conceal = match mode {
+            "fill" => String::new(),
+            m => format!("--conceal={m} --image {W}x{H}"),
+        };
+        let out = sh(&format!(
+            "pktize {d}/in.rgb | corrupt --loss 10% --seed 4 | unpktize {conceal} > {d}/{mode}.rgb"
+        ));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{mode}: {}",
+            common::stderr(&out)
+        );
+        let got = std::fs::read(dir.path().join(format!("{mode}.rgb"))).unwrap();
+        let sizes = ffmpeg_frames(
+            &format!("-f rawvideo -pix_fmt rgb24 -s {W}x{H}"),
+            &dir.path().join(format!("{mode}.rgb")),
+        );
+        assert_eq!(sizes, vec![frame as u64; 12], "{mode}");
+        results.push((mode, frame_psnrs(&sent, &got, 0, frame, 0)));
+    }
+    let (fill, spatial, temporal, auto) =
+        (&results[0].1, &results[1].1, &results[2].1, &results[3].1);
+    // No frame left unconcealed: every one well above the fill's.
+    for k in 0..12 {
+        assert!(spatial[k] > fill[k] + 8.0, "frame {k}: {results:?}");
+        assert!(auto[k] >= spatial[k] - 0.5, "frame {k}: {results:?}");
+    }
+    assert!(
+        mean(&temporal[1..]) > mean(&spatial[1..]) + 5.0,
+        "{results:?}"
+    );
+    assert!(mean(auto) > 45.0, "{results:?}");
+}
+
+#[test]
+fn a_pnm_frame_stream_that_lost_frame_headers_reads_frame_for_frame() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    clip(dir.path(), 10, "rgb24", "in.rgb");
+    ffmpeg(&format!(
+        "raw2ppm -s {W}x{H} --frames {d}/in.rgb > {d}/in.ppm"
+    ));
+    let sent = std::fs::read(dir.path().join("in.ppm")).unwrap();
+    let header = format!("P6\n{W} {H}\n255\n");
+    let frame = header.len() + W * H * 3;
+    assert_eq!(sent.len(), 10 * frame);
+    // Packets of 256 bytes, 30% lost: some frame headers are lost for sure (checked).
+    let out = sh(&format!(
+        "pktize -s 256 {d}/in.ppm | corrupt --loss 30% --seed 2 | \
+         unpktize --conceal --report {d}/r.json > {d}/out.ppm"
+    ));
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    let lost_headers = (1..10)
+        .filter(|k| {
+            let h = (k * frame) as u64;
+            report["ranges"].as_array().unwrap().iter().any(|r| {
+                let s = r["offset"].as_u64().unwrap();
+                s <= h && h < s + r["length"].as_u64().unwrap()
+            })
+        })
+        .count();
+    assert!(
+        lost_headers >= 2,
+        "the channel lost {lost_headers} frame headers"
+    );
+    let got = std::fs::read(dir.path().join("out.ppm")).unwrap();
+    for k in 0..10 {
+        assert_eq!(
+            &got[k * frame..k * frame + header.len()],
+            header.as_bytes(),
+            "frame {k}"
+        );
+    }
+    let sizes = ffmpeg_frames("-f image2pipe -c:v ppm", &dir.path().join("out.ppm"));
+    assert_eq!(sizes, vec![(W * H * 3) as u64; 10]);
+    let p = frame_psnrs(&sent, &got, 0, frame, header.len());
+    assert!(p.iter().all(|&x| x > 25.0), "{p:?}");
+}
+
+#[test]
+fn y4m_through_loss_is_valid_y4m_with_every_frame_and_descriptors_say_so() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let sent = clip(dir.path(), 15, "yuv420p", "in.y4m");
+    let (header, header_len) = pktools::y4m::Header::parse(&sent).unwrap();
+    let frame = 6 + header.picture_len();
+    assert_eq!(sent.len(), header_len + 15 * frame);
+    common::sh_prints(
+        &format!("pktize --type y4m {d}/in.y4m | unpktize --info | sed 's/.*, y4m/y4m/'"),
+        &format!(
+            "y4m, {} bytes, packets of 1024 bytes, Y4M {W}x{H} C420jpeg 25.000 fps",
+            sent.len()
+        ),
+    );
+    let mut means = Vec::new();
+    for mode in ["spatial", "auto"] {
+        // The first packets are lost too: the stream header comes back from a descriptor.
+        let out = sh(&format!(
+            "pktize {d}/in.y4m | corrupt --loss 10% --seed 6 | \
+             unpktize --conceal={mode} -v > {d}/{mode}.y4m"
+        ));
+        assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+        common::says(&out, &format!("concealing Y4M {W}x{H} C420jpeg"));
+        let got = std::fs::read(dir.path().join(format!("{mode}.y4m"))).unwrap();
+        let sizes = ffmpeg_frames("-f yuv4mpegpipe", &dir.path().join(format!("{mode}.y4m")));
+        assert_eq!(sizes, vec![header.picture_len() as u64; 15], "{mode}");
+        let p = frame_psnrs(&sent, &got, header_len, frame, 6);
+        // A 1 KiB packet is 6 rows of luma here: spatial alone is coarse.
+        let floor = if mode == "auto" { 28.0 } else { 20.0 };
+        assert!(p.iter().all(|&x| x > floor), "{mode}: {p:?}");
+        means.push(mean(&p));
+    }
+    assert!(means[1] > means[0] + 5.0 && means[1] > 45.0, "{means:?}");
+}
+
+#[test]
+fn live_y4m_plays_at_the_frame_rate_through_loss() {
+    require_tool("ffmpeg");
+    // 2 s of video at 25 frames a second, in real time (-re), paced, through 5% loss, read
+    // by ffmpeg as it arrives: every frame comes out, and it ends soon after the sender.
+    let started = std::time::Instant::now();
+    let out = sh(&format!(
+        "ffmpeg -nostdin -v error -re -f lavfi -i testsrc=size={W}x{H}:rate=25 -t 2 \
+         -pix_fmt yuv420p -f yuv4mpegpipe - | pktize --rate 2M | corrupt --loss 5% --seed 1 | \
+         {{ unpktize --live --conceal || [ $? = 1 ]; }} | ffmpeg -nostdin -v error -f yuv4mpegpipe -i - -f framemd5 -"
+    ));
+    let took = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    assert_eq!(frames, 50);
+    assert!(
+        (1.9..4.0).contains(&took),
+        "took {took:.2} s for 2 s of video"
+    );
+}
+
+#[test]
+fn a_bad_conceal_mode_is_a_usage_error() {
+    let out = common::run("unpktize", &["--conceal=sideways"], b"");
+    common::exits_saying(&out, 2, "sideways");
+}
+
+/// raw2ppm's images of a Y4M stream against ffmpeg's own conversion (nearest-neighbour
+/// chroma, as raw2ppm sites it), sample by sample: the largest difference and how many
+/// samples differ.
+fn raw2ppm_against_ffmpeg(dir: &Path, pix_fmt: &str) -> (u8, usize, usize) {
+    let d = dir.display();
+    ffmpeg(&format!(
+        "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=66x50:rate=25 -frames:v 3 \
+         -pix_fmt {pix_fmt} -strict -1 -f yuv4mpegpipe {d}/t.y4m && \
+         raw2ppm --frames {d}/t.y4m > {d}/ours.ppm && \
+         ffmpeg -nostdin -v error -y -f image2pipe -c:v ppm -i {d}/ours.ppm -pix_fmt rgb24 \
+         -f rawvideo {d}/ours.rgb && \
+         ffmpeg -nostdin -v error -y -i {d}/t.y4m -sws_flags neighbor+accurate_rnd+full_chroma_int \
+         -pix_fmt rgb24 -f rawvideo {d}/theirs.rgb"
+    ));
+    let ours = std::fs::read(dir.join("ours.rgb")).unwrap();
+    let theirs = std::fs::read(dir.join("theirs.rgb")).unwrap();
+    assert_eq!(ours.len(), 66 * 50 * 3 * 3, "{pix_fmt}: three whole frames");
+    assert_eq!(ours.len(), theirs.len(), "{pix_fmt}");
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    let differ = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+    (worst, differ, ours.len())
+}
+
+#[test]
+fn raw2ppm_reads_y4m_as_ffmpeg_converts_it() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    for pix_fmt in ["yuv444p", "yuv422p", "yuv420p", "yuv420p10le", "gray"] {
+        let (worst, differ, of) = raw2ppm_against_ffmpeg(dir.path(), pix_fmt);
+        assert!(worst <= 1, "{pix_fmt}: differs from ffmpeg by {worst}");
+        // Rounding of the matrix differs from swscale's in a few samples, never more.
+        assert!(
+            differ * 100 < of,
+            "{pix_fmt}: {differ} of {of} samples differ"
+        );
+    }
+    // Grey is copied: exact.
+    assert_eq!(raw2ppm_against_ffmpeg(dir.path(), "gray").1, 0);
+}
+
+#[test]
+fn raw2ppm_refuses_what_it_cannot_convert_in_one_line() {
+    for (input, says) in [
+        (
+            &b"YUV4MPEG2 W4 H2 C420jpeg It\n"[..],
+            "interlaced Y4M 4:2:0 (It) is refused",
+        ),
+        (b"YUV4MPEG2 W4 H2 C444p10\n", "C444p10: not converted"),
+        (b"YUV4MPEG2 W4 H2 Cxyz\n", "colorspace \"xyz\""),
+        (b"YUV4MPEG2 W4 H2\nFRAMX\n", "expected \"FRAME\""),
+        (b"YUV4MPEG W4 H2\n", "no image size"),
+    ] {
+        let out = common::run("raw2ppm", &["--frames"], input);
+        common::exits_saying(&out, 2, says);
+    }
+    // A frame cut short is filled and said: exit 1, every image whole.
+    let out = common::run("raw2ppm", &[], b"YUV4MPEG2 W4 H2 C444\nFRAME\nabc");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout.len(), b"P6\n4 2\n255\n".len() + 24);
+}

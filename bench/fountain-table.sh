@@ -23,9 +23,12 @@ sent_share() {
     fountain) args="--fountain" ;;
     carousel) args="--repeat 0" ;;
   esac
+  # Random loss without --burst: a burst length of exactly 1 would never lose two in a row.
+  local bursts=""
+  [ "$burst" -gt 1 ] && bursts="--burst $burst"
   # shellcheck disable=SC2086
   pktize $args "$f" 2>/dev/null |
-    corrupt --loss "$loss" --burst "$burst" --seed "$seed" --log "$WORK/ev" 2>/dev/null |
+    corrupt --loss "$loss" $bursts --seed "$seed" --log "$WORK/ev" 2>/dev/null |
     unpktize -o "$WORK/got" --report "$WORK/r.json" || true
   cmp -s "$WORK/got" "$f" || { echo "$mode $2 MiB $loss/$burst seed $seed: not whole" >&2; exit 1; }
   python3 - "$WORK/r.json" "$WORK/ev" "$(cat "$WORK/plain$2")" <<'EOF'

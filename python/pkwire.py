@@ -25,7 +25,7 @@ Every packet is a ``bytes`` object holding header and payload, one datagram's wo
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 __all__ = [
     "Header",
@@ -41,6 +41,8 @@ __all__ = [
     "sniff",
     "parity_coefficients",
     "encode_parity",
+    "rebuild",
+    "polyval",
     "send_order",
     "packetize",
     "scan",
@@ -77,7 +79,7 @@ HASH_KEY_CONTEXT = "pktools 2026 packet hash v2"
 # Descriptors.
 HEAD_MAX = 1024
 NAME_MAX = 255
-MEDIA_TYPES = ("raw", "pnm", "bmp", "png", "jpeg")
+MEDIA_TYPES = ("raw", "pnm", "bmp", "png", "jpeg", "y4m")
 DESC_INTERLEAVED = 0x1
 DESC_CAROUSEL = 0x2
 
@@ -86,6 +88,7 @@ DEFAULT_PAYLOAD = 1024
 DEFAULT_DESCRIBE_EVERY = 256
 DEFAULT_INTERLEAVE_BYTES = 8 << 20
 MAX_INTERLEAVE_BYTES = 64 << 20
+MAX_INTERLEAVE_PACKETS = 1 << 16
 FEC_MAX_PAYLOAD = 65474
 MAX_GROUP_PACKETS = 256
 
@@ -283,6 +286,8 @@ def sniff(head: bytes) -> int:
         return 3
     if head[:3] == b"\xff\xd8\xff":
         return 4
+    if head[:9] == b"YUV4MPEG2":
+        return 5
     return 0
 
 
@@ -452,30 +457,64 @@ def parity_coefficients(k: int, m: int) -> List[List[int]]:
     return c
 
 
-def _symbols(shard: bytes) -> List[int]:
-    """A shard's 16-bit symbols: in each 64-byte block (or the shorter last one) the low
-    bytes come first, then the high bytes."""
+def _split(shard: bytes) -> Tuple[bytes, bytes]:
+    """A shard's symbols as their low bytes and their high bytes: in each 64-byte block
+    (or the shorter last one) the low bytes come first, then the high bytes."""
     lo, hi = bytearray(), bytearray()
     for o in range(0, len(shard), 64):
         blk = shard[o : o + 64]
         h = len(blk) // 2
         lo += blk[:h]
         hi += blk[h:]
-    return [a | b << 8 for a, b in zip(lo, hi)]
+    return bytes(lo), bytes(hi)
 
 
-def _shard(symbols: Sequence[int]) -> bytes:
+def _join(lo: bytes, hi: bytes) -> bytes:
     out = bytearray()
-    for o in range(0, len(symbols), 32):
-        s = symbols[o : o + 32]
-        out += bytes(v & 0xFF for v in s) + bytes(v >> 8 for v in s)
+    for o in range(0, len(lo), 32):
+        out += lo[o : o + 32] + hi[o : o + 32]
     return bytes(out)
 
 
-def _mul_add(acc: List[int], syms: List[int], c: int) -> List[int]:
-    exp, log = _field()
-    lc = log[c]
-    return [a ^ exp[log[x] + lc] for a, x in zip(acc, syms)]
+def _symbols(shard: bytes) -> List[int]:
+    """A shard's 16-bit symbols, in order."""
+    lo, hi = _split(shard)
+    return [a | b << 8 for a, b in zip(lo, hi)]
+
+
+_multipliers = {}
+
+
+def _multiplier(c: int):
+    """Multiplication by ``c`` as four byte maps: a symbol's low byte and high byte each
+    go to a low and a high byte of the product, which is their xor (the product is
+    linear over GF(2)); ``bytes.translate`` then applies them to a whole shard."""
+    if c not in _multipliers:
+        lo = [gf_mul(c, b) for b in range(256)]
+        hi = [gf_mul(c, b << 8) for b in range(256)]
+        _multipliers[c] = (
+            bytes(v & 0xFF for v in lo),
+            bytes(v >> 8 for v in lo),
+            bytes(v & 0xFF for v in hi),
+            bytes(v >> 8 for v in hi),
+        )
+    return _multipliers[c]
+
+
+def _int(b: bytes) -> int:
+    return int.from_bytes(b, "little")
+
+
+def _mul_add(acc: List[int], shard: Tuple[bytes, bytes], c: int) -> None:
+    """acc (low bytes and high bytes as integers) += c times a split shard."""
+    ll, lh, hl, hh = _multiplier(c)
+    lo, hi = shard
+    acc[0] ^= _int(lo.translate(ll)) ^ _int(hi.translate(hl))
+    acc[1] ^= _int(lo.translate(lh)) ^ _int(hi.translate(hh))
+
+
+def _unsplit(acc: List[int], n: int) -> bytes:
+    return _join(acc[0].to_bytes(n, "little"), acc[1].to_bytes(n, "little"))
 
 
 def encode_parity(shards: Sequence[bytes], k: int, m: int) -> List[bytes]:
@@ -484,21 +523,21 @@ def encode_parity(shards: Sequence[bytes], k: int, m: int) -> List[bytes]:
     if not shards or len(shards[0]) == 0:
         return [b""] * m
     c = parity_coefficients(k, m)
-    data = [_symbols(s) for s in shards]
+    data = [_split(s) for s in shards]
+    n = len(data[0][0])
     out = []
     for i in range(m):
-        acc = [0] * len(data[0])
-        for j, syms in enumerate(data):
-            acc = _mul_add(acc, syms, c[i][j])
-        out.append(_shard(acc))
+        acc = [0, 0]
+        for j, d in enumerate(data):
+            _mul_add(acc, d, c[i][j])
+        out.append(_unsplit(acc, n))
     return out
 
 
 def _solve(rows: List[List[int]]) -> Optional[List[List[int]]]:
     """Invert an e x e matrix over the field (Gauss-Jordan); None if singular."""
     e = len(rows)
-    one = 1
-    a = [r[:] + [one if i == j else 0 for j in range(e)] for i, r in enumerate(rows)]
+    a = [r[:] + [1 if i == j else 0 for j in range(e)] for i, r in enumerate(rows)]
     for col in range(e):
         piv = next((r for r in range(col, e) if a[r][col]), None)
         if piv is None:
@@ -517,7 +556,8 @@ def rebuild(
     k: int, m: int, data: Sequence[Optional[bytes]], parity: Sequence[Optional[bytes]]
 ) -> Optional[List[bytes]]:
     """The group's data shards (``data``: K' shards, None where lost; ``parity``: M
-    shards, None where lost), or None when too few arrived."""
+    shards, None where lost), or None when too few arrived. With e shards lost, e parity
+    shards less what the arrived data gives them are e equations in the lost ones."""
     lost = [j for j, d in enumerate(data) if d is None]
     if not lost:
         return list(data)
@@ -528,21 +568,21 @@ def rebuild(
     inv = _solve([[c[i][j] for j in lost] for i in held])
     if inv is None:
         return None
-    s = len(parity[held[0]])
-    # Each held parity less what the arrived data contributes: sum over lost of c * d.
+    arrived = [(j, _split(d)) for j, d in enumerate(data) if d is not None]
+    n = len(parity[held[0]]) // 2
     diffs = []
     for i in held:
-        acc = _symbols(parity[i])
-        for j, d in enumerate(data):
-            if d is not None:
-                acc = _mul_add(acc, _symbols(d), c[i][j])
-        diffs.append(acc)
+        lo, hi = _split(parity[i])
+        acc = [_int(lo), _int(hi)]
+        for j, d in arrived:
+            _mul_add(acc, d, c[i][j])
+        diffs.append((acc[0].to_bytes(n, "little"), acc[1].to_bytes(n, "little")))
     out = list(data)
-    for n, j in enumerate(lost):
-        acc = [0] * (s // 2)
+    for row, j in enumerate(lost):
+        acc = [0, 0]
         for t, diff in enumerate(diffs):
-            acc = _mul_add(acc, diff, inv[n][t])
-        out[j] = _shard(acc)
+            _mul_add(acc, diff, inv[row][t])
+        out[j] = _unsplit(acc, n)
     return out
 
 
@@ -552,62 +592,66 @@ def rebuild(
 
 # POLYVAL (RFC 8452): GF(2^128) mod x^128 + x^127 + x^126 + x^121 + 1, little-endian.
 _POLYVAL_R = (1 << 127) | (1 << 126) | (1 << 121) | 1
-_MASK128 = (1 << 128) - 1
 
 
-def _clmul(a: int, b: int) -> int:
+_POLYVAL_P = (1 << 128) | _POLYVAL_R
+
+
+def _times_x(v: int) -> int:
+    v <<= 1
+    return v ^ _POLYVAL_P if v >> 128 else v
+
+
+def _mulmod(a: int, b: int) -> int:
     r = 0
     while b:
         if b & 1:
             r ^= a
-        a <<= 1
+        a = _times_x(a)
         b >>= 1
     return r
 
 
-def _reduce(c: int) -> int:
-    while c >> 128:
-        high = c >> 128
-        c = (c & _MASK128) ^ (high << 127) ^ (high << 126) ^ (high << 121) ^ high
-    return c
+_polyval_tables = {}
 
 
-def _mulmod(a: int, b: int) -> int:
-    return _reduce(_clmul(a, b))
-
-
-# x^-128 mod the polynomial: x^128 = r, and x^-128 = x^(2^128 - 1 - 128) in the group of
-# the field's units; computed once by squaring.
-def _pow(a: int, e: int) -> int:
-    r = 1
-    while e:
-        if e & 1:
-            r = _mulmod(r, a)
-        a = _mulmod(a, a)
-        e >>= 1
-    return r
-
-
-_X_INV_128 = None
+def _polyval_table(hkey: bytes):
+    """For POLYVAL's dot(x, H) = x * H * x^-128: byte i of x (little-endian) with value v
+    contributes table[i][v], reduced already, so a block costs 16 lookups."""
+    if hkey not in _polyval_tables:
+        # x^-128 = x^(2^128 - 1 - 128) in the field's multiplicative group.
+        x_inv, base, e = 1, 2, (1 << 128) - 1 - 128
+        while e:
+            if e & 1:
+                x_inv = _mulmod(x_inv, base)
+            base = _mulmod(base, base)
+            e >>= 1
+        h = _mulmod(int.from_bytes(hkey, "little"), x_inv)
+        table = []
+        for _ in range(16):
+            bits = []
+            for _ in range(8):
+                bits.append(h)
+                h = _times_x(h)
+            row = [0] * 256
+            for v in range(1, 256):
+                low = v & -v
+                row[v] = row[v ^ low] ^ bits[low.bit_length() - 1]
+            table.append(row)
+        _polyval_tables[hkey] = table
+    return _polyval_tables[hkey]
 
 
 def polyval(hkey: bytes, data: bytes) -> bytes:
-    """POLYVAL(hkey, data zero-padded to a multiple of 16 bytes)."""
-    global _X_INV_128
-    if _X_INV_128 is None:
-        _X_INV_128 = _pow(2, (1 << 128) - 1 - 128)
-    h = _mulmod(int.from_bytes(hkey, "little"), _X_INV_128)
-    # h times a byte, unreduced, for every byte value: a product is then 16 lookups.
-    table = [_clmul(h, v) for v in range(256)]
+    """POLYVAL(hkey, data zero-padded to a multiple of 16 bytes), RFC 8452."""
+    table = _polyval_table(bytes(hkey))
     s = 0
     data = bytes(data) + bytes(-len(data) % 16)
     for o in range(0, len(data), 16):
-        x = s ^ int.from_bytes(data[o : o + 16], "little")
-        p = 0
-        for i, byte in enumerate(x.to_bytes(16, "little")):
-            if byte:
-                p ^= table[byte] << (8 * i)
-        s = _reduce(p)
+        x = (s ^ int.from_bytes(data[o : o + 16], "little")).to_bytes(16, "little")
+        s = 0
+        for row, v in zip(table, x):
+            s ^= row[v]
     return s.to_bytes(16, "little")
 
 
@@ -693,7 +737,7 @@ def interleave_span(
     unknown (a pipe that had not ended within the first span)."""
     if not interleave:
         return None
-    cap = max(MAX_INTERLEAVE_BYTES // payload_len, 1)
+    cap = min(max(MAX_INTERLEAVE_BYTES // payload_len, 1), MAX_INTERLEAVE_PACKETS)
     want = DEFAULT_INTERLEAVE_BYTES // payload_len if interleave is True else int(interleave)
     want = min(max(want, 1), cap)
     if packets is not None:
@@ -764,7 +808,9 @@ def packetize(
     ``--fec K+M`` as (K, M), ``--interleave`` (True, or a span in packets), ``--repeat``
     (a count), ``--key`` (a Key; ``salt`` is 8 bytes, random if not given).
     ``from_pipe`` gives what pktize sends reading a pipe rather than a file: data packets
-    without the total length (the final descriptor states it). Unlike pktize, keys and
+    without the total length (the final descriptor states it). At payloads under 1024
+    bytes pktize's descriptors from a pipe hold what it had read (pktize(5)): this gives
+    what it sends when its first read holds the first 1024 bytes. Unlike pktize, keys and
     interleaving may go together: the format allows it and unpktize takes it.
     """
     if not 1 <= payload_len <= MAX_PAYLOAD:
@@ -953,11 +999,6 @@ def frames(buf: bytes) -> List[Frame]:
     return [f for kind, f in scan(buf) if kind == "packet"]
 
 
-def split_datagrams(datagrams: Iterable[bytes]) -> bytes:
-    """Datagrams received one packet each, as one stream for :func:`reassemble`."""
-    return b"".join(datagrams)
-
-
 # ---------------------------------------------------------------------------------------
 # Reassembling
 # ---------------------------------------------------------------------------------------
@@ -1057,20 +1098,15 @@ def reassemble(
     if length is None:
         length = max((o + len(v) for o, v in pieces.items()), default=0)
     out = bytearray(length)
-    have = bytearray(length)
-    for o, v in pieces.items():
-        v = v[: max(length - o, 0)]
+    lost, covered = [], 0
+    for o in sorted(pieces):
+        v = pieces[o][: max(length - o, 0)]
         out[o : o + len(v)] = v
-        have[o : o + len(v)] = b"\x01" * len(v)
-    lost, start = [], None
-    for i, b in enumerate(have):
-        if not b and start is None:
-            start = i
-        elif b and start is not None:
-            lost.append((start, i - start))
-            start = None
-    if start is not None:
-        lost.append((start, length - start))
+        if o > covered:
+            lost.append((covered, o - covered))
+        covered = max(covered, o + len(v))
+    if covered < length:
+        lost.append((covered, length - covered))
     r.data = bytes(out)
     r.total_len = length if (end_known is not None or total is not None) else None
     r.lost = lost

@@ -6,6 +6,7 @@ test_pkwire (from this directory). Keyed cases need the blake3 package (bin/deps
 installs it); without it they fail, they are not skipped.
 """
 
+import json
 import os
 import random
 import re
@@ -133,6 +134,16 @@ class ByteForByte(Fixture):
             with self.subTest(args=args, length=length):
                 self.same(made(n), self.pktize(data_of(length, n), args), f"{length} bytes, {args}")
 
+    def test_sniffed_media_types(self):
+        magics = [b"P6\n", b"BM", b"\x89PNG", b"\xff\xd8\xff", b"YUV4MPEG2 W2 H2", b"P7\n", b"x"]
+        for n, magic in enumerate(magics):
+            with self.subTest(magic=magic):
+                data = magic + data_of(3000, 300 + n)
+                ours = b"".join(pkwire.packetize(data, transfer_id=ID, name="in.bin"))
+                self.same(ours, self.pktize(data, []), f"sniffing {magic!r}")
+                body = pkwire.frames(ours)[0].payload
+                self.assertEqual(pkwire.Descriptor.parse(body).media_type, [1, 2, 3, 4, 5, 0, 0][n])
+
     def test_pipes(self):
         for n, (length, args, kw) in enumerate(PIPE_CASES):
             with self.subTest(args=args, length=length):
@@ -241,6 +252,23 @@ class Reading(Fixture):
         out = self.unpktize(bytes(damaged))
         self.assertEqual((out.returncode, out.stdout), (0, data))
 
+    def test_framing_skips_the_same_garbage_as_unpktize_in_a_corrupted_stream(self):
+        corrupt = os.path.join(os.path.dirname(PKTIZE), "corrupt")
+        stream = self.pktize(data_of(100000, 6), ["--fec", "8+2"])
+        report = os.path.join(self.dir.name, "report.json")
+        for seed in (4, 5):
+            with self.subTest(seed=seed):
+                args = ["--ber", "2e-5", "--truncate", "3%", "--seed", str(seed)]
+                damaged = subprocess.run(
+                    [corrupt, *args], input=stream, capture_output=True
+                ).stdout
+                self.unpktize(damaged, ["--report", report])
+                with open(report) as f:
+                    theirs = json.load(f)["bytes"]["garbage"]
+                ours = sum(n for kind, n in pkwire.scan(damaged) if kind == "garbage")
+                self.assertGreater(ours, 0)
+                self.assertEqual(ours, theirs)
+
     def test_a_loss_parity_cannot_cover_is_reported_not_invented(self):
         data = data_of(9000, 5)
         found = pkwire.frames(self.pktize(data, ["--describe-every", "0", "--fec", "4+1"]))
@@ -249,6 +277,51 @@ class Reading(Fixture):
         self.assertFalse(r.intact)
         self.assertEqual(r.lost, [(0, 2048)])
         self.assertEqual(r.data[2048:], data[2048:])
+
+
+class Parsing(Fixture):
+    """What a reader refuses, as the page's Receiving and Finding packets say."""
+
+    def test_an_unknown_kind_does_not_frame_and_counts_as_garbage_for_both(self):
+        good = list(pkwire.packetize(b"x" * 3000, transfer_id=ID, describe_every=0))
+        h = pkwire.parse_header(good[1])
+        # The same header with kind 1, its check made right: still no packet.
+        b = bytearray(pkwire.encode_header(h) + good[1][32:])
+        b[3] = 1 << 4 | b[3] & 0xF
+        b[6:8] = pkwire._header_check(bytes(b)).to_bytes(2, "big")
+        with self.assertRaises(pkwire.WireError):
+            pkwire.parse_header(b)
+        stream = good[0] + bytes(b) + good[2]
+        garbage = sum(n for kind, n in pkwire.scan(stream) if kind == "garbage")
+        self.assertEqual(garbage, len(b))
+        report = os.path.join(self.dir.name, "report.json")
+        out = self.unpktize(stream, ["--report", report])
+        self.assertEqual(out.returncode, 1, out.stderr)
+        with open(report) as f:
+            got = json.load(f)
+        self.assertEqual(got["bytes"]["garbage"], garbage)
+        self.assertEqual(got["packets"]["unused"], 0)
+
+    def test_every_flipped_header_bit_is_caught(self):
+        p = next(iter(pkwire.packetize(b"hello", transfer_id=ID, describe_every=0)))
+        for bit in range(8 * 32):
+            b = bytearray(p[:32])
+            b[bit // 8] ^= 1 << bit % 8
+            with self.assertRaises(pkwire.WireError, msg=f"bit {bit}"):
+                pkwire.parse_header(b)
+
+    def test_descriptors_a_receiver_ignores(self):
+        body = pkwire.Descriptor(name="n", head=b"P6").encode()
+        self.assertEqual(pkwire.Descriptor.parse(body).name, "n")
+        for bad in [
+            bytes([3]) + body[1:],  # body version
+            body[:1] + bytes([6]) + body[2:],  # media type
+            body[:7] + b"\xff" + body[8:],  # name not UTF-8
+            body + b"\0",  # bytes after the end
+            body[:-1],  # short
+        ]:
+            with self.assertRaises(pkwire.WireError):
+                pkwire.Descriptor.parse(bad)
 
 
 class Page(Fixture):

@@ -166,11 +166,13 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         None => None,
         Some(None) => Some(Interleave::Whole),
         Some(Some(span)) => {
-            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len).max(1);
+            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len)
+                .clamp(1, packetize::MAX_INTERLEAVE_PACKETS as u64);
             if span == 0 || u64::from(span) > most {
                 return Err(Failure::new(format!(
-                    "--interleave: the span must be 1 to {most} packets ({} MiB of payload at this size), found {span}",
-                    packetize::MAX_INTERLEAVE_BYTES >> 20
+                    "--interleave: the span must be 1 to {most} packets (at most {} MiB of payload and {} packets), found {span}",
+                    packetize::MAX_INTERLEAVE_BYTES >> 20,
+                    packetize::MAX_INTERLEAVE_PACKETS
                 )));
             }
             Some(Interleave::Packets(span))

@@ -73,6 +73,9 @@ pub const DEFAULT_INTERLEAVE_BYTES: usize = 8 << 20;
 /// The longest span of all, in payload bytes: reading a pipe, the sender holds one span in
 /// memory, and a receiver writing in order holds one too.
 pub const MAX_INTERLEAVE_BYTES: usize = 64 << 20;
+/// The longest span of all, in packets: what a receiver's reorder window holds
+/// (`reassemble::window::MAX_WINDOW_PACKETS`), so it can put any span back in order.
+pub const MAX_INTERLEAVE_PACKETS: usize = 1 << 16;
 
 impl Settings {
     /// The span, in data packets, for an input of `input_packets` data packets (`None`:
@@ -82,7 +85,7 @@ impl Settings {
     /// anyway, so it is `None`: pktize(5) announces INTERLEAVED only for two rows or more.
     pub fn interleave_span(&self, input_packets: Option<u64>) -> Option<usize> {
         let p = self.payload_len.max(1);
-        let cap = (MAX_INTERLEAVE_BYTES / p).max(1);
+        let cap = (MAX_INTERLEAVE_BYTES / p).clamp(1, MAX_INTERLEAVE_PACKETS);
         let want = match self.interleave? {
             Interleave::Whole => DEFAULT_INTERLEAVE_BYTES / p,
             Interleave::Packets(n) => n as usize,

@@ -243,8 +243,22 @@ mod interleaved_tests {
         assert_eq!(s.interleave_span(Some(9)), Some(16));
         let s = settings(None, Interleave::Whole);
         assert_eq!(s.interleave_span(Some(1)), None);
-        assert_eq!(s.interleave_span(None), Some(DEFAULT_INTERLEAVE_BYTES / 10));
+        // 8 MiB of 10-byte payloads, capped at what a receiver's window holds.
+        assert_eq!(s.interleave_span(None), Some(MAX_INTERLEAVE_PACKETS));
+        let s = Settings {
+            payload_len: 1024,
+            ..settings(None, Interleave::Whole)
+        };
+        assert_eq!(
+            s.interleave_span(None),
+            Some(DEFAULT_INTERLEAVE_BYTES / 1024)
+        );
         let s = settings(None, Interleave::Packets(u32::MAX));
-        assert_eq!(s.interleave_span(None), Some(MAX_INTERLEAVE_BYTES / 10));
+        assert_eq!(s.interleave_span(None), Some(MAX_INTERLEAVE_PACKETS));
+        let s = Settings {
+            payload_len: 2000,
+            ..settings(None, Interleave::Packets(u32::MAX))
+        };
+        assert_eq!(s.interleave_span(None), Some(MAX_INTERLEAVE_BYTES / 2000));
     }
 }

@@ -48,8 +48,11 @@ pub struct Colorspace {
     pub alpha: bool,
 }
 
-/// The colorspaces understood, as (tag, chroma divisors, bits, alpha).
-const COLORSPACES: &[(&str, Option<(usize, usize)>, u8, bool)] = &[
+/// One colorspace: (tag, chroma divisors, bits, alpha).
+type ColorspaceRow = (&'static str, Option<(usize, usize)>, u8, bool);
+
+/// The colorspaces understood.
+const COLORSPACES: &[ColorspaceRow] = &[
     ("420jpeg", Some((2, 2)), 8, false),
     ("420paldv", Some((2, 2)), 8, false),
     ("420mpeg2", Some((2, 2)), 8, false),

@@ -31,3 +31,4 @@ mod resume;
 mod same_file;
 mod unpktize;
 mod video;
+mod wire_contract;

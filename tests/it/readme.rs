@@ -228,6 +228,11 @@ fn run(recipe: &Recipe) -> Result<(), Failed> {
     let out = Command::new("timeout")
         .args(["-k", "5", &TIMEOUT_SECS.to_string(), "bash", "-c", &script])
         .env("PATH", path)
+        // As after `pip install ./python`: the Python recipes import pkwire.
+        .env(
+            "PYTHONPATH",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("python"),
+        )
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .process_group(0)

@@ -8,7 +8,7 @@ for script in bench-*.sh; do
   echo "== ${script#bench-}"
   bash "$script"
 done
-for table in passes-table.sh burst-table.sh fec-loss-table.sh fountain-table.sh; do
+for table in passes-table.sh burst-table.sh fec-loss-table.sh video-table.sh fountain-table.sh; do
   echo "== ${table%.sh}"
   bash "$table"
 done

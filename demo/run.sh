@@ -70,6 +70,27 @@ pktize -s 2k --interleave "$out/original.ppm" |
     sample sheet 3 | ppm2bmp > "$out/progressive.bmp" || true
 
 echo
+echo "== video: 40 frames of a still scene with a square crossing it, 5% of the packets lost"
+CW=$((W / 2)) CH=$((H / 2))
+sample image $W $H | sample clip $W $H 40 > "$out/clip.rgb"
+pktize -s 1k "$out/clip.rgb" | corrupt --loss 5% --seed 3 > "$out/clip.pk"
+frame=20
+for mode in fill spatial temporal auto; do
+    recv=""
+    [ $mode != fill ] && recv="--conceal=$mode --image ${CW}x$CH"
+    unpktize --fill ff00ff $recv < "$out/clip.pk" 2>/dev/null |
+        raw2ppm -s ${CW}x$CH --frames > "$out/clip-$mode.ppm" || true
+    # Frame $frame of each (PPM frames of one size), for the side-by-side picture.
+    dd if="$out/clip-$mode.ppm" of="$out/frame-$mode.ppm" status=none \
+        bs=$((CW * CH * 3 + ${#CW} + ${#CH} + 9)) skip=$frame count=1
+done
+cat "$out/frame-fill.ppm" "$out/frame-spatial.ppm" "$out/frame-temporal.ppm" |
+    sample sheet 3 | ppm2bmp > "$out/video-fill-spatial-temporal.bmp"
+echo "   frame $frame: fill, spatial (in each frame alone), temporal (from the frame before);"
+echo "   --conceal alone (auto) picks per region. The clips play with"
+echo "   ffplay -f image2pipe -c:v ppm -framerate 10 $out/clip-auto.ppm"
+
+echo
 echo "Look at the pictures (any image viewer opens BMP):"
 echo "  $out/original.bmp   what was sent"
 echo "  $out/received.bmp   what arrived: magenta bands where packets were lost, speckles of"
@@ -78,6 +99,7 @@ echo "  $out/live.bmp       six live-view snapshots, the image filling in"
 echo "  $out/late.bmp       what a receiver that joined late still gets"
 echo "  $out/concealed.bmp  the same loss hidden as blur (unpktize --conceal)"
 echo "  $out/map.bmp        what became of each pixel: grey intact, vermillion lost, yellow damaged"
+echo "  $out/video-fill-spatial-temporal.bmp  one frame of the clip: fill, spatial, temporal"
 echo "  $out/fill-conceal-map.bmp  fill, concealment and the map side by side"
 echo "  $out/progressive.bmp  interleaved sending: whole from the first snapshot, sharper after"
 echo "  $out/report.json    the damage map: every lost and damaged byte range"

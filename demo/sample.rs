@@ -5,6 +5,9 @@
 //! sample image W H      raw rgb24 pixels of the sample (a Mandelbrot view) on stdout
 //! sample sheet COLS     concatenated P6 images on stdin -> one P6 on stdout: the images at
 //!                       half size, COLS to a row, on a dark background
+//! sample clip W H N     a raw rgb24 image of W x H on stdin -> N raw rgb24 frames of
+//!                       W/2 x H/2 on stdout: a still window with a white square moving
+//!                       across it, 3 px a frame
 //! ```
 
 use pktools::pnm::{Header, Kind};
@@ -19,8 +22,14 @@ fn main() -> ExitCode {
             io::stdout().lock().write_all(&image(w, h))
         }
         (Some("sheet"), Some(cols), None) if cols > 0 => sheet(cols),
+        (Some("clip"), Some(w), Some(h)) if w >= 64 && h >= 64 && w * h <= 1 << 24 => {
+            match arg(3) {
+                Some(n) if n > 0 && n <= 1000 => clip(w, h, n),
+                _ => Err(io::Error::other("clip: a frame count of 1 to 1000")),
+            }
+        }
         _ => {
-            eprintln!("usage: sample image W H | sample sheet COLS");
+            eprintln!("usage: sample image W H | sample sheet COLS | sample clip W H N");
             return ExitCode::from(2);
         }
     };
@@ -135,4 +144,29 @@ fn sheet(cols: usize) -> io::Result<()> {
     write!(stdout, "P6\n{sw} {sh}\n255\n")?;
     stdout.write_all(&out)?;
     stdout.flush()
+}
+
+/// `n` frames of the middle of a `w` x `h` image, half its size each way, with a 12x12
+/// white square crossing it 3 px a frame.
+fn clip(w: usize, h: usize, n: usize) -> io::Result<()> {
+    let mut image = vec![0u8; w * h * 3];
+    io::stdin().lock().read_exact(&mut image)?;
+    let (fw, fh) = (w / 2, h / 2);
+    let (x0, y0) = (w / 4, h / 4);
+    let mut stdout = io::stdout().lock();
+    let mut frame = vec![0u8; fw * fh * 3];
+    for k in 0..n {
+        for y in 0..fh {
+            let src = ((y0 + y) * w + x0) * 3;
+            frame[y * fw * 3..(y + 1) * fw * 3].copy_from_slice(&image[src..src + fw * 3]);
+        }
+        let (sx, sy) = ((8 + 3 * k) % (fw - 12), fh / 2);
+        for y in sy..sy + 12 {
+            for x in sx..sx + 12 {
+                frame[(y * fw + x) * 3..(y * fw + x) * 3 + 3].fill(255);
+            }
+        }
+        stdout.write_all(&frame)?;
+    }
+    Ok(())
 }

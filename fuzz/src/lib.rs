@@ -22,7 +22,9 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::FromRawFd;
 
+mod hostile;
 mod images;
+pub use hostile::{forged_stream, hostile};
 pub use images::{pnm, rawvideo};
 
 /// A reader that hands out `data` in pieces of varying size (1 byte to a few KiB), as a

@@ -230,6 +230,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             snapshot_every: args.every,
             resume: None,
             spill: Some(pktools::fec::fountain::temp_store),
+            limits: Default::default(),
         },
         size_limit: match args.max_size {
             Some(MaxSize(Some(n))) => SizeLimit::At(n),

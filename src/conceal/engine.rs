@@ -15,6 +15,9 @@
 //! extending the one that exists; a row with neither keeps its bytes. Palette indices are
 //! never averaged: an indexed pixel takes the nearer neighbour's index.
 //!
+//! Rows longer than [`ALONG_ROW_ABOVE`] bytes are concealed along the row only, each
+//! hole as it arrives, so that the engine holds no row at all.
+//!
 //! Vertical and horizontal storage order are the same thing here: a bottom-up BMP is
 //! concealed in its stored order, its rows' neighbours are the same.
 //!
@@ -40,6 +43,11 @@ pub(crate) trait RowStore {
     fn copy_prev(&mut self, _y: usize, _bytes: Range<usize>) {}
 }
 
+/// Rows of more bytes than this (a 349,525-pixel-wide RGB image) are concealed along the
+/// row, from the known pixels left and right of each hole: holding the rows above and
+/// below such a hole, and a column's state for each pixel, would pass the memory budget.
+pub(crate) const ALONG_ROW_ABOVE: usize = 1 << 20;
+
 /// Columns decided together, temporal or spatial: narrow enough to keep a small moving
 /// object's neighbourhood apart from the still background beside it.
 pub(crate) const CHUNK: usize = 16;
@@ -64,6 +72,9 @@ pub(crate) struct Engine {
     scratch: Vec<Range<usize>>,
     below: Vec<u8>,
     mode: Mode,
+    /// Rows too wide to hold two of ([`ALONG_ROW_ABOVE`]): holes filled along the row.
+    along_only: bool,
+    first_needed: usize,
     /// Rows processed so far.
     pub next_row: usize,
     /// Pixels replaced so far.
@@ -72,18 +83,23 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub fn new(grid: &Grid) -> Engine {
+        let along_only = grid.row_len() > ALONG_ROW_ABOVE;
+        // Column state only where columns are interpolated.
+        let columns = if along_only { 0 } else { grid.width };
         Engine {
             width: grid.width,
             pixel_bytes: grid.pixel_bytes,
             sample: grid.sample,
             indexed: grid.indexed,
-            gap_start: vec![NO_GAP; grid.width],
-            anchored: vec![false; grid.width],
-            anchor: vec![0; grid.row_len()],
+            gap_start: vec![NO_GAP; columns],
+            anchored: vec![false; columns],
+            anchor: vec![0; columns * grid.pixel_bytes],
             prev: Vec::new(),
             scratch: Vec::new(),
-            below: vec![0; grid.row_len()],
+            below: vec![0; columns * grid.pixel_bytes],
             mode: Mode::Spatial,
+            along_only,
+            first_needed: usize::MAX,
             next_row: 0,
             concealed: 0,
         }
@@ -181,19 +197,44 @@ impl Engine {
     /// The earliest row still needed: the first row of the earliest open gap, or the last
     /// row processed (the anchor of gaps that open in the next row).
     pub fn first_needed_row(&self) -> usize {
-        let mut first = self.next_row.saturating_sub(1);
+        if self.along_only {
+            return self.next_row;
+        }
+        self.first_needed.min(self.next_row.saturating_sub(1))
+    }
+
+    /// The first row of the earliest open gap: computed once a row, since a streaming
+    /// caller asks after every push and a row may be a million pixels wide.
+    fn update_first_needed(&mut self) {
+        let mut first = usize::MAX;
         for span in &self.prev {
             for x in span.clone() {
                 first = first.min(self.gap_start[x] as usize);
             }
         }
-        first
+        self.first_needed = first;
     }
 
     /// Process the next row (`self.next_row`), whose bytes are in `store`, with its
     /// `unknown` pixel spans (sorted, disjoint, within the width).
     pub fn push_row(&mut self, store: &mut dyn RowStore, unknown: &[Range<usize>]) {
         let y = self.next_row;
+        if self.along_only {
+            let row = store.row(y);
+            for span in unknown {
+                along_row(
+                    self.sample,
+                    self.indexed,
+                    self.pixel_bytes,
+                    self.width,
+                    row,
+                    span.clone(),
+                );
+                self.concealed += (span.end - span.start) as u64;
+            }
+            self.next_row = y + 1;
+            return;
+        }
         // Gaps that close here: unknown above, known in this row.
         let mut closing = std::mem::take(&mut self.scratch);
         difference(&self.prev, unknown, &mut closing);
@@ -217,6 +258,7 @@ impl Engine {
         self.prev.clear();
         self.prev.extend_from_slice(unknown);
         self.next_row = y + 1;
+        self.update_first_needed();
     }
 
     /// The end of the run of columns from `p` (before `end`) whose gaps opened in the same
@@ -409,6 +451,7 @@ impl Engine {
             }
         }
         self.prev = open;
+        self.update_first_needed();
     }
 
     /// End of the grid: fill every open gap, from above or along its row.

@@ -10,7 +10,9 @@
 //!
 //! A frame stream ([`crate::image::Frames`]) is concealed frame after frame, each with the
 //! first frame's geometry; a frame header whose bytes were lost is written back. For
-//! temporal concealment ([`Mode`]) the concealer keeps one previous frame, `period` bytes,
+//! temporal concealment ([`Mode`]) the concealer keeps one previous frame, `period` bytes
+//! (from the first frame of a Y4M stream or of a transfer known to hold several frames,
+//! else from the second frame, so a single image sent from a pipe costs nothing more),
 //! updated in place as the current frame's rows become final (a row of the previous frame
 //! is replaced only once no gap of the current frame can still look at it); frames longer
 //! than [`PREV_FRAME_MAX`] are concealed in space only. So memory is the window plus one
@@ -64,6 +66,8 @@ pub struct Concealer {
     have_prev: bool,
     /// The transfer holds one frame only.
     single: bool,
+    /// The transfer holds two frames or more.
+    several: bool,
 }
 
 impl Concealer {
@@ -97,6 +101,7 @@ impl Concealer {
             prev_copied: 0,
             have_prev: false,
             single: false,
+            several: false,
         }
     }
 
@@ -118,6 +123,7 @@ impl Concealer {
     pub fn expect_len(&mut self, len: u64) {
         if let Some(f) = &self.geometry.frames {
             self.single = len <= f.start(1);
+            self.several = !self.single;
             if self.single {
                 self.prev = Vec::new();
                 self.have_prev = false;
@@ -273,17 +279,29 @@ impl Concealer {
         }
     }
 
+    /// Start keeping the previous frame, if temporal concealment may use it: from the
+    /// first frame on when the stream is known to be video, else from the second, so that
+    /// a single image costs no frame more.
+    fn keep_prev(&mut self) {
+        let Some(f) = &self.geometry.frames else {
+            return;
+        };
+        if !self.prev.is_empty() || self.single || self.mode == Mode::Spatial {
+            return;
+        }
+        let eager = f.video || self.several;
+        if f.period <= PREV_FRAME_MAX && self.pos > f.first && (eager || self.frame >= 1) {
+            self.prev = vec![0; f.period as usize];
+            self.prev_copied = f.start(self.frame);
+        }
+    }
+
     fn advance(&mut self) {
         if self.finished {
             self.final_to = self.pos;
             return;
         }
-        if let (Some(f), true) = (&self.geometry.frames, self.prev.is_empty() && !self.single) {
-            if self.mode != Mode::Spatial && f.period <= PREV_FRAME_MAX && self.pos > f.first {
-                self.prev = vec![0; f.period as usize];
-                self.prev_copied = f.first;
-            }
-        }
+        self.keep_prev();
         loop {
             if self.grid >= self.geometry.grids.len() {
                 // The frame is done: on to the next, or pass the rest through.
@@ -301,6 +319,7 @@ impl Concealer {
                 self.have_prev = !self.prev.is_empty() && self.prev_copied >= next;
                 self.frame += 1;
                 self.grid = 0;
+                self.keep_prev();
             }
             let grid = match &self.current {
                 Some(g) => g.clone(),

@@ -302,6 +302,8 @@ fn stream_mode(
     chunk: usize,
 ) -> Vec<u8> {
     let mut c = Concealer::new(geometry.clone()).with_mode(mode);
+    // The transfer's length known (a descriptor says it): frame 0 is kept for frame 1.
+    c.expect_len(data.len() as u64);
     let mut out = Vec::new();
     for (i, piece) in data.chunks(chunk).enumerate() {
         let start = (i * chunk) as u64;

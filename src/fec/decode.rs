@@ -7,9 +7,14 @@
 //! still be needed (those of groups that lack data packets and have not been dealt with)
 //! are copied. From a mapped file, whose buffer is the whole input, nothing is copied.
 //!
-//! Whatever arrives, its memory is bounded: the ring, at most [`Decoder::max_groups`]
-//! groups of parity (the oldest is given up first), at most K' parity shards per group
-//! (no more can help), and a small pool of buffers. A rebuilt packet is emitted only for a
+//! Whatever arrives, its memory is bounded: the ring (at most [`RING_MAX_SLOTS`] slots and
+//! [`Budget::ring_bytes`] of payload, however small the payloads a descriptor announces,
+//! never a payload longer than the shard it would belong to), at most
+//! [`Decoder::max_groups`] groups of parity and [`Budget::parity_bytes`] of their shards
+//! (the oldest group is given up first), at most K' parity shards per group (no more can
+//! help), none longer than the transfer's shard, and a small pool of buffers. The ring
+//! grows, never shrinks, within a transfer, a power of two slots at a time: parity naming
+//! another scheme again and again cannot make it rebuild its ring each time. A rebuilt packet is emitted only for a
 //! slot of the group whose data packet did not arrive intact, and only when the parity's
 //! geometry agrees with what the data packets said (payload size, offsets, lengths), so
 //! parity that disagrees with the data it claims to cover rebuilds nothing.
@@ -31,9 +36,35 @@ pub const RING_BYTES: usize = 512 << 10;
 const PROBE_BYTES: usize = 1 << 20;
 /// Most data packets kept before the first parity: two of the largest groups.
 const PROBE_PACKETS: usize = 2 * MAX_GROUP_PACKETS;
-/// The most bytes the ring grows to for an interleaving span ([`Decoder::hold_span`]): the
-/// longest span `pktize` sends.
-pub const RING_MAX_BYTES: usize = crate::packetize::MAX_INTERLEAVE_BYTES;
+/// The most payload bytes the ring grows to for an interleaving span
+/// ([`Decoder::hold_span`]) by default: `pktize --interleave`'s default span.
+pub const RING_MAX_BYTES: usize = 8 << 20;
+/// The most slots the ring has, whatever the payload size: a slot costs about 64 bytes
+/// even for a one-byte payload (issue 35.8: 64 MiB of one-byte slots was 1.8 GB).
+pub const RING_MAX_SLOTS: usize = 1 << 16;
+/// The most parity shard bytes held, by default, over all groups in flight.
+pub const PARITY_MAX_BYTES: usize = 2 << 20;
+/// The most groups whose parity is held at once, whatever the ring holds.
+const MAX_GROUPS: usize = 8192;
+
+/// What the decoder may hold, in bytes (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Payloads kept for rebuilding: the ring never has more slots than this many bytes
+    /// of shards fill.
+    pub ring_bytes: usize,
+    /// Parity shards held, over all groups.
+    pub parity_bytes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            ring_bytes: RING_MAX_BYTES,
+            parity_bytes: PARITY_MAX_BYTES,
+        }
+    }
+}
 /// Payload buffers kept for reuse.
 const POOL_BUFFERS: usize = 64;
 
@@ -145,6 +176,32 @@ pub struct Decoder {
     rebuilt: Vec<u8>,
     /// The input buffer that lent payloads lie in (see [`Decoder::lend`]).
     lent: Option<LentInput>,
+    budget: Budget,
+    /// Bytes of the parity shards held in `groups`.
+    parity_held: usize,
+    /// Bytes of the ring's copies (their buffers' capacity).
+    ring_held: usize,
+    /// The shard length the transfer's descriptor announced: parity shards are never
+    /// longer.
+    shard_cap: Option<usize>,
+}
+
+/// Copy `payload` into `buf` if the ring's copies stay within `budget` bytes, keeping
+/// `held` (the copies' capacity) up to date; false when it would not fit (`buf` is then
+/// emptied and its capacity kept only if that fits too).
+fn copy_within(buf: &mut Vec<u8>, payload: &[u8], held: &mut usize, budget: usize) -> bool {
+    buf.clear();
+    let others = *held - buf.capacity();
+    if others + payload.len().max(buf.capacity()) > budget {
+        if others + buf.capacity() > budget {
+            *buf = Vec::new();
+        }
+        *held = others + buf.capacity();
+        return false;
+    }
+    buf.extend_from_slice(payload);
+    *held = others + buf.capacity();
+    true
 }
 
 impl Default for Decoder {
@@ -173,7 +230,16 @@ impl Decoder {
             scratch: Vec::new(),
             rebuilt: Vec::new(),
             lent: None,
+            budget: Budget::default(),
+            parity_held: 0,
+            ring_held: 0,
+            shard_cap: None,
         }
+    }
+
+    /// Hold at most this much (see [`Budget`]); kept across [`Decoder::reset`].
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
     }
 
     /// Forget everything: a new transfer starts.
@@ -181,11 +247,13 @@ impl Decoder {
         let pool = std::mem::take(&mut self.pool);
         let solver = std::mem::take(&mut self.solver);
         let lent = self.lent.take();
+        let budget = self.budget;
         *self = Decoder {
             transfer_id,
             pool,
             solver,
             lent,
+            budget,
             ..Decoder::new()
         };
     }
@@ -219,6 +287,7 @@ impl Decoder {
     /// `payload_len` bytes: keep payloads from now on as if parity had been seen, so groups
     /// whose parity comes long after their data (an interleaved sender) can be rebuilt.
     pub fn expect(&mut self, scheme: Scheme, payload_len: usize) {
+        self.shard_cap = Some(super::scheme::shard_len(payload_len));
         match self.mode {
             Mode::Active(s) if s == scheme => {}
             Mode::Probing => self.activate(scheme, super::scheme::shard_len(payload_len)),
@@ -231,11 +300,11 @@ impl Decoder {
     }
 
     /// The most groups whose parity is held at once: those whose data the ring can hold,
-    /// and two more. When another arrives, the oldest is rebuilt if it can be, else given
-    /// up.
+    /// and two more, at most 8192. When another arrives, the oldest is rebuilt if it can
+    /// be, else given up.
     pub fn max_groups(&self) -> usize {
         match self.mode {
-            Mode::Active(s) => self.ring.len().div_ceil(s.k()) + 2,
+            Mode::Active(s) => (self.ring.len().div_ceil(s.k()) + 2).min(MAX_GROUPS),
             _ => 0,
         }
     }
@@ -249,12 +318,10 @@ impl Decoder {
             let mut ring = std::mem::take(&mut self.ring);
             for slot in ring.iter_mut().filter(|s| s.lent.is_some()) {
                 let range = slot.lent.take().expect("filtered");
-                if slot.valid && self.may_need(slot.seq) {
-                    slot.data.clear();
-                    slot.data.extend_from_slice(&buf[range]);
-                } else {
-                    slot.gone = true;
-                }
+                let budget = self.budget.ring_bytes;
+                slot.gone = !(slot.valid
+                    && self.may_need(slot.seq)
+                    && copy_within(&mut slot.data, &buf[range], &mut self.ring_held, budget));
             }
             self.ring = ring;
         }
@@ -314,6 +381,7 @@ impl Decoder {
         }
         if intact && seq >= self.copy_from {
             let n = self.ring.len();
+            let budget = self.budget.ring_bytes;
             let slot = &mut self.ring[seq as usize % n];
             slot.seq = seq;
             slot.valid = true;
@@ -321,8 +389,7 @@ impl Decoder {
             slot.lent = crate::io::lent_place(self.lent.as_ref(), input_pos, payload)
                 .map(|pos| pos..pos + payload.len());
             if slot.lent.is_none() {
-                slot.data.clear();
-                slot.data.extend_from_slice(payload);
+                slot.gone = !copy_within(&mut slot.data, payload, &mut self.ring_held, budget);
             }
         }
         if let Mode::Active(s) = self.mode {
@@ -392,7 +459,12 @@ impl Decoder {
             // a one-packet last group or K <= M, is rebuilt from its parity alone.)
             return;
         }
-        if !self.geometry_holds(header, first_seq) {
+        let cap = self
+            .shard_cap
+            .or(self.data_len.map(|p| shard_len(usize::from(p))));
+        if !self.geometry_holds(header, first_seq) || cap.is_some_and(|c| payload.len() > c) {
+            // A shard longer than the transfer's (issue 35.2: forged 65000-byte parity
+            // over 1-byte payloads) is no parity of it.
             return;
         }
         if !self.groups.contains_key(&group) && self.data_whole(first_seq, info.group_len) {
@@ -427,7 +499,11 @@ impl Decoder {
         }
         let index = usize::from(info.parity_index);
         let wanted = entry.parity[index].is_none() && entry.held < usize::from(info.group_len);
+        if wanted && !self.room_for_parity(group, payload.len()) {
+            return;
+        }
         if wanted {
+            self.parity_held += payload.len();
             let mut copy = self.pool.pop().unwrap_or_default();
             copy.clear();
             copy.extend_from_slice(payload);
@@ -467,17 +543,32 @@ impl Decoder {
     }
 
     /// Parity showed: keep enough payloads of `shard_len` bytes for two groups and their
-    /// parity at least, about [`RING_BYTES`] when that is more.
+    /// parity at least, about [`RING_BYTES`] when that is more, a span's worth for an
+    /// interleaved sender within the budget. The ring only grows (to a power of two), so
+    /// that a change of scheme does not rebuild it each time.
     fn activate(&mut self, scheme: Scheme, shard_len: usize) {
         self.mode = Mode::Active(scheme);
         self.ring_shard_len = shard_len;
         let least = 2 * scheme.k() + scheme.m();
         let slots = (RING_BYTES / shard_len.max(1)).clamp(least, least.max(4096));
-        let most = (RING_MAX_BYTES / shard_len.max(1)).max(least);
+        let most = (self.budget.ring_bytes / shard_len.max(1)).clamp(least, RING_MAX_SLOTS);
         let slots = slots.max((self.span + least).min(most));
-        if slots != self.ring.len() {
-            self.resize_ring(slots);
+        if slots > self.ring.len() {
+            self.resize_ring(slots.next_power_of_two().min(most.max(least)).max(slots));
         }
+    }
+
+    /// Whether a parity shard of `len` bytes for `group` may be held: the oldest other
+    /// groups are given up (rebuilt first if they can be) until it fits the budget.
+    fn room_for_parity(&mut self, group: u32, len: usize) -> bool {
+        while self.parity_held + len > self.budget.parity_bytes {
+            let Some((&oldest, _)) = self.groups.iter().find(|(&g, _)| g != group) else {
+                return false;
+            };
+            self.try_rebuild(oldest, true);
+            self.drop_groups(oldest..=oldest);
+        }
+        true
     }
 
     /// The parity header agrees with the format's geometry and with the data packets seen:
@@ -528,6 +619,7 @@ impl Decoder {
         for g in keys {
             if let Some(group) = self.groups.remove(&g) {
                 for buf in group.parity.into_iter().flatten() {
+                    self.parity_held -= buf.len();
                     self.recycle(buf);
                 }
             }
@@ -542,6 +634,7 @@ impl Decoder {
 
     fn stop_probing(&mut self) {
         self.mode = Mode::Off;
+        self.ring_held = 0;
         for slot in std::mem::take(&mut self.ring) {
             if slot.data.capacity() > 0 {
                 self.recycle(slot.data);
@@ -560,6 +653,7 @@ impl Decoder {
                 self.ring[at] = slot;
             }
         }
+        self.ring_held = self.ring.iter().map(|s| s.data.capacity()).sum();
     }
 
     /// The intact copy of data packet `seq`, if kept.
@@ -654,6 +748,7 @@ impl Decoder {
             freed.extend(g.parity.iter_mut().filter_map(Option::take));
         }
         for buf in freed {
+            self.parity_held -= buf.len();
             self.recycle(buf);
         }
     }

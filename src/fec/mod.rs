@@ -30,7 +30,9 @@ mod gf;
 mod scheme;
 mod solve;
 
-pub use decode::{Decoder, ParityTaken, Recovered, RING_BYTES, RING_MAX_BYTES};
+pub use decode::{
+    Budget, Decoder, ParityTaken, Recovered, RING_BYTES, RING_MAX_BYTES, RING_MAX_SLOTS,
+};
 pub use encode::Encoder;
 pub use scheme::{shard_len, FecError, Scheme, MAX_GROUP_PACKETS};
 

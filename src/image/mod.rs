@@ -140,6 +140,9 @@ pub struct Frames {
     /// The bytes every frame starts with (a PNM header, Y4M's `FRAME\n`; none for raw
     /// frames): what a frame whose header was lost gets back.
     pub header: Vec<u8>,
+    /// Known to be video (Y4M), not perhaps a single image: worth keeping the first
+    /// frame for temporal concealment of the second.
+    pub video: bool,
 }
 
 impl Frames {
@@ -182,6 +185,7 @@ impl Geometry {
             first,
             period,
             header,
+            video: false,
         });
         self
     }
@@ -238,6 +242,18 @@ pub fn from_head(head: &[u8]) -> Result<Geometry, ImageError> {
         }
         [b'Y', b'U', b'V', b'4', ..] => {
             let (header, header_len) = crate::y4m::Header::parse(head)?;
+            // Frames are taken to be `FRAME\n` and a picture each: a first frame header
+            // with parameters says otherwise.
+            let first = &head[header_len..];
+            let n = first.len().min(crate::y4m::FRAME_HEADER.len());
+            if first[..n] != crate::y4m::FRAME_HEADER[..n] {
+                return Err(crate::y4m::Y4mError::Frame {
+                    frame: 0,
+                    found: String::from_utf8_lossy(&first[..first.len().min(12)]).into_owned(),
+                    offset: header_len as u64,
+                }
+                .into());
+            }
             Ok(header.geometry(header_len))
         }
         _ => Err(ImageError::NotAnImage(
@@ -405,6 +421,15 @@ mod tests {
         // A head cut inside the palette gives what it holds of it.
         let g = from_head(&head[..54 + 4 * 10 + 3]).unwrap();
         assert!(matches!(&g.grids[0].colour, Colour::Indexed(p) if p.len() == 11));
+    }
+
+    #[test]
+    fn y4m_heads_give_frame_streams_and_frame_parameters_are_refused() {
+        let g = from_head(b"YUV4MPEG2 W4 H2 C444\nFRAME\nabc").unwrap();
+        let f = g.frames.unwrap();
+        assert_eq!((f.first, f.period, f.video), (21, 6 + 24, true));
+        assert!(from_head(b"YUV4MPEG2 W4 H2 C444\nFRAME Ixx\n").is_err());
+        assert!(from_head(b"YUV4MPEG2 W4 H2 C444\nFRA").is_ok());
     }
 
     #[test]

@@ -70,10 +70,15 @@ pub fn raw(
             grid(1, w, 1, Sample::U8, Colour::Other),
             grid(2, w, 1, Sample::U8, Colour::Other),
         ],
-        Yuv420p10le => vec![
+        Yuv420p10le | Yuv422p10le => vec![
             grid(0, w, 1, Sample::U16Le, Colour::Luma),
             grid(1, cw, 1, Sample::U16Le, Colour::Other),
             grid(2, cw, 1, Sample::U16Le, Colour::Other),
+        ],
+        Yuv444p10le => vec![
+            grid(0, w, 1, Sample::U16Le, Colour::Luma),
+            grid(1, w, 1, Sample::U16Le, Colour::Other),
+            grid(2, w, 1, Sample::U16Le, Colour::Other),
         ],
         Nv12 | Nv21 => vec![
             grid(0, w, 1, Sample::U8, Colour::Luma),

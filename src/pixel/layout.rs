@@ -104,6 +104,8 @@ impl Layout {
                     PixelFormat::Yuv444p => vec![(w, h), (w, h), (w, h)],
                     PixelFormat::Nv12 | PixelFormat::Nv21 => vec![(w, h), (2 * cw, ch)],
                     PixelFormat::Yuv420p10le => vec![(2 * w, h), (2 * cw, ch), (2 * cw, ch)],
+                    PixelFormat::Yuv422p10le => vec![(2 * w, h), (2 * cw, h), (2 * cw, h)],
+                    PixelFormat::Yuv444p10le => vec![(2 * w, h), (2 * w, h), (2 * w, h)],
                     _ => unreachable!("packed formats have a row length"),
                 }
             }

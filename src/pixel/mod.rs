@@ -44,6 +44,8 @@ pub enum PixelFormat {
     Yuyv422,
     Uyvy422,
     Yuv420p10le,
+    Yuv422p10le,
+    Yuv444p10le,
 }
 
 /// What a pixel format's samples mean, which decides how it is converted and filled.
@@ -59,7 +61,7 @@ pub enum Family {
 
 impl PixelFormat {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: [PixelFormat; 19] = [
+    pub const ALL: [PixelFormat; 21] = [
         PixelFormat::Rgb24,
         PixelFormat::Bgr24,
         PixelFormat::Rgba,
@@ -79,10 +81,12 @@ impl PixelFormat {
         PixelFormat::Yuyv422,
         PixelFormat::Uyvy422,
         PixelFormat::Yuv420p10le,
+        PixelFormat::Yuv422p10le,
+        PixelFormat::Yuv444p10le,
     ];
 
     /// The names of [`PixelFormat::ALL`], for argument parsers.
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 21] = [
         "rgb24",
         "bgr24",
         "rgba",
@@ -102,6 +106,8 @@ impl PixelFormat {
         "yuyv422",
         "uyvy422",
         "yuv420p10le",
+        "yuv422p10le",
+        "yuv444p10le",
     ];
 
     /// The format whose name is nearest to `text`, for a "did you mean" hint: the same name
@@ -139,9 +145,8 @@ impl PixelFormat {
         match self {
             Rgb24 | Bgr24 | Rgba | Bgra | Argb | Abgr | Rgb48be | Rgb48le => Family::Rgb,
             Gray | Gray16be | Gray16le => Family::Gray,
-            Yuv420p | Yuv422p | Yuv444p | Nv12 | Nv21 | Yuyv422 | Uyvy422 | Yuv420p10le => {
-                Family::Yuv
-            }
+            Yuv420p | Yuv422p | Yuv444p | Nv12 | Nv21 | Yuyv422 | Uyvy422 | Yuv420p10le
+            | Yuv422p10le | Yuv444p10le => Family::Yuv,
         }
     }
 
@@ -157,6 +162,16 @@ impl PixelFormat {
                 | PixelFormat::Nv12
                 | PixelFormat::Nv21
                 | PixelFormat::Yuv420p10le
+                | PixelFormat::Yuv422p10le
+                | PixelFormat::Yuv444p10le
+        )
+    }
+
+    /// True for the 10-bit YUV formats (samples in the low bits of 16-bit words).
+    pub fn is_10_bit(self) -> bool {
+        matches!(
+            self,
+            PixelFormat::Yuv420p10le | PixelFormat::Yuv422p10le | PixelFormat::Yuv444p10le
         )
     }
 
@@ -302,15 +317,14 @@ impl Converter {
         if output == Output::Pgm && layout.format.family() != Family::Gray {
             return Err(GeometryError::PgmNeedsGrey(layout.format));
         }
-        let bits = if layout.format == PixelFormat::Yuv420p10le {
-            10
-        } else {
-            8
-        };
+        let bits = if layout.format.is_10_bit() { 10 } else { 8 };
         let yuv = yuv::YuvToRgb::new(yuv_options.matrix, yuv_options.range, bits);
         let fill_units = fill_units(layout.format, fill, yuv_options);
-        let subsampled =
-            layout.format.family() == Family::Yuv && !matches!(layout.format, PixelFormat::Yuv444p);
+        let subsampled = layout.format.family() == Family::Yuv
+            && !matches!(
+                layout.format,
+                PixelFormat::Yuv444p | PixelFormat::Yuv444p10le
+            );
         let columns = yuv::ChromaColumns::new(layout.width, subsampled);
         Ok(Converter {
             layout,
@@ -397,7 +411,10 @@ impl Converter {
         let layout = &self.layout;
         match layout.format {
             _ if plane == 0 => y,
-            PixelFormat::Yuv422p | PixelFormat::Yuv444p => y,
+            PixelFormat::Yuv422p
+            | PixelFormat::Yuv444p
+            | PixelFormat::Yuv422p10le
+            | PixelFormat::Yuv444p10le => y,
             _ => yuv::nearest_chroma(y, layout.height, layout.planes[1].rows),
         }
     }
@@ -415,7 +432,9 @@ impl Converter {
                 let swap = format == PixelFormat::Nv21;
                 yuv::semi_planar_row(luma, rows[1], swap, cols, dst, k)
             }
-            PixelFormat::Yuv420p10le => yuv::planar_row_10le(luma, rows[1], rows[2], cols, dst, k),
+            PixelFormat::Yuv420p10le | PixelFormat::Yuv422p10le | PixelFormat::Yuv444p10le => {
+                yuv::planar_row_10le(luma, rows[1], rows[2], cols, dst, k)
+            }
             _ => yuv::planar_row(luma, rows[1], rows[2], cols, dst, k),
         }
     }
@@ -473,7 +492,7 @@ fn fill_units(format: PixelFormat, fill: Rgb, yuv_options: YuvOptions) -> Vec<Ve
         Nv21 => vec![vec![y], vec![v, u]],
         Yuyv422 => vec![vec![y, u, y, v]],
         Uyvy422 => vec![vec![u, y, v, y]],
-        Yuv420p10le => {
+        Yuv420p10le | Yuv422p10le | Yuv444p10le => {
             let le10 = |s: u8| {
                 let s = (s as u16) << 2;
                 vec![s as u8, (s >> 8) as u8]

@@ -19,7 +19,7 @@ use std::io::{self, BufRead, Read, Write};
 pub enum Y4mInputError {
     #[error(transparent)]
     Header(#[from] y4m::Y4mError),
-    #[error("Y4M colorspace C{0}: not converted (raw2ppm converts 420jpeg, 420paldv, 420mpeg2, 420, 422, 444, mono, mono16 and 420p10)")]
+    #[error("Y4M colorspace C{0}: not converted (raw2ppm converts 420jpeg, 420paldv, 420mpeg2, 420, 422, 444, mono, mono16, 420p10, 422p10 and 444p10)")]
     Colorspace(&'static str),
     #[error("interlaced Y4M 4:2:0 (I{0}) is refused: its chroma belongs to fields; deinterlace first (ffmpeg -vf yadif)")]
     Interlaced(char),

@@ -6,8 +6,12 @@
 //! that takes writes anywhere, until the end), and never more than [`MAX_KEPT_RANGES`] of
 //! them; older ones are final and go to the [`RangeSink`] (the JSON report) or are only
 //! counted.
+//!
+//! The open ranges are a sorted map by start: recording, finding and repairing one costs
+//! O(log n), so a carousel's later pass or a resume with many holes stays linear in the
+//! packets (issue 35.10: a scan of every open range per repair was quadratic).
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::io;
 
 /// What happened to a byte range.
@@ -76,9 +80,17 @@ pub struct DamageTotals {
     pub damaged_ranges: u64,
 }
 
+/// An open range, keyed by its start in [`DamageMap`]'s map.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    kind: RangeKind,
+    end: u64,
+}
+
 /// Recent ranges (still changeable) and totals of final ones.
 pub struct DamageMap {
-    recent: VecDeque<DamagedRange>,
+    /// Sorted, disjoint: start -> kind and end.
+    recent: BTreeMap<u64, Open>,
     totals: DamageTotals,
     sink: Option<Box<dyn RangeSink>>,
     /// Keep ranges until the end (within the cap), not only within the horizon.
@@ -92,7 +104,7 @@ pub struct DamageMap {
 impl DamageMap {
     pub fn new(sink: Option<Box<dyn RangeSink>>) -> Self {
         DamageMap {
-            recent: VecDeque::new(),
+            recent: BTreeMap::new(),
             totals: DamageTotals::default(),
             sink,
             keep_all: false,
@@ -124,14 +136,24 @@ impl DamageMap {
 
     /// True when no open range ends after `offset`.
     pub fn clean_from(&self, offset: u64) -> bool {
-        self.recent.back().is_none_or(|r| r.end <= offset)
+        self.recent
+            .last_key_value()
+            .is_none_or(|(_, r)| r.end <= offset)
+    }
+
+    fn ranges(&self) -> impl Iterator<Item = DamagedRange> + '_ {
+        self.recent.iter().map(|(&start, r)| DamagedRange {
+            kind: r.kind,
+            start,
+            end: r.end,
+        })
     }
 
     /// The open lost ranges (and damaged ones with `damaged_too`), in order: what a
     /// concealment or a snapshot treats as unknown.
     pub fn open_lost(&self, damaged_too: bool) -> Vec<std::ops::Range<u64>> {
         let mut out: Vec<std::ops::Range<u64>> = Vec::new();
-        for r in &self.recent {
+        for r in self.ranges() {
             if r.kind == RangeKind::Lost || damaged_too {
                 match out.last_mut() {
                     Some(last) if last.end == r.start => last.end = r.end,
@@ -158,19 +180,21 @@ impl DamageMap {
         if start >= end {
             return;
         }
-        if let Some(back) = self.recent.back_mut() {
-            if back.kind == kind && back.end == start {
-                back.end = end;
+        if let Some(mut back) = self.recent.last_entry() {
+            let open = back.get_mut();
+            if open.kind == kind && open.end == start {
+                open.end = end;
                 return;
             }
         }
-        self.recent.push_back(DamagedRange { kind, start, end });
+        self.recent.insert(start, Open { kind, end });
     }
 
     /// Record a range among the recent ones, where no range covers it (after `repair`).
     pub fn record_inside(&mut self, kind: RangeKind, start: u64, end: u64) {
-        let at = self.recent.partition_point(|r| r.start < start);
-        self.recent.insert(at, DamagedRange { kind, start, end });
+        if start < end {
+            self.recent.insert(start, Open { kind, end });
+        }
     }
 
     /// Record `start..end`, which no range covers, as damaged, if it is still open (after
@@ -187,29 +211,32 @@ impl DamageMap {
     /// Returns how many lost bytes it recovered.
     pub fn repair(&mut self, start: u64, end: u64) -> u64 {
         let mut recovered = 0;
-        let mut i = 0;
-        while i < self.recent.len() {
-            let r = self.recent[i];
-            if r.end <= start || r.start >= end {
-                i += 1;
-                continue;
-            }
+        loop {
+            let Some(r) = self.overlapping(start, end).next() else {
+                break;
+            };
+            self.recent.remove(&r.start);
             if r.kind == RangeKind::Lost {
                 recovered += r.end.min(end) - r.start.max(start);
             }
-            self.recent.remove(i);
-            let mut insert_at = i;
             if r.start < start {
-                self.recent
-                    .insert(insert_at, DamagedRange { end: start, ..r });
-                insert_at += 1;
+                self.recent.insert(
+                    r.start,
+                    Open {
+                        kind: r.kind,
+                        end: start,
+                    },
+                );
             }
             if r.end > end {
-                self.recent
-                    .insert(insert_at, DamagedRange { start: end, ..r });
-                insert_at += 1;
+                self.recent.insert(
+                    end,
+                    Open {
+                        kind: r.kind,
+                        end: r.end,
+                    },
+                );
             }
-            i = insert_at;
         }
         recovered
     }
@@ -233,12 +260,18 @@ impl DamageMap {
             .any(|r| r.kind == RangeKind::Damaged)
     }
 
-    /// Recent ranges that overlap `start..end` (ranges are sorted and disjoint).
-    fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = &DamagedRange> {
-        let first = self.recent.partition_point(|r| r.end <= start);
+    /// Recent ranges that overlap `start..end`, last first (ranges are sorted and
+    /// disjoint).
+    fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = DamagedRange> + '_ {
         self.recent
-            .range(first..)
-            .take_while(move |r| r.start < end)
+            .range(..end)
+            .rev()
+            .take_while(move |(_, r)| r.end > start)
+            .map(|(&start, r)| DamagedRange {
+                kind: r.kind,
+                start,
+                end: r.end,
+            })
     }
 
     /// Make every range that ends at or before `offset` final (with `keep_all`, only
@@ -249,12 +282,16 @@ impl DamageMap {
     }
 
     fn settle(&mut self, offset: u64) -> io::Result<()> {
-        while let Some(front) = self.recent.front() {
+        while let Some((_, front)) = self.recent.first_key_value() {
             if front.end > offset && self.recent.len() <= MAX_KEPT_RANGES {
                 break;
             }
-            let r = self.recent.pop_front().expect("front exists");
-            self.finalize(&r)?;
+            let (start, r) = self.recent.pop_first().expect("front exists");
+            self.finalize(&DamagedRange {
+                kind: r.kind,
+                start,
+                end: r.end,
+            })?;
         }
         Ok(())
     }

@@ -31,6 +31,7 @@ pub fn run_slice<O: Output>(
     let mut at = 0;
     let (mut checked_at, mut released_to) = (0, 0);
     r.lend(Some(input.clone()));
+    let mut scanner = framing::Scanner::new();
     let mut fed = Ok(());
     while at < data.len() && fed.is_ok() && !r.done() {
         if at - checked_at >= RELEASE_EVERY {
@@ -41,7 +42,7 @@ pub fn run_slice<O: Output>(
             }
             checked_at = at;
         }
-        let frame = framing::scan(&data[at..], true);
+        let frame = scanner.scan(&data[at..], true);
         fed = feed(&frame, data, at, r);
         if frame.is_empty() {
             break;

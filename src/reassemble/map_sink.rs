@@ -5,6 +5,12 @@
 //!
 //! Memory: the ranges, at most [`MAX_MAP_RANGES`] (beyond, the map says so and draws what
 //! it kept); the image under a blended map is read from the output file at the end.
+//!
+//! Size: an image's map has one pixel per image pixel only while that is believable: at
+//! most [`MAX_IMAGE_MAP_PIXELS`], or no more bytes of image than the transfer really has.
+//! A head claiming a giant image (issue 29.9: 82 GB of map) gets the packet grid instead,
+//! at most 8192 pixels a side. Writing stops when the program is asked to
+//! ([`MapSink::with_stop`]).
 
 use super::damage::{DamagedRange, RangeKind, RangeSink, Repair};
 use super::Report;
@@ -17,6 +23,35 @@ use std::path::PathBuf;
 pub const MAX_MAP_RANGES: usize = 1 << 20;
 /// Cell side of a packet grid, in pixels.
 const CELL_PX: u64 = 4;
+/// The most pixels an image's map has when the transfer is shorter than the image: 64
+/// Mi pixels, a 192 MiB map.
+pub const MAX_IMAGE_MAP_PIXELS: u64 = 1 << 26;
+/// Bytes of the output file read to recognise an image from its head.
+const HEAD_BYTES: u64 = 1024;
+
+/// A writer that fails once the program is asked to stop, so a long map ends early.
+struct Stoppable<'w> {
+    out: &'w mut dyn Write,
+    stop: fn() -> bool,
+}
+
+impl Write for Stoppable<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if (self.stop)() {
+            // Not `Interrupted`: `write_all` would retry it.
+            return Err(io::Error::other("stopped by a signal"));
+        }
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn never() -> bool {
+    false
+}
 
 /// Draws the map at the end of the input.
 pub struct MapSink<W: Write> {
@@ -28,6 +63,7 @@ pub struct MapSink<W: Write> {
     output_file: Option<PathBuf>,
     blend_percent: Option<u8>,
     overflow: bool,
+    stop: fn() -> bool,
 }
 
 impl<W: Write> MapSink<W> {
@@ -49,7 +85,14 @@ impl<W: Write> MapSink<W> {
             output_file,
             blend_percent,
             overflow: false,
+            stop: never,
         }
+    }
+
+    /// Asked while the map is written: true once the program should stop.
+    pub fn with_stop(mut self, stop: fn() -> bool) -> Self {
+        self.stop = stop;
+        self
     }
 
     fn geometry(&self, report: &Report) -> Option<Geometry> {
@@ -62,9 +105,13 @@ impl<W: Write> MapSink<W> {
             .and_then(|t| t.descriptor.as_ref())
             .map(|d| d.head.clone())
             .or_else(|| {
+                // Only the head: the file may be large.
+                use std::io::Read;
                 let path = self.output_file.as_ref()?;
-                let bytes = std::fs::read(path).ok()?;
-                Some(bytes[..bytes.len().min(1024)].to_vec())
+                let mut head = Vec::new();
+                let file = std::fs::File::open(path).ok()?;
+                file.take(HEAD_BYTES).read_to_end(&mut head).ok()?;
+                Some(head)
             })?;
         image::from_head(&head).ok()
     }
@@ -118,7 +165,16 @@ impl<W: Write> RangeSink for MapSink<W> {
         let states = disjoint(states);
         let len = report.output_len;
         let mut states = states;
-        match self.geometry(report) {
+        let believable = |g: &Geometry| {
+            let (w, h) = g.size();
+            (w as u64).saturating_mul(h as u64) <= MAX_IMAGE_MAP_PIXELS || g.end() <= len
+        };
+        let geometry = self.geometry(report).filter(believable);
+        let mut out = Stoppable {
+            out: &mut self.out,
+            stop: self.stop,
+        };
+        match geometry {
             Some(g) => {
                 if g.end() > len {
                     // The rest of the image never arrived.
@@ -135,7 +191,7 @@ impl<W: Write> RangeSink for MapSink<W> {
                     image: image.as_deref(),
                     blend_percent: self.blend_percent.unwrap_or(0),
                 };
-                map::write_image_map(&mut self.out, &g, &states, &options)?;
+                map::write_image_map(&mut out, &g, &states, &options)?;
             }
             None => {
                 let packet_len = report
@@ -143,10 +199,10 @@ impl<W: Write> RangeSink for MapSink<W> {
                     .first()
                     .and_then(|t| t.descriptor.as_ref())
                     .map_or(1024, |d| u64::from(d.payload_len));
-                map::write_packet_map(&mut self.out, len, packet_len, &states, CELL_PX)?;
+                map::write_packet_map(&mut out, len, packet_len, &states, CELL_PX)?;
             }
         }
-        self.out.flush()
+        out.flush()
     }
 }
 

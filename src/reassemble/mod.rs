@@ -20,7 +20,8 @@
 //! dropped before any stage below sees them, so no forged byte, length or offset counts.
 //!
 //! Memory is bounded whatever the stream: the window, the fingerprints, the damage ranges
-//! kept and the FEC decoder's ring each have a cap. Reading bytes and finding packets is
+//! kept and the FEC decoder's ring each have a cap, listed in one place, [`limits`]; a
+//! transfer held for a stream spills past 8 MiB to a temporary file (`spill`). Reading bytes and finding packets is
 //! [`crate::framing`]'s job; this module only sees packets.
 
 pub mod damage;
@@ -28,6 +29,7 @@ mod drive;
 mod extent;
 mod fingerprints;
 pub mod image_output;
+pub mod limits;
 pub mod map_sink;
 pub mod output;
 pub mod packet;
@@ -36,12 +38,14 @@ mod recovery;
 pub mod report;
 pub mod resume;
 mod sink;
+mod spill;
 mod summary;
 mod tracker;
 mod transfer;
 mod window;
 
 pub use drive::{run_datagrams, run_slice, run_stream};
+pub use limits::Limits;
 pub use packet::{Integrity, Packet};
 pub use summary::{Counts, LossyCompressed, Report, Status, TransferSummary};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
@@ -100,6 +104,8 @@ pub struct Settings {
     /// Makes the store where a fountain transfer's incomplete blocks wait (a temporary
     /// file; see [`crate::fec::fountain`]); `None` holds them in memory.
     pub spill: Option<crate::fec::fountain::OpenStore>,
+    /// What the reception may hold, whatever arrives (see [`limits`]).
+    pub limits: Limits,
 }
 
 fn never() -> bool {
@@ -121,6 +127,7 @@ impl Default for Settings {
             snapshot_every: None,
             resume: None,
             spill: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -209,6 +216,8 @@ impl<O: Output> Reassembler<O> {
         let verifier = settings.key.clone().map(Verifier::new);
         let snapshots = settings.snapshot_every.map(SnapshotSchedule::new);
         let resume = settings.resume.clone().map(resume::Resuming::new);
+        let mut fec = crate::fec::Decoder::new();
+        fec.set_budget(settings.limits.fec);
         let wanted = settings
             .transfer_id
             .or(resume.as_ref().map(|r| r.resume.id));
@@ -221,7 +230,7 @@ impl<O: Output> Reassembler<O> {
             next_base: 0,
             finished: Vec::new(),
             counts: Counts::default(),
-            fec: crate::fec::Decoder::new(),
+            fec,
             fountain: crate::fec::fountain::Decoder::new(spill),
             pool: Vec::new(),
             refused: None,

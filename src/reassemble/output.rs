@@ -108,8 +108,9 @@ pub struct StreamOutput<W: Write> {
     pending: usize,
     copied: Vec<u8>,
     written: u64,
-    /// After [`Output::hold`]: the bytes from `written` on, kept until `finish`.
-    held: Option<Vec<u8>>,
+    /// After [`Output::hold`]: the bytes from `written` on, kept until `finish` (in
+    /// memory up to [`super::spill::SPILL_AFTER`], beyond in a temporary file).
+    held: Option<super::spill::Spill>,
     hold_limit: u64,
 }
 
@@ -151,18 +152,17 @@ impl<W: Write> StreamOutput<W> {
                 cap: limit,
             }));
         }
-        if needed > held.len() as u64 {
-            held.resize(needed as usize, 0);
+        if needed > held.len() {
+            held.set_len(needed)?;
         }
         Ok(())
     }
 
     fn write_held(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
         self.grow_held(at + data.len() as u64)?;
-        let from = (at - self.written) as usize;
+        let from = at - self.written;
         let held = self.held.as_mut().expect("called only while holding");
-        held[from..from + data.len()].copy_from_slice(data);
-        Ok(())
+        held.write_at(from, data)
     }
 
     fn add_piece(&mut self, piece: Piece, len: usize) -> io::Result<()> {
@@ -276,7 +276,7 @@ impl<W: Write> Output for StreamOutput<W> {
         self.grow_held(len)?;
         let start = self.written;
         if let Some(held) = &mut self.held {
-            held.truncate(len.saturating_sub(start) as usize);
+            held.set_len(len.saturating_sub(start).min(held.len()))?;
         }
         Ok(())
     }
@@ -286,7 +286,7 @@ impl<W: Write> Output for StreamOutput<W> {
             if self.write_pieces().is_err() {
                 return false;
             }
-            self.held = Some(Vec::new());
+            self.held = Some(super::spill::Spill::new(super::spill::SPILL_AFTER));
         }
         true
     }
@@ -301,8 +301,8 @@ impl<W: Write> Output for StreamOutput<W> {
     fn finish(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
         self.flush()?;
         if let Some(held) = self.held.take() {
-            self.inner.write_all(&held)?;
-            self.written += held.len() as u64;
+            held.write_to(&mut self.inner)?;
+            self.written += held.len();
         }
         self.inner.flush()
     }

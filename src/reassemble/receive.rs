@@ -240,7 +240,11 @@ impl Reception {
         plan.settings.max_len = match plan.size_limit {
             SizeLimit::At(n) => Some(n),
             SizeLimit::Unlimited => None,
-            SizeLimit::Default if output.is_none() => Some(DEFAULT_STDOUT_MAX_SIZE),
+            // A FIFO, `/dev/stdout` or a device is a stream like standard output (issue
+            // 35.9): only a regular file (or one yet to be made) goes unlimited.
+            SizeLimit::Default if output.as_deref().is_none_or(is_stream) => {
+                Some(DEFAULT_STDOUT_MAX_SIZE)
+            }
             SizeLimit::Default => None,
         };
         plan.settings.resume = resume;
@@ -322,7 +326,8 @@ impl Reception {
                     plan.image.clone(),
                     self.output.clone(),
                     plan.map_blend,
-                );
+                )
+                .with_stop(plan.settings.stop);
                 Some(Box::new(map) as Box<dyn RangeSink>)
             }
             None => sink,
@@ -518,4 +523,9 @@ fn check_files(plan: &Plan, output: Option<&Path>) -> Result<(), ReceiveError> {
         second,
         path: path_of(second).or(path_of(first)).map(Path::to_path_buf),
     })
+}
+
+/// An existing output that is not a regular file: written as a stream, whatever its name.
+fn is_stream(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file())
 }

@@ -27,6 +27,17 @@ impl<O: Output> Reassembler<O> {
             }
         }
         self.counts.parity += 1;
+        if let Some(info) = p.header.parity.filter(|_| p.is_intact()) {
+            // What its group fields claim counts against the size limit, as a data
+            // packet's offset does (issue 35.1).
+            let p_len = u64::from(p.header.payload_len).saturating_sub(u64::from(info.odd));
+            let group_end = p.header.offset
+                + u64::from(info.group_len.saturating_sub(1)) * p_len
+                + u64::from(info.last_len);
+            let claimed = group_end.max(p.header.total_len.unwrap_or(0));
+            let (t, cx) = self.ctx();
+            t.expect("a transfer is current").check_size(claimed, &cx)?;
+        }
         if self.fec.parity(&p.header, p.payload, p.is_intact()) == ParityTaken::Conflict {
             // Two parity packets for one slot: as for two data packets for one range, the
             // result is never "intact" (a rebuild may have used the wrong one).

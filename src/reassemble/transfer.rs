@@ -203,8 +203,12 @@ impl Transfer {
         self.payload_len = self.payload_len.max(u64::from(h.payload_len));
         // Re-evaluated as larger payloads appear, so the window's bytes stay bounded.
         let at_least = cx.min_window.max(self.interleave_span);
-        self.window
-            .resize(cx.settings.window_packets, self.payload_len, at_least);
+        self.window.resize(
+            cx.settings.window_packets,
+            self.payload_len,
+            at_least,
+            cx.settings.limits.window_bytes,
+        );
         match self.extent.learn_from_data(p) {
             ExtentVerdict::Consistent => {}
             ExtentVerdict::Untrusted => {
@@ -297,8 +301,9 @@ impl Transfer {
         Ok(())
     }
 
-    /// Refuse a transfer that claims or reaches more than the size limit.
-    fn check_size<O: Output>(&self, reached: u64, cx: &Ctx<O>) -> Result<(), ReassembleError> {
+    /// Refuse a transfer that claims or reaches more than the size limit: `reached` is an
+    /// end offset a packet (data, parity, descriptor) states.
+    pub fn check_size<O: Output>(&self, reached: u64, cx: &Ctx<O>) -> Result<(), ReassembleError> {
         let Some(limit) = cx.settings.max_len else {
             return Ok(());
         };
@@ -601,6 +606,7 @@ impl Transfer {
             self.settle_first_gap(cx)?;
         }
         if let Some(end) = self.extent.end() {
+            self.check_size(end, cx)?;
             self.fill(end, cx)?;
         }
         Ok(())

@@ -36,6 +36,9 @@ pub struct Pending {
     pub written: bool,
     /// Bytes present (the data's length, also when written through).
     pub present: usize,
+    /// What it counts against the window's byte bound: its stated length, unless written
+    /// through (a better copy replacing it is never longer).
+    held: u64,
 }
 
 impl Pending {
@@ -68,6 +71,9 @@ impl Pending {
 pub struct Window {
     entries: BTreeMap<u64, Pending>,
     capacity: usize,
+    /// Payload bytes the entries hold (copied or lent), and the most they may.
+    held_bytes: u64,
+    max_held_bytes: u64,
     pool: Vec<Vec<u8>>,
     /// The input buffer that entries' `lent` places are in.
     lent: Option<LentInput>,
@@ -78,6 +84,8 @@ impl Window {
         Window {
             entries: BTreeMap::new(),
             capacity: 1,
+            held_bytes: 0,
+            max_held_bytes: u64::MAX,
             pool: Vec::new(),
             lent: None,
         }
@@ -111,7 +119,20 @@ impl Window {
     /// Size the window for payloads of `payload_len` bytes: `packets` when asked for,
     /// else about [`AUTO_WINDOW_BYTES`]; never below `at_least` (what FEC or an
     /// interleaved sender needs held), never above [`MAX_WINDOW_PACKETS`].
-    pub fn resize(&mut self, packets: Option<usize>, payload_len: u64, at_least: usize) {
+    ///
+    /// Whatever a descriptor announces, the payload bytes held (not written through) stay
+    /// within `max_bytes`, or within the window asked for when that is more: the window
+    /// is full when either bound is reached (issue 29.8: a forged span made it hold 65536
+    /// payloads of 64 KiB).
+    pub fn resize(
+        &mut self,
+        packets: Option<usize>,
+        payload_len: u64,
+        at_least: usize,
+        max_bytes: u64,
+    ) {
+        let asked = packets.map_or(0, |n| n as u64 * payload_len);
+        self.max_held_bytes = max_bytes.max(asked);
         let wanted = match packets {
             Some(n) => n,
             None => {
@@ -126,7 +147,7 @@ impl Window {
     }
 
     pub fn is_full(&self) -> bool {
-        self.entries.len() >= self.capacity
+        self.entries.len() >= self.capacity || self.held_bytes >= self.max_held_bytes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,7 +173,11 @@ impl Window {
     }
 
     pub fn pop_first(&mut self) -> Option<(u64, Pending)> {
-        self.entries.pop_first()
+        let first = self.entries.pop_first();
+        if let Some((_, p)) = &first {
+            self.held_bytes -= p.held;
+        }
+        first
     }
 
     /// Hold a payload, lying at `input_pos` in the lent input when known to; `written`
@@ -175,7 +200,12 @@ impl Window {
         if !written && lent.is_none() {
             data.extend_from_slice(payload);
         }
-        self.entries.insert(
+        let held = match written {
+            true => 0,
+            false => stated_end.saturating_sub(start).max(payload.len() as u64),
+        };
+        self.held_bytes += held;
+        let replaced = self.entries.insert(
             start,
             Pending {
                 data,
@@ -184,8 +214,12 @@ impl Window {
                 integrity,
                 written,
                 present: payload.len(),
+                held,
             },
         );
+        if let Some(old) = replaced {
+            self.held_bytes -= old.held;
+        }
     }
 
     /// Give a delivered entry's buffer back for reuse.

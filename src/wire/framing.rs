@@ -13,6 +13,15 @@
 //! - otherwise the packet is returned as damaged, whole;
 //! - bytes that do not start a valid header are skipped up to the next [`SYNC`] pattern.
 //!
+//! Work per input byte is bounded with a [`Scanner`]: checking a payload's CRC costs its
+//! claimed length, and a forged header can claim 64 KiB and be followed, 32 bytes on, by
+//! another (each a cut packet: 32 bytes consumed for 64 KiB checked). A `Scanner` keeps a
+//! credit of CRC work, earned by the bytes consumed ([`CRC_CREDIT_PER_BYTE`] each); a
+//! candidate whose check the credit cannot pay for is first searched for a header inside
+//! its claimed payload, and one found there cuts it without the check. An honest stream,
+//! damaged, cut or not, never runs short: every checked byte it consumes earns more than
+//! it costs. The free [`scan`] checks every candidate (no budget).
+//!
 //! This module does not decide what to do with a damaged packet; see `reassemble`.
 
 use crate::wire::{Header, HEADER_LEN, MAX_DATAGRAM, SYNC};
@@ -62,6 +71,48 @@ impl Frame {
 /// Decide what lies at the front of `buf`. `at_end` says no more bytes will follow, so a
 /// short buffer is final (a cut packet, or trailing garbage).
 pub fn scan(buf: &[u8], at_end: bool) -> Frame {
+    let mut unlimited = u64::MAX;
+    scan_paid(buf, at_end, &mut unlimited)
+}
+
+/// Bytes of payload CRC a [`Scanner`] may check per byte it consumes.
+pub const CRC_CREDIT_PER_BYTE: u64 = 4;
+/// The credit a [`Scanner`] starts with and saves up to: a few of the longest packets, so a
+/// cut or damaged packet is always checked on an honest stream.
+const CRC_CREDIT_MAX: u64 = 4 * MAX_PACKET_LEN as u64;
+
+/// [`scan`] with a bound on the work per input byte (see the module documentation): CRC
+/// work at most [`CRC_CREDIT_PER_BYTE`] times the bytes consumed, plus a few packets.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    credit: u64,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new()
+    }
+}
+
+impl Scanner {
+    pub fn new() -> Self {
+        Scanner {
+            credit: CRC_CREDIT_MAX,
+        }
+    }
+
+    /// What lies at the front of `buf`, as [`scan`] says, but that a candidate the credit
+    /// cannot pay for is cut at a header inside its claimed payload without its CRC.
+    pub fn scan(&mut self, buf: &[u8], at_end: bool) -> Frame {
+        let frame = scan_paid(buf, at_end, &mut self.credit);
+        let earned = CRC_CREDIT_PER_BYTE * frame.len() as u64;
+        self.credit = self.credit.saturating_add(earned).min(CRC_CREDIT_MAX);
+        frame
+    }
+}
+
+/// [`scan`], paying each payload CRC out of `credit`.
+fn scan_paid(buf: &[u8], at_end: bool, credit: &mut u64) -> Frame {
     if buf.is_empty() {
         return Frame::NeedMore;
     }
@@ -88,6 +139,17 @@ pub fn scan(buf: &[u8], at_end: bool) -> Frame {
             _ => truncated(header, buf.len()),
         };
     }
+    let claimed = (stated_end - HEADER_LEN) as u64;
+    if *credit < claimed {
+        // Not paid for: a header inside the claimed payload cuts the candidate unchecked.
+        // (Only a stream of forged, overlapping headers gets here.)
+        match next_header(buf, HEADER_LEN, stated_end, at_end) {
+            NextHeader::At(cut) => return truncated(header, cut),
+            NextHeader::NeedMore => return Frame::NeedMore,
+            NextHeader::None => {}
+        }
+    }
+    *credit = credit.saturating_sub(claimed);
     if header.payload_matches(&buf[HEADER_LEN..stated_end]) {
         return Frame::Packet {
             header,
@@ -191,6 +253,7 @@ const READ_BUFFER_LEN: usize = crate::io::IO_BUFFER_LEN;
 /// (otherwise the buffer is copied, which is correct but slow).
 pub struct FrameReader<'r> {
     input: &'r mut dyn Read,
+    scanner: Scanner,
     buf: Rc<Vec<u8>>,
     start: usize,
     end: usize,
@@ -201,6 +264,7 @@ impl<'r> FrameReader<'r> {
     pub fn new(input: &'r mut dyn Read) -> Self {
         FrameReader {
             input,
+            scanner: Scanner::new(),
             buf: Rc::new(vec![0; READ_BUFFER_LEN]),
             start: 0,
             end: 0,
@@ -212,7 +276,9 @@ impl<'r> FrameReader<'r> {
     /// [`FrameReader::buffer`]; `None` when more input is needed (call
     /// [`FrameReader::read_more`]) or everything has been handed out.
     pub fn next_buffered(&mut self) -> Option<(Frame, usize)> {
-        let frame = scan(&self.buf[self.start..self.end], self.at_end);
+        let frame = self
+            .scanner
+            .scan(&self.buf[self.start..self.end], self.at_end);
         if frame.is_empty() {
             return None;
         }
@@ -368,6 +434,77 @@ mod tests {
         let f = scan(&s, false);
         assert!(matches!(f, Frame::Garbage { .. }));
         assert_eq!(f.len(), 72);
+    }
+
+    /// Back-to-back valid headers, each claiming the largest payload: every one is cut by
+    /// the next, 32 bytes on.
+    fn forged_headers(n: u32) -> Vec<u8> {
+        let mut s = Vec::new();
+        for seq in 0..n {
+            let mut h = Header::test_data(seq, 0, &[]);
+            h.payload_len = crate::wire::MAX_PAYLOAD as u16;
+            let mut bytes = [0; HEADER_LEN];
+            h.encode(&mut bytes);
+            s.extend_from_slice(&bytes);
+        }
+        s
+    }
+
+    #[test]
+    fn a_scanner_cuts_overlapping_forged_headers_as_scan_does() {
+        let s = forged_headers(8192);
+        let (mut at, mut scanner) = (0, Scanner::new());
+        let (mut cut, mut least_credit) = (0, u64::MAX);
+        while at < s.len() {
+            let f = scanner.scan(&s[at..], true);
+            let g = scan(&s[at..], true);
+            assert_eq!(f, g, "at {at}");
+            cut += u32::from(matches!(
+                f,
+                Frame::Packet {
+                    truncated: true,
+                    ..
+                }
+            ));
+            at += f.len();
+            least_credit = least_credit.min(scanner.credit);
+        }
+        assert_eq!(cut, 8192);
+        // The credit ran out: the later ones were cut unchecked.
+        assert!(least_credit < MAX_PACKET_LEN as u64);
+    }
+
+    #[test]
+    fn a_scanner_keeps_an_honest_packet_that_carries_headers_intact() {
+        // pktize's own output sent through pktize: headers inside intact payloads, after
+        // a run of damaged and cut packets.
+        let inner = forged_headers(100);
+        let mut s = Vec::new();
+        for seq in 0..50 {
+            let mut p = packet(seq, &[3; 5000]);
+            if seq % 2 == 0 {
+                p[HEADER_LEN + 7] ^= 1;
+            } else {
+                p.truncate(HEADER_LEN + 100);
+            }
+            s.extend(p);
+        }
+        s.extend(packet(50, &inner));
+        let (mut at, mut scanner) = (0, Scanner::new());
+        let mut last = None;
+        while at < s.len() {
+            let f = scanner.scan(&s[at..], true);
+            at += f.len();
+            last = Some(f);
+        }
+        match last {
+            Some(Frame::Packet {
+                header,
+                intact: true,
+                ..
+            }) => assert_eq!(header.seq, 50),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

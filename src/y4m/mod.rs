@@ -48,11 +48,11 @@ pub struct Colorspace {
     pub alpha: bool,
 }
 
-/// One colorspace: (tag, chroma divisors, bits, alpha).
-type ColorspaceRow = (&'static str, Option<(usize, usize)>, u8, bool);
+/// Chroma width and height divisors, `None` for mono.
+type Subsampling = Option<(usize, usize)>;
 
-/// The colorspaces understood.
-const COLORSPACES: &[ColorspaceRow] = &[
+/// The colorspaces understood, as (tag, chroma divisors, bits, alpha).
+const COLORSPACES: &[(&str, Subsampling, u8, bool)] = &[
     ("420jpeg", Some((2, 2)), 8, false),
     ("420paldv", Some((2, 2)), 8, false),
     ("420mpeg2", Some((2, 2)), 8, false),
@@ -113,6 +113,8 @@ impl Colorspace {
             (Some((2, 1)), 8, false) => Some(PixelFormat::Yuv422p),
             (Some((1, 1)), 8, false) => Some(PixelFormat::Yuv444p),
             (Some((2, 2)), 10, false) => Some(PixelFormat::Yuv420p10le),
+            (Some((2, 1)), 10, false) => Some(PixelFormat::Yuv422p10le),
+            (Some((1, 1)), 10, false) => Some(PixelFormat::Yuv444p10le),
             (None, 8, _) => Some(PixelFormat::Gray),
             (None, 16, _) => Some(PixelFormat::Gray16le),
             _ => None,
@@ -162,7 +164,7 @@ pub enum Y4mError {
     Colorspace { found: String, offset: usize },
     #[error("Y4M header: size {width}x{height}: each side must be 1 to {MAX_DIMENSION}")]
     Size { width: u64, height: u64 },
-    #[error("Y4M frame {frame}: expected \"FRAME\", found {found:?} at byte {offset}")]
+    #[error("Y4M frame {frame}: expected \"FRAME\" (without parameters where concealed), found {found:?} at byte {offset}")]
     Frame {
         frame: u64,
         found: String,
@@ -292,7 +294,7 @@ impl Header {
             });
             offset += (width * rows * s) as u64;
         }
-        Geometry {
+        let mut g = Geometry {
             grids,
             description: format!(
                 "Y4M {}x{} C{} {}",
@@ -306,7 +308,11 @@ impl Header {
             ),
             frames: None,
         }
-        .into_frames(header_len as u64, FRAME_HEADER.to_vec())
+        .into_frames(header_len as u64, FRAME_HEADER.to_vec());
+        if let Some(f) = &mut g.frames {
+            f.video = true;
+        }
+        g
     }
 }
 

@@ -5,7 +5,7 @@
 
 #[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
-mod harness;
+pub(crate) mod harness;
 
 use std::path::Path;
 
@@ -32,13 +32,14 @@ fn run_corpus(target: &str, harness: Harness) {
 
 #[test]
 fn every_target_takes_every_file_of_its_corpus() {
-    let targets: [(&str, Harness); 6] = [
+    let targets: [(&str, Harness); 7] = [
         ("packet_stream", harness::packet_stream),
         ("descriptor", harness::descriptor),
         ("pnm", harness::pnm),
         ("rawvideo", harness::rawvideo),
         ("channel", harness::channel),
         ("keyed_stream", harness::keyed_stream),
+        ("hostile", harness::hostile),
     ];
     for (target, harness) in targets {
         run_corpus(target, harness);

@@ -32,15 +32,17 @@ fn stream_len() -> u64 {
 }
 
 /// What a program did with a streamed input.
-struct Measured {
-    status: ExitStatus,
-    stderr: String,
-    stdout_len: u64,
-    peak_rss_kib: u64,
+pub(crate) struct Measured {
+    pub status: ExitStatus,
+    pub stderr: String,
+    pub stdout_len: u64,
+    pub peak_rss_kib: u64,
+    /// User and system CPU time, in seconds.
+    pub cpu_secs: f64,
 }
 
 impl Measured {
-    fn code(&self) -> Option<i32> {
+    pub fn code(&self) -> Option<i32> {
         self.status.code()
     }
 }
@@ -51,7 +53,7 @@ impl Measured {
 ///
 /// `time` measures: a child started straight from this (large, multi-threaded) test
 /// process would inherit its resident size as the floor of its own peak.
-fn run_streaming(
+pub(crate) fn run_streaming(
     program: &str,
     args: &[&str],
     feed: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
@@ -60,12 +62,17 @@ fn run_streaming(
     common::require_tool("/usr/bin/time");
     let dir = tempfile::tempdir().unwrap();
     let rss_file = dir.path().join("rss");
+    // For measuring a build before a change: `PKTOOLS_LIMITS_UNPKTIZE=/path/to/unpktize`.
+    let program_path = match std::env::var_os("PKTOOLS_LIMITS_UNPKTIZE") {
+        Some(path) if program == "unpktize" => path.into(),
+        _ => bin(program),
+    };
     let mut child = Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg("-o")
         .arg(&rss_file)
-        .arg(bin(program))
+        .arg(program_path)
         .args(args)
         .process_group(0)
         .stdin(Stdio::piped())
@@ -118,7 +125,9 @@ fn run_streaming(
     let stdout_len = reader.join().unwrap();
     let stderr = errors.join().unwrap();
     let rss = std::fs::read_to_string(&rss_file).unwrap();
-    let peak_rss_kib = rss.lines().last().unwrap().trim().parse().unwrap();
+    let fields: Vec<&str> = rss.lines().last().unwrap().split_whitespace().collect();
+    let peak_rss_kib = fields[0].parse().unwrap();
+    let cpu_secs = fields[1].parse::<f64>().unwrap() + fields[2].parse::<f64>().unwrap();
     // `time` adds a line of its own when the program fails; keep only the program's.
     let stderr = stderr
         .lines()
@@ -130,6 +139,7 @@ fn run_streaming(
         stderr,
         stdout_len,
         peak_rss_kib,
+        cpu_secs,
     }
 }
 
@@ -183,7 +193,7 @@ fn maximal_packets(
     }
 }
 
-fn assert_rss_below(m: &Measured, mib: u64, what: &str) {
+pub(crate) fn assert_rss_below(m: &Measured, mib: u64, what: &str) {
     assert!(
         m.peak_rss_kib < mib * 1024,
         "{what}: peak RSS {} KiB, more than {mib} MiB (stderr: {})",

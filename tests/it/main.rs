@@ -17,6 +17,7 @@ mod ffmpeg;
 mod fountain;
 mod fuzz_corpus;
 mod honest;
+mod hostile;
 mod limits;
 mod manual;
 mod netcat;

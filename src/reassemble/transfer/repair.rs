@@ -57,6 +57,7 @@ impl Transfer {
         cx: &mut Ctx<O>,
     ) -> Result<(), ReassembleError> {
         let (start, end) = (p.start(), p.stated_end());
+        self.check_size(end, cx)?;
         let base = self.base;
 
         if let Some(pending) = self.window.get_mut(start) {
@@ -135,6 +136,10 @@ impl Transfer {
             return Ok(());
         }
         cx.counts.descriptors += 1;
+        // Every claim is checked, a later descriptor's included (issue 35.1).
+        if let Some(e) = self.extent.end() {
+            self.check_size(e, cx)?;
+        }
         if let Some(old) = &mut self.descriptor {
             // A sender reading a pipe sends a longer head once it has it.
             if d.head.len() > old.head.len() {

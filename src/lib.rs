@@ -16,7 +16,7 @@
 //! |---|---|
 //! | [`wire`] | the wire format: the packet header (the table in `pktize(5)`), [`framing`] (finding packets in a damaged stream), the transfer [`descriptor`], [`wire::auth`] (`--key`: the tag that authenticates a packet, the salt that binds it to its transfer), [`wire::seal`] (`--encrypt`: AES-256-GCM under a per-transfer key, the packet's place as nonce) |
 //! | [`packetize`] | bytes to packets: in order or interleaved, once or as a carousel |
-//! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them |
+//! | [`fec`] | forward error correction: parity packets, and rebuilding lost data from them; the fountain code (`fec::fountain`): repair packets that never repeat |
 //! | [`channel`] | the lossy channel: loss, bursts, bit errors, dup, reorder; its PRNG |
 //! | [`reassemble`] | packets to bytes: order, duplicates, fill, damage |
 //! | [`pixel`] | raw pixel formats (rgb24, gray16le, yuv420p, nv12, ...): layouts, conversion |

@@ -53,6 +53,7 @@ pub fn forged_stream(program: &[u8]) -> Vec<u8> {
                     },
                     interleave_span: (b(5) & 0x40 != 0).then(|| 1u32 << (b(5) % 32)),
                     carousel: b(6) & 1 != 0,
+                    fountain: None,
                 };
                 let total = match b(7) % 4 {
                     0 => None,

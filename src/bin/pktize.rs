@@ -4,7 +4,7 @@ use clap::Parser;
 use pktools::cli::{self, Failure, Outcome};
 use pktools::descriptor::{MediaType, NAME_MAX};
 use pktools::fec::Scheme;
-use pktools::io::{Input, ReleaseBehind};
+use pktools::io::{udp, Input, ReleaseBehind};
 use pktools::packetize::jpeg::{self, Prepared};
 use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
 use pktools::wire::auth::{self, Key, Signer};
@@ -70,6 +70,25 @@ struct Args {
     /// pipe, it is held in memory, at most 64 MiB.
     #[arg(long, value_name = "N")]
     repeat: Option<u32>,
+
+    /// Fountain code: after the data packets, repair packets that never repeat (with
+    /// --repeat N, worth N-1 more passes; 0 or without --repeat: until killed), so a
+    /// receiver completes once it holds as many packets as the data had, whatever it lost.
+    #[arg(long)]
+    fountain: bool,
+
+    /// Send the packets as UDP datagrams to HOST:PORT, one packet per datagram, instead of
+    /// writing them to standard output (a multicast address is fine).
+    #[arg(long, value_name = "HOST:PORT")]
+    udp: Option<String>,
+
+    /// With --udp: the datagrams' time to live (hops), unicast and multicast.
+    #[arg(long, value_name = "N", requires = "udp")]
+    ttl: Option<u32>,
+
+    /// With --udp: the local interface address multicast datagrams leave from.
+    #[arg(long, value_name = "ADDR", requires = "udp")]
+    multicast_if: Option<std::net::Ipv4Addr>,
 
     /// Print a summary on stderr.
     #[arg(short, long)]
@@ -152,6 +171,16 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             pktools::fec::MAX_PAYLOAD - trailer_len
         )));
     }
+    if args.fountain && args.encrypt {
+        return Err(Failure::new(
+            "--encrypt does not cover --fountain's repair packets yet: use --key alone",
+        ));
+    }
+    if args.fountain && (args.fec.is_some() || args.interleave.is_some()) {
+        return Err(Failure::new(
+            "--fountain sends its own repair packets: it takes neither --fec nor --interleave",
+        ));
+    }
     let interleave = match args.interleave {
         None => None,
         Some(None) => Some(Interleave::Whole),
@@ -197,7 +226,20 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         interleave,
     };
     cli::refuse_same_files(args.file.as_deref(), &[], true)?;
-    cli::refuse_terminal_stdout(args.force)?;
+    let mut out: Box<dyn Write> = match &args.udp {
+        Some(to) => {
+            let addr = udp::parse_addr(to).map_err(|e| Failure::new(format!("--udp: {e}")))?;
+            Box::new(
+                udp::UdpSender::connect(addr, args.ttl, args.multicast_if)
+                    .map_err(|e| Failure::new(format!("--udp {to}: {e}")))?,
+            )
+        }
+        None => {
+            cli::refuse_terminal_stdout(args.force)?;
+            packetize::writer_for(cli::stdout_file()?, &settings)
+                .map_err(cli::io_context("stdout"))?
+        }
+    };
     let input = Input::open(args.file.as_deref())?;
     let mut settings = settings;
     let jpeg = jpeg::prepare(
@@ -214,27 +256,33 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         d.media_type = jpeg.media_type;
     }
     let input = jpeg.prepared;
-    let mut out =
-        packetize::writer_for(cli::stdout_file()?, &settings).map_err(cli::io_context("stdout"))?;
     let passes = args.repeat.map(|n| match n {
         0 => Passes::Endless,
         n => Passes::Count(n),
     });
+    let passes = match (args.fountain, passes) {
+        (true, None) => Some(Passes::Endless),
+        (_, p) => p,
+    };
+    let repeat = |data: &[u8], out: &mut dyn Write, p| match args.fountain {
+        true => packetize::packetize_fountain(data, out, &settings, p, &mut pktools::io::temp_file),
+        false => packetize::packetize_carousel(data, out, &settings, p),
+    };
     let summary = match (input, passes) {
-        (Prepared::Held(data), Some(p)) => packetize::packetize_carousel(&data, &mut out, &settings, p),
+        (Prepared::Held(data), Some(p)) => repeat(&data, &mut out, p),
         (Prepared::Held(data), None) => packetize::packetize_slice(&data, &mut out, &settings, &mut |_| {}),
-        (Prepared::AsIs(Input::Mapped(map)), Some(p)) => packetize::packetize_carousel(&map, &mut out, &settings, p),
+        (Prepared::AsIs(Input::Mapped(map)), Some(p)) => repeat(&map, &mut out, p),
         (Prepared::AsIs(Input::Stream(mut reader)), Some(p)) => {
             let max = packetize::CAROUSEL_PIPE_MAX;
             let data = packetize::read_bounded(&mut reader, max)
                 .map_err(cli::io_context("reading the input"))?
                 .ok_or_else(|| {
                     Failure::new(format!(
-                        "--repeat: the input from a pipe is longer than {} MiB, more than is held to repeat it; give it as a file",
+                        "--repeat or --fountain: the input from a pipe is longer than {} MiB, more than is held to repeat it; give it as a file",
                         max >> 20
                     ))
                 })?;
-            packetize::packetize_carousel(&data, &mut out, &settings, p)
+            repeat(&data, &mut out, p)
         }
         (Prepared::AsIs(Input::Mapped(map)), None) => {
             let behind = ReleaseBehind::default();
@@ -248,6 +296,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if args.verbose {
         let parity = match settings.fec {
             Some(s) => format!(" and {} parity packets ({s})", summary.parity_packets),
+            None if args.fountain => format!(" and {} repair packets", summary.repair_packets),
             None => String::new(),
         };
         let keyed = match &settings.sign {

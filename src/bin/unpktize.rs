@@ -125,6 +125,19 @@ struct Args {
     #[arg(long)]
     force: bool,
 
+    /// Receive UDP datagrams on [ADDRESS]:PORT instead of reading a file, one packet per
+    /// datagram (a multicast ADDRESS is joined).
+    #[arg(long, value_name = "[ADDR]:PORT", conflicts_with_all = ["file", "live"])]
+    udp: Option<String>,
+
+    /// With --udp: the local interface address to join a multicast group on.
+    #[arg(long, value_name = "ADDR", requires = "udp")]
+    multicast_if: Option<std::net::Ipv4Addr>,
+
+    /// With --udp: end the reception after SECONDS without a datagram.
+    #[arg(long, value_name = "SECONDS", requires = "udp")]
+    idle: Option<f64>,
+
     /// Input file (default: standard input).
     file: Option<PathBuf>,
 }
@@ -218,6 +231,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             key,
             snapshot_every: args.every,
             resume: None,
+            spill: Some(pktools::fec::fountain::temp_store),
             limits: Default::default(),
         },
         size_limit: match args.max_size {
@@ -244,13 +258,37 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     if reception.to_stdout() {
         cli::refuse_terminal_stdout(args.force)?;
     }
-    let input = Input::open(args.file.as_deref())?;
+    let udp = match &args.udp {
+        Some(text) => {
+            let at = pktools::io::udp::parse_addr(text)
+                .map_err(|e| Failure::new(format!("--udp: {e}")))?;
+            let idle = match args.idle {
+                Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+                Some(s) => {
+                    return Err(Failure::new(format!(
+                        "--idle: expected a positive number of seconds, found {s}"
+                    )))
+                }
+                None => None,
+            };
+            let rx = pktools::io::udp::UdpReceiver::bind(at, args.multicast_if, idle)
+                .map_err(|e| Failure::new(format!("--udp {text}: {e}")))?;
+            Some(rx)
+        }
+        None => None,
+    };
+    // With --udp the input is not read: an empty one stands in.
+    let input = match udp {
+        Some(_) => Input::Stream(Box::new(std::io::empty())),
+        None => Input::open(args.file.as_deref())?,
+    };
     // Interrupted, still write what arrived and the report, then die of the signal.
     pio::stop_on_signals();
     let mut progress = Progress::new(true);
     let from_stdin = args.file.as_deref().is_none_or(|f| f == Path::new("-"));
     let feed = Feed {
         live_fd: from_stdin.then(|| std::io::stdin().as_raw_fd()),
+        udp,
         on_progress: &mut |status| {
             if progress.due() {
                 let line = report::progress_line(status, progress.elapsed());

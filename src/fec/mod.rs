@@ -25,6 +25,7 @@
 
 mod decode;
 mod encode;
+pub mod fountain;
 mod gf;
 mod scheme;
 mod solve;

@@ -15,6 +15,7 @@ mod input;
 pub mod map;
 mod packet_writer;
 mod signals;
+pub mod udp;
 mod write;
 
 pub use background::BackgroundWriter;
@@ -199,4 +200,42 @@ impl Read for ChunkedReader<'_> {
         self.data = &self.data[n..];
         Ok(n)
     }
+}
+
+/// A new file in the temporary directory (`$TMPDIR`, else /tmp), already unlinked: it
+/// goes away with the last descriptor, however the program ends. For what a mode must hold
+/// beyond its memory budget (the fountain code's symbols).
+pub fn temp_file() -> io::Result<File> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir();
+    for _ in 0..16 {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".pktools-{}-{nanos}-{n}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                std::fs::remove_file(&path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("temporary file in {}: {e}", dir.display()),
+                ))
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("no new temporary file name in {}", dir.display()),
+    ))
 }

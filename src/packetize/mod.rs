@@ -31,12 +31,14 @@ use crate::wire::{Header, Kind, HEADER_LEN, MAX_PAYLOAD, TRAILER_LEN};
 use std::io::{self, Read, Write};
 
 mod datagrams;
+mod fountain;
 pub mod interleave;
 pub mod jpeg;
 mod pacer;
 mod sender;
 mod span;
 
+pub use fountain::{packetize_fountain, WINDOW_IN_MEMORY};
 pub use pacer::Pacer;
 use sender::{Sender, WRITE_BATCH};
 
@@ -126,6 +128,8 @@ pub struct Summary {
     pub packets: u64,
     pub descriptors: u64,
     pub parity_packets: u64,
+    /// Fountain repair packets.
+    pub repair_packets: u64,
     pub output_bytes: u64,
 }
 
@@ -139,6 +143,8 @@ pub struct Packetizer {
     pass: u32,
     /// The input is sent more than once: the descriptors say so.
     carousel: bool,
+    /// Fountain repair packets follow, over blocks of this many data packets.
+    fountain: Option<u16>,
     seq: u32,
     offset: u64,
     /// Descriptors sent: the low 32 bits are a descriptor's seq (and, encrypting, the high
@@ -179,6 +185,7 @@ impl Packetizer {
             descriptors_sent: 0,
             pass: 0,
             carousel: false,
+            fountain: None,
             summary: Summary::default(),
             frame: Vec::new(),
         }
@@ -274,6 +281,7 @@ impl Packetizer {
                 .span
                 .map(|s| u32::try_from(s).expect("spans are at most MAX_INTERLEAVE_BYTES")),
             carousel: self.carousel,
+            fountain: self.fountain,
         }
         .encode()
     }

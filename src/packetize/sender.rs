@@ -54,11 +54,21 @@ pub(super) struct Describer {
     pub(super) since: u32,
     pub(super) sent_at: Option<Instant>,
     pub(super) pacing: bool,
+    /// Also after data packets 1, 3, 7, ..., 127 (a fountain: a receiver keeps symbols
+    /// only once a descriptor said so, so the first one must not be missed for long).
+    pub(super) ramp: bool,
+    /// Data packets sent so far.
+    pub(super) counted: u32,
 }
 
 impl Describer {
     pub(super) fn due(&self) -> bool {
-        self.since >= self.every
+        let ramp_due = self.ramp
+            && self.since > 0
+            && self.counted < 128
+            && (self.counted + 1).is_power_of_two();
+        ramp_due
+            || self.since >= self.every
             || (self.pacing
                 && self
                     .sent_at
@@ -154,6 +164,8 @@ impl<'w> Sender<'w> {
                     since: d.every.max(1),
                     sent_at: None,
                     pacing: settings.bytes_per_sec.is_some(),
+                    ramp: false,
+                    counted: 0,
                 })
             }
         }
@@ -207,6 +219,7 @@ impl<'w> Sender<'w> {
             self.code(coded, last, payloads.len());
             if let (Some(d), Some(body)) = (describer.as_mut(), &body) {
                 d.since += 1;
+                d.counted = d.counted.saturating_add(1);
                 if last {
                     // A trailing descriptor, for receivers that lost the first ones; the
                     // total is known now, even from a pipe.

@@ -252,6 +252,13 @@ impl DamageMap {
             .any(|r| r.kind == RangeKind::Lost && r.start <= start && end <= r.end)
     }
 
+    /// True when part of `start..end` lies in a recent lost range (a rebuilt packet whose
+    /// head a descriptor restored, say).
+    pub fn touches_lost(&self, start: u64, end: u64) -> bool {
+        self.overlapping(start, end)
+            .any(|r| r.kind == RangeKind::Lost)
+    }
+
     /// True when `start..end` overlaps a recent damaged range (an intact copy can repair it).
     pub fn is_damaged(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end)

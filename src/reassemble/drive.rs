@@ -1,5 +1,6 @@
-//! Feeding the reassembler: from a whole input in memory (a mapped file) or from a stream
-//! read in large blocks, with live-mode ticks while the input is quiet.
+//! Feeding the reassembler: from a whole input in memory (a mapped file), from a stream
+//! read in large blocks, with live-mode ticks while the input is quiet, or from datagrams
+//! (`unpktize --udp`), a batch at a time.
 //!
 //! The driver lends the output the buffer the packets lie in, so in-order payloads are
 //! written from it without a copy, and flushes the output before that buffer changes.
@@ -133,4 +134,53 @@ fn feed_stream<O: Output>(
         }
         on_progress(r);
     }
+}
+
+/// Feed datagrams from `rx` through the reassembler, one packet (or a few) per datagram,
+/// until it has nothing more to take or no datagram came for the receiver's idle time.
+/// `on_progress` is called after each batch.
+pub fn run_datagrams<O: Output>(
+    rx: &mut crate::io::udp::UdpReceiver,
+    r: &mut Reassembler<O>,
+    on_progress: &mut dyn FnMut(&Reassembler<O>),
+) -> Result<(), ReassembleError> {
+    /// Room for the largest datagram in each slot; untouched pages of a slot cost nothing.
+    const SLOT: usize = 1 << 16;
+    const SLOTS: usize = 32;
+    let mut lens = Vec::with_capacity(SLOTS);
+    let mut buf: std::rc::Rc<Vec<u8>> = std::rc::Rc::new(vec![0; SLOT * SLOTS]);
+    let fed = loop {
+        if std::rc::Rc::get_mut(&mut buf).is_none() {
+            buf = std::rc::Rc::new(vec![0; SLOT * SLOTS]);
+        }
+        let space = std::rc::Rc::get_mut(&mut buf).expect("a buffer nothing else holds");
+        let n = rx.recv_batch(space, SLOT, &mut lens)?;
+        if n == 0 {
+            break Ok(());
+        }
+        r.lend(Some(buf.clone() as LentInput));
+        let data: &[u8] = &buf;
+        let mut fed = Ok(());
+        'batch: for (i, &len) in lens.iter().enumerate() {
+            let mut at = i * SLOT;
+            let end = at + len;
+            while at < end {
+                let frame = framing::scan(&data[at..end], true);
+                fed = feed(&frame, &data[..end], at, r);
+                if fed.is_err() || r.done() || frame.is_empty() {
+                    break 'batch;
+                }
+                at += frame.len();
+            }
+        }
+        r.output().flush()?;
+        r.lend(None);
+        if fed.is_err() || r.done() {
+            break fed;
+        }
+        on_progress(r);
+    };
+    let flushed = r.output().flush();
+    r.lend(None);
+    fed.and(flushed.map_err(ReassembleError::from))
 }

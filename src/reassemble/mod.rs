@@ -50,7 +50,7 @@ mod tracker;
 mod transfer;
 mod window;
 
-pub use drive::{run_slice, run_stream};
+pub use drive::{run_datagrams, run_slice, run_stream};
 pub use limits::Limits;
 pub use packet::{Integrity, Packet};
 pub use summary::{Counts, LossyCompressed, Report, Status, TransferSummary};
@@ -107,6 +107,9 @@ pub struct Settings {
     /// it): follow only its transfer, write only what it lacks, refuse a transfer that is
     /// not the same one (see [`resume`]).
     pub resume: Option<resume::Resume>,
+    /// Makes the store where a fountain transfer's incomplete blocks wait (a temporary
+    /// file; see [`crate::fec::fountain`]); `None` holds them in memory.
+    pub spill: Option<crate::fec::fountain::OpenStore>,
     /// What the reception may hold, whatever arrives (see [`limits`]).
     pub limits: Limits,
 }
@@ -129,6 +132,7 @@ impl Default for Settings {
             key: None,
             snapshot_every: None,
             resume: None,
+            spill: None,
             limits: Limits::default(),
         }
     }
@@ -165,6 +169,8 @@ pub struct Reassembler<O: Output> {
     finished: Vec<TransferSummary>,
     counts: Counts,
     fec: crate::fec::Decoder,
+    /// The fountain code's decoder, for a transfer that sends repair packets.
+    fountain: crate::fec::fountain::Decoder,
     /// Buffers for held packets.
     pool: Vec<Vec<u8>>,
     /// A transfer was refused: nothing more is taken.
@@ -210,6 +216,7 @@ impl SnapshotSchedule {
 
 impl<O: Output> Reassembler<O> {
     pub fn new(settings: Settings, out: O, mut damage: DamageMap) -> Self {
+        let spill = settings.spill;
         if out.seekable() {
             damage.keep_all();
         }
@@ -232,6 +239,7 @@ impl<O: Output> Reassembler<O> {
             finished: Vec::new(),
             counts: Counts::default(),
             fec,
+            fountain: crate::fec::fountain::Decoder::new(spill),
             pool: Vec::new(),
             refused: None,
             verifier,
@@ -375,6 +383,7 @@ impl<O: Output> Reassembler<O> {
             Kind::Data => self.accept_data(p, None),
             Kind::Descriptor => self.accept_descriptor(p),
             Kind::Parity => self.accept_parity(p),
+            Kind::Repair(_) => self.accept_repair(p),
         };
         self.taken(taken)
     }
@@ -398,10 +407,10 @@ impl<O: Output> Reassembler<O> {
     /// Nothing more to take: a transfer was refused, or (when asked) the followed transfer
     /// is whole. A driver stops reading.
     pub fn done(&self) -> bool {
+        let repeats = self.current.as_ref().is_some_and(Transfer::is_carousel)
+            || self.fountain.geometry().is_some();
         self.refused.is_some()
-            || (self.settings.stop_when_whole
-                && self.current.as_ref().is_some_and(Transfer::is_carousel)
-                && self.current_is_whole())
+            || (self.settings.stop_when_whole && repeats && self.current_is_whole())
     }
 
     fn belongs(&self, p: &Packet) -> Belongs {
@@ -506,6 +515,9 @@ impl<O: Output> Reassembler<O> {
     fn place(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
         self.fec
             .data(&p.header, p.payload, p.is_intact(), p.input_pos);
+        self.fountain
+            .data(&p.header, p.payload, p.is_intact())
+            .map_err(fountain_error)?;
         let mut deciphered = std::mem::take(&mut self.deciphered);
         let plain = match (plain, &mut self.verifier) {
             (Some(plain), _) => Some(plain),
@@ -553,6 +565,7 @@ impl<O: Output> Reassembler<O> {
     fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
         self.counts.transfers += 1;
         self.fec.reset(id);
+        self.fountain.reset(id);
         let mut t = Transfer::new(id, self.next_base, self.sink.damage.totals());
         t.lend(self.lent.clone());
         self.current = Some(t);
@@ -595,7 +608,18 @@ impl<O: Output> Reassembler<O> {
                 self.fec.expect(scheme, usize::from(d.payload_len));
             }
         }
-        if d.carousel && !self.sink.out.seekable() && self.sink.out.hold() {
+        let repeats = d.carousel || d.fountain.is_some();
+        if let (Some(k), Some(total)) = (d.fountain, t.extent.end()) {
+            let geometry = crate::fec::fountain::Geometry::new(
+                total,
+                usize::from(d.payload_len),
+                usize::from(k),
+            );
+            if let Ok(g) = geometry {
+                self.fountain.activate(g);
+            }
+        }
+        if repeats && !self.sink.out.seekable() && self.sink.out.hold() {
             self.sink.damage.keep_all();
         }
     }
@@ -767,6 +791,13 @@ impl<O: Output> Reassembler<O> {
         };
         self.sink.damage.finish(&report)?;
         Ok((report, self.sink.out))
+    }
+}
+
+/// A fountain store that failed is an I/O error of the reception.
+fn fountain_error(e: crate::fec::fountain::DecodeError) -> ReassembleError {
+    match e {
+        crate::fec::fountain::DecodeError::Io(e) => ReassembleError::Io(e),
     }
 }
 

@@ -147,6 +147,8 @@ pub struct Feed<'a> {
     pub live_fd: Option<RawFd>,
     /// Called after each read of a stream with where the reception stands.
     pub on_progress: &'a mut dyn FnMut(&Status),
+    /// Receive datagrams from this socket instead of reading the input.
+    pub udp: Option<crate::io::udp::UdpReceiver>,
 }
 
 /// A reception that can start: its plan checked, the earlier reception read.
@@ -492,15 +494,19 @@ fn reassemble_into<O: Output + ImageOutput>(
     // (stopping early only spares a receiver of an endless stream from waiting).
     settings.stop_when_whole &= matches!(input, Input::Stream(_));
     let mut r = Reassembler::new(settings, out, damage);
-    let fed = match input {
-        Input::Mapped(map) => {
+    let fed = match (feed.udp, input) {
+        (Some(mut rx), _) => {
+            let on_progress = feed.on_progress;
+            super::run_datagrams(&mut rx, &mut r, &mut |r| on_progress(&r.status()))
+        }
+        (None, Input::Mapped(map)) => {
             let map = Rc::new(map);
             let lent: LentInput = map.clone();
             // Only what nothing refers to any more (the output's gathered pieces, the
             // window, the FEC ring), so no page is faulted back in and released again.
             super::run_slice(lent, &mut r, &mut |range| pio::release(&map, range))
         }
-        Input::Stream(mut reader) => {
+        (None, Input::Stream(mut reader)) => {
             let fd = feed.live_fd;
             // An input that cannot be polled: live mode then flushes per read only.
             let wait = move |t: Duration| fd.is_none_or(|fd| pio::wait_readable(fd, t));

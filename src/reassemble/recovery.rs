@@ -1,6 +1,7 @@
 //! The reassembler's side of forward error correction: parity packets go to the
-//! [`crate::fec::Decoder`], and the data packets it rebuilds are placed as if they had
-//! arrived intact, counted as `recovered` instead.
+//! [`crate::fec::Decoder`], fountain repair packets to the [`crate::fec::fountain::Decoder`],
+//! and the data packets they rebuild are placed as if they had arrived intact, counted as
+//! `recovered` instead.
 //!
 //! A rebuilt packet usually lands ahead of the frontier or in the gap the frontier waits at.
 //! It may also replace a damaged payload held in the window; or, when it comes after its
@@ -54,8 +55,38 @@ impl<O: Output> Reassembler<O> {
         self.place_recovered()
     }
 
+    /// Take a fountain repair packet: it belongs to the followed transfer (or starts it:
+    /// a receiver that joined after the data) or is counted foreign.
+    pub(super) fn accept_repair(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+        let id = p.header.transfer_id;
+        match &self.current {
+            Some(t) if t.id == id => {}
+            None if !self.tracker.ignores(id) => self.start_transfer(id)?,
+            _ => {
+                self.counts.foreign += 1;
+                return Ok(());
+            }
+        }
+        self.counts.repair += 1;
+        self.fountain
+            .repair(&p.header, p.payload, p.is_intact())
+            .map_err(super::fountain_error)?;
+        self.place_recovered()
+    }
+
     /// Place every packet the decoder has rebuilt, then deliver what waited for them.
     pub(super) fn place_recovered(&mut self) -> Result<(), ReassembleError> {
+        while let Some(r) = self
+            .fountain
+            .take_recovered()
+            .map_err(super::fountain_error)?
+        {
+            let (t, mut cx) = self.ctx();
+            if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
+                t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
+            }
+            self.fountain.recycle(r.payload);
+        }
         while let Some(mut r) = self.fec.take_recovered() {
             // Rebuilt from ciphertexts, an encrypted transfer's packet is ciphertext too.
             if let Some(v) = &mut self.verifier {

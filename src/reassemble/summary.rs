@@ -32,6 +32,8 @@ pub struct Counts {
     pub conflicting: u64,
     /// Parity packets of the followed transfer.
     pub parity: u64,
+    /// Fountain repair packets of the followed transfer (`pktize --fountain`).
+    pub repair: u64,
     /// Packets of kinds this version does not use (none yet).
     pub unused: u64,
     /// Descriptor packets used (intact, of a followed transfer).
@@ -74,6 +76,7 @@ impl Counts {
             + self.foreign
             + self.conflicting
             + self.parity
+            + self.repair
             + self.unused
             + self.descriptors
             + self.bad_descriptors

@@ -270,6 +270,18 @@ impl Transfer {
         }
         while self.window.is_full() {
             self.settle_first_gap(cx)?;
+            if stated_end <= self.frontier && !empty_at_frontier {
+                // Its range was just settled as lost: it repairs it, as a late packet.
+                // Counted once only: as it was counted above.
+                match p.integrity {
+                    Integrity::Intact => cx.counts.intact -= 1,
+                    _ => {
+                        cx.counts.damaged -= 1;
+                        cx.counts.truncated -= u64::from(p.is_truncated());
+                    }
+                }
+                return self.behind(p, cx);
+            }
             if start <= self.frontier {
                 self.deliver(start, stated_end, p.payload, p.integrity, p.input_pos, cx)?;
                 return self.after_advance(cx);

@@ -17,8 +17,10 @@
 //!  7     N   name            UTF-8
 //!  7+N   2   head_len        0..=HEAD_MAX
 //!  9+N   H   head            the first H bytes of the transfer
-//!  9+N+H 1   flags           body_version 2 only: 0x1 interleaved, 0x2 carousel
+//!  9+N+H 1   flags           body_version 2 only: 0x1 interleaved, 0x2 carousel,
+//!                              0x4 fountain
 //! 10+N+H 4   interleave_span body_version 2 only: data packets per interleaved span, or 0
+//! 14+N+H 2   block_size      fountain only: data packets per source block (repair packets)
 //! ```
 //!
 //! A transfer sent in order and once keeps body version 1, byte for byte what earlier
@@ -48,6 +50,9 @@ const BODY_VERSION_EXTENDED: u8 = 2;
 const FLAG_INTERLEAVED: u8 = 0x1;
 /// Flag: the transfer is sent again and again (a carousel).
 const FLAG_CAROUSEL: u8 = 0x2;
+/// Flag: after the data, repair packets of a fountain code (`pktize --fountain`); the
+/// body ends with the source block size.
+const FLAG_FOUNTAIN: u8 = 0x4;
 
 /// What the transferred bytes are, as far as their first bytes tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +141,9 @@ pub struct Descriptor {
     /// The sender repeats the transfer (`pktize --repeat`): a receiver that holds every
     /// byte may stop.
     pub carousel: bool,
+    /// The data packets are followed by fountain repair packets over source blocks of at
+    /// most this many data packets (`pktize --fountain`, `pktize(5)`).
+    pub fountain: Option<u16>,
 }
 
 /// Why a descriptor body was rejected.
@@ -160,7 +168,7 @@ impl Descriptor {
         let head = &self.head[..self.head.len().min(HEAD_MAX)];
         let (fec_data, fec_parity) = self.fec.unwrap_or((0, 0));
         let mut out = Vec::with_capacity(9 + name.len() + head.len());
-        let extended = self.interleave_span.is_some() || self.carousel;
+        let extended = self.interleave_span.is_some() || self.carousel || self.fountain.is_some();
         out.push(if extended {
             BODY_VERSION_EXTENDED
         } else {
@@ -176,9 +184,13 @@ impl Descriptor {
         out.extend_from_slice(head);
         if extended {
             let flags = (u8::from(self.interleave_span.is_some()) * FLAG_INTERLEAVED)
-                | (u8::from(self.carousel) * FLAG_CAROUSEL);
+                | (u8::from(self.carousel) * FLAG_CAROUSEL)
+                | (u8::from(self.fountain.is_some()) * FLAG_FOUNTAIN);
             out.push(flags);
             out.extend_from_slice(&self.interleave_span.unwrap_or(0).to_be_bytes());
+            if let Some(k) = self.fountain {
+                out.extend_from_slice(&k.to_be_bytes());
+            }
         }
         out
     }
@@ -202,6 +214,7 @@ impl Descriptor {
             && self.fec == other.fec
             && self.name == other.name
             && self.interleave_span == other.interleave_span
+            && self.fountain == other.fountain
             && self.head[..shorter] == other.head[..shorter]
     }
 
@@ -353,9 +366,19 @@ fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
         }
         _ => (input, 0, 0),
     };
-    if flags & !(FLAG_INTERLEAVED | FLAG_CAROUSEL) != 0 {
+    if flags & !(FLAG_INTERLEAVED | FLAG_CAROUSEL | FLAG_FOUNTAIN) != 0 {
         return Ok((input, Err(DescriptorError::Malformed)));
     }
+    let (input, fountain) = match flags & FLAG_FOUNTAIN {
+        0 => (input, None),
+        _ => {
+            let (input, k) = be_u16(input)?;
+            if !(1..=crate::wire::MAX_BLOCK_PACKETS).contains(&k) {
+                return Ok((input, Err(DescriptorError::Malformed)));
+            }
+            (input, Some(k))
+        }
+    };
     let interleave_span = (flags & FLAG_INTERLEAVED != 0).then_some(span);
     let Some(media_type) = MediaType::from_code(media_code) else {
         return Ok((input, Err(DescriptorError::MediaType { found: media_code })));
@@ -373,6 +396,7 @@ fn body(input: &[u8]) -> IResult<&[u8], Result<Descriptor, DescriptorError>> {
             head: head.to_vec(),
             interleave_span,
             carousel: flags & FLAG_CAROUSEL != 0,
+            fountain,
         }),
     ))
 }
@@ -399,6 +423,7 @@ mod tests {
             head: b"P6\n640 480\n255\n".to_vec(),
             interleave_span: None,
             carousel: false,
+            fountain: None,
         }
     }
 
@@ -523,6 +548,7 @@ mod tests {
             head in prop::collection::vec(any::<u8>(), 0..=HEAD_MAX),
             interleave_span in prop::option::of(any::<u32>()),
             carousel in any::<bool>(),
+            fountain in prop::option::of(1..=crate::wire::MAX_BLOCK_PACKETS),
         ) {
             let d = Descriptor {
                 media_type: MediaType::ALL[media],
@@ -532,6 +558,7 @@ mod tests {
                 head,
                 interleave_span,
                 carousel,
+                fountain,
             };
             prop_assert_eq!(Descriptor::parse(&d.encode()), Ok(d));
         }

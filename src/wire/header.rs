@@ -33,6 +33,16 @@
 //! 26     2   last_len      payload length of the group's last data packet
 //! ```
 //!
+//! A repair packet (kind 4, `pktize --fountain`) is a fountain code's repair symbol for
+//! one source block: never LAST nor TOTAL_KNOWN; its `seq` is the block number, its
+//! `offset` the transfer's length, and bytes 22..28:
+//!
+//! ```text
+//! 22     2   repair_index  the repair symbol's number within its block (0..)
+//! 24     2   block_size    data packets per source block, K (1..=MAX_BLOCK_PACKETS)
+//! 26     2   reserved      zero
+//! ```
+//!
 //! The header check covers the payload CRC too, so a header that parses is trustworthy as a
 //! whole: a packet whose payload is damaged still has a known place. Parsing checks only the
 //! header; the payload is verified by [`Header::payload_matches`].
@@ -81,7 +91,9 @@ pub const FLAG_TOTAL_KNOWN: u8 = 0x2;
 pub const FLAG_ODD: u8 = 0x4;
 /// Flag: the payload ends with a salt and an authentication tag (see [`crate::wire::auth`]).
 pub const FLAG_KEYED: u8 = 0x8;
-/// Flags no packet but a parity packet may have.
+/// The most data packets in one source block of a repair packet (`block_size`).
+pub const MAX_BLOCK_PACKETS: u16 = 4096;
+/// Flags no packet but a parity or repair packet may have.
 const FLAGS_RESERVED: u8 = FLAG_ODD;
 /// Bytes of the per-transfer salt in a keyed packet's trailer.
 pub const SALT_LEN: usize = 8;
@@ -106,6 +118,8 @@ pub enum Kind {
     Parity,
     /// A description of the transfer (length, name, media type, head of the data).
     Descriptor,
+    /// A fountain code's repair symbol for one source block (`pktize --fountain`).
+    Repair(RepairInfo),
 }
 
 impl Kind {
@@ -114,9 +128,11 @@ impl Kind {
             Kind::Data => 0,
             Kind::Parity => 3,
             Kind::Descriptor => 2,
+            Kind::Repair(_) => 4,
         }
     }
 
+    /// The kind of code `code`; a repair packet's fields are filled in later.
     fn from_code(code: u8) -> Option<Kind> {
         match code {
             0 => Some(Kind::Data),
@@ -124,9 +140,22 @@ impl Kind {
             // are not recognised, so no reader mistakes them for this code's.
             2 => Some(Kind::Descriptor),
             3 => Some(Kind::Parity),
+            4 => Some(Kind::Repair(RepairInfo::default())),
             _ => None,
         }
     }
+}
+
+/// What a repair packet says about its symbol (bytes 22..26 of its header); the block
+/// geometry and the code are [`crate::fec`]'s concern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RepairInfo {
+    /// The repair symbol's number within its block, from 0.
+    pub repair_index: u16,
+    /// Data packets per source block, K (the transfer's blocks hold at most K each).
+    pub block_size: u16,
+    /// Flag [`FLAG_ODD`]: the data payload size is the symbol length minus one.
+    pub odd: bool,
 }
 
 /// What a parity packet says about its group (bytes 22..28 of its header). The coding
@@ -221,6 +250,18 @@ pub enum WireError {
     EncryptedUnkeyed,
     #[error("keyed packet without TOTAL_KNOWN has nonzero total_len bytes")]
     NonCanonical,
+    #[error(
+        "repair fields out of range: block size {block_size} (1 to {MAX_BLOCK_PACKETS}), \
+         symbol of {symbol_len} bytes, transfer of {total} bytes, reserved {reserved:#x}, \
+         flags {flags:#x}"
+    )]
+    BadRepair {
+        block_size: u16,
+        symbol_len: u16,
+        total: u64,
+        reserved: u16,
+        flags: u8,
+    },
 }
 
 impl Header {
@@ -323,8 +364,15 @@ impl Header {
             }
             _ => 0,
         };
-        if self.parity.is_some_and(|p| p.odd) {
+        let repair = match self.kind {
+            Kind::Repair(r) => Some(r),
+            _ => None,
+        };
+        if self.parity.is_some_and(|p| p.odd) || repair.is_some_and(|r| r.odd) {
             flags |= FLAG_ODD;
+        }
+        if repair.is_some() {
+            flags &= !FLAG_TOTAL_KNOWN;
         }
         let kind = self.kind.code() + if self.encrypted { KIND_ENCRYPTED } else { 0 };
         out[3] = kind << 4 | flags;
@@ -332,15 +380,20 @@ impl Header {
         BigEndian::write_u16(&mut out[8..10], self.transfer_id);
         BigEndian::write_u32(&mut out[10..14], self.seq);
         BigEndian::write_u64(&mut out[14..22], self.offset);
-        match self.parity {
-            Some(p) => {
+        match (self.parity, repair) {
+            (_, Some(r)) => {
+                BigEndian::write_u16(&mut out[22..24], r.repair_index);
+                BigEndian::write_u16(&mut out[24..26], r.block_size);
+                BigEndian::write_u16(&mut out[26..28], 0);
+            }
+            (Some(p), None) => {
                 out[22] = p.group_len;
                 out[23] = p.parity_count;
                 out[24] = p.parity_index;
                 out[25] = p.group_size;
                 BigEndian::write_u16(&mut out[26..28], p.last_len);
             }
-            None => BigEndian::write_u48(&mut out[22..28], total),
+            (None, None) => BigEndian::write_u48(&mut out[22..28], total),
         }
         BigEndian::write_u32(&mut out[28..32], self.payload_crc);
     }
@@ -455,7 +508,7 @@ impl RawHeader {
             Kind::from_code(code & !KIND_ENCRYPTED).ok_or(WireError::BadKind { found: code })?;
         let flags = self.kind_flags & 0xF;
         let reserved = match kind {
-            Kind::Parity => FLAGS_RESERVED & !FLAG_ODD,
+            Kind::Parity | Kind::Repair(_) => FLAGS_RESERVED & !FLAG_ODD,
             _ => FLAGS_RESERVED,
         };
         if flags & reserved != 0 {
@@ -469,6 +522,10 @@ impl RawHeader {
         let keyed = flags & FLAG_KEYED != 0;
         if encrypted && !keyed {
             return Err(WireError::EncryptedUnkeyed);
+        }
+        if encrypted && matches!(kind, Kind::Repair(_)) {
+            // --encrypt does not cover the fountain's repair packets (yet): never framed.
+            return Err(WireError::BadKind { found: code });
         }
         // Offsets and lengths count a keyed packet's data, not its trailer.
         let trailer_len = match (keyed, encrypted) {
@@ -486,7 +543,8 @@ impl RawHeader {
         let total_len = (flags & FLAG_TOTAL_KNOWN != 0).then_some(self.total_len);
         // The tag covers the header re-encoded from its fields (`Header::tag_input`): the
         // only bits encoding drops, total_len's without TOTAL_KNOWN, must be zero.
-        if keyed && kind != Kind::Parity && total_len.is_none() && self.total_len != 0 {
+        let plain = matches!(kind, Kind::Data | Kind::Descriptor);
+        if keyed && plain && total_len.is_none() && self.total_len != 0 {
             return Err(WireError::NonCanonical);
         }
         let parity = match kind {
@@ -497,6 +555,10 @@ impl RawHeader {
                 flags & FLAG_ODD != 0,
             )?),
             _ => None,
+        };
+        let kind = match kind {
+            Kind::Repair(_) => Kind::Repair(self.repair_fields(flags, data_len)?),
+            other => other,
         };
         if let (Kind::Data, Some(total)) = (kind, total_len) {
             let end = self.offset.checked_add(u64::from(data_len));
@@ -532,6 +594,37 @@ impl RawHeader {
             payload_crc: self.payload_crc,
             parity,
         })
+    }
+}
+
+impl RawHeader {
+    /// The fields of a repair header (bytes 22..28), checked: a block size within
+    /// [`MAX_BLOCK_PACKETS`], a symbol of whole 16-bit units (at least one) that holds the
+    /// data size, a nonempty transfer, reserved bits zero, neither LAST nor TOTAL_KNOWN.
+    fn repair_fields(&self, flags: u8, symbol_len: u16) -> Result<RepairInfo, WireError> {
+        let bits = self.total_len;
+        let r = RepairInfo {
+            repair_index: (bits >> 32) as u16,
+            block_size: (bits >> 16) as u16,
+            odd: flags & FLAG_ODD != 0,
+        };
+        let reserved = bits as u16;
+        let valid = (1..=MAX_BLOCK_PACKETS).contains(&r.block_size)
+            && symbol_len >= 2
+            && symbol_len % 2 == 0
+            && self.offset > 0
+            && reserved == 0
+            && flags & (FLAG_LAST | FLAG_TOTAL_KNOWN) == 0;
+        if !valid {
+            return Err(WireError::BadRepair {
+                block_size: r.block_size,
+                symbol_len,
+                total: self.offset,
+                reserved,
+                flags,
+            });
+        }
+        Ok(r)
     }
 }
 

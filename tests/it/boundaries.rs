@@ -135,6 +135,7 @@ fn the_data_packets_own_total_wins_over_a_conflicting_descriptor() {
         head: Vec::new(),
         interleave_span: None,
         carousel: false,
+        fountain: None,
     }
     .encode();
     let data = bytes(40, 9);

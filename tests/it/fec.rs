@@ -75,8 +75,8 @@ impl Truth {
             let group = match h.kind {
                 Kind::Data => h.seq / k,
                 Kind::Parity => h.seq,
-                // Descriptors belong to no group.
-                Kind::Descriptor => continue,
+                // Descriptors (and repair packets, which this test does not send) belong to no group.
+                Kind::Descriptor | Kind::Repair(_) => continue,
             };
             let hit = *fate == Fate::Drop || (*fate == Fate::Damage && h.payload_len > 0);
             *bad.entry(group).or_default() += usize::from(hit);

@@ -32,6 +32,7 @@ fn descriptor(
         head: Vec::new(),
         interleave_span: span,
         carousel,
+        fountain: None,
     }
 }
 

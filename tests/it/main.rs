@@ -14,6 +14,7 @@ mod descriptor;
 mod faults;
 mod fec;
 mod ffmpeg;
+mod fountain;
 mod fuzz_corpus;
 mod honest;
 mod hostile;

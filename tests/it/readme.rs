@@ -12,7 +12,7 @@
 //!
 //! What the harness changes, and only that: `ffplay` runs headless (`-nodisp -autoexit`),
 //! port 9000 becomes a free port, and after a line that starts a receiver in the background
-//! (`nc -l`, socat's `UDP-RECV`, ending in `&`) the next line waits until something listens
+//! (`nc -l`, socat's `UDP-RECV`, `unpktize --udp`, ending in `&`) the next line waits until something listens
 //! on that port (as the README's "start the receiver first" asks of a
 //! reader). A block preceded by `<!-- recipe: skip (reason) -->` is not run; the reason is
 //! required, and the skips are few (the set-up commands, `make install`).
@@ -194,7 +194,9 @@ fn script(recipe: &str, port: u16) -> String {
             .ends_with('&');
         // Only a receiver started in the background is waited for: a sender started
         // first (a carousel a receiver joins late) has nothing to wait for.
-        let receiver = line.contains(" -l ") || line.contains("UDP-RECV");
+        let receiver = line.contains(" -l ")
+            || line.contains("UDP-RECV")
+            || (line.starts_with("unpktize") && line.contains("--udp"));
         if background && receiver && recipe.contains(&port.to_string()) {
             wait_next = true;
         }

@@ -59,6 +59,7 @@ impl Transfer {
         let (start, end) = (p.start(), p.stated_end());
         self.check_size(end, cx)?;
         let base = self.base;
+
         if let Some(pending) = self.window.get_mut(start) {
             if !pending.is_intact() {
                 let out = &mut cx.sink.out;
@@ -74,7 +75,8 @@ impl Transfer {
         let behind = end <= self.frontier && !(start == end && start == self.frontier);
         if behind {
             let (abs_start, abs_end) = (base + start, base + end);
-            let lost = cx.sink.damage.is_lost(abs_start, abs_end);
+            // Part of it may have been restored from a descriptor's head: it repairs the rest.
+            let lost = cx.sink.damage.touches_lost(abs_start, abs_end);
             if !lost && !cx.sink.damage.is_damaged(abs_start, abs_end) {
                 return Ok(()); // it arrived after all
             }
@@ -97,7 +99,10 @@ impl Transfer {
         }
         // Not received yet: place it like an intact arrival, but count it as recovered.
         let (intact, reordered) = (cx.counts.intact, cx.counts.reordered);
+        let (late, late_written) = (cx.counts.late, cx.counts.late_written);
         self.place(p, cx)?;
+        // Placing may have settled its range as lost first, and repaired it as late.
+        (cx.counts.late, cx.counts.late_written) = (late, late_written);
         if cx.counts.intact > intact {
             cx.counts.recovered += 1;
             cx.sink

@@ -217,9 +217,14 @@ mod unit {
     #[test]
     fn unknown_kind_reserved_flags_and_overlong_data_are_rejected() {
         assert_eq!(
-            Header::parse(&forged(0x40, 5, 0, 0)),
-            Err(WireError::BadKind { found: 4 })
+            Header::parse(&forged(0x50, 5, 0, 0)),
+            Err(WireError::BadKind { found: 5 })
         );
+        // A repair packet: an odd symbol, and a zero block size, are out of range.
+        assert!(matches!(
+            Header::parse(&forged(0x40, 5, 100, 0)),
+            Err(WireError::BadRepair { .. })
+        ));
         // Kind 1, the retired GF(2^8) parity, is not read.
         assert_eq!(
             Header::parse(&forged(0x10, 5, 0, 0)),
@@ -302,7 +307,18 @@ mod unit {
 
     fn any_header() -> impl Strategy<Value = Header> {
         (
-            prop_oneof![Just(Kind::Data), Just(Kind::Parity), Just(Kind::Descriptor)],
+            prop_oneof![
+                Just(Kind::Data),
+                Just(Kind::Parity),
+                Just(Kind::Descriptor),
+                (any::<u16>(), 1..=MAX_BLOCK_PACKETS, any::<bool>()).prop_map(|(r, k, odd)| {
+                    Kind::Repair(RepairInfo {
+                        repair_index: r,
+                        block_size: k,
+                        odd,
+                    })
+                }),
+            ],
             any::<bool>(),
             0..=MAX_PAYLOAD as u16,
             any::<u16>(),
@@ -317,16 +333,23 @@ mod unit {
                     // A parity payload is whole 16-bit symbols (the trailer is even too).
                     let payload_len = match kind {
                         Kind::Parity => payload_len & !1,
+                        Kind::Repair(_) => (payload_len & !1).max(2),
                         _ => payload_len,
                     };
-                    // Half the keyed headers are encrypted ones (the seq picks which).
-                    let encrypted = keyed && seq % 2 == 1;
+                    let repair = matches!(kind, Kind::Repair(_));
+                    let (last, offset) = match repair {
+                        true => (false, offset.max(1)),
+                        false => (last, offset),
+                    };
+                    // Half the keyed headers are encrypted ones (the seq picks which); repair
+                    // packets are never encrypted.
+                    let encrypted = keyed && seq % 2 == 1 && !repair;
                     let trailer_len = match (keyed, encrypted) {
                         (false, _) => 0,
                         (true, false) => TRAILER_LEN as u16,
                         (true, true) => SEALED_TRAILER_LEN as u16,
                     };
-                    let payload_len = payload_len.max(trailer_len);
+                    let payload_len = payload_len.max(trailer_len + 2 * u16::from(repair && keyed));
                     let data_len = payload_len - trailer_len;
                     let end = offset + u64::from(data_len);
                     let odd = parity.odd && data_len > 0;
@@ -344,7 +367,9 @@ mod unit {
                         transfer_id: id,
                         seq,
                         offset,
-                        total_len: extra.filter(|_| parity.is_none()).map(|e| end + e),
+                        total_len: extra
+                            .filter(|_| parity.is_none() && !repair)
+                            .map(|e| end + e),
                         payload_crc: crc,
                         parity,
                     }

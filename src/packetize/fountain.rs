@@ -83,6 +83,9 @@ fn send_repair(
     let per_batch = (WRITE_BATCH / (HEADER_LEN + s)).clamp(1, super::sender::PACKETS_PER_WRITE / 3);
     let mut batch = vec![0u8; per_batch * s];
     let mut sealed = Vec::with_capacity(per_batch + 2);
+    // Where an encrypting signer would build packets whole: pktize refuses --encrypt with
+    // --fountain, so it stays empty.
+    let mut frame = Vec::new();
     let (mut sent, mut bytes) = (0u64, 0u64);
     let mut first = 0;
     while budget > 0 {
@@ -110,6 +113,7 @@ fn send_repair(
                 store.read_at(at as u64, &mut batch[c * s..(c + 1) * s])?;
             }
             sealed.clear();
+            frame.clear();
             let mut payloads: Vec<&[u8]> = Vec::with_capacity(count + 2);
             let mut describer = sender.describer.take();
             // The body is borrowed by the slices being gathered while the schedule changes.
@@ -130,6 +134,7 @@ fn send_repair(
                     }),
                     last: false,
                     keyed: false,
+                    encrypted: false,
                     payload_len: s as u16,
                     transfer_id: packetizer.settings.transfer_id,
                     seq: b as u32,
@@ -138,7 +143,12 @@ fn send_repair(
                     payload_crc: 0,
                     parity: None,
                 };
-                let packet = seal(packetizer.settings.sign.as_ref(), header, symbol);
+                let packet = seal(
+                    packetizer.settings.sign.as_ref(),
+                    header,
+                    symbol,
+                    &mut frame,
+                );
                 bytes += packet.wire_len(symbol) as u64;
                 sealed.push(packet);
                 payloads.push(symbol);
@@ -147,7 +157,7 @@ fn send_repair(
                 }
             }
             let headers = std::mem::take(&mut sealed);
-            sender.write_packets(&headers, &payloads)?;
+            sender.write_packets(&headers, &payloads, &frame)?;
             drop(payloads);
             sealed = headers;
             if let (Some(d), Some(body)) = (describer.as_mut(), body) {

@@ -353,6 +353,7 @@ impl<O: Output> Reassembler<O> {
                     Kind::Data => self.accept_data(&sealed, Some(&plain)),
                     Kind::Descriptor => self.accept_descriptor(&opened),
                     Kind::Parity => self.accept_parity(&opened),
+                    Kind::Repair(_) => self.accept_repair(&opened),
                 };
                 let verifier = self.verifier.as_mut().expect("a verifier opened it");
                 verifier.give_back(plain);

@@ -133,6 +133,9 @@ pub fn nonce(h: &Header) -> [u8; NONCE_LEN] {
         }
         (Kind::Parity, None) => (3, 0, h.offset),
         (Kind::Descriptor, _) => (2, 0, h.offset << 32 | u64::from(h.seq)),
+        // Not sealed by this version (header parsing refuses an encrypted repair packet);
+        // its place would be the repair-symbol number in its block.
+        (Kind::Repair(r), _) => (4, u32::from(r.repair_index), u64::from(h.seq)),
     };
     let mut n = [0; NONCE_LEN];
     n[0] = kind;

@@ -421,6 +421,7 @@ impl Decoder {
             kind: Kind::Data,
             last: seq + 1 == g.packets,
             keyed: false,
+            encrypted: false,
             payload_len: len as u16,
             transfer_id: self.transfer_id,
             seq: seq as u32,

@@ -225,7 +225,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         sign,
         interleave,
     };
-    cli::refuse_same_files(args.file.as_deref(), &[], true)?;
+    cli::refuse_same_files(args.file.as_deref(), &[], args.udp.is_none())?;
     let mut out: Box<dyn Write> = match &args.udp {
         Some(to) => {
             let addr = udp::parse_addr(to).map_err(|e| Failure::new(format!("--udp: {e}")))?;

@@ -12,57 +12,11 @@
 //! DQT) a lost block takes the neighbours' DC only.
 
 use super::header::Header;
+use super::pixels::{basis, idct, ZIGZAG};
 use super::scan::Block;
 
 /// How far (in blocks) concealment looks for a received neighbour.
 const REACH: usize = 64;
-
-/// Natural (row-major) index of each zigzag position (T.81 Figure A.6).
-#[rustfmt::skip]
-pub const ZIGZAG: [usize; 64] = [
-     0,  1,  8, 16,  9,  2,  3, 10, 17, 24, 32, 25, 18, 11,  4,  5,
-    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13,  6,  7, 14, 21, 28,
-    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
-    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-];
-
-/// cos((2x+1)u pi/16) * C(u)/2, the basis of the 8-point DCT.
-fn basis() -> [[f64; 8]; 8] {
-    let mut b = [[0.0; 8]; 8];
-    for (u, row) in b.iter_mut().enumerate() {
-        let c = if u == 0 {
-            std::f64::consts::FRAC_1_SQRT_2
-        } else {
-            1.0
-        };
-        for (x, v) in row.iter_mut().enumerate() {
-            *v = c / 2.0 * ((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0).cos();
-        }
-    }
-    b
-}
-
-/// The block's pixels (level-shifted, about 0) from its quantised zigzag coefficients.
-fn pixels(block: &Block, q: &[u16; 64], b: &[[f64; 8]; 8]) -> [[f64; 8]; 8] {
-    let mut f = [[0.0; 8]; 8];
-    for k in 0..64 {
-        let n = ZIGZAG[k];
-        f[n / 8][n % 8] = f64::from(block[k]) * f64::from(q[k]);
-    }
-    let mut out = [[0.0; 8]; 8];
-    for (y, row) in out.iter_mut().enumerate() {
-        for (x, p) in row.iter_mut().enumerate() {
-            let mut s = 0.0;
-            for (v, fv) in f.iter().enumerate() {
-                for (u, fuv) in fv.iter().enumerate() {
-                    s += b[v][y] * b[u][x] * fuv;
-                }
-            }
-            *p = s;
-        }
-    }
-    out
-}
 
 /// The quantised zigzag coefficients of `pixels`.
 fn coefficients(pixels: &[[f64; 8]; 8], q: &[u16; 64], b: &[[f64; 8]; 8]) -> Block {
@@ -160,7 +114,7 @@ fn blend(
     };
     let edge = |n: Option<(usize, usize)>, row: usize| {
         n.map(|(i, d)| {
-            let p = pixels(&coefs[i], q, b);
+            let p = idct(&coefs[i], q, b);
             let line: [f64; 8] =
                 std::array::from_fn(|k| if along_rows { p[row][k] } else { p[k][row] });
             (line, d)
@@ -221,7 +175,7 @@ mod tests {
         for (k, c) in block.iter_mut().enumerate() {
             *c = ((k * 37) % 41) as i16 - 20;
         }
-        assert_eq!(coefficients(&pixels(&block, &q, &b), &q, &b), block);
+        assert_eq!(coefficients(&idct(&block, &q, &b), &q, &b), block);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! It is no match for a tuned decoder in speed or in upsampling (libjpeg's is smoother),
 //! and need not be: its pixels are the rebuilt JPEG's, blocks where they belong.
 
-use super::conceal::ZIGZAG;
 use super::header::Header;
 use super::scan::Block;
 
@@ -89,7 +88,17 @@ pub fn to_pnm(h: &Header, coefs: &[Block]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn basis() -> [[f64; 8]; 8] {
+/// Natural (row-major) index of each zigzag position (T.81 Figure A.6).
+#[rustfmt::skip]
+pub const ZIGZAG: [usize; 64] = [
+     0,  1,  8, 16,  9,  2,  3, 10, 17, 24, 32, 25, 18, 11,  4,  5,
+    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13,  6,  7, 14, 21, 28,
+    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+/// cos((2x+1)u pi/16) * C(u)/2, the basis of the 8-point DCT: `b[u][x]`.
+pub(super) fn basis() -> [[f64; 8]; 8] {
     let mut b = [[0.0; 8]; 8];
     for (u, row) in b.iter_mut().enumerate() {
         let c = if u == 0 {
@@ -104,8 +113,9 @@ fn basis() -> [[f64; 8]; 8] {
     b
 }
 
-/// The separable inverse DCT of a dequantised block: columns, then rows.
-fn idct(block: &Block, q: &[u16; 64], b: &[[f64; 8]; 8]) -> [[f64; 8]; 8] {
+/// The separable inverse DCT of a block's quantised zigzag coefficients: the pixels,
+/// level-shifted (about 0), as `[y][x]`; columns, then rows.
+pub(super) fn idct(block: &Block, q: &[u16; 64], b: &[[f64; 8]; 8]) -> [[f64; 8]; 8] {
     let mut f = [[0.0; 8]; 8];
     for k in 0..64 {
         let n = ZIGZAG[k];

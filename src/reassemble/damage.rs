@@ -7,6 +7,15 @@
 //! them; older ones are final and go to the [`RangeSink`] (the JSON report) or are only
 //! counted.
 //!
+//! An output that takes writes anywhere never makes a range final before the end, however
+//! many there are (issue 35.3: a carousel's later pass must still repair every hole of an
+//! earlier one). Past the cap the bookkeeping grows coarser instead: the ranges closest to
+//! each other are merged, with the bytes between them, into [`RangeKind::Unknown`] ranges,
+//! which may also hold intact bytes. An unknown range is never intact: only an intact
+//! packet is written into it, and it is repaired like a lost one, so a later pass that
+//! delivers every packet still ends whole; until then its bytes count as lost (an upper
+//! bound), and the report says its ranges are coarse.
+//!
 //! The open ranges are a sorted map by start: recording, finding and repairing one costs
 //! O(log n), so a carousel's later pass or a resume with many holes stays linear in the
 //! packets (issue 35.10: a scan of every open range per repair was quadratic).
@@ -21,6 +30,9 @@ pub enum RangeKind {
     Lost,
     /// Written from a payload that failed its CRC (or was cut short).
     Damaged,
+    /// Past the cap of kept ranges: lost, damaged and intact bytes, not told apart any more
+    /// (coarse bookkeeping). Never intact; an intact packet repairs it.
+    Unknown,
 }
 
 impl RangeKind {
@@ -28,6 +40,7 @@ impl RangeKind {
         match self {
             RangeKind::Lost => "lost",
             RangeKind::Damaged => "damaged",
+            RangeKind::Unknown => "unknown",
         }
     }
 }
@@ -53,9 +66,11 @@ pub struct DamagedRange {
     pub end: u64,
 }
 
-/// Ranges kept open for repair at most: 256 Ki ranges, about 6 MiB. Beyond, the oldest are
-/// made final (a later pass can no longer repair them).
-pub const MAX_KEPT_RANGES: usize = 1 << 18;
+/// Ranges kept open for repair at most: 64 Ki ranges, about 3 MiB. Beyond, the oldest are
+/// made final, or, for an output that takes writes anywhere, the closest ones are merged
+/// into [`RangeKind::Unknown`] ranges (down to half the cap), so that a later pass can
+/// still repair them.
+pub const MAX_KEPT_RANGES: usize = 1 << 16;
 
 /// Receives final ranges, in output order, then the report at the end.
 pub trait RangeSink {
@@ -78,6 +93,9 @@ pub struct DamageTotals {
     pub lost_ranges: u64,
     pub damaged_bytes: u64,
     pub damaged_ranges: u64,
+    /// Of the lost ranges, those of [`RangeKind::Unknown`]: coarse, they may also hold
+    /// intact bytes (counted in `lost_bytes`, an upper bound then).
+    pub unknown_ranges: u64,
 }
 
 /// An open range, keyed by its start in [`DamageMap`]'s map.
@@ -159,7 +177,7 @@ impl DamageMap {
     pub fn open_lost(&self, damaged_too: bool) -> Vec<std::ops::Range<u64>> {
         let mut out: Vec<std::ops::Range<u64>> = Vec::new();
         for r in self.ranges() {
-            if r.kind == RangeKind::Lost || damaged_too {
+            if r.kind != RangeKind::Damaged || damaged_too {
                 match out.last_mut() {
                     Some(last) if last.end == r.start => last.end = r.end,
                     _ => out.push(r.start..r.end),
@@ -195,11 +213,28 @@ impl DamageMap {
         self.recent.insert(start, Open { kind, end });
     }
 
-    /// Record a range among the recent ones, where no range covers it (after `repair`).
+    /// Record a range among the recent ones, where no range of the exact bookkeeping covers
+    /// it (after `repair`). A coarse range it overlaps takes it in (the union, unknown).
     pub fn record_inside(&mut self, kind: RangeKind, start: u64, end: u64) {
-        if start < end {
-            self.recent.insert(start, Open { kind, end });
+        if start >= end {
+            return;
         }
+        if !self.is_unknown(start, end) {
+            self.recent.insert(start, Open { kind, end });
+            return;
+        }
+        let (mut lo, mut hi, mut kind) = (start, end, kind);
+        loop {
+            let Some(r) = self.overlapping(lo, hi).next() else {
+                break;
+            };
+            self.recent.remove(&r.start);
+            (lo, hi) = (lo.min(r.start), hi.max(r.end));
+            if r.kind != kind {
+                kind = RangeKind::Unknown;
+            }
+        }
+        self.recent.insert(lo, Open { kind, end: hi });
     }
 
     /// Record `start..end`, which no range covers, as damaged, if it is still open (after
@@ -221,7 +256,7 @@ impl DamageMap {
                 break;
             };
             self.recent.remove(&r.start);
-            if r.kind == RangeKind::Lost {
+            if r.kind != RangeKind::Damaged {
                 recovered += r.end.min(end) - r.start.max(start);
             }
             if r.start < start {
@@ -246,23 +281,30 @@ impl DamageMap {
         recovered
     }
 
-    /// True when `start..end` lies inside recent lost ranges (a late packet can fill it).
+    /// True when `start..end` lies inside a recent lost range (a late packet can fill it).
     pub fn is_lost(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end)
             .any(|r| r.kind == RangeKind::Lost && r.start <= start && end <= r.end)
     }
 
-    /// True when part of `start..end` lies in a recent lost range (a rebuilt packet whose
-    /// head a descriptor restored, say).
+    /// True when part of `start..end` lies in a recent lost or unknown range (a rebuilt
+    /// packet whose head a descriptor restored, say).
     pub fn touches_lost(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end)
-            .any(|r| r.kind == RangeKind::Lost)
+            .any(|r| r.kind != RangeKind::Damaged)
     }
 
     /// True when `start..end` overlaps a recent damaged range (an intact copy can repair it).
     pub fn is_damaged(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end)
             .any(|r| r.kind == RangeKind::Damaged)
+    }
+
+    /// True when `start..end` overlaps a recent unknown range (coarse bookkeeping: only an
+    /// intact copy may be written there, and it repairs what it covers).
+    pub fn is_unknown(&self, start: u64, end: u64) -> bool {
+        self.overlapping(start, end)
+            .any(|r| r.kind == RangeKind::Unknown)
     }
 
     /// Recent ranges that overlap `start..end`, last first (ranges are sorted and
@@ -287,6 +329,9 @@ impl DamageMap {
     }
 
     fn settle(&mut self, offset: u64) -> io::Result<()> {
+        if self.keep_all && offset < u64::MAX && self.recent.len() > MAX_KEPT_RANGES {
+            self.coarsen(MAX_KEPT_RANGES / 2);
+        }
         while let Some((_, front)) = self.recent.first_key_value() {
             if front.end > offset && self.recent.len() <= MAX_KEPT_RANGES {
                 break;
@@ -299,6 +344,54 @@ impl DamageMap {
             })?;
         }
         Ok(())
+    }
+
+    /// Merge the ranges closest to each other (with the bytes between them) until at most
+    /// `target` remain: O(n), once per `n / 2` ranges recorded past the cap.
+    fn coarsen(&mut self, target: usize) {
+        let n = self.recent.len();
+        if n <= target.max(1) {
+            return;
+        }
+        let merges = n - target.max(1);
+        let mut gaps: Vec<u64> = Vec::with_capacity(n - 1);
+        let mut prev_end = None;
+        for (&start, r) in &self.recent {
+            if let Some(e) = prev_end {
+                gaps.push(start - e);
+            }
+            prev_end = Some(r.end);
+        }
+        // Every gap below the threshold closes, and gaps equal to it until enough have.
+        let threshold = *gaps.select_nth_unstable(merges - 1).1;
+        let mut at_threshold = merges - gaps.iter().filter(|&&g| g < threshold).count();
+        drop(gaps);
+        let old = std::mem::take(&mut self.recent);
+        let mut cur: Option<(u64, Open)> = None;
+        let mut merged = Vec::with_capacity(target + 1);
+        for (start, r) in old {
+            match &mut cur {
+                Some((_, c)) => {
+                    let gap = start - c.end;
+                    let close = gap < threshold || (gap == threshold && at_threshold > 0);
+                    if close {
+                        if gap == threshold {
+                            at_threshold -= 1;
+                        }
+                        if gap > 0 || c.kind != r.kind {
+                            c.kind = RangeKind::Unknown;
+                        }
+                        c.end = r.end;
+                    } else {
+                        merged.push(cur.take().expect("matched"));
+                        cur = Some((start, r));
+                    }
+                }
+                None => cur = Some((start, r)),
+            }
+        }
+        merged.extend(cur);
+        self.recent = merged.into_iter().collect();
     }
 
     /// Make every range final.
@@ -316,6 +409,11 @@ impl DamageMap {
             RangeKind::Damaged => {
                 self.totals.damaged_bytes += r.end - r.start;
                 self.totals.damaged_ranges += 1;
+            }
+            RangeKind::Unknown => {
+                self.totals.lost_bytes += r.end - r.start;
+                self.totals.lost_ranges += 1;
+                self.totals.unknown_ranges += 1;
             }
         }
         if let Some(sink) = &mut self.sink {
@@ -365,7 +463,8 @@ mod tests {
                 lost_bytes: 30,
                 lost_ranges: 2,
                 damaged_bytes: 10,
-                damaged_ranges: 1
+                damaged_ranges: 1,
+                unknown_ranges: 0,
             }
         );
     }

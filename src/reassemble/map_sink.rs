@@ -121,7 +121,7 @@ impl<W: Write> RangeSink for MapSink<W> {
     fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
         if self.states.len() < MAX_MAP_RANGES {
             let state = match r.kind {
-                RangeKind::Lost => ByteState::Lost,
+                RangeKind::Lost | RangeKind::Unknown => ByteState::Lost,
                 RangeKind::Damaged => ByteState::Damaged,
             };
             self.states.push(StateRange {

@@ -575,8 +575,12 @@ impl<O: Output> Reassembler<O> {
                 rs.started = true;
                 let t = self.current.as_mut().expect("just started");
                 t.resume_at(rs.resume.len, rs.resume.end_known);
+                let kind = match rs.resume.coarse {
+                    true => RangeKind::Unknown,
+                    false => RangeKind::Lost,
+                };
                 for r in &rs.resume.missing {
-                    self.sink.damage.record(RangeKind::Lost, r.start, r.end);
+                    self.sink.damage.record(kind, r.start, r.end);
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! receiver still leaves the ranges it had settled. Layout (all offsets in output bytes):
 //!
 //! ```text
-//! { "ranges": [ {"kind": "lost"|"damaged", "offset": N, "length": N}, ... ],
+//! { "ranges": [ {"kind": "lost"|"damaged"|"unknown", "offset": N, "length": N}, ... ],
 //!   "transfers": [ {"id": N, "offset": N, "length": N, "end_known": bool}, ... ],
 //!   "packets": { "intact": N, "damaged": N, "truncated": N, "lost": N, "recovered": N,
 //!                "duplicate": N, "reordered": N, "late": N, "late_written": N,
@@ -13,8 +13,12 @@
 //!                "descriptors": N, "bad_descriptors": N, "conflicting_descriptors": N,
 //!                "rejected": N, "unauthenticated": N, "keyed": N },
 //!   "bytes": { "output": N, "lost": N, "damaged": N, "restored": N, "garbage": N },
-//!   "complete": bool, "intact": bool, "read_to_end": bool, "digest": S }
+//!   "complete": bool, "intact": bool, "read_to_end": bool, "digest": S,
+//!   "unknown_ranges": N }
 //! ```
+//!
+//! `unknown_ranges` appears only when the damage map grew coarse (see `damage`): the
+//! ranges are then not every range, and the unknown ones may hold intact bytes.
 //!
 //! `digest` (a file output only) seals the report to the file: see `seal`.
 
@@ -91,6 +95,13 @@ struct TotalsJson<'a> {
     /// The seal a resume checks (see `seal`), when the output is a file.
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
+    /// How many ranges are coarse (unknown): present only when some are.
+    #[serde(skip_serializing_if = "is_zero")]
+    unknown_ranges: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One object per line, spaced as people write JSON: `{"kind": "lost", "offset": 0}`, so a
@@ -198,6 +209,7 @@ impl<W: Write> RangeSink for JsonReport<W> {
             intact: report.intact(),
             read_to_end: !report.stopped_whole,
             digest,
+            unknown_ranges: report.damage.unknown_ranges,
         };
         let body = serde_json::to_string_pretty(&totals).map_err(to_io)?;
         self.write_totals(&body).map_err(marked)
@@ -265,6 +277,13 @@ pub fn summary_lines(r: &Report) -> Vec<String> {
         c.restored_bytes,
         c.garbage_bytes
     ));
+    if r.damage.unknown_ranges > 0 {
+        lines.push(format!(
+            "more holes than kept one by one: {} of the filled ranges are coarse (they may \
+             hold intact bytes; an intact packet for them still repairs them)",
+            r.damage.unknown_ranges
+        ));
+    }
     if c.authentic + c.rejected + c.unauthenticated + c.keyed > 0 {
         lines.push(format!(
             "authentication: {} authentic, {} rejected, {} without a tag ignored, {} keyed \

@@ -13,7 +13,11 @@
 //! the rest), is refused with a [`ResumeError`] and nothing is touched.
 //!
 //! Memory stays bounded: the report is read as a stream of at most [`MAX_REPORT_BYTES`],
-//! and at most [`super::damage::MAX_KEPT_RANGES`] missing ranges are taken.
+//! and at most [`super::damage::MAX_KEPT_RANGES`] missing ranges are kept: past that, the
+//! closest are merged with the bytes between them (coarse, as the damage map does), and
+//! the whole resume is coarse: the missing ranges are seeded as unknown, where only an
+//! intact packet is written. Finding whether a packet touches a missing range is a binary
+//! search (issue 35.10: a scan per packet made a resume with many holes quadratic).
 
 use super::damage::MAX_KEPT_RANGES;
 use super::output::Output;
@@ -43,6 +47,9 @@ pub struct Resume {
     pub media_type: Option<String>,
     /// Byte ranges (transfer offsets, sorted, disjoint, merged) lost or damaged.
     pub missing: Vec<Range<u64>>,
+    /// The missing ranges may hold intact bytes too: the report listed unknown ranges, or
+    /// more than were kept (see the module docs).
+    pub coarse: bool,
     /// What the file's digest must make the report's seal (see [`super::seal`]): the seal
     /// over the report's ranges and transfers, the output length, the seal it states.
     seal: Option<SealCheck>,
@@ -79,8 +86,6 @@ pub enum ResumeError {
     TooLarge,
     #[error("the report names no transfer")]
     NoTransfer,
-    #[error("the report lists more than {MAX_KEPT_RANGES} damaged ranges")]
-    TooManyRanges,
     #[error("the report's ranges are not in order at offset {0}")]
     Unordered(u64),
     #[error("the file is {found} bytes, shorter than the {expected} the report says it holds")]
@@ -126,9 +131,41 @@ struct RangeJson {
 }
 
 /// The ranges, merged as they are read (so adjacent lost and damaged ranges of a cut-short
-/// packet become one missing range), at most [`MAX_KEPT_RANGES`]; and the seal over them
-/// as listed.
-struct Ranges(Vec<Range<u64>>, Seal);
+/// packet become one missing range), at most [`MAX_KEPT_RANGES`] (past that, coarser);
+/// whether they are coarse; and the seal over them as listed.
+struct Ranges(Vec<Range<u64>>, bool, Seal);
+
+/// Merge the ranges closest to each other, with the bytes between them, until at most
+/// `target` remain.
+fn coarsen(ranges: &mut Vec<Range<u64>>, target: usize) {
+    let target = target.max(1);
+    if ranges.len() <= target {
+        return;
+    }
+    let merges = ranges.len() - target;
+    let mut gaps: Vec<u64> = ranges.windows(2).map(|w| w[1].start - w[0].end).collect();
+    let threshold = *gaps.select_nth_unstable(merges - 1).1;
+    let mut at_threshold = merges - gaps.iter().filter(|&&g| g < threshold).count();
+    drop(gaps);
+    let mut kept = 0;
+    for i in 0..ranges.len() {
+        let r = ranges[i].clone();
+        if kept > 0 {
+            let last = &mut ranges[kept - 1];
+            let gap = r.start - last.end;
+            if gap < threshold || (gap == threshold && at_threshold > 0) {
+                if gap == threshold {
+                    at_threshold -= 1;
+                }
+                last.end = r.end;
+                continue;
+            }
+        }
+        ranges[kept] = r;
+        kept += 1;
+    }
+    ranges.truncate(kept);
+}
 
 impl<'de> Deserialize<'de> for Ranges {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -141,21 +178,25 @@ impl<'de> Deserialize<'de> for Ranges {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ranges, A::Error> {
                 let mut out: Vec<Range<u64>> = Vec::new();
                 let mut seal = Seal::default();
+                let mut coarse = false;
                 while let Some(r) = seq.next_element::<RangeJson>()? {
                     seal.range(&r.kind, r.offset, r.length);
+                    coarse |= r.kind == "unknown";
                     let end = r.offset.saturating_add(r.length);
-                    let full = out.len() >= MAX_KEPT_RANGES;
+                    if out.len() >= MAX_KEPT_RANGES {
+                        coarsen(&mut out, MAX_KEPT_RANGES / 2);
+                        coarse = true;
+                    }
                     match out.last_mut() {
                         Some(last) if r.offset < last.end => {
                             return Err(de::Error::custom(ResumeError::Unordered(r.offset)))
                         }
                         Some(last) if last.end == r.offset => last.end = end,
                         _ if r.length == 0 => {}
-                        _ if full => return Err(de::Error::custom(ResumeError::TooManyRanges)),
                         _ => out.push(r.offset..end),
                     }
                 }
-                Ok(Ranges(out, seal))
+                Ok(Ranges(out, coarse, seal))
             }
         }
         d.deserialize_seq(V)
@@ -178,7 +219,7 @@ impl Resume {
             // The file holds more after it: continuing the first alone would cut it off.
             return Err(ResumeError::SeveralTransfers(report.transfers.len()));
         }
-        let Ranges(ranges, mut seal) = report.ranges;
+        let Ranges(ranges, coarse, mut seal) = report.ranges;
         for t in &report.transfers {
             seal.transfer(t.id, t.offset, t.length, t.end_known);
         }
@@ -203,6 +244,7 @@ impl Resume {
             name: t.name.clone(),
             media_type: t.media_type.clone(),
             missing,
+            coarse,
             seal,
         })
     }
@@ -314,11 +356,9 @@ impl Resuming {
         let (start, end) = (h.offset, h.offset + p.payload.len() as u64);
         // The resumed transfer starts the output (see Reassembler::start_transfer).
         let present = end <= self.resume.len && start < end;
-        let missing = self
-            .resume
-            .missing
-            .iter()
-            .any(|r| r.start < end && start < r.end);
+        let missing = &self.resume.missing;
+        let first_after = missing.partition_point(|r| r.end <= start);
+        let missing = missing.get(first_after).is_some_and(|r| r.start < end);
         if !self.checking || !present || missing {
             return Ok(());
         }

@@ -487,3 +487,111 @@ fn a_forged_carousel_to_stdout_is_held_in_a_temporary_file_not_in_memory() {
     );
     assert_rss_below(&m, 24, "forged carousel of 200 MB to stdout");
 }
+
+/// A carousel of two passes of `data` in packets of `size` bytes (the real pktize
+/// `--repeat 2`, transfer id 35), whose first pass lost every other data packet.
+fn carousel_losing_every_other_packet_of_pass_one(data: &[u8], size: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input");
+    std::fs::write(&path, data).unwrap();
+    let args = ["-s", &size.to_string(), "--id", "35", "--repeat", "2"];
+    let out = common::run(
+        "pktize",
+        &[&args[..], &[path.to_str().unwrap()]].concat(),
+        b"",
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let per_pass = data.len().div_ceil(size);
+    let mut stream = Vec::new();
+    let mut data_seen = 0;
+    for p in common::split_packets(&out.stdout) {
+        if common::header(&p).kind == Kind::Data {
+            data_seen += 1;
+            if data_seen <= per_pass && data_seen % 2 == 0 {
+                continue;
+            }
+        }
+        stream.extend_from_slice(&p);
+    }
+    stream
+}
+
+#[test]
+fn a_carousel_with_more_holes_than_ranges_kept_still_ends_whole() {
+    // Issue 35.3: past the ranges kept (64 Ki), the oldest holes were made final, and the
+    // second pass could not repair them. 80,000 one-byte holes, then a whole pass.
+    let data = common::bytes(160_000, 353);
+    let stream = carousel_losing_every_other_packet_of_pass_one(&data, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out_arg = out.to_str().unwrap();
+    let m = run_streaming("unpktize", &["-o", out_arg], feed_all(stream.clone()), None);
+    report(&m, "carousel of 80,000 holes into -o");
+    assert_eq!(m.code(), Some(0), "{}", m.stderr);
+    assert!(std::fs::read(&out).unwrap() == data, "every hole repaired");
+    assert_rss_below(&m, 16, "carousel of 80,000 holes into -o");
+    let piped = common::run("unpktize", &[], &stream);
+    assert_eq!(piped.status.code(), Some(0), "{}", common::stderr(&piped));
+    assert!(
+        piped.stdout == data,
+        "every hole repaired on standard output"
+    );
+}
+
+#[test]
+fn a_report_past_the_ranges_kept_says_so_and_resumes() {
+    // Issue 35.3: the first pass alone leaves more holes than are kept one by one; the
+    // report says its ranges are coarse, and a resume from it with a whole pass ends whole
+    // (issue 35.10: in linear time: each packet's check against the missing ranges is a
+    // binary search, not a scan).
+    let data = common::bytes(160_000, 3531);
+    let stream = carousel_losing_every_other_packet_of_pass_one(&data, 1);
+    let packets = common::split_packets(&stream);
+    // The second pass starts at the second data packet of offset 0.
+    let first_pass_end = packets
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            let h = common::header(p);
+            h.kind == Kind::Data && h.offset == 0
+        })
+        .nth(1)
+        .unwrap()
+        .0;
+    let whole_pass: Vec<u8> = packets[first_pass_end..].concat();
+    let first_pass: Vec<u8> = packets[..first_pass_end].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, rep) = (dir.path().join("out"), dir.path().join("r.json"));
+    let (out_arg, rep_arg) = (out.to_str().unwrap(), rep.to_str().unwrap());
+    let m = run_streaming(
+        "unpktize",
+        &["-o", out_arg, "--report", rep_arg],
+        feed_all(first_pass),
+        None,
+    );
+    report(&m, "first pass of 80,000 holes");
+    assert_eq!(m.code(), Some(1), "{}", m.stderr);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let unknown = json["unknown_ranges"].as_u64().unwrap_or(0);
+    assert!(unknown > 0, "the report says its ranges are coarse");
+    let listed = json["ranges"].as_array().unwrap();
+    assert!(listed.len() <= 1 << 16, "{} ranges listed", listed.len());
+    assert!(listed.iter().any(|r| r["kind"] == "unknown"));
+    assert_eq!(json["intact"], false);
+    let r = run_streaming(
+        "unpktize",
+        &["-o", out_arg, "--resume", rep_arg, "--report", rep_arg],
+        feed_all(whole_pass),
+        None,
+    );
+    report(&r, "resumed with a whole pass");
+    assert_eq!(r.code(), Some(0), "{}", r.stderr);
+    assert!(std::fs::read(&out).unwrap() == data, "resumed whole");
+    assert_rss_below(&r, 16, "resume from a coarse report");
+    assert!(
+        r.cpu_secs <= 3.0 * m.cpu_secs + 0.3,
+        "resume: {:.2} s of CPU, first pass: {:.2} s",
+        r.cpu_secs,
+        m.cpu_secs
+    );
+}

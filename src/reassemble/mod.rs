@@ -185,6 +185,8 @@ pub struct Reassembler<O: Output> {
     lent: Option<LentInput>,
     /// Resuming: the earlier reception, until its transfer is over.
     resume: Option<resume::Resuming>,
+    /// The latest time a driver gave (see [`Reassembler::accept`]).
+    now: Duration,
 }
 
 /// Whole-transfer snapshots every so many payload bytes of the followed transfers.
@@ -246,6 +248,7 @@ impl<O: Output> Reassembler<O> {
             deciphered: Vec::new(),
             snapshots,
             lent: None,
+            now: Duration::ZERO,
         }
     }
 
@@ -323,12 +326,20 @@ impl<O: Output> Reassembler<O> {
             settings: &self.settings,
             hold_damaged: self.fec.may_rebuild(),
             min_window: self.fec.min_window(),
+            now: self.now,
         };
         (self.current.as_mut(), cx)
     }
 
-    /// Take one packet found by the framing scanner.
-    pub fn accept(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+    /// Take one packet found by the framing scanner, which arrived at `now`.
+    ///
+    /// Time is the driver's: `now` is a [`Duration`] since a start the driver chose (the
+    /// start of the reception), never earlier than a `now` given before. The core reads no
+    /// clock; only live mode ([`Settings::live_latency`]) looks at it, to give up on a gap
+    /// that held up later packets too long (see [`Reassembler::poll_timeout`]). A driver
+    /// that never times out (a whole file in memory) may give [`Duration::ZERO`].
+    pub fn accept(&mut self, now: Duration, p: &Packet) -> Result<(), ReassembleError> {
+        self.now = self.now.max(now);
         if self.refused.is_some() {
             return Ok(());
         }
@@ -567,7 +578,7 @@ impl<O: Output> Reassembler<O> {
         self.counts.transfers += 1;
         self.fec.reset(id);
         self.fountain.reset(id);
-        let mut t = Transfer::new(id, self.next_base, self.sink.damage.totals());
+        let mut t = Transfer::new(id, self.next_base, self.sink.damage.totals(), self.now);
         t.lend(self.lent.clone());
         self.current = Some(t);
         if let Some(rs) = &mut self.resume {
@@ -711,12 +722,15 @@ impl<O: Output> Reassembler<O> {
         self.place_held(held)
     }
 
-    /// Live mode: fill a gap that has held up later packets for too long.
-    pub fn tick(&mut self) -> Result<(), ReassembleError> {
+    /// Live mode: it is `now` (the driver's clock, as for [`Reassembler::accept`]); fill a
+    /// gap that has held up later packets since [`Reassembler::poll_timeout`] or before.
+    pub fn handle_timeout(&mut self, now: Duration) -> Result<(), ReassembleError> {
+        self.now = self.now.max(now);
         let Some(latency) = self.settings.live_latency else {
             return Ok(());
         };
-        let due = |t: &Transfer| t.waiting_since().is_some_and(|s| s.elapsed() >= latency);
+        let now = self.now;
+        let due = |t: &Transfer| t.waiting_since().is_some_and(|s| now >= s + latency);
         if self.current.as_ref().is_some_and(due) {
             // Before giving up on a gap, rebuild what parity already can.
             self.fec.flush();
@@ -729,11 +743,12 @@ impl<O: Output> Reassembler<O> {
         Ok(())
     }
 
-    /// How long until `tick` may have work, for a reader waiting on input.
-    pub fn next_tick_in(&self) -> Option<Duration> {
+    /// When (the driver's clock) [`Reassembler::handle_timeout`] next has work, if ever
+    /// without more input: a reader waits for input until then. Live mode only.
+    pub fn poll_timeout(&self) -> Option<Duration> {
         let latency = self.settings.live_latency?;
         let since = self.current.as_ref()?.waiting_since()?;
-        Some(latency.saturating_sub(since.elapsed()))
+        Some(since + latency)
     }
 
     /// The input ended: settle everything and return the report. A stop request while

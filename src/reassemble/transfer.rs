@@ -18,7 +18,7 @@ use super::sink::Sink;
 use super::window::Window;
 use super::{Counts, DamagedPolicy, ReassembleError, Settings};
 use crate::descriptor::Descriptor;
-use std::time::Instant;
+use std::time::Duration;
 
 mod repair;
 
@@ -35,6 +35,9 @@ pub struct Ctx<'c, O: Output> {
     pub hold_damaged: bool,
     /// Least window, in packets, that FEC needs to rebuild a group.
     pub min_window: usize,
+    /// The time the driver gave with the packet or timeout being handled (see
+    /// [`super::Reassembler::accept`]).
+    pub now: Duration,
 }
 
 /// A transfer being reassembled.
@@ -48,7 +51,9 @@ pub struct Transfer {
     pub payload_len: u64,
     highest_end: u64,
     window: Window,
-    advanced_at: Instant,
+    /// When the frontier last moved (the driver's clock): live mode gives up on a gap
+    /// that held up later packets for longer than the latency.
+    advanced_at: Duration,
     pub descriptor: Option<Descriptor>,
     /// Length and CRC of the intact first data packet (offset 0): after the transfer is
     /// complete, a different one starts a new transfer with the same id.
@@ -78,7 +83,7 @@ fn head_of(descriptor: &Option<Descriptor>, disputed: bool) -> &[u8] {
 }
 
 impl Transfer {
-    pub fn new(id: u16, base: u64, damage_at_start: DamageTotals) -> Self {
+    pub fn new(id: u16, base: u64, damage_at_start: DamageTotals, now: Duration) -> Self {
         Transfer {
             id,
             base,
@@ -87,7 +92,7 @@ impl Transfer {
             payload_len: 0,
             highest_end: 0,
             window: Window::new(),
-            advanced_at: Instant::now(),
+            advanced_at: now,
             descriptor: None,
             first_packet: None,
             fingerprints: Fingerprints::default(),
@@ -192,8 +197,9 @@ impl Transfer {
         out
     }
 
-    /// How long the oldest gap has held up later packets, when there is one.
-    pub fn waiting_since(&self) -> Option<Instant> {
+    /// Since when (the driver's clock) the oldest gap has held up later packets, when
+    /// there is one.
+    pub fn waiting_since(&self) -> Option<Duration> {
         (!self.window.is_empty()).then_some(self.advanced_at)
     }
 
@@ -496,10 +502,7 @@ impl Transfer {
                 .expect("the window has a first entry");
             self.deliver_pending(start, pending, cx)?;
         }
-        if cx.settings.live_latency.is_some() {
-            // Only live mode asks how long a gap has waited: spare the clock otherwise.
-            self.advanced_at = Instant::now();
-        }
+        self.advanced_at = cx.now;
         let window_bytes = self.window.capacity() as u64 * self.payload_len.max(1);
         let horizon = (4 * window_bytes).max(LATE_HORIZON_BYTES);
         let settled = (self.base + self.frontier).saturating_sub(horizon);

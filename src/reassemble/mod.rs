@@ -53,7 +53,7 @@ mod window;
 pub use drive::{run_datagrams, run_slice, run_stream};
 pub use limits::Limits;
 pub use packet::{Integrity, Packet};
-pub use summary::{Counts, LossyCompressed, Report, Status, TransferSummary};
+pub use summary::{Counted, Counts, LossyCompressed, Placed, Report, Status, TransferSummary};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
 use crate::descriptor::Descriptor;
@@ -316,7 +316,7 @@ impl<O: Output> Reassembler<O> {
 
     /// Count bytes that were not packets.
     pub fn garbage(&mut self, len: usize) {
-        self.counts.garbage_bytes += len as u64;
+        self.counts.count(Counted::Garbage { bytes: len as u64 });
     }
 
     fn ctx(&mut self) -> (Option<&mut Transfer>, Ctx<'_, O>) {
@@ -346,13 +346,13 @@ impl<O: Output> Reassembler<O> {
         let authentic;
         let p = match self.verifier.as_mut().map(|v| v.check(p)) {
             None if p.header.keyed => {
-                self.counts.keyed += 1;
-                self.counts.encrypted += u64::from(p.header.encrypted);
+                self.counts.count(Counted::Keyed {
+                    encrypted: p.header.encrypted,
+                });
                 return Ok(());
             }
             Some(Verdict::Opened(sealed)) => {
-                self.counts.authentic += 1;
-                self.counts.encrypted += 1;
+                self.counts.count(Counted::Authentic { encrypted: true });
                 let verifier = self.verifier.as_mut().expect("a verifier opened it");
                 let plain = verifier.take_plain();
                 let opened = Packet {
@@ -372,22 +372,23 @@ impl<O: Output> Reassembler<O> {
             }
             None => p,
             Some(Verdict::Authentic(stripped)) => {
-                self.counts.authentic += 1;
+                self.counts.count(Counted::Authentic { encrypted: false });
                 authentic = stripped;
                 &authentic
             }
             Some(Verdict::Rejected) => {
-                self.counts.rejected += 1;
+                self.counts.count(Counted::Rejected);
                 return Ok(());
             }
             Some(Verdict::Damaged) => {
                 // Nothing of it can be trusted, not even its place: its range stays lost.
-                self.counts.damaged += 1;
-                self.counts.truncated += u64::from(p.is_truncated());
+                self.counts.count(Counted::DamagedKeyed {
+                    truncated: p.is_truncated(),
+                });
                 return Ok(());
             }
             Some(Verdict::Unkeyed) => {
-                self.counts.unauthenticated += 1;
+                self.counts.count(Counted::Unauthenticated);
                 return Ok(());
             }
         };
@@ -486,7 +487,9 @@ impl<O: Output> Reassembler<O> {
     }
 
     fn drop_held(&mut self, held: Vec<Held>) {
-        self.counts.foreign += held.len() as u64;
+        self.counts.count(Counted::Foreign {
+            packets: held.len() as u64,
+        });
         self.pool.extend(held.into_iter().map(|h| h.payload));
     }
 
@@ -494,7 +497,7 @@ impl<O: Output> Reassembler<O> {
     /// (`plain` as for [`Reassembler::accept_data`]; a packet held is deciphered when placed).
     fn other_transfer(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
         if self.tracker.ignores(p.header.transfer_id) {
-            self.counts.foreign += 1;
+            self.counts.count(Counted::Foreign { packets: 1 });
             return Ok(());
         }
         let mut dropped = Vec::new();
@@ -551,7 +554,7 @@ impl<O: Output> Reassembler<O> {
             .expect("placing happens only while a transfer is current")
             .place(opened.as_ref().unwrap_or(p), &mut cx);
         self.deciphered = deciphered;
-        placed?;
+        self.counts.count(Counted::Placed(placed?));
         self.place_recovered()?;
         let due = self
             .snapshots
@@ -575,7 +578,7 @@ impl<O: Output> Reassembler<O> {
     }
 
     fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
-        self.counts.transfers += 1;
+        self.counts.count(Counted::Transfer);
         self.fec.reset(id);
         self.fountain.reset(id);
         let mut t = Transfer::new(id, self.next_base, self.sink.damage.totals(), self.now);
@@ -665,12 +668,12 @@ impl<O: Output> Reassembler<O> {
             None
         };
         let Some(d) = parsed else {
-            self.counts.bad_descriptors += 1;
+            self.counts.count(Counted::BadDescriptor);
             return Ok(());
         };
         let id = p.header.transfer_id;
         if self.tracker.ignores(id) {
-            self.counts.foreign += 1;
+            self.counts.count(Counted::Foreign { packets: 1 });
             return Ok(());
         }
         if let Some(rs) = &self.resume {

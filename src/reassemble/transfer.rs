@@ -15,6 +15,7 @@ use super::fingerprints::{Fingerprints, Seen};
 use super::output::{LentInput, Output};
 use super::packet::{Integrity, Packet};
 use super::sink::Sink;
+use super::summary::{Counted, Placed};
 use super::window::Window;
 use super::{Counts, DamagedPolicy, ReassembleError, Settings};
 use crate::descriptor::Descriptor;
@@ -203,8 +204,13 @@ impl Transfer {
         (!self.window.is_empty()).then_some(self.advanced_at)
     }
 
-    /// Place one data packet of this transfer.
-    pub fn place<O: Output>(&mut self, p: &Packet, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+    /// Place one data packet of this transfer, and say what became of it (the caller
+    /// counts that).
+    pub fn place<O: Output>(
+        &mut self,
+        p: &Packet,
+        cx: &mut Ctx<O>,
+    ) -> Result<Placed, ReassembleError> {
         let h = &p.header;
         self.payload_len = self.payload_len.max(u64::from(h.payload_len));
         // Re-evaluated as larger payloads appear, so the window's bytes stay bounded.
@@ -217,12 +223,9 @@ impl Transfer {
         );
         match self.extent.learn_from_data(p) {
             ExtentVerdict::Consistent => {}
-            ExtentVerdict::Untrusted => {
-                cx.counts.foreign += 1;
-                return Ok(());
-            }
+            ExtentVerdict::Untrusted => return Ok(Placed::Foreign),
             ExtentVerdict::OverridesDescriptor => {
-                cx.counts.conflicting_descriptors += 1;
+                cx.counts.count(Counted::ConflictingDescriptor);
                 self.dispute_head(cx);
             }
         }
@@ -235,9 +238,7 @@ impl Transfer {
         if p.is_truncated() && p.payload.is_empty() {
             // Only the header arrived: it told us the length; the range stays lost. It is
             // a packet found all the same.
-            cx.counts.header_only += 1;
-            cx.counts.truncated += 1;
-            return Ok(());
+            return Ok(Placed::HeaderOnly);
         }
         let (start, stated_end) = (p.start(), p.stated_end());
         if p.is_intact() {
@@ -245,52 +246,44 @@ impl Transfer {
                 self.first_packet = Some((h.payload_len, h.payload_crc));
             }
             if self.fingerprints.check(start, stated_end, h.payload_crc) == Seen::Conflict {
-                cx.counts.conflicting += 1;
-                return Ok(());
+                return Ok(Placed::Conflict);
             }
         }
         let empty_at_frontier = start == stated_end && start == self.frontier;
         if stated_end <= self.frontier && !empty_at_frontier {
-            return self.behind(p, cx);
+            return self.behind(p, false, cx);
         }
         if self.window.contains(start) {
             return self.duplicate_ahead(p, cx);
         }
-        match p.integrity {
-            Integrity::Intact => cx.counts.intact += 1,
-            Integrity::Damaged | Integrity::Truncated => {
-                cx.counts.damaged += 1;
-                cx.counts.truncated += u64::from(p.is_truncated());
-                if cx.settings.damaged == DamagedPolicy::Fill {
-                    return Ok(());
-                }
-            }
+        if !p.is_intact() && cx.settings.damaged == DamagedPolicy::Fill {
+            return Ok(Placed::Dropped {
+                integrity: p.integrity,
+            });
         }
-        cx.counts.reordered += u64::from(start < self.highest_end);
+        let reordered = start < self.highest_end;
+        let delivered = Placed::Delivered {
+            integrity: p.integrity,
+            reordered,
+        };
         self.highest_end = self.highest_end.max(stated_end);
         let writable = p.is_intact() || !cx.hold_damaged;
         if start <= self.frontier && self.window.is_empty() && writable {
             // The fast path: in order.
             self.deliver(start, stated_end, p.payload, p.integrity, p.input_pos, cx)?;
-            return self.after_advance(cx);
+            self.after_advance(cx)?;
+            return Ok(delivered);
         }
         while self.window.is_full() {
             self.settle_first_gap(cx)?;
             if stated_end <= self.frontier && !empty_at_frontier {
                 // Its range was just settled as lost: it repairs it, as a late packet.
-                // Counted once only: as it was counted above.
-                match p.integrity {
-                    Integrity::Intact => cx.counts.intact -= 1,
-                    _ => {
-                        cx.counts.damaged -= 1;
-                        cx.counts.truncated -= u64::from(p.is_truncated());
-                    }
-                }
-                return self.behind(p, cx);
+                return self.behind(p, reordered, cx);
             }
             if start <= self.frontier {
                 self.deliver(start, stated_end, p.payload, p.integrity, p.input_pos, cx)?;
-                return self.after_advance(cx);
+                self.after_advance(cx)?;
+                return Ok(delivered);
             }
         }
         // A seekable output takes the payload at its offset now; the window keeps its extent.
@@ -306,7 +299,7 @@ impl Transfer {
             through,
             p.input_pos,
         );
-        Ok(())
+        Ok(delivered)
     }
 
     /// Refuse a transfer that claims or reaches more than the size limit: `reached` is an
@@ -358,7 +351,7 @@ impl Transfer {
 
     /// Bytes `from..to` (transfer offsets) were written from the descriptor's head.
     pub(super) fn note_restored<O: Output>(&mut self, from: u64, to: u64, cx: &mut Ctx<O>) {
-        cx.counts.restored_bytes += to - from;
+        cx.counts.count(Counted::Restored { bytes: to - from });
         let base = self.base;
         cx.sink
             .damage
@@ -379,12 +372,13 @@ impl Transfer {
         self.head_disputed = true;
         for r in std::mem::take(&mut self.restored) {
             let (start, end) = (self.base + r.start, self.base + r.end);
-            cx.counts.restored_bytes -= r.end - r.start;
-            if !cx.sink.damage.record_damaged_open(start, end) {
-                // Already final in the damage map (the transfer moved far on meanwhile):
-                // still never intact.
-                cx.counts.conflicting += 1;
-            }
+            // Already final in the damage map (the transfer moved far on meanwhile): still
+            // never intact.
+            let final_already = !cx.sink.damage.record_damaged_open(start, end);
+            cx.counts.count(Counted::Unrestored {
+                bytes: r.end - r.start,
+                final_already,
+            });
         }
     }
 
@@ -393,8 +387,8 @@ impl Transfer {
         &mut self,
         p: &Packet,
         cx: &mut Ctx<O>,
-    ) -> Result<(), ReassembleError> {
-        cx.counts.duplicate += 1;
+    ) -> Result<Placed, ReassembleError> {
+        let duplicate = Placed::Duplicate { reordered: false };
         let base = self.base;
         let pending = self.window.get_mut(p.start()).expect("caller checked");
         let better = (p.is_intact() && !pending.is_intact())
@@ -403,10 +397,10 @@ impl Transfer {
                 && !pending.is_intact()
                 && pending.present < p.payload.len());
         if !better {
-            return Ok(());
+            return Ok(duplicate);
         }
         pending.replace(base + p.start(), p.payload, p.integrity, &mut cx.sink.out)?;
-        Ok(())
+        Ok(duplicate)
     }
 
     /// Settle a payload at the frontier (it may start before it: only the new part counts).
@@ -481,7 +475,9 @@ impl Transfer {
         if !cx.sink.fill(base + from, base + to, base + origin)? {
             return Err(ReassembleError::Stopped);
         }
-        cx.counts.lost += to.div_ceil(grid) - from.div_ceil(grid);
+        cx.counts.count(Counted::Lost {
+            slots: to.div_ceil(grid) - from.div_ceil(grid),
+        });
         cx.sink
             .damage
             .record(RangeKind::Lost, base + from, base + to);

@@ -21,7 +21,10 @@ use super::{Counts, DamagedPolicy, ReassembleError, Settings};
 use crate::descriptor::Descriptor;
 use std::time::Duration;
 
+mod head;
 mod repair;
+
+use head::Head;
 
 /// How far behind the frontier a late packet is still recognised as late on a stream.
 /// Only damage ranges are kept for this span, not data, so it can be generous.
@@ -67,20 +70,19 @@ pub struct Transfer {
     pub interleave_span: usize,
     /// Seeded from an earlier reception (see [`super::resume`]).
     pub resumed: bool,
-    /// Descriptors of this transfer disagree (with each other or with its data): which
-    /// head is the sender's is not known, so none is used from then on.
-    head_disputed: bool,
-    /// Ranges (transfer offsets) written from the descriptor's head, in order: made
-    /// damaged again if the head is disputed later. Within the head's 1024 bytes.
-    restored: Vec<std::ops::Range<u64>>,
+    /// The descriptor's copy of the first bytes, and what was restored from it.
+    head: Head,
 }
 
-/// The head a transfer may restore bytes from: none while descriptors disagree.
-fn head_of(descriptor: &Option<Descriptor>, disputed: bool) -> &[u8] {
-    match descriptor {
-        Some(d) if !disputed => &d.head,
-        _ => &[],
-    }
+/// How bytes restored from the head reach the output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FromHead {
+    /// Write them now, and count them restored (they settle at the frontier).
+    Settle,
+    /// They were written already (ahead of the frontier): count them restored now.
+    Written,
+    /// Write them over a damaged payload ahead of the frontier: counted when it settles.
+    Ahead,
 }
 
 impl Transfer {
@@ -100,8 +102,7 @@ impl Transfer {
             damage_at_start,
             interleave_span: 0,
             resumed: false,
-            head_disputed: false,
-            restored: Vec::new(),
+            head: Head::default(),
         }
     }
 
@@ -329,48 +330,61 @@ impl Transfer {
         cx.sink.write(self.base + start, data, p.input_pos)?;
         if !p.is_intact() {
             // Damaged bytes where the descriptor holds the true head: show the head.
-            let head = self.head();
-            let upto = (head.len() as u64).min(start + data.len() as u64);
-            if upto > start {
-                cx.sink
-                    .out
-                    .write_at(self.base + start, &head[start as usize..upto as usize])?;
-            }
+            let end = start + data.len() as u64;
+            self.from_head(start, end, FromHead::Ahead, cx)?;
         }
         Ok(())
     }
 
-    fn head(&self) -> &[u8] {
-        head_of(&self.descriptor, self.head_disputed)
+    /// Take what the descriptor's head covers of `from..to` (transfer offsets) from the
+    /// head, as `how` says; returns where that part ends (`from` when it covers nothing).
+    /// The one place bytes are restored from the head.
+    fn from_head<O: Output>(
+        &mut self,
+        from: u64,
+        to: u64,
+        how: FromHead,
+        cx: &mut Ctx<O>,
+    ) -> Result<u64, ReassembleError> {
+        let Some(r) = self.head.covers(from, to) else {
+            return Ok(from);
+        };
+        if how != FromHead::Written {
+            cx.sink
+                .out
+                .write_at(self.base + r.start, self.head.slice(&r))?;
+        }
+        if how != FromHead::Ahead {
+            self.note_restored(r.clone(), cx);
+        }
+        Ok(r.end)
     }
 
     /// Descriptors of this transfer disagreed: its head is not known.
     pub fn head_disputed(&self) -> bool {
-        self.head_disputed
+        self.head.is_disputed()
     }
 
-    /// Bytes `from..to` (transfer offsets) were written from the descriptor's head.
-    pub(super) fn note_restored<O: Output>(&mut self, from: u64, to: u64, cx: &mut Ctx<O>) {
-        cx.counts.count(Counted::Restored { bytes: to - from });
+    /// Bytes `r` (transfer offsets) were written from the descriptor's head.
+    pub(super) fn note_restored<O: Output>(&mut self, r: std::ops::Range<u64>, cx: &mut Ctx<O>) {
+        cx.counts.count(Counted::Restored {
+            bytes: r.end - r.start,
+        });
         let base = self.base;
         cx.sink
             .damage
-            .note_repair(Repair::Restored, base + from, base + to);
-        match self.restored.last_mut() {
-            Some(last) if last.end == from => last.end = to,
-            _ => self.restored.push(from..to),
-        }
+            .note_repair(Repair::Restored, base + r.start, base + r.end);
+        self.head.restored(r);
     }
 
     /// Descriptors disagree: the head is not known. Use it no more, and make what was
     /// restored from it damaged (an intact packet for it still repairs it; until then the
     /// result is not intact on a descriptor's word).
     pub(super) fn dispute_head<O: Output>(&mut self, cx: &mut Ctx<O>) {
-        if self.head_disputed {
+        let Some(restored) = self.head.dispute() else {
             return;
-        }
-        self.head_disputed = true;
-        for r in std::mem::take(&mut self.restored) {
+        };
+        for r in restored {
             let (start, end) = (self.base + r.start, self.base + r.end);
             // Already final in the damage map (the transfer moved far on meanwhile): still
             // never intact.
@@ -418,15 +432,7 @@ impl Transfer {
         let data_end = start + data.len() as u64;
         if integrity != Integrity::Intact {
             // Damaged bytes where the descriptor holds the true head: take the head.
-            let head = head_of(&self.descriptor, self.head_disputed);
-            let upto = (head.len() as u64).min(data_end);
-            if upto > from {
-                cx.sink
-                    .out
-                    .write_at(base + from, &head[from as usize..upto as usize])?;
-                self.note_restored(from, upto, cx);
-                from = upto;
-            }
+            from = self.from_head(from, data_end, FromHead::Settle, cx)?;
         }
         let skip = (from.max(start) - start) as usize;
         if skip < data.len() {
@@ -452,17 +458,9 @@ impl Transfer {
             return Ok(());
         }
         // What the descriptor's copy of the head covers is restored, not lost.
-        let head = head_of(&self.descriptor, self.head_disputed);
-        if self.frontier < head.len() as u64 {
-            let (from, upto) = (self.frontier as usize, head.len().min(to as usize));
-            cx.sink
-                .out
-                .write_at(self.base + from as u64, &head[from..upto])?;
-            self.note_restored(from as u64, upto as u64, cx);
-            self.frontier = upto as u64;
-            if self.frontier == to {
-                return Ok(());
-            }
+        self.frontier = self.from_head(self.frontier, to, FromHead::Settle, cx)?;
+        if self.frontier == to {
+            return Ok(());
         }
         let (base, from, grid) = (self.base, self.frontier, self.payload_len.max(1));
         // The pattern starts where the pixels start (after an image header the descriptor
@@ -549,13 +547,8 @@ impl Transfer {
         let data_end = start + present;
         let mut from = self.frontier.max(start);
         if integrity != Integrity::Intact {
-            let head_len = self.head().len() as u64;
-            let upto = head_len.min(data_end);
-            if upto > from {
-                // The head was written over it already (write_ahead); count it restored.
-                self.note_restored(from, upto, cx);
-                from = upto;
-            }
+            // The head was written over it already (write_ahead); count it restored.
+            from = self.from_head(from, data_end, FromHead::Written, cx)?;
             if data_end > from {
                 cx.sink
                     .damage

@@ -150,12 +150,14 @@ impl Transfer {
         if let Some(old) = &mut self.descriptor {
             // A sender reading a pipe sends a longer head once it has it.
             if d.head.len() > old.head.len() {
+                self.head.learn(&d.head);
                 old.head = d.head;
                 return self.restore_head_late(cx);
             }
             return Ok(());
         }
         self.payload_len = self.payload_len.max(u64::from(d.payload_len));
+        self.head.learn(&d.head);
         self.descriptor = Some(d);
         if let Some(e) = self.extent.end() {
             self.check_size(e, cx)?;
@@ -167,23 +169,16 @@ impl Transfer {
     /// A seekable output may have had the head's range filled before the descriptor came:
     /// write the head over what is still recorded as lost there.
     fn restore_head_late<O: Output>(&mut self, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
-        let Some(head) = self.descriptor.as_ref().map(|d| d.head.clone()) else {
-            return Ok(());
-        };
-        if self.head_disputed {
-            return Ok(());
-        }
         let (base, grid) = (self.base, self.payload_len.max(1));
-        let end = (head.len() as u64).min(self.frontier);
+        let end = (self.head.bytes().len() as u64).min(self.frontier);
         for offset in (0..end).step_by(grid as usize) {
             let slot_end = (offset + grid).min(end);
             let (abs, abs_end) = (base + offset, base + slot_end);
             if cx.sink.damage.is_lost(abs, abs_end) && cx.sink.out.can_write_at(abs) {
-                cx.sink
-                    .out
-                    .write_at(abs, &head[offset as usize..slot_end as usize])?;
+                let r = offset..slot_end;
+                cx.sink.out.write_at(abs, self.head.slice(&r))?;
                 cx.sink.damage.repair(abs, abs_end);
-                self.note_restored(offset, slot_end, cx);
+                self.note_restored(r, cx);
                 if slot_end - offset == grid || slot_end == self.frontier {
                     cx.counts.count(Counted::Repaired { slots: 1 });
                 }

@@ -331,7 +331,7 @@ impl Transfer {
         if !p.is_intact() {
             // Damaged bytes where the descriptor holds the true head: show the head.
             let end = start + data.len() as u64;
-            self.from_head(start, end, FromHead::Ahead, cx)?;
+            self.take_from_head(start, end, FromHead::Ahead, cx)?;
         }
         Ok(())
     }
@@ -339,7 +339,7 @@ impl Transfer {
     /// Take what the descriptor's head covers of `from..to` (transfer offsets) from the
     /// head, as `how` says; returns where that part ends (`from` when it covers nothing).
     /// The one place bytes are restored from the head.
-    fn from_head<O: Output>(
+    fn take_from_head<O: Output>(
         &mut self,
         from: u64,
         to: u64,
@@ -432,7 +432,7 @@ impl Transfer {
         let data_end = start + data.len() as u64;
         if integrity != Integrity::Intact {
             // Damaged bytes where the descriptor holds the true head: take the head.
-            from = self.from_head(from, data_end, FromHead::Settle, cx)?;
+            from = self.take_from_head(from, data_end, FromHead::Settle, cx)?;
         }
         let skip = (from.max(start) - start) as usize;
         if skip < data.len() {
@@ -458,7 +458,7 @@ impl Transfer {
             return Ok(());
         }
         // What the descriptor's copy of the head covers is restored, not lost.
-        self.frontier = self.from_head(self.frontier, to, FromHead::Settle, cx)?;
+        self.frontier = self.take_from_head(self.frontier, to, FromHead::Settle, cx)?;
         if self.frontier == to {
             return Ok(());
         }
@@ -548,7 +548,7 @@ impl Transfer {
         let mut from = self.frontier.max(start);
         if integrity != Integrity::Intact {
             // The head was written over it already (write_ahead); count it restored.
-            from = self.from_head(from, data_end, FromHead::Written, cx)?;
+            from = self.take_from_head(from, data_end, FromHead::Written, cx)?;
             if data_end > from {
                 cx.sink
                     .damage

@@ -334,6 +334,7 @@ const MODES: &[&[&str]] = &[
     &["--repeat", "2"],
     &["--interleave", "--fec", "4+2", "--repeat", "2"],
     &["--describe-every", "1"],
+    &["--fountain", "--repeat", "3"],
 ];
 
 /// For one way of keying (`keying`: `--key` alone or with `--encrypt`) and every mode: an
@@ -353,9 +354,10 @@ fn every_mode_keeps_out_forgeries_splices_and_replays(keying: &[&str]) {
         assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
         assert!(out.stdout == data, "{mode:?}: round trip");
 
-        // Loss: one data packet of each group of four (parity rebuilds it), or only the
-        // fourth one (its range is filled; the descriptors restore the first 1024 bytes).
-        let fec = mode.contains(&"--fec");
+        // Loss: one data packet of each group of four (parity or the fountain's repair
+        // rebuilds it), or only the fourth one (its range is filled; the descriptors
+        // restore the first 1024 bytes).
+        let fec = mode.contains(&"--fec") || mode.contains(&"--fountain");
         let lost: Vec<u8> = ours
             .iter()
             .filter(|p| {
@@ -436,11 +438,11 @@ fn a_known_plaintext_block_never_appears_on_the_wire() {
     for mode in MODES {
         let args = [&["--encrypt", "--name", name][..], mode].concat();
         let packets = keyed_packets(dir.path(), &data, &args);
-        // Kind codes 8, 10 and 11, which a receiver older than --encrypt does not know (it
-        // knows 0, 2 and 3): it finds no packets instead of taking ciphertext for data.
+        // Kind codes 8, 10, 11 and 12, which a receiver older than --encrypt does not know
+        // (it knows 0, 2, 3 and 4): it finds no packets instead of taking ciphertext for data.
         for p in &packets {
             assert!(
-                [8, 10, 11].contains(&(p[3] >> 4)),
+                [8, 10, 11, 12].contains(&(p[3] >> 4)),
                 "{mode:?}: kind {}",
                 p[3] >> 4
             );
@@ -607,19 +609,67 @@ fn encrypted_round_trips_from_a_pipe_in_every_mode() {
 }
 
 /// An oracle nobody here wrote: Python's `cryptography` (OpenSSL) opens every encrypted
-/// packet pktize sends, from the keys and nonce pktize(5) defines, and gets the data back.
+/// packet pktize sends, from the keys and nonce pktize(5) defines, and gets the data back;
+/// a fountain's repair packets open to the repair symbols of the data's ciphertexts.
 #[test]
 fn python_cryptography_opens_what_pktize_encrypts() {
-    use pktools::wire::seal::{nonce, CIPHER_CONTEXT};
-    use pktools::wire::{SEALED_SALT_LEN, SEALED_TRAILER_LEN};
     let dir = keys();
     let data = bytes(3_000, 26);
     let packets = keyed_packets(dir.path(), &data, &["--encrypt", "--fec", "2+1"]);
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let opened = opened_by_python(&packets);
+    let data_hex: String = packets
+        .iter()
+        .zip(&opened)
+        .filter(|(p, _)| header(p).kind == Kind::Data)
+        .map(|(_, o)| hex(o))
+        .collect();
+    assert_eq!(data_hex, hex(&data));
+
+    // A fountain: 3 data packets, one block, then repair symbols 0, 1, ...
+    let packets = keyed_packets(
+        dir.path(),
+        &data,
+        &["--encrypt", "--fountain", "--repeat", "3"],
+    );
+    let opened = opened_by_python(&packets);
+    let ciphertexts: Vec<&[u8]> = packets
+        .iter()
+        .filter(|p| header(p).kind == Kind::Data)
+        .map(|p| &p[HEADER_LEN..p.len() - pktools::wire::SEALED_TRAILER_LEN])
+        .collect();
+    assert_eq!(ciphertexts.len(), 3);
+    let mut encoder = pktools::fec::fountain::BlockEncoder::new(1000);
+    encoder.load(ciphertexts.into_iter());
+    let mut repairs = 0;
+    for (p, o) in packets.iter().zip(&opened) {
+        let h = header(p);
+        match h.kind {
+            Kind::Data => assert_eq!(o[..], data[h.offset as usize..][..o.len()]),
+            Kind::Repair(r) => {
+                assert_eq!(h.seq, 0);
+                let mut symbol = vec![0; 1000];
+                encoder.repair(r.repair_index.into(), &mut symbol);
+                assert!(*o == symbol, "repair symbol {}", r.repair_index);
+                repairs += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(repairs, 6);
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What Python's `cryptography` opens each of `packets` to, from the key `keys()` holds.
+fn opened_by_python(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    use pktools::wire::seal::{nonce, CIPHER_CONTEXT};
+    use pktools::wire::{SEALED_SALT_LEN, SEALED_TRAILER_LEN};
     let root = blake3::derive_key(CIPHER_CONTEXT, &bytes(32, 1));
     // One line per packet: key, nonce, header0, ciphertext || tag.
     let mut lines = String::new();
-    for p in &packets {
+    for p in packets {
         let h = header(p);
         let trailer = &p[p.len() - SEALED_TRAILER_LEN..];
         let salt: [u8; SEALED_SALT_LEN] = trailer[..SEALED_SALT_LEN].try_into().unwrap();
@@ -644,17 +694,16 @@ fn python_cryptography_opens_what_pktize_encrypts() {
         lines.as_bytes(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let opened: Vec<String> = String::from_utf8(out.stdout)
+    let opened: Vec<Vec<u8>> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .map(String::from)
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
+                .collect()
+        })
         .collect();
     assert_eq!(opened.len(), packets.len());
-    let data_hex: String = packets
-        .iter()
-        .zip(&opened)
-        .filter(|(p, _)| header(p).kind == Kind::Data)
-        .map(|(_, o)| o.clone())
-        .collect();
-    assert_eq!(data_hex, hex(&data));
+    opened
 }

@@ -707,3 +707,113 @@ fn opened_by_python(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
     assert_eq!(opened.len(), packets.len());
     opened
 }
+
+/// The datagrams `pktize --udp` sends to a socket of ours for `data`, with the key of
+/// `dir`, 1000-byte payloads and `args`: one packet each.
+fn udp_packets(dir: &Path, data: &[u8], args: &[&str]) -> Vec<Vec<u8>> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Room for the whole transfer, so that the kernel drops none of it.
+    if rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, 8 << 20).is_err() {
+        rustix::net::sockopt::set_socket_recv_buffer_size(&socket, 8 << 20).unwrap();
+    }
+    let to = socket.local_addr().unwrap().to_string();
+    let key = path(dir, "key");
+    let all = [&["--udp", &to, "--key", &key, "-s", "1000"], args].concat();
+    let sent = pktize(dir, data, &all);
+    assert!(sent.is_empty(), "--udp wrote to stdout");
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = vec![0; 1 << 16];
+    let mut datagrams = vec![];
+    while let Ok(n) = socket.recv(&mut buf) {
+        datagrams.push(buf[..n].to_vec());
+    }
+    datagrams
+}
+
+/// `unpktize --udp --key` given `datagrams` one by one from another socket: its output
+/// and report counts.
+fn unpktize_udp(dir: &Path, datagrams: &[Vec<u8>]) -> (std::process::Output, serde_json::Value) {
+    let _one = crate::netcat::one_at_a_time();
+    // A port that was free a moment ago; the receiver binds it.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let at = format!("127.0.0.1:{port}");
+    let (key, report) = (path(dir, "key"), path(dir, "report.json"));
+    let child = std::process::Command::new(crate::common::bin("unpktize"))
+        .args([
+            "--udp", &at, "--idle", "0.5", "--key", &key, "--report", &report,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::UdpSocket::bind(&at).is_ok() {
+        assert!(start.elapsed().as_secs() < 10, "no receiver on {at}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for d in datagrams {
+        // Once whole, a fountain's receiver may be gone before the last of them.
+        let _ = sender.send_to(d, &at);
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    let counts = serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| v["packets"].clone())
+        .unwrap_or_default();
+    (out, counts)
+}
+
+/// Over real UDP, sent by `pktize --udp` and received by `unpktize --udp`, keyed and
+/// encrypted, in order and as a fountain through loss: forgeries of every packet and the
+/// packets of another transfer with the same key and id, each beside ours, are rejected
+/// and never written.
+#[test]
+fn udp_transfers_keep_out_forgeries_splices_and_replays() {
+    let dir = keys();
+    let data = bytes(20_000, 27);
+    let theirs = bytes(20_000, 28);
+    for keying in [&[][..], &["--encrypt"]] {
+        for mode in [&[][..], &["--fountain", "--repeat", "3"]] {
+            let what = format!("{keying:?} {mode:?}");
+            let args = [keying, &["--id", "0x5252"], mode].concat();
+            let ours = udp_packets(dir.path(), &data, &args);
+            let other = udp_packets(dir.path(), &theirs, &args);
+            for p in ours.iter().chain(&other) {
+                assert_eq!(header(p).encrypted, !keying.is_empty(), "{what}");
+            }
+            let fountain = !mode.is_empty();
+            let mut stream = vec![];
+            let mut hostile = 0;
+            for (n, p) in ours.iter().enumerate() {
+                // The fountain's repair makes up for one data packet in four lost.
+                let h = header(p);
+                if fountain && h.kind == Kind::Data && h.seq % 4 == 1 {
+                    continue;
+                }
+                stream.push(forged(p, |_, payload| payload[5] ^= 0x20));
+                stream.push(p.clone());
+                stream.extend(other.get(n).cloned());
+                hostile += 1 + u64::from(n < other.len());
+            }
+            let (out, counts) = unpktize_udp(dir.path(), &stream);
+            assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(&out));
+            assert!(
+                out.stdout == data,
+                "{what}: forged or spliced bytes written"
+            );
+            let rejected = counts["rejected"].as_u64().unwrap_or(0);
+            if fountain {
+                // It stops once whole, before the last of them.
+                assert!(rejected > 0 && rejected <= hostile, "{what}: {counts}");
+                assert!(counts["recovered"].as_u64() > Some(0), "{what}: {counts}");
+            } else {
+                assert_eq!(rejected, hostile, "{what}: {counts}");
+            }
+        }
+    }
+}

@@ -233,21 +233,20 @@ impl YuvToRgb {
         }
     }
 
-    /// Convert a row of `dst.len() / 3` pixels, block by block; `load(block, x, n)` puts
-    /// pixels `x..x + n` in `block`.
+    /// Convert a row of `dst.len() / 3` pixels, block by block, from what `source` loads.
     #[inline(always)]
-    fn row(&self, dst: &mut [u8], load: impl Fn(&mut Block, usize, usize)) {
+    fn row(&self, dst: &mut [u8], source: &impl Load) {
         let width = dst.len() / 3;
         let mut block = Block::new();
         let mut x = 0;
         while x + BLOCK <= width {
-            load(&mut block, x, BLOCK);
+            source.load(&mut block, x, BLOCK);
             self.kernel(&block, BLOCK, &mut dst[3 * x..3 * (x + BLOCK)]);
             x += BLOCK;
         }
         if x < width {
             let n = width - x;
-            load(&mut block, x, n);
+            source.load(&mut block, x, n);
             self.kernel(&block, n, &mut dst[3 * x..]);
         }
     }
@@ -339,6 +338,14 @@ macro_rules! with_avx2 {
     }};
 }
 
+/// A row's samples, loaded a block at a time: a trait rather than a closure so that the
+/// loader is always inlined into the (AVX2) row loop, which then reads in vector registers
+/// what the loader wrote in them.
+trait Load {
+    /// Pixels `x..x + n` into `block`.
+    fn load(&self, block: &mut Block, x: usize, n: usize);
+}
+
 /// Chroma of pixels `x..x + n` into `block`, through `columns`; `sample(i)` reads
 /// chroma sample `i` of a row as (u, v) in the intermediate.
 #[inline(always)]
@@ -353,6 +360,14 @@ fn load_chroma(
         ChromaColumns::Full => {
             for i in 0..n {
                 (block.u[i], block.v[i]) = sample(x + i);
+            }
+        }
+        // A whole block starts at an even pixel: each sample twice, without division.
+        ChromaColumns::Pairs if n == BLOCK => {
+            for j in 0..BLOCK / 2 {
+                let (u, v) = sample(x / 2 + j);
+                (block.u[2 * j], block.u[2 * j + 1]) = (u, u);
+                (block.v[2 * j], block.v[2 * j + 1]) = (v, v);
             }
         }
         ChromaColumns::Pairs => {
@@ -394,12 +409,36 @@ fn planar_row_body(
     k: &YuvToRgb,
 ) {
     let luma = &luma[..dst.len() / 3];
-    k.row(dst, |block, x, n| {
-        for (o, &s) in block.y[..n].iter_mut().zip(&luma[x..x + n]) {
-            *o = from_8(s);
+    struct Source<'a> {
+        luma: &'a [u8],
+        u: &'a [u8],
+        v: &'a [u8],
+        columns: &'a ChromaColumns,
+    }
+    impl Load for Source<'_> {
+        #[inline(always)]
+        fn load(&self, block: &mut Block, x: usize, n: usize) {
+            let Source {
+                luma,
+                u,
+                v,
+                columns,
+            } = *self;
+            for (o, &s) in block.y[..n].iter_mut().zip(&luma[x..x + n]) {
+                *o = from_8(s);
+            }
+            load_chroma(block, columns, x, n, |c| (from_8(u[c]), from_8(v[c])));
         }
-        load_chroma(block, columns, x, n, |c| (from_8(u[c]), from_8(v[c])));
-    })
+    }
+    k.row(
+        dst,
+        &Source {
+            luma,
+            u,
+            v,
+            columns,
+        },
+    )
 }
 
 /// One row of NV12 (`swap` false: U then V) or NV21 (`swap`: V then U).
@@ -429,14 +468,41 @@ fn semi_planar_row_body(
 ) {
     let luma = &luma[..dst.len() / 3];
     let (iu, iv) = if swap { (1, 0) } else { (0, 1) };
-    k.row(dst, |block, x, n| {
-        for (o, &s) in block.y[..n].iter_mut().zip(&luma[x..x + n]) {
-            *o = from_8(s);
+    struct Source<'a> {
+        luma: &'a [u8],
+        uv: &'a [u8],
+        iu: usize,
+        iv: usize,
+        columns: &'a ChromaColumns,
+    }
+    impl Load for Source<'_> {
+        #[inline(always)]
+        fn load(&self, block: &mut Block, x: usize, n: usize) {
+            let Source {
+                luma,
+                uv,
+                iu,
+                iv,
+                columns,
+            } = *self;
+            for (o, &s) in block.y[..n].iter_mut().zip(&luma[x..x + n]) {
+                *o = from_8(s);
+            }
+            load_chroma(block, columns, x, n, |c| {
+                (from_8(uv[2 * c + iu]), from_8(uv[2 * c + iv]))
+            });
         }
-        load_chroma(block, columns, x, n, |c| {
-            (from_8(uv[2 * c + iu]), from_8(uv[2 * c + iv]))
-        });
-    })
+    }
+    k.row(
+        dst,
+        &Source {
+            luma,
+            uv,
+            iu,
+            iv,
+            columns,
+        },
+    )
 }
 
 /// One row of planar YUV with 10-bit little-endian samples in 16-bit words.
@@ -466,12 +532,36 @@ fn planar_row_10le_body(
     k: &YuvToRgb,
 ) {
     let luma = &luma[..2 * (dst.len() / 3)];
-    k.row(dst, |block, x, n| {
-        for (i, o) in block.y[..n].iter_mut().enumerate() {
-            *o = from_10le(luma, x + i);
+    struct Source<'a> {
+        luma: &'a [u8],
+        u: &'a [u8],
+        v: &'a [u8],
+        columns: &'a ChromaColumns,
+    }
+    impl Load for Source<'_> {
+        #[inline(always)]
+        fn load(&self, block: &mut Block, x: usize, n: usize) {
+            let Source {
+                luma,
+                u,
+                v,
+                columns,
+            } = *self;
+            for (i, o) in block.y[..n].iter_mut().enumerate() {
+                *o = from_10le(luma, x + i);
+            }
+            load_chroma(block, columns, x, n, |c| (from_10le(u, c), from_10le(v, c)));
         }
-        load_chroma(block, columns, x, n, |c| (from_10le(u, c), from_10le(v, c)));
-    })
+    }
+    k.row(
+        dst,
+        &Source {
+            luma,
+            u,
+            v,
+            columns,
+        },
+    )
 }
 
 /// One row of packed 4:2:2: YUYV (`yuyv422`) or UYVY (`uyvy422`), four bytes per two pixels.
@@ -505,14 +595,41 @@ fn packed_row_body(
     dst: &mut [u8],
     k: &YuvToRgb,
 ) {
-    k.row(dst, |block, x, n| {
-        for (i, o) in block.y[..n].iter_mut().enumerate() {
-            *o = from_8(src[2 * (x + i) + y0]);
+    struct Source<'a> {
+        src: &'a [u8],
+        y0: usize,
+        u: usize,
+        v: usize,
+        columns: &'a ChromaColumns,
+    }
+    impl Load for Source<'_> {
+        #[inline(always)]
+        fn load(&self, block: &mut Block, x: usize, n: usize) {
+            let Source {
+                src,
+                y0,
+                u,
+                v,
+                columns,
+            } = *self;
+            for (i, o) in block.y[..n].iter_mut().enumerate() {
+                *o = from_8(src[2 * (x + i) + y0]);
+            }
+            load_chroma(block, columns, x, n, |c| {
+                (from_8(src[4 * c + u]), from_8(src[4 * c + v]))
+            });
         }
-        load_chroma(block, columns, x, n, |c| {
-            (from_8(src[4 * c + u]), from_8(src[4 * c + v]))
-        });
-    })
+    }
+    k.row(
+        dst,
+        &Source {
+            src,
+            y0,
+            u,
+            v,
+            columns,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -90,7 +90,10 @@ pub fn convert_y4m(
         layout.height,
         conv.maxval()
     );
-    let mut rows = vec![0u8; conv.out_row_len() * 64];
+    // Rows are converted into blocks of at least a megabyte: a block that size passes
+    // through a writer's buffer (the binary's is 1 MiB) without being copied into it.
+    let rows_per_block = ((1 << 20) / conv.out_row_len() + 1).min(layout.height);
+    let mut rows = vec![0u8; conv.out_row_len() * rows_per_block];
     loop {
         if !frames && report.images > 0 {
             if !input.fill_buf().map_err(reading)?.is_empty() {
@@ -130,7 +133,7 @@ pub fn convert_y4m(
         let row_len = conv.out_row_len();
         let mut y = 0;
         while y < layout.height {
-            let n = (layout.height - y).min(64);
+            let n = (layout.height - y).min(rows_per_block);
             for (i, dst) in rows[..n * row_len].chunks_exact_mut(row_len).enumerate() {
                 conv.convert_row(&frame, 0, y + i, dst);
             }

@@ -340,6 +340,35 @@ fn raw2ppm_converts_every_yuv_format_exactly_as_ffmpeg() {
 }
 
 #[test]
+fn raw2ppm_converts_444alpha_as_444_with_the_alpha_dropped() {
+    let (w, h) = (5, 3);
+    let frames = random_frames(w * h * 4, 2, false);
+    let (mut alpha, mut plain) = (
+        format!("YUV4MPEG2 W{w} H{h} C444alpha\n").into_bytes(),
+        format!("YUV4MPEG2 W{w} H{h} C444\n").into_bytes(),
+    );
+    for frame in frames.chunks_exact(w * h * 4) {
+        alpha.extend_from_slice(b"FRAME\n");
+        alpha.extend_from_slice(frame);
+        plain.extend_from_slice(b"FRAME\n");
+        plain.extend_from_slice(&frame[..w * h * 3]);
+    }
+    let with_alpha = common::run("raw2ppm", &["--frames"], &alpha);
+    let without = common::run("raw2ppm", &["--frames"], &plain);
+    assert_eq!(
+        with_alpha.status.code(),
+        Some(0),
+        "{}",
+        common::stderr(&with_alpha)
+    );
+    assert_eq!(
+        with_alpha.stdout.len(),
+        2 * (b"P6\n5 3\n255\n".len() + w * h * 3)
+    );
+    assert_eq!(with_alpha.stdout, without.stdout);
+}
+
+#[test]
 fn raw2ppm_refuses_what_it_cannot_convert_in_one_line() {
     for (input, says) in [
         (

@@ -226,6 +226,16 @@ impl YuvToRgb {
             g[i] = out8(y.wrapping_add(v * self.v2g).wrapping_add(u * self.u2g));
             b[i] = out8(y.wrapping_add(u * self.u2b));
         }
+        #[cfg(target_arch = "x86_64")]
+        if n == BLOCK && std::arch::is_x86_feature_detected!("ssse3") {
+            for half in 0..BLOCK / 16 {
+                let at = 16 * half;
+                let rgb = &mut dst[3 * at..3 * (at + 16)];
+                // SAFETY: the CPU has SSSE3, checked just above.
+                unsafe { interleave_ssse3(&r[at..at + 16], &g[at..at + 16], &b[at..at + 16], rgb) };
+            }
+            return;
+        }
         for (i, d) in dst[..3 * n].chunks_exact_mut(3).enumerate() {
             d[0] = r[i];
             d[1] = g[i];
@@ -336,6 +346,50 @@ macro_rules! with_avx2 {
         }
         $body
     }};
+}
+
+/// The byte shuffles that put 16 samples of one channel (`channel`) where they go in 48
+/// bytes of RGB: `[k][p]` is the sample for byte `16 k + p`, or 0x80 (a zero) where that
+/// byte belongs to another channel.
+#[cfg(target_arch = "x86_64")]
+const fn interleave_masks(channel: usize) -> [[u8; 16]; 3] {
+    let mut masks = [[0x80u8; 16]; 3];
+    let mut q = 0;
+    while q < 48 {
+        if q % 3 == channel {
+            masks[q / 16][q % 16] = (q / 3) as u8;
+        }
+        q += 1;
+    }
+    masks
+}
+
+/// Red, green and blue (16 samples each) into 48 bytes of RGB with nine byte shuffles:
+/// LLVM's own interleave of three channels stores byte by byte.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "ssse3")]
+#[inline]
+fn interleave_ssse3(r: &[u8], g: &[u8], b: &[u8], rgb: &mut [u8]) {
+    use std::arch::x86_64::*;
+    const MASKS: [[[u8; 16]; 3]; 3] = [
+        interleave_masks(0),
+        interleave_masks(1),
+        interleave_masks(2),
+    ];
+    assert!(r.len() == 16 && g.len() == 16 && b.len() == 16 && rgb.len() == 48);
+    // SAFETY: every load and store is of 16 bytes within the slices, checked above.
+    unsafe {
+        let load = |s: &[u8]| _mm_loadu_si128(s.as_ptr().cast());
+        let (r, g, b) = (load(r), load(g), load(b));
+        for k in 0..3 {
+            let mask = |c: usize| _mm_loadu_si128(MASKS[c][k].as_ptr().cast());
+            let out = _mm_or_si128(
+                _mm_or_si128(_mm_shuffle_epi8(r, mask(0)), _mm_shuffle_epi8(g, mask(1))),
+                _mm_shuffle_epi8(b, mask(2)),
+            );
+            _mm_storeu_si128(rgb[16 * k..].as_mut_ptr().cast(), out);
+        }
+    }
 }
 
 /// A row's samples, loaded a block at a time: a trait rather than a closure so that the

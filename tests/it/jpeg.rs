@@ -285,3 +285,27 @@ fn a_jpeg_whose_every_descriptor_was_lost_is_rebuilt_from_its_first_packet() {
     let strict = run_in(d, "ffmpeg -v error -xerror -i b.jpg -f null - 2>&1");
     assert!(strict.status.success() && strict.stdout.is_empty());
 }
+
+#[test]
+fn two_indexed_jpegs_back_to_back_are_never_called_intact() {
+    require_tool("cjpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = jpeg(d, "a", "cjpeg -quality 60 $P/chelsea.ppm");
+    jpeg(d, "b", "cjpeg -quality 60 $P/coffee.ppm");
+    // Both in one reception: not one JPEG, and said so (exit 1, not 0).
+    let out = run_in(d, "(pktize a.jpg; pktize b.jpg) | unpktize > ab.out");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not one indexed JPEG"),
+        "{}",
+        stderr(&out)
+    );
+    // One of them picked by its transfer id: that JPEG, byte for byte.
+    let out = run_in(
+        d,
+        "(pktize --id 0x0101 a.jpg; pktize --id 0x0202 b.jpg) | unpktize --id 0x0101 > a.out",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read(d.join("a.out")).unwrap() == a);
+}

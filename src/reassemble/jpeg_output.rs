@@ -4,14 +4,15 @@
 //! baseline JPEG of what arrived, lost MCUs concealed.
 //!
 //! A receiver must know before the first byte is written whether the transfer is an
-//! indexed JPEG: [`detect`] reads ahead to the first intact descriptor (at most
-//! [`PEEK_MAX`] bytes of a stream, while it keeps coming, and past a first data packet
-//! only when that packet's payload may start with a sub-header) and gives the input back
-//! whole. The transfer is read
-//! back into memory at the end, up to [`MAX_TRANSFER`] bytes, with the coefficients of the
-//! image ([`crate::jpeg::rebuild::MAX_BLOCKS`]).
+//! indexed JPEG: [`detect`] reads ahead to the first intact descriptor only while the data
+//! packets may be an indexed JPEG's (a plain transfer stops it at its first data packet),
+//! at most [`Limits::jpeg_peek_bytes`] of a stream while it keeps coming, and gives the
+//! input back whole. The transfer is read back into memory at the end, up to
+//! [`Limits::jpeg_transfer_bytes`], with the coefficients of the image
+//! ([`crate::jpeg::rebuild::MAX_BLOCKS`]). The constants here are those caps' defaults.
 
 use super::image_output::ImageOutput;
+use super::limits::Limits;
 use super::output::{FileOutput, LentInput, Output};
 use crate::descriptor::{self, Descriptor, MediaType};
 use crate::framing::{Frame, Scanner};
@@ -46,6 +47,7 @@ pub fn detect(
     id: Option<u16>,
     key: Option<&Key>,
     fd: Option<RawFd>,
+    limits: &Limits,
 ) -> io::Result<(Input, Option<u16>)> {
     match input {
         Input::Mapped(map) => {
@@ -56,8 +58,9 @@ pub fn detect(
             let mut buf = Vec::new();
             let mut chunk = vec![0u8; 64 << 10];
             let found = loop {
-                let quiet = fd.is_some_and(|fd| !crate::io::wait_readable(fd, PEEK_QUIET));
-                if buf.len() >= PEEK_MAX || quiet {
+                let quiet =
+                    fd.is_some_and(|fd| !crate::io::wait_readable(fd, limits.jpeg_peek_quiet));
+                if buf.len() >= limits.jpeg_peek_bytes || quiet {
                     break look_ahead(&buf, id, key, true)?;
                 }
                 let n = match reader.read(&mut chunk) {
@@ -177,6 +180,8 @@ pub struct JpegOutput<W: Write> {
     payload_len: usize,
     /// Write the picture as PNM instead of the JPEG.
     picture: bool,
+    /// The longest transfer rebuilt ([`Limits::jpeg_transfer_bytes`]).
+    max_transfer: u64,
     note: Option<String>,
 }
 
@@ -185,6 +190,7 @@ impl<W: Write> JpegOutput<W> {
     /// removed), the transfer's payload size `payload_len`, the JPEG to `dest`.
     pub fn new(temp: File, payload_len: u16, dest: W) -> io::Result<Self> {
         Ok(JpegOutput {
+            max_transfer: MAX_TRANSFER,
             inner: FileOutput::new(temp.try_clone()?),
             file: temp,
             dest,
@@ -203,12 +209,20 @@ impl<W: Write> JpegOutput<W> {
         }
     }
 
+    /// Rebuild transfers of at most `bytes` (longer ones are written as they came).
+    pub fn with_max_transfer(self, bytes: u64) -> Self {
+        JpegOutput {
+            max_transfer: bytes,
+            ..self
+        }
+    }
+
     fn write_jpeg(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
         let len = self.file.metadata()?.len();
-        if len > MAX_TRANSFER {
+        if len > self.max_transfer {
             self.note = Some(format!(
-                "JPEG: a transfer of {len} bytes is more than the {} MiB rebuilt; its bytes are written as they came",
-                MAX_TRANSFER >> 20
+                "JPEG: a transfer of {len} bytes is more than the {} bytes rebuilt; its bytes are written as they came",
+                self.max_transfer
             ));
             return self.copy_through();
         }

@@ -378,6 +378,7 @@ impl Reception {
             settings.transfer_id,
             settings.key.as_ref(),
             feed.live_fd,
+            &settings.limits,
         )
         .map_err(ReceiveError::Write)?;
         let jpeg =
@@ -397,7 +398,8 @@ impl Reception {
             };
             let mut out =
                 JpegOutput::new(temp, payload_len, BufWriter::with_capacity(1 << 20, dest))
-                    .map_err(ReceiveError::Write)?;
+                    .map_err(ReceiveError::Write)?
+                    .with_max_transfer(settings.limits.jpeg_transfer_bytes);
             if plan.conceal {
                 out = out.as_picture();
             }

@@ -76,11 +76,15 @@ impl<O: Output> Reassembler<O> {
 
     /// Place every packet the decoder has rebuilt, then deliver what waited for them.
     pub(super) fn place_recovered(&mut self) -> Result<(), ReassembleError> {
-        while let Some(r) = self
+        while let Some(mut r) = self
             .fountain
             .take_recovered()
             .map_err(super::fountain_error)?
         {
+            // Decoded from ciphertexts, as parity rebuilds (below).
+            if let Some(v) = &mut self.verifier {
+                v.decipher(&r.header, &mut r.payload);
+            }
             let (t, mut cx) = self.ctx();
             if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
                 let placed =

@@ -19,6 +19,7 @@ use super::summary::{Counted, Placed};
 use super::window::Window;
 use super::{Counts, DamagedPolicy, ReassembleError, Settings};
 use crate::descriptor::Descriptor;
+use crate::image::DescribedImage;
 use std::time::Duration;
 
 mod head;

@@ -123,9 +123,6 @@ fn refusal(e: SettingsError) -> Failure {
         SettingsError::KeyedFecPayloadLen { found, largest } => format!(
             "--size: with --fec and --key the payload size must be at most {largest} bytes, found {found}"
         ),
-        SettingsError::FountainEncrypted => {
-            "--encrypt does not cover --fountain's repair packets yet: use --key alone".into()
-        }
         SettingsError::FountainCombined => {
             "--fountain sends its own repair packets: it takes neither --fec nor --interleave"
                 .into()

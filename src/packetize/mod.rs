@@ -93,7 +93,7 @@ pub struct Coding {
     /// Send the data packets interleaved.
     pub interleave: Option<Interleave>,
     /// The packets go to [`packetize_fountain`], which follows the data with repair packets
-    /// of its own: it takes neither FEC nor interleaving, and does not encipher them yet.
+    /// of its own: it takes neither FEC nor interleaving.
     pub fountain: bool,
 }
 
@@ -117,9 +117,6 @@ pub enum SettingsError {
     /// With FEC and a key, parity packets carry the trailer too.
     #[error("with FEC and a key the payload size must be at most {largest} bytes, found {found}")]
     KeyedFecPayloadLen { found: u64, largest: usize },
-    /// Repair packets are not enciphered yet.
-    #[error("encryption does not cover the fountain's repair packets yet")]
-    FountainEncrypted,
     /// The fountain code makes its own repair packets, in an order of its own.
     #[error(
         "the fountain code sends its own repair packets: it takes neither FEC nor interleaving"
@@ -134,8 +131,8 @@ impl Settings {
     /// Settings for payloads of `payload_len` bytes coded as `coding` says, once the
     /// bounds they must keep together are checked (in this order): a packet fits one
     /// datagram, with its trailer when keyed; FEC's payloads are at most
-    /// [`fec::MAX_PAYLOAD`] (less the trailer when keyed); a fountain is not enciphered and
-    /// takes neither FEC nor interleaving; a span holds at most [`MAX_INTERLEAVE_BYTES`]
+    /// [`fec::MAX_PAYLOAD`] (less the trailer when keyed); a fountain takes neither FEC nor
+    /// interleaving; a span holds at most [`MAX_INTERLEAVE_BYTES`]
     /// of payload and [`MAX_INTERLEAVE_PACKETS`] packets. The other fields (transfer id 0,
     /// no pacing, no descriptors) are the caller's to set.
     pub fn new(payload_len: u64, coding: Coding) -> Result<Settings, SettingsError> {
@@ -166,9 +163,6 @@ impl Settings {
                 found: payload_len,
                 largest: fec::MAX_PAYLOAD - trailer_len,
             });
-        }
-        if fountain && sign.as_ref().is_some_and(Signer::encrypts) {
-            return Err(SettingsError::FountainEncrypted);
         }
         if fountain && (fec.is_some() || interleave.is_some()) {
             return Err(SettingsError::FountainCombined);

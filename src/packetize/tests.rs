@@ -348,7 +348,7 @@ mod settings_tests {
     }
 
     #[test]
-    fn a_fountain_is_alone_and_not_enciphered() {
+    fn a_fountain_is_alone() {
         let fountain = |coding: Coding| {
             Settings::new(
                 1000,
@@ -368,10 +368,7 @@ mod settings_tests {
             sign: Some(sealed()),
             ..Coding::default()
         };
-        assert_eq!(
-            fountain(sealed).unwrap_err(),
-            SettingsError::FountainEncrypted
-        );
+        assert!(fountain(sealed).is_ok());
         for coding in [
             Coding {
                 fec: fec(),

@@ -50,13 +50,13 @@
 //! key): it makes and checks trailers, and strips them, so that every stage after it sees
 //! packets exactly as an unkeyed sender would have sent them.
 
-use crate::reassemble::{Integrity, Packet};
 use crate::wire::polyval::PolyvalKey;
 use crate::wire::seal::{LongSalt, TransferCipher, CIPHER_CONTEXT};
 use crate::wire::{
     Header, HEADER_LEN, MAX_PAYLOAD, SALT_LEN, SEALED_SALT_LEN, SEALED_TRAILER_LEN, TAG_LEN,
     TRAILER_LEN,
 };
+use crate::wire::{Integrity, Packet};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
@@ -213,6 +213,19 @@ impl Signer {
     /// [`Signer::seal_into`].
     pub fn encrypts(&self) -> bool {
         self.sealing.is_some()
+    }
+
+    /// Encrypting: encipher `data` in place into the ciphertext the packet `header` places
+    /// carries (without its tag), what repair symbols are coded over; false, and `data`
+    /// untouched, when not encrypting.
+    pub fn encipher_untagged(&self, header: &Header, data: &mut [u8]) -> bool {
+        match &self.sealing {
+            Some((cipher, _)) => {
+                cipher.encipher_untagged(header, data);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Bytes of trailer after each packet's data.

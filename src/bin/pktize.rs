@@ -6,9 +6,9 @@ use pktools::descriptor::{MediaType, NAME_MAX};
 use pktools::fec::Scheme;
 use pktools::io::{udp, Input, ReleaseBehind};
 use pktools::packetize::jpeg::{self, Prepared};
-use pktools::packetize::{self, Describe, Interleave, Passes, Settings};
+use pktools::packetize::{self, Coding, Describe, Interleave, Passes, Settings, SettingsError};
 use pktools::wire::auth::{self, Key, Signer};
-use pktools::wire::{DEFAULT_PAYLOAD, MAX_PAYLOAD};
+use pktools::wire::DEFAULT_PAYLOAD;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,6 +113,28 @@ fn base_name(file: &Option<PathBuf>) -> Option<String> {
     (name != "-").then_some(name)
 }
 
+/// What `Settings::new` refused, in the options' words.
+fn refusal(e: SettingsError) -> Failure {
+    Failure::new(match e {
+        SettingsError::PayloadLen { .. } => format!("--size: {e}"),
+        SettingsError::FecPayloadLen { found, largest } => format!(
+            "--size: with --fec the payload size must be at most {largest} bytes (parity is whole 16-bit symbols and must fit one datagram), found {found}"
+        ),
+        SettingsError::KeyedFecPayloadLen { found, largest } => format!(
+            "--size: with --fec and --key the payload size must be at most {largest} bytes, found {found}"
+        ),
+        SettingsError::FountainCombined => {
+            "--fountain sends its own repair packets: it takes neither --fec nor --interleave"
+                .into()
+        }
+        SettingsError::Span { found, most } => format!(
+            "--interleave: the span must be 1 to {most} packets (at most {} MiB of payload and {} packets), found {found}",
+            packetize::MAX_INTERLEAVE_BYTES >> 20,
+            packetize::MAX_INTERLEAVE_PACKETS
+        ),
+    })
+}
+
 fn main() -> ExitCode {
     match cli::parse_args::<Args>(PROGRAM) {
         Ok(args) => cli::finish(PROGRAM, run(args)),
@@ -145,58 +167,18 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         }
         None => None,
     };
-    let trailer_len = sign.as_ref().map_or(0, Signer::trailer_len);
-    let largest = MAX_PAYLOAD - trailer_len;
-    let with_trailer = match trailer_len {
-        0 => String::new(),
-        n => format!(" and the {n}-byte trailer"),
-    };
-    if !(1..=largest as u64).contains(&payload_len) {
-        return Err(Failure::new(format!(
-            "--size: payload size must be 1 to {largest} bytes (one UDP datagram with the header{with_trailer}), found {payload_len}"
-        )));
-    }
-    if args.fec.is_some() && payload_len > pktools::fec::MAX_PAYLOAD as u64 {
-        return Err(Failure::new(format!(
-            "--size: with --fec the payload size must be at most {} bytes (parity is whole 16-bit symbols and must fit one datagram), found {payload_len}",
-            pktools::fec::MAX_PAYLOAD
-        )));
-    }
-    if sign.is_some()
-        && args.fec.is_some()
-        && payload_len > (pktools::fec::MAX_PAYLOAD - trailer_len) as u64
-    {
-        return Err(Failure::new(format!(
-            "--size: with --fec and --key the payload size must be at most {} bytes, found {payload_len}",
-            pktools::fec::MAX_PAYLOAD - trailer_len
-        )));
-    }
-    if args.fountain && args.encrypt {
-        return Err(Failure::new(
-            "--encrypt does not cover --fountain's repair packets yet: use --key alone",
-        ));
-    }
-    if args.fountain && (args.fec.is_some() || args.interleave.is_some()) {
-        return Err(Failure::new(
-            "--fountain sends its own repair packets: it takes neither --fec nor --interleave",
-        ));
-    }
     let interleave = match args.interleave {
         None => None,
         Some(None) => Some(Interleave::Whole),
-        Some(Some(span)) => {
-            let most = (packetize::MAX_INTERLEAVE_BYTES as u64 / payload_len)
-                .clamp(1, packetize::MAX_INTERLEAVE_PACKETS as u64);
-            if span == 0 || u64::from(span) > most {
-                return Err(Failure::new(format!(
-                    "--interleave: the span must be 1 to {most} packets (at most {} MiB of payload and {} packets), found {span}",
-                    packetize::MAX_INTERLEAVE_BYTES >> 20,
-                    packetize::MAX_INTERLEAVE_PACKETS
-                )));
-            }
-            Some(Interleave::Packets(span))
-        }
+        Some(Some(span)) => Some(Interleave::Packets(span)),
     };
+    let coding = Coding {
+        fec: args.fec,
+        sign,
+        interleave,
+        fountain: args.fountain,
+    };
+    let settings = Settings::new(payload_len, coding).map_err(refusal)?;
     let bytes_per_sec = match &args.rate {
         Some(r) => match cli::parse_size(r) {
             Ok(0) | Err(_) => {
@@ -209,7 +191,6 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         None => None,
     };
     let settings = Settings {
-        payload_len: payload_len as usize,
         transfer_id: args.id.unwrap_or_else(packetize::random_transfer_id),
         bytes_per_sec,
         describe: (args.describe_every > 0).then(|| Describe {
@@ -221,9 +202,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
                 .unwrap_or_default(),
             media_type: args.media_type,
         }),
-        fec: args.fec,
-        sign,
-        interleave,
+        ..settings
     };
     cli::refuse_same_files(args.file.as_deref(), &[], args.udp.is_none())?;
     let mut out: Box<dyn Write> = match &args.udp {

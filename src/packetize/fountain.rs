@@ -19,6 +19,8 @@ use std::io::{self, Write};
 
 /// A window of repair symbols at most this large is kept in memory, not in a file.
 pub const WINDOW_IN_MEMORY: usize = 4 << 20;
+/// Bytes of repair symbols read back from the window at once.
+const SLAB_BYTES: usize = 2 << 20;
 
 /// Send `data` (a mapped file, or a pipe read whole) as a fountain: one pass of data
 /// packets, then repair packets worth `passes - 1` more passes (as many packets as the
@@ -30,6 +32,18 @@ pub fn packetize_fountain(
     settings: &Settings,
     passes: Passes,
     temp_file: &mut dyn FnMut() -> io::Result<std::fs::File>,
+) -> io::Result<Summary> {
+    fountain_in_slabs(data, out, settings, passes, temp_file, SLAB_BYTES)
+}
+
+/// [`packetize_fountain`], reading the window back in slabs of `slab_bytes`.
+fn fountain_in_slabs(
+    data: &[u8],
+    out: &mut dyn Write,
+    settings: &Settings,
+    passes: Passes,
+    temp_file: &mut dyn FnMut() -> io::Result<std::fs::File>,
+    slab_bytes: usize,
 ) -> io::Result<Summary> {
     let mut packetizer = Packetizer::new(settings.clone(), Some(data.len() as u64));
     let symbol_len = crate::fec::shard_len(settings.payload_len);
@@ -50,7 +64,15 @@ pub fn packetize_fountain(
     };
     let mut repair = (0, 0);
     if let (Ok(g), true) = (geometry, budget > 0) {
-        repair = send_repair(&mut sender, &mut packetizer, data, &g, budget, temp_file)?;
+        repair = send_repair(
+            &mut sender,
+            &mut packetizer,
+            data,
+            &g,
+            budget,
+            temp_file,
+            slab_bytes,
+        )?;
     }
     sender.out.flush()?;
     let mut summary = packetizer.summary().clone();
@@ -67,6 +89,7 @@ fn send_repair(
     g: &Geometry,
     mut budget: u64,
     temp_file: &mut dyn FnMut() -> io::Result<std::fs::File>,
+    slab_bytes: usize,
 ) -> io::Result<(u64, u64)> {
     let s = g.symbol_len();
     let window = g.block_len(0).next_power_of_two();
@@ -79,24 +102,58 @@ fn send_repair(
     };
     let mut encoder = BlockEncoder::new(s);
     let mut symbols = vec![0u8; window * s];
-    // One batch of repair packets: their symbols back to back, and their headers.
+    // Encrypting: a block's data packets enciphered again (repair is coded over what was
+    // sent); one block's data, [`crate::fec::fountain::BLOCK_BYTES`] at most.
+    let signer = packetizer.settings.sign.clone().filter(|s| s.encrypts());
+    let mut enciphered = Vec::new();
+    // The window is read back a slab at a time and sent from there: some rounds of every
+    // block, one read per block (the window is block-major); or, when one round of every
+    // block exceeds the slab, some blocks of one round, one read per symbol.
+    let per_slab = (slab_bytes / s).max(1);
+    let whole_rounds = per_slab >= blocks;
+    let stride = if whole_rounds {
+        (per_slab / blocks).min(window)
+    } else {
+        1
+    };
+    let mut slab = vec![
+        0u8;
+        if whole_rounds {
+            stride * blocks
+        } else {
+            per_slab
+        } * s
+    ];
     let per_batch = (WRITE_BATCH / (HEADER_LEN + s)).clamp(1, super::sender::PACKETS_PER_WRITE / 3);
-    let mut batch = vec![0u8; per_batch * s];
     let mut sealed = Vec::with_capacity(per_batch + 2);
-    // Where an encrypting signer would build packets whole: pktize refuses --encrypt with
-    // --fountain, so it stays empty.
-    let mut frame = Vec::new();
     let (mut sent, mut bytes) = (0u64, 0u64);
     let mut first = 0;
     while budget > 0 {
         // Make the window's symbols: rounds first..first + window of every block.
         for b in 0..g.blocks {
             let k = g.block_len(b);
-            encoder.load((0..k).map(|j| {
+            let member = |j| {
                 let seq = g.member_seq(b, j);
                 let at = (seq * g.payload_len as u64) as usize;
-                &data[at..at + g.data_len(seq)]
-            }));
+                (seq, at, &data[at..at + g.data_len(seq)])
+            };
+            match &signer {
+                None => encoder.load((0..k).map(|j| member(j).2)),
+                Some(signer) => {
+                    enciphered.clear();
+                    for j in 0..k {
+                        let (seq, at, plain) = member(j);
+                        let start = enciphered.len();
+                        enciphered.extend_from_slice(plain);
+                        let last = seq + 1 == g.packets;
+                        let h = packetizer.data_header(seq as u32, at as u64, plain, last);
+                        signer.encipher_untagged(&h, &mut enciphered[start..]);
+                    }
+                    // Every member is a full payload but the transfer's last packet, which
+                    // is the last member of its block.
+                    encoder.load(enciphered.chunks(g.payload_len));
+                }
+            }
             for (i, out) in symbols.chunks_exact_mut(s).enumerate() {
                 encoder.repair(first + i, out);
             }
@@ -105,15 +162,28 @@ fn send_repair(
         // Send them round by round, a batch at a time.
         let rounds = window as u64 * g.blocks;
         let mut n = 0u64;
+        let (mut slab_end, mut i0, mut b0) = (0u64, 0usize, 0usize);
         while n < rounds && budget > 0 {
-            let count = (per_batch as u64).min(rounds - n).min(budget) as usize;
-            for c in 0..count {
-                let (i, b) = ((n + c as u64) / g.blocks, (n + c as u64) % g.blocks);
-                let at = (b as usize * window + i as usize) * s;
-                store.read_at(at as u64, &mut batch[c * s..(c + 1) * s])?;
+            if n == slab_end {
+                (i0, b0) = ((n / g.blocks) as usize, (n % g.blocks) as usize);
+                if whole_rounds {
+                    let r = stride.min(window - i0);
+                    for (b, part) in slab.chunks_exact_mut(stride * s).enumerate() {
+                        store.read_at(((b * window + i0) * s) as u64, &mut part[..r * s])?;
+                    }
+                    slab_end = n + (r * blocks) as u64;
+                } else {
+                    let m = per_slab.min(blocks - b0);
+                    for (x, part) in slab.chunks_exact_mut(s).take(m).enumerate() {
+                        store.read_at((((b0 + x) * window + i0) * s) as u64, part)?;
+                    }
+                    slab_end = n + m as u64;
+                }
             }
+            let count = (per_batch as u64).min(slab_end - n).min(budget) as usize;
             sealed.clear();
-            frame.clear();
+            // Encrypting, a batch's packets, descriptors and repair, are built whole there.
+            packetizer.frame.clear();
             let mut payloads: Vec<&[u8]> = Vec::with_capacity(count + 2);
             let mut describer = sender.describer.take();
             // The body is borrowed by the slices being gathered while the schedule changes.
@@ -125,7 +195,8 @@ fn send_repair(
                     payloads.push(body);
                     d.sent();
                 }
-                let symbol = &batch[c * s..(c + 1) * s];
+                let at = ((b as usize - b0) * stride + i as usize - i0) * s;
+                let symbol = &slab[at..at + s];
                 let header = Header {
                     kind: Kind::Repair(RepairInfo {
                         repair_index: (first + i as usize) as u16,
@@ -147,7 +218,7 @@ fn send_repair(
                     packetizer.settings.sign.as_ref(),
                     header,
                     symbol,
-                    &mut frame,
+                    &mut packetizer.frame,
                 );
                 bytes += packet.wire_len(symbol) as u64;
                 sealed.push(packet);
@@ -157,7 +228,7 @@ fn send_repair(
                 }
             }
             let headers = std::mem::take(&mut sealed);
-            sender.write_packets(&headers, &payloads, &frame)?;
+            sender.write_packets(&headers, &payloads, &packetizer.frame)?;
             drop(payloads);
             sealed = headers;
             if let (Some(d), Some(body)) = (describer.as_mut(), body) {
@@ -171,4 +242,45 @@ fn send_repair(
         first = (first + window) % space;
     }
     Ok((sent, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_is_the_same_whatever_slab_the_window_is_read_in() {
+        // 3000 packets of 50 bytes: two blocks of 1500, a window of 2048 rounds.
+        let data: Vec<u8> = (0..150_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let settings = Settings {
+            payload_len: 50,
+            transfer_id: 7,
+            bytes_per_sec: None,
+            describe: None,
+            fec: None,
+            sign: None,
+            interleave: None,
+        };
+        let stream = |slab_bytes: usize| {
+            let mut out = Vec::new();
+            fountain_in_slabs(
+                &data,
+                &mut out,
+                &settings,
+                Passes::Count(3),
+                &mut crate::io::temp_file,
+                slab_bytes,
+            )
+            .unwrap();
+            out
+        };
+        let whole = stream(SLAB_BYTES);
+        // Some rounds of every block at once; one symbol at a time (a round of every
+        // block larger than the slab).
+        assert!(whole == stream(50 * 2 * 3));
+        assert!(whole == stream(50));
+        assert!(whole.len() > 3 * data.len());
+    }
 }

@@ -82,7 +82,109 @@ pub const MAX_INTERLEAVE_BYTES: usize = 64 << 20;
 /// (`reassemble::window::MAX_WINDOW_PACKETS`), so it can put any span back in order.
 pub const MAX_INTERLEAVE_PACKETS: usize = 1 << 16;
 
+/// What a sender is asked to do to its packets beside cutting them, checked together with
+/// the payload size by [`Settings::new`].
+#[derive(Debug, Clone, Default)]
+pub struct Coding {
+    /// Parity packets after each group of data packets.
+    pub fec: Option<Scheme>,
+    /// Authenticate (and, when the signer encrypts, encipher) every packet.
+    pub sign: Option<Signer>,
+    /// Send the data packets interleaved.
+    pub interleave: Option<Interleave>,
+    /// The packets go to [`packetize_fountain`], which follows the data with repair packets
+    /// of its own: it takes neither FEC nor interleaving.
+    pub fountain: bool,
+}
+
+/// Why [`Settings::new`] refused what it was asked: the bound, and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// The payload size is 0, or a packet would not fit one UDP datagram.
+    #[error(
+        "payload size must be 1 to {largest} bytes (one UDP datagram with the header{}), found {found}",
+        match trailer_len { 0 => String::new(), n => format!(" and the {n}-byte trailer") }
+    )]
+    PayloadLen {
+        found: u64,
+        largest: usize,
+        /// Bytes of the key's trailer, 0 without a key.
+        trailer_len: usize,
+    },
+    /// With FEC, parity is whole 16-bit symbols and must fit one datagram.
+    #[error("with FEC the payload size must be at most {largest} bytes (parity is whole 16-bit symbols and must fit one datagram), found {found}")]
+    FecPayloadLen { found: u64, largest: usize },
+    /// With FEC and a key, parity packets carry the trailer too.
+    #[error("with FEC and a key the payload size must be at most {largest} bytes, found {found}")]
+    KeyedFecPayloadLen { found: u64, largest: usize },
+    /// The fountain code makes its own repair packets, in an order of its own.
+    #[error(
+        "the fountain code sends its own repair packets: it takes neither FEC nor interleaving"
+    )]
+    FountainCombined,
+    /// An interleaved span longer than a sender or a receiver holds.
+    #[error("the interleaved span must be 1 to {most} packets (at most {} MiB of payload and {} packets), found {found}", MAX_INTERLEAVE_BYTES >> 20, MAX_INTERLEAVE_PACKETS)]
+    Span { found: u32, most: u64 },
+}
+
 impl Settings {
+    /// Settings for payloads of `payload_len` bytes coded as `coding` says, once the
+    /// bounds they must keep together are checked (in this order): a packet fits one
+    /// datagram, with its trailer when keyed; FEC's payloads are at most
+    /// [`fec::MAX_PAYLOAD`] (less the trailer when keyed); a fountain takes neither FEC nor
+    /// interleaving; a span holds at most [`MAX_INTERLEAVE_BYTES`]
+    /// of payload and [`MAX_INTERLEAVE_PACKETS`] packets. The other fields (transfer id 0,
+    /// no pacing, no descriptors) are the caller's to set.
+    pub fn new(payload_len: u64, coding: Coding) -> Result<Settings, SettingsError> {
+        let Coding {
+            fec,
+            sign,
+            interleave,
+            fountain,
+        } = coding;
+        let trailer_len = sign.as_ref().map_or(0, Signer::trailer_len);
+        let largest = MAX_PAYLOAD - trailer_len;
+        if !(1..=largest as u64).contains(&payload_len) {
+            return Err(SettingsError::PayloadLen {
+                found: payload_len,
+                largest,
+                trailer_len,
+            });
+        }
+        if fec.is_some() && payload_len > fec::MAX_PAYLOAD as u64 {
+            return Err(SettingsError::FecPayloadLen {
+                found: payload_len,
+                largest: fec::MAX_PAYLOAD,
+            });
+        }
+        if sign.is_some() && fec.is_some() && payload_len > (fec::MAX_PAYLOAD - trailer_len) as u64
+        {
+            return Err(SettingsError::KeyedFecPayloadLen {
+                found: payload_len,
+                largest: fec::MAX_PAYLOAD - trailer_len,
+            });
+        }
+        if fountain && (fec.is_some() || interleave.is_some()) {
+            return Err(SettingsError::FountainCombined);
+        }
+        if let Some(Interleave::Packets(span)) = interleave {
+            let most =
+                (MAX_INTERLEAVE_BYTES as u64 / payload_len).clamp(1, MAX_INTERLEAVE_PACKETS as u64);
+            if span == 0 || u64::from(span) > most {
+                return Err(SettingsError::Span { found: span, most });
+            }
+        }
+        Ok(Settings {
+            payload_len: payload_len as usize,
+            transfer_id: 0,
+            bytes_per_sec: None,
+            describe: None,
+            fec,
+            interleave,
+            sign,
+        })
+    }
+
     /// The span, in data packets, for an input of `input_packets` data packets (`None`:
     /// unknown, a pipe), or `None` when the packets go in order. A span is never longer
     /// than the input (rounded up to whole groups), and with FEC it is a whole number of
@@ -160,20 +262,20 @@ impl Packetizer {
     pub fn new(settings: Settings, total_len: Option<u64>) -> Self {
         assert!(
             (1..=MAX_PAYLOAD).contains(&settings.payload_len),
-            "payload size is validated by the caller to lie in 1..=MAX_PAYLOAD"
+            "payload size is validated by Settings::new to lie in 1..=MAX_PAYLOAD"
         );
         assert!(
             settings.sign.is_none() || settings.payload_len <= MAX_KEYED_DATA,
-            "a keyed payload size is validated by the caller to leave room for the trailer"
+            "a keyed payload size is validated by Settings::new to leave room for the trailer"
         );
         assert!(
             settings.sign.as_ref().is_none_or(|s| !s.encrypts())
                 || settings.payload_len <= MAX_SEALED_DATA,
-            "an encrypted payload size is validated by the caller to leave room for the trailer"
+            "an encrypted payload size is validated by Settings::new to leave room for the trailer"
         );
         assert!(
             settings.fec.is_none() || settings.payload_len <= fec::MAX_PAYLOAD,
-            "payload size with FEC is validated by the caller to be at most fec::MAX_PAYLOAD"
+            "payload size with FEC is validated by Settings::new to be at most fec::MAX_PAYLOAD"
         );
         let packets = total_len.map(|t| t.div_ceil(settings.payload_len as u64));
         Packetizer {

@@ -262,3 +262,161 @@ mod interleaved_tests {
         assert_eq!(s.interleave_span(None), Some(MAX_INTERLEAVE_BYTES / 2000));
     }
 }
+
+mod settings_tests {
+    use super::super::*;
+    use crate::wire::auth::Key;
+    use crate::wire::seal::LongSalt;
+    use crate::wire::SALT_LEN;
+
+    fn keyed() -> Signer {
+        Signer::new(Key::from_secret(&[7; 32]).unwrap(), [1; SALT_LEN])
+    }
+
+    fn sealed() -> Signer {
+        let salt: LongSalt = [2; std::mem::size_of::<LongSalt>()];
+        Signer::encrypting(Key::from_secret(&[7; 32]).unwrap(), salt)
+    }
+
+    fn fec() -> Option<Scheme> {
+        Some(Scheme::new(8, 2).unwrap())
+    }
+
+    #[test]
+    fn a_payload_fits_one_datagram_with_its_trailer() {
+        let s = Settings::new(1000, Coding::default()).unwrap();
+        assert_eq!((s.payload_len, s.transfer_id), (1000, 0));
+        assert!(Settings::new(MAX_PAYLOAD as u64, Coding::default()).is_ok());
+        for found in [0, MAX_PAYLOAD as u64 + 1] {
+            assert_eq!(
+                Settings::new(found, Coding::default()).unwrap_err(),
+                SettingsError::PayloadLen {
+                    found,
+                    largest: MAX_PAYLOAD,
+                    trailer_len: 0
+                }
+            );
+        }
+        let with_key = |sign: Signer, len: usize| {
+            let coding = Coding {
+                sign: Some(sign),
+                ..Coding::default()
+            };
+            Settings::new(len as u64, coding)
+        };
+        assert!(with_key(keyed(), MAX_KEYED_DATA).is_ok());
+        let e = with_key(keyed(), MAX_KEYED_DATA + 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "payload size must be 1 to {MAX_KEYED_DATA} bytes (one UDP datagram with the \
+                 header and the {TRAILER_LEN}-byte trailer), found {}",
+                MAX_KEYED_DATA + 1
+            )
+        );
+        assert!(with_key(sealed(), MAX_SEALED_DATA).is_ok());
+        assert!(matches!(
+            with_key(sealed(), MAX_SEALED_DATA + 1),
+            Err(SettingsError::PayloadLen { largest, .. }) if largest == MAX_SEALED_DATA
+        ));
+    }
+
+    #[test]
+    fn fec_payloads_are_whole_symbols_and_leave_room_for_the_trailer() {
+        let coding = |sign| Coding {
+            fec: fec(),
+            sign,
+            ..Coding::default()
+        };
+        assert!(Settings::new(fec::MAX_PAYLOAD as u64, coding(None)).is_ok());
+        assert_eq!(
+            Settings::new(fec::MAX_PAYLOAD as u64 + 1, coding(None)).unwrap_err(),
+            SettingsError::FecPayloadLen {
+                found: fec::MAX_PAYLOAD as u64 + 1,
+                largest: fec::MAX_PAYLOAD
+            }
+        );
+        let largest = fec::MAX_PAYLOAD - TRAILER_LEN;
+        assert!(Settings::new(largest as u64, coding(Some(keyed()))).is_ok());
+        assert_eq!(
+            Settings::new(largest as u64 + 1, coding(Some(keyed()))).unwrap_err(),
+            SettingsError::KeyedFecPayloadLen {
+                found: largest as u64 + 1,
+                largest
+            }
+        );
+    }
+
+    #[test]
+    fn a_fountain_is_alone() {
+        let fountain = |coding: Coding| {
+            Settings::new(
+                1000,
+                Coding {
+                    fountain: true,
+                    ..coding
+                },
+            )
+        };
+        assert!(fountain(Coding::default()).is_ok());
+        let keyed = Coding {
+            sign: Some(keyed()),
+            ..Coding::default()
+        };
+        assert!(fountain(keyed).is_ok());
+        let sealed = Coding {
+            sign: Some(sealed()),
+            ..Coding::default()
+        };
+        assert!(fountain(sealed).is_ok());
+        for coding in [
+            Coding {
+                fec: fec(),
+                ..Coding::default()
+            },
+            Coding {
+                interleave: Some(Interleave::Whole),
+                ..Coding::default()
+            },
+        ] {
+            assert_eq!(
+                fountain(coding).unwrap_err(),
+                SettingsError::FountainCombined
+            );
+        }
+    }
+
+    #[test]
+    fn a_span_is_bounded_in_packets_and_in_bytes() {
+        let span = |payload_len: u64, n| {
+            let coding = Coding {
+                interleave: Some(Interleave::Packets(n)),
+                ..Coding::default()
+            };
+            Settings::new(payload_len, coding)
+        };
+        let most = MAX_INTERLEAVE_PACKETS as u32;
+        assert!(span(1, most).is_ok());
+        assert_eq!(
+            span(1, most + 1).unwrap_err(),
+            SettingsError::Span {
+                found: most + 1,
+                most: u64::from(most)
+            }
+        );
+        assert!(matches!(
+            span(1000, 0),
+            Err(SettingsError::Span { found: 0, .. })
+        ));
+        // 65000-byte payloads: 64 MiB hold 1032 of them.
+        assert!(span(65_000, 1032).is_ok());
+        let e = span(65_000, 1033).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the interleaved span must be 1 to 1032 packets (at most 64 MiB of payload and \
+             65536 packets), found 1033"
+        );
+        // No message of the library names a command-line option.
+        assert!(!e.to_string().contains("--"));
+    }
+}

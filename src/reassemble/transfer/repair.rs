@@ -27,14 +27,14 @@ impl Transfer {
         // Coarse bookkeeping (issue 35.3): an intact copy repairs what it covers of an
         // unknown range; nothing else is written there, it may hold intact bytes.
         if p.is_intact() && writable && damage.is_unknown(abs_start, abs_end) {
-            cx.counts.late += 1;
             cx.sink.out.write_at(abs_start, p.payload)?;
             let recovered = cx.sink.damage.repair(abs_start, abs_end);
-            let grid = self.payload_len.max(1);
-            cx.counts.lost = cx.counts.lost.saturating_sub(recovered.div_ceil(grid));
-            cx.counts.intact += 1;
-            cx.counts.late_written += 1;
-            return Ok(());
+            // Approximate: the unknown range may have held some of these bytes intact.
+            let slots = recovered.div_ceil(self.payload_len.max(1));
+            return Ok(Placed::Late {
+                repaired: Some((p.integrity, slots)),
+                reordered,
+            });
         }
         if damage.is_lost(abs_start, abs_end) {
             let mut repaired = None;

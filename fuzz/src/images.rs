@@ -28,9 +28,9 @@ impl Write for Capped {
     }
 }
 
-fn to_bmp(source: pnm::Source<'_>, options: &bmp::Options) -> Result<Capped, String> {
+fn to_bmp(source: pnm::Source<'_>, options: &convert::Options) -> Result<Capped, String> {
     let mut out = Capped::default();
-    bmp::convert(&mut pnm::Reader::new(source), &mut out, options)
+    convert::convert(&mut pnm::Reader::new(source), &mut out, options)
         .map(|_| out)
         .map_err(|e| e.to_string())
 }
@@ -44,7 +44,7 @@ pub fn pnm(data: &[u8]) {
     };
     let flags = c.u8();
     let chunk_seed = c.u8();
-    let options = bmp::Options {
+    let options = convert::Options {
         depth: match flags % 4 {
             1 => Some(bmp::Depth::One),
             2 => Some(bmp::Depth::Eight),

@@ -11,13 +11,14 @@
 
 use pktools::channel::{self, Config, GilbertElliott, LossModel, Mode, Reorder};
 use pktools::descriptor::Descriptor;
+use pktools::image::DescribedImage;
 use pktools::io::Input;
 use pktools::pixel::{Layout, Matrix, Output as PixelOutput, PixelFormat, Range, Rgb, YuvOptions};
 use pktools::reassemble::damage::DamageMap;
 use pktools::reassemble::output::Output;
 use pktools::reassemble::{self, DamagedPolicy, ReassembleError, Reassembler, Report, Settings};
 use pktools::wire::{Header, HEADER_LEN, SYNC};
-use pktools::{bmp, pnm, rawvideo};
+use pktools::{bmp, convert, pnm, rawvideo};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::FromRawFd;

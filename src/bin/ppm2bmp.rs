@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use pktools::bmp::{self, Depth, Options};
+use pktools::bmp::{self, Depth};
 use pktools::cli::{self, Failure, Outcome};
+use pktools::convert::{self, ConvertError, Options};
 use pktools::io::Input;
 use pktools::pnm::{Reader, Source};
 
@@ -68,10 +69,10 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     // Our own handle on stdout: plain writes and writev, none of the line buffering that
     // `Stdout` puts in front of every write.
     let mut out = cli::stdout_file()?;
-    match bmp::convert(&mut Reader::new(source), &mut out, &options) {
+    match convert::convert(&mut Reader::new(source), &mut out, &options) {
         Ok(_) => Ok(Outcome::Intact),
-        Err(bmp::ConvertError::Write(e)) => Err(cli::io_context("writing output")(e)),
-        Err(bmp::ConvertError::Bmp {
+        Err(ConvertError::Write(e)) => Err(cli::io_context("writing output")(e)),
+        Err(ConvertError::Bmp {
             image,
             error: bmp::BmpError::DepthTooSmall { bits, what, needed },
         }) => {

@@ -5,7 +5,7 @@ use clap::{Parser, ValueEnum};
 use pktools::cli::{self, Failure, Outcome, Progress};
 use pktools::conceal;
 use pktools::descriptor;
-use pktools::image::{self, Geometry};
+use pktools::image::{self, DescribedImage, Geometry};
 use pktools::io::{self as pio, Input};
 use pktools::reassemble::receive::{Feed, Plan, Problem, ReceiveError, Reception, Role, SizeLimit};
 use pktools::reassemble::report;

@@ -4,12 +4,11 @@
 //! Samples are scaled from maxval to 8 bits with netpbm's rounding,
 //! `(v * 255 + maxval / 2) / maxval` (the `PPM_DEPTH` macro, what `pamdepth 255` does).
 //! Putting whole images in the right row order is the PNM-to-BMP driver's job
-//! ([`crate::convert`], re-exported here as [`convert()`]).
+//! ([`crate::convert`], the layer above: this module does not import it).
 
 pub mod header;
 pub mod writer;
 
-pub use crate::convert::{convert, ConvertError, Options};
 pub use header::{
     BmpHeader, BmpHeaderError, Layout, FILE_HEADER_LEN, INFO_HEADER_LEN, PIXELS_PER_METRE,
 };

@@ -1,7 +1,7 @@
 //! Where an image's pixels lie in the bytes of a transfer: one [`Grid`] per plane (raster
 //! offset, row stride, width, rows and their order, the bytes and samples of a pixel), and
 //! what the samples mean ([`Colour`]). The one geometry type: the descriptor
-//! ([`crate::descriptor::Descriptor::image_geometry`]), concealment ([`crate::conceal`]),
+//! head ([`DescribedImage`]), concealment ([`crate::conceal`]),
 //! the damage map and the image-aware outputs of [`crate::reassemble`] all use it.
 //!
 //! It is built from what the formats' own header parsers read, never from a parse of its
@@ -17,13 +17,16 @@
 //! one row fits in `usize`. Layouts whose samples are not whole bytes (PBM, 1 and 4-bit
 //! BMP) and compressed ones have no geometry.
 
+mod described;
 mod raw;
 
+pub use described::DescribedImage;
 pub use raw::{parse_spec, raw};
 
 use crate::bmp::{BmpHeader, BmpHeaderError};
 use crate::pixel::{GeometryError, MAX_DIMENSION};
 use crate::pnm::{self, Kind};
+use crate::y4m;
 use std::ops::Range;
 
 /// How one sample is stored.
@@ -219,7 +222,7 @@ pub enum ImageError {
     #[error(transparent)]
     Geometry(#[from] GeometryError),
     #[error(transparent)]
-    Y4m(#[from] crate::y4m::Y4mError),
+    Y4m(#[from] y4m::Y4mError),
     #[error("image size \"{0}\": expected WIDTHxHEIGHT[:PIX_FMT], as 640x480:rgb24")]
     Spec(String),
 }
@@ -241,25 +244,73 @@ pub fn from_head(head: &[u8]) -> Result<Geometry, ImageError> {
             from_bmp(&header, header.palette(head))
         }
         [b'Y', b'U', b'V', b'4', ..] => {
-            let (header, header_len) = crate::y4m::Header::parse(head)?;
+            let (header, header_len) = y4m::Header::parse(head)?;
             // Frames are taken to be `FRAME\n` and a picture each: a first frame header
             // with parameters says otherwise.
             let first = &head[header_len..];
-            let n = first.len().min(crate::y4m::FRAME_HEADER.len());
-            if first[..n] != crate::y4m::FRAME_HEADER[..n] {
-                return Err(crate::y4m::Y4mError::Frame {
+            let n = first.len().min(y4m::FRAME_HEADER.len());
+            if first[..n] != y4m::FRAME_HEADER[..n] {
+                return Err(y4m::Y4mError::Frame {
                     frame: 0,
                     found: String::from_utf8_lossy(&first[..first.len().min(12)]).into_owned(),
                     offset: header_len as u64,
                 }
                 .into());
             }
-            Ok(header.geometry(header_len))
+            Ok(from_y4m(&header, header_len))
         }
         _ => Err(ImageError::NotAnImage(
             head.iter().take(4).copied().collect(),
         )),
     }
+}
+
+/// Where every frame's pixels lie in a Y4M stream whose header is `header_len` bytes
+/// and whose frame headers are all [`y4m::FRAME_HEADER`] (as ffmpeg writes them).
+pub fn from_y4m(h: &y4m::Header, header_len: usize) -> Geometry {
+    let s = h.colorspace.sample_bytes();
+    let sample = if s == 2 { Sample::U16Le } else { Sample::U8 };
+    let mut offset = (header_len + y4m::FRAME_HEADER.len()) as u64;
+    let mut grids = Vec::new();
+    for (i, (width, rows)) in h.planes().into_iter().enumerate() {
+        let colour = match (i, h.colorspace.chroma) {
+            (0, Some(_)) => Colour::Luma,
+            (0, None) => Colour::Gray,
+            _ => Colour::Other,
+        };
+        grids.push(Grid {
+            offset,
+            stride: width * s,
+            width,
+            rows,
+            order: RowOrder::TopDown,
+            pixel_bytes: s,
+            samples: 1,
+            sample,
+            indexed: false,
+            colour,
+        });
+        offset += (width * rows * s) as u64;
+    }
+    let mut g = Geometry {
+        grids,
+        description: format!(
+            "Y4M {}x{} C{} {}",
+            h.width,
+            h.height,
+            h.colorspace.name,
+            match h.rate {
+                (0, _) | (_, 0) => "rate unknown".to_string(),
+                (n, d) => format!("{:.3} fps", n as f64 / d as f64),
+            }
+        ),
+        frames: None,
+    }
+    .into_frames(header_len as u64, y4m::FRAME_HEADER.to_vec());
+    if let Some(f) = &mut g.frames {
+        f.video = true;
+    }
+    g
 }
 
 /// A binary greymap or pixmap (P5, P6) whose header is `header_len` bytes long.
@@ -430,6 +481,29 @@ mod tests {
         assert_eq!((f.first, f.period, f.video), (21, 6 + 24, true));
         assert!(from_head(b"YUV4MPEG2 W4 H2 C444\nFRAME Ixx\n").is_err());
         assert!(from_head(b"YUV4MPEG2 W4 H2 C444\nFRA").is_ok());
+    }
+
+    #[test]
+    fn ffmpegs_y4m_header_gives_every_frames_planes() {
+        let line = b"YUV4MPEG2 W320 H240 F25:1 Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED\nFRAME\n";
+        let (h, len) = y4m::Header::parse(line).unwrap();
+        let g = from_y4m(&h, len);
+        let f = g.frames.as_ref().unwrap();
+        assert_eq!((f.first, f.period), (len as u64, 6 + 320 * 240 * 3 / 2));
+        assert_eq!(g.grids[1].offset, (len + 6 + 320 * 240) as u64);
+        assert_eq!(g.frame_grid(0, 2).offset, (len + 6) as u64 + 2 * f.period);
+        assert_eq!(g.description, "Y4M 320x240 C420jpeg 25.000 fps");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_parsed_y4m_header_has_a_geometry(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let input = [b"YUV4MPEG2 W".as_slice(), &tail, b"\n"].concat();
+            if let Ok((h, len)) = y4m::Header::parse(&input) {
+                let g = from_y4m(&h, len);
+                proptest::prop_assert!(g.end() > len as u64);
+            }
+        }
     }
 
     #[test]

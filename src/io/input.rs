@@ -116,15 +116,25 @@ pub fn is_input_error(err: &io::Error) -> bool {
     err.get_ref().is_some_and(|e| e.is::<InputError>())
 }
 
-/// A stream whose read errors are marked as input errors (an interruption is not an error).
+/// A stream whose read errors are marked as input errors (an interruption is not an error),
+/// and that ends once a signal asked the program to stop (see [`super::stop_on_signals`]),
+/// as [`super::read_some`] does: so a reader that knows nothing of signals (the framing's
+/// `FrameReader`, which only retries interrupted reads) stops reading too.
 struct MarkedInput<R>(R);
 
 impl<R: Read> Read for MarkedInput<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf).map_err(|e| match e.kind() {
-            io::ErrorKind::Interrupted => e,
-            kind => io::Error::new(kind, InputError(e)),
-        })
+        if super::stop_requested() {
+            return Ok(0);
+        }
+        match self.0.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => match super::stop_requested() {
+                true => Ok(0),
+                false => Err(e),
+            },
+            Err(e) => Err(io::Error::new(e.kind(), InputError(e))),
+        }
     }
 }
 

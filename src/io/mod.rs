@@ -51,6 +51,8 @@ pub fn lent_place(input: Option<&LentInput>, pos: Option<usize>, payload: &[u8])
 /// Size of the buffers between a program and its pipes. Large blocks amortise the system
 /// calls; 1 MiB keeps every program far below the 16 MiB memory budget.
 pub const IO_BUFFER_LEN: usize = 1 << 20;
+// The framing's reader (in `wire`, below this module) takes a pipe's worth at a time too.
+const _: () = assert!(crate::wire::framing::READ_BUFFER_LEN == IO_BUFFER_LEN);
 
 /// Ask the kernel for a larger pipe buffer when `fd` is a pipe. Fewer context switches
 /// between the programs of a pipeline; failure (not a pipe, or a limit) changes nothing.

@@ -4,7 +4,7 @@
 //! [`receive`] is the entry point for a whole reception (outputs, report, map, resume, as
 //! `unpktize` offers them); [`Reassembler`] is the engine under it. The parts, each with
 //! its own invariants:
-//! - [`packet`]: a packet with its integrity (intact, damaged, truncated);
+//! - [`Packet`]: a packet with its integrity (intact, damaged, truncated), from [`crate::wire`];
 //! - `tracker`: which transfer a packet belongs to, and what starts a new one;
 //! - `transfer`: one transfer's frontier, window, descriptor, and placement (`extent`: what
 //!   is known of its length; `transfer::repair`: late, rebuilt and restored ranges);
@@ -37,7 +37,10 @@ pub mod jpeg_output;
 pub mod limits;
 pub mod map_sink;
 pub mod output;
-pub mod packet;
+/// [`Packet`] and [`Integrity`] live in [`crate::wire::packet`]; this path stays.
+pub mod packet {
+    pub use crate::wire::packet::{Integrity, Packet};
+}
 pub mod receive;
 mod recovery;
 pub mod report;

@@ -21,6 +21,7 @@
 use super::damage::{DamagedRange, RangeSink};
 use super::seal::Seal;
 use super::{Counts, Report, Status};
+use crate::image::DescribedImage;
 use crate::units::human_bytes;
 use serde::Serialize;
 use std::io::{self, Write};

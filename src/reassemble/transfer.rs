@@ -18,6 +18,7 @@ use super::sink::Sink;
 use super::window::Window;
 use super::{Counts, DamagedPolicy, ReassembleError, Settings};
 use crate::descriptor::Descriptor;
+use crate::image::DescribedImage;
 use std::time::Instant;
 
 mod repair;

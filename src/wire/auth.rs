@@ -50,13 +50,13 @@
 //! key): it makes and checks trailers, and strips them, so that every stage after it sees
 //! packets exactly as an unkeyed sender would have sent them.
 
-use crate::reassemble::{Integrity, Packet};
 use crate::wire::polyval::PolyvalKey;
 use crate::wire::seal::{LongSalt, TransferCipher, CIPHER_CONTEXT};
 use crate::wire::{
     Header, HEADER_LEN, MAX_PAYLOAD, SALT_LEN, SEALED_SALT_LEN, SEALED_TRAILER_LEN, TAG_LEN,
     TRAILER_LEN,
 };
+use crate::wire::{Integrity, Packet};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};

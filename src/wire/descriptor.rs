@@ -28,13 +28,12 @@
 //! itself once it holds every byte.
 //!
 //! The head (up to 1024 bytes) holds any PNM or BMP header, so a receiver that lost the
-//! first data packets can still write an image that viewers open.
+//! first data packets can still write an image that viewers open. This module carries the
+//! head and never reads it: what it says about the image is [`crate::image::DescribedImage`].
 
 use crate::framing::{Frame, FrameReader};
-use crate::image::{self, Geometry};
-use crate::reassemble::Packet;
 use crate::wire::auth::{Key, Verdict, Verifier};
-use crate::wire::{Header, Kind, HEADER_LEN};
+use crate::wire::{Header, Kind, Packet, HEADER_LEN};
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u32, be_u8};
 use nom::IResult;
@@ -217,75 +216,6 @@ impl Descriptor {
             && self.fountain == other.fountain
             && self.head[..shorter] == other.head[..shorter]
     }
-
-    /// One line for people: name, type, length, FEC, image geometry when the head says.
-    pub fn summary(&self, total_len: Option<u64>) -> String {
-        let mut s = String::new();
-        if !self.name.is_empty() {
-            s.push_str(&format!("\"{}\", ", self.name.escape_debug()));
-        }
-        s.push_str(self.media_type.name());
-        match total_len {
-            Some(n) => s.push_str(&format!(", {n} bytes")),
-            None => s.push_str(", length unknown"),
-        }
-        s.push_str(&format!(", packets of {} bytes", self.payload_len));
-        if let Some((k, m)) = self.fec {
-            s.push_str(&format!(", FEC {k}+{m}"));
-        }
-        if let Some(geometry) = self.geometry() {
-            s.push_str(&format!(", {geometry}"));
-        }
-        s
-    }
-
-    /// Where the pixels start, when the head is a PNM or BMP header: the length of the PNM
-    /// header, or the BMP's pixel data offset. A head that does not parse says nothing.
-    pub fn raster_offset(&self) -> Option<u64> {
-        match self.media_type {
-            MediaType::Pnm => crate::pnm::header::Header::parse(&self.head)
-                .ok()
-                .map(|(_, len)| len as u64),
-            MediaType::Bmp => crate::bmp::BmpHeader::parse(&self.head)
-                .ok()
-                .map(|h| u64::from(h.pixel_offset)),
-            _ => None,
-        }
-    }
-
-    /// Where the pixels lie, for the byte-addressable PNM and BMP layouts (see
-    /// [`crate::image`]); `None` for other types or a head that does not parse.
-    pub fn image_geometry(&self) -> Option<Geometry> {
-        match self.media_type {
-            MediaType::Pnm | MediaType::Bmp | MediaType::Y4m => image::from_head(&self.head).ok(),
-            _ => None,
-        }
-    }
-
-    /// Image geometry read from the head, for PNM and BMP, as a line for people.
-    pub fn geometry(&self) -> Option<String> {
-        match self.media_type {
-            MediaType::Pnm => {
-                let (h, _) = crate::pnm::header::Header::parse(&self.head).ok()?;
-                Some(format!(
-                    "{} {}x{} maxval {}",
-                    h.kind, h.width, h.height, h.maxval
-                ))
-            }
-            MediaType::Bmp => {
-                let h = crate::bmp::BmpHeader::parse(&self.head).ok()?;
-                Some(format!(
-                    "BMP {}x{} {} bits per pixel{}",
-                    h.width,
-                    h.height,
-                    h.bits_per_pixel,
-                    if h.top_down { " top-down" } else { "" }
-                ))
-            }
-            MediaType::Y4m => Some(image::from_head(&self.head).ok()?.description),
-            _ => None,
-        }
-    }
 }
 
 /// Read packets until the first intact descriptor; `None` if the input ends first. Lets a
@@ -450,49 +380,9 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_and_geometry() {
+    fn round_trip() {
         let d = sample();
         assert_eq!(Descriptor::parse(&d.encode()), Ok(d.clone()));
-        assert_eq!(d.geometry().as_deref(), Some("P6 640x480 maxval 255"));
-        assert_eq!(d.raster_offset(), Some(15));
-        assert!(d
-            .summary(Some(921_615))
-            .contains("\"photo.ppm\", pnm, 921615 bytes"));
-    }
-
-    fn bmp(head: Vec<u8>) -> Descriptor {
-        Descriptor {
-            media_type: MediaType::sniff(&head),
-            head,
-            ..sample()
-        }
-    }
-
-    #[test]
-    fn bmp_geometry_from_the_head() {
-        let d = bmp(crate::bmp::header::our_headers(
-            3,
-            2,
-            crate::bmp::Depth::TwentyFour,
-            true,
-        ));
-        assert_eq!(d.media_type, MediaType::Bmp);
-        assert_eq!(
-            d.geometry().as_deref(),
-            Some("BMP 3x2 24 bits per pixel top-down")
-        );
-        assert_eq!(d.raster_offset(), Some(54));
-        assert_eq!(d.image_geometry().map(|g| g.grids[0].stride), Some(12));
-    }
-
-    #[test]
-    fn a_forged_bmp_head_gives_no_geometry() {
-        // Once shown as "BMP -1x1 65535 bits per pixel".
-        let d = bmp(crate::bmp::header::test_headers(-1, 1, 65535));
-        assert_eq!(d.media_type, MediaType::Bmp);
-        assert_eq!(d.geometry(), None);
-        assert_eq!(d.raster_offset(), None);
-        assert_eq!(d.image_geometry(), None);
     }
 
     #[test]

@@ -242,11 +242,16 @@ fn next_header(buf: &[u8], from: usize, to: usize, at_end: bool) -> NextHeader {
     NextHeader::None
 }
 
-/// Size of a [`FrameReader`]'s buffer: a pipe's worth (pipes are sized to 1 MiB), and
-/// always room for the longest packet. Twice that was no faster and cost 1 MiB of RSS.
-const READ_BUFFER_LEN: usize = crate::io::IO_BUFFER_LEN;
+/// Size of a [`FrameReader`]'s buffer: a pipe's worth (pipes are sized to 1 MiB, as
+/// `io::IO_BUFFER_LEN` says, and `io` checks the two agree), and always room for the
+/// longest packet. Twice that was no faster and cost 1 MiB of RSS.
+pub const READ_BUFFER_LEN: usize = 1 << 20;
 
 /// Reads a stream in large blocks and hands out the frames in it, one at a time.
+///
+/// Interrupted reads are retried. Ending at a stop signal is the reader's business: the
+/// streams of `io::Input` end there by themselves (an interrupted read after a stop signal
+/// reads as the end of the input), so this type knows nothing of signals.
 ///
 /// The buffer is shared ([`FrameReader::buffer`]) so a consumer may keep referring to the
 /// frames in it until the next [`FrameReader::read_more`]; it must let go of it by then
@@ -304,7 +309,12 @@ impl<'r> FrameReader<'r> {
             self.end -= self.start;
             self.start = 0;
         }
-        let n = crate::io::read_some(self.input, &mut buf[self.end..])?;
+        let n = loop {
+            match self.input.read(&mut buf[self.end..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                read => break read?,
+            }
+        };
         self.end += n;
         self.at_end = n == 0;
         Ok(true)

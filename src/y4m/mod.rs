@@ -16,14 +16,13 @@
 //! errors carrying byte offsets. [`Colorspace`] is the `C` tag: 4:2:0 (`420jpeg`,
 //! `420paldv`, `420mpeg2`, `420`: the default when `C` is absent), `422`, `444`,
 //! `444alpha`, `mono`, and the high-depth `420p10`, `422p10`, `444p10`, `mono16` etc.
-//! (samples in 16-bit little-endian words). [`Header::geometry`] says where every frame's
-//! pixels lie ([`crate::image::Geometry`] with [`crate::image::Frames`]).
+//! (samples in 16-bit little-endian words). Where every frame's pixels lie is
+//! [`crate::image::from_y4m`]'s answer, built from this header as from the PNM and BMP ones.
 //!
 //! The header is at most [`MAX_HEADER_LEN`] bytes (it must fit a descriptor's head); sizes
 //! are checked against [`crate::pixel::MAX_DIMENSION`]. This module does no I/O and no
 //! conversion of samples (see [`crate::pixel`] for that).
 
-use crate::image::{Colour, Geometry, Grid, RowOrder, Sample};
 use crate::pixel::{PixelFormat, MAX_DIMENSION};
 
 /// The signature that starts a stream.
@@ -266,54 +265,6 @@ impl Header {
         let s = self.colorspace.sample_bytes();
         self.planes().iter().map(|(w, h)| w * h * s).sum()
     }
-
-    /// Where every frame's pixels lie, for a stream whose header is `header_len` bytes
-    /// and whose frame headers are all [`FRAME_HEADER`] (as ffmpeg writes them).
-    pub fn geometry(&self, header_len: usize) -> Geometry {
-        let s = self.colorspace.sample_bytes();
-        let sample = if s == 2 { Sample::U16Le } else { Sample::U8 };
-        let mut offset = (header_len + FRAME_HEADER.len()) as u64;
-        let mut grids = Vec::new();
-        for (i, (width, rows)) in self.planes().into_iter().enumerate() {
-            let colour = match (i, self.colorspace.chroma) {
-                (0, Some(_)) => Colour::Luma,
-                (0, None) => Colour::Gray,
-                _ => Colour::Other,
-            };
-            grids.push(Grid {
-                offset,
-                stride: width * s,
-                width,
-                rows,
-                order: RowOrder::TopDown,
-                pixel_bytes: s,
-                samples: 1,
-                sample,
-                indexed: false,
-                colour,
-            });
-            offset += (width * rows * s) as u64;
-        }
-        let mut g = Geometry {
-            grids,
-            description: format!(
-                "Y4M {}x{} C{} {}",
-                self.width,
-                self.height,
-                self.colorspace.name,
-                match self.rate {
-                    (0, _) | (_, 0) => "rate unknown".to_string(),
-                    (n, d) => format!("{:.3} fps", n as f64 / d as f64),
-                }
-            ),
-            frames: None,
-        }
-        .into_frames(header_len as u64, FRAME_HEADER.to_vec());
-        if let Some(f) = &mut g.frames {
-            f.video = true;
-        }
-        g
-    }
 }
 
 /// `num:den`.
@@ -363,11 +314,6 @@ mod tests {
         );
         assert_eq!(h.colorspace.name, "420jpeg");
         assert_eq!(h.picture_len(), 320 * 240 * 3 / 2);
-        let g = h.geometry(len);
-        let f = g.frames.as_ref().unwrap();
-        assert_eq!((f.first, f.period), (len as u64, 6 + 320 * 240 * 3 / 2));
-        assert_eq!(g.grids[1].offset, (len + 6 + 320 * 240) as u64);
-        assert_eq!(g.frame_grid(0, 2).offset, (len + 6) as u64 + 2 * f.period);
     }
 
     #[test]
@@ -419,8 +365,7 @@ mod tests {
             };
             if let Ok((h, len)) = Header::parse(&input) {
                 prop_assert!(len <= input.len());
-                let g = h.geometry(len);
-                prop_assert!(g.end() > len as u64);
+                prop_assert!(h.picture_len() > 0);
             }
             let _ = frame_header_len(&input, 0, 0);
         }

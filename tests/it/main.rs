@@ -21,6 +21,7 @@ mod honest;
 mod hostile;
 mod install;
 mod jpeg;
+mod layering;
 mod limits;
 mod manual;
 mod netcat;

@@ -1,5 +1,6 @@
-//! A packet as the reassembler sees it: the header the framing scanner trusted, the payload
-//! bytes that arrived, and whether those bytes can be trusted.
+//! A packet as found in the input: the header the framing scanner trusted, the payload
+//! bytes that arrived, and whether those bytes can be trusted. What the receiving stages
+//! (the verifier in [`super::auth`], the reassembler) take.
 //!
 //! The header is always trustworthy (its check covers every field, the payload CRC
 //! included); the payload may not be. Carrying the three together is what lets every stage
@@ -26,9 +27,9 @@ pub struct Packet<'a> {
     /// The payload bytes present: the whole payload, or a prefix when truncated.
     pub payload: &'a [u8],
     pub integrity: Integrity,
-    /// Where `payload` starts in the input buffer the driver lent the output (see
-    /// [`super::output::Output::lend`]), so an in-order payload is written from there
-    /// instead of being copied; `None` for payloads held elsewhere.
+    /// Where `payload` starts in the input buffer a driver lent its output (the
+    /// reassembler's zero-copy path), so an in-order payload is written from there instead
+    /// of being copied; `None` for payloads held elsewhere.
     pub input_pos: Option<usize>,
 }
 

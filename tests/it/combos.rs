@@ -740,13 +740,12 @@ fn run_in(case: &Case, dir: &Path) {
             _ => true,
         }
     };
-    for i in 0..expected.len().min(data.len()) {
-        if checked(i) && got.get(i) != Some(&expected[i]) {
+    for (i, want) in expected.iter().enumerate().take(data.len()) {
+        if checked(i) && got.get(i) != Some(want) {
             f.check(false, || {
                 format!(
-                    "byte {i} arrived intact in a data packet but the output holds {:?}, not {}",
+                    "byte {i} arrived intact in a data packet but the output holds {:?}, not {want}",
                     got.get(i),
-                    expected[i]
                 )
             });
         }

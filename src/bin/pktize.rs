@@ -171,11 +171,6 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             pktools::fec::MAX_PAYLOAD - trailer_len
         )));
     }
-    if args.fountain && args.encrypt {
-        return Err(Failure::new(
-            "--encrypt does not cover --fountain's repair packets yet: use --key alone",
-        ));
-    }
     if args.fountain && (args.fec.is_some() || args.interleave.is_some()) {
         return Err(Failure::new(
             "--fountain sends its own repair packets: it takes neither --fec nor --interleave",

@@ -1,15 +1,18 @@
-//! Concealment of lost blocks from their received neighbours, in pixels: a lost block
-//! becomes the vertical blend of the pixel row just above it (the bottom row of the
-//! nearest received block above) and the row just below it (the top row of the nearest
-//! received block below), each weighted by nearness; with no received block above or
-//! below, the horizontal blend of the columns left and right. The blend is transformed
-//! and quantised back with the component's own table, so received blocks stay exactly as
-//! they were and a lost one costs only its own coefficients.
+//! Concealment of lost blocks from their received neighbours, in pixels: each pixel of a
+//! lost block is the nearness-weighted blend (weights 1/distance) of the nearest received
+//! pixel above, below, left and right of it (the edge rows and columns of the nearest
+//! received blocks). Between the rows above and below, the blend follows the direction in
+//! which those two rows match best ([`slope`]), so an edge that crosses the gap is carried
+//! across it slanted rather than smeared. The blend is transformed and quantised back with
+//! the component's own table, so received blocks stay exactly as they were and a lost one
+//! costs only its own coefficients.
 //!
 //! The losses of a packet are a run of MCUs along a row, so the rows above and below
-//! usually hold it in; measured on the astronaut at 10% loss this gains about 2 dB over
-//! interpolating the DC coefficients alone. Without a quantisation table (a file without
-//! DQT) a lost block takes the neighbours' DC only.
+//! usually hold it in. Measured (bench/bench-jpeg.sh, 20 seeds, 10% loss) against the
+//! vertical blend alone: +0.1 dB on the astronaut, +0.7-0.8 dB on the coffee photo;
+//! interpolating DC and low AC coefficients instead gave 1.5-2.5 dB less. Without a
+//! quantisation table (a file without DQT) a lost block takes the neighbours' DC only.
+//! Holds one component's pixels at a time (f32, four bytes a pixel).
 
 use super::header::Header;
 use super::pixels::{basis, idct, ZIGZAG};
@@ -17,6 +20,9 @@ use super::scan::Block;
 
 /// How far (in blocks) concealment looks for a received neighbour.
 const REACH: usize = 64;
+/// The largest horizontal shift (pixels) between the edge rows above and below a gap
+/// that [`slope`] tries: edges down to about 45 degrees across a one-MCU-row gap.
+const MAX_SHIFT: isize = 12;
 
 /// The quantised zigzag coefficients of `pixels`.
 fn coefficients(pixels: &[[f64; 8]; 8], q: &[u16; 64], b: &[[f64; 8]; 8]) -> Block {
@@ -58,12 +64,36 @@ pub fn block_index(h: &Header, c: usize, gx: usize, gy: usize) -> (usize, usize)
 pub fn conceal(h: &Header, coefs: &mut [Block], known: &[bool]) {
     let (mx, my) = h.mcus();
     let b = basis();
+    let mut plane = Vec::new();
     for c in 0..h.components.len() {
         let (across, down) = h.blocks_per_mcu(c);
         let (gw, gh) = (mx * across, my * down);
-        let q = h.quant[usize::from(h.components[c].quant_table)];
         let at = |gx: usize, gy: usize| block_index(h, c, gx, gy);
-        // The nearest received block from (gx, gy) in direction (dx, dy), and its distance.
+        let have = |gx: usize, gy: usize| known[at(gx, gy).0];
+        let Some(q) = h.quant[usize::from(h.components[c].quant_table)] else {
+            dc_fill(h, c, coefs, known);
+            continue;
+        };
+        // The received blocks in pixels (level-shifted), the lost ones not yet.
+        let stride = gw * 8;
+        plane.clear();
+        plane.resize(stride * gh * 8, 0f32);
+        for gy in 0..gh {
+            for gx in 0..gw {
+                let (m, i) = at(gx, gy);
+                if known[m] {
+                    let px = idct(&coefs[i], &q, &b);
+                    for (y, row) in px.iter().enumerate() {
+                        let o = (gy * 8 + y) * stride + gx * 8;
+                        for (x, v) in row.iter().enumerate() {
+                            plane[o + x] = v.clamp(-128.0, 127.0) as f32;
+                        }
+                    }
+                }
+            }
+        }
+        let px = |x: usize, y: usize| f64::from(plane[y * stride + x]);
+        // The distance in blocks to the nearest received block from (gx, gy) along (dx, dy).
         let nearest = |gx: usize, gy: usize, dx: isize, dy: isize| {
             (1..=REACH)
                 .find_map(|d| {
@@ -72,8 +102,7 @@ pub fn conceal(h: &Header, coefs: &mut [Block], known: &[bool]) {
                     if x < 0 || y < 0 || x >= gw as isize || y >= gh as isize {
                         return Some(None);
                     }
-                    let (m, i) = at(x as usize, y as usize);
-                    known[m].then_some(Some((i, d)))
+                    have(x as usize, y as usize).then_some(Some(d))
                 })
                 .flatten()
         };
@@ -84,68 +113,167 @@ pub fn conceal(h: &Header, coefs: &mut [Block], known: &[bool]) {
                     continue;
                 }
                 let up = nearest(gx, gy, 0, -1);
-                let down = nearest(gx, gy, 0, 1);
+                let dn = nearest(gx, gy, 0, 1);
                 let left = nearest(gx, gy, -1, 0);
                 let right = nearest(gx, gy, 1, 0);
-                coefs[i] = match q {
-                    Some(q) => blend(coefs, &q, &b, [up, down], [left, right]),
-                    None => dc_only(coefs, &[up, down, left, right]),
+                // The top and bottom edge rows, and the slope between them.
+                let shift = match (up, dn) {
+                    (Some(du), Some(dd)) => {
+                        let y_up = (gy - du) * 8 + 7;
+                        let y_dn = (gy + dd) * 8;
+                        slope(&px, gx, gw, y_up, y_dn, &|bx| {
+                            have(bx, gy - du) && have(bx, gy + dd)
+                        })
+                    }
+                    _ => 0.0,
                 };
+                let mut out = [[0.0; 8]; 8];
+                for (ly, row) in out.iter_mut().enumerate() {
+                    let y = gy * 8 + ly;
+                    for (lx, cell) in row.iter_mut().enumerate() {
+                        let x = gx * 8 + lx;
+                        let (mut sum, mut wsum) = (0.0, 0.0);
+                        let mut add = |v: f64, d: usize| {
+                            let w = 1.0 / d as f64;
+                            sum += w * v;
+                            wsum += w;
+                        };
+                        match (up, dn) {
+                            (Some(du), Some(dd)) => {
+                                let y_up = (gy - du) * 8 + 7;
+                                let y_dn = (gy + dd) * 8;
+                                let hgt = (y_dn - y_up) as f64;
+                                let t = (y - y_up) as f64 / hgt;
+                                let xt = x as f64 - shift * t;
+                                let xb = x as f64 + shift * (1.0 - t);
+                                let ok = |xf: f64, yy: usize| -> Option<f64> {
+                                    if xf < 0.0 || xf > (stride - 1) as f64 {
+                                        return None;
+                                    }
+                                    let x0 = xf.floor() as usize;
+                                    let x1 = (x0 + 1).min(stride - 1);
+                                    let by = yy / 8;
+                                    if !have(x0 / 8, by) || !have(x1 / 8, by) {
+                                        return None;
+                                    }
+                                    let f = xf - x0 as f64;
+                                    Some(px(x0, yy) * (1.0 - f) + px(x1, yy) * f)
+                                };
+                                let vt = ok(xt, y_up).unwrap_or(px(x, y_up));
+                                let vb = ok(xb, y_dn).unwrap_or(px(x, y_dn));
+                                add(vt, y - y_up);
+                                add(vb, y_dn - y);
+                            }
+                            (Some(du), None) => {
+                                let y_up = (gy - du) * 8 + 7;
+                                add(px(x, y_up), y - y_up);
+                            }
+                            (None, Some(dd)) => {
+                                let y_dn = (gy + dd) * 8;
+                                add(px(x, y_dn), y_dn - y);
+                            }
+                            (None, None) => {}
+                        }
+                        if let Some(dl) = left {
+                            let x_l = (gx - dl) * 8 + 7;
+                            add(px(x_l, y), x - x_l);
+                        }
+                        if let Some(dr) = right {
+                            let x_r = (gx + dr) * 8;
+                            add(px(x_r, y), x_r - x);
+                        }
+                        *cell = if wsum > 0.0 { sum / wsum } else { 0.0 };
+                    }
+                }
+                coefs[i] = coefficients(&out, &q, &b);
             }
         }
     }
 }
 
-/// The blend of the rows above and below (or the columns left and right) in pixels.
-fn blend(
-    coefs: &[Block],
-    q: &[u16; 64],
-    b: &[[f64; 8]; 8],
-    vertical: [Option<(usize, usize)>; 2],
-    horizontal: [Option<(usize, usize)>; 2],
-) -> Block {
-    // Edge pixels of the neighbours: before (row 7 / column 7) and after (row 0 / column 0).
-    let (pair, along_rows) = if vertical.iter().any(Option::is_some) {
-        (vertical, true)
-    } else if horizontal.iter().any(Option::is_some) {
-        (horizontal, false)
-    } else {
-        return [0; 64];
-    };
-    let edge = |n: Option<(usize, usize)>, row: usize| {
-        n.map(|(i, d)| {
-            let p = idct(&coefs[i], q, b);
-            let line: [f64; 8] =
-                std::array::from_fn(|k| if along_rows { p[row][k] } else { p[k][row] });
-            (line, d)
-        })
-    };
-    let before = edge(pair[0], 7);
-    let after = edge(pair[1], 0);
-    let mut out = [[0.0; 8]; 8];
-    #[allow(clippy::needless_range_loop)] // t is both a row (or column) and a distance
-    for t in 0..8 {
-        // Distances in pixels from the edge line before and after this row (column).
-        let line: [f64; 8] = match (before, after) {
-            (Some((a, da)), Some((z, dz))) => {
-                let from_a = ((da - 1) * 8 + t + 1) as f64;
-                let to_z = ((dz - 1) * 8 + 8 - t) as f64;
-                let w = from_a / (from_a + to_z);
-                std::array::from_fn(|k| a[k] * (1.0 - w) + z[k] * w)
+/// The horizontal shift between the edge row above a lost block (`y_up`) and the row below
+/// it (`y_dn`) that best matches them near the block (column `gx`): the direction of the
+/// edges that cross the gap, 0 when nothing is clearer than straight down.
+fn slope(
+    px: &dyn Fn(usize, usize) -> f64,
+    gx: usize,
+    gw: usize,
+    y_up: usize,
+    y_dn: usize,
+    both: &dyn Fn(usize) -> bool,
+) -> f64 {
+    let width = gw * 8;
+    let hgt = (y_dn - y_up) as isize;
+    let max = hgt.min(MAX_SHIFT);
+    let margin = 4;
+    let x0 = (gx * 8) as isize - margin;
+    let cost = |d: isize| -> Option<f64> {
+        let (mut s, mut n) = (0.0, 0);
+        for x in x0..x0 + 8 + 2 * margin {
+            let xt = x - d / 2;
+            let xb = xt + d;
+            if xt < 0 || xb < 0 || xt >= width as isize || xb >= width as isize {
+                continue;
             }
-            (Some((a, _)), None) => a,
-            (None, Some((z, _))) => z,
-            (None, None) => unreachable!("one side is known"),
-        };
-        for k in 0..8 {
-            if along_rows {
-                out[t][k] = line[k];
-            } else {
-                out[k][t] = line[k];
+            let (xt, xb) = (xt as usize, xb as usize);
+            if !both(xt / 8) || !both(xb / 8) {
+                continue;
+            }
+            let e = px(xt, y_up) - px(xb, y_dn);
+            s += e * e;
+            n += 1;
+        }
+        (n >= 8).then(|| s / n as f64)
+    };
+    let Some(straight) = cost(0) else {
+        return 0.0;
+    };
+    let mut best = (straight, 0);
+    for d in -max..=max {
+        if let Some(c) = cost(d) {
+            // A slanted match must be clearly better than the straight one.
+            let c = c * (1.0 + 0.05 * d.unsigned_abs() as f64) + 4.0;
+            if c < best.0 {
+                best = (c, d);
             }
         }
     }
-    coefficients(&out, q, b)
+    best.1 as f64
+}
+
+/// Without a quantisation table: each lost block the nearness-weighted DC of its
+/// received neighbours.
+fn dc_fill(h: &Header, c: usize, coefs: &mut [Block], known: &[bool]) {
+    let (mx, my) = h.mcus();
+    let (across, down) = h.blocks_per_mcu(c);
+    let (gw, gh) = (mx * across, my * down);
+    let at = |gx: usize, gy: usize| block_index(h, c, gx, gy);
+    for gy in 0..gh {
+        for gx in 0..gw {
+            let (m, i) = at(gx, gy);
+            if known[m] {
+                continue;
+            }
+            let mut near = [None; 4];
+            for (k, (dx, dy)) in [(0isize, -1isize), (0, 1), (-1, 0), (1, 0)]
+                .into_iter()
+                .enumerate()
+            {
+                near[k] = (1..=REACH)
+                    .find_map(|d| {
+                        let x = gx as isize + dx * d as isize;
+                        let y = gy as isize + dy * d as isize;
+                        if x < 0 || y < 0 || x >= gw as isize || y >= gh as isize {
+                            return Some(None);
+                        }
+                        let (m, i) = at(x as usize, y as usize);
+                        known[m].then_some(Some((i, d)))
+                    })
+                    .flatten();
+            }
+            coefs[i] = dc_only(coefs, &near);
+        }
+    }
 }
 
 /// The nearness-weighted DC of the neighbours, no AC.

@@ -53,6 +53,8 @@ pub enum JpegError {
     PayloadTooSmall { min: usize },
     #[error("the JPEG's headers were lost")]
     HeadersLost,
+    #[error("every byte arrived but they are not one indexed JPEG (several transfers one after another?)")]
+    NotOneTransfer,
     #[error("the JPEG has more than {max} blocks to rebuild")]
     TooLarge { max: usize },
 }

@@ -57,6 +57,11 @@ pub fn rebuild(
             lost: Vec::new(),
         });
     }
+    if lost.is_empty() {
+        // Nothing lost and yet not whole: these are not the packets of one indexed JPEG
+        // (two transfers back to back, one after the other at the output).
+        return Err(JpegError::NotOneTransfer);
+    }
     let header = Header::parse(&pieces.file).map_err(|_| JpegError::HeadersLost)?;
     if !pieces.known(0..header.scan_start) {
         return Err(JpegError::HeadersLost);

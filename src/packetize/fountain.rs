@@ -79,24 +79,42 @@ fn send_repair(
     };
     let mut encoder = BlockEncoder::new(s);
     let mut symbols = vec![0u8; window * s];
+    // Encrypting: a block's data packets enciphered again (repair is coded over what was
+    // sent); one block's data, [`crate::fec::fountain::BLOCK_BYTES`] at most.
+    let signer = packetizer.settings.sign.clone().filter(|s| s.encrypts());
+    let mut enciphered = Vec::new();
     // One batch of repair packets: their symbols back to back, and their headers.
     let per_batch = (WRITE_BATCH / (HEADER_LEN + s)).clamp(1, super::sender::PACKETS_PER_WRITE / 3);
     let mut batch = vec![0u8; per_batch * s];
     let mut sealed = Vec::with_capacity(per_batch + 2);
-    // Where an encrypting signer would build packets whole: pktize refuses --encrypt with
-    // --fountain, so it stays empty.
-    let mut frame = Vec::new();
     let (mut sent, mut bytes) = (0u64, 0u64);
     let mut first = 0;
     while budget > 0 {
         // Make the window's symbols: rounds first..first + window of every block.
         for b in 0..g.blocks {
             let k = g.block_len(b);
-            encoder.load((0..k).map(|j| {
+            let member = |j| {
                 let seq = g.member_seq(b, j);
                 let at = (seq * g.payload_len as u64) as usize;
-                &data[at..at + g.data_len(seq)]
-            }));
+                (seq, at, &data[at..at + g.data_len(seq)])
+            };
+            match &signer {
+                None => encoder.load((0..k).map(|j| member(j).2)),
+                Some(signer) => {
+                    enciphered.clear();
+                    for j in 0..k {
+                        let (seq, at, plain) = member(j);
+                        let start = enciphered.len();
+                        enciphered.extend_from_slice(plain);
+                        let last = seq + 1 == g.packets;
+                        let h = packetizer.data_header(seq as u32, at as u64, plain, last);
+                        signer.encipher_untagged(&h, &mut enciphered[start..]);
+                    }
+                    // Every member is a full payload but the transfer's last packet, which
+                    // is the last member of its block.
+                    encoder.load(enciphered.chunks(g.payload_len));
+                }
+            }
             for (i, out) in symbols.chunks_exact_mut(s).enumerate() {
                 encoder.repair(first + i, out);
             }
@@ -113,7 +131,8 @@ fn send_repair(
                 store.read_at(at as u64, &mut batch[c * s..(c + 1) * s])?;
             }
             sealed.clear();
-            frame.clear();
+            // Encrypting, a batch's packets, descriptors and repair, are built whole there.
+            packetizer.frame.clear();
             let mut payloads: Vec<&[u8]> = Vec::with_capacity(count + 2);
             let mut describer = sender.describer.take();
             // The body is borrowed by the slices being gathered while the schedule changes.
@@ -147,7 +166,7 @@ fn send_repair(
                     packetizer.settings.sign.as_ref(),
                     header,
                     symbol,
-                    &mut frame,
+                    &mut packetizer.frame,
                 );
                 bytes += packet.wire_len(symbol) as u64;
                 sealed.push(packet);
@@ -157,7 +176,7 @@ fn send_repair(
                 }
             }
             let headers = std::mem::take(&mut sealed);
-            sender.write_packets(&headers, &payloads, &frame)?;
+            sender.write_packets(&headers, &payloads, &packetizer.frame)?;
             drop(payloads);
             sealed = headers;
             if let (Some(d), Some(body)) = (describer.as_mut(), body) {

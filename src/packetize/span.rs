@@ -63,17 +63,19 @@ impl Sender<'_> {
             for i in 0..n {
                 let before = parity.len();
                 let last = ends_transfer && i + 1 == n;
-                // Encrypting, the code is over the ciphertext: data packet i is sealed here
-                // for its parity, and once more when it is sent (the same bytes: its place
-                // is its nonce), so that the span is not held twice.
+                // Encrypting, the code is over the ciphertext: data packet i is enciphered
+                // here for its parity (counter mode alone: no tag, no CRC), and sealed when
+                // it is sent (the same ciphertext: its place is its nonce), so that the
+                // span is not held twice.
                 let coded = match &self.sign {
                     Some(signer) if signer.encrypts() => {
                         enciphered.clear();
+                        enciphered.extend_from_slice(payload(i));
                         let seq = base_seq.wrapping_add(i as u32);
                         let offset = base_offset + (i * p) as u64;
                         let h = packetizer.data_header(seq, offset, payload(i), last);
-                        signer.seal_into(&h, payload(i), &mut enciphered);
-                        &enciphered[HEADER_LEN..enciphered.len() - signer.trailer_len()]
+                        signer.encipher_untagged(&h, &mut enciphered);
+                        &enciphered[..]
                     }
                     _ => payload(i),
                 };

@@ -3,7 +3,8 @@
 //!
 //! One picture is buffered (its chroma planes come after the whole luma plane); the
 //! header's colour range tag (`XCOLORRANGE=FULL` or `LIMITED`, as ffmpeg writes it) takes
-//! precedence over the requested range. Chroma siting: each chroma sample stands for the
+//! precedence over the requested range. `444alpha` converts as `444`, its alpha dropped.
+//! Chroma siting: each chroma sample stands for the
 //! luma pixels it covers (nearest neighbour, ffmpeg's `-sws_flags neighbor`), as for raw
 //! planar input. Interlaced 4:2:0 (`It`, `Ib`, `Im`) is refused: its chroma belongs to
 //! fields, and converting it as a progressive picture would smear colour between them;
@@ -19,7 +20,7 @@ use std::io::{self, BufRead, Read, Write};
 pub enum Y4mInputError {
     #[error(transparent)]
     Header(#[from] y4m::Y4mError),
-    #[error("Y4M colorspace C{0}: not converted (raw2ppm converts 420jpeg, 420paldv, 420mpeg2, 420, 422, 444, mono, mono16, 420p10, 422p10 and 444p10)")]
+    #[error("Y4M colorspace C{0}: not converted (raw2ppm converts 420jpeg, 420paldv, 420mpeg2, 420, 422, 444, 444alpha, mono, mono16, 420p10, 422p10 and 444p10; not 411, mono9 to mono12, nor 9, 12, 14 or 16 bits of colour)")]
     Colorspace(&'static str),
     #[error("interlaced Y4M 4:2:0 (I{0}) is refused: its chroma belongs to fields; deinterlace first (ffmpeg -vf yadif)")]
     Interlaced(char),
@@ -40,10 +41,16 @@ pub fn convert_y4m(
     let mut line = Vec::new();
     read_line(&mut input, &mut line).map_err(reading)?;
     let (header, _) = Header::parse(&line)?;
-    let format = header
-        .colorspace
-        .pixel_format()
-        .ok_or(Y4mInputError::Colorspace(header.colorspace.name))?;
+    let cs = header.colorspace;
+    let format = match cs.pixel_format() {
+        // PPM has no alpha: a 444alpha picture is its 4:4:4 planes, the alpha plane after
+        // them read and dropped.
+        None if cs.alpha && cs.chroma == Some((1, 1)) && cs.bits == 8 => {
+            Some(crate::pixel::PixelFormat::Yuv444p)
+        }
+        f => f,
+    }
+    .ok_or(Y4mInputError::Colorspace(cs.name))?;
     if header.colorspace.chroma == Some((2, 2)) {
         match header.interlace {
             Interlace::TopFirst => return Err(Y4mInputError::Interlaced('t')),
@@ -90,7 +97,10 @@ pub fn convert_y4m(
         layout.height,
         conv.maxval()
     );
-    let mut rows = vec![0u8; conv.out_row_len() * 64];
+    // Rows are converted into blocks of at least a megabyte: a block that size passes
+    // through a writer's buffer (the binary's is 1 MiB) without being copied into it.
+    let rows_per_block = ((1 << 20) / conv.out_row_len() + 1).min(layout.height);
+    let mut rows = vec![0u8; conv.out_row_len() * rows_per_block];
     loop {
         if !frames && report.images > 0 {
             if !input.fill_buf().map_err(reading)?.is_empty() {
@@ -130,7 +140,7 @@ pub fn convert_y4m(
         let row_len = conv.out_row_len();
         let mut y = 0;
         while y < layout.height {
-            let n = (layout.height - y).min(64);
+            let n = (layout.height - y).min(rows_per_block);
             for (i, dst) in rows[..n * row_len].chunks_exact_mut(row_len).enumerate() {
                 conv.convert_row(&frame, 0, y + i, dst);
             }

@@ -4,6 +4,8 @@
 //!
 //! The driver lends the output the buffer the packets lie in, so in-order payloads are
 //! written from it without a copy, and flushes the output before that buffer changes.
+//! It owns the clock: the reassembler reads none, it is told the time with each packet
+//! (see [`Reassembler::accept`]), as a [`Duration`] since the driver started.
 
 use super::output::{LentInput, Output};
 use super::packet::Packet;
@@ -12,13 +14,28 @@ use crate::framing::{self, Frame, FrameReader};
 use crate::wire::HEADER_LEN;
 use std::io::Read;
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The driver's clock for the reassembler: the time since the reception started, read
+/// only in live mode (the only one that asks how long a gap waited).
+struct Clock(Option<Instant>);
+
+impl Clock {
+    fn new(live: bool) -> Self {
+        Clock(live.then(Instant::now))
+    }
+
+    fn now(&self) -> Duration {
+        self.0.map_or(Duration::ZERO, |start| start.elapsed())
+    }
+}
 
 /// Feed a whole input held in memory (a mapped file) through the reassembler. `consumed`
 /// is told, every couple of megabytes, a range of the input that has been read and that
 /// nothing refers to any more (see [`Reassembler::oldest_lent`]), each byte once, so the
 /// caller can release it. Stops early once the reassembler has nothing more to take (see
-/// [`Reassembler::done`]).
+/// [`Reassembler::done`]). The whole input is there at once: every packet arrived at time
+/// zero, and no timeout is handled (live mode is for streams).
 pub fn run_slice<O: Output>(
     input: LentInput,
     r: &mut Reassembler<O>,
@@ -43,7 +60,7 @@ pub fn run_slice<O: Output>(
             checked_at = at;
         }
         let frame = scanner.scan(&data[at..], true);
-        fed = feed(&frame, data, at, r);
+        fed = feed(&frame, data, at, Duration::ZERO, r);
         if frame.is_empty() {
             break;
         }
@@ -54,11 +71,12 @@ pub fn run_slice<O: Output>(
     fed.and(flushed.map_err(ReassembleError::from))
 }
 
-/// Hand one frame at `at` of `buf` to the reassembler.
+/// Hand one frame at `at` of `buf`, which arrived at `now`, to the reassembler.
 fn feed<O: Output>(
     frame: &Frame,
     buf: &[u8],
     at: usize,
+    now: Duration,
     r: &mut Reassembler<O>,
 ) -> Result<(), ReassembleError> {
     match frame {
@@ -70,7 +88,10 @@ fn feed<O: Output>(
         } => {
             let pos = at + HEADER_LEN;
             let payload = &buf[pos..pos + payload_len];
-            r.accept(&Packet::new(*header, payload, *intact, *truncated).in_input(pos))
+            r.accept(
+                now,
+                &Packet::new(*header, payload, *intact, *truncated).in_input(pos),
+            )
         }
         Frame::Garbage { len } => {
             r.garbage(*len);
@@ -91,7 +112,8 @@ pub fn run_stream<O: Output>(
     on_progress: &mut dyn FnMut(&Reassembler<O>),
 ) -> Result<(), ReassembleError> {
     let mut frames = FrameReader::new(input);
-    let fed = feed_stream(&mut frames, r, live, on_progress);
+    let clock = Clock::new(live.is_some());
+    let fed = feed_stream(&mut frames, r, &clock, live, on_progress);
     // The buffer goes away with `frames`: the output must not refer to it.
     let flushed = r.output().flush();
     r.lend(None);
@@ -101,6 +123,7 @@ pub fn run_stream<O: Output>(
 fn feed_stream<O: Output>(
     frames: &mut FrameReader,
     r: &mut Reassembler<O>,
+    clock: &Clock,
     live: Option<&dyn Fn(Duration) -> bool>,
     on_progress: &mut dyn FnMut(&Reassembler<O>),
 ) -> Result<(), ReassembleError> {
@@ -108,8 +131,10 @@ fn feed_stream<O: Output>(
         let lent = frames.buffer();
         r.lend(Some(lent.clone() as LentInput));
         let buf: &[u8] = &lent[..];
+        // What one read brought arrived at once.
+        let now = clock.now();
         while let Some((frame, at)) = frames.next_buffered() {
-            feed(&frame, buf, at, r)?;
+            feed(&frame, buf, at, now, r)?;
             if r.done() {
                 return Ok(());
             }
@@ -119,13 +144,13 @@ fn feed_stream<O: Output>(
         r.lend(None);
         drop(lent);
         if let Some(ready) = live {
-            r.tick()?;
+            r.handle_timeout(clock.now())?;
             r.output().flush()?;
-            while let Some(timeout) = r.next_tick_in() {
-                if ready(timeout) {
+            while let Some(due) = r.poll_timeout() {
+                if ready(due.saturating_sub(clock.now())) {
                     break;
                 }
-                r.tick()?;
+                r.handle_timeout(clock.now())?;
                 r.output().flush()?;
             }
         }
@@ -138,7 +163,8 @@ fn feed_stream<O: Output>(
 
 /// Feed datagrams from `rx` through the reassembler, one packet (or a few) per datagram,
 /// until it has nothing more to take or no datagram came for the receiver's idle time.
-/// `on_progress` is called after each batch.
+/// `on_progress` is called after each batch. No timeout is handled (live mode is for
+/// streams): every datagram is taken as arriving at time zero.
 pub fn run_datagrams<O: Output>(
     rx: &mut crate::io::udp::UdpReceiver,
     r: &mut Reassembler<O>,
@@ -166,7 +192,7 @@ pub fn run_datagrams<O: Output>(
             let end = at + len;
             while at < end {
                 let frame = framing::scan(&data[at..end], true);
-                fed = feed(&frame, &data[..end], at, r);
+                fed = feed(&frame, &data[..end], at, Duration::ZERO, r);
                 if fed.is_err() || r.done() || frame.is_empty() {
                     break 'batch;
                 }

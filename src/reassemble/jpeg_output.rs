@@ -4,17 +4,18 @@
 //! baseline JPEG of what arrived, lost MCUs concealed.
 //!
 //! A receiver must know before the first byte is written whether the transfer is an
-//! indexed JPEG: [`detect`] reads ahead to the first intact descriptor (at most
-//! [`PEEK_MAX`] bytes of a stream, while it keeps coming, and past a first data packet
-//! only when that packet's payload may start with a sub-header) and gives the input back
-//! whole. The transfer is read
-//! back into memory at the end, up to [`MAX_TRANSFER`] bytes, with the coefficients of the
-//! image ([`crate::jpeg::rebuild::MAX_BLOCKS`]).
+//! indexed JPEG: [`detect`] reads ahead to the first intact descriptor only while the data
+//! packets may be an indexed JPEG's (a plain transfer stops it at its first data packet),
+//! at most [`Limits::jpeg_peek_bytes`] of a stream while it keeps coming, and gives the
+//! input back whole. The transfer is read back into memory at the end, up to
+//! [`Limits::jpeg_transfer_bytes`], with the coefficients of the image
+//! ([`crate::jpeg::rebuild::MAX_BLOCKS`]). The constants here are those caps' defaults.
 
 use super::image_output::ImageOutput;
+use super::limits::Limits;
 use super::output::{FileOutput, LentInput, Output};
 use crate::descriptor::{self, Descriptor, MediaType};
-use crate::framing::{Frame, FrameReader};
+use crate::framing::{Frame, Scanner};
 use crate::io::Input;
 use crate::jpeg;
 use crate::wire::auth::Key;
@@ -34,77 +35,135 @@ pub const PEEK_QUIET: Duration = Duration::from_millis(200);
 /// JPEG the sender indexes with its sub-headers at the smallest payload size.
 pub const MAX_TRANSFER: u64 = 128 << 20;
 
-/// The input, given back whole, and its first intact descriptor (of transfer `id` if
-/// given) when one lies in the first [`PEEK_MAX`] bytes (anywhere in a mapped file). With
-/// `fd`, the stream's descriptor, reading ahead also stops once the input has been quiet
-/// for [`PEEK_QUIET`], so a sender that sends no descriptors and waits is not held up.
+/// The input, given back whole, and the payload size of the transfer when it is an
+/// indexed JPEG. Its first intact descriptor (of transfer `id` if given) says so; the
+/// input is read ahead to it only while the data packets may be an indexed JPEG's (their
+/// payloads start with a sub-header), at most [`PEEK_MAX`] bytes of a stream. When no
+/// descriptor arrives, the transfer's first data packet says so on its own: a sub-header,
+/// then a JPEG's SOI. With `fd`, the stream's descriptor, reading ahead also stops once
+/// the input has been quiet for [`PEEK_QUIET`], so a sender that waits is not held up.
 pub fn detect(
     input: Input,
     id: Option<u16>,
     key: Option<&Key>,
     fd: Option<RawFd>,
-) -> io::Result<(Input, Option<Descriptor>)> {
+    limits: &Limits,
+) -> io::Result<(Input, Option<u16>)> {
     match input {
         Input::Mapped(map) => {
-            let found = descriptor::find_first(&mut &map[..], id, key)?;
-            Ok((Input::Mapped(map), found.map(|(_, d)| d)))
+            let found = look_ahead(&map[..], id, key, true)?;
+            Ok((Input::Mapped(map), found.indexed()))
         }
         Input::Stream(mut reader) => {
             let mut buf = Vec::new();
             let mut chunk = vec![0u8; 64 << 10];
-            let mut found = None;
-            while buf.len() < PEEK_MAX {
-                if fd.is_some_and(|fd| !crate::io::wait_readable(fd, PEEK_QUIET)) {
-                    break;
+            let found = loop {
+                let quiet =
+                    fd.is_some_and(|fd| !crate::io::wait_readable(fd, limits.jpeg_peek_quiet));
+                if buf.len() >= limits.jpeg_peek_bytes || quiet {
+                    break look_ahead(&buf, id, key, true)?;
                 }
                 let n = match reader.read(&mut chunk) {
-                    Ok(0) => break,
+                    Ok(0) => break look_ahead(&buf, id, key, true)?,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(e),
                 };
                 buf.extend_from_slice(&chunk[..n]);
-                if let Some((_, d)) = descriptor::find_first(&mut &buf[..], id, key)? {
-                    found = Some(d);
-                    break;
+                match look_ahead(&buf, id, key, false)? {
+                    Ahead::Undecided => continue,
+                    decided => break decided,
                 }
-                // A data packet before any descriptor: wait for one only if it may be
-                // part of an indexed JPEG (whose first descriptor was lost).
-                if first_data_is_plain(&buf, id) {
-                    break;
-                }
-            }
+            };
             let chained: Box<dyn Read> = Box::new(io::Cursor::new(buf).chain(reader));
-            Ok((Input::Stream(chained), found))
+            Ok((Input::Stream(chained), found.indexed()))
         }
     }
 }
 
-/// True when `buf` holds an intact data packet (of transfer `id` if given) whose payload
-/// does not start with a sub-header ([`jpeg::packets::SubHeader::plausible`]).
-fn first_data_is_plain(buf: &[u8], id: Option<u16>) -> bool {
-    let mut input = buf;
-    let mut frames = FrameReader::new(&mut input);
-    loop {
-        while let Some((frame, at)) = frames.next_buffered() {
-            if let Frame::Packet {
-                header,
-                intact: true,
-                payload_len,
-                ..
-            } = frame
-            {
-                if header.kind == Kind::Data && id.is_none_or(|id| id == header.transfer_id) {
-                    let b = frames.buffer();
-                    let payload = &b[at + HEADER_LEN..at + HEADER_LEN + payload_len];
-                    return !jpeg::packets::SubHeader::plausible(payload);
-                }
-            }
-        }
-        if !frames.read_more().unwrap_or(false) {
-            return false;
+/// What the bytes read ahead say of the transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ahead {
+    /// An indexed JPEG of this payload size.
+    Indexed(u16),
+    /// Anything else.
+    Other,
+    /// Not known yet: read on.
+    Undecided,
+}
+
+impl Ahead {
+    fn indexed(self) -> Option<u16> {
+        match self {
+            Ahead::Indexed(p) => Some(p),
+            _ => None,
         }
     }
+}
+
+/// Look at `buf` (all there is when `complete`) packet by packet: the first intact
+/// descriptor decides, and so does a data packet whose payload cannot start with a
+/// sub-header ([`jpeg::packets::SubHeader::plausible`]: not an indexed JPEG). Without a
+/// descriptor in all of it, the intact first data packet (offset 0) of an indexed JPEG
+/// (a sub-header, then SOI) tells its payload size.
+fn look_ahead(buf: &[u8], id: Option<u16>, key: Option<&Key>, complete: bool) -> io::Result<Ahead> {
+    let mut scanner = Scanner::new();
+    let mut pos = 0;
+    let mut first_piece = None;
+    loop {
+        let frame = scanner.scan(&buf[pos..], complete);
+        if frame.is_empty() {
+            break;
+        }
+        let len = frame.len();
+        if let Frame::Packet {
+            header,
+            intact: true,
+            payload_len,
+            ..
+        } = frame
+        {
+            let wanted = id.is_none_or(|id| id == header.transfer_id);
+            let payload = &buf[pos + HEADER_LEN..pos + HEADER_LEN + payload_len];
+            match header.kind {
+                Kind::Descriptor if wanted => {
+                    // Checked (and deciphered) as the reassembler will; a forged or other
+                    // key's descriptor decides nothing.
+                    let one = &mut &buf[pos..pos + len];
+                    if let Some((_, d)) = descriptor::find_first(one, id, key)? {
+                        return Ok(if is_indexed_jpeg(&d) {
+                            Ahead::Indexed(d.payload_len)
+                        } else {
+                            Ahead::Other
+                        });
+                    }
+                }
+                Kind::Data if wanted => {
+                    if !jpeg::packets::SubHeader::plausible(payload) {
+                        return Ok(Ahead::Other);
+                    }
+                    if header.offset == 0 && !header.keyed && starts_jpeg(payload) {
+                        first_piece.get_or_insert(header.payload_len);
+                    }
+                }
+                _ => {}
+            }
+        }
+        pos += len;
+    }
+    Ok(match (complete, first_piece) {
+        (false, _) => Ahead::Undecided,
+        (true, Some(p)) => Ahead::Indexed(p),
+        (true, None) => Ahead::Other,
+    })
+}
+
+/// True when `payload`, a data packet's at offset 0, is a sub-header and then the start of
+/// a JPEG (SOI and a marker).
+fn starts_jpeg(payload: &[u8]) -> bool {
+    jpeg::packets::SubHeader::parse(payload)
+        .and_then(|h| payload.get(h.byte_len()..h.byte_len() + 3))
+        .is_some_and(|soi| soi == [0xFF, 0xD8, 0xFF])
 }
 
 /// True when `d` describes an indexed JPEG.
@@ -121,6 +180,8 @@ pub struct JpegOutput<W: Write> {
     payload_len: usize,
     /// Write the picture as PNM instead of the JPEG.
     picture: bool,
+    /// The longest transfer rebuilt ([`Limits::jpeg_transfer_bytes`]).
+    max_transfer: u64,
     note: Option<String>,
 }
 
@@ -129,6 +190,7 @@ impl<W: Write> JpegOutput<W> {
     /// removed), the transfer's payload size `payload_len`, the JPEG to `dest`.
     pub fn new(temp: File, payload_len: u16, dest: W) -> io::Result<Self> {
         Ok(JpegOutput {
+            max_transfer: MAX_TRANSFER,
             inner: FileOutput::new(temp.try_clone()?),
             file: temp,
             dest,
@@ -147,12 +209,20 @@ impl<W: Write> JpegOutput<W> {
         }
     }
 
+    /// Rebuild transfers of at most `bytes` (longer ones are written as they came).
+    pub fn with_max_transfer(self, bytes: u64) -> Self {
+        JpegOutput {
+            max_transfer: bytes,
+            ..self
+        }
+    }
+
     fn write_jpeg(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
         let len = self.file.metadata()?.len();
-        if len > MAX_TRANSFER {
+        if len > self.max_transfer {
             self.note = Some(format!(
-                "JPEG: a transfer of {len} bytes is more than the {} MiB rebuilt; its bytes are written as they came",
-                MAX_TRANSFER >> 20
+                "JPEG: a transfer of {len} bytes is more than the {} bytes rebuilt; its bytes are written as they came",
+                self.max_transfer
             ));
             return self.copy_through();
         }

@@ -15,6 +15,8 @@
 //! | transfer length | [`super::Settings::max_len`] (`--max-size`; 16 GiB to a stream) | `transfer` |
 //! | a transfer held whole | `receive::Plan::max_hold` (`--max-hold`, 1 GiB); a carousel to a stream in memory up to 8 MiB, beyond in a temporary file | `output`, `spill` |
 //! | a map's image | 64 Mi pixels, unless the transfer is that long (else the packet grid) | [`super::map_sink`] |
+//! | an indexed JPEG's read-ahead | [`Limits::jpeg_peek_bytes`] (1 MiB of a stream) or a pause of [`Limits::jpeg_peek_quiet`] (200 ms), only while the data packets may be an indexed JPEG's | `jpeg_output` |
+//! | an indexed JPEG rebuilt | [`Limits::jpeg_transfer_bytes`] (128 MiB, read back into memory), [`crate::jpeg::rebuild::MAX_BLOCKS`] blocks | `jpeg_output` |
 //! | framing work | [`crate::framing::CRC_CREDIT_PER_BYTE`] payload CRC bytes per input byte | [`crate::framing::Scanner`] |
 //!
 //! A descriptor's interleave span or FEC scheme raises the window and ring only within
@@ -33,6 +35,15 @@ pub struct Limits {
     pub window_bytes: u64,
     /// What the FEC decoder may hold.
     pub fec: crate::fec::Budget,
+    /// Bytes of a stream read ahead to tell an indexed JPEG (only while its data packets
+    /// may be one's): [`super::jpeg_output::PEEK_MAX`].
+    pub jpeg_peek_bytes: usize,
+    /// How long a quiet stream is waited for while reading ahead:
+    /// [`super::jpeg_output::PEEK_QUIET`].
+    pub jpeg_peek_quiet: std::time::Duration,
+    /// The longest indexed JPEG transfer rebuilt (read back into memory):
+    /// [`super::jpeg_output::MAX_TRANSFER`].
+    pub jpeg_transfer_bytes: u64,
 }
 
 /// The window's default byte bound: `pktize --interleave`'s default span, 8 MiB, and one
@@ -44,6 +55,9 @@ impl Default for Limits {
         Limits {
             window_bytes: WINDOW_BYTES,
             fec: crate::fec::Budget::default(),
+            jpeg_peek_bytes: super::jpeg_output::PEEK_MAX,
+            jpeg_peek_quiet: super::jpeg_output::PEEK_QUIET,
+            jpeg_transfer_bytes: super::jpeg_output::MAX_TRANSFER,
         }
     }
 }

@@ -56,7 +56,7 @@ mod window;
 pub use drive::{run_datagrams, run_slice, run_stream};
 pub use limits::Limits;
 pub use packet::{Integrity, Packet};
-pub use summary::{Counts, LossyCompressed, Report, Status, TransferSummary};
+pub use summary::{Counted, Counts, LossyCompressed, Placed, Report, Status, TransferSummary};
 pub use window::{AUTO_WINDOW_BYTES, MAX_WINDOW_PACKETS};
 
 use crate::descriptor::Descriptor;
@@ -188,6 +188,8 @@ pub struct Reassembler<O: Output> {
     lent: Option<LentInput>,
     /// Resuming: the earlier reception, until its transfer is over.
     resume: Option<resume::Resuming>,
+    /// The latest time a driver gave (see [`Reassembler::accept`]).
+    now: Duration,
 }
 
 /// Whole-transfer snapshots every so many payload bytes of the followed transfers.
@@ -249,6 +251,7 @@ impl<O: Output> Reassembler<O> {
             deciphered: Vec::new(),
             snapshots,
             lent: None,
+            now: Duration::ZERO,
         }
     }
 
@@ -316,7 +319,7 @@ impl<O: Output> Reassembler<O> {
 
     /// Count bytes that were not packets.
     pub fn garbage(&mut self, len: usize) {
-        self.counts.garbage_bytes += len as u64;
+        self.counts.count(Counted::Garbage { bytes: len as u64 });
     }
 
     fn ctx(&mut self) -> (Option<&mut Transfer>, Ctx<'_, O>) {
@@ -326,25 +329,33 @@ impl<O: Output> Reassembler<O> {
             settings: &self.settings,
             hold_damaged: self.fec.may_rebuild(),
             min_window: self.fec.min_window(),
+            now: self.now,
         };
         (self.current.as_mut(), cx)
     }
 
-    /// Take one packet found by the framing scanner.
-    pub fn accept(&mut self, p: &Packet) -> Result<(), ReassembleError> {
+    /// Take one packet found by the framing scanner, which arrived at `now`.
+    ///
+    /// Time is the driver's: `now` is a [`Duration`] since a start the driver chose (the
+    /// start of the reception), never earlier than a `now` given before. The core reads no
+    /// clock; only live mode ([`Settings::live_latency`]) looks at it, to give up on a gap
+    /// that held up later packets too long (see [`Reassembler::poll_timeout`]). A driver
+    /// that never times out (a whole file in memory) may give [`Duration::ZERO`].
+    pub fn accept(&mut self, now: Duration, p: &Packet) -> Result<(), ReassembleError> {
+        self.now = self.now.max(now);
         if self.refused.is_some() {
             return Ok(());
         }
         let authentic;
         let p = match self.verifier.as_mut().map(|v| v.check(p)) {
             None if p.header.keyed => {
-                self.counts.keyed += 1;
-                self.counts.encrypted += u64::from(p.header.encrypted);
+                self.counts.count(Counted::Keyed {
+                    encrypted: p.header.encrypted,
+                });
                 return Ok(());
             }
             Some(Verdict::Opened(sealed)) => {
-                self.counts.authentic += 1;
-                self.counts.encrypted += 1;
+                self.counts.count(Counted::Authentic { encrypted: true });
                 let verifier = self.verifier.as_mut().expect("a verifier opened it");
                 let plain = verifier.take_plain();
                 let opened = Packet {
@@ -364,22 +375,23 @@ impl<O: Output> Reassembler<O> {
             }
             None => p,
             Some(Verdict::Authentic(stripped)) => {
-                self.counts.authentic += 1;
+                self.counts.count(Counted::Authentic { encrypted: false });
                 authentic = stripped;
                 &authentic
             }
             Some(Verdict::Rejected) => {
-                self.counts.rejected += 1;
+                self.counts.count(Counted::Rejected);
                 return Ok(());
             }
             Some(Verdict::Damaged) => {
                 // Nothing of it can be trusted, not even its place: its range stays lost.
-                self.counts.damaged += 1;
-                self.counts.truncated += u64::from(p.is_truncated());
+                self.counts.count(Counted::DamagedKeyed {
+                    truncated: p.is_truncated(),
+                });
                 return Ok(());
             }
             Some(Verdict::Unkeyed) => {
-                self.counts.unauthenticated += 1;
+                self.counts.count(Counted::Unauthenticated);
                 return Ok(());
             }
         };
@@ -478,7 +490,9 @@ impl<O: Output> Reassembler<O> {
     }
 
     fn drop_held(&mut self, held: Vec<Held>) {
-        self.counts.foreign += held.len() as u64;
+        self.counts.count(Counted::Foreign {
+            packets: held.len() as u64,
+        });
         self.pool.extend(held.into_iter().map(|h| h.payload));
     }
 
@@ -486,7 +500,7 @@ impl<O: Output> Reassembler<O> {
     /// (`plain` as for [`Reassembler::accept_data`]; a packet held is deciphered when placed).
     fn other_transfer(&mut self, p: &Packet, plain: Option<&[u8]>) -> Result<(), ReassembleError> {
         if self.tracker.ignores(p.header.transfer_id) {
-            self.counts.foreign += 1;
+            self.counts.count(Counted::Foreign { packets: 1 });
             return Ok(());
         }
         let mut dropped = Vec::new();
@@ -543,7 +557,7 @@ impl<O: Output> Reassembler<O> {
             .expect("placing happens only while a transfer is current")
             .place(opened.as_ref().unwrap_or(p), &mut cx);
         self.deciphered = deciphered;
-        placed?;
+        self.counts.count(Counted::Placed(placed?));
         self.place_recovered()?;
         let due = self
             .snapshots
@@ -567,10 +581,10 @@ impl<O: Output> Reassembler<O> {
     }
 
     fn start_transfer(&mut self, id: u16) -> Result<(), ReassembleError> {
-        self.counts.transfers += 1;
+        self.counts.count(Counted::Transfer);
         self.fec.reset(id);
         self.fountain.reset(id);
-        let mut t = Transfer::new(id, self.next_base, self.sink.damage.totals());
+        let mut t = Transfer::new(id, self.next_base, self.sink.damage.totals(), self.now);
         t.lend(self.lent.clone());
         self.current = Some(t);
         if let Some(rs) = &mut self.resume {
@@ -657,12 +671,12 @@ impl<O: Output> Reassembler<O> {
             None
         };
         let Some(d) = parsed else {
-            self.counts.bad_descriptors += 1;
+            self.counts.count(Counted::BadDescriptor);
             return Ok(());
         };
         let id = p.header.transfer_id;
         if self.tracker.ignores(id) {
-            self.counts.foreign += 1;
+            self.counts.count(Counted::Foreign { packets: 1 });
             return Ok(());
         }
         if let Some(rs) = &self.resume {
@@ -714,12 +728,15 @@ impl<O: Output> Reassembler<O> {
         self.place_held(held)
     }
 
-    /// Live mode: fill a gap that has held up later packets for too long.
-    pub fn tick(&mut self) -> Result<(), ReassembleError> {
+    /// Live mode: it is `now` (the driver's clock, as for [`Reassembler::accept`]); fill a
+    /// gap that has held up later packets since [`Reassembler::poll_timeout`] or before.
+    pub fn handle_timeout(&mut self, now: Duration) -> Result<(), ReassembleError> {
+        self.now = self.now.max(now);
         let Some(latency) = self.settings.live_latency else {
             return Ok(());
         };
-        let due = |t: &Transfer| t.waiting_since().is_some_and(|s| s.elapsed() >= latency);
+        let now = self.now;
+        let due = |t: &Transfer| t.waiting_since().is_some_and(|s| now >= s + latency);
         if self.current.as_ref().is_some_and(due) {
             // Before giving up on a gap, rebuild what parity already can.
             self.fec.flush();
@@ -732,11 +749,12 @@ impl<O: Output> Reassembler<O> {
         Ok(())
     }
 
-    /// How long until `tick` may have work, for a reader waiting on input.
-    pub fn next_tick_in(&self) -> Option<Duration> {
+    /// When (the driver's clock) [`Reassembler::handle_timeout`] next has work, if ever
+    /// without more input: a reader waits for input until then. Live mode only.
+    pub fn poll_timeout(&self) -> Option<Duration> {
         let latency = self.settings.live_latency?;
         let since = self.current.as_ref()?.waiting_since()?;
-        Some(latency.saturating_sub(since.elapsed()))
+        Some(since + latency)
     }
 
     /// The input ended: settle everything and return the report. A stop request while

@@ -12,8 +12,9 @@
 //!
 //! A transfer of which nothing arrived is not expected (the receiver cannot know it), and
 //! a forged copy of a first packet is not sent (after completion it is, by the rules, a
-//! new run of the sender with the same id). Not yet covered: interleaved senders, keys,
-//! descriptors and carousel descriptors.
+//! new run of the sender with the same id). The transfers may carry FEC (4+1), descriptors
+//! (with their copy of the head), an interleaved order and a key (forged copies are then
+//! rejected, damaged packets lost). Not yet covered: encryption, carousel descriptors.
 
 use super::damage::{Collect, DamageMap, RangeKind};
 use super::output::MemoryOutput;
@@ -21,9 +22,14 @@ use super::*;
 use crate::fec::Scheme;
 use crate::framing;
 use crate::packetize::{packetize_slice, Settings as PacketSettings};
-use crate::wire::{Header, HEADER_LEN};
+use crate::wire::{Header, HEADER_LEN, SALT_LEN, TRAILER_LEN};
 use proptest::prelude::*;
 use std::rc::Rc;
+
+/// The key of keyed cases.
+fn key() -> crate::wire::auth::Key {
+    crate::wire::auth::Key::from_secret(b"the model test's key").expect("a key long enough")
+}
 
 /// What the channel does to one packet.
 #[derive(Debug, Clone, Copy)]
@@ -51,15 +57,30 @@ fn fate() -> impl Strategy<Value = Fate> {
 }
 
 /// The packets of `data` as transfer `id`, each its own vector.
-fn send(data: &[u8], id: u16, payload_len: usize, fec: bool) -> Vec<Vec<u8>> {
+fn send(data: &[u8], id: u16, case: &Case) -> Vec<Vec<u8>> {
     let settings = PacketSettings {
-        payload_len,
+        payload_len: case.payload_len,
         transfer_id: id,
         bytes_per_sec: None,
-        describe: None,
-        fec: fec.then(|| Scheme::new(4, 1).expect("4+1 is a scheme")),
-        sign: None,
-        interleave: None,
+        // A descriptor first, after every 3 data packets and after the last: its length
+        // and its copy of the head (which restores the head's lost bytes).
+        describe: case.describe.then(|| crate::packetize::Describe {
+            every: 3,
+            name: String::new(),
+            media_type: None,
+        }),
+        fec: case
+            .fec
+            .then(|| Scheme::new(4, 1).expect("4+1 is a scheme")),
+        // Every packet authenticated: the receiver has the key.
+        sign: case
+            .keyed
+            .then(|| crate::wire::auth::Signer::new(key(), [7; SALT_LEN])),
+        // Spans of 5 data packets sent out of order (the descriptor says so, and the
+        // receiver's window holds a span).
+        interleave: case
+            .interleave
+            .then_some(crate::packetize::Interleave::Packets(5)),
     };
     let mut stream = vec![];
     packetize_slice(data, &mut stream, &settings, &mut |_| {}).unwrap();
@@ -78,6 +99,9 @@ struct Case {
     sizes: Vec<usize>,
     payload_len: usize,
     fec: bool,
+    describe: bool,
+    interleave: bool,
+    keyed: bool,
     passes: usize,
     fates: Vec<Fate>,
     /// Per packet: how far it is moved later (0: not).
@@ -89,21 +113,34 @@ fn case() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec(0usize..400, 1..3),
         prop_oneof![Just(7usize), Just(10), Just(32)],
-        any::<bool>(),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
         1usize..3,
         prop::collection::vec(fate(), 200),
         prop::collection::vec(prop_oneof![6 => Just(0u8), 1 => 1u8..6], 200),
         any::<bool>(),
     )
         .prop_map(
-            |(sizes, payload_len, fec, passes, fates, delays, seekable)| Case {
+            |(
                 sizes,
                 payload_len,
-                fec,
+                (fec, describe, interleave, keyed),
                 passes,
                 fates,
                 delays,
                 seekable,
+            )| {
+                Case {
+                    sizes,
+                    payload_len,
+                    fec,
+                    describe,
+                    interleave,
+                    keyed,
+                    passes,
+                    fates,
+                    delays,
+                    seekable,
+                }
             },
         )
 }
@@ -119,10 +156,15 @@ fn source(len: usize, seed: usize) -> Vec<u8> {
 }
 
 /// One transfer's part of the channel: its packets through the fates, reordered within it.
-/// Returns the stream part and the (offset, payload) of every data packet arriving intact.
+/// Returns the stream part and the (offset, payload) of every data packet arriving intact;
+/// `noticed` is set when a data packet arrived that makes the transfer known to the
+/// receiver (with a key, not a damaged one: nothing of it is taken); `hinted` when only
+/// another packet of it did (a descriptor, parity), which makes the transfer known or not
+/// depending on what else is under way.
 fn channel(
     packets: &[Vec<u8>],
     case: &Case,
+    (noticed, hinted): (&mut bool, &mut bool),
     counter: &mut usize,
     arrived: &mut Vec<(u64, Vec<u8>)>,
     forgeries: &mut Vec<Vec<u8>>,
@@ -133,17 +175,27 @@ fn channel(
         *counter += 1;
         let h = Header::parse(p).unwrap();
         let payload = &p[HEADER_LEN..];
+        // What a keyed packet carries of the data: its payload without the trailer.
+        let data_of = |payload: &[u8]| match case.keyed {
+            true => payload[..payload.len() - TRAILER_LEN].to_vec(),
+            false => payload.to_vec(),
+        };
         let slot = out.len() + usize::from(case.delays[i]);
         let data = h.kind == crate::wire::Kind::Data;
+        let mut notice = |damaged: bool| match data {
+            true => *noticed |= !(damaged && case.keyed),
+            false => *hinted = true,
+        };
         match case.fates[i] {
             Fate::Drop => {}
             Fate::Keep | Fate::Forge | Fate::Duplicate => {
+                notice(false);
                 out.push((slot, p.clone()));
                 if matches!(case.fates[i], Fate::Duplicate) {
                     out.push((slot + 1, p.clone()));
                 }
                 if data {
-                    arrived.push((h.offset, payload.to_vec()));
+                    arrived.push((h.offset, data_of(payload)));
                 }
                 // (A forged first packet after the transfer completed is, by the rules, a
                 // new run of the sender with the same id: not a conflict. Not forged.)
@@ -165,11 +217,13 @@ fn channel(
                     cut.truncate(cut.len().saturating_sub(1).max(HEADER_LEN));
                 }
                 if cut.len() < p.len() {
+                    notice(true);
                     out.push((slot, cut));
                 } else if data {
                     // An empty payload cannot be cut: it arrives whole.
+                    notice(false);
                     out.push((slot, p.clone()));
-                    arrived.push((h.offset, payload.to_vec()));
+                    arrived.push((h.offset, data_of(payload)));
                 }
             }
             Fate::Flip(bit) => {
@@ -179,6 +233,7 @@ fn channel(
                 }
                 let at = HEADER_LEN + usize::from(bit) % (payload.len() * 8) / 8;
                 bad[at] ^= 1 << (bit % 8);
+                notice(true);
                 out.push((slot, bad));
             }
         }
@@ -198,26 +253,32 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let mut arrived: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut all_arrived = true;
     let mut forged = false;
+    let mut uncertain = false;
     let mut counter = 0;
     let mut base = 0u64;
     let mut want: Vec<u8> = Vec::new();
     let mut seen = 0;
     for (i, data) in sources.iter().enumerate() {
-        let packets = send(data, 100 + i as u16, case.payload_len, case.fec);
+        let packets = send(data, 100 + i as u16, case);
         let mut mine = Vec::new();
         let mut forgeries = Vec::new();
-        let before = stream.len();
+        let (mut noticed, mut hinted) = (false, false);
         for _ in 0..case.passes {
             stream.extend(channel(
                 &packets,
                 case,
+                (&mut noticed, &mut hinted),
                 &mut counter,
                 &mut mine,
                 &mut forgeries,
             ));
         }
         // A transfer of which nothing arrived cannot be known to the receiver.
-        if stream.len() > before {
+        // Known only by its descriptor or parity: the receiver may or may not take it up
+        // (it does when no other transfer is under way); what the output holds is then
+        // not checked against the model.
+        uncertain |= hinted && !noticed;
+        if noticed {
             want.extend_from_slice(data);
             seen += 1;
         } else {
@@ -235,7 +296,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         offsets.dedup();
         all_arrived &= offsets.len() == data_packets;
         arrived.extend(mine.into_iter().map(|(o, p)| (base + o, p)));
-        if stream.len() > before {
+        if noticed {
             base += data.len() as u64;
         }
     }
@@ -244,8 +305,12 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         bytes: vec![],
         seekable: case.seekable,
     };
+    let settings = Settings {
+        key: case.keyed.then(key),
+        ..Settings::default()
+    };
     let mut r = Reassembler::new(
-        Settings::default(),
+        settings,
         out,
         DamageMap::new(Some(Box::new(ranges.clone()))),
     );
@@ -253,6 +318,11 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     run_slice(Rc::new(flat), &mut r, &mut |_| {}).unwrap();
     let (report, out) = r.finish().unwrap();
     let got = out.bytes;
+    let c = &report.counts;
+    prop_assert!(c.truncated <= c.damaged + c.header_only);
+    if uncertain {
+        return Ok(());
+    }
     if report.intact() {
         prop_assert!(got == want, "intact, yet the output differs");
     }
@@ -282,8 +352,6 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         prop_assert!(report.intact(), "everything arrived, not called intact");
         prop_assert!(got == want);
     }
-    let c = &report.counts;
-    prop_assert!(c.truncated <= c.damaged + c.header_only);
     Ok(())
 }
 

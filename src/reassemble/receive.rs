@@ -373,17 +373,17 @@ impl Reception {
         let mut settings = plan.settings.clone();
         // An indexed JPEG is rebuilt at the end: it must be known before anything is
         // written (resuming and snapshots take the transfer's bytes as they are).
-        let (input, first) = jpeg_output::detect(
+        let (input, indexed) = jpeg_output::detect(
             input,
             settings.transfer_id,
             settings.key.as_ref(),
             feed.live_fd,
+            &settings.limits,
         )
         .map_err(ReceiveError::Write)?;
-        let jpeg = first
-            .filter(jpeg_output::is_indexed_jpeg)
-            .filter(|_| settings.resume.is_none() && settings.snapshot_every.is_none());
-        if let Some(d) = jpeg {
+        let jpeg =
+            indexed.filter(|_| settings.resume.is_none() && settings.snapshot_every.is_none());
+        if let Some(payload_len) = jpeg {
             // A damaged payload would decode to garbage: it is lost, and concealed.
             settings.damaged = super::DamagedPolicy::Fill;
             let temp = jpeg_output::temp_file().map_err(ReceiveError::Write)?;
@@ -397,8 +397,9 @@ impl Reception {
                 None => pio::stdout_file().map_err(ReceiveError::Stdout)?,
             };
             let mut out =
-                JpegOutput::new(temp, d.payload_len, BufWriter::with_capacity(1 << 20, dest))
-                    .map_err(ReceiveError::Write)?;
+                JpegOutput::new(temp, payload_len, BufWriter::with_capacity(1 << 20, dest))
+                    .map_err(ReceiveError::Write)?
+                    .with_max_transfer(settings.limits.jpeg_transfer_bytes);
             if plan.conceal {
                 out = out.as_picture();
             }

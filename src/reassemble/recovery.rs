@@ -10,7 +10,7 @@
 
 use super::output::Output;
 use super::packet::Packet;
-use super::{ReassembleError, Reassembler};
+use super::{Counted, ReassembleError, Reassembler};
 use crate::fec::ParityTaken;
 
 impl<O: Output> Reassembler<O> {
@@ -31,11 +31,11 @@ impl<O: Output> Reassembler<O> {
                 self.next_transfer(id)?
             }
             _ => {
-                self.counts.foreign += 1;
+                self.counts.count(Counted::Foreign { packets: 1 });
                 return Ok(());
             }
         }
-        self.counts.parity += 1;
+        self.counts.count(Counted::Parity);
         if let Some(info) = p.header.parity.filter(|_| p.is_intact()) {
             // What its group fields claim counts against the size limit, as a data
             // packet's offset does (issue 35.1).
@@ -50,7 +50,7 @@ impl<O: Output> Reassembler<O> {
         if self.fec.parity(&p.header, p.payload, p.is_intact()) == ParityTaken::Conflict {
             // Two parity packets for one slot: as for two data packets for one range, the
             // result is never "intact" (a rebuild may have used the wrong one).
-            self.counts.conflicting += 1;
+            self.counts.count(Counted::ConflictingParity);
         }
         self.place_recovered()
     }
@@ -63,11 +63,11 @@ impl<O: Output> Reassembler<O> {
             Some(t) if t.id == id => {}
             None if !self.tracker.ignores(id) => self.start_transfer(id)?,
             _ => {
-                self.counts.foreign += 1;
+                self.counts.count(Counted::Foreign { packets: 1 });
                 return Ok(());
             }
         }
-        self.counts.repair += 1;
+        self.counts.count(Counted::Repair);
         self.fountain
             .repair(&p.header, p.payload, p.is_intact())
             .map_err(super::fountain_error)?;
@@ -76,14 +76,20 @@ impl<O: Output> Reassembler<O> {
 
     /// Place every packet the decoder has rebuilt, then deliver what waited for them.
     pub(super) fn place_recovered(&mut self) -> Result<(), ReassembleError> {
-        while let Some(r) = self
+        while let Some(mut r) = self
             .fountain
             .take_recovered()
             .map_err(super::fountain_error)?
         {
+            // Decoded from ciphertexts, as parity rebuilds (below).
+            if let Some(v) = &mut self.verifier {
+                v.decipher(&r.header, &mut r.payload);
+            }
             let (t, mut cx) = self.ctx();
             if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
-                t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
+                let placed =
+                    t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
+                self.counts.count(Counted::Placed(placed));
             }
             self.fountain.recycle(r.payload);
         }
@@ -94,7 +100,9 @@ impl<O: Output> Reassembler<O> {
             }
             let (t, mut cx) = self.ctx();
             if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
-                t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
+                let placed =
+                    t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
+                self.counts.count(Counted::Placed(placed));
             }
             self.fec.recycle(r.payload);
         }

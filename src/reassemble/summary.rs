@@ -2,6 +2,7 @@
 //! report that decides the exit status (`-v`, `--report`).
 
 use super::damage::DamageTotals;
+use super::packet::Integrity;
 use crate::descriptor::{Descriptor, MediaType};
 
 /// Packet and byte counts over the whole input.
@@ -67,7 +68,198 @@ pub struct Counts {
     pub header_only: u64,
 }
 
+/// What became of one data packet of the followed transfer: what
+/// `Transfer::place` returns, counted by [`Counts::count`] alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// New: written at the frontier, or waiting ahead of it in the window; `reordered`
+    /// when a packet with a later offset came before it.
+    Delivered {
+        integrity: Integrity,
+        reordered: bool,
+    },
+    /// New, damaged, and treated as lost ([`super::DamagedPolicy::Fill`]): not written.
+    Dropped { integrity: Integrity },
+    /// Only its header arrived: it told the length, its range stays lost.
+    HeaderOnly,
+    /// Its range was already placed (or waits in the window) with these bytes;
+    /// `reordered` as for `Late`.
+    Duplicate { reordered: bool },
+    /// Intact, but its range was already placed with other bytes: not written.
+    Conflict,
+    /// Its length contradicts the transfer's: not taken.
+    Foreign,
+    /// It came after its range was settled as lost. `repaired`: the output took it, with
+    /// this integrity, repairing that many lost packet slots. `reordered` when it was
+    /// first taken as new and the window settled its range to make room.
+    Late {
+        repaired: Option<(Integrity, u64)>,
+        reordered: bool,
+    },
+    /// Rebuilt from parity (or a fountain's repair), repairing that many packet slots
+    /// settled as lost.
+    Rebuilt { repaired_slots: u64 },
+    /// Rebuilt, but not needed: its range arrived after all, or a stream cannot take it
+    /// back any more (then counted late).
+    Unneeded { late: bool },
+}
+
+/// Every fact the counts are made of: a packet placed, and what happened to packets and
+/// ranges around that. [`Counts::count`] is the one place that turns them into counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Placed(Placed),
+    /// `bytes` of input that were not packets.
+    Garbage {
+        bytes: u64,
+    },
+    /// Without a key, a keyed packet (ignored).
+    Keyed {
+        encrypted: bool,
+    },
+    /// With a key, a packet whose tag held (opened, when `encrypted`).
+    Authentic {
+        encrypted: bool,
+    },
+    /// With a key, a packet whose tag failed.
+    Rejected,
+    /// With a key, a keyed packet whose CRC failed: nothing of it is trusted.
+    DamagedKeyed {
+        truncated: bool,
+    },
+    /// With a key, a packet without a tag.
+    Unauthenticated,
+    /// Packets of a transfer not followed (or dropped from the tracker's hold).
+    Foreign {
+        packets: u64,
+    },
+    /// Two parity packets for one slot.
+    ConflictingParity,
+    /// A parity or fountain repair packet of the followed transfer.
+    Parity,
+    Repair,
+    /// A transfer started.
+    Transfer,
+    /// A descriptor used, one damaged or malformed, one contradicting what is known.
+    Descriptor,
+    BadDescriptor,
+    ConflictingDescriptor,
+    /// Packet slots settled as lost (filled).
+    Lost {
+        slots: u64,
+    },
+    /// Packet slots settled as lost that were repaired after all.
+    Repaired {
+        slots: u64,
+    },
+    /// Bytes restored from a descriptor's copy of the head; and made damaged again, the
+    /// head being disputed (`final_already`: the damage map could no longer take them
+    /// back as open, so they count as a conflict).
+    Restored {
+        bytes: u64,
+    },
+    Unrestored {
+        bytes: u64,
+        final_already: bool,
+    },
+}
+
 impl Counts {
+    /// Count one fact: the only place counts change.
+    pub fn count(&mut self, c: Counted) {
+        match c {
+            Counted::Placed(p) => self.placed(p),
+            Counted::Garbage { bytes } => self.garbage_bytes += bytes,
+            Counted::Keyed { encrypted } => {
+                self.keyed += 1;
+                self.encrypted += u64::from(encrypted);
+            }
+            Counted::Authentic { encrypted } => {
+                self.authentic += 1;
+                self.encrypted += u64::from(encrypted);
+            }
+            Counted::Rejected => self.rejected += 1,
+            Counted::DamagedKeyed { truncated } => {
+                self.damaged += 1;
+                self.truncated += u64::from(truncated);
+            }
+            Counted::Unauthenticated => self.unauthenticated += 1,
+            Counted::Foreign { packets } => self.foreign += packets,
+            Counted::ConflictingParity => self.conflicting += 1,
+            Counted::Parity => self.parity += 1,
+            Counted::Repair => self.repair += 1,
+            Counted::Transfer => self.transfers += 1,
+            Counted::Descriptor => self.descriptors += 1,
+            Counted::BadDescriptor => self.bad_descriptors += 1,
+            Counted::ConflictingDescriptor => self.conflicting_descriptors += 1,
+            Counted::Lost { slots } => self.lost += slots,
+            Counted::Repaired { slots } => self.lost = self.lost.saturating_sub(slots),
+            Counted::Restored { bytes } => self.restored_bytes += bytes,
+            Counted::Unrestored {
+                bytes,
+                final_already,
+            } => {
+                self.restored_bytes -= bytes;
+                self.conflicting += u64::from(final_already);
+            }
+        }
+    }
+
+    fn new_packet(&mut self, integrity: Integrity) {
+        match integrity {
+            Integrity::Intact => self.intact += 1,
+            Integrity::Damaged | Integrity::Truncated => {
+                self.damaged += 1;
+                self.truncated += u64::from(integrity == Integrity::Truncated);
+            }
+        }
+    }
+
+    fn placed(&mut self, p: Placed) {
+        match p {
+            Placed::Delivered {
+                integrity,
+                reordered,
+            } => {
+                self.new_packet(integrity);
+                self.reordered += u64::from(reordered);
+            }
+            Placed::Dropped { integrity } => self.new_packet(integrity),
+            Placed::HeaderOnly => {
+                self.header_only += 1;
+                self.truncated += 1;
+            }
+            Placed::Duplicate { reordered } => {
+                self.duplicate += 1;
+                self.reordered += u64::from(reordered);
+            }
+            Placed::Conflict => self.conflicting += 1,
+            Placed::Foreign => self.foreign += 1,
+            Placed::Late {
+                repaired,
+                reordered,
+            } => {
+                self.late += 1;
+                self.reordered += u64::from(reordered);
+                if let Some((integrity, slots)) = repaired {
+                    self.late_written += 1;
+                    self.lost = self.lost.saturating_sub(slots);
+                    match integrity {
+                        Integrity::Intact => self.intact += 1,
+                        // A late packet repairing a lost range is counted damaged only
+                        // (its range was counted lost, not truncated).
+                        Integrity::Damaged | Integrity::Truncated => self.damaged += 1,
+                    }
+                }
+            }
+            Placed::Rebuilt { repaired_slots } => {
+                self.recovered += 1;
+                self.lost = self.lost.saturating_sub(repaired_slots);
+            }
+            Placed::Unneeded { late } => self.late += u64::from(late),
+        }
+    }
+
     /// Packets of any kind found in the input.
     pub fn packets_found(&self) -> u64 {
         self.intact

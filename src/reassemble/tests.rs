@@ -293,9 +293,14 @@ fn live_mode_fills_a_stale_gap_without_waiting_for_the_window() {
     )
     .unwrap();
     assert_eq!(r.settled_bytes(), 10);
-    std::thread::sleep(Duration::from_millis(30));
-    r.tick().unwrap();
+    // The packets arrived at time zero (a slice arrives at once): the gap is due at 20 ms
+    // of the simulated clock, not before.
+    assert_eq!(r.poll_timeout(), Some(Duration::from_millis(20)));
+    r.handle_timeout(Duration::from_millis(19)).unwrap();
+    assert_eq!(r.settled_bytes(), 10, "not yet due");
+    r.handle_timeout(Duration::from_millis(20)).unwrap();
     assert_eq!(r.settled_bytes(), 40, "the gap at 10..20 was given up");
+    assert_eq!(r.poll_timeout(), None, "nothing waits");
 }
 
 #[test]

@@ -15,13 +15,17 @@ use super::fingerprints::{Fingerprints, Seen};
 use super::output::{LentInput, Output};
 use super::packet::{Integrity, Packet};
 use super::sink::Sink;
+use super::summary::{Counted, Placed};
 use super::window::Window;
 use super::{Counts, DamagedPolicy, ReassembleError, Settings};
 use crate::descriptor::Descriptor;
 use crate::image::DescribedImage;
-use std::time::Instant;
+use std::time::Duration;
 
+mod head;
 mod repair;
+
+use head::Head;
 
 /// How far behind the frontier a late packet is still recognised as late on a stream.
 /// Only damage ranges are kept for this span, not data, so it can be generous.
@@ -36,6 +40,9 @@ pub struct Ctx<'c, O: Output> {
     pub hold_damaged: bool,
     /// Least window, in packets, that FEC needs to rebuild a group.
     pub min_window: usize,
+    /// The time the driver gave with the packet or timeout being handled (see
+    /// [`super::Reassembler::accept`]).
+    pub now: Duration,
 }
 
 /// A transfer being reassembled.
@@ -49,7 +56,9 @@ pub struct Transfer {
     pub payload_len: u64,
     highest_end: u64,
     window: Window,
-    advanced_at: Instant,
+    /// When the frontier last moved (the driver's clock): live mode gives up on a gap
+    /// that held up later packets for longer than the latency.
+    advanced_at: Duration,
     pub descriptor: Option<Descriptor>,
     /// Length and CRC of the intact first data packet (offset 0): after the transfer is
     /// complete, a different one starts a new transfer with the same id.
@@ -62,24 +71,23 @@ pub struct Transfer {
     pub interleave_span: usize,
     /// Seeded from an earlier reception (see [`super::resume`]).
     pub resumed: bool,
-    /// Descriptors of this transfer disagree (with each other or with its data): which
-    /// head is the sender's is not known, so none is used from then on.
-    head_disputed: bool,
-    /// Ranges (transfer offsets) written from the descriptor's head, in order: made
-    /// damaged again if the head is disputed later. Within the head's 1024 bytes.
-    restored: Vec<std::ops::Range<u64>>,
+    /// The descriptor's copy of the first bytes, and what was restored from it.
+    head: Head,
 }
 
-/// The head a transfer may restore bytes from: none while descriptors disagree.
-fn head_of(descriptor: &Option<Descriptor>, disputed: bool) -> &[u8] {
-    match descriptor {
-        Some(d) if !disputed => &d.head,
-        _ => &[],
-    }
+/// How bytes restored from the head reach the output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FromHead {
+    /// Write them now, and count them restored (they settle at the frontier).
+    Settle,
+    /// They were written already (ahead of the frontier): count them restored now.
+    Written,
+    /// Write them over a damaged payload ahead of the frontier: counted when it settles.
+    Ahead,
 }
 
 impl Transfer {
-    pub fn new(id: u16, base: u64, damage_at_start: DamageTotals) -> Self {
+    pub fn new(id: u16, base: u64, damage_at_start: DamageTotals, now: Duration) -> Self {
         Transfer {
             id,
             base,
@@ -88,15 +96,14 @@ impl Transfer {
             payload_len: 0,
             highest_end: 0,
             window: Window::new(),
-            advanced_at: Instant::now(),
+            advanced_at: now,
             descriptor: None,
             first_packet: None,
             fingerprints: Fingerprints::default(),
             damage_at_start,
             interleave_span: 0,
             resumed: false,
-            head_disputed: false,
-            restored: Vec::new(),
+            head: Head::default(),
         }
     }
 
@@ -193,13 +200,19 @@ impl Transfer {
         out
     }
 
-    /// How long the oldest gap has held up later packets, when there is one.
-    pub fn waiting_since(&self) -> Option<Instant> {
+    /// Since when (the driver's clock) the oldest gap has held up later packets, when
+    /// there is one.
+    pub fn waiting_since(&self) -> Option<Duration> {
         (!self.window.is_empty()).then_some(self.advanced_at)
     }
 
-    /// Place one data packet of this transfer.
-    pub fn place<O: Output>(&mut self, p: &Packet, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
+    /// Place one data packet of this transfer, and say what became of it (the caller
+    /// counts that).
+    pub fn place<O: Output>(
+        &mut self,
+        p: &Packet,
+        cx: &mut Ctx<O>,
+    ) -> Result<Placed, ReassembleError> {
         let h = &p.header;
         self.payload_len = self.payload_len.max(u64::from(h.payload_len));
         // Re-evaluated as larger payloads appear, so the window's bytes stay bounded.
@@ -212,12 +225,9 @@ impl Transfer {
         );
         match self.extent.learn_from_data(p) {
             ExtentVerdict::Consistent => {}
-            ExtentVerdict::Untrusted => {
-                cx.counts.foreign += 1;
-                return Ok(());
-            }
+            ExtentVerdict::Untrusted => return Ok(Placed::Foreign),
             ExtentVerdict::OverridesDescriptor => {
-                cx.counts.conflicting_descriptors += 1;
+                cx.counts.count(Counted::ConflictingDescriptor);
                 self.dispute_head(cx);
             }
         }
@@ -230,9 +240,7 @@ impl Transfer {
         if p.is_truncated() && p.payload.is_empty() {
             // Only the header arrived: it told us the length; the range stays lost. It is
             // a packet found all the same.
-            cx.counts.header_only += 1;
-            cx.counts.truncated += 1;
-            return Ok(());
+            return Ok(Placed::HeaderOnly);
         }
         let (start, stated_end) = (p.start(), p.stated_end());
         if p.is_intact() {
@@ -240,52 +248,44 @@ impl Transfer {
                 self.first_packet = Some((h.payload_len, h.payload_crc));
             }
             if self.fingerprints.check(start, stated_end, h.payload_crc) == Seen::Conflict {
-                cx.counts.conflicting += 1;
-                return Ok(());
+                return Ok(Placed::Conflict);
             }
         }
         let empty_at_frontier = start == stated_end && start == self.frontier;
         if stated_end <= self.frontier && !empty_at_frontier {
-            return self.behind(p, cx);
+            return self.behind(p, false, cx);
         }
         if self.window.contains(start) {
             return self.duplicate_ahead(p, cx);
         }
-        match p.integrity {
-            Integrity::Intact => cx.counts.intact += 1,
-            Integrity::Damaged | Integrity::Truncated => {
-                cx.counts.damaged += 1;
-                cx.counts.truncated += u64::from(p.is_truncated());
-                if cx.settings.damaged == DamagedPolicy::Fill {
-                    return Ok(());
-                }
-            }
+        if !p.is_intact() && cx.settings.damaged == DamagedPolicy::Fill {
+            return Ok(Placed::Dropped {
+                integrity: p.integrity,
+            });
         }
-        cx.counts.reordered += u64::from(start < self.highest_end);
+        let reordered = start < self.highest_end;
+        let delivered = Placed::Delivered {
+            integrity: p.integrity,
+            reordered,
+        };
         self.highest_end = self.highest_end.max(stated_end);
         let writable = p.is_intact() || !cx.hold_damaged;
         if start <= self.frontier && self.window.is_empty() && writable {
             // The fast path: in order.
             self.deliver(start, stated_end, p.payload, p.integrity, p.input_pos, cx)?;
-            return self.after_advance(cx);
+            self.after_advance(cx)?;
+            return Ok(delivered);
         }
         while self.window.is_full() {
             self.settle_first_gap(cx)?;
             if stated_end <= self.frontier && !empty_at_frontier {
                 // Its range was just settled as lost: it repairs it, as a late packet.
-                // Counted once only: as it was counted above.
-                match p.integrity {
-                    Integrity::Intact => cx.counts.intact -= 1,
-                    _ => {
-                        cx.counts.damaged -= 1;
-                        cx.counts.truncated -= u64::from(p.is_truncated());
-                    }
-                }
-                return self.behind(p, cx);
+                return self.behind(p, reordered, cx);
             }
             if start <= self.frontier {
                 self.deliver(start, stated_end, p.payload, p.integrity, p.input_pos, cx)?;
-                return self.after_advance(cx);
+                self.after_advance(cx)?;
+                return Ok(delivered);
             }
         }
         // A seekable output takes the payload at its offset now; the window keeps its extent.
@@ -301,7 +301,7 @@ impl Transfer {
             through,
             p.input_pos,
         );
-        Ok(())
+        Ok(delivered)
     }
 
     /// Refuse a transfer that claims or reaches more than the size limit: `reached` is an
@@ -331,55 +331,69 @@ impl Transfer {
         cx.sink.write(self.base + start, data, p.input_pos)?;
         if !p.is_intact() {
             // Damaged bytes where the descriptor holds the true head: show the head.
-            let head = self.head();
-            let upto = (head.len() as u64).min(start + data.len() as u64);
-            if upto > start {
-                cx.sink
-                    .out
-                    .write_at(self.base + start, &head[start as usize..upto as usize])?;
-            }
+            let end = start + data.len() as u64;
+            self.from_head(start, end, FromHead::Ahead, cx)?;
         }
         Ok(())
     }
 
-    fn head(&self) -> &[u8] {
-        head_of(&self.descriptor, self.head_disputed)
+    /// Take what the descriptor's head covers of `from..to` (transfer offsets) from the
+    /// head, as `how` says; returns where that part ends (`from` when it covers nothing).
+    /// The one place bytes are restored from the head.
+    fn from_head<O: Output>(
+        &mut self,
+        from: u64,
+        to: u64,
+        how: FromHead,
+        cx: &mut Ctx<O>,
+    ) -> Result<u64, ReassembleError> {
+        let Some(r) = self.head.covers(from, to) else {
+            return Ok(from);
+        };
+        if how != FromHead::Written {
+            cx.sink
+                .out
+                .write_at(self.base + r.start, self.head.slice(&r))?;
+        }
+        if how != FromHead::Ahead {
+            self.note_restored(r.clone(), cx);
+        }
+        Ok(r.end)
     }
 
     /// Descriptors of this transfer disagreed: its head is not known.
     pub fn head_disputed(&self) -> bool {
-        self.head_disputed
+        self.head.is_disputed()
     }
 
-    /// Bytes `from..to` (transfer offsets) were written from the descriptor's head.
-    pub(super) fn note_restored<O: Output>(&mut self, from: u64, to: u64, cx: &mut Ctx<O>) {
-        cx.counts.restored_bytes += to - from;
+    /// Bytes `r` (transfer offsets) were written from the descriptor's head.
+    pub(super) fn note_restored<O: Output>(&mut self, r: std::ops::Range<u64>, cx: &mut Ctx<O>) {
+        cx.counts.count(Counted::Restored {
+            bytes: r.end - r.start,
+        });
         let base = self.base;
         cx.sink
             .damage
-            .note_repair(Repair::Restored, base + from, base + to);
-        match self.restored.last_mut() {
-            Some(last) if last.end == from => last.end = to,
-            _ => self.restored.push(from..to),
-        }
+            .note_repair(Repair::Restored, base + r.start, base + r.end);
+        self.head.restored(r);
     }
 
     /// Descriptors disagree: the head is not known. Use it no more, and make what was
     /// restored from it damaged (an intact packet for it still repairs it; until then the
     /// result is not intact on a descriptor's word).
     pub(super) fn dispute_head<O: Output>(&mut self, cx: &mut Ctx<O>) {
-        if self.head_disputed {
+        let Some(restored) = self.head.dispute() else {
             return;
-        }
-        self.head_disputed = true;
-        for r in std::mem::take(&mut self.restored) {
+        };
+        for r in restored {
             let (start, end) = (self.base + r.start, self.base + r.end);
-            cx.counts.restored_bytes -= r.end - r.start;
-            if !cx.sink.damage.record_damaged_open(start, end) {
-                // Already final in the damage map (the transfer moved far on meanwhile):
-                // still never intact.
-                cx.counts.conflicting += 1;
-            }
+            // Already final in the damage map (the transfer moved far on meanwhile): still
+            // never intact.
+            let final_already = !cx.sink.damage.record_damaged_open(start, end);
+            cx.counts.count(Counted::Unrestored {
+                bytes: r.end - r.start,
+                final_already,
+            });
         }
     }
 
@@ -388,8 +402,8 @@ impl Transfer {
         &mut self,
         p: &Packet,
         cx: &mut Ctx<O>,
-    ) -> Result<(), ReassembleError> {
-        cx.counts.duplicate += 1;
+    ) -> Result<Placed, ReassembleError> {
+        let duplicate = Placed::Duplicate { reordered: false };
         let base = self.base;
         let pending = self.window.get_mut(p.start()).expect("caller checked");
         let better = (p.is_intact() && !pending.is_intact())
@@ -398,10 +412,10 @@ impl Transfer {
                 && !pending.is_intact()
                 && pending.present < p.payload.len());
         if !better {
-            return Ok(());
+            return Ok(duplicate);
         }
         pending.replace(base + p.start(), p.payload, p.integrity, &mut cx.sink.out)?;
-        Ok(())
+        Ok(duplicate)
     }
 
     /// Settle a payload at the frontier (it may start before it: only the new part counts).
@@ -419,15 +433,7 @@ impl Transfer {
         let data_end = start + data.len() as u64;
         if integrity != Integrity::Intact {
             // Damaged bytes where the descriptor holds the true head: take the head.
-            let head = head_of(&self.descriptor, self.head_disputed);
-            let upto = (head.len() as u64).min(data_end);
-            if upto > from {
-                cx.sink
-                    .out
-                    .write_at(base + from, &head[from as usize..upto as usize])?;
-                self.note_restored(from, upto, cx);
-                from = upto;
-            }
+            from = self.from_head(from, data_end, FromHead::Settle, cx)?;
         }
         let skip = (from.max(start) - start) as usize;
         if skip < data.len() {
@@ -453,17 +459,9 @@ impl Transfer {
             return Ok(());
         }
         // What the descriptor's copy of the head covers is restored, not lost.
-        let head = head_of(&self.descriptor, self.head_disputed);
-        if self.frontier < head.len() as u64 {
-            let (from, upto) = (self.frontier as usize, head.len().min(to as usize));
-            cx.sink
-                .out
-                .write_at(self.base + from as u64, &head[from..upto])?;
-            self.note_restored(from as u64, upto as u64, cx);
-            self.frontier = upto as u64;
-            if self.frontier == to {
-                return Ok(());
-            }
+        self.frontier = self.from_head(self.frontier, to, FromHead::Settle, cx)?;
+        if self.frontier == to {
+            return Ok(());
         }
         let (base, from, grid) = (self.base, self.frontier, self.payload_len.max(1));
         // The pattern starts where the pixels start (after an image header the descriptor
@@ -476,7 +474,9 @@ impl Transfer {
         if !cx.sink.fill(base + from, base + to, base + origin)? {
             return Err(ReassembleError::Stopped);
         }
-        cx.counts.lost += to.div_ceil(grid) - from.div_ceil(grid);
+        cx.counts.count(Counted::Lost {
+            slots: to.div_ceil(grid) - from.div_ceil(grid),
+        });
         cx.sink
             .damage
             .record(RangeKind::Lost, base + from, base + to);
@@ -497,10 +497,7 @@ impl Transfer {
                 .expect("the window has a first entry");
             self.deliver_pending(start, pending, cx)?;
         }
-        if cx.settings.live_latency.is_some() {
-            // Only live mode asks how long a gap has waited: spare the clock otherwise.
-            self.advanced_at = Instant::now();
-        }
+        self.advanced_at = cx.now;
         let window_bytes = self.window.capacity() as u64 * self.payload_len.max(1);
         let horizon = (4 * window_bytes).max(LATE_HORIZON_BYTES);
         let settled = (self.base + self.frontier).saturating_sub(horizon);
@@ -551,13 +548,8 @@ impl Transfer {
         let data_end = start + present;
         let mut from = self.frontier.max(start);
         if integrity != Integrity::Intact {
-            let head_len = self.head().len() as u64;
-            let upto = head_len.min(data_end);
-            if upto > from {
-                // The head was written over it already (write_ahead); count it restored.
-                self.note_restored(from, upto, cx);
-                from = upto;
-            }
+            // The head was written over it already (write_ahead); count it restored.
+            from = self.from_head(from, data_end, FromHead::Written, cx)?;
             if data_end > from {
                 cx.sink
                     .damage

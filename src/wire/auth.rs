@@ -215,6 +215,19 @@ impl Signer {
         self.sealing.is_some()
     }
 
+    /// Encrypting: encipher `data` in place into the ciphertext the packet `header` places
+    /// carries (without its tag), what repair symbols are coded over; false, and `data`
+    /// untouched, when not encrypting.
+    pub fn encipher_untagged(&self, header: &Header, data: &mut [u8]) -> bool {
+        match &self.sealing {
+            Some((cipher, _)) => {
+                cipher.encipher_untagged(header, data);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Bytes of trailer after each packet's data.
     pub fn trailer_len(&self) -> usize {
         match self.sealing {

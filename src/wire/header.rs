@@ -7,8 +7,8 @@
 //! offset size field        meaning
 //!  0     2   magic         "pk" (0x70 0x6b), the sync pattern with the version byte
 //!  2     1   version       1
-//!  3     1   kind_flags    high nibble: kind (0 data, 3 parity, 2 descriptor; 1 retired;
-//!                          the kind + 8 when ENCRYPTED, KEYED packets only)
+//!  3     1   kind_flags    high nibble: kind (0 data, 3 parity, 2 descriptor, 4 repair;
+//!                          1 retired; the kind + 8 when ENCRYPTED, KEYED packets only)
 //!                          low nibble: flags (0x1 LAST, 0x2 TOTAL_KNOWN, 0x4 ODD on
 //!                          parity only, else zero; 0x8 KEYED)
 //!  4     2   payload_len   bytes of payload after the header, 0..=MAX_PAYLOAD (a keyed
@@ -522,10 +522,6 @@ impl RawHeader {
         let keyed = flags & FLAG_KEYED != 0;
         if encrypted && !keyed {
             return Err(WireError::EncryptedUnkeyed);
-        }
-        if encrypted && matches!(kind, Kind::Repair(_)) {
-            // --encrypt does not cover the fountain's repair packets (yet): never framed.
-            return Err(WireError::BadKind { found: code });
         }
         // Offsets and lengths count a keyed packet's data, not its trailer.
         let trailer_len = match (keyed, encrypted) {

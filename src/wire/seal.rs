@@ -15,22 +15,28 @@
 //!
 //! `header0` is the header as sent with `header_check` and `payload_crc` zero, as for a
 //! keyed packet ([`Header::tag_input`]). The nonce is the packet's place ([`nonce`]): kind
-//! code 0, 2 or 3 (without [`crate::wire::KIND_ENCRYPTED`]); index the parity index of a parity packet
-//! (later, a repair symbol's number), else 0; position the offset of a data or parity
-//! packet, a descriptor's number (`offset << 32 | seq`) for a descriptor.
+//! code 0, 2, 3 or 4 (without [`crate::wire::KIND_ENCRYPTED`]); index the parity index of a
+//! parity packet, a repair packet's `repair_index`, else 0; position the offset of a data
+//! or parity packet, a descriptor's number (`offset << 32 | seq`) for a descriptor, a
+//! repair packet's block number (its `seq`).
 //!
 //! Why the nonce is unique, not merely unlikely to repeat: the salt is 128 random bits
 //! drawn once per transfer, so two transfers get the same key only if they draw the same
 //! salt; within a transfer the sender never seals two different headers or data under one
 //! place: a data packet's bytes are those of its offset, a parity packet's follow from its
-//! group, and descriptors are numbered in 64 bits (the sender counts them, `seq` the low
-//! half, `offset` the high one). A carousel sends the same packet again, bit for bit, which
-//! repeats the nonce with the same input: the same ciphertext, nothing learnt.
+//! group, a repair symbol's from its block and number, and descriptors are numbered in 64
+//! bits (the sender counts them, `seq` the low half, `offset` the high one). A carousel
+//! sends the same packet again, bit for bit, and a fountain that has spent a block's
+//! symbol space starts again from symbol 0, the same symbol: either repeats the nonce with
+//! the same input, so the same ciphertext, nothing learnt.
 //!
-//! Parity is coded over ciphertexts, then enciphered like any payload, so a receiver
-//! rebuilds a lost packet's ciphertext before it deciphers it: [`TransferCipher::decipher`]
-//! runs GCM's counter mode alone, as the rebuilt packet has no tag of its own (it is a
-//! combination of packets whose tags held).
+//! Parity and repair symbols are coded over ciphertexts, then enciphered like any payload,
+//! so a receiver rebuilds a lost packet's ciphertext before it deciphers it:
+//! [`TransferCipher::decipher`] runs GCM's counter mode alone, as the rebuilt packet has no
+//! tag of its own (it is a combination of packets whose tags held). A sender codes repair
+//! symbols long after it sent the data packets, and enciphers their data again for it
+//! with [`TransferCipher::encipher_untagged`], the same counter mode: the ciphertext GCM
+//! gave, without the tag.
 //!
 //! Why AES-256-GCM, and ring's: on the development machine (AES-NI, VAES, PCLMULQDQ, no
 //! `-C target-cpu`), sealing 1 KiB payloads took, in CPU time, 5.5 GB/s with ring's
@@ -121,6 +127,13 @@ impl TransferCipher {
         let mut ctr = ctr::Ctr32BE::<aes::Aes256>::new(&self.key.into(), &iv.into());
         ctr.apply_keystream(data);
     }
+
+    /// Encipher `data` in place as [`TransferCipher::seal`] does, without making the tag:
+    /// the ciphertext a packet with wire header `header` carries, for a sender that codes
+    /// repair symbols over packets it sent earlier. (Counter mode is its own inverse.)
+    pub fn encipher_untagged(&self, header: &Header, data: &mut [u8]) {
+        self.decipher(header, data);
+    }
 }
 
 /// A packet's place, its nonce: kind code (1 byte), index (3 bytes), position (8 bytes),
@@ -133,8 +146,6 @@ pub fn nonce(h: &Header) -> [u8; NONCE_LEN] {
         }
         (Kind::Parity, None) => (3, 0, h.offset),
         (Kind::Descriptor, _) => (2, 0, h.offset << 32 | u64::from(h.seq)),
-        // Not sealed by this version (header parsing refuses an encrypted repair packet);
-        // its place would be the repair-symbol number in its block.
         (Kind::Repair(r), _) => (4, u32::from(r.repair_index), u64::from(h.seq)),
     };
     let mut n = [0; NONCE_LEN];
@@ -193,6 +204,19 @@ mod tests {
             nonce(&header(Kind::Descriptor, 5, 1)),
             [2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 5]
         );
+        // A repair packet's place: its symbol number and block number, whatever its offset
+        // (the transfer's length, the same in every repair packet).
+        let repair = |index, block| {
+            let r = crate::wire::RepairInfo {
+                repair_index: index,
+                block_size: 4,
+                odd: false,
+            };
+            nonce(&header(Kind::Repair(r), block, 10))
+        };
+        assert_eq!(repair(0x0102, 5), [4, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 5]);
+        assert_ne!(repair(1, 0), repair(0, 1));
+        assert!(!nonces.contains(&repair(1, 1)));
     }
 
     #[test]
@@ -209,6 +233,10 @@ mod tests {
         let mut rebuilt = buf;
         c.decipher(&h, &mut rebuilt);
         assert_eq!(rebuilt, data);
+        // And enciphering without the tag gives GCM's ciphertext (what repair is coded over).
+        let mut again = data;
+        c.encipher_untagged(&h, &mut again);
+        assert_eq!(again, buf);
         for bit in 0..(buf.len() + TAG_LEN) * 8 {
             let mut bad = sealed(&buf);
             bad[bit / 8] ^= 1 << (bit % 8);

@@ -334,6 +334,7 @@ const MODES: &[&[&str]] = &[
     &["--repeat", "2"],
     &["--interleave", "--fec", "4+2", "--repeat", "2"],
     &["--describe-every", "1"],
+    &["--fountain", "--repeat", "3"],
 ];
 
 /// For one way of keying (`keying`: `--key` alone or with `--encrypt`) and every mode: an
@@ -353,9 +354,10 @@ fn every_mode_keeps_out_forgeries_splices_and_replays(keying: &[&str]) {
         assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
         assert!(out.stdout == data, "{mode:?}: round trip");
 
-        // Loss: one data packet of each group of four (parity rebuilds it), or only the
-        // fourth one (its range is filled; the descriptors restore the first 1024 bytes).
-        let fec = mode.contains(&"--fec");
+        // Loss: one data packet of each group of four (parity or the fountain's repair
+        // rebuilds it), or only the fourth one (its range is filled; the descriptors
+        // restore the first 1024 bytes).
+        let fec = mode.contains(&"--fec") || mode.contains(&"--fountain");
         let lost: Vec<u8> = ours
             .iter()
             .filter(|p| {
@@ -436,11 +438,11 @@ fn a_known_plaintext_block_never_appears_on_the_wire() {
     for mode in MODES {
         let args = [&["--encrypt", "--name", name][..], mode].concat();
         let packets = keyed_packets(dir.path(), &data, &args);
-        // Kind codes 8, 10 and 11, which a receiver older than --encrypt does not know (it
-        // knows 0, 2 and 3): it finds no packets instead of taking ciphertext for data.
+        // Kind codes 8, 10, 11 and 12, which a receiver older than --encrypt does not know
+        // (it knows 0, 2, 3 and 4): it finds no packets instead of taking ciphertext for data.
         for p in &packets {
             assert!(
-                [8, 10, 11].contains(&(p[3] >> 4)),
+                [8, 10, 11, 12].contains(&(p[3] >> 4)),
                 "{mode:?}: kind {}",
                 p[3] >> 4
             );
@@ -607,19 +609,67 @@ fn encrypted_round_trips_from_a_pipe_in_every_mode() {
 }
 
 /// An oracle nobody here wrote: Python's `cryptography` (OpenSSL) opens every encrypted
-/// packet pktize sends, from the keys and nonce pktize(5) defines, and gets the data back.
+/// packet pktize sends, from the keys and nonce pktize(5) defines, and gets the data back;
+/// a fountain's repair packets open to the repair symbols of the data's ciphertexts.
 #[test]
 fn python_cryptography_opens_what_pktize_encrypts() {
-    use pktools::wire::seal::{nonce, CIPHER_CONTEXT};
-    use pktools::wire::{SEALED_SALT_LEN, SEALED_TRAILER_LEN};
     let dir = keys();
     let data = bytes(3_000, 26);
     let packets = keyed_packets(dir.path(), &data, &["--encrypt", "--fec", "2+1"]);
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let opened = opened_by_python(&packets);
+    let data_hex: String = packets
+        .iter()
+        .zip(&opened)
+        .filter(|(p, _)| header(p).kind == Kind::Data)
+        .map(|(_, o)| hex(o))
+        .collect();
+    assert_eq!(data_hex, hex(&data));
+
+    // A fountain: 3 data packets, one block, then repair symbols 0, 1, ...
+    let packets = keyed_packets(
+        dir.path(),
+        &data,
+        &["--encrypt", "--fountain", "--repeat", "3"],
+    );
+    let opened = opened_by_python(&packets);
+    let ciphertexts: Vec<&[u8]> = packets
+        .iter()
+        .filter(|p| header(p).kind == Kind::Data)
+        .map(|p| &p[HEADER_LEN..p.len() - pktools::wire::SEALED_TRAILER_LEN])
+        .collect();
+    assert_eq!(ciphertexts.len(), 3);
+    let mut encoder = pktools::fec::fountain::BlockEncoder::new(1000);
+    encoder.load(ciphertexts.into_iter());
+    let mut repairs = 0;
+    for (p, o) in packets.iter().zip(&opened) {
+        let h = header(p);
+        match h.kind {
+            Kind::Data => assert_eq!(o[..], data[h.offset as usize..][..o.len()]),
+            Kind::Repair(r) => {
+                assert_eq!(h.seq, 0);
+                let mut symbol = vec![0; 1000];
+                encoder.repair(r.repair_index.into(), &mut symbol);
+                assert!(*o == symbol, "repair symbol {}", r.repair_index);
+                repairs += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(repairs, 6);
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What Python's `cryptography` opens each of `packets` to, from the key `keys()` holds.
+fn opened_by_python(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    use pktools::wire::seal::{nonce, CIPHER_CONTEXT};
+    use pktools::wire::{SEALED_SALT_LEN, SEALED_TRAILER_LEN};
     let root = blake3::derive_key(CIPHER_CONTEXT, &bytes(32, 1));
     // One line per packet: key, nonce, header0, ciphertext || tag.
     let mut lines = String::new();
-    for p in &packets {
+    for p in packets {
         let h = header(p);
         let trailer = &p[p.len() - SEALED_TRAILER_LEN..];
         let salt: [u8; SEALED_SALT_LEN] = trailer[..SEALED_SALT_LEN].try_into().unwrap();
@@ -644,17 +694,126 @@ fn python_cryptography_opens_what_pktize_encrypts() {
         lines.as_bytes(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let opened: Vec<String> = String::from_utf8(out.stdout)
+    let opened: Vec<Vec<u8>> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .map(String::from)
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
+                .collect()
+        })
         .collect();
     assert_eq!(opened.len(), packets.len());
-    let data_hex: String = packets
-        .iter()
-        .zip(&opened)
-        .filter(|(p, _)| header(p).kind == Kind::Data)
-        .map(|(_, o)| o.clone())
-        .collect();
-    assert_eq!(data_hex, hex(&data));
+    opened
+}
+
+/// The datagrams `pktize --udp` sends to a socket of ours for `data`, with the key of
+/// `dir`, 1000-byte payloads and `args`: one packet each.
+fn udp_packets(dir: &Path, data: &[u8], args: &[&str]) -> Vec<Vec<u8>> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Room for the whole transfer, so that the kernel drops none of it.
+    if rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, 8 << 20).is_err() {
+        rustix::net::sockopt::set_socket_recv_buffer_size(&socket, 8 << 20).unwrap();
+    }
+    let to = socket.local_addr().unwrap().to_string();
+    let key = path(dir, "key");
+    let all = [&["--udp", &to, "--key", &key, "-s", "1000"], args].concat();
+    let sent = pktize(dir, data, &all);
+    assert!(sent.is_empty(), "--udp wrote to stdout");
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = vec![0; 1 << 16];
+    let mut datagrams = vec![];
+    while let Ok(n) = socket.recv(&mut buf) {
+        datagrams.push(buf[..n].to_vec());
+    }
+    datagrams
+}
+
+/// `unpktize --udp --key` given `datagrams` one by one from another socket: its output
+/// and report counts.
+fn unpktize_udp(dir: &Path, datagrams: &[Vec<u8>]) -> (std::process::Output, serde_json::Value) {
+    let _one = crate::netcat::one_at_a_time();
+    // A port that was free a moment ago; the receiver binds it.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let at = format!("127.0.0.1:{port}");
+    let (key, report) = (path(dir, "key"), path(dir, "report.json"));
+    let child = std::process::Command::new(crate::common::bin("unpktize"))
+        .args([
+            "--udp", &at, "--idle", "0.5", "--key", &key, "--report", &report,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::UdpSocket::bind(&at).is_ok() {
+        assert!(start.elapsed().as_secs() < 10, "no receiver on {at}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for d in datagrams {
+        // Once whole, a fountain's receiver may be gone before the last of them.
+        let _ = sender.send_to(d, &at);
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    let counts = serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| v["packets"].clone())
+        .unwrap_or_default();
+    (out, counts)
+}
+
+/// Over real UDP, sent by `pktize --udp` and received by `unpktize --udp`, keyed and
+/// encrypted, in order and as a fountain through loss: forgeries of every packet and the
+/// packets of another transfer with the same key and id, each beside ours, are rejected
+/// and never written.
+#[test]
+fn udp_transfers_keep_out_forgeries_splices_and_replays() {
+    let dir = keys();
+    let data = bytes(20_000, 27);
+    let theirs = bytes(20_000, 28);
+    for keying in [&[][..], &["--encrypt"]] {
+        for mode in [&[][..], &["--fountain", "--repeat", "3"]] {
+            let what = format!("{keying:?} {mode:?}");
+            let args = [keying, &["--id", "0x5252"], mode].concat();
+            let ours = udp_packets(dir.path(), &data, &args);
+            let other = udp_packets(dir.path(), &theirs, &args);
+            for p in ours.iter().chain(&other) {
+                assert_eq!(header(p).encrypted, !keying.is_empty(), "{what}");
+            }
+            let fountain = !mode.is_empty();
+            let mut stream = vec![];
+            let mut hostile = 0;
+            for (n, p) in ours.iter().enumerate() {
+                // The fountain's repair makes up for one data packet in four lost.
+                let h = header(p);
+                if fountain && h.kind == Kind::Data && h.seq % 4 == 1 {
+                    continue;
+                }
+                stream.push(forged(p, |_, payload| payload[5] ^= 0x20));
+                stream.push(p.clone());
+                stream.extend(other.get(n).cloned());
+                hostile += 1 + u64::from(n < other.len());
+            }
+            let (out, counts) = unpktize_udp(dir.path(), &stream);
+            assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(&out));
+            assert!(
+                out.stdout == data,
+                "{what}: forged or spliced bytes written"
+            );
+            let rejected = counts["rejected"].as_u64().unwrap_or(0);
+            if fountain {
+                // It stops once whole, before the last of them.
+                assert!(rejected > 0 && rejected <= hostile, "{what}: {counts}");
+                assert!(counts["recovered"].as_u64() > Some(0), "{what}: {counts}");
+            } else {
+                assert_eq!(rejected, hostile, "{what}: {counts}");
+            }
+        }
+    }
 }

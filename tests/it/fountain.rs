@@ -105,18 +105,32 @@ fn repair_packets_never_repeat_until_the_symbol_space_is_spent() {
 }
 
 #[test]
-fn a_keyed_fountain_completes_with_the_key() {
+fn a_keyed_or_encrypted_fountain_completes_with_the_key() {
     let (dir, f, data) = file_of(200_000, 4);
     let key = dir.path().join("key");
     std::fs::write(&key, bytes(32, 9)).unwrap();
     let (k, d) = (key.display(), dir.path().display());
-    let r = sh(&format!(
-        "pktize -s 500 --key {k} --fountain --repeat 4 {} | corrupt --loss 30% --seed 2 | \
-         unpktize --key {k} -o {d}/got",
-        f.display()
-    ));
-    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
-    assert!(std::fs::read(dir.path().join("got")).unwrap() == data);
+    for encrypt in ["", "--encrypt"] {
+        let r = sh(&format!(
+            "pktize -s 500 --key {k} {encrypt} --fountain --repeat 4 {} | \
+             corrupt --loss 30% --seed 2 | unpktize --key {k} -o {d}/got --report {d}/r.json",
+            f.display()
+        ));
+        assert_eq!(r.status.code(), Some(0), "{encrypt}: {}", stderr(&r));
+        assert!(
+            std::fs::read(dir.path().join("got")).unwrap() == data,
+            "{encrypt}"
+        );
+        // The loss was repaired by the fountain's packets, every one of them authentic.
+        let c = &report(&dir.path().join("r.json"))["packets"];
+        assert!(c["recovered"].as_u64() > Some(100), "{encrypt}: {c}");
+        assert_eq!(
+            c["encrypted"].as_u64() > Some(0),
+            !encrypt.is_empty(),
+            "{c}"
+        );
+        assert_eq!(c["rejected"], 0, "{encrypt}: {c}");
+    }
 }
 
 #[test]

@@ -246,3 +246,66 @@ fn conceal_writes_the_picture_as_ppm() {
     let db = psnr(d, "l.ppm", "ref.ppm");
     assert!(db > 24.0, "{db:.1} dB at 10% loss");
 }
+
+#[test]
+fn a_jpeg_whose_every_descriptor_was_lost_is_rebuilt_from_its_first_packet() {
+    require_tool("cjpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let original = jpeg(d, "a", "cjpeg -quality 60 $P/chelsea.ppm");
+    let stream = crate::common::sh(&format!("pktize {}/a.jpg", d.display())).stdout;
+    let packets = crate::common::split_packets(&stream);
+    let kind = |p: &[u8]| crate::common::header(p).kind;
+    let data: Vec<&Vec<u8>> = packets
+        .iter()
+        .filter(|p| kind(p) == pktools::wire::Kind::Data)
+        .collect();
+    assert!(data.len() > 4 && data.len() + 2 == packets.len());
+    // No descriptor at all: the first data packet (a sub-header, then SOI) says it is an
+    // indexed JPEG, from a pipe and from a file.
+    let all: Vec<u8> = data.iter().flat_map(|p| p.iter().copied()).collect();
+    let out = crate::common::run("unpktize", &[], &all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == original, "not the original bytes");
+    // And with a data packet lost: a JPEG, not the transfer's bytes.
+    let lossy: Vec<u8> = data
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != 2)
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    std::fs::write(d.join("l.pk"), &lossy).unwrap();
+    let out = run_in(d, "unpktize l.pk > b.jpg");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("MCUs lost and concealed"),
+        "{}",
+        stderr(&out)
+    );
+    let strict = run_in(d, "ffmpeg -v error -xerror -i b.jpg -f null - 2>&1");
+    assert!(strict.status.success() && strict.stdout.is_empty());
+}
+
+#[test]
+fn two_indexed_jpegs_back_to_back_are_never_called_intact() {
+    require_tool("cjpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = jpeg(d, "a", "cjpeg -quality 60 $P/chelsea.ppm");
+    jpeg(d, "b", "cjpeg -quality 60 $P/coffee.ppm");
+    // Both in one reception: not one JPEG, and said so (exit 1, not 0).
+    let out = run_in(d, "(pktize a.jpg; pktize b.jpg) | unpktize > ab.out");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not one indexed JPEG"),
+        "{}",
+        stderr(&out)
+    );
+    // One of them picked by its transfer id: that JPEG, byte for byte.
+    let out = run_in(
+        d,
+        "(pktize --id 0x0101 a.jpg; pktize --id 0x0202 b.jpg) | unpktize --id 0x0101 > a.out",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read(d.join("a.out")).unwrap() == a);
+}

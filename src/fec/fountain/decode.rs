@@ -3,14 +3,16 @@
 //! and once a block holds as many distinct symbols as it has data packets it is decoded
 //! and its missing data packets are handed back, as the parity decoder hands back its own.
 //!
-//! What it keeps in memory, whatever arrives: per block a count and a flag, one bit per
-//! data packet (which arrived intact), and while decoding one block, the block's symbols
-//! ([`super::BLOCK_BYTES`] and their tags), the rebuilt packets, and the crate's decoder at
-//! most [`DECODE_WORK_BYTES`] (a block whose symbols lie far apart in the symbol space is
-//! decoded in stripes of its symbols' bytes, which the code treats independently). Block
-//! `b` has `K` slots in the store, each a 4-byte tag (member `j`, or `2^16 + r` for repair
-//! symbol `r`) and the symbol, and after them one block's rebuilt packets: at most
-//! `(B + 1) * K * (S + 4)` bytes, about the transfer's length.
+//! What it keeps in memory, whatever arrives: per block a count, the highest repair
+//! symbol number held and a flag, one bit per data packet (which arrived intact), and
+//! while decoding one block, the crate's decoder at most [`DECODE_WORK_BYTES`] (a block
+//! whose symbols lie far apart in the symbol space is decoded in stripes of its symbols'
+//! bytes, which the code treats independently), one stripe of the rebuilt packets, and a
+//! run of the store's bytes ([`READ_BYTES`]: the store is read in runs, not per symbol).
+//! The crate's multiplication tables (8 MiB, once per process) come on top. Block `b` has
+//! `K` slots in the store, each a 4-byte tag (member `j`, or `2^16 + r` for repair symbol
+//! `r`) and the symbol, and after them one block's rebuilt packets, stripe by stripe: at
+//! most `(B + 1) * K * (S + 4)` bytes, about the transfer's length.
 //!
 //! It does not place bytes, read packets or choose where the store lives.
 
@@ -21,10 +23,13 @@ use reed_solomon_simd::engine::DefaultEngine;
 use reed_solomon_simd::rate::{LowRateDecoder, RateDecoder};
 use std::collections::VecDeque;
 use std::io;
+use std::ops::Range;
 
 /// Most bytes of the crate decoder's work space: its symbols' whole index range, rounded
 /// up to a power of two, times the stripe of bytes decoded at once.
 pub const DECODE_WORK_BYTES: usize = 512 << 10;
+/// Bytes of the store read at once: a run of a block's slots, or of its rebuilt members.
+const READ_BYTES: usize = 256 << 10;
 /// Most data packets of a transfer the decoder follows (16 GiB at 1 KiB payloads): one bit
 /// of memory each, and a few bytes per block.
 pub const MAX_PACKETS: u64 = 1 << 24;
@@ -90,6 +95,9 @@ struct Block {
     held: u16,
     /// Of them, repair symbols (data packets never repeat: each is kept once).
     repair: u16,
+    /// The highest repair symbol number held, when `repair > 0`: the crate's decoder
+    /// spans the symbol numbers up to it.
+    max_repair: u16,
     /// Decoded, found whole, or given up: nothing more is taken.
     done: bool,
 }
@@ -114,12 +122,19 @@ pub struct Decoder {
     /// Rebuilt packets not yet taken: their place in the rebuilt area, and their seq.
     pending: VecDeque<(usize, u64)>,
     pool: Vec<Vec<u8>>,
-    /// One stripe of a block's symbols as read back, and one slot being written or moved.
-    slots: Vec<u8>,
+    /// A run of a block's slots as read back, and one slot being written or moved.
+    chunk: Vec<u8>,
     symbol: Vec<u8>,
-    /// One stripe of the rebuilt members of a block, and which members they are.
+    /// A block's tags while compacting it.
+    order: Vec<(u32, usize)>,
+    /// One stripe of the rebuilt members of a block, which members they are, and the
+    /// stripe they were rebuilt in.
     rebuilt: Vec<u8>,
     missing: Vec<usize>,
+    stripe: usize,
+    /// Rebuilt members read back whole for [`Decoder::take_recovered`], and which.
+    taken: Vec<u8>,
+    ready: Range<usize>,
     coder: Option<LowRateDecoder<DefaultEngine>>,
     /// Repair symbols whose block could not take them (a geometry the decoder refused).
     pub ignored: u64,
@@ -138,10 +153,14 @@ impl Decoder {
             open_store,
             pending: VecDeque::new(),
             pool: Vec::new(),
-            slots: Vec::new(),
+            chunk: Vec::new(),
             symbol: Vec::new(),
+            order: Vec::new(),
             rebuilt: Vec::new(),
             missing: Vec::new(),
+            stripe: 0,
+            taken: Vec::new(),
+            ready: 0..0,
             coder: None,
             ignored: 0,
             undecodable: 0,
@@ -256,7 +275,14 @@ impl Decoder {
         let a = self.active.as_mut().expect("still active");
         let block = &mut a.blocks[b as usize];
         block.held += 1;
-        block.repair += u16::from(tag >= REPAIR_TAG);
+        if let Some(r) = tag.checked_sub(REPAIR_TAG) {
+            block.max_repair = if block.repair == 0 {
+                r as u16
+            } else {
+                block.max_repair.max(r as u16)
+            };
+            block.repair += 1;
+        }
         if usize::from(block.held) >= g.block_len(b) {
             if block.repair == 0 {
                 // Every data packet arrived: nothing to rebuild, nothing to read back.
@@ -269,56 +295,22 @@ impl Decoder {
         Ok(())
     }
 
-    /// Block `b` holds `K_b` symbols: read their tags back; if some repeat, keep one of
-    /// each and wait for more; else rebuild its missing data packets into the store's
-    /// rebuilt area, for [`Decoder::take_recovered`].
+    /// Block `b` holds `K_b` symbols: rebuild its missing data packets into the store's
+    /// rebuilt area, for [`Decoder::take_recovered`]; if some symbols repeat, keep one of
+    /// each and wait for more.
     fn decode(&mut self, b: u64) -> Result<(), DecodeError> {
         let a = self.active.as_ref().expect("decoding only while active");
         let g = a.geometry;
         let k = g.block_len(b);
-        let slot_len = (TAG_LEN + g.symbol_len()) as u64;
-        let held = usize::from(a.blocks[b as usize].held);
-        let store = open_store(&mut self.store, self.open_store)?;
-        let mut order: Vec<(u32, usize)> = Vec::with_capacity(held);
-        for i in 0..held {
-            let mut tag = [0; TAG_LEN];
-            store.read_at(slot_pos(&g, b, i), &mut tag)?;
-            order.push((u32::from_be_bytes(tag), i));
-        }
-        // Distinct symbols, first of each: a duplicating channel, or a sender past its
-        // symbol space, may repeat one.
-        order.sort_unstable();
-        order.dedup_by_key(|(t, _)| *t);
-        if order.len() < k {
-            // Move the distinct ones to the front, in their order, and wait for more.
-            order.sort_unstable_by_key(|&(_, i)| i);
-            let mut slot = std::mem::take(&mut self.symbol);
-            slot.resize(slot_len as usize, 0);
-            for (to, &(_, from)) in order.iter().enumerate() {
-                if to != from {
-                    store.read_at(slot_pos(&g, b, from), &mut slot)?;
-                    store.write_at(slot_pos(&g, b, to), &slot)?;
-                }
-            }
-            self.symbol = slot;
-            let repair = order.iter().filter(|(t, _)| *t >= REPAIR_TAG).count();
-            let block = &mut self.active.as_mut().expect("still active").blocks[b as usize];
-            block.held = order.len() as u16;
-            block.repair = repair as u16;
-            return Ok(());
-        }
+        // The members that did not arrive: data packets are kept once each, so the other
+        // slots hold repair symbols, as many as are missing unless some repeat.
         self.missing.clear();
-        let mut present = order.iter().map(|(t, _)| *t as usize).peekable();
-        for j in 0..k {
-            if present.next_if_eq(&j).is_none() {
-                self.missing.push(j);
-            }
-        }
-        let max_r = order
-            .last()
-            .map_or(0, |(t, _)| t.saturating_sub(REPAIR_TAG) as usize);
-        match self.rebuild(&g, b, k, max_r + 1, &order) {
-            Ok(()) => {
+        self.missing
+            .extend((0..k).filter(|&j| !bit(&a.arrived, g.member_seq(b, j))));
+        let recovery_count = usize::from(a.blocks[b as usize].max_repair) + 1;
+        self.ready = 0..0;
+        match self.rebuild(&g, b, k, recovery_count) {
+            Ok(true) => {
                 self.pending.extend(
                     self.missing
                         .iter()
@@ -326,6 +318,8 @@ impl Decoder {
                         .map(|(m, &j)| (m, g.member_seq(b, j))),
                 );
             }
+            // A repeated symbol: fewer than K_b distinct ones.
+            Ok(false) => return self.compact(b),
             // Symbols the code cannot combine (a forged or inconsistent repair packet
             // that passed its CRC): the block's missing packets stay lost.
             Err(RebuildError::Code) => self.undecodable += 1,
@@ -337,31 +331,70 @@ impl Decoder {
         Ok(())
     }
 
-    /// Rebuild block `b`'s `missing` members into the rebuilt area from the `k` distinct
-    /// symbols `order` names, stripe by stripe of their bytes, so the crate's work space
-    /// stays within [`DECODE_WORK_BYTES`] and the symbols read at once within a stripe
-    /// each.
+    /// Block `b`'s slots hold a symbol more than once (a duplicating channel, or a sender
+    /// past its symbol space): keep the first of each, moved to the front in their order,
+    /// and wait for more. Rare, so read slot by slot.
+    fn compact(&mut self, b: u64) -> Result<(), DecodeError> {
+        let a = self.active.as_ref().expect("compacting only while active");
+        let g = a.geometry;
+        let slot_len = TAG_LEN + g.symbol_len();
+        let held = usize::from(a.blocks[b as usize].held);
+        let store = open_store(&mut self.store, self.open_store)?;
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        for i in 0..held {
+            let mut tag = [0; TAG_LEN];
+            store.read_at(slot_pos(&g, b, i), &mut tag)?;
+            order.push((u32::from_be_bytes(tag), i));
+        }
+        order.sort_unstable();
+        order.dedup_by_key(|(t, _)| *t);
+        order.sort_unstable_by_key(|&(_, i)| i);
+        let mut slot = std::mem::take(&mut self.symbol);
+        slot.resize(slot_len, 0);
+        for (to, &(_, from)) in order.iter().enumerate() {
+            if to != from {
+                store.read_at(slot_pos(&g, b, from), &mut slot)?;
+                store.write_at(slot_pos(&g, b, to), &slot)?;
+            }
+        }
+        self.symbol = slot;
+        let repair = order.iter().filter(|(t, _)| *t >= REPAIR_TAG).count();
+        let max_repair = order
+            .iter()
+            .map(|(t, _)| t.saturating_sub(REPAIR_TAG))
+            .max()
+            .unwrap_or(0);
+        let block = &mut self.active.as_mut().expect("still active").blocks[b as usize];
+        block.held = order.len() as u16;
+        block.repair = repair as u16;
+        block.max_repair = max_repair as u16;
+        self.order = order;
+        Ok(())
+    }
+
+    /// Rebuild block `b`'s `missing` members into the rebuilt area from its `k` slots,
+    /// stripe by stripe of their bytes, so the crate's work space stays within
+    /// [`DECODE_WORK_BYTES`]; each stripe reads the block's slots in runs of
+    /// [`READ_BYTES`] and writes its rebuilt bytes at once. False when a symbol repeats.
     fn rebuild(
         &mut self,
         g: &Geometry,
         b: u64,
         k: usize,
         recovery_count: usize,
-        order: &[(u32, usize)],
-    ) -> Result<(), RebuildError> {
+    ) -> Result<bool, RebuildError> {
         let s = g.symbol_len();
-        let work_count = (k.next_power_of_two() + recovery_count).next_power_of_two();
-        let stripe = (DECODE_WORK_BYTES / work_count / 64 * 64).clamp(64, s.next_multiple_of(64));
+        let slot_len = TAG_LEN + s;
+        let stripe = stripe_len(s, k, recovery_count);
+        let run = (READ_BYTES / slot_len).max(1);
+        self.chunk.resize(run.min(k) * slot_len, 0);
         let store = open_store(&mut self.store, self.open_store)?;
         let area = rebuilt_area(g);
+        let missing = self.missing.len();
         let mut start = 0;
         while start < s {
             let len = stripe.min(s - start);
-            self.slots.resize(order.len() * len, 0);
-            for (n, &(_, i)) in order.iter().enumerate() {
-                let at = slot_pos(g, b, i) + (TAG_LEN + start) as u64;
-                store.read_at(at, &mut self.slots[n * len..(n + 1) * len])?;
-            }
             let coder = match &mut self.coder {
                 Some(c) => {
                     c.reset(k, recovery_count, len)?;
@@ -375,16 +408,31 @@ impl Decoder {
                     None,
                 )?),
             };
-            for (n, &(t, _)) in order.iter().enumerate() {
-                let bytes = &self.slots[n * len..(n + 1) * len];
-                if t < REPAIR_TAG {
-                    coder.add_original_shard(t as usize, bytes)?;
-                } else {
-                    coder.add_recovery_shard((t - REPAIR_TAG) as usize, bytes)?;
+            let mut i = 0;
+            while i < k {
+                let n = run.min(k - i);
+                let chunk = &mut self.chunk[..n * slot_len];
+                store.read_at(slot_pos(g, b, i), chunk)?;
+                for slot in chunk.chunks_exact(slot_len) {
+                    let tag = u32::from_be_bytes(slot[..TAG_LEN].try_into().expect("a tag"));
+                    let bytes = &slot[TAG_LEN + start..TAG_LEN + start + len];
+                    let added = match tag.checked_sub(REPAIR_TAG) {
+                        None => coder.add_original_shard(tag as usize, bytes),
+                        Some(r) => coder.add_recovery_shard(r as usize, bytes),
+                    };
+                    match added {
+                        Ok(()) => {}
+                        Err(
+                            reed_solomon_simd::Error::DuplicateOriginalShardIndex { .. }
+                            | reed_solomon_simd::Error::DuplicateRecoveryShardIndex { .. },
+                        ) => return Ok(false),
+                        Err(e) => return Err(e.into()),
+                    }
                 }
+                i += n;
             }
             let result = coder.decode()?;
-            self.rebuilt.resize(self.missing.len() * len, 0);
+            self.rebuilt.resize(missing * len, 0);
             for (m, &j) in self.missing.iter().enumerate() {
                 let restored = result
                     .restored_original(j)
@@ -392,19 +440,18 @@ impl Decoder {
                 self.rebuilt[m * len..(m + 1) * len].copy_from_slice(restored);
             }
             drop(result);
-            for m in 0..self.missing.len() {
-                let at = area + (m * s + start) as u64;
-                store.write_at(at, &self.rebuilt[m * len..(m + 1) * len])?;
-            }
+            // Stripe-major: this stripe of every rebuilt member, back to back.
+            store.write_at(area + (start * missing) as u64, &self.rebuilt)?;
             start += len;
         }
-        Ok(())
+        self.stripe = stripe;
+        Ok(true)
     }
 
     /// The next rebuilt data packet, if any. Take them all before giving the decoder
     /// the next packet: the next block rebuilt reuses their place.
     pub fn take_recovered(&mut self) -> Result<Option<Recovered>, DecodeError> {
-        let Some((m, seq)) = self.pending.pop_front() else {
+        let Some(&(m, seq)) = self.pending.front() else {
             return Ok(None);
         };
         let g = self
@@ -412,11 +459,16 @@ impl Decoder {
             .as_ref()
             .expect("rebuilt packets only while active")
             .geometry;
+        let s = g.symbol_len();
+        if !self.ready.contains(&m) {
+            self.read_rebuilt(&g, m)?;
+        }
+        self.pending.pop_front();
         let len = g.data_len(seq);
         let mut payload = self.pool.pop().unwrap_or_default();
-        payload.resize(len, 0);
-        let at = rebuilt_area(&g) + (m * g.symbol_len()) as u64;
-        open_store(&mut self.store, self.open_store)?.read_at(at, &mut payload)?;
+        payload.clear();
+        let at = (m - self.ready.start) * s;
+        payload.extend_from_slice(&self.taken[at..at + len]);
         let header = Header {
             kind: Kind::Data,
             last: seq + 1 == g.packets,
@@ -431,6 +483,32 @@ impl Decoder {
             parity: None,
         };
         Ok(Some(Recovered { header, payload }))
+    }
+
+    /// Read rebuilt members `m..` (as many as [`READ_BYTES`] hold) back whole into
+    /// `taken`: one read per stripe.
+    fn read_rebuilt(&mut self, g: &Geometry, m: usize) -> Result<(), DecodeError> {
+        let s = g.symbol_len();
+        let total = self.missing.len();
+        let n = (READ_BYTES / s).clamp(1, total - m);
+        let store = open_store(&mut self.store, self.open_store)?;
+        let area = rebuilt_area(g);
+        self.taken.resize(n * s, 0);
+        let mut start = 0;
+        while start < s {
+            let len = self.stripe.min(s - start);
+            self.chunk.resize(n * len, 0);
+            store.read_at(
+                area + (start * total + m * len) as u64,
+                &mut self.chunk[..n * len],
+            )?;
+            for (i, part) in self.chunk[..n * len].chunks_exact(len).enumerate() {
+                self.taken[i * s + start..i * s + start + len].copy_from_slice(part);
+            }
+            start += len;
+        }
+        self.ready = m..m + n;
+        Ok(())
     }
 
     /// Give back a rebuilt packet's buffer.
@@ -458,6 +536,14 @@ impl From<reed_solomon_simd::Error> for RebuildError {
     fn from(_: reed_solomon_simd::Error) -> Self {
         RebuildError::Code
     }
+}
+
+/// The bytes of a symbol decoded at once for a block of `k` data packets whose repair
+/// symbols are numbered below `recovery_count`: the crate's work space spans their whole
+/// index range, so the wider that range, the narrower the stripe.
+pub(super) fn stripe_len(symbol_len: usize, k: usize, recovery_count: usize) -> usize {
+    let work_count = (k.next_power_of_two() + recovery_count).next_power_of_two();
+    (DECODE_WORK_BYTES / work_count / 64 * 64).clamp(64, symbol_len.next_multiple_of(64))
 }
 
 /// Where the rebuilt members of the block last decoded lie in the store: after every

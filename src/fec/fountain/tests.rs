@@ -263,3 +263,17 @@ fn a_repair_packet_of_another_geometry_is_ignored() {
     dec.repair(&other, sym, true).unwrap();
     assert_eq!(dec.ignored, 1);
 }
+
+#[test]
+fn a_late_joiner_decodes_in_stripes_and_takes_rebuilt_packets_in_runs() {
+    // Repair numbers in the thousands span a wide index range, so a block of 1 KiB
+    // symbols decodes in several stripes; 256 rebuilt members a block are more than one
+    // run of the store.
+    let data = bytes(7, 1024 * 512);
+    let sent = send(&data, 1024, 256, 2200);
+    let joined = sent.g.packets as usize + 2 * 1900;
+    let (out, used) = receive(&sent, |i| i < joined);
+    assert_eq!(out, data);
+    assert_eq!(used, Some(1900 * 2 + 256 * 2));
+    assert!(super::decode::stripe_len(1024, 256, 2156) < 1024);
+}

@@ -6,16 +6,18 @@ use super::super::damage::{RangeKind, Repair};
 use super::super::output::Output;
 use super::super::packet::{Integrity, Packet};
 use super::super::{DamagedPolicy, ReassembleError};
-use super::{Ctx, Transfer};
+use super::{Counted, Ctx, Placed, Transfer};
 use crate::descriptor::Descriptor;
 
 impl Transfer {
-    /// A packet for a range the frontier has passed.
+    /// A packet for a range the frontier has passed (`reordered` when it was first taken
+    /// as new, see [`Placed::Late`]).
     pub(super) fn behind<O: Output>(
         &mut self,
         p: &Packet,
+        reordered: bool,
         cx: &mut Ctx<O>,
-    ) -> Result<(), ReassembleError> {
+    ) -> Result<Placed, ReassembleError> {
         let (start, stated_end) = (p.start(), p.stated_end());
         let (abs_start, abs_end) = (self.base + start, self.base + stated_end);
         let writable = cx.sink.out.can_write_at(abs_start);
@@ -23,30 +25,28 @@ impl Transfer {
             p.is_intact() || (!p.is_truncated() && cx.settings.damaged == DamagedPolicy::Keep);
         let damage = &mut cx.sink.damage;
         if damage.is_lost(abs_start, abs_end) {
-            cx.counts.late += 1;
+            let mut repaired = None;
             if writable && usable {
                 cx.sink.out.write_at(abs_start, p.payload)?;
                 let damage = &mut cx.sink.damage;
                 damage.repair(abs_start, abs_end);
                 let grid = self.payload_len.max(1);
                 let slots = stated_end.div_ceil(grid) - start.div_ceil(grid);
-                cx.counts.lost = cx.counts.lost.saturating_sub(slots);
-                if p.is_intact() {
-                    cx.counts.intact += 1;
-                } else {
-                    cx.counts.damaged += 1;
+                if !p.is_intact() {
                     damage.record_inside(RangeKind::Damaged, abs_start, abs_end);
                 }
-                cx.counts.late_written += 1;
+                repaired = Some((p.integrity, slots));
             }
-            return Ok(());
+            return Ok(Placed::Late {
+                repaired,
+                reordered,
+            });
         }
-        cx.counts.duplicate += 1;
         if writable && p.is_intact() && damage.is_damaged(abs_start, abs_end) {
             cx.sink.out.write_at(abs_start, p.payload)?;
             cx.sink.damage.repair(abs_start, abs_end);
         }
-        Ok(())
+        Ok(Placed::Duplicate { reordered })
     }
 
     /// A packet rebuilt from parity: place it as an intact arrival counted as `recovered`,
@@ -55,22 +55,22 @@ impl Transfer {
         &mut self,
         p: &Packet,
         cx: &mut Ctx<O>,
-    ) -> Result<(), ReassembleError> {
+    ) -> Result<Placed, ReassembleError> {
         let (start, end) = (p.start(), p.stated_end());
         self.check_size(end, cx)?;
         let base = self.base;
 
         if let Some(pending) = self.window.get_mut(start) {
-            if !pending.is_intact() {
-                let out = &mut cx.sink.out;
-                pending.replace(base + start, p.payload, Integrity::Intact, out)?;
-                pending.stated_end = end;
-                cx.counts.recovered += 1;
-                cx.sink
-                    .damage
-                    .note_repair(Repair::Rebuilt, base + start, base + end);
+            if pending.is_intact() {
+                return Ok(Placed::Unneeded { late: false });
             }
-            return Ok(());
+            let out = &mut cx.sink.out;
+            pending.replace(base + start, p.payload, Integrity::Intact, out)?;
+            pending.stated_end = end;
+            cx.sink
+                .damage
+                .note_repair(Repair::Rebuilt, base + start, base + end);
+            return Ok(Placed::Rebuilt { repaired_slots: 0 });
         }
         let behind = end <= self.frontier && !(start == end && start == self.frontier);
         if behind {
@@ -78,40 +78,47 @@ impl Transfer {
             // Part of it may have been restored from a descriptor's head: it repairs the rest.
             let lost = cx.sink.damage.touches_lost(abs_start, abs_end);
             if !lost && !cx.sink.damage.is_damaged(abs_start, abs_end) {
-                return Ok(()); // it arrived after all
+                return Ok(Placed::Unneeded { late: false }); // it arrived after all
             }
             if !cx.sink.out.can_write_at(abs_start) {
-                cx.counts.late += 1;
-                return Ok(());
+                return Ok(Placed::Unneeded { late: true });
             }
             cx.sink.out.write_at(abs_start, p.payload)?;
             cx.sink.damage.repair(abs_start, abs_end);
-            if lost {
-                let grid = self.payload_len.max(1);
-                let slots = end.div_ceil(grid) - start.div_ceil(grid);
-                cx.counts.lost = cx.counts.lost.saturating_sub(slots);
-            }
-            cx.counts.recovered += 1;
+            let grid = self.payload_len.max(1);
+            let repaired_slots = if lost {
+                end.div_ceil(grid) - start.div_ceil(grid)
+            } else {
+                0
+            };
             cx.sink
                 .damage
                 .note_repair(Repair::Rebuilt, abs_start, abs_end);
-            return Ok(());
+            return Ok(Placed::Rebuilt { repaired_slots });
         }
         // Not received yet: place it like an intact arrival, but count it as recovered.
-        let (intact, reordered) = (cx.counts.intact, cx.counts.reordered);
-        let (late, late_written) = (cx.counts.late, cx.counts.late_written);
-        self.place(p, cx)?;
         // Placing may have settled its range as lost first, and repaired it as late.
-        (cx.counts.late, cx.counts.late_written) = (late, late_written);
-        if cx.counts.intact > intact {
-            cx.counts.recovered += 1;
+        let rebuilt = match self.place(p, cx)? {
+            Placed::Delivered {
+                integrity: Integrity::Intact,
+                ..
+            } => Placed::Rebuilt { repaired_slots: 0 },
+            Placed::Late {
+                repaired: Some((Integrity::Intact, slots)),
+                ..
+            } => Placed::Rebuilt {
+                repaired_slots: slots,
+            },
+            Placed::Late { .. } => Placed::Unneeded { late: false },
+            Placed::Duplicate { .. } => Placed::Duplicate { reordered: false },
+            other => return Ok(other),
+        };
+        if matches!(rebuilt, Placed::Rebuilt { .. }) {
             cx.sink
                 .damage
                 .note_repair(Repair::Rebuilt, base + start, base + end);
         }
-        cx.counts.intact = intact;
-        cx.counts.reordered = reordered;
-        Ok(())
+        Ok(rebuilt)
     }
 
     /// Use a descriptor of this transfer: its length, and its copy of the head. A
@@ -131,11 +138,11 @@ impl Transfer {
                 .extent
                 .learn_from_descriptor(total_len, self.highest_end)
         {
-            cx.counts.conflicting_descriptors += 1;
+            cx.counts.count(Counted::ConflictingDescriptor);
             self.dispute_head(cx);
             return Ok(());
         }
-        cx.counts.descriptors += 1;
+        cx.counts.count(Counted::Descriptor);
         // Every claim is checked, a later descriptor's included (issue 35.1).
         if let Some(e) = self.extent.end() {
             self.check_size(e, cx)?;
@@ -143,12 +150,14 @@ impl Transfer {
         if let Some(old) = &mut self.descriptor {
             // A sender reading a pipe sends a longer head once it has it.
             if d.head.len() > old.head.len() {
+                self.head.learn(&d.head);
                 old.head = d.head;
                 return self.restore_head_late(cx);
             }
             return Ok(());
         }
         self.payload_len = self.payload_len.max(u64::from(d.payload_len));
+        self.head.learn(&d.head);
         self.descriptor = Some(d);
         if let Some(e) = self.extent.end() {
             self.check_size(e, cx)?;
@@ -160,25 +169,18 @@ impl Transfer {
     /// A seekable output may have had the head's range filled before the descriptor came:
     /// write the head over what is still recorded as lost there.
     fn restore_head_late<O: Output>(&mut self, cx: &mut Ctx<O>) -> Result<(), ReassembleError> {
-        let Some(head) = self.descriptor.as_ref().map(|d| d.head.clone()) else {
-            return Ok(());
-        };
-        if self.head_disputed {
-            return Ok(());
-        }
         let (base, grid) = (self.base, self.payload_len.max(1));
-        let end = (head.len() as u64).min(self.frontier);
+        let end = (self.head.bytes().len() as u64).min(self.frontier);
         for offset in (0..end).step_by(grid as usize) {
             let slot_end = (offset + grid).min(end);
             let (abs, abs_end) = (base + offset, base + slot_end);
             if cx.sink.damage.is_lost(abs, abs_end) && cx.sink.out.can_write_at(abs) {
-                cx.sink
-                    .out
-                    .write_at(abs, &head[offset as usize..slot_end as usize])?;
+                let r = offset..slot_end;
+                cx.sink.out.write_at(abs, self.head.slice(&r))?;
                 cx.sink.damage.repair(abs, abs_end);
-                self.note_restored(offset, slot_end, cx);
+                self.note_restored(r, cx);
                 if slot_end - offset == grid || slot_end == self.frontier {
-                    cx.counts.lost = cx.counts.lost.saturating_sub(1);
+                    cx.counts.count(Counted::Repaired { slots: 1 });
                 }
             }
         }

@@ -341,9 +341,8 @@ mod unit {
                         true => (false, offset.max(1)),
                         false => (last, offset),
                     };
-                    // Half the keyed headers are encrypted ones (the seq picks which); repair
-                    // packets are never encrypted.
-                    let encrypted = keyed && seq % 2 == 1 && !repair;
+                    // Half the keyed headers are encrypted ones (the seq picks which).
+                    let encrypted = keyed && seq % 2 == 1;
                     let trailer_len = match (keyed, encrypted) {
                         (false, _) => 0,
                         (true, false) => TRAILER_LEN as u16,

@@ -1,12 +1,22 @@
 //! YUV (Y'CbCr) to RGB in integer fixed point, and the row loops of each YUV layout.
 //!
-//! The arithmetic is the textbook one: with `Kr`, `Kb` from the matrix and `Kg = 1-Kr-Kb`,
-//! `R = Y + 2(1-Kr) Cr`, `B = Y + 2(1-Kb) Cb`, `G = Y - 2Kb(1-Kb)/Kg Cb - 2Kr(1-Kr)/Kg Cr`,
-//! where in limited ("tv") range `Y = (Y'-16)/219` and `C = (C'-128)/224`, and in full
-//! ("pc") range `Y = Y'/255` and `C = (C'-128)/255` (scaled by 4 for 10-bit samples). The
-//! coefficients are computed once in floating point and kept as 16.16 fixed point; each
-//! pixel then costs a few integer multiplies and a rounding shift, and agrees with an
-//! exact computation within 1.
+//! The arithmetic is ffmpeg's (swscale with `-sws_flags accurate_rnd+full_chroma_int`),
+//! so that the output is the same to the last bit: samples are first taken to swscale's
+//! 15-bit intermediate (`s << 7` for 8 bits, `min(s << 5, 32767)` for 10), then
+//! `Y = (4 y15 - Yoff) Ky + 2^21`, `R = Y + Kvr V`, `G = Y + Kvg V + Kug U`, `B = Y + Kub U`
+//! with `U`, `V` four times the intermediate minus its centre, added in wrapping 32-bit
+//! arithmetic (swscale adds as `unsigned`), clipped to 30 bits as signed and shifted down
+//! by 22. The coefficients are swscale's: its 16.16 table for the matrix
+//! (`ff_yuv2rgb_coeffs`: Kr, Kb are implied, not recomputed), scaled by 255/219 or
+//! 224/255 for the range, rounded to 13 fraction bits. The result agrees with an exact
+//! real-valued computation within 1, except where swscale's own sum wraps (luma and
+//! chroma both at their extremes, outside the legal range): there it is what ffmpeg writes.
+//!
+//! Speed ([`rows`]): rows are converted in blocks of 32 pixels. Each layout's loader
+//! upsamples chroma and widens samples into three `i32` arrays; one kernel, free of
+//! branches, turns a block into RGB, interleaved with SSSE3 byte shuffles. Both are plain
+//! loops over fixed-size arrays that LLVM vectorises; the row functions are compiled twice,
+//! for the SSE2 baseline and for AVX2, chosen at run time.
 //!
 //! Chroma is upsampled by nearest neighbour: every output pixel takes the chroma sample
 //! whose area covers it (pixels 2i and 2i+1 take sample i horizontally; rows 2j and 2j+1
@@ -19,10 +29,6 @@
 use super::{PixelFormat, Rgb};
 use std::fmt;
 use std::str::FromStr;
-
-/// Fraction bits of the fixed-point coefficients.
-const SHIFT: u32 = 16;
-const HALF: i32 = 1 << (SHIFT - 1);
 
 /// The colour matrix: which luma weights the YUV was made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,16 +108,66 @@ impl fmt::Display for Range {
     }
 }
 
-/// Fixed-point coefficients for one matrix, range and sample depth.
+mod rows;
+
+pub(super) use rows::{packed_row, planar_row, planar_row_10le, semi_planar_row};
+
+/// swscale's coefficients for one matrix and range, for samples in its 15-bit intermediate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct YuvToRgb {
     y_offset: i32,
-    c_offset: i32,
     y_mul: i32,
-    r_from_v: i32,
-    g_from_u: i32,
-    g_from_v: i32,
-    b_from_u: i32,
+    v2r: i32,
+    v2g: i32,
+    u2g: i32,
+    u2b: i32,
+    /// 10-bit samples (in 16-bit words), else 8-bit.
+    ten_bit: bool,
+}
+
+/// swscale's `ff_yuv2rgb_coeffs` entry (crv, cbu, cgu, cgv in 16.16, for limited-range
+/// chroma) of each matrix.
+fn swscale_table(matrix: Matrix) -> [i64; 4] {
+    match matrix {
+        Matrix::Bt601 => [104597, 132201, 25675, 53279],
+        Matrix::Bt709 => [117489, 138438, 13975, 34925],
+        Matrix::Bt2020 => [110013, 140363, 12277, 42626],
+    }
+}
+
+/// swscale's `roundToInt16`: 16.16 to the nearest integer, saturated to `i16`.
+fn round_to_i16(f: i64) -> i32 {
+    let r = (f + (1 << 15)) >> 16;
+    if r < -0x7fff {
+        -0x8000
+    } else {
+        r.min(0x7fff) as i32
+    }
+}
+
+impl YuvToRgb {
+    pub(super) fn new(matrix: Matrix, range: Range, bits: u32) -> YuvToRgb {
+        let [mut crv, mut cbu, cgu, cgv] = swscale_table(matrix);
+        let (mut cgu, mut cgv) = (-cgu, -cgv);
+        let (cy, oy): (i64, i64) = match range {
+            Range::Tv => ((1 << 16) * 255 / 219, 16 << 16),
+            Range::Pc => {
+                for c in [&mut crv, &mut cbu, &mut cgu, &mut cgv] {
+                    *c = *c * 224 / 255;
+                }
+                (1 << 16, 0)
+            }
+        };
+        YuvToRgb {
+            y_offset: round_to_i16(oy << 9),
+            y_mul: round_to_i16(cy << 13),
+            v2r: round_to_i16(crv << 13),
+            v2g: round_to_i16(cgv << 13),
+            u2g: round_to_i16(cgu << 13),
+            u2b: round_to_i16(cbu << 13),
+            ten_bit: bits == 10,
+        }
+    }
 }
 
 /// The real-valued scales of one range at `bits` per sample: luma offset, luma span,
@@ -126,50 +182,6 @@ fn range_scales(range: Range, bits: u32) -> (f64, f64, f64, f64) {
             (0.0, max, c_offset, max)
         }
     }
-}
-
-impl YuvToRgb {
-    pub(super) fn new(matrix: Matrix, range: Range, bits: u32) -> YuvToRgb {
-        let (kr, kb) = matrix.weights();
-        let kg = 1.0 - kr - kb;
-        let (y_offset, y_span, c_offset, c_span) = range_scales(range, bits);
-        let fixed = |v: f64| (v * (1 << SHIFT) as f64).round() as i32;
-        let c = 255.0 / c_span;
-        YuvToRgb {
-            y_offset: y_offset as i32,
-            c_offset: c_offset as i32,
-            y_mul: fixed(255.0 / y_span),
-            r_from_v: fixed(c * 2.0 * (1.0 - kr)),
-            g_from_u: fixed(c * 2.0 * kb * (1.0 - kb) / kg),
-            g_from_v: fixed(c * 2.0 * kr * (1.0 - kr) / kg),
-            b_from_u: fixed(c * 2.0 * (1.0 - kb)),
-        }
-    }
-
-    /// The red, green and blue terms of one chroma pair, shared by the pixels it covers.
-    #[inline(always)]
-    fn chroma(&self, u: i32, v: i32) -> [i32; 3] {
-        let (u, v) = (u - self.c_offset, v - self.c_offset);
-        [
-            self.r_from_v * v,
-            -(self.g_from_u * u + self.g_from_v * v),
-            self.b_from_u * u,
-        ]
-    }
-
-    /// One RGB pixel from a luma sample and the terms of its chroma pair.
-    #[inline(always)]
-    fn put(&self, y: i32, c: [i32; 3], dst: &mut [u8]) {
-        let luma = (y - self.y_offset) * self.y_mul + HALF;
-        dst[0] = clamp8((luma + c[0]) >> SHIFT);
-        dst[1] = clamp8((luma + c[1]) >> SHIFT);
-        dst[2] = clamp8((luma + c[2]) >> SHIFT);
-    }
-}
-
-#[inline(always)]
-fn clamp8(v: i32) -> u8 {
-    v.clamp(0, 255) as u8
 }
 
 /// RGB to 8-bit (Y, U, V) in `matrix` and `range`: the fill of YUV frames. Not a hot path.
@@ -224,128 +236,6 @@ impl ChromaColumns {
             )
         }
     }
-
-    #[inline(always)]
-    fn of(&self, x: usize) -> usize {
-        match self {
-            ChromaColumns::Full => x,
-            ChromaColumns::Pairs => x / 2,
-            ChromaColumns::Map(map) => map[x],
-        }
-    }
-}
-
-/// One row of planar 8-bit YUV.
-pub(super) fn planar_row(
-    luma: &[u8],
-    u: &[u8],
-    v: &[u8],
-    columns: &ChromaColumns,
-    dst: &mut [u8],
-    k: &YuvToRgb,
-) {
-    let width = dst.len() / 3;
-    let luma = &luma[..width];
-    match columns {
-        ChromaColumns::Full => {
-            for (((d, &y), &u), &v) in dst.chunks_exact_mut(3).zip(luma).zip(u).zip(v) {
-                k.put(y as i32, k.chroma(u as i32, v as i32), d);
-            }
-        }
-        ChromaColumns::Pairs => {
-            let pairs = width / 2;
-            for (((d, y), &u), &v) in dst
-                .chunks_exact_mut(6)
-                .zip(luma.chunks_exact(2))
-                .zip(&u[..pairs])
-                .zip(&v[..pairs])
-            {
-                let c = k.chroma(u as i32, v as i32);
-                k.put(y[0] as i32, c, &mut d[..3]);
-                k.put(y[1] as i32, c, &mut d[3..]);
-            }
-        }
-        ChromaColumns::Map(map) => {
-            for ((d, &y), &cx) in dst.chunks_exact_mut(3).zip(luma).zip(map) {
-                k.put(y as i32, k.chroma(u[cx] as i32, v[cx] as i32), d);
-            }
-        }
-    }
-}
-
-/// One row of NV12 (`swap` false: U then V) or NV21 (`swap`: V then U).
-pub(super) fn semi_planar_row(
-    luma: &[u8],
-    uv: &[u8],
-    swap: bool,
-    columns: &ChromaColumns,
-    dst: &mut [u8],
-    k: &YuvToRgb,
-) {
-    let width = dst.len() / 3;
-    let luma = &luma[..width];
-    let (iu, iv) = if swap { (1, 0) } else { (0, 1) };
-    if *columns == ChromaColumns::Pairs {
-        for ((d, y), c) in dst
-            .chunks_exact_mut(6)
-            .zip(luma.chunks_exact(2))
-            .zip(uv.chunks_exact(2))
-        {
-            let c = k.chroma(c[iu] as i32, c[iv] as i32);
-            k.put(y[0] as i32, c, &mut d[..3]);
-            k.put(y[1] as i32, c, &mut d[3..]);
-        }
-        return;
-    }
-    for (x, (d, &y)) in dst.chunks_exact_mut(3).zip(luma).enumerate() {
-        let pair = &uv[2 * columns.of(x)..];
-        k.put(y as i32, k.chroma(pair[iu] as i32, pair[iv] as i32), d);
-    }
-}
-
-/// One row of 4:2:0 planar YUV with 10-bit little-endian samples in 16-bit words.
-pub(super) fn planar_row_10le(
-    luma: &[u8],
-    u: &[u8],
-    v: &[u8],
-    columns: &ChromaColumns,
-    dst: &mut [u8],
-    k: &YuvToRgb,
-) {
-    let sample = |s: &[u8], i: usize| (u16::from_le_bytes([s[2 * i], s[2 * i + 1]]) & 0x3ff) as i32;
-    for (x, d) in dst.chunks_exact_mut(3).enumerate() {
-        let cx = columns.of(x);
-        k.put(sample(luma, x), k.chroma(sample(u, cx), sample(v, cx)), d);
-    }
-}
-
-/// One row of packed 4:2:2: YUYV (`yuyv422`) or UYVY (`uyvy422`), four bytes per two pixels.
-pub(super) fn packed_row(
-    format: PixelFormat,
-    src: &[u8],
-    columns: &ChromaColumns,
-    dst: &mut [u8],
-    k: &YuvToRgb,
-) {
-    // Byte positions of Y0, U, Y1, V within a group of four.
-    let [y0, u, y1, v] = match format {
-        PixelFormat::Yuyv422 => [0, 1, 2, 3],
-        PixelFormat::Uyvy422 => [1, 0, 3, 2],
-        _ => unreachable!("packed_row is for yuyv422 and uyvy422"),
-    };
-    if *columns == ChromaColumns::Pairs {
-        for (d, s) in dst.chunks_exact_mut(6).zip(src.chunks_exact(4)) {
-            let c = k.chroma(s[u] as i32, s[v] as i32);
-            k.put(s[y0] as i32, c, &mut d[..3]);
-            k.put(s[y1] as i32, c, &mut d[3..]);
-        }
-        return;
-    }
-    for (x, d) in dst.chunks_exact_mut(3).enumerate() {
-        let luma = src[4 * (x / 2) + if x % 2 == 0 { y0 } else { y1 }];
-        let group = &src[4 * columns.of(x)..];
-        k.put(luma as i32, k.chroma(group[u] as i32, group[v] as i32), d);
-    }
 }
 
 #[cfg(test)]
@@ -367,22 +257,24 @@ mod tests {
     }
 
     #[test]
-    fn fixed_point_agrees_with_real_arithmetic() {
+    fn swscale_arithmetic_agrees_with_real_arithmetic_within_one() {
         for matrix in [Matrix::Bt601, Matrix::Bt709, Matrix::Bt2020] {
             for range in [Range::Tv, Range::Pc] {
                 let k = YuvToRgb::new(matrix, range, 8);
-                for y in (0..=255).step_by(3) {
-                    for u in (0..=255).step_by(5) {
-                        for v in (0..=255).step_by(7) {
-                            let mut px = [0; 3];
-                            k.put(y, k.chroma(u, v), &mut px);
+                // Legal samples: swscale's sum wraps only outside them (in tv range).
+                let (luma, chroma) = match range {
+                    Range::Tv => (16..=235, 16..=240),
+                    Range::Pc => (0..=255, 0..=255),
+                };
+                for y in luma.step_by(3) {
+                    for u in chroma.clone().step_by(5) {
+                        for v in chroma.clone().step_by(7) {
+                            let px = k.pixel(y << 7, u << 7, v << 7);
                             let want = reference(y as u8, u as u8, v as u8, matrix, range);
                             for c in 0..3 {
-                                // Rounding to the nearest integer, up to the error of three
-                                // 16.16 coefficients times a sample (3 * 255 / 2^17).
                                 let diff = (px[c] as f64 - want[c]).abs();
                                 assert!(
-                                    diff <= 0.5 + 0.006,
+                                    diff < 1.0,
                                     "{matrix} {range} {y},{u},{v}: {px:?} vs {want:?}"
                                 );
                             }
@@ -391,6 +283,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn coefficients_are_swscales() {
+        // swscale's yuv2rgb_*_coeff for BT.601 limited range, worked by hand from
+        // ff_yuv2rgb_c_init_tables: Ky = round(65536 * 255 / 219 (truncated) / 8),
+        // Kvr = round(104597 / 8) = 13075, ...; the ffmpeg comparison in tests/it/video.rs checks
+        // the outputs themselves.
+        let k = YuvToRgb::new(Matrix::Bt601, Range::Tv, 8);
+        assert_eq!(
+            (k.y_mul, k.v2r, k.v2g, k.u2g, k.u2b, k.y_offset),
+            (9539, 13075, -6660, -3209, 16525, 8192)
+        );
+        let k = YuvToRgb::new(Matrix::Bt601, Range::Pc, 8);
+        assert_eq!((k.y_mul, k.y_offset), (8192, 0));
+    }
+
+    #[test]
+    fn the_wrap_at_the_extremes_is_swscales() {
+        // Y=255, U=255 in limited range: the blue sum passes 2^31 and swscale's `unsigned`
+        // addition wraps it to a negative number, clipped to 0.
+        let k = YuvToRgb::new(Matrix::Bt601, Range::Tv, 8);
+        assert_eq!(k.pixel(255 << 7, 255 << 7, 128 << 7)[2], 0);
     }
 
     #[test]
@@ -409,11 +324,7 @@ mod tests {
     #[test]
     fn known_bt601_tv_colours() {
         let k = YuvToRgb::new(Matrix::Bt601, Range::Tv, 8);
-        let rgb = |y, u, v| {
-            let mut px = [0; 3];
-            k.put(y, k.chroma(u, v), &mut px);
-            px
-        };
+        let rgb = |y: i32, u: i32, v: i32| k.pixel(y << 7, u << 7, v << 7);
         assert_eq!(rgb(16, 128, 128), [0, 0, 0]);
         assert_eq!(rgb(235, 128, 128), [255, 255, 255]);
         // Pure red in BT.601 limited range rounds to Y=81, U=90, V=240, which is exactly
@@ -437,10 +348,8 @@ mod tests {
     #[test]
     fn ten_bit_uses_the_same_scale() {
         let k = YuvToRgb::new(Matrix::Bt601, Range::Tv, 10);
-        let mut px = [0; 3];
-        k.put(940, k.chroma(512, 512), &mut px);
-        assert_eq!(px, [255, 255, 255]);
-        k.put(64, k.chroma(512, 512), &mut px);
-        assert_eq!(px, [0, 0, 0]);
+        let rgb = |y: i32, u: i32, v: i32| k.pixel(y << 5, u << 5, v << 5);
+        assert_eq!(rgb(940, 512, 512), [255, 255, 255]);
+        assert_eq!(rgb(64, 512, 512), [0, 0, 0]);
     }
 }

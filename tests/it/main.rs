@@ -4,6 +4,7 @@
 mod auth;
 mod boundaries;
 mod carousel;
+mod combos;
 #[allow(dead_code)]
 mod common;
 mod conceal;

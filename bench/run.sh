@@ -12,3 +12,7 @@ for table in passes-table.sh burst-table.sh fec-loss-table.sh video-table.sh fou
   echo "== ${table%.sh}"
   bash "$table"
 done
+# The combination test of tests/it/combos.rs, with many more sampled cases than CI runs
+# (COMBOS=N sets how many; each failure prints its seed and the pipeline to reproduce it).
+echo "== combinations"
+(cd .. && PKTOOLS_COMBOS="${COMBOS:-2000}" cargo test --locked --profile test-release --test it -- combos)

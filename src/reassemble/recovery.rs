@@ -11,7 +11,7 @@
 use super::output::Output;
 use super::packet::Packet;
 use super::{Counted, ReassembleError, Reassembler};
-use crate::fec::ParityTaken;
+use crate::fec::{ParityTaken, Recovered};
 
 impl<O: Output> Reassembler<O> {
     /// Take a parity packet: it belongs to the followed transfer or is counted foreign.
@@ -74,6 +74,21 @@ impl<O: Output> Reassembler<O> {
         self.place_recovered()
     }
 
+    /// Place one packet a decoder (fountain or parity) rebuilt. Both decode from what was
+    /// sent, so an encrypted transfer's rebuilt packet is ciphertext: deciphered here first.
+    fn place_one_rebuilt(&mut self, r: &mut Recovered) -> Result<(), ReassembleError> {
+        if let Some(v) = &mut self.verifier {
+            v.decipher(&r.header, &mut r.payload);
+        }
+        let (t, mut cx) = self.ctx();
+        if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
+            let placed =
+                t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
+            self.counts.count(Counted::Placed(placed));
+        }
+        Ok(())
+    }
+
     /// Place every packet the decoder has rebuilt, then deliver what waited for them.
     pub(super) fn place_recovered(&mut self) -> Result<(), ReassembleError> {
         while let Some(mut r) = self
@@ -81,29 +96,11 @@ impl<O: Output> Reassembler<O> {
             .take_recovered()
             .map_err(super::fountain_error)?
         {
-            // Decoded from ciphertexts, as parity rebuilds (below).
-            if let Some(v) = &mut self.verifier {
-                v.decipher(&r.header, &mut r.payload);
-            }
-            let (t, mut cx) = self.ctx();
-            if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
-                let placed =
-                    t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
-                self.counts.count(Counted::Placed(placed));
-            }
+            self.place_one_rebuilt(&mut r)?;
             self.fountain.recycle(r.payload);
         }
         while let Some(mut r) = self.fec.take_recovered() {
-            // Rebuilt from ciphertexts, an encrypted transfer's packet is ciphertext too.
-            if let Some(v) = &mut self.verifier {
-                v.decipher(&r.header, &mut r.payload);
-            }
-            let (t, mut cx) = self.ctx();
-            if let Some(t) = t.filter(|t| t.id == r.header.transfer_id) {
-                let placed =
-                    t.place_rebuilt(&Packet::new(r.header, &r.payload, true, false), &mut cx)?;
-                self.counts.count(Counted::Placed(placed));
-            }
+            self.place_one_rebuilt(&mut r)?;
             self.fec.recycle(r.payload);
         }
         let (t, mut cx) = self.ctx();

@@ -9,7 +9,7 @@ use pktools::image::{self, DescribedImage, Geometry};
 use pktools::io::{self as pio, Input};
 use pktools::reassemble::receive::{Feed, Plan, Problem, ReceiveError, Reception, Role, SizeLimit};
 use pktools::reassemble::report;
-use pktools::reassemble::{DamagedPolicy, LossyCompressed, Settings, MAX_WINDOW_PACKETS};
+use pktools::reassemble::{DamagedPolicy, Limits, LossyCompressed, Settings, MAX_WINDOW_PACKETS};
 use pktools::wire::auth::Key;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -232,7 +232,10 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             snapshot_every: args.every,
             resume: None,
             spill: Some(pktools::fec::fountain::temp_store),
-            limits: Default::default(),
+            limits: Limits {
+                hold_bytes: args.max_hold,
+                ..Limits::default()
+            },
         },
         size_limit: match args.max_size {
             Some(MaxSize(Some(n))) => SizeLimit::At(n),
@@ -247,7 +250,6 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             _ => conceal::Mode::Auto,
         },
         image: args.image.as_ref().map(|i| i.0.clone()),
-        max_hold: args.max_hold,
         map: args.map.clone(),
         map_blend: args.map_blend,
         report: args.report.clone(),

@@ -7,7 +7,7 @@
 //! still be needed (those of groups that lack data packets and have not been dealt with)
 //! are copied. From a mapped file, whose buffer is the whole input, nothing is copied.
 //!
-//! Whatever arrives, its memory is bounded: the ring (at most [`RING_MAX_SLOTS`] slots and
+//! Whatever arrives, its memory is bounded: the ring (at most [`Budget::ring_slots`] slots and
 //! [`Budget::ring_bytes`] of payload, however small the payloads a descriptor announces,
 //! never a payload longer than the shard it would belong to), at most
 //! [`Decoder::max_groups`] groups of parity and [`Budget::parity_bytes`] of their shards
@@ -45,7 +45,7 @@ pub const RING_MAX_SLOTS: usize = 1 << 16;
 /// The most parity shard bytes held, by default, over all groups in flight.
 pub const PARITY_MAX_BYTES: usize = 2 << 20;
 /// The most groups whose parity is held at once, whatever the ring holds.
-const MAX_GROUPS: usize = 8192;
+pub const MAX_GROUPS: usize = 8192;
 
 /// What the decoder may hold, in bytes (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,10 @@ pub struct Budget {
     pub ring_bytes: usize,
     /// Parity shards held, over all groups.
     pub parity_bytes: usize,
+    /// Slots of the ring at most, whatever the payload size ([`RING_MAX_SLOTS`]).
+    pub ring_slots: usize,
+    /// Groups whose parity is held at once at most ([`MAX_GROUPS`]).
+    pub groups: usize,
 }
 
 impl Default for Budget {
@@ -62,6 +66,8 @@ impl Default for Budget {
         Budget {
             ring_bytes: RING_MAX_BYTES,
             parity_bytes: PARITY_MAX_BYTES,
+            ring_slots: RING_MAX_SLOTS,
+            groups: MAX_GROUPS,
         }
     }
 }
@@ -300,11 +306,11 @@ impl Decoder {
     }
 
     /// The most groups whose parity is held at once: those whose data the ring can hold,
-    /// and two more, at most 8192. When another arrives, the oldest is rebuilt if it can
+    /// and two more, at most [`Budget::groups`] (8192). When another arrives, the oldest is rebuilt if it can
     /// be, else given up.
     pub fn max_groups(&self) -> usize {
         match self.mode {
-            Mode::Active(s) => (self.ring.len().div_ceil(s.k()) + 2).min(MAX_GROUPS),
+            Mode::Active(s) => (self.ring.len().div_ceil(s.k()) + 2).min(self.budget.groups.max(1)),
             _ => 0,
         }
     }
@@ -551,7 +557,8 @@ impl Decoder {
         self.ring_shard_len = shard_len;
         let least = 2 * scheme.k() + scheme.m();
         let slots = (RING_BYTES / shard_len.max(1)).clamp(least, least.max(4096));
-        let most = (self.budget.ring_bytes / shard_len.max(1)).clamp(least, RING_MAX_SLOTS);
+        let most = (self.budget.ring_bytes / shard_len.max(1))
+            .clamp(least, self.budget.ring_slots.max(least));
         let slots = slots.max((self.span + least).min(most));
         if slots > self.ring.len() {
             self.resize_ring(slots.next_power_of_two().min(most.max(least)).max(slots));

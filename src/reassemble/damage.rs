@@ -3,8 +3,8 @@
 //!
 //! Memory stays bounded on any stream: ranges are kept only while a late packet could still
 //! change them (within the `horizon` behind the reassembly frontier, or, for an output
-//! that takes writes anywhere, until the end), and never more than [`MAX_KEPT_RANGES`] of
-//! them; older ones are final and go to the [`RangeSink`] (the JSON report) or are only
+//! that takes writes anywhere, until the end), and never more than
+//! [`super::Limits::kept_ranges`] (by default [`MAX_KEPT_RANGES`]) of them; older ones are final and go to the [`RangeSink`] (the JSON report) or are only
 //! counted.
 //!
 //! An output that takes writes anywhere never makes a range final before the end, however
@@ -117,6 +117,10 @@ pub struct DamageMap {
     repairs: Option<Vec<(Repair, u64, u64)>>,
     /// The end of the last final range: ranges are final in output order.
     final_end: u64,
+    /// Open ranges kept at most ([`super::Limits::kept_ranges`]).
+    max_kept: usize,
+    /// Repairs kept at most ([`super::Limits::repairs`]).
+    max_repairs: usize,
 }
 
 impl DamageMap {
@@ -128,7 +132,16 @@ impl DamageMap {
             keep_all: false,
             repairs: None,
             final_end: 0,
+            max_kept: MAX_KEPT_RANGES,
+            max_repairs: MAX_REPAIRS,
         }
+    }
+
+    /// Keep at most [`super::Limits::kept_ranges`] open ranges and
+    /// [`super::Limits::repairs`] repairs (the defaults without this).
+    pub fn set_limits(&mut self, limits: &super::Limits) {
+        self.max_kept = limits.kept_ranges.max(2);
+        self.max_repairs = limits.repairs;
     }
 
     /// Something (a report, a picture) receives the ranges.
@@ -145,7 +158,7 @@ impl DamageMap {
     /// A range was rebuilt or restored (kept only when asked, and within the cap).
     pub fn note_repair(&mut self, how: Repair, start: u64, end: u64) {
         if let Some(repairs) = &mut self.repairs {
-            if start < end && repairs.len() < MAX_REPAIRS {
+            if start < end && repairs.len() < self.max_repairs {
                 repairs.push((how, start, end));
             }
         }
@@ -329,11 +342,11 @@ impl DamageMap {
     }
 
     fn settle(&mut self, offset: u64) -> io::Result<()> {
-        if self.keep_all && offset < u64::MAX && self.recent.len() > MAX_KEPT_RANGES {
-            self.coarsen(MAX_KEPT_RANGES / 2);
+        if self.keep_all && offset < u64::MAX && self.recent.len() > self.max_kept {
+            self.coarsen(self.max_kept / 2);
         }
         while let Some((_, front)) = self.recent.first_key_value() {
-            if front.end > offset && self.recent.len() <= MAX_KEPT_RANGES {
+            if front.end > offset && self.recent.len() <= self.max_kept {
                 break;
             }
             let (start, r) = self.recent.pop_first().expect("front exists");

@@ -4,13 +4,14 @@
 //! An honest sender never sends two different payloads for one range, so a conflict means
 //! two senders share a transfer id, or a forger: the first payload wins and the conflict is
 //! counted, which makes the result "damaged" (exit 1) rather than silently merged.
-//! Bounded: the oldest fingerprints (lowest offsets) are forgotten beyond [`KEPT`], so a
+//! Bounded: the oldest fingerprints (lowest offsets) are forgotten beyond `kept`
+//! ([`super::Limits::fingerprints`], by default [`KEPT`]), so a
 //! conflict with a packet long settled goes unnoticed (it is counted as a duplicate).
 
 use std::collections::VecDeque;
 
-/// Fingerprints kept: 8 MiB of transfer at 1 KiB payloads, 160 KiB of memory.
-const KEPT: usize = 1 << 13;
+/// Fingerprints kept: 8 MiB of transfer at 1 KiB payloads, 192 KiB of memory.
+pub(super) const KEPT: usize = 1 << 13;
 
 /// What a new intact packet is, next to those already placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +41,8 @@ pub struct Fingerprints {
 
 impl Fingerprints {
     /// Classify an intact packet covering `start..end` with payload CRC `crc`, and
-    /// remember it when new.
-    pub fn check(&mut self, start: u64, end: u64, crc: u32) -> Seen {
+    /// remember it when new, forgetting the oldest beyond `kept`.
+    pub fn check(&mut self, start: u64, end: u64, crc: u32, kept: usize) -> Seen {
         let at = match self.prints.back() {
             Some(last) if last.start < start => {
                 if last.end > start {
@@ -71,7 +72,7 @@ impl Fingerprints {
             }
         };
         self.prints.insert(at, Print { start, end, crc });
-        if self.prints.len() > KEPT {
+        if self.prints.len() > kept.max(1) {
             self.prints.pop_front();
         }
         Seen::New
@@ -85,18 +86,18 @@ mod tests {
     #[test]
     fn the_same_packet_twice_is_seen_again() {
         let mut f = Fingerprints::default();
-        assert_eq!(f.check(0, 10, 7), Seen::New);
-        assert_eq!(f.check(0, 10, 7), Seen::Again);
+        assert_eq!(f.check(0, 10, 7, KEPT), Seen::New);
+        assert_eq!(f.check(0, 10, 7, KEPT), Seen::Again);
     }
 
     #[test]
     fn other_bytes_or_an_overlap_conflict() {
         let mut f = Fingerprints::default();
-        assert_eq!(f.check(10, 20, 7), Seen::New);
-        assert_eq!(f.check(10, 20, 8), Seen::Conflict);
-        assert_eq!(f.check(15, 25, 7), Seen::Conflict);
-        assert_eq!(f.check(5, 11, 7), Seen::Conflict);
-        assert_eq!(f.check(20, 30, 1), Seen::New);
-        assert_eq!(f.check(0, 10, 1), Seen::New);
+        assert_eq!(f.check(10, 20, 7, KEPT), Seen::New);
+        assert_eq!(f.check(10, 20, 8, KEPT), Seen::Conflict);
+        assert_eq!(f.check(15, 25, 7, KEPT), Seen::Conflict);
+        assert_eq!(f.check(5, 11, 7, KEPT), Seen::Conflict);
+        assert_eq!(f.check(20, 30, 1, KEPT), Seen::New);
+        assert_eq!(f.check(0, 10, 1, KEPT), Seen::New);
     }
 }

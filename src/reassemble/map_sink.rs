@@ -3,11 +3,11 @@
 //! [`crate::conceal::map`]: one pixel per image pixel when the data is an image, one cell
 //! per packet otherwise.
 //!
-//! Memory: the ranges, at most [`MAX_MAP_RANGES`] (beyond, the map says so and draws what
+//! Memory: the ranges, at most [`super::Limits::map_ranges`] (beyond, the map says so and draws what
 //! it kept); the image under a blended map is read from the output file at the end.
 //!
 //! Size: an image's map has one pixel per image pixel only while that is believable: at
-//! most [`MAX_IMAGE_MAP_PIXELS`], or no more bytes of image than the transfer really has.
+//! most [`super::Limits::map_pixels`], or no more bytes of image than the transfer really has.
 //! A head claiming a giant image (issue 29.9: 82 GB of map) gets the packet grid instead,
 //! at most 8192 pixels a side. Writing stops when the program is asked to
 //! ([`MapSink::with_stop`]).
@@ -64,6 +64,9 @@ pub struct MapSink<W: Write> {
     blend_percent: Option<u8>,
     overflow: bool,
     stop: fn() -> bool,
+    /// [`super::Limits::map_ranges`] and [`super::Limits::map_pixels`].
+    max_ranges: usize,
+    max_image_pixels: u64,
 }
 
 impl<W: Write> MapSink<W> {
@@ -86,7 +89,18 @@ impl<W: Write> MapSink<W> {
             blend_percent,
             overflow: false,
             stop: never,
+            max_ranges: MAX_MAP_RANGES,
+            max_image_pixels: MAX_IMAGE_MAP_PIXELS,
         }
+    }
+
+    /// Keep at most [`super::Limits::map_ranges`] ranges, and draw an image's pixels past
+    /// the transfer's length only up to [`super::Limits::map_pixels`] (the defaults
+    /// without this).
+    pub fn with_limits(mut self, limits: &super::Limits) -> Self {
+        self.max_ranges = limits.map_ranges;
+        self.max_image_pixels = limits.map_pixels;
+        self
     }
 
     /// Asked while the map is written: true once the program should stop.
@@ -119,7 +133,7 @@ impl<W: Write> MapSink<W> {
 
 impl<W: Write> RangeSink for MapSink<W> {
     fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
-        if self.states.len() < MAX_MAP_RANGES {
+        if self.states.len() < self.max_ranges {
             let state = match r.kind {
                 RangeKind::Lost | RangeKind::Unknown => ByteState::Lost,
                 RangeKind::Damaged => ByteState::Damaged,
@@ -139,7 +153,7 @@ impl<W: Write> RangeSink for MapSink<W> {
 
     /// Repairs colour the map only; the JSON report does not list them.
     fn repair(&mut self, how: Repair, start: u64, end: u64) -> io::Result<()> {
-        if self.states.len() < MAX_MAP_RANGES {
+        if self.states.len() < self.max_ranges {
             let state = match how {
                 Repair::Rebuilt => ByteState::Rebuilt,
                 Repair::Restored => ByteState::Restored,
@@ -165,9 +179,10 @@ impl<W: Write> RangeSink for MapSink<W> {
         let states = disjoint(states);
         let len = report.output_len;
         let mut states = states;
+        let max_pixels = self.max_image_pixels;
         let believable = |g: &Geometry| {
             let (w, h) = g.size();
-            (w as u64).saturating_mul(h as u64) <= MAX_IMAGE_MAP_PIXELS || g.end() <= len
+            (w as u64).saturating_mul(h as u64) <= max_pixels || g.end() <= len
         };
         let geometry = self.geometry(report).filter(believable);
         let mut out = Stoppable {

@@ -225,12 +225,15 @@ impl<O: Output> Reassembler<O> {
         if out.seekable() {
             damage.keep_all();
         }
+        damage.set_limits(&settings.limits);
         let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
         let verifier = settings.key.clone().map(Verifier::new);
         let snapshots = settings.snapshot_every.map(SnapshotSchedule::new);
         let resume = settings.resume.clone().map(resume::Resuming::new);
         let mut fec = crate::fec::Decoder::new();
         fec.set_budget(settings.limits.fec);
+        let fountain = crate::fec::fountain::Decoder::new(spill)
+            .with_max_packets(settings.limits.fountain_packets);
         let wanted = settings
             .transfer_id
             .or(resume.as_ref().map(|r| r.resume.id));
@@ -244,7 +247,7 @@ impl<O: Output> Reassembler<O> {
             finished: Vec::new(),
             counts: Counts::default(),
             fec,
-            fountain: crate::fec::fountain::Decoder::new(spill),
+            fountain,
             pool: Vec::new(),
             refused: None,
             verifier,

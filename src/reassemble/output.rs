@@ -109,9 +109,10 @@ pub struct StreamOutput<W: Write> {
     copied: Vec<u8>,
     written: u64,
     /// After [`Output::hold`]: the bytes from `written` on, kept until `finish` (in
-    /// memory up to [`super::spill::SPILL_AFTER`], beyond in a temporary file).
+    /// memory up to `spill_after`, beyond in a temporary file).
     held: Option<super::spill::Spill>,
     hold_limit: u64,
+    spill_after: usize,
 }
 
 /// The default limit of a held stream: 1 GiB.
@@ -128,6 +129,7 @@ impl<W: Write> StreamOutput<W> {
             written: 0,
             held: None,
             hold_limit: DEFAULT_HOLD_LIMIT,
+            spill_after: super::spill::SPILL_AFTER,
         }
     }
 
@@ -135,6 +137,16 @@ impl<W: Write> StreamOutput<W> {
     pub fn with_hold_limit(self, limit: u64) -> Self {
         StreamOutput {
             hold_limit: limit,
+            ..self
+        }
+    }
+
+    /// Hold at most [`super::Limits::hold_bytes`] when asked to hold, of which
+    /// [`super::Limits::spill_after_bytes`] in memory.
+    pub fn with_limits(self, limits: &super::Limits) -> Self {
+        StreamOutput {
+            hold_limit: limits.hold_bytes,
+            spill_after: limits.spill_after_bytes,
             ..self
         }
     }
@@ -286,7 +298,7 @@ impl<W: Write> Output for StreamOutput<W> {
             if self.write_pieces().is_err() {
                 return false;
             }
-            self.held = Some(super::spill::Spill::new(super::spill::SPILL_AFTER));
+            self.held = Some(super::spill::Spill::new(self.spill_after));
         }
         true
     }

@@ -9,10 +9,10 @@
 //! - a regular file: [`FileOutput`], written at offsets as packets arrive (concealed at
 //!   the end with `conceal`; an existing file when resuming);
 //! - a device or FIFO named as the file, or standard output: [`StreamOutput`], in order
-//!   (holding a carousel's transfer up to `max_hold`);
+//!   (holding a carousel's transfer up to [`super::Limits::hold_bytes`]);
 //! - standard output with concealment: [`ConcealingStream`] around it;
 //! - standard output with snapshots (`Settings::snapshot_every`): [`HeldOutput`], the
-//!   whole transfer in memory up to `max_hold`.
+//!   whole transfer in memory up to [`super::Limits::hold_bytes`].
 //! - an indexed JPEG (its first descriptor says so, read ahead by
 //!   [`jpeg_output::detect`]), to either destination: [`JpegOutput`], reassembled into a
 //!   temporary file and rebuilt at the end.
@@ -41,7 +41,8 @@ pub const DEFAULT_STDOUT_MAX_SIZE: u64 = 16 << 30;
 /// How large a transfer may be before it is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SizeLimit {
-    /// [`DEFAULT_STDOUT_MAX_SIZE`] to standard output, none into a file.
+    /// [`super::Limits::stream_max_len`] (by default [`DEFAULT_STDOUT_MAX_SIZE`]) to a
+    /// stream, none into a file.
     Default,
     /// No limit.
     Unlimited,
@@ -64,9 +65,6 @@ pub struct Plan {
     pub conceal_mode: crate::conceal::Mode,
     /// The data's geometry when it is raw pixels; otherwise it is read from the head.
     pub image: Option<Geometry>,
-    /// Most bytes held in memory for a transfer held whole (snapshots, a carousel to a
-    /// stream).
-    pub max_hold: u64,
     /// Where to draw the damage picture.
     pub map: Option<PathBuf>,
     /// Blend the received image under the map's colours, this percentage of colour.
@@ -253,7 +251,7 @@ impl Reception {
         check_files(&plan, output.as_deref())?;
         let resume = match (&plan.resume, &output) {
             (Some(_), None) => return Err(ReceiveError::ResumeWithoutFile),
-            (Some(path), Some(out)) => Some(load_resume(path, out, plan.settings.transfer_id)?),
+            (Some(path), Some(out)) => Some(load_resume(path, out, &plan.settings)?),
             (None, _) => None,
         };
         plan.settings.max_len = match plan.size_limit {
@@ -262,7 +260,7 @@ impl Reception {
             // A FIFO, `/dev/stdout` or a device is a stream like standard output (issue
             // 35.9): only a regular file (or one yet to be made) goes unlimited.
             SizeLimit::Default if output.as_deref().is_none_or(is_stream) => {
-                Some(DEFAULT_STDOUT_MAX_SIZE)
+                Some(plan.settings.limits.stream_max_len)
             }
             SizeLimit::Default => None,
         };
@@ -350,6 +348,7 @@ impl Reception {
                     self.output.clone(),
                     plan.map_blend,
                 )
+                .with_limits(&plan.settings.limits)
                 .with_stop(plan.settings.stop);
                 Some(Box::new(map) as Box<dyn RangeSink>)
             }
@@ -459,7 +458,8 @@ impl Reception {
             None if settings.snapshot_every.is_some() => {
                 let conceal = plan.conceal.then_some(source);
                 let fill = settings.fill.clone();
-                let out = HeldOutput::new(stdout()?, plan.max_hold, fill, conceal, true);
+                let hold = settings.limits.hold_bytes;
+                let out = HeldOutput::new(stdout()?, hold, fill, conceal, true);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
             None if plan.conceal => {
@@ -467,7 +467,7 @@ impl Reception {
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
             None => {
-                let out = StreamOutput::new(stdout()?).with_hold_limit(plan.max_hold);
+                let out = StreamOutput::new(stdout()?).with_limits(&settings.limits);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
         }
@@ -577,11 +577,11 @@ fn file_error(role: Role, path: &Path) -> impl FnOnce(io::Error) -> ReceiveError
 }
 
 /// Read the report of the reception to continue into `out`, and check `out` against it.
-fn load_resume(path: &Path, out: &Path, id: Option<u16>) -> Result<Resume, ReceiveError> {
+fn load_resume(path: &Path, out: &Path, settings: &Settings) -> Result<Resume, ReceiveError> {
     let file = File::open(path).map_err(file_error(Role::Resume, path))?;
-    let resume =
-        Resume::from_reader(file).map_err(|e| ReceiveError::ResumeReport(path.to_path_buf(), e))?;
-    if id.is_some_and(|id| id != resume.id) {
+    let resume = Resume::from_reader_within(file, &settings.limits)
+        .map_err(|e| ReceiveError::ResumeReport(path.to_path_buf(), e))?;
+    if settings.transfer_id.is_some_and(|id| id != resume.id) {
         return Err(ReceiveError::ResumeIdDiffers(resume.id));
     }
     let file = File::open(out).map_err(file_error(Role::Output, out))?;

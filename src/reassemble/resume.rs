@@ -12,25 +12,26 @@
 //! changed since, or a report of several transfers (continuing the first would cut off
 //! the rest), is refused with a [`ResumeError`] and nothing is touched.
 //!
-//! Memory stays bounded: the report is read as a stream of at most [`MAX_REPORT_BYTES`],
-//! and at most [`super::damage::MAX_KEPT_RANGES`] missing ranges are kept: past that, the
+//! Memory stays bounded: the report is read as a stream of at most
+//! [`super::Limits::report_bytes`] (by default [`MAX_REPORT_BYTES`]), and at most
+//! [`super::Limits::kept_ranges`] missing ranges are kept: past that, the
 //! closest are merged with the bytes between them (coarse, as the damage map does), and
 //! the whole resume is coarse: the missing ranges are seeded as unknown, where only an
 //! intact packet is written. Finding whether a packet touches a missing range is a binary
 //! search (issue 35.10: a scan per packet made a resume with many holes quadratic).
 
-use super::damage::MAX_KEPT_RANGES;
 use super::output::Output;
 use super::seal::{content_digest, Seal};
 use super::{Packet, ReassembleError};
 use crate::descriptor::Descriptor;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
 use std::io::Read;
 use std::ops::Range;
 
-/// The largest report read: a full damage map of [`MAX_KEPT_RANGES`] ranges is ~15 MB.
+/// The largest report read: a full damage map of [`super::damage::MAX_KEPT_RANGES`] ranges
+/// is ~15 MB.
 pub const MAX_REPORT_BYTES: u64 = 32 << 20;
 
 /// What an earlier reception left: the first transfer of its report.
@@ -82,8 +83,8 @@ impl Eq for SealCheck {}
 pub enum ResumeError {
     #[error("not a complete unpktize report (a reception killed before its end leaves none): {0}")]
     Parse(#[from] serde_json::Error),
-    #[error("the report is larger than {MAX_REPORT_BYTES} bytes")]
-    TooLarge,
+    #[error("the report is larger than {0} bytes")]
+    TooLarge(u64),
     #[error("the report names no transfer")]
     NoTransfer,
     #[error("the report's ranges are not in order at offset {0}")]
@@ -100,12 +101,68 @@ pub enum ResumeError {
     Read(std::io::Error),
 }
 
-#[derive(Deserialize)]
+/// The fields of a report that resuming reads; the others are skipped.
 struct ReportJson {
     ranges: Ranges,
     transfers: Vec<TransferJson>,
     bytes: Option<BytesJson>,
     digest: Option<String>,
+}
+
+/// Reads a [`ReportJson`] keeping at most this many ranges (see [`Ranges`]).
+struct ReportSeed(usize);
+
+impl<'de> DeserializeSeed<'de> for ReportSeed {
+    type Value = ReportJson;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ReportJson, D::Error> {
+        struct V(usize);
+        impl<'de> Visitor<'de> for V {
+            type Value = ReportJson;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an unpktize report")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ReportJson, A::Error> {
+                let (mut ranges, mut transfers, mut bytes, mut digest) = (None, None, None, None);
+                fn once<T, E: de::Error>(
+                    slot: &mut Option<T>,
+                    v: T,
+                    name: &'static str,
+                ) -> Result<(), E> {
+                    if slot.replace(v).is_some() {
+                        return Err(E::duplicate_field(name));
+                    }
+                    Ok(())
+                }
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "ranges" => once(
+                            &mut ranges,
+                            map.next_value_seed(Ranges::seed(self.0))?,
+                            "ranges",
+                        )?,
+                        "transfers" => once(&mut transfers, map.next_value()?, "transfers")?,
+                        "bytes" => {
+                            once(&mut bytes, map.next_value::<Option<BytesJson>>()?, "bytes")?
+                        }
+                        "digest" => {
+                            once(&mut digest, map.next_value::<Option<String>>()?, "digest")?
+                        }
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(ReportJson {
+                    ranges: ranges.ok_or_else(|| de::Error::missing_field("ranges"))?,
+                    transfers: transfers.ok_or_else(|| de::Error::missing_field("transfers"))?,
+                    bytes: bytes.flatten(),
+                    digest: digest.flatten(),
+                })
+            }
+        }
+        d.deserialize_map(V(self.0))
+    }
 }
 
 #[derive(Deserialize)]
@@ -131,9 +188,18 @@ struct RangeJson {
 }
 
 /// The ranges, merged as they are read (so adjacent lost and damaged ranges of a cut-short
-/// packet become one missing range), at most [`MAX_KEPT_RANGES`] (past that, coarser);
-/// whether they are coarse; and the seal over them as listed.
+/// packet become one missing range), at most [`super::Limits::kept_ranges`] (past that,
+/// coarser); whether they are coarse; and the seal over them as listed.
 struct Ranges(Vec<Range<u64>>, bool, Seal);
+
+/// Reads [`Ranges`] keeping at most this many.
+struct RangesSeed(usize);
+
+impl Ranges {
+    fn seed(kept: usize) -> RangesSeed {
+        RangesSeed(kept.max(2))
+    }
+}
 
 /// Merge the ranges closest to each other, with the bytes between them, until at most
 /// `target` remain.
@@ -167,9 +233,11 @@ fn coarsen(ranges: &mut Vec<Range<u64>>, target: usize) {
     ranges.truncate(kept);
 }
 
-impl<'de> Deserialize<'de> for Ranges {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
+impl<'de> DeserializeSeed<'de> for RangesSeed {
+    type Value = Ranges;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Ranges, D::Error> {
+        struct V(usize);
         impl<'de> Visitor<'de> for V {
             type Value = Ranges;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -183,8 +251,8 @@ impl<'de> Deserialize<'de> for Ranges {
                     seal.range(&r.kind, r.offset, r.length);
                     coarse |= r.kind == "unknown";
                     let end = r.offset.saturating_add(r.length);
-                    if out.len() >= MAX_KEPT_RANGES {
-                        coarsen(&mut out, MAX_KEPT_RANGES / 2);
+                    if out.len() >= self.0 {
+                        coarsen(&mut out, self.0 / 2);
                         coarse = true;
                     }
                     match out.last_mut() {
@@ -199,19 +267,33 @@ impl<'de> Deserialize<'de> for Ranges {
                 Ok(Ranges(out, coarse, seal))
             }
         }
-        d.deserialize_seq(V)
+        d.deserialize_seq(V(self.0))
     }
 }
 
 impl Resume {
-    /// Read a report (at most [`MAX_REPORT_BYTES`]) and take its first transfer.
+    /// Read a report (at most [`MAX_REPORT_BYTES`]) and take its first transfer, within
+    /// the default [`super::Limits`].
     pub fn from_reader<R: Read>(r: R) -> Result<Resume, ResumeError> {
-        let mut limited = r.take(MAX_REPORT_BYTES + 1);
+        Resume::from_reader_within(r, &super::Limits::default())
+    }
+
+    /// Read a report (at most [`super::Limits::report_bytes`]) and take its first
+    /// transfer, keeping at most [`super::Limits::kept_ranges`] missing ranges.
+    pub fn from_reader_within<R: Read>(
+        r: R,
+        limits: &super::Limits,
+    ) -> Result<Resume, ResumeError> {
+        let mut limited = r.take(limits.report_bytes.saturating_add(1));
         let mut reader = std::io::BufReader::new(&mut limited);
-        let parsed: Result<ReportJson, _> = serde_json::from_reader(&mut reader);
+        let mut json = serde_json::Deserializer::from_reader(&mut reader);
+        let parsed = ReportSeed(limits.kept_ranges)
+            .deserialize(&mut json)
+            .and_then(|report| json.end().map(|()| report));
+        drop(json);
         drop(reader);
         if limited.limit() == 0 {
-            return Err(ResumeError::TooLarge);
+            return Err(ResumeError::TooLarge(limits.report_bytes));
         }
         let report = parsed?;
         let t = report.transfers.first().ok_or(ResumeError::NoTransfer)?;

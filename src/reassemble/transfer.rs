@@ -29,7 +29,7 @@ use head::Head;
 
 /// How far behind the frontier a late packet is still recognised as late on a stream.
 /// Only damage ranges are kept for this span, not data, so it can be generous.
-const LATE_HORIZON_BYTES: u64 = 4 << 20;
+pub(super) const LATE_HORIZON_BYTES: u64 = 4 << 20;
 
 /// Per-packet context: the parts of the reassembler a placement touches.
 pub struct Ctx<'c, O: Output> {
@@ -221,7 +221,7 @@ impl Transfer {
             cx.settings.window_packets,
             self.payload_len,
             at_least,
-            cx.settings.limits.window_bytes,
+            &cx.settings.limits,
         );
         match self.extent.learn_from_data(p) {
             ExtentVerdict::Consistent => {}
@@ -247,7 +247,13 @@ impl Transfer {
             if start == 0 && self.first_packet.is_none() {
                 self.first_packet = Some((h.payload_len, h.payload_crc));
             }
-            if self.fingerprints.check(start, stated_end, h.payload_crc) == Seen::Conflict {
+            if self.fingerprints.check(
+                start,
+                stated_end,
+                h.payload_crc,
+                cx.settings.limits.fingerprints,
+            ) == Seen::Conflict
+            {
                 return Ok(Placed::Conflict);
             }
         }
@@ -499,7 +505,7 @@ impl Transfer {
         }
         self.advanced_at = cx.now;
         let window_bytes = self.window.capacity() as u64 * self.payload_len.max(1);
-        let horizon = (4 * window_bytes).max(LATE_HORIZON_BYTES);
+        let horizon = (4 * window_bytes).max(cx.settings.limits.late_horizon_bytes);
         let settled = (self.base + self.frontier).saturating_sub(horizon);
         cx.sink.damage.settle_before(settled)?;
         Ok(())

@@ -10,6 +10,7 @@
 //! file, never. Buffers of delivered entries are kept in a pool, so a steady stream
 //! allocates nothing.
 
+use super::limits::Limits;
 use super::output::{LentInput, Output};
 use super::packet::Integrity;
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ pub const AUTO_WINDOW_BYTES: usize = 1 << 20;
 /// Bounds on the window in packets, so tiny payloads do not make a huge index.
 pub const MAX_WINDOW_PACKETS: usize = 1 << 16;
 /// The automatic window never exceeds this many packets.
-const AUTO_WINDOW_MAX_PACKETS: usize = 4096;
+pub(super) const AUTO_WINDOW_MAX_PACKETS: usize = 4096;
 
 /// A payload waiting ahead of the frontier.
 pub struct Pending {
@@ -117,11 +118,11 @@ impl Window {
     }
 
     /// Size the window for payloads of `payload_len` bytes: `packets` when asked for,
-    /// else about [`AUTO_WINDOW_BYTES`]; never below `at_least` (what FEC or an
-    /// interleaved sender needs held), never above [`MAX_WINDOW_PACKETS`].
+    /// else about [`Limits::auto_window_bytes`]; never below `at_least` (what FEC or an
+    /// interleaved sender needs held), never above [`Limits::window_packets`].
     ///
     /// Whatever a descriptor announces, the payload bytes held (not written through) stay
-    /// within `max_bytes`, or within the window asked for when that is more: the window
+    /// within [`Limits::window_bytes`], or within the window asked for when that is more: the window
     /// is full when either bound is reached (issue 29.8: a forged span made it hold 65536
     /// payloads of 64 KiB).
     pub fn resize(
@@ -129,17 +130,16 @@ impl Window {
         packets: Option<usize>,
         payload_len: u64,
         at_least: usize,
-        max_bytes: u64,
+        limits: &Limits,
     ) {
         let asked = packets.map_or(0, |n| n as u64 * payload_len);
-        self.max_held_bytes = max_bytes.max(asked);
+        self.max_held_bytes = limits.window_bytes.max(asked);
         let wanted = match packets {
             Some(n) => n,
-            None => {
-                (AUTO_WINDOW_BYTES / payload_len.max(1) as usize).clamp(1, AUTO_WINDOW_MAX_PACKETS)
-            }
+            None => (limits.auto_window_bytes / payload_len.max(1) as usize)
+                .clamp(1, limits.auto_window_packets.max(1)),
         };
-        self.capacity = wanted.max(at_least).clamp(1, MAX_WINDOW_PACKETS);
+        self.capacity = wanted.max(at_least).clamp(1, limits.window_packets.max(1));
     }
 
     pub fn capacity(&self) -> usize {

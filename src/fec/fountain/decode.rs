@@ -140,6 +140,8 @@ pub struct Decoder {
     pub ignored: u64,
     /// Blocks whose symbols did not decode (inconsistent: a forged repair packet).
     pub undecodable: u64,
+    /// Data packets of the largest geometry followed ([`MAX_PACKETS`] by default).
+    max_packets: u64,
 }
 
 impl Decoder {
@@ -164,7 +166,15 @@ impl Decoder {
             coder: None,
             ignored: 0,
             undecodable: 0,
+            max_packets: MAX_PACKETS,
         }
+    }
+
+    /// Follow transfers of at most `packets` data packets (one bit of memory each);
+    /// without this, [`MAX_PACKETS`].
+    pub fn with_max_packets(mut self, packets: u64) -> Decoder {
+        self.max_packets = packets;
+        self
     }
 
     /// Forget the transfer: a new one starts. The store is kept for reuse (its stale
@@ -182,7 +192,7 @@ impl Decoder {
         if let Some(a) = &self.active {
             return a.geometry == geometry;
         }
-        if geometry.packets > MAX_PACKETS {
+        if geometry.packets > self.max_packets {
             return false;
         }
         self.active = Some(Active {

@@ -57,7 +57,7 @@ pub struct Budget {
     pub parity_bytes: usize,
     /// Slots of the ring at most, whatever the payload size ([`RING_MAX_SLOTS`]).
     pub ring_slots: usize,
-    /// Groups whose parity is held at once at most ([`MAX_GROUPS`]).
+    /// Groups whose parity is held at once at most (8192 by default).
     pub groups: usize,
 }
 

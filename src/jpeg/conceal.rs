@@ -2,7 +2,7 @@
 //! lost block is the nearness-weighted blend (weights 1/distance) of the nearest received
 //! pixel above, below, left and right of it (the edge rows and columns of the nearest
 //! received blocks). Between the rows above and below, the blend follows the direction in
-//! which those two rows match best ([`slope`]), so an edge that crosses the gap is carried
+//! which those two rows match best (`slope`), so an edge that crosses the gap is carried
 //! across it slanted rather than smeared. The blend is transformed and quantised back with
 //! the component's own table, so received blocks stay exactly as they were and a lost one
 //! costs only its own coefficients.

@@ -9,7 +9,7 @@
 //! - [`huffman`]: the tables, and Annex K's for re-encoding.
 //! - [`scan`]: the entropy-coded data MCU by MCU, from any MCU whose start is known.
 //! - [`packets`]: the sub-header and the indexed transfer.
-//! - [`rebuild`]: received packets back to a JPEG; [`conceal`]: its lost blocks;
+//! - [`rebuild`](mod@rebuild): received packets back to a JPEG; [`conceal`]: its lost blocks;
 //!   [`pixels`]: its picture as PNM.
 //!
 //! This module knows nothing of packet headers, files or pixels: it takes bytes and gives

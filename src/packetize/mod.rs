@@ -22,7 +22,7 @@
 //!
 //! This module does not pace by itself beyond what [`Pacer`] is given. Of sockets it knows
 //! one thing: on a datagram or sequenced-packet socket every write is a message, so
-//! [`writer_for`] sends each packet as one ([`datagrams`]).
+//! [`writer_for`] sends each packet as one (`datagrams`).
 
 use crate::descriptor::{Descriptor, MediaType, HEAD_MAX};
 use crate::fec::{self, Scheme};
@@ -493,7 +493,7 @@ pub fn random_transfer_id() -> u16 {
 const BACKGROUND_WRITE: usize = 512 << 10;
 
 /// Where packets for `out` are best written: to a datagram or sequenced-packet socket one
-/// packet per message, paced or not ([`datagrams`]); a paced transfer straight to `out`,
+/// packet per message, paced or not (`datagrams`); a paced transfer straight to `out`,
 /// so each batch leaves when the pacer says; any other through a
 /// [`crate::io::BackgroundWriter`], so the checksums and parity of the next batch are
 /// computed while this one is written.

@@ -1,6 +1,6 @@
 //! Receiving an indexed JPEG (`pktize(5)`, JPEG transfers): the transfer is reassembled
 //! into an unlinked temporary file as any other, and at the end turned back into the
-//! JPEG ([`crate::jpeg::rebuild`]): the original file when every packet arrived, else a
+//! JPEG ([`crate::jpeg::rebuild()`]): the original file when every packet arrived, else a
 //! baseline JPEG of what arrived, lost MCUs concealed.
 //!
 //! A receiver must know before the first byte is written whether the transfer is an

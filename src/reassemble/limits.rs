@@ -87,7 +87,7 @@ pub struct Limits {
     /// all, of which at most [`Limits::spill_after_bytes`] in memory.
     pub hold_bytes: u64,
     /// Bytes of a held carousel kept in memory before the rest goes to an unnamed
-    /// temporary file. Default [`super::spill::SPILL_AFTER`] (8 MiB); costs its value.
+    /// temporary file. Default `spill::SPILL_AFTER` (8 MiB); costs its value.
     pub spill_after_bytes: usize,
     /// The longest transfer written to a stream (standard output, a FIFO, a device) when
     /// no `--max-size` was given: a forged total must not make the receiver write fill

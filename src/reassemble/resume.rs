@@ -8,7 +8,7 @@
 //! written. A transfer whose length or descriptor differs from the report's, or whose
 //! intact packets disagree with the bytes already in the file, is refused
 //! ([`super::ReassembleError::Mismatch`]) before anything more is written. Before any of
-//! that, the report's seal ([`super::seal`]) must hold for the file: a file or report
+//! that, the report's seal (`seal`) must hold for the file: a file or report
 //! changed since, or a report of several transfers (continuing the first would cut off
 //! the rest), is refused with a [`ResumeError`] and nothing is touched.
 //!
@@ -332,7 +332,7 @@ impl Resume {
     }
 
     /// The file resumed into must hold at least the bytes the report says it does, and
-    /// those bytes must be the ones the report was sealed with (see [`super::seal`]).
+    /// those bytes must be the ones the report was sealed with (see `seal`).
     pub fn check_file(&self, file: &std::fs::File) -> Result<(), ResumeError> {
         use std::os::unix::fs::FileExt;
         let found = file.metadata().map_err(ResumeError::Read)?.len();

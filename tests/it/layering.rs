@@ -382,3 +382,40 @@ fn the_check_sees_an_upward_import_and_a_cycle() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].starts_with("module wire is in no layer"));
 }
+
+/// The layer names in `text` in the order they first appear between backticks (a doc
+/// link's brackets aside), each once.
+fn layers_named(lines: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines {
+        for (i, word) in line.split('`').enumerate() {
+            let word = word.trim_start_matches('[').trim_end_matches(']');
+            if i % 2 == 1 && LAYERS.contains(&word) && !seen.iter().any(|s| s == word) {
+                seen.push(word.to_string());
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn the_crate_docs_and_the_readme_list_the_layers_in_their_order() {
+    let lib = std::fs::read_to_string(src().join("lib.rs")).expect("src/lib.rs reads");
+    // The crate docs' table: one row per layer, its name first.
+    let rows = lib
+        .lines()
+        .filter(|l| l.starts_with("//! | ") && !l.starts_with("//! | layer"))
+        .map(|l| l.split(" | ").nth(1).unwrap_or_default().to_string());
+    assert_eq!(layers_named(rows), LAYERS, "src/lib.rs's table of layers");
+    let readme = std::fs::read_to_string(src().join("../README.md")).expect("README.md reads");
+    let layout = readme
+        .split("\n## Layout\n")
+        .nth(1)
+        .expect("the README has a Layout section");
+    let layout = layout.split("\n## ").next().unwrap_or_default();
+    let bullets = layout
+        .lines()
+        .filter(|l| l.starts_with("- "))
+        .map(String::from);
+    assert_eq!(layers_named(bullets), LAYERS, "the README's Layout list");
+}

@@ -160,7 +160,7 @@ for i in 1 2 3; do
   timeout 60 socat -u UDP4-RECV:9400,ip-add-membership=$group:127.0.0.1,reuseaddr,rcvbuf=4194304 - \
     | corrupt --loss 1$i% --seed $i | unpktize -o {d}/got$i 2> {d}/err$i &
 done
-sleep 0.5
+{wait}wait_udp 9400 3
 timeout 60 socat -u -b 65536 EXEC:'pktize --rate 300k --repeat 0 {f}',socktype=5 \
   UDP4-DATAGRAM:$group:9400,ip-multicast-loop=1,ip-multicast-if=127.0.0.1 &
 sender=$!
@@ -171,7 +171,8 @@ done
 kill $sender 2>/dev/null || true
 wait
 "#,
-        f = f.display()
+        f = f.display(),
+        wait = common::WAIT_UDP_SH
     );
     let out = sh(&format!("unshare -n bash -c {}", shell_quote(&script)));
     for i in 1..=3 {

@@ -434,9 +434,14 @@ fn receive(
             for (i, m) in messages.iter().enumerate() {
                 let _ = sock.send_to(m, ("127.0.0.1", port));
                 if i % 256 == 255 {
-                    // The receiver drains 8 MiB of buffer; this keeps loopback from ever
-                    // dropping a datagram, so that what was sent is what reached it.
-                    std::thread::sleep(Duration::from_micros(200));
+                    // Each batch goes once the receiver took the one before (its queue is
+                    // empty): loopback never drops a datagram, so what was sent is what
+                    // reached it.
+                    let start = Instant::now();
+                    while common::udp_queued(port) > 0 {
+                        assert!(start.elapsed() < Duration::from_secs(20), "not drained");
+                        std::thread::sleep(Duration::from_micros(100));
+                    }
                 }
             }
             child.wait_with_output().unwrap()

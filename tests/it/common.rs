@@ -79,6 +79,24 @@ pub fn sh(script: &str) -> Output {
         .expect("bash runs")
 }
 
+/// Start `script` as [`sh`] runs it, in the background, its output piped.
+pub fn sh_spawn(script: &str) -> std::process::Child {
+    let dir = bin("pktize").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("bash")
+        .args(["-o", "pipefail", "-c", script])
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bash runs")
+}
+
 /// Run `script` as [`sh`] does and check what it prints, `line` (surrounding whitespace
 /// aside); a failure shows the script's stderr.
 #[track_caller]
@@ -281,4 +299,99 @@ pub fn forged_packet(
 /// when given.
 pub fn data_packet(id: u16, offset: u64, total: Option<u64>, payload: &[u8]) -> Vec<u8> {
     forged_packet(pktools::wire::Kind::Data, id, 0, offset, total, payload)
+}
+
+// ---------------------------------------------------------------------------------------
+// Waiting for a condition, never for a fixed time: each wait polls what it waits for and
+// fails the test, saying what it waited for, past a deadline.
+
+/// Poll `ready` until it holds; panic after `within`, naming `what`.
+pub fn wait_until(what: &str, within: std::time::Duration, mut ready: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < within, "{what}: not after {within:?}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// True once process `pid`'s main thread is blocked reading file descriptor `fd` (read(2),
+/// or poll(2)/ppoll(2) on it): it has taken what was sent and waits for more.
+pub fn blocked_reading(pid: u32, fd: i32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) else {
+        return false;
+    };
+    let mut fields = text.split_whitespace();
+    let (nr, arg0) = (fields.next(), fields.next());
+    let fd = format!("{fd:#x}");
+    match nr {
+        // read(fd, ..)
+        Some("0") => arg0 == Some(fd.as_str()),
+        // poll(fds, ..), ppoll(fds, ..): unpktize polls only its input
+        Some("7") | Some("271") => true,
+        _ => false,
+    }
+}
+
+/// Take (and drop) `n` datagrams from `sock`: what a receiver that joins late misses.
+/// Fails if they do not come within 20 s.
+pub fn miss_datagrams(sock: &std::net::UdpSocket, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut buf = vec![0u8; 1 << 16];
+    for i in 0..n {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "only {i} of {n} datagrams came");
+        sock.set_read_timeout(Some(left)).unwrap();
+        sock.recv(&mut buf)
+            .unwrap_or_else(|e| panic!("only {i} of {n} datagrams came: {e}"));
+    }
+}
+
+/// Bytes queued for reading on the IPv4 UDP sockets bound to `port` in this network
+/// namespace (`/proc/net/udp`'s rx_queue): 0 once the receiver took every datagram, or
+/// when nothing is bound there any more.
+pub fn udp_queued(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let (addr, queues) = (f.nth(1)?, f.nth(2)?);
+            let rx = queues.split(':').nth(1)?;
+            addr.ends_with(&local)
+                .then(|| u64::from_str_radix(rx, 16).ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// A bash function, `wait_udp PORT [N]`: returns once N (default 1) sockets are bound to
+/// UDP port PORT in this network namespace (`/proc/net/udp`), fails after 10 s.
+pub const WAIT_UDP_SH: &str = r#"wait_udp() {
+  local port; port=$(printf %04X "$1")
+  for _ in $(seq 1000); do
+    [ "$(grep -c "^ *[0-9]*: [0-9A-F]*:$port " /proc/net/udp)" -ge "${2:-1}" ] && return 0
+    sleep 0.01
+  done
+  echo "no UDP socket on port $1 after 10 s" >&2
+  return 1
+}
+"#;
+
+#[test]
+fn udp_queued_counts_what_waits_on_a_port() {
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port();
+    assert_eq!(udp_queued(port), 0);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(&[7; 100], ("127.0.0.1", port)).unwrap();
+    wait_until(
+        "the datagram queued",
+        std::time::Duration::from_secs(5),
+        || udp_queued(port) > 0,
+    );
+    let mut buf = [0; 200];
+    assert_eq!(rx.recv(&mut buf).unwrap(), 100);
+    assert_eq!(udp_queued(port), 0);
 }

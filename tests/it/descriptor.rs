@@ -128,15 +128,29 @@ fn a_late_netcat_receiver_gets_a_full_length_output_with_its_head() {
     let dir = tempfile::tempdir().unwrap();
     let src = write_temp(dir.path(), "in", &data);
     let d = dir.path().display();
-    let port = 20000 + (std::process::id() % 20000) as u16;
-    // The sender starts first, paced at 2 MB/s for about 1.6 s; the receiver joins 0.5 s
-    // late. socat's UDP-SENDTO keeps sending while nobody listens (nc would stop).
-    let script = format!(
-        "(sleep 0.5; timeout 8 nc -u -l 127.0.0.1 {port} > {d}/late.pk) & \
-         pktize --rate 2M {src} | socat -u - UDP-SENDTO:127.0.0.1:{port}; wait; \
-         unpktize --report {d}/r.json < {d}/late.pk > {d}/got; echo $?"
+    // The sender starts first, paced at 2 MB/s for about 1.6 s. Its first 100 datagrams
+    // reach this socket, not the receiver, which starts only once they came and misses
+    // them (and what is sent while it starts). socat's UDP-SENDTO keeps sending while
+    // nobody listens (nc would stop).
+    let early = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = early.local_addr().unwrap().port();
+    let _serial = crate::netcat::one_at_a_time();
+    let sender = common::sh_spawn(&format!(
+        "timeout 60 pktize --rate 2M {src} | timeout 60 socat -u - UDP-SENDTO:127.0.0.1:{port}"
+    ));
+    common::miss_datagrams(&early, 100);
+    drop(early);
+    let receiver = common::sh_spawn(&format!(
+        "timeout 60 nc -u -l -d -w 2 127.0.0.1 {port} > {d}/late.pk"
+    ));
+    let sent = sender.wait_with_output().unwrap();
+    assert!(sent.status.success(), "sender: {}", stderr(&sent));
+    // nc ends 2 s after the last datagram.
+    receiver.wait_with_output().unwrap();
+    common::sh_prints(
+        &format!("unpktize --report {d}/r.json < {d}/late.pk > {d}/got; echo $?"),
+        "1",
     );
-    common::sh_prints(&script, "1");
     let got = std::fs::read(format!("{d}/got")).unwrap();
     let report: Value =
         serde_json::from_slice(&std::fs::read(format!("{d}/r.json")).unwrap()).unwrap();

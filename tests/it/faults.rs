@@ -206,7 +206,12 @@ fn interrupt_unpktize(
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(100));
+    // Read is not placed: wait until it is blocked reading again, everything taken.
+    common::wait_until(
+        "unpktize blocked reading its input",
+        Duration::from_secs(20),
+        || common::blocked_reading(child.id(), 0),
+    );
     // SAFETY: signals our own child, not yet reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, signal) };
     let out = child.wait_with_output().unwrap();

@@ -182,7 +182,8 @@ while True:
         o.sendto(d, ("127.0.0.1", {to}))
 ' > /dev/null 2>&1 &
 ready=/tmp/.relay-{port}-{to}-{seed}
-while [ ! -e $ready ]; do sleep 0.05; done
+for _ in $(seq 400); do [ -e $ready ] && break; sleep 0.05; done
+[ -e $ready ] || {{ echo "relay {port} to {to} not ready after 20 s" >&2; exit 1; }}
 rm -f $ready"#
     )
 }
@@ -193,7 +194,8 @@ fn in_namespace(script: &str) -> std::process::Output {
     common::require_tool("python3");
     let script = format!(
         "set -e\nip link set lo up\nip link set lo multicast on\n\
-         ip route add 224.0.0.0/4 dev lo\n{script}"
+         ip route add 224.0.0.0/4 dev lo\n{wait}{script}",
+        wait = common::WAIT_UDP_SH
     );
     sh(&format!(
         "unshare -n bash -o pipefail -c '{}'",
@@ -208,7 +210,7 @@ fn a_fountain_over_built_in_udp_through_a_lossy_relay_ends_whole() {
     let script = format!(
         "{relay}\n\
          (timeout 30 unpktize --udp 127.0.0.1:9502 --idle 5 -o {d}/got --report {d}/r.json; \
-          echo $? > {d}/rc) &\nreceiver=$!\nsleep 0.2\n\
+          echo $? > {d}/rc) &\nreceiver=$!\nwait_udp 9502\n\
          timeout 30 pktize --udp 127.0.0.1:9501 --rate 20M --fountain {f} &\n\
          wait $receiver\nkill $(jobs -p) 2>/dev/null || true\n",
         relay = relay("127.0.0.1", 9501, 9502, 0.2, 1),
@@ -241,7 +243,8 @@ fn one_fountain_to_multicast_receivers_with_their_own_losses_all_end_whole() {
     }
     script += &format!(
         "(timeout 30 unpktize --udp {group}:9600 --multicast-if 127.0.0.1 --idle 5 \
-         -o {d}/got4 --report {d}/r4.json; echo $? > {d}/rc4) &\nsleep 0.5\n\
+         -o {d}/got4 --report {d}/r4.json; echo $? > {d}/rc4) &\n\
+         wait_udp 9601; wait_udp 9602; wait_udp 9603; wait_udp 9600 4\n\
          timeout 30 pktize --udp {group}:9600 --multicast-if 127.0.0.1 --ttl 1 --rate 10M \
          --fountain {f} &\nsender=$!\n\
          for i in 1 2 3 4; do while [ ! -e {d}/rc$i ]; do sleep 0.1; done; done\n\

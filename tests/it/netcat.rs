@@ -386,21 +386,26 @@ fn a_receiver_started_late_still_writes_the_full_length() {
     let _serial = one_at_a_time();
     require_tool("nc");
     require_tool("socat");
-    // The sender starts first; the listener joins a second later and misses the start.
+    // The sender starts first; the listener joins once 100 packets went by, missing the start.
     // Descriptors (every 200 ms while pacing) give it the length and the head.
     let data = bytes(2 * MIB, 77);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let input = dir.path().join("input");
     std::fs::write(&input, &data).unwrap();
-    let port = free_udp_port();
+    // The first datagrams reach this socket, not the listener: the receiver starts only
+    // once they came, and misses them (and what is sent while it starts).
+    let early = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = early.local_addr().unwrap().port();
     // The sender is socat: nc -u connects its socket, and the ICMP "port unreachable" for
-    // its first datagrams makes its next send fail with ECONNREFUSED, which ends nc.
+    // datagrams sent while nothing listens makes its next send fail with ECONNREFUSED,
+    // which ends nc.
     let sender = spawn_sh(&format!(
         "timeout 60 pktize --rate 1M {} | timeout 60 socat -u - UDP-SENDTO:127.0.0.1:{port}",
         input.display()
     ));
-    std::thread::sleep(Duration::from_millis(1000));
+    common::miss_datagrams(&early, 100);
+    drop(early);
     let out = sh(&format!(
         "timeout 60 nc -u -l -d -w 2 127.0.0.1 {port} | \
          timeout 60 unpktize -o {d}/got --report {d}/report.json -v"

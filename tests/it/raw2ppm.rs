@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{bytes, require_tool, run_cmd, sh, stderr};
+use common::{bytes, require_tool, run_cmd, stderr};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -497,20 +497,34 @@ fn live_snapshot_appears_before_the_rest_of_the_frame_arrives() {
 
 #[test]
 fn named_pipe_with_a_late_writer_ends_cleanly() {
+    use std::os::unix::fs::OpenOptionsExt;
     require_tool("mkfifo");
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
-    let raw = dir.path().join("raw");
-    std::fs::write(&raw, bytes(6 * 5 * 3 * 4, 12)).unwrap();
-    let script = format!(
-        "mkfifo {f}; (sleep 0.3; cat {r} > {f}) & raw2ppm -s 6x5 --frames {f} | wc -c",
-        f = fifo.display(),
-        r = raw.display()
-    );
-    let out = sh(&script);
+    let raw = bytes(6 * 5 * 3 * 4, 12);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let fifo_arg = fifo.to_str().unwrap();
+    let child = common::spawn("raw2ppm", &["-s", "6x5", "--frames", fifo_arg]);
+    // The writer comes once raw2ppm waits in open(2): a non-blocking open for writing
+    // fails (ENXIO) until the FIFO has a reader.
+    let mut writer = None;
+    common::wait_until("raw2ppm opening the FIFO", Duration::from_secs(20), || {
+        writer = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .ok();
+        writer.is_some()
+    });
+    // 360 bytes: within the pipe's buffer, so the non-blocking write is whole.
+    writer.unwrap().write_all(&raw).unwrap();
+    let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let len: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    assert_eq!(len, 4 * (11 + 6 * 5 * 3));
+    assert_eq!(out.stdout.len(), 4 * (11 + 6 * 5 * 3));
 }
 
 // ---------------------------------------------------------------------------------------

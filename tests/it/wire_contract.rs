@@ -223,7 +223,13 @@ fn a_pipes_descriptors_carry_the_heads_pktize_5_says_however_slowly_the_bytes_co
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&data[..10]).unwrap();
         stdin.flush().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        // The first 10 bytes come alone: pktize has read them and waits for more.
+        let pid = child.id();
+        common::wait_until(
+            "pktize blocked reading",
+            std::time::Duration::from_secs(20),
+            || common::blocked_reading(pid, 0),
+        );
         stdin.write_all(&data[10..]).unwrap();
         drop(stdin);
         let mut out = Vec::new();

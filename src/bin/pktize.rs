@@ -102,6 +102,24 @@ struct Args {
     file: Option<PathBuf>,
 }
 
+/// An endless send (`--repeat 0`, or `--fountain` without `--repeat`) into a regular file
+/// would only end when the disk is full: refuse it, before anything is written, unless
+/// forced.
+fn refuse_endless_into_file(args: &Args, stdout: &std::fs::File) -> Result<(), Failure> {
+    let endless = args.repeat == Some(0) || (args.fountain && args.repeat.is_none());
+    let is_file = stdout.metadata().is_ok_and(|m| m.file_type().is_file());
+    if endless && is_file && !args.force {
+        let what = match args.repeat {
+            Some(0) => "--repeat 0",
+            _ => "--fountain without --repeat",
+        };
+        return Err(Failure::new(format!(
+            "{what} sends until killed, and standard output is a regular file it would fill: give --repeat N (or --force)"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_media_type(text: &str) -> Result<MediaType, String> {
     MediaType::from_name(text)
         .ok_or_else(|| format!("expected raw, pnm, bmp, png, jpeg or y4m, found \"{text}\""))
@@ -215,8 +233,9 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         }
         None => {
             cli::refuse_terminal_stdout(args.force)?;
-            packetize::writer_for(cli::stdout_file()?, &settings)
-                .map_err(cli::io_context("stdout"))?
+            let stdout = cli::stdout_file()?;
+            refuse_endless_into_file(&args, &stdout)?;
+            packetize::writer_for(stdout, &settings).map_err(cli::io_context("stdout"))?
         }
     };
     let input = Input::open(args.file.as_deref())?;

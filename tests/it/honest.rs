@@ -303,3 +303,43 @@ fn messages_name_what_failed_and_exits_say_what_came() {
     common::exits_saying(&out, 2, "no pktize packets of transfer 0x0004");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_second_transfer_whose_data_all_lost_is_incomplete_not_foreign() {
+    // Issue 28 (found by the model test): the second transfer's descriptor and parity
+    // arrived, its data did not; it must never end "intact", whichever of its packets
+    // arrived, to standard output or to a file.
+    let (a, b) = (bytes(30_000, 81), bytes(20_000, 82));
+    let sent = pktize(&["--id", "2", "--fec", "4+2"], &b);
+    let dir = tempfile::tempdir().unwrap();
+    let (file, report) = (dir.path().join("out"), dir.path().join("r.json"));
+    let r = report.to_str().unwrap();
+    for keep in [[true, true], [false, true], [true, false]] {
+        let second: Vec<u8> = sent
+            .iter()
+            .filter(|p| match header(p).kind {
+                Kind::Descriptor => keep[0],
+                Kind::Parity => keep[1],
+                _ => false,
+            })
+            .flatten()
+            .copied()
+            .collect();
+        let stream = [pktize(&["--id", "1"], &a).concat(), second].concat();
+        for args in [
+            vec!["--report", r],
+            vec!["-o", file.to_str().unwrap(), "--report", r],
+        ] {
+            let out = run("unpktize", &args, &stream);
+            let case = format!("{keep:?} {args:?}: {}", stderr(&out));
+            assert_eq!(out.status.code(), Some(1), "{case}");
+            let got = if args.len() > 2 {
+                std::fs::read(&file).unwrap()
+            } else {
+                out.stdout
+            };
+            assert!(got[..30_000] == a[..], "{case}");
+            assert_eq!(report_of(&report)["intact"], false, "{case}");
+        }
+    }
+}

@@ -338,3 +338,38 @@ fn repeat_refuses_a_pipe_longer_than_it_holds() {
     assert!(err.contains("--repeat") && err.contains("file"), "{err}");
     assert_eq!(err.lines().count(), 1);
 }
+
+#[test]
+fn an_endless_send_into_a_regular_file_is_refused_unless_forced() {
+    // It would end only when the disk is full; a pipe (the usual case) still works.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::write(&input, bytes(5_000, 7)).unwrap();
+    let (i, o) = (input.display(), dir.path().join("out.pk"));
+    let o = o.display();
+    for opts in ["--repeat 0", "--fountain", "--fountain --repeat 0"] {
+        let out = sh(&format!("pktize {opts} {i} > {o}"));
+        assert_eq!(out.status.code(), Some(2), "{opts}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("pktize: error: --"), "{opts}");
+        assert!(stderr(&out).contains("regular file"), "{opts}");
+        assert_eq!(
+            std::fs::metadata(dir.path().join("out.pk")).unwrap().len(),
+            0
+        );
+        let out = sh(&format!("pktize {opts} {i} | head -c 100000 | wc -c"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "100000",
+            "{opts}"
+        );
+    }
+    for opts in ["--repeat 2", "--fountain --repeat 2"] {
+        let out = sh(&format!("pktize {opts} {i} > {o}"));
+        assert_eq!(out.status.code(), Some(0), "{opts}: {}", stderr(&out));
+    }
+    let out = sh(&format!(
+        "ulimit -f 200; pktize --force --fountain {i} > {o}; echo $?"
+    ));
+    assert_ne!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert!(std::fs::metadata(dir.path().join("out.pk")).unwrap().len() > 50_000);
+}

@@ -275,6 +275,13 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             };
             let rx = pktools::io::udp::UdpReceiver::bind(at, args.multicast_if, idle)
                 .map_err(|e| Failure::new(format!("--udp {text}: {e}")))?;
+            if args.verbose {
+                // The port the system chose for port 0, so a script (or a test) can send
+                // there without racing for a port that was free a moment ago.
+                if let Ok(bound) = rx.local_addr() {
+                    eprintln!("{PROGRAM}: listening on {bound}");
+                }
+            }
             Some(rx)
         }
         None => None,

@@ -417,34 +417,43 @@ fn receive(
             out
         }
         Transport::Udp => {
-            let port = UdpSocket::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            cmd.args(["--udp", &format!("127.0.0.1:{port}"), "--idle", "0.3"])
+            // Port 0: unpktize -v says which port it bound, so no other test can take
+            // a port that was free a moment ago between our look and its bind.
+            cmd.args(["--udp", "127.0.0.1:0", "--idle", "0.3", "-v"])
                 .stdin(Stdio::null());
-            let child = cmd.spawn().unwrap();
-            let started = Instant::now();
-            while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-                assert!(started.elapsed() < Duration::from_secs(10), "no listener");
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-            for (i, m) in messages.iter().enumerate() {
-                let _ = sock.send_to(m, ("127.0.0.1", port));
-                if i % 256 == 255 {
-                    // Each batch goes once the receiver took the one before (its queue is
-                    // empty): loopback never drops a datagram, so what was sent is what
-                    // reached it.
-                    let start = Instant::now();
-                    while common::udp_queued(port) > 0 {
-                        assert!(start.elapsed() < Duration::from_secs(20), "not drained");
-                        std::thread::sleep(Duration::from_micros(100));
+            let mut child = cmd.spawn().unwrap();
+            let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+            let mut first = String::new();
+            let _ = std::io::BufRead::read_line(&mut stderr, &mut first);
+            let rest = std::thread::spawn(move || {
+                let mut rest = vec![];
+                let _ = stderr.read_to_end(&mut rest);
+                rest
+            });
+            if let Some(at) = first.trim().strip_prefix("unpktize: listening on ") {
+                let at = at.to_string();
+                let port: u16 = at.rsplit(':').next().unwrap().parse().unwrap();
+                first.clear();
+                let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+                for (i, m) in messages.iter().enumerate() {
+                    let _ = sock.send_to(m, &at);
+                    if i % 256 == 255 {
+                        // Each batch goes once the receiver took the one before (its
+                        // queue is empty): loopback never drops a datagram, so what was
+                        // sent is what reached it.
+                        let start = Instant::now();
+                        while common::udp_queued(port) > 0 {
+                            assert!(start.elapsed() < Duration::from_secs(20), "not drained");
+                            std::thread::sleep(Duration::from_micros(100));
+                        }
                     }
                 }
             }
-            child.wait_with_output().unwrap()
+            let mut out = child.wait_with_output().unwrap();
+            // Standard error as without --udp: the line -v added first is left out (the
+            // summary -v prints comes only after a reception that did not fail).
+            out.stderr = [first.into_bytes(), rest.join().unwrap()].concat();
+            out
         }
     };
     let rss_kib = std::fs::read_to_string(&rss)

@@ -63,34 +63,29 @@ pub fn succeeds(cmd: &mut Command, what: &str) -> Output {
     out
 }
 
-/// Run a shell pipeline with `bash -o pipefail -c`, the binaries' directory first on PATH.
-pub fn sh(script: &str) -> Output {
+/// `bash -o pipefail -c script`, the binaries' directory first on PATH, stdin null.
+fn bash(script: &str) -> Command {
     let dir = bin("pktize").parent().unwrap().to_path_buf();
     let path = format!(
         "{}:{}",
         dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    Command::new("bash")
-        .args(["-o", "pipefail", "-c", script])
+    let mut cmd = Command::new("bash");
+    cmd.args(["-o", "pipefail", "-c", script])
         .env("PATH", path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("bash runs")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Run a shell pipeline with `bash -o pipefail -c`, the binaries' directory first on PATH.
+pub fn sh(script: &str) -> Output {
+    bash(script).output().expect("bash runs")
 }
 
 /// Start `script` as [`sh`] runs it, in the background, its output piped.
 pub fn sh_spawn(script: &str) -> std::process::Child {
-    let dir = bin("pktize").parent().unwrap().to_path_buf();
-    let path = format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    Command::new("bash")
-        .args(["-o", "pipefail", "-c", script])
-        .env("PATH", path)
-        .stdin(Stdio::null())
+    bash(script)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -16,7 +16,7 @@ use crate::common;
 use common::{bytes, data_packets, header, require_tool, sh, split_packets};
 use serde_json::Value;
 use std::net::UdpSocket;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 const FILL: [u8; 3] = [0xff, 0x00, 0xff];
@@ -38,16 +38,7 @@ fn free_udp_port() -> u16 {
 
 /// Start `script` (bash, pipefail, binaries on PATH) in the background.
 fn spawn_sh(script: &str) -> Child {
-    let dir = common::bin("pktize").parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
-    Command::new("bash")
-        .args(["-o", "pipefail", "-c", script])
-        .env("PATH", path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bash starts")
+    common::sh_spawn(script)
 }
 
 /// Wait until something listens on UDP `port` on 127.0.0.1 (we can no longer bind it).

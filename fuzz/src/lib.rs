@@ -586,6 +586,11 @@ pub fn jpeg(data: &[u8]) {
     };
     let payload_len = 64 + usize::from(*size);
     let _ = jpeg::Header::parse(file);
+    // The packed headers of a transfer (pktize(5)): any bytes, any deferred part lost.
+    if let Ok(layout) = jpeg::packed::Layout::parse(file) {
+        let _ = layout.headers(file, &|r| r.start % 3 != 0);
+        let _ = layout.unpack(file);
+    }
     let Ok(indexed) = jpeg::index(file, payload_len) else {
         return;
     };

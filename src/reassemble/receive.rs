@@ -397,6 +397,7 @@ impl Reception {
                     .map_err(file_error(Role::Output, path))?,
                 None => pio::stdout_file().map_err(ReceiveError::Stdout)?,
             };
+            let dest = pio::ByteStream::new(dest);
             let mut out =
                 JpegOutput::new(temp, payload_len, BufWriter::with_capacity(1 << 20, dest))
                     .map_err(ReceiveError::Write)?
@@ -411,7 +412,7 @@ impl Reception {
             Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
             None => ImageSource::Head(plan.conceal_mode),
         };
-        let stdout = || pio::stdout_file().map_err(ReceiveError::Stdout);
+        let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
         match &self.output {
             Some(path) if self.plan.settings.resume.is_some() => {
                 let file = OpenOptions::new()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 pub const MAX_BURST: Duration = Duration::from_millis(10);
 
 /// Paces output to a byte rate: sleeps so that what was sent never runs ahead of
-/// `bytes_per_sec` times the elapsed time, and never sends more than [`MAX_BURST`]'s worth
+/// `bytes_per_sec` times the elapsed time, and never sends more than `MAX_BURST`'s worth
 /// early to make up for time it fell behind.
 pub struct Pacer {
     bytes_per_sec: u64,

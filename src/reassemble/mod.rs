@@ -15,6 +15,13 @@
 //!   and the human summary; `drive`: feeding from a map or a stream.
 //! - [`resume`]: continuing an earlier reception from its report, into the file it left.
 //!
+//! Errors are typed by what failed: [`ReassembleError`] carries the output's
+//! [`output::OutputError`] (its file, or the memory cap of a held transfer), the report's
+//! or the map's [`damage::RangeSinkError`], the input's or the fountain store's I/O
+//! error, a refused transfer ([`TooLarge`], [`resume::Mismatch`]); [`receive`] maps each
+//! to its [`receive::ReceiveError`] with a `match`, never by looking inside an
+//! [`io::Error`].
+//!
 //! With a key (`Settings::key`), every packet passes [`crate::wire::auth::Verifier`] first: only
 //! authentic ones, stripped of their trailer, go further; the others are counted and
 //! dropped before any stage below sees them, so no forged byte, length or offset counts.

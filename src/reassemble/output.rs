@@ -324,7 +324,7 @@ impl<W: Write> Output for StreamOutput<W> {
 
     fn finish(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
         self.flush()?;
-        if let Some(held) = self.held.take() {
+        if let Some(mut held) = self.held.take() {
             held.write_to(&mut self.inner)?;
             self.written += held.len();
         }

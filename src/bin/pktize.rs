@@ -227,8 +227,11 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         Some(to) => {
             let addr = udp::parse_addr(to).map_err(|e| Failure::new(format!("--udp: {e}")))?;
             Box::new(
-                udp::UdpSender::connect(addr, args.ttl, args.multicast_if)
-                    .map_err(|e| Failure::new(format!("--udp {to}: {e}")))?,
+                match udp::UdpSender::connect(addr, args.ttl, args.multicast_if) {
+                    Ok(tx) if settings.bytes_per_sec.is_some() => tx.paced(),
+                    Ok(tx) => tx,
+                    Err(e) => return Err(Failure::new(format!("--udp {to}: {e}"))),
+                },
             )
         }
         None => {

@@ -61,11 +61,17 @@ fn setsockopt<T>(fd: RawFd, level: i32, name: i32, value: &T) -> io::Result<()> 
     }
 }
 
+/// Pending bytes past which an unpaced sender sends its whole packets.
+const SEND_AT: usize = 256 << 10;
+
 /// Sends whole packets, one per datagram, to one address.
 pub struct UdpSender {
     socket: UdpSocket,
     /// Bytes written but not yet sent: whole packets, then perhaps the start of one.
     pending: Vec<u8>,
+    /// Send the whole packets of every write at once (the writer paces its writes),
+    /// rather than gathering [`SEND_AT`] bytes first.
+    paced: bool,
 }
 
 impl UdpSender {
@@ -96,7 +102,17 @@ impl UdpSender {
         Ok(UdpSender {
             socket,
             pending: Vec::with_capacity(1 << 20),
+            paced: false,
         })
+    }
+
+    /// Send what each write brings as soon as it is whole packets: its writer paces its
+    /// writes, and a batch gathered from several would leave as one burst.
+    pub fn paced(self) -> UdpSender {
+        UdpSender {
+            paced: true,
+            ..self
+        }
     }
 
     /// Send every whole packet pending, in batches.
@@ -165,11 +181,20 @@ impl UdpSender {
 
 impl Write for UdpSender {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        if self.pending.len() >= 256 << 10 {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    /// Takes every slice (one batch of the writer's), then sends what is due.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut taken = 0;
+        for b in bufs {
+            self.pending.extend_from_slice(b);
+            taken += b.len();
+        }
+        if self.paced || self.pending.len() >= SEND_AT {
             self.send_whole()?;
         }
-        Ok(buf.len())
+        Ok(taken)
     }
 
     fn flush(&mut self) -> io::Result<()> {

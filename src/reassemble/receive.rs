@@ -17,14 +17,14 @@
 //!   [`jpeg_output::detect`]), to either destination: [`JpegOutput`], reassembled into a
 //!   temporary file and rebuilt at the end.
 
-use super::damage::{DamageMap, RangeSink};
-use super::image_output::{ConcealingStream, HeldOutput, HoldLimit, ImageOutput, ImageSource};
+use super::damage::{DamageMap, RangeSink, RangeSinkError};
+use super::image_output::{ConcealingStream, HeldOutput, ImageOutput, ImageSource};
 use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
-use super::output::{FileOutput, LentInput, Output, StreamOutput};
-use super::report::{self, JsonReport};
-use super::resume::{Resume, ResumeError};
-use super::{ReassembleError, Reassembler, Report, Settings, Status};
+use super::output::{FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput};
+use super::report::JsonReport;
+use super::resume::{Mismatch, Resume, ResumeError};
+use super::{ReassembleError, Reassembler, Report, Settings, Status, TooLarge};
 use crate::image::Geometry;
 use crate::io::{self as pio, Input};
 use std::fs::{File, OpenOptions};
@@ -130,6 +130,8 @@ pub enum ReceiveError {
     Refused(ReassembleError),
     #[error("writing output: {0}")]
     Write(io::Error),
+    #[error("reading input: {0}")]
+    Read(io::Error),
     #[error("writing the report: {0}")]
     WriteReport(io::Error),
     #[error("writing the map: {0}")]
@@ -178,13 +180,13 @@ pub struct Received {
 /// Why a finished reception is an error rather than a (possibly damaged) result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
-    #[error("{}: {why}", .output.display())]
-    Mismatch { output: PathBuf, why: String },
+    #[error("{}: the earlier file does not hold this transfer: {why}", .output.display())]
+    Mismatch { output: PathBuf, why: Mismatch },
     #[error("no packets of the resumed transfer {0:#06x} in the input")]
     ResumedTransferAbsent(u16),
     /// A transfer claimed more than the size limit.
-    #[error("{0}")]
-    TooLarge(String),
+    #[error(transparent)]
+    TooLarge(TooLarge),
     #[error("no packet passed authentication: wrong key?")]
     WrongKey,
     #[error("no packet passed authentication: the packets carry no tag (sent without a key)")]
@@ -205,7 +207,7 @@ impl Received {
         if let (Some(why), Some(output)) = (&r.mismatch, &self.output) {
             return Some(Problem::Mismatch {
                 output: output.clone(),
-                why: why.to_string(),
+                why: why.clone(),
             });
         }
         if self.resumed && r.transfers.is_empty() {
@@ -220,8 +222,8 @@ impl Received {
                 return Some(Problem::NoPackets(Some(id)));
             }
         }
-        if let Some(why) = &r.refused {
-            return Some(Problem::TooLarge(why.clone()));
+        if let Some(why) = r.refused {
+            return Some(Problem::TooLarge(why));
         }
         let c = &r.counts;
         if self.keyed && c.authentic == 0 && c.rejected > 0 {
@@ -342,7 +344,7 @@ impl Reception {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Map, path))?;
                 let map = MapSink::new(
-                    BufWriter::new(MapFile(file)),
+                    BufWriter::new(file),
                     sink,
                     plan.image.clone(),
                     self.output.clone(),
@@ -395,6 +397,7 @@ impl Reception {
                     .map_err(file_error(Role::Output, path))?,
                 None => pio::stdout_file().map_err(ReceiveError::Stdout)?,
             };
+            let dest = pio::ByteStream::new(dest);
             let mut out =
                 JpegOutput::new(temp, payload_len, BufWriter::with_capacity(1 << 20, dest))
                     .map_err(ReceiveError::Write)?
@@ -409,7 +412,7 @@ impl Reception {
             Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
             None => ImageSource::Head(plan.conceal_mode),
         };
-        let stdout = || pio::stdout_file().map_err(ReceiveError::Stdout);
+        let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
         match &self.output {
             Some(path) if self.plan.settings.resume.is_some() => {
                 let file = OpenOptions::new()
@@ -519,53 +522,31 @@ fn reassemble_into<O: Output + ImageOutput>(
     match fed {
         // Asked to stop while writing fill: keep what was settled, write the report.
         Ok(()) | Err(ReassembleError::Stopped) => {}
-        Err(ReassembleError::Io(e)) => return Err(write_error(e)),
-        Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
-            return Err(ReceiveError::Refused(e))
-        }
+        Err(e) => return Err(e.into()),
     }
-    let (report, out) = r.finish().map_err(write_error)?;
+    let (report, out) = r.finish()?;
     Ok((report, out.note()))
 }
 
-/// What an I/O error while receiving was about: the report, the map, the hold limit, or
-/// else the output.
-fn write_error(e: io::Error) -> ReceiveError {
-    let e = match report::into_report_error(e) {
-        Ok(inner) => return ReceiveError::WriteReport(inner),
-        Err(e) => e,
-    };
-    if let Some(limit) = e.get_ref().and_then(|i| i.downcast_ref::<HoldLimit>()) {
-        return ReceiveError::HoldLimit(limit.clone());
-    }
-    match e.get_ref().and_then(|i| i.downcast_ref::<MapWriteError>()) {
-        Some(MapWriteError(kind, msg)) => {
-            ReceiveError::WriteMap(io::Error::new(*kind, msg.clone()))
+/// What went wrong while receiving, by what failed: the output (or its hold), the report,
+/// the map, the input; or a refused transfer.
+impl From<ReassembleError> for ReceiveError {
+    fn from(e: ReassembleError) -> Self {
+        match e {
+            ReassembleError::Output(OutputError::Io(e)) | ReassembleError::Store(e) => {
+                ReceiveError::Write(e)
+            }
+            ReassembleError::Output(OutputError::HoldLimit(limit)) => {
+                ReceiveError::HoldLimit(limit)
+            }
+            ReassembleError::Ranges(RangeSinkError::Report(e)) => ReceiveError::WriteReport(e),
+            ReassembleError::Ranges(RangeSinkError::Map(e)) => ReceiveError::WriteMap(e),
+            ReassembleError::Input(e) => ReceiveError::Read(e),
+            e @ (ReassembleError::TooLarge(_)
+            | ReassembleError::Mismatch(_)
+            | ReassembleError::Stopped) => ReceiveError::Refused(e),
         }
-        None => ReceiveError::Write(e),
     }
-}
-
-/// The map's file: its write errors are marked, so that a full disk while drawing the map
-/// is not told as one while writing the output (both reach `finish` as I/O errors).
-struct MapFile(File);
-
-/// An error writing the map file (see [`MapFile`]): its kind and message.
-#[derive(Debug, thiserror::Error)]
-#[error("{1}")]
-struct MapWriteError(io::ErrorKind, String);
-
-impl io::Write for MapFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf).map_err(mark_map)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush().map_err(mark_map)
-    }
-}
-
-fn mark_map(e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), MapWriteError(e.kind(), e.to_string()))
 }
 
 fn file_error(role: Role, path: &Path) -> impl FnOnce(io::Error) -> ReceiveError + '_ {

@@ -310,6 +310,42 @@ impl DamageMap {
         recovered
     }
 
+    /// Every byte of `start..end` is in the output as sent (a fountain decoder saw each of
+    /// its packets arrive intact or rebuilt it, and each was written): the unknown ranges
+    /// inside it, coarse bookkeeping that may have covered intact bytes, are cleared as
+    /// repaired. Lost and damaged ranges stay (a packet that could not be written).
+    /// Returns the bytes cleared.
+    pub fn vouch(&mut self, start: u64, end: u64) -> u64 {
+        let unknown: Vec<DamagedRange> = self
+            .overlapping(start, end)
+            .filter(|r| r.kind == RangeKind::Unknown)
+            .collect();
+        let mut cleared = 0;
+        for r in unknown {
+            self.recent.remove(&r.start);
+            cleared += r.end.min(end) - r.start.max(start);
+            if r.start < start {
+                self.recent.insert(
+                    r.start,
+                    Open {
+                        kind: r.kind,
+                        end: start,
+                    },
+                );
+            }
+            if r.end > end {
+                self.recent.insert(
+                    end,
+                    Open {
+                        kind: r.kind,
+                        end: r.end,
+                    },
+                );
+            }
+        }
+        cleared
+    }
+
     /// True when `start..end` lies inside a recent lost range (a late packet can fill it).
     pub fn is_lost(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end)
@@ -373,6 +409,14 @@ impl DamageMap {
             })?;
         }
         Ok(())
+    }
+
+    /// At most `n` open ranges from now on: the closest merge into unknown ones (a report
+    /// that must fit in little room).
+    pub fn coarsen_to(&mut self, n: usize) {
+        if self.recent.len() > n {
+            self.coarsen(n);
+        }
     }
 
     /// Merge the ranges closest to each other (with the bytes between them) until at most

@@ -233,12 +233,13 @@ impl<W: Write> MapSink<W> {
                         state: ByteState::Pending,
                     });
                 }
+                // The picture under a blended map: the output file, read row by row.
                 let image = match (self.blend_percent, &self.output_file) {
-                    (Some(_), Some(path)) => Some(std::fs::read(path)?),
+                    (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
                     _ => None,
                 };
                 let options = MapOptions {
-                    image: image.as_deref(),
+                    image: image.as_ref().map(|f| f as &dyn map::ImageBytes),
                     blend_percent: self.blend_percent.unwrap_or(0),
                 };
                 map::write_image_map(&mut out, &g, &states, &options)?;

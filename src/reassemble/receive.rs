@@ -130,6 +130,11 @@ pub enum ReceiveError {
     Refused(ReassembleError),
     #[error("writing output: {0}")]
     Write(io::Error),
+    /// The output file ran out of room (see [`Output::out_of_room`]): the reception ended
+    /// there, and its report (put in place) says what was not written, to resume from
+    /// once there is room.
+    #[error("writing output: {0}")]
+    OutOfRoom(io::Error, Box<Report>),
     #[error("reading input: {0}")]
     Read(io::Error),
     #[error("writing the report: {0}")]
@@ -300,11 +305,15 @@ impl Reception {
         let damage = self.damage_map(report_path.as_deref(), &picture)?;
         let received = self.reassemble(damage, input, feed, &picture);
         // Resuming, the new report replaces the old one only when the transfer matched.
-        let matched = received
-            .as_ref()
-            .is_ok_and(|r| r.0.mismatch.is_none() && !r.0.transfers.is_empty());
+        let report_of = match &received {
+            Ok(r) => Some(&r.0),
+            Err(ReceiveError::OutOfRoom(_, r)) => Some(&**r),
+            Err(_) => None,
+        };
+        let finished = report_of.is_some();
+        let matched = report_of.is_some_and(|r| r.mismatch.is_none() && !r.transfers.is_empty());
         if let (Some(written), Some(asked)) = (&report_path, &plan.report) {
-            if received.is_err() || (plan.resume.is_some() && !matched) {
+            if !finished || (plan.resume.is_some() && !matched) {
                 if written != asked {
                     let _ = std::fs::remove_file(written);
                 }
@@ -339,6 +348,7 @@ impl Reception {
         let sink = match report_path {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Report, path))?;
+                let file = ReservedFile::new(file);
                 let json =
                     JsonReport::new(BufWriter::new(file)).map_err(ReceiveError::WriteReport)?;
                 Some(Box::new(json) as Box<dyn RangeSink>)
@@ -403,6 +413,7 @@ impl Reception {
                     .map_err(file_error(Role::Output, path))?,
                 None => pio::stdout_file().map_err(ReceiveError::Stdout)?,
             };
+            let dest = pio::ByteStream::new(dest);
             let mut out =
                 JpegOutput::new(temp, payload_len, BufWriter::with_capacity(1 << 20, dest))
                     .map_err(ReceiveError::Write)?
@@ -424,7 +435,7 @@ impl Reception {
             Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
             None => ImageSource::Head(plan.conceal_mode),
         };
-        let stdout = || pio::stdout_file().map_err(ReceiveError::Stdout);
+        let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
         match &self.output {
             Some(path) if self.plan.settings.resume.is_some() => {
                 let file = OpenOptions::new()
@@ -537,6 +548,13 @@ fn reassemble_into<O: Output + ImageOutput>(
         Err(e) => return Err(e.into()),
     }
     let (report, out) = r.finish()?;
+    if let Some(e) = out.out_of_room() {
+        let e = match e.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(e.kind(), e.to_string()),
+        };
+        return Err(ReceiveError::OutOfRoom(e, Box::new(report)));
+    }
     Ok((report, out.note()))
 }
 
@@ -558,6 +576,67 @@ impl From<ReassembleError> for ReceiveError {
             | ReassembleError::Mismatch(_)
             | ReassembleError::Stopped) => ReceiveError::Refused(e),
         }
+    }
+}
+
+/// Room set aside in a new report file before the reception starts ([`ReservedFile`]).
+pub const REPORT_RESERVE: u64 = 256 << 10;
+
+/// Ranges a report lists at most once the output ran out of room: what fits in
+/// [`REPORT_RESERVE`] with room for the totals (a range's line is under 64 bytes).
+pub const RANGES_OUT_OF_ROOM: usize = (REPORT_RESERVE as usize - (16 << 10)) / 64;
+
+/// A report file with [`REPORT_RESERVE`] bytes allocated at its creation (where the file
+/// system can), written from its start; the final flush cuts it to what was written. A
+/// disk that fills up during the reception (the output is usually beside the report)
+/// still takes a report of [`RANGES_OUT_OF_ROOM`] ranges, so the reception can be resumed.
+/// A report to a device or FIFO is written as a stream.
+struct ReservedFile {
+    file: File,
+    /// Where the next write goes, in a regular file (`None`: a stream).
+    at: Option<u64>,
+    reserved: u64,
+}
+
+impl ReservedFile {
+    fn new(file: File) -> Self {
+        use rustix::fs::FallocateFlags;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return ReservedFile {
+                file,
+                at: None,
+                reserved: 0,
+            };
+        }
+        let reserved = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE)
+            .map_or(0, |()| REPORT_RESERVE);
+        ReservedFile {
+            file,
+            at: Some(0),
+            reserved,
+        }
+    }
+}
+
+impl io::Write for ReservedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let Some(at) = &mut self.at else {
+            return self.file.write(buf);
+        };
+        let n = self.file.write_at(buf, *at)?;
+        *at += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.at {
+            Some(at) if at < self.reserved => {
+                self.file.set_len(at)?;
+                self.reserved = at;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 

@@ -88,6 +88,11 @@ pub enum RangeSinkError {
 /// What a [`RangeSink`] method returns.
 pub type SinkResult = Result<(), RangeSinkError>;
 
+/// Ranges kept open while a fountain is followed ([`super::Limits::fountain_kept_ranges`]):
+/// 4096, about 200 KiB, where 64 Ki ranges (3 MiB) would hold every hole of a 1 GiB
+/// transfer at 20% loss until the repair packets fill them.
+pub const FOUNTAIN_KEPT_RANGES: usize = 1 << 12;
+
 /// Receives final ranges, in output order, then the report at the end.
 pub trait RangeSink {
     fn range(&mut self, range: &DamagedRange) -> SinkResult;
@@ -158,6 +163,11 @@ impl DamageMap {
     pub fn set_limits(&mut self, limits: &super::Limits) {
         self.max_kept = limits.kept_ranges.max(2);
         self.max_repairs = limits.repairs;
+    }
+
+    /// Keep at most `ranges` open ranges from now on (if fewer than the limit already).
+    pub fn lower_kept(&mut self, ranges: usize) {
+        self.max_kept = self.max_kept.min(ranges.max(2));
     }
 
     /// Something (a report, a picture) receives the ranges.
@@ -310,6 +320,42 @@ impl DamageMap {
         recovered
     }
 
+    /// Every byte of `start..end` is in the output as sent (a fountain decoder saw each of
+    /// its packets arrive intact or rebuilt it, and each was written): the unknown ranges
+    /// inside it, coarse bookkeeping that may have covered intact bytes, are cleared as
+    /// repaired. Lost and damaged ranges stay (a packet that could not be written).
+    /// Returns the bytes cleared.
+    pub fn vouch(&mut self, start: u64, end: u64) -> u64 {
+        let unknown: Vec<DamagedRange> = self
+            .overlapping(start, end)
+            .filter(|r| r.kind == RangeKind::Unknown)
+            .collect();
+        let mut cleared = 0;
+        for r in unknown {
+            self.recent.remove(&r.start);
+            cleared += r.end.min(end) - r.start.max(start);
+            if r.start < start {
+                self.recent.insert(
+                    r.start,
+                    Open {
+                        kind: r.kind,
+                        end: start,
+                    },
+                );
+            }
+            if r.end > end {
+                self.recent.insert(
+                    end,
+                    Open {
+                        kind: r.kind,
+                        end: r.end,
+                    },
+                );
+            }
+        }
+        cleared
+    }
+
     /// True when `start..end` lies inside a recent lost range (a late packet can fill it).
     pub fn is_lost(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end)
@@ -373,6 +419,14 @@ impl DamageMap {
             })?;
         }
         Ok(())
+    }
+
+    /// At most `n` open ranges from now on: the closest merge into unknown ones (a report
+    /// that must fit in little room).
+    pub fn coarsen_to(&mut self, n: usize) {
+        if self.recent.len() > n {
+            self.coarsen(n);
+        }
     }
 
     /// Merge the ranges closest to each other (with the bytes between them) until at most

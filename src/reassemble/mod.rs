@@ -453,6 +453,7 @@ impl<O: Output> Reassembler<O> {
         let repeats = self.current.as_ref().is_some_and(Transfer::is_carousel)
             || self.fountain.geometry().is_some();
         self.refused.is_some()
+            || self.sink.out.out_of_room().is_some()
             || (self.settings.stop_when_whole && repeats && self.current_is_whole())
     }
 
@@ -666,6 +667,7 @@ impl<O: Output> Reassembler<O> {
             );
             if let Ok(g) = geometry {
                 self.fountain.activate(g);
+                self.fountain_followed();
             }
         }
         if repeats && !self.sink.out.seekable() && self.sink.out.hold() {
@@ -827,6 +829,18 @@ impl<O: Output> Reassembler<O> {
         }
         let unknown = self.sink.damage.open_lost(false);
         self.sink.out.finish(&unknown)?;
+        // Out of room: what could not be written is lost, whatever arrived for it, so the
+        // report tells a resume to fetch it again.
+        if self.sink.out.out_of_room().is_some() {
+            for r in self.sink.out.take_unwritten() {
+                self.sink.damage.repair(r.start, r.end);
+                self.sink
+                    .damage
+                    .record_inside(RangeKind::Lost, r.start, r.end);
+            }
+            // The report must fit in the room set aside for it.
+            self.sink.damage.coarsen_to(receive::RANGES_OUT_OF_ROOM);
+        }
         self.sink.damage.settle_all()?;
         let totals = self.sink.damage.totals();
         // A file that a report describes may be resumed: seal the report to its bytes.

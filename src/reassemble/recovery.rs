@@ -71,6 +71,7 @@ impl<O: Output> Reassembler<O> {
         self.fountain
             .repair(&p.header, p.payload, p.is_intact())
             .map_err(super::fountain_error)?;
+        self.fountain_followed();
         self.place_recovered()
     }
 
@@ -104,9 +105,34 @@ impl<O: Output> Reassembler<O> {
             self.fec.recycle(r.payload);
         }
         let (t, mut cx) = self.ctx();
-        match t {
-            Some(t) => t.release_waiting(&mut cx),
-            None => Ok(()),
+        if let Some(t) = t {
+            t.release_waiting(&mut cx)?;
+        }
+        self.vouch_for_fountain();
+        Ok(())
+    }
+
+    /// A fountain is followed: its decoder knows which packets are missing, so the damage
+    /// map needs few open ranges ([`super::Limits::fountain_kept_ranges`]).
+    pub(super) fn fountain_followed(&mut self) {
+        if self.fountain.geometry().is_some() {
+            let ranges = self.settings.limits.fountain_kept_ranges;
+            self.sink.damage.lower_kept(ranges);
+        }
+    }
+
+    /// Once the fountain decoder has every block of the transfer, every data packet of it
+    /// arrived intact or was rebuilt, and was written: the unknown ranges (merged holes,
+    /// which also cover intact bytes the map no longer tells apart) inside the transfer
+    /// are in the output as sent. Only for the geometry of the transfer's own length.
+    fn vouch_for_fountain(&mut self) {
+        let Some(g) = self.fountain.newly_finished() else {
+            return;
+        };
+        if let Some(t) = &self.current {
+            if t.extent.end() == Some(g.total_len) {
+                self.sink.damage.vouch(t.base, t.base + g.total_len);
+            }
         }
     }
 }

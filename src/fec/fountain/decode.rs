@@ -111,6 +111,8 @@ struct Active {
     /// One bit per data packet: it arrived intact (and is held, or its block is done).
     arrived: Vec<u64>,
     blocks_left: u64,
+    /// [`Decoder::newly_finished`] said so already.
+    finish_told: bool,
 }
 
 /// The fountain decoder for the followed transfer. Give it every data packet
@@ -213,6 +215,7 @@ impl Decoder {
             blocks: vec![Block::default(); geometry.blocks as usize],
             arrived: vec![0; geometry.packets.div_ceil(64) as usize],
             blocks_left: geometry.blocks,
+            finish_told: false,
         });
         true
     }
@@ -225,6 +228,17 @@ impl Decoder {
     /// True once every block was decoded or found whole.
     pub fn all_done(&self) -> bool {
         self.active.as_ref().is_some_and(|a| a.blocks_left == 0)
+    }
+
+    /// The geometry, once, when every block has just been decoded or found whole: every
+    /// data packet of it arrived intact or was rebuilt (and handed out).
+    pub fn newly_finished(&mut self) -> Option<Geometry> {
+        let a = self.active.as_mut()?;
+        if a.blocks_left > 0 || a.finish_told || !self.pending.is_empty() {
+            return None;
+        }
+        a.finish_told = true;
+        Some(a.geometry)
     }
 
     /// A data packet of the followed transfer; only intact ones count.

@@ -579,7 +579,7 @@ impl From<ReassembleError> for ReceiveError {
     }
 }
 
-/// Room set aside in a new report file before the reception starts ([`ReservedFile`]).
+/// Room set aside in a new report file before the reception starts (`ReservedFile`).
 pub const REPORT_RESERVE: u64 = 256 << 10;
 
 /// Ranges a report lists at most once the output ran out of room: what fits in

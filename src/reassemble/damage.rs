@@ -421,6 +421,14 @@ impl DamageMap {
         Ok(())
     }
 
+    /// At most `n` open ranges from now on: the closest merge into unknown ones (a report
+    /// that must fit in little room).
+    pub fn coarsen_to(&mut self, n: usize) {
+        if self.recent.len() > n {
+            self.coarsen(n);
+        }
+    }
+
     /// Merge the ranges closest to each other (with the bytes between them) until at most
     /// `target` remain: O(n), once per `n / 2` ranges recorded past the cap.
     fn coarsen(&mut self, target: usize) {

@@ -56,8 +56,8 @@ pub struct Limits {
     /// costs only the ranges open there (below).
     pub late_horizon_bytes: u64,
     /// Intact packets whose range and CRC are remembered, to tell a duplicate from a
-    /// conflict. Default 8192 (8 MiB of transfer at 1 KiB payloads), 24 bytes each
-    /// (192 KiB); an older conflict counts as a duplicate.
+    /// conflict. Default 8192 (8 MiB of transfer at 1 KiB payloads), 24 bytes each in
+    /// order, about 40 reordered (192 to 320 KiB); an older conflict counts as a duplicate.
     pub fingerprints: usize,
     /// What the FEC decoder may hold: its ring of recent payloads (bytes and slots) and
     /// the parity of groups in flight (bytes and groups). Defaults 8 MiB and 65536 slots

@@ -446,6 +446,7 @@ impl<O: Output> Reassembler<O> {
         let repeats = self.current.as_ref().is_some_and(Transfer::is_carousel)
             || self.fountain.geometry().is_some();
         self.refused.is_some()
+            || self.sink.out.out_of_room().is_some()
             || (self.settings.stop_when_whole && repeats && self.current_is_whole())
     }
 
@@ -738,19 +739,31 @@ impl<O: Output> Reassembler<O> {
     /// The input ended with packets of another transfer held: that transfer followed the
     /// current one (too short to take over by itself, see tracker), so it is the next
     /// transfer, unless it has the id of the transfer before the current one (leftovers
-    /// of that one: counted, not written).
+    /// of that one: counted, not written). The same for a transfer known only by the
+    /// descriptor kept for it (its data packets all lost) that came after the current
+    /// transfer's data: it is the next transfer, its bytes lost (or restored from the
+    /// descriptor's head), never left out of a result called intact.
     fn take_held_at_end(&mut self) -> Result<(), ReassembleError> {
-        let Some((id, held)) = self.tracker.take_held() else {
+        if let Some((id, held)) = self.tracker.take_held() {
+            let leftovers = self.finished.last().is_some_and(|t| t.id == id);
+            if leftovers || self.refused.is_some() {
+                self.drop_held(held);
+            } else {
+                self.end_transfer()?;
+                self.start_transfer(id)?;
+                self.place_held(held)?;
+            }
+        }
+        let Some(id) = self.tracker.described_after() else {
             return Ok(());
         };
+        let current = self.current.as_ref().map(|t| t.id);
         let leftovers = self.finished.last().is_some_and(|t| t.id == id);
-        if leftovers || self.refused.is_some() {
-            self.drop_held(held);
+        if current == Some(id) || leftovers || self.refused.is_some() {
             return Ok(());
         }
         self.end_transfer()?;
-        self.start_transfer(id)?;
-        self.place_held(held)
+        self.start_transfer(id)
     }
 
     /// Live mode: it is `now` (the driver's clock, as for [`Reassembler::accept`]); fill a
@@ -809,6 +822,18 @@ impl<O: Output> Reassembler<O> {
         }
         let unknown = self.sink.damage.open_lost(false);
         self.sink.out.finish(&unknown)?;
+        // Out of room: what could not be written is lost, whatever arrived for it, so the
+        // report tells a resume to fetch it again.
+        if self.sink.out.out_of_room().is_some() {
+            for r in self.sink.out.take_unwritten() {
+                self.sink.damage.repair(r.start, r.end);
+                self.sink
+                    .damage
+                    .record_inside(RangeKind::Lost, r.start, r.end);
+            }
+            // The report must fit in the room set aside for it.
+            self.sink.damage.coarsen_to(receive::RANGES_OUT_OF_ROOM);
+        }
         self.sink.damage.settle_all()?;
         let totals = self.sink.damage.totals();
         // A file that a report describes may be resumed: seal the report to its bytes.

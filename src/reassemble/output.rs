@@ -104,6 +104,18 @@ pub trait Output {
     fn read_at(&mut self, _at: u64, _buf: &mut [u8]) -> OutputResult<bool> {
         Ok(false)
     }
+    /// The output ran out of room (a full disk, a quota, a file size limit): the first
+    /// such error. From then on nothing is written; each write is only remembered as
+    /// unwritten (see [`Output::take_unwritten`]), so the reception can end with a report
+    /// that says those bytes were lost, and be resumed once there is room.
+    fn out_of_room(&self) -> Option<&io::Error> {
+        None
+    }
+    /// The output ranges that were to be written after the output ran out of room, sorted
+    /// and disjoint (possibly coarser than what was written: never finer).
+    fn take_unwritten(&mut self) -> Vec<Range<u64>> {
+        Vec::new()
+    }
 }
 
 /// How much to gather before writing.
@@ -331,7 +343,7 @@ impl<W: Write> Output for StreamOutput<W> {
 
     fn finish(&mut self, _unknown: &[Range<u64>]) -> OutputResult<()> {
         self.flush()?;
-        if let Some(held) = self.held.take() {
+        if let Some(mut held) = self.held.take() {
             held.write_to(&mut self.inner)?;
             self.written += held.len();
         }
@@ -352,6 +364,66 @@ pub struct FileOutput {
     note: Option<String>,
     /// Created (or truncated) empty: bytes never written read as zeros.
     fresh: bool,
+    /// The first error that said the file has no more room (see [`Output::out_of_room`]).
+    full: Option<io::Error>,
+    /// What was not written since, unsorted (see [`Unwritten`]).
+    unwritten: Unwritten,
+}
+
+/// True for the errors that say there is no room for more bytes: a full file system
+/// (ENOSPC), a quota (EDQUOT), a file size limit (EFBIG). Freeing room lets a resume go on.
+fn is_out_of_room(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
+    )
+}
+
+/// Output ranges left unwritten, bounded: past [`Unwritten::MAX`] ranges they merge into
+/// the span that covers them all (coarser, never finer: a byte written counted unwritten
+/// is only fetched again by a resume).
+#[derive(Default)]
+struct Unwritten(Vec<Range<u64>>);
+
+impl Unwritten {
+    const MAX: usize = 4096;
+
+    fn add(&mut self, r: Range<u64>) {
+        if r.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(last) if last.start <= r.end && r.start <= last.end => {
+                *last = last.start.min(r.start)..last.end.max(r.end);
+            }
+            _ => self.0.push(r),
+        }
+        if self.0.len() > Self::MAX {
+            self.merge();
+            if self.0.len() > Self::MAX / 2 {
+                let span = self.0[0].start..self.0[self.0.len() - 1].end;
+                self.0 = vec![span];
+            }
+        }
+    }
+
+    /// Sorted, overlapping and adjacent ranges joined.
+    fn merge(&mut self) {
+        self.0.sort_by_key(|r| r.start);
+        let mut out: Vec<Range<u64>> = Vec::with_capacity(self.0.len());
+        for r in self.0.drain(..) {
+            match out.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => out.push(r),
+            }
+        }
+        self.0 = out;
+    }
+
+    fn take(&mut self) -> Vec<Range<u64>> {
+        self.merge();
+        std::mem::take(&mut self.0)
+    }
 }
 
 impl FileOutput {
@@ -364,6 +436,8 @@ impl FileOutput {
             conceal: None,
             note: None,
             fresh: true,
+            full: None,
+            unwritten: Unwritten::default(),
         }
     }
 
@@ -420,12 +494,35 @@ impl FileOutput {
     }
 
     fn write_buffered(&mut self) -> OutputResult<()> {
-        if !self.buf.is_empty() {
-            self.file.write_all_at(&self.buf, self.buf_at)?;
-            self.buf_at += self.buf.len() as u64;
-            self.buf.clear();
+        if self.buf.is_empty() {
+            return Ok(());
         }
+        let end = self.buf_at + self.buf.len() as u64;
+        if self.full.is_some() {
+            self.unwritten.add(self.buf_at..end);
+        } else if let Err(e) = self.file.write_all_at(&self.buf, self.buf_at) {
+            if !is_out_of_room(&e) {
+                return Err(e.into());
+            }
+            // Part of it may be there: all of it counts as unwritten.
+            self.unwritten.add(self.buf_at..end);
+            self.full = Some(e);
+        }
+        self.buf_at = end;
+        self.buf.clear();
         Ok(())
+    }
+
+    /// Set the file's length; out of room, only try (growing a file mostly needs no
+    /// room: its new part is a hole).
+    fn resize(&mut self, len: u64) -> OutputResult<()> {
+        match self.file.set_len(len) {
+            Err(e) if self.full.is_some() || is_out_of_room(&e) => {
+                self.full.get_or_insert(e);
+                Ok(())
+            }
+            r => Ok(r?),
+        }
     }
 }
 
@@ -452,7 +549,9 @@ impl Output for FileOutput {
     fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.write_buffered()?;
         match self.conceal.take() {
-            Some(source) if !unknown.is_empty() => self.conceal_holes(&source, unknown),
+            Some(source) if !unknown.is_empty() && self.full.is_none() => {
+                self.conceal_holes(&source, unknown)
+            }
             _ => Ok(()),
         }
     }
@@ -460,10 +559,18 @@ impl Output for FileOutput {
     fn set_len(&mut self, len: u64) -> OutputResult<()> {
         if len != self.len {
             self.write_buffered()?;
-            self.file.set_len(len)?;
+            self.resize(len)?;
             self.len = len;
         }
         Ok(())
+    }
+
+    fn out_of_room(&self) -> Option<&io::Error> {
+        self.full.as_ref()
+    }
+
+    fn take_unwritten(&mut self) -> Vec<Range<u64>> {
+        self.unwritten.take()
     }
 
     fn holes_read_as_zeros(&self) -> bool {
@@ -494,6 +601,7 @@ impl Output for FileOutput {
                 // A claim beyond what the filesystem holds: only a hint, so ignore it here;
                 // writing or filling that far fails with the same error if it comes to it.
                 Err(e) if e.raw_os_error() == Some(libc::EFBIG) => {}
+                Err(_) if self.full.is_some() => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -130,6 +130,11 @@ pub enum ReceiveError {
     Refused(ReassembleError),
     #[error("writing output: {0}")]
     Write(io::Error),
+    /// The output file ran out of room (see [`Output::out_of_room`]): the reception ended
+    /// there, and its report (put in place) says what was not written, to resume from
+    /// once there is room.
+    #[error("writing output: {0}")]
+    OutOfRoom(io::Error, Box<Report>),
     #[error("reading input: {0}")]
     Read(io::Error),
     #[error("writing the report: {0}")]
@@ -296,14 +301,19 @@ impl Reception {
             name.push(".unpktize-new");
             r.with_file_name(name)
         });
-        let damage = self.damage_map(report_path.as_deref())?;
-        let received = self.reassemble(damage, input, feed);
+        let picture = jpeg_output::PictureDamage::default();
+        let damage = self.damage_map(report_path.as_deref(), &picture)?;
+        let received = self.reassemble(damage, input, feed, &picture);
         // Resuming, the new report replaces the old one only when the transfer matched.
-        let matched = received
-            .as_ref()
-            .is_ok_and(|r| r.0.mismatch.is_none() && !r.0.transfers.is_empty());
+        let report_of = match &received {
+            Ok(r) => Some(&r.0),
+            Err(ReceiveError::OutOfRoom(_, r)) => Some(&**r),
+            Err(_) => None,
+        };
+        let finished = report_of.is_some();
+        let matched = report_of.is_some_and(|r| r.mismatch.is_none() && !r.transfers.is_empty());
         if let (Some(written), Some(asked)) = (&report_path, &plan.report) {
-            if received.is_err() || (plan.resume.is_some() && !matched) {
+            if !finished || (plan.resume.is_some() && !matched) {
                 if written != asked {
                     let _ = std::fs::remove_file(written);
                 }
@@ -329,11 +339,16 @@ impl Reception {
     }
 
     /// The damage map with what rides along: the JSON report, the picture.
-    fn damage_map(&self, report_path: Option<&Path>) -> Result<DamageMap, ReceiveError> {
+    fn damage_map(
+        &self,
+        report_path: Option<&Path>,
+        picture: &jpeg_output::PictureDamage,
+    ) -> Result<DamageMap, ReceiveError> {
         let plan = &self.plan;
         let sink = match report_path {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Report, path))?;
+                let file = ReservedFile::new(file);
                 let json =
                     JsonReport::new(BufWriter::new(file)).map_err(ReceiveError::WriteReport)?;
                 Some(Box::new(json) as Box<dyn RangeSink>)
@@ -351,7 +366,8 @@ impl Reception {
                     plan.map_blend,
                 )
                 .with_limits(&plan.settings.limits)
-                .with_stop(plan.settings.stop);
+                .with_stop(plan.settings.stop)
+                .with_picture(picture.clone());
                 Some(Box::new(map) as Box<dyn RangeSink>)
             }
             None => sink,
@@ -369,6 +385,7 @@ impl Reception {
         damage: DamageMap,
         input: Input,
         feed: Feed,
+        picture: &jpeg_output::PictureDamage,
     ) -> Result<(Report, Option<String>, bool), ReceiveError> {
         let plan = &self.plan;
         let mut settings = plan.settings.clone();
@@ -382,8 +399,7 @@ impl Reception {
             &settings.limits,
         )
         .map_err(ReceiveError::Write)?;
-        let jpeg =
-            indexed.filter(|_| settings.resume.is_none() && settings.snapshot_every.is_none());
+        let jpeg = indexed.filter(|_| settings.resume.is_none());
         if let Some(payload_len) = jpeg {
             // A damaged payload would decode to garbage: it is lost, and concealed.
             settings.damaged = super::DamagedPolicy::Fill;
@@ -403,7 +419,14 @@ impl Reception {
                     .map_err(ReceiveError::Write)?
                     .with_max_transfer(settings.limits.jpeg_transfer_bytes);
             if plan.conceal {
-                out = out.as_picture();
+                out = out.as_picture().with_damage(picture.clone());
+            }
+            // The live view of a JPEG to a stream: a picture after every packet.
+            if self.output.is_none() && settings.live_latency.is_some() {
+                settings.snapshot_every.get_or_insert(1);
+            }
+            if settings.snapshot_every.is_some() {
+                out = out.with_snapshots();
             }
             let (report, note) = reassemble_into(out, settings, damage, input, feed)?;
             return Ok((report, note, true));
@@ -525,6 +548,13 @@ fn reassemble_into<O: Output + ImageOutput>(
         Err(e) => return Err(e.into()),
     }
     let (report, out) = r.finish()?;
+    if let Some(e) = out.out_of_room() {
+        let e = match e.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(e.kind(), e.to_string()),
+        };
+        return Err(ReceiveError::OutOfRoom(e, Box::new(report)));
+    }
     Ok((report, out.note()))
 }
 
@@ -546,6 +576,67 @@ impl From<ReassembleError> for ReceiveError {
             | ReassembleError::Mismatch(_)
             | ReassembleError::Stopped) => ReceiveError::Refused(e),
         }
+    }
+}
+
+/// Room set aside in a new report file before the reception starts ([`ReservedFile`]).
+pub const REPORT_RESERVE: u64 = 256 << 10;
+
+/// Ranges a report lists at most once the output ran out of room: what fits in
+/// [`REPORT_RESERVE`] with room for the totals (a range's line is under 64 bytes).
+pub const RANGES_OUT_OF_ROOM: usize = (REPORT_RESERVE as usize - (16 << 10)) / 64;
+
+/// A report file with [`REPORT_RESERVE`] bytes allocated at its creation (where the file
+/// system can), written from its start; the final flush cuts it to what was written. A
+/// disk that fills up during the reception (the output is usually beside the report)
+/// still takes a report of [`RANGES_OUT_OF_ROOM`] ranges, so the reception can be resumed.
+/// A report to a device or FIFO is written as a stream.
+struct ReservedFile {
+    file: File,
+    /// Where the next write goes, in a regular file (`None`: a stream).
+    at: Option<u64>,
+    reserved: u64,
+}
+
+impl ReservedFile {
+    fn new(file: File) -> Self {
+        use rustix::fs::FallocateFlags;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return ReservedFile {
+                file,
+                at: None,
+                reserved: 0,
+            };
+        }
+        let reserved = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE)
+            .map_or(0, |()| REPORT_RESERVE);
+        ReservedFile {
+            file,
+            at: Some(0),
+            reserved,
+        }
+    }
+}
+
+impl io::Write for ReservedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let Some(at) = &mut self.at else {
+            return self.file.write(buf);
+        };
+        let n = self.file.write_at(buf, *at)?;
+        *at += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.at {
+            Some(at) if at < self.reserved => {
+                self.file.set_len(at)?;
+                self.reserved = at;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 

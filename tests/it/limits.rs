@@ -36,6 +36,8 @@ pub(crate) struct Measured {
     pub status: ExitStatus,
     pub stderr: String,
     pub stdout_len: u64,
+    /// Bytes written to its standard input (less than the feed's when it stopped early).
+    pub stdin_len: u64,
     pub peak_rss_kib: u64,
     /// User and system CPU time, in seconds.
     pub cpu_secs: f64,
@@ -84,7 +86,9 @@ pub(crate) fn run_streaming(
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         // The program may stop reading early (an error, or its reader went away).
-        let _ = feed(&mut stdin);
+        let mut counted = Counting(&mut stdin, 0);
+        let _ = feed(&mut counted);
+        counted.1
     });
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -121,7 +125,7 @@ pub(crate) fn run_streaming(
     let _ = done.send(());
     let killed = watchdog.join().unwrap();
     assert!(!killed, "{program} {args:?} ran longer than {DEADLINE:?}");
-    writer.join().unwrap();
+    let stdin_len = writer.join().unwrap();
     let stdout_len = reader.join().unwrap();
     let stderr = errors.join().unwrap();
     let rss = std::fs::read_to_string(&rss_file).unwrap();
@@ -138,8 +142,23 @@ pub(crate) fn run_streaming(
         status,
         stderr,
         stdout_len,
+        stdin_len,
         peak_rss_kib,
         cpu_secs,
+    }
+}
+
+/// A writer that counts the bytes it passed on.
+struct Counting<'a, W: Write>(&'a mut W, u64);
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1 += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 

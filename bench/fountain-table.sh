@@ -76,4 +76,4 @@ for size in "${SIZES[@]}"; do
   for loss in 1% 5% 20% 50%; do row fountain "$size" "$loss" 1; done
   for loss in 5% 20%; do row fountain "$size" "$loss" 64; done
 done
-for loss in 5% 20%; do row carousel "${SIZES[0]}" "$loss" 1; done
+for loss in 1% 5% 20% 50%; do row carousel "${SIZES[0]}" "$loss" 1; done

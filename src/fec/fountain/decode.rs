@@ -32,7 +32,7 @@ use std::ops::Range;
 /// up to a power of two, times the stripe of bytes decoded at once.
 pub const DECODE_WORK_BYTES: usize = 512 << 10;
 /// Bytes of the store read at once: a run of a block's slots, or of its rebuilt members.
-const READ_BYTES: usize = 256 << 10;
+const READ_BYTES: usize = 128 << 10;
 /// Most data packets of a transfer the decoder follows (16 GiB at 1 KiB payloads): one bit
 /// of memory each, and a few bytes per block.
 pub const MAX_PACKETS: u64 = 1 << 24;

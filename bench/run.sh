@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # make bench: run every bench/bench-*.sh in turn (RUNS=N sets the repetitions of the
 # timed ones, median), then the README's loss tables: carousel passes to completion,
-# bursts with and without interleaving, bytes lost with and without parity, the fountain.
+# bursts with and without interleaving, bytes lost with and without parity, the fountain,
+# the fountain over loopback UDP beside udpcast and UFTP (bin/deps --bench installs them),
+# and one fountain to three multicast receivers with their own losses.
 set -euo pipefail
 cd "$(dirname "$0")"
 for script in bench-*.sh; do
   echo "== ${script#bench-}"
   bash "$script"
 done
-for table in passes-table.sh burst-table.sh fec-loss-table.sh video-table.sh fountain-table.sh; do
+for table in passes-table.sh burst-table.sh fec-loss-table.sh video-table.sh fountain-table.sh udp-table.sh multicast-table.sh; do
   echo "== ${table%.sh}"
   bash "$table"
 done

@@ -424,7 +424,10 @@ fn failure(e: ReceiveError) -> Failure {
         }
         ReceiveError::Stdout(e) => cli::io_context("stdout")(e),
         ReceiveError::Refused(e) => Failure::new(e.to_string()),
-        ReceiveError::Write(e) => cli::io_context("writing output")(e),
+        ReceiveError::Write(e) | ReceiveError::OutOfRoom(e, _) => {
+            cli::io_context("writing output")(e)
+        }
+        ReceiveError::Read(e) => cli::io_context("reading input")(e),
         ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
         ReceiveError::WriteMap(e) => Failure::new(format!("writing the map: {e}")),
         ReceiveError::HoldLimit(limit) => Failure::new(format!("{limit} (see --max-hold)")),

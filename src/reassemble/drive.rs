@@ -146,7 +146,7 @@ fn feed_stream<O: Output>(
         if let Some(ready) = live {
             tick_until_readable(r, clock, ready)?;
         }
-        if !frames.read_more()? {
+        if !frames.read_more().map_err(ReassembleError::Input)? {
             return Ok(());
         }
         on_progress(r);
@@ -201,7 +201,9 @@ pub fn run_datagrams<O: Output>(
                 break Err(e);
             }
         }
-        let n = rx.recv_batch(space, SLOT, &mut lens)?;
+        let n = rx
+            .recv_batch(space, SLOT, &mut lens)
+            .map_err(ReassembleError::Input)?;
         if n == 0 {
             break Ok(());
         }

@@ -12,7 +12,7 @@
 //! at most 8192 pixels a side. Writing stops when the program is asked to
 //! ([`MapSink::with_stop`]).
 
-use super::damage::{DamagedRange, RangeKind, RangeSink, Repair};
+use super::damage::{DamagedRange, RangeKind, RangeSink, RangeSinkError, Repair, SinkResult};
 use super::Report;
 use crate::conceal::map::{self, ByteState, MapOptions, StateRange};
 use crate::image::{self, Geometry};
@@ -132,7 +132,7 @@ impl<W: Write> MapSink<W> {
 }
 
 impl<W: Write> RangeSink for MapSink<W> {
-    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+    fn range(&mut self, r: &DamagedRange) -> SinkResult {
         if self.states.len() < self.max_ranges {
             let state = match r.kind {
                 RangeKind::Lost | RangeKind::Unknown => ByteState::Lost,
@@ -152,7 +152,7 @@ impl<W: Write> RangeSink for MapSink<W> {
     }
 
     /// Repairs colour the map only; the JSON report does not list them.
-    fn repair(&mut self, how: Repair, start: u64, end: u64) -> io::Result<()> {
+    fn repair(&mut self, how: Repair, start: u64, end: u64) -> SinkResult {
         if self.states.len() < self.max_ranges {
             let state = match how {
                 Repair::Rebuilt => ByteState::Rebuilt,
@@ -168,10 +168,17 @@ impl<W: Write> RangeSink for MapSink<W> {
         Ok(())
     }
 
-    fn finish(&mut self, report: &Report) -> io::Result<()> {
+    fn finish(&mut self, report: &Report) -> SinkResult {
         if let Some(next) = &mut self.next {
             next.finish(report)?;
         }
+        self.draw(report).map_err(RangeSinkError::Map)
+    }
+}
+
+impl<W: Write> MapSink<W> {
+    /// Draw the map of what `report` describes (and of the output under it, blended).
+    fn draw(&mut self, report: &Report) -> io::Result<()> {
         let mut states = std::mem::take(&mut self.states);
         // Damage came in output order, repairs in the order they happened: sort, and where
         // a repaired range was later damaged again (or the reverse), keep the worst.
@@ -198,12 +205,13 @@ impl<W: Write> RangeSink for MapSink<W> {
                         state: ByteState::Pending,
                     });
                 }
+                // The picture under a blended map: the output file, read row by row.
                 let image = match (self.blend_percent, &self.output_file) {
-                    (Some(_), Some(path)) => Some(std::fs::read(path)?),
+                    (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
                     _ => None,
                 };
                 let options = MapOptions {
-                    image: image.as_deref(),
+                    image: image.as_ref().map(|f| f as &dyn map::ImageBytes),
                     blend_percent: self.blend_percent.unwrap_or(0),
                 };
                 map::write_image_map(&mut out, &g, &states, &options)?;

@@ -83,6 +83,43 @@ fn a_receiver_that_joins_after_the_data_completes_from_repair_packets_alone() {
 }
 
 #[test]
+fn repair_packets_that_arrive_before_any_descriptor_are_kept() {
+    // A late joiner whose first packets are repair packets: 300 packets, one block, and
+    // exactly 300 repair symbols, the first 200 before any descriptor. The output can be
+    // whole only if those 200 were kept until the descriptor came.
+    let (dir, f, data) = file_of(300_000, 6);
+    let key = dir.path().join("key");
+    std::fs::write(&key, bytes(32, 10)).unwrap();
+    let k = key.display();
+    for (sender, receiver) in [
+        (String::new(), String::new()),
+        (format!("--key {k}"), format!("--key {k}")),
+        (format!("--key {k} --encrypt"), format!("--key {k}")),
+    ] {
+        let stream = sh(&format!(
+            "pktize -s 1000 {sender} --fountain --repeat 3 {}",
+            f.display()
+        ))
+        .stdout;
+        let packets = common::split_packets(&stream);
+        let (repair, descriptors): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = packets
+            .iter()
+            .filter(|p| common::header(p).kind != Kind::Data)
+            .partition(|p| matches!(common::header(p).kind, Kind::Repair(_)));
+        assert!(repair.len() >= 300 && !descriptors.is_empty(), "{sender}");
+        let mut late: Vec<u8> = repair[..200].iter().flat_map(|p| p.to_vec()).collect();
+        late.extend_from_slice(descriptors[descriptors.len() - 1]);
+        late.extend(repair[200..300].iter().flat_map(|p| p.to_vec()));
+        let got = dir.path().join("got");
+        let mut args = vec!["-o", got.to_str().unwrap()];
+        args.extend(receiver.split_whitespace());
+        let out = run("unpktize", &args, &late);
+        assert_eq!(out.status.code(), Some(0), "{sender}: {}", stderr(&out));
+        assert!(std::fs::read(&got).unwrap() == data, "{sender}");
+    }
+}
+
+#[test]
 fn repair_packets_never_repeat_until_the_symbol_space_is_spent() {
     let (_dir, f, _) = file_of(50_000, 3);
     // 50 packets of 1000 bytes: one block; 4 passes of repair.

@@ -42,7 +42,9 @@ lint: deps
 photos:
 	bash tests/photos/fetch.sh
 
+# The benchmarks' own packages too (udpcast, uftp, iptables: the UDP comparison).
 bench: all photos
+	bash bin/deps --bench
 	bash bench/run.sh
 
 demo: all

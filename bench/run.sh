@@ -2,7 +2,9 @@
 # make bench: run every bench/bench-*.sh in turn (RUNS=N sets the repetitions of the
 # timed ones, median), then the README's loss tables: carousel passes to completion,
 # bursts with and without interleaving, bytes lost with and without parity, the fountain,
-# and issue 35's before/after table of forged streams (BEFORE=dir of an older build).
+# the fountain over loopback UDP beside udpcast and UFTP (bin/deps --bench installs them),
+# one fountain to three multicast receivers with their own losses, and issue 35's
+# before/after table of forged streams (BEFORE=dir of an older build).
 set -euo pipefail
 cd "$(dirname "$0")"
 for script in bench-*.sh; do
@@ -10,7 +12,7 @@ for script in bench-*.sh; do
   bash "$script"
 done
 for table in passes-table.sh burst-table.sh fec-loss-table.sh video-table.sh fountain-table.sh \
-  hostile-table.sh; do
+  udp-table.sh multicast-table.sh hostile-table.sh; do
   echo "== ${table%.sh}"
   bash "$table"
 done

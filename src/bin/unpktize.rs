@@ -127,7 +127,7 @@ struct Args {
 
     /// Receive UDP datagrams on [ADDRESS]:PORT ([IPV6]:PORT) instead of reading a file, one
     /// packet per datagram (a multicast ADDRESS is joined).
-    #[arg(long, value_name = "[ADDR]:PORT", conflicts_with_all = ["file", "live"])]
+    #[arg(long, value_name = "[ADDR]:PORT", conflicts_with = "file")]
     udp: Option<String>,
 
     /// With --udp: the interface to join a multicast group on: its IPv4 address, or its

@@ -325,6 +325,12 @@ impl UdpReceiver {
         self.socket.local_addr()
     }
 
+    /// Whether a datagram arrives within `timeout` (live mode asks, between gaps it must
+    /// fill on time).
+    pub fn wait_readable(&self, timeout: Duration) -> bool {
+        crate::io::wait_readable(self.socket.as_raw_fd(), timeout)
+    }
+
     /// Wait for datagrams (at most the idle time), then take as many as are queued, up to
     /// as many as `buf` has slots of `slot` bytes; `lens` gets their lengths. Returns how
     /// many arrived: 0 when the idle time passed without one.

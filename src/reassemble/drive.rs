@@ -144,15 +144,7 @@ fn feed_stream<O: Output>(
         r.lend(None);
         drop(lent);
         if let Some(ready) = live {
-            r.handle_timeout(clock.now())?;
-            r.output().flush()?;
-            while let Some(due) = r.poll_timeout() {
-                if ready(due.saturating_sub(clock.now())) {
-                    break;
-                }
-                r.handle_timeout(clock.now())?;
-                r.output().flush()?;
-            }
+            tick_until_readable(r, clock, ready)?;
         }
         if !frames.read_more().map_err(ReassembleError::Input)? {
             return Ok(());
@@ -161,15 +153,39 @@ fn feed_stream<O: Output>(
     }
 }
 
+/// Live mode, before a blocking read: handle the reassembler's timeouts as they fall due
+/// (filling stale gaps, flushing the output) until `ready` says input arrived within the
+/// wait for the next one, or none is pending.
+fn tick_until_readable<O: Output>(
+    r: &mut Reassembler<O>,
+    clock: &Clock,
+    ready: &dyn Fn(Duration) -> bool,
+) -> Result<(), ReassembleError> {
+    r.handle_timeout(clock.now())?;
+    r.output().flush()?;
+    while let Some(due) = r.poll_timeout() {
+        if ready(due.saturating_sub(clock.now())) {
+            break;
+        }
+        r.handle_timeout(clock.now())?;
+        r.output().flush()?;
+    }
+    Ok(())
+}
+
 /// Feed datagrams from `rx` through the reassembler, one packet (or a few) per datagram,
 /// until it has nothing more to take or no datagram came for the receiver's idle time.
-/// `on_progress` is called after each batch. No timeout is handled (live mode is for
-/// streams): every datagram is taken as arriving at time zero.
+/// `on_progress` is called after each batch. In live mode (`live`), each batch arrives at
+/// the time it was received, and while the socket is quiet the reassembler's timeouts are
+/// handled when due (a gap older than its latency is filled, the output flushed), as for
+/// a stream; otherwise every datagram is taken as arriving at time zero.
 pub fn run_datagrams<O: Output>(
     rx: &mut crate::io::udp::UdpReceiver,
     r: &mut Reassembler<O>,
+    live: bool,
     on_progress: &mut dyn FnMut(&Reassembler<O>),
 ) -> Result<(), ReassembleError> {
+    let clock = Clock::new(live);
     /// Room for the largest datagram in each slot; untouched pages of a slot cost nothing.
     const SLOT: usize = 1 << 16;
     const SLOTS: usize = 32;
@@ -180,12 +196,18 @@ pub fn run_datagrams<O: Output>(
             buf = std::rc::Rc::new(vec![0; SLOT * SLOTS]);
         }
         let space = std::rc::Rc::get_mut(&mut buf).expect("a buffer nothing else holds");
+        if live {
+            if let Err(e) = tick_until_readable(r, &clock, &|t| rx.wait_readable(t)) {
+                break Err(e);
+            }
+        }
         let n = rx
             .recv_batch(space, SLOT, &mut lens)
             .map_err(ReassembleError::Input)?;
         if n == 0 {
             break Ok(());
         }
+        let now = clock.now();
         r.lend(Some(buf.clone() as LentInput));
         let data: &[u8] = &buf;
         let mut fed = Ok(());
@@ -194,7 +216,7 @@ pub fn run_datagrams<O: Output>(
             let end = at + len;
             while at < end {
                 let frame = framing::scan(&data[at..end], true);
-                fed = feed(&frame, &data[..end], at, Duration::ZERO, r);
+                fed = feed(&frame, &data[..end], at, now, r);
                 if fed.is_err() || r.done() || frame.is_empty() {
                     break 'batch;
                 }

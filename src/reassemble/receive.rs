@@ -524,7 +524,7 @@ fn reassemble_into<O: Output + ImageOutput>(
     let fed = match (feed.udp, input) {
         (Some(mut rx), _) => {
             let on_progress = feed.on_progress;
-            super::run_datagrams(&mut rx, &mut r, &mut |r| on_progress(&r.status()))
+            super::run_datagrams(&mut rx, &mut r, live, &mut |r| on_progress(&r.status()))
         }
         (None, Input::Mapped(map)) => {
             let map = Rc::new(map);

@@ -229,3 +229,86 @@ fn pktize_through_socat_to_udp_sends_one_packet_per_datagram_at_any_rate() {
         restores(&datagrams.concat(), &[], &data, &what);
     }
 }
+
+/// `unpktize --udp --live`: while the sender pauses after a lost datagram, the receiver
+/// fills the gap once it is older than --max-delay and writes what came after it; without
+/// live mode those bytes would wait in the reorder window until the transfer ended.
+#[test]
+fn a_live_udp_receiver_fills_a_stale_gap_while_the_sender_pauses() {
+    use std::io::BufRead;
+    let data = bytes(100_000, 31);
+    // 100 packets of 1000 bytes, no descriptors: packet i holds bytes 1000 i ..
+    let stream = common::run("pktize", &["-s", "1000", "--describe-every", "0"], &data).stdout;
+    let packets = common::split_packets(&stream);
+    assert_eq!(packets.len(), 100);
+    let mut child = Command::new(common::bin("unpktize"))
+        .args(["--udp", "127.0.0.1:0", "--live", "--max-delay", "50"])
+        .args(["--idle", "5", "-v"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    log.read_line(&mut first).unwrap();
+    let at = first
+        .trim()
+        .strip_prefix("unpktize: listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let log = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut log, &mut rest);
+        rest
+    });
+    // Read standard output as it comes, in another thread, so the test can wait for it
+    // with a deadline.
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => tx.send(buf[..n].to_vec()).unwrap(),
+            }
+        }
+    });
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // The first half, less packet 10.
+    for (i, p) in packets[..50].iter().enumerate() {
+        if i != 10 {
+            sock.send_to(p, &at).unwrap();
+        }
+    }
+    // The sender pauses: the first 50,000 bytes come out, packet 10 filled with zeros
+    // (without --live they would come only once --idle ended the reception, and the second
+    // half would find no receiver).
+    let mut got = vec![];
+    while got.len() < 50_000 {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(chunk) => got.extend(chunk),
+            Err(_) => panic!("live mode wrote {} bytes of the first 50,000", got.len()),
+        }
+    }
+    assert_eq!(got.len(), 50_000, "nothing after the pause was sent yet");
+    let mut expected = data[..50_000].to_vec();
+    expected[10_000..11_000].fill(0);
+    assert!(got == expected, "first half");
+    // The rest: the receiver, still listening, writes it, ends after --idle and says the
+    // transfer was damaged.
+    for p in &packets[50..] {
+        sock.send_to(p, &at).unwrap();
+    }
+    reader.join().unwrap();
+    while let Ok(chunk) = rx.try_recv() {
+        got.extend(chunk);
+    }
+    let status = child.wait().unwrap();
+    let log = log.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    let mut expected = data.clone();
+    expected[10_000..11_000].fill(0);
+    assert!(got == expected, "whole: {} bytes; {log}", got.len());
+}

@@ -112,6 +112,8 @@ pub struct MapOptions<'a> {
     /// `blend_percent` of the colour mixed in (50: half and half).
     pub image: Option<&'a [u8]>,
     pub blend_percent: u8,
+    /// The transfer offset of `image[0]` (a frame of a stream read on its own).
+    pub image_offset: u64,
 }
 
 /// Write the map of an image of `geometry`: a P6 of the picture's size, top row first
@@ -141,7 +143,8 @@ pub fn write_image_map(
         }
         let image_row = options.image.and_then(|data| {
             let bytes = first.row_bytes(first.stored_row(y));
-            data.get(bytes.start as usize..bytes.end as usize)
+            let at = bytes.start.checked_sub(options.image_offset)? as usize;
+            data.get(at..at + (bytes.end - bytes.start) as usize)
         });
         for x in 0..width {
             let mut state = ByteState::Intact;
@@ -349,6 +352,7 @@ mod tests {
         let options = MapOptions {
             image: Some(&image),
             blend_percent: 50,
+            image_offset: 0,
         };
         let (_, _, px) = image_map(&g, &[state(3..6, ByteState::Lost)], &options);
         assert_eq!(px[..3], [30, 20, 10]);

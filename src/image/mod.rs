@@ -201,6 +201,38 @@ impl Geometry {
         }
         g
     }
+
+    /// Frame `k` alone, as a single image at its place in the transfer (a single image
+    /// is its own frame 0).
+    pub fn frame(&self, k: u64) -> Geometry {
+        Geometry {
+            grids: (0..self.grids.len())
+                .map(|i| self.frame_grid(i, k))
+                .collect(),
+            description: self.description.clone(),
+            frames: None,
+        }
+    }
+
+    /// How many frames a transfer of `len` bytes holds, the last perhaps cut short (at
+    /// least 1; 1 for a single image).
+    pub fn frame_count(&self, len: u64) -> u64 {
+        match &self.frames {
+            Some(f) => len.saturating_sub(f.first).div_ceil(f.period).max(1),
+            None => 1,
+        }
+    }
+
+    /// The transfer offsets frame `k` spans, its header included (a single image's
+    /// frame 0: from 0 to the end of its pixels; of a stream's frame 0: from 0, so the
+    /// stream header goes with it).
+    pub fn frame_bytes(&self, k: u64) -> Range<u64> {
+        match &self.frames {
+            Some(f) if k > 0 => f.start(k)..f.start(k + 1),
+            Some(f) => 0..f.start(1),
+            None => 0..self.end(),
+        }
+    }
 }
 
 /// Why bytes do not give an image geometry this module can use.

@@ -1,10 +1,11 @@
 //! The damage map as a picture (`unpktize --map`): a [`RangeSink`] that keeps the final
 //! ranges (and passes them on to the JSON report) and, at the end, draws them with
-//! [`crate::conceal::map`]: one pixel per image pixel when the data is an image, one cell
-//! per packet otherwise.
+//! [`crate::conceal::map`]: one pixel per image pixel when the data is an image (a map per
+//! frame, a stream of PPMs, when it is a stream of frames), one cell per packet otherwise.
 //!
 //! Memory: the ranges, at most [`super::Limits::map_ranges`] (beyond, the map says so and draws what
-//! it kept); the image under a blended map is read from the output file at the end.
+//! it kept); the image under a blended map is read from the output file at the end, one
+//! frame at a time.
 //!
 //! Size: an image's map has one pixel per image pixel only while that is believable: at
 //! most [`super::Limits::map_pixels`], or no more bytes of image than the transfer really has.
@@ -17,6 +18,7 @@ use super::Report;
 use crate::conceal::map::{self, ByteState, MapOptions, StateRange};
 use crate::image::{self, Geometry};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 
 /// Ranges a map keeps: 1 Mi ranges, 24 MiB at most, only with `--map`.
@@ -191,22 +193,37 @@ impl<W: Write> RangeSink for MapSink<W> {
         };
         match geometry {
             Some(g) => {
-                if g.end() > len {
+                let end = match &g.frames {
+                    // A stream: its last frame whole (the rest never arrived).
+                    Some(_) => g.frame(g.frame_count(len) - 1).end(),
+                    None => g.end(),
+                };
+                if end > len {
                     // The rest of the image never arrived.
                     states.push(StateRange {
-                        range: len..g.end(),
+                        range: len..end,
                         state: ByteState::Pending,
                     });
                 }
-                let image = match (self.blend_percent, &self.output_file) {
-                    (Some(_), Some(path)) => Some(std::fs::read(path)?),
+                let mut file = match (self.blend_percent, &self.output_file) {
+                    (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
                     _ => None,
                 };
-                let options = MapOptions {
-                    image: image.as_deref(),
-                    blend_percent: self.blend_percent.unwrap_or(0),
-                };
-                map::write_image_map(&mut out, &g, &states, &options)?;
+                // One map per frame, in order: a stream of PPMs, as a stream of images is.
+                let mut image = Vec::new();
+                for k in 0..g.frame_count(len) {
+                    let frame = g.frame(k);
+                    let bytes = g.frame_bytes(k);
+                    if let Some(file) = &mut file {
+                        read_frame(file, bytes.clone(), &mut image)?;
+                    }
+                    let options = MapOptions {
+                        image: file.as_ref().map(|_| &image[..]),
+                        blend_percent: self.blend_percent.unwrap_or(0),
+                        image_offset: bytes.start,
+                    };
+                    map::write_image_map(&mut out, &frame, &states, &options)?;
+                }
             }
             None => {
                 let packet_len = report
@@ -219,6 +236,18 @@ impl<W: Write> RangeSink for MapSink<W> {
         }
         out.flush()
     }
+}
+
+/// The bytes `range` of `file` into `buf` (what the file holds of them; the rest zeros).
+fn read_frame(file: &mut std::fs::File, range: Range<u64>, buf: &mut Vec<u8>) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    buf.clear();
+    file.seek(SeekFrom::Start(range.start))?;
+    Read::by_ref(file)
+        .take(range.end - range.start)
+        .read_to_end(buf)?;
+    buf.resize((range.end - range.start) as usize, 0);
+    Ok(())
 }
 
 /// Sorted ranges made disjoint: where two overlap, the overlap takes the worse state.

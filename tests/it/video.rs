@@ -459,8 +459,9 @@ fn raw2ppm_against_ffmpeg(
     colorspace: Option<&str>,
     args: &str,
     scale: &str,
+    (w, h): (usize, usize),
 ) -> (usize, usize) {
-    let (w, h, frames) = (67usize, 51usize, 2);
+    let frames = 2;
     let layout =
         pktools::pixel::Layout::new(pix_fmt.parse().unwrap(), w as u64, h as u64, None).unwrap();
     let frame_len = layout.frame_len;
@@ -536,11 +537,29 @@ fn raw2ppm_converts_every_yuv_format_exactly_as_ffmpeg() {
             "in_color_matrix=bt2020:in_range=tv:",
         ),
     ]);
-    for (pix_fmt, colorspace, args, scale) in cases {
-        let (differ, of) = raw2ppm_against_ffmpeg(dir.path(), pix_fmt, colorspace, args, scale);
+    // Odd sizes (chroma stretched), and an even width (chroma in pairs of pixels: the
+    // AVX2 rows of 16 pixels, and 2 pixels after them) for the 8-bit planar formats.
+    let even = [
+        ("yuv444p", Some("444"), "", ""),
+        ("yuv422p", Some("422"), "", ""),
+        ("yuv420p", Some("420jpeg"), "", ""),
+        ("gray", Some("mono"), "", ""),
+        (
+            "yuv420p",
+            None,
+            "--matrix bt709 --range pc",
+            "in_color_matrix=bt709:in_range=pc:",
+        ),
+    ];
+    let cases = cases
+        .map(|c| (c, (67, 51)))
+        .chain(even.into_iter().map(|c| (c, (66, 50))));
+    for ((pix_fmt, colorspace, args, scale), size) in cases {
+        let (differ, of) =
+            raw2ppm_against_ffmpeg(dir.path(), pix_fmt, colorspace, args, scale, size);
         assert_eq!(
             differ, 0,
-            "{pix_fmt} {args}: {differ} of {of} samples differ from ffmpeg's"
+            "{pix_fmt} {args} {size:?}: {differ} of {of} samples differ from ffmpeg's"
         );
     }
 }

@@ -184,6 +184,12 @@ pub fn stdout_file() -> Result<File, Failure> {
     })
 }
 
+/// Standard output for a byte stream (see [`pio::stdout_stream`]): bounded messages on a
+/// datagram or sequenced-packet socket, failures as [`stdout_file`]'s.
+pub fn stdout_stream() -> Result<pio::ByteStream, Failure> {
+    stdout_file().map(pio::ByteStream::new)
+}
+
 /// Refuse, before anything is opened for writing, an output that is the input (a regular
 /// file, which writing would destroy) or two outputs that are one file (see
 /// [`pio::FileId`]). `input` is the input's name (`None` or `-`: standard input); each

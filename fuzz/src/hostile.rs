@@ -8,10 +8,9 @@
 
 use pktools::descriptor::{Descriptor, MediaType};
 use pktools::reassemble::damage::DamageMap;
-use pktools::reassemble::output::Output;
+use pktools::reassemble::output::{Output, OutputResult};
 use pktools::reassemble::{self, ReassembleError, Reassembler, Settings};
 use pktools::wire::{Header, Kind, ParityInfo, HEADER_LEN, MAX_PAYLOAD};
-use std::io;
 use std::time::{Duration, Instant};
 
 /// The most bytes a program expands to.
@@ -225,7 +224,7 @@ struct Discard {
 }
 
 impl Output for Discard {
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         assert_eq!(at, self.written, "a stream output is written in order");
         self.written += data.len() as u64;
         Ok(())
@@ -235,7 +234,7 @@ impl Output for Discard {
         at == self.written
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> OutputResult<()> {
         Ok(())
     }
 }

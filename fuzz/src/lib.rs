@@ -15,7 +15,7 @@ use pktools::image::DescribedImage;
 use pktools::io::Input;
 use pktools::pixel::{Layout, Matrix, Output as PixelOutput, PixelFormat, Range, Rgb, YuvOptions};
 use pktools::reassemble::damage::DamageMap;
-use pktools::reassemble::output::Output;
+use pktools::reassemble::output::{Output, OutputResult};
 use pktools::reassemble::{self, DamagedPolicy, ReassembleError, Reassembler, Report, Settings};
 use pktools::wire::{Header, HEADER_LEN, SYNC};
 use pktools::{bmp, convert, pnm, rawvideo};
@@ -128,13 +128,13 @@ struct BoundedOutput {
 const OUTPUT_LIMIT: u64 = 4 << 20;
 
 impl Output for BoundedOutput {
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         if !self.seekable {
             assert_eq!(at, self.written, "a stream output is written in order");
         }
         let end = at + data.len() as u64;
         if end > OUTPUT_LIMIT {
-            return Err(io::Error::other("fuzz output limit (a full disk)"));
+            return Err(io::Error::other("fuzz output limit (a full disk)").into());
         }
         let (at, end) = (at as usize, end as usize);
         if self.bytes.len() < end {
@@ -153,7 +153,7 @@ impl Output for BoundedOutput {
         self.seekable
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> OutputResult<()> {
         Ok(())
     }
 }
@@ -199,10 +199,9 @@ fn reassemble_with(
     let mut r = Reassembler::new(settings.clone(), out, DamageMap::new(None));
     match feed(&mut r) {
         Ok(()) | Err(ReassembleError::Stopped) => {}
-        Err(ReassembleError::Io(e)) => return Err(e),
         Err(e) => return Err(io::Error::other(e)),
     }
-    r.finish()
+    r.finish().map_err(io::Error::other)
 }
 
 type Reassembled = io::Result<(Report, BoundedOutput)>;
@@ -587,6 +586,11 @@ pub fn jpeg(data: &[u8]) {
     };
     let payload_len = 64 + usize::from(*size);
     let _ = jpeg::Header::parse(file);
+    // The packed headers of a transfer (pktize(5)): any bytes, any deferred part lost.
+    if let Ok(layout) = jpeg::packed::Layout::parse(file) {
+        let _ = layout.headers(file, &|r| r.start % 3 != 0);
+        let _ = layout.unpack(file);
+    }
     let Ok(indexed) = jpeg::index(file, payload_len) else {
         return;
     };

@@ -77,7 +77,7 @@ struct Args {
     #[arg(long)]
     fountain: bool,
 
-    /// Send the packets as UDP datagrams to HOST:PORT, one packet per datagram, instead of
+    /// Send the packets as UDP datagrams to HOST:PORT ([IPV6]:PORT), one packet per datagram, instead of
     /// writing them to standard output (a multicast address is fine).
     #[arg(long, value_name = "HOST:PORT")]
     udp: Option<String>,
@@ -86,9 +86,10 @@ struct Args {
     #[arg(long, value_name = "N", requires = "udp")]
     ttl: Option<u32>,
 
-    /// With --udp: the local interface address multicast datagrams leave from.
-    #[arg(long, value_name = "ADDR", requires = "udp")]
-    multicast_if: Option<std::net::Ipv4Addr>,
+    /// With --udp: the interface multicast datagrams leave from: its IPv4 address, or its
+    /// name or number (IPv6).
+    #[arg(long, value_name = "ADDR|NAME", requires = "udp")]
+    multicast_if: Option<pktools::io::udp::Interface>,
 
     /// Print a summary on stderr.
     #[arg(short, long)]
@@ -227,8 +228,11 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         Some(to) => {
             let addr = udp::parse_addr(to).map_err(|e| Failure::new(format!("--udp: {e}")))?;
             Box::new(
-                udp::UdpSender::connect(addr, args.ttl, args.multicast_if)
-                    .map_err(|e| Failure::new(format!("--udp {to}: {e}")))?,
+                match udp::UdpSender::connect(addr, args.ttl, args.multicast_if) {
+                    Ok(tx) if settings.bytes_per_sec.is_some() => tx.paced(),
+                    Ok(tx) => tx,
+                    Err(e) => return Err(Failure::new(format!("--udp {to}: {e}"))),
+                },
             )
         }
         None => {

@@ -67,8 +67,8 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
         top_down: args.top_down,
     };
     // Our own handle on stdout: plain writes and writev, none of the line buffering that
-    // `Stdout` puts in front of every write.
-    let mut out = cli::stdout_file()?;
+    // `Stdout` puts in front of every write; bounded messages on a datagram socket.
+    let mut out = cli::stdout_stream()?;
     match convert::convert(&mut Reader::new(source), &mut out, &options) {
         Ok(_) => Ok(Outcome::Intact),
         Err(ConvertError::Write(e)) => Err(cli::io_context("writing output")(e)),

@@ -145,7 +145,7 @@ fn y4m(args: &Args) -> Result<Outcome, Failure> {
             "no image size: give -s WxH or --width (or a Y4M stream, which says its own)",
         ));
     }
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, cli::stdout_file()?);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, cli::stdout_stream()?);
     let output = if args.pgm { Output::Pgm } else { Output::Ppm };
     let yuv = YuvOptions {
         matrix: args.matrix,
@@ -203,10 +203,11 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
     cli::refuse_same_files(args.file.as_deref(), &[], true)?;
     cli::refuse_terminal_stdout(args.force)?;
     let (input, input_file) = rawvideo::open_input(args.file.as_deref())?;
-    let mut out = cli::stdout_file()?;
-    let to_regular_file = out.metadata().is_ok_and(|m| m.is_file());
+    let mut out = cli::stdout_stream()?;
+    let to_regular_file = out.file().metadata().is_ok_and(|m| m.is_file());
+    // A kernel copy (splice, sendfile) does not bound the messages of a datagram socket.
     let kernel = match input_file {
-        Some(from) => Some(KernelCopy {
+        Some(from) if !out.is_messages() => Some(KernelCopy {
             from,
             to: out
                 .as_fd()
@@ -214,7 +215,7 @@ fn run(args: &Args) -> Result<Outcome, Failure> {
                 .map_err(cli::io_context("stdout"))?,
             to_regular_file,
         }),
-        None => None,
+        _ => None,
     };
     let report = match rawvideo::convert(input, kernel, &request, &mut out) {
         Ok(report) => report,

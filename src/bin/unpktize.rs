@@ -125,14 +125,15 @@ struct Args {
     #[arg(long)]
     force: bool,
 
-    /// Receive UDP datagrams on [ADDRESS]:PORT instead of reading a file, one packet per
-    /// datagram (a multicast ADDRESS is joined).
+    /// Receive UDP datagrams on [ADDRESS]:PORT ([IPV6]:PORT) instead of reading a file, one
+    /// packet per datagram (a multicast ADDRESS is joined).
     #[arg(long, value_name = "[ADDR]:PORT", conflicts_with_all = ["file", "live"])]
     udp: Option<String>,
 
-    /// With --udp: the local interface address to join a multicast group on.
-    #[arg(long, value_name = "ADDR", requires = "udp")]
-    multicast_if: Option<std::net::Ipv4Addr>,
+    /// With --udp: the interface to join a multicast group on: its IPv4 address, or its
+    /// name or number (IPv6).
+    #[arg(long, value_name = "ADDR|NAME", requires = "udp")]
+    multicast_if: Option<pktools::io::udp::Interface>,
 
     /// With --udp: end the reception after SECONDS without a datagram.
     #[arg(long, value_name = "SECONDS", requires = "udp")]
@@ -423,7 +424,10 @@ fn failure(e: ReceiveError) -> Failure {
         }
         ReceiveError::Stdout(e) => cli::io_context("stdout")(e),
         ReceiveError::Refused(e) => Failure::new(e.to_string()),
-        ReceiveError::Write(e) => cli::io_context("writing output")(e),
+        ReceiveError::Write(e) | ReceiveError::OutOfRoom(e, _) => {
+            cli::io_context("writing output")(e)
+        }
+        ReceiveError::Read(e) => cli::io_context("reading input")(e),
         ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
         ReceiveError::WriteMap(e) => Failure::new(format!("writing the map: {e}")),
         ReceiveError::HoldLimit(limit) => Failure::new(format!("{limit} (see --max-hold)")),

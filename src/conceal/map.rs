@@ -21,11 +21,94 @@
 //!
 //! Memory: one row of the map and the caller's sorted list of ranges; rows are written in
 //! order as they are drawn, so the map of a 1 GiB transfer needs no more than its widest
-//! row. The image under a blended map is read from the caller's bytes (a mapped file).
+//! row. The image under a blended map is read row by row from the caller's bytes (a slice,
+//! or the output file through [`ImageBytes`]) in blocks of [`READ_BLOCK`]: never whole.
 
 use crate::image::{Colour, Geometry, Grid, Sample};
 use std::io::{self, Write};
 use std::ops::Range;
+
+/// Bytes of the image under a blended map read at once (a row longer than that is read
+/// alone): what the map holds of the image at any time.
+pub const READ_BLOCK: usize = 1 << 20;
+
+/// The transfer's bytes, read at offsets: a slice, or a file (the `-o` output) that is
+/// never read whole.
+pub trait ImageBytes {
+    /// Read from `offset` into `buf`, as many bytes as there are up to `buf.len()`; fewer
+    /// only at the end.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl ImageBytes for &[u8] {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let from = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.len());
+        let n = buf.len().min(self.len() - from);
+        buf[..n].copy_from_slice(&self[from..from + n]);
+        Ok(n)
+    }
+}
+
+impl ImageBytes for std::fs::File {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match FileExt::read_at(self, &mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// The rows of the image under the map, served from one block of [`READ_BLOCK`] bytes
+/// read ahead in the direction the rows go (down for a bottom-up BMP).
+struct Rows<'a> {
+    src: &'a dyn ImageBytes,
+    block: Vec<u8>,
+    /// Transfer offset of `block[0]`.
+    at: u64,
+    last_start: u64,
+}
+
+impl<'a> Rows<'a> {
+    fn new(src: &'a dyn ImageBytes) -> Self {
+        Rows {
+            src,
+            block: Vec::new(),
+            at: 0,
+            last_start: 0,
+        }
+    }
+
+    /// The bytes of `range`, or `None` when the transfer ends before it does.
+    fn get(&mut self, range: Range<u64>) -> io::Result<Option<&[u8]>> {
+        let len = (range.end - range.start) as usize;
+        let held = self.at..self.at + self.block.len() as u64;
+        if !(held.start <= range.start && range.end <= held.end) {
+            let want = len.max(READ_BLOCK);
+            // Read ahead downwards when the rows go that way.
+            let start = if range.start < self.last_start && want > len {
+                range.end.saturating_sub(want as u64)
+            } else {
+                range.start
+            };
+            self.block.resize(want, 0);
+            let n = self.src.read_at(start, &mut self.block)?;
+            self.block.truncate(n);
+            self.at = start;
+        }
+        self.last_start = range.start;
+        let from = (range.start - self.at) as usize;
+        Ok(self.block.get(from..from + len))
+    }
+}
 
 /// What became of a byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,14 +189,12 @@ pub struct StateRange {
 }
 
 /// How to draw the map.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct MapOptions<'a> {
     /// The transfer's bytes (from offset 0), to draw the image under the colours; with
     /// `blend_percent` of the colour mixed in (50: half and half).
-    pub image: Option<&'a [u8]>,
+    pub image: Option<&'a dyn ImageBytes>,
     pub blend_percent: u8,
-    /// The transfer offset of `image[0]` (a frame of a stream read on its own).
-    pub image_offset: u64,
 }
 
 /// Write the map of an image of `geometry`: a P6 of the picture's size, top row first
@@ -136,16 +217,16 @@ pub fn write_image_map(
         .map(|g| vec![ByteState::Intact; g.width])
         .collect();
     let first = &geometry.grids[0];
+    let mut rows = options.image.map(Rows::new);
     for y in 0..height {
         for (grid, row_states) in geometry.grids.iter().zip(grid_states.iter_mut()) {
             let gy = (y * grid.rows / height).min(grid.rows - 1);
             pixel_states(grid, grid.stored_row(gy), states, row_states);
         }
-        let image_row = options.image.and_then(|data| {
-            let bytes = first.row_bytes(first.stored_row(y));
-            let at = bytes.start.checked_sub(options.image_offset)? as usize;
-            data.get(at..at + (bytes.end - bytes.start) as usize)
-        });
+        let image_row = match &mut rows {
+            Some(rows) => rows.get(first.row_bytes(first.stored_row(y)))?,
+            None => None,
+        };
         for x in 0..width {
             let mut state = ByteState::Intact;
             for (grid, row_states) in geometry.grids.iter().zip(&grid_states) {
@@ -348,16 +429,49 @@ mod tests {
     #[test]
     fn blended_map_shows_intact_pixels_as_they_are() {
         let g = image::raw(crate::pixel::PixelFormat::Bgr24, 2, 1, 0).unwrap();
-        let image = [10, 20, 30, 0, 0, 0];
+        let image: &[u8] = &[10, 20, 30, 0, 0, 0];
         let options = MapOptions {
             image: Some(&image),
             blend_percent: 50,
-            image_offset: 0,
         };
         let (_, _, px) = image_map(&g, &[state(3..6, ByteState::Lost)], &options);
         assert_eq!(px[..3], [30, 20, 10]);
         let lost = ByteState::Lost.colour();
         assert_eq!(px[3..6], lost.map(|c| ((c as u32 * 50 + 50) / 100) as u8));
+    }
+
+    #[test]
+    fn a_blended_map_reads_the_file_in_blocks_and_draws_what_the_bytes_draw() {
+        // Larger than a block, rows top-down (raw) and bottom-up (BMP), the transfer cut
+        // short: read from a file in blocks, the map is the one drawn from all the bytes.
+        for bmp in [false, true] {
+            let (w, h) = (700usize, 1100usize);
+            let mut data = if bmp {
+                crate::bmp::header::test_headers(w as _, h as _, 24)
+            } else {
+                vec![]
+            };
+            let g = if bmp {
+                image::from_head(&data).unwrap()
+            } else {
+                image::raw(crate::pixel::PixelFormat::Rgb24, w as u64, h as u64, 0).unwrap()
+            };
+            data.extend((0..w * h * 3 - 5000).map(|i| (i * 31 % 251) as u8));
+            assert!(data.len() > 2 * READ_BLOCK);
+            let states = [state(7000..9000, ByteState::Lost)];
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(&data).unwrap();
+            let slice: &[u8] = &data;
+            let draw = |image: &dyn ImageBytes| {
+                let options = MapOptions {
+                    image: Some(image),
+                    blend_percent: 40,
+                };
+                image_map(&g, &states, &options)
+            };
+            let (a, b) = (draw(&slice), draw(&file));
+            assert!(a == b, "bmp {bmp}: the file's map differs");
+        }
     }
 
     #[test]

@@ -222,17 +222,6 @@ impl Geometry {
             None => 1,
         }
     }
-
-    /// The transfer offsets frame `k` spans, its header included (a single image's
-    /// frame 0: from 0 to the end of its pixels; of a stream's frame 0: from 0, so the
-    /// stream header goes with it).
-    pub fn frame_bytes(&self, k: u64) -> Range<u64> {
-        match &self.frames {
-            Some(f) if k > 0 => f.start(k)..f.start(k + 1),
-            Some(f) => 0..f.start(1),
-            None => 0..self.end(),
-        }
-    }
 }
 
 /// Why bytes do not give an image geometry this module can use.

@@ -1,7 +1,8 @@
 //! How every stage moves bytes: input that is memory-mapped when it is a regular file and
 //! read in large blocks otherwise ([`Input`]), the release and prefetch of mapped pages
 //! ([`map`]), vectored writes ([`write_all_vectored`]), writes on a thread of their own
-//! ([`BackgroundWriter`]), one message per send to a datagram socket ([`PacketWriter`]),
+//! ([`BackgroundWriter`]), one message per send to a datagram socket ([`PacketWriter`]), a
+//! byte stream in bounded messages there ([`ByteStream`]),
 //! standard output and pipe sizing, reads that a stop signal ends ([`read_some`],
 //! [`read_full`]), the signals themselves, and which of a program's files are one file
 //! ([`FileId`]).
@@ -10,6 +11,7 @@
 //! gets `io::Result`s and typed errors from it, and `cli` turns them into messages.
 
 mod background;
+mod byte_stream;
 mod identity;
 mod input;
 pub mod map;
@@ -19,6 +21,7 @@ pub mod udp;
 mod write;
 
 pub use background::BackgroundWriter;
+pub use byte_stream::{ByteStream, MAX_MESSAGE};
 pub use identity::{first_clash, FileId};
 pub use input::{is_input_error, Input, OpenError};
 pub use map::{prefetch, release, ReleaseBehind, RELEASE_BLOCK};
@@ -87,6 +90,12 @@ pub fn stdout_file() -> io::Result<File> {
     let out = io::stdout();
     grow_pipe(out.as_fd());
     out.as_fd().try_clone_to_owned().map(File::from)
+}
+
+/// Standard output for a byte stream (see [`stdout_file`]): on a datagram or
+/// sequenced-packet socket, in messages of at most [`MAX_MESSAGE`] bytes ([`ByteStream`]).
+pub fn stdout_stream() -> io::Result<ByteStream> {
+    stdout_file().map(ByteStream::new)
 }
 
 /// True when the program was started with standard output closed (`prog >&-`): data

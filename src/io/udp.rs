@@ -8,9 +8,10 @@
 //! Neither knows what the packets mean.
 
 use crate::wire::HEADER_LEN;
+use rustix::net::sockopt;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// Datagrams per sendmmsg or recvmmsg call.
@@ -21,43 +22,82 @@ const RECEIVE_BUFFER: usize = 8 << 20;
 /// The longest a receiver waits before it looks whether it should stop.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Where to send or listen, parsed from `HOST:PORT` (`:PORT` for any address).
-pub fn parse_addr(text: &str) -> io::Result<SocketAddrV4> {
+/// Where to send or listen, parsed from `HOST:PORT`, `[IPV6]:PORT` (with `%SCOPE` for a
+/// link-local address) or `:PORT` (any IPv4 address).
+pub fn parse_addr(text: &str) -> io::Result<SocketAddr> {
     let bad = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("expected [ADDRESS]:PORT such as 127.0.0.1:9000, found \"{text}\""),
+            format!(
+                "expected [ADDRESS]:PORT such as 127.0.0.1:9000 or [::1]:9000, found \"{text}\""
+            ),
         )
     };
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     if host.is_empty() {
-        return Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+        return Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)));
     }
-    let found = (host, port).to_socket_addrs().map_err(|_| bad())?;
-    found
-        .filter_map(|a| match a {
-            SocketAddr::V4(a) => Some(a),
-            SocketAddr::V6(_) => None,
-        })
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').ok_or_else(bad)?,
+        // An IPv6 address needs its brackets: "::1:9000" could end anywhere.
+        None if host.contains(':') => return Err(bad()),
+        None => host,
+    };
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|_| bad())?
         .next()
         .ok_or_else(bad)
 }
 
-fn setsockopt<T>(fd: RawFd, level: i32, name: i32, value: &T) -> io::Result<()> {
-    // SAFETY: `value` points to a live T of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    match rc {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
+/// The local interface multicast leaves from or is joined on: an IPv4 address, or an
+/// interface by name (`lo`, `eth0`) or number, which IPv6 needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    Addr(Ipv4Addr),
+    Index(u32),
+}
+
+impl std::str::FromStr for Interface {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Interface, String> {
+        if let Ok(addr) = text.parse::<Ipv4Addr>() {
+            return Ok(Interface::Addr(addr));
+        }
+        if let Ok(index) = text.parse::<u32>() {
+            return Ok(Interface::Index(index));
+        }
+        let name = std::ffi::CString::new(text).map_err(|_| format!("no interface {text:?}"))?;
+        // SAFETY: a NUL-terminated name that lives across the call.
+        match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+            0 => Err(format!(
+                "expected an IPv4 address or an interface name or number, found {text:?} (no such interface)"
+            )),
+            index => Ok(Interface::Index(index)),
+        }
+    }
+}
+
+/// The interface index for an IPv6 group: the one given, else the address's scope
+/// (`ff02::1%lo`), else 0 (the kernel chooses by route).
+fn ipv6_interface(to: &SocketAddr, interface: Option<Interface>) -> io::Result<u32> {
+    match (interface, to) {
+        (Some(Interface::Index(i)), _) => Ok(i),
+        (Some(Interface::Addr(a)), _) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("an IPv6 group is joined on an interface named or numbered, not at {a}"),
+        )),
+        (None, SocketAddr::V6(v6)) => Ok(v6.scope_id()),
+        (None, SocketAddr::V4(_)) => Ok(0),
+    }
+}
+
+fn unspecified(like: &SocketAddr, port: u16) -> SocketAddr {
+    match like {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
     }
 }
 
@@ -66,37 +106,74 @@ pub struct UdpSender {
     socket: UdpSocket,
     /// Bytes written but not yet sent: whole packets, then perhaps the start of one.
     pending: Vec<u8>,
+    /// Send the whole packets of every write at once (the writer paces its writes),
+    /// rather than gathering [`SEND_AT`] bytes first.
+    paced: bool,
 }
 
+/// Pending bytes past which an unpaced sender sends its whole packets.
+const SEND_AT: usize = 256 << 10;
+
 impl UdpSender {
-    /// A socket connected to `to`; `ttl` sets the hop limit (unicast and multicast),
-    /// `interface` the local address multicast leaves from.
+    /// A socket connected to `to` (IPv4 or IPv6); `ttl` sets the hop limit (unicast and
+    /// multicast), `interface` the one multicast leaves from.
     pub fn connect(
-        to: SocketAddrV4,
+        to: SocketAddr,
         ttl: Option<u32>,
-        interface: Option<Ipv4Addr>,
+        interface: Option<Interface>,
     ) -> io::Result<UdpSender> {
-        let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
-        if let Some(ttl) = ttl {
-            socket.set_ttl(ttl)?;
-            socket.set_multicast_ttl_v4(ttl)?;
-        }
-        if let Some(addr) = interface {
-            let a = libc::in_addr {
-                s_addr: u32::from(addr).to_be(),
-            };
-            setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_MULTICAST_IF,
-                &a,
-            )?;
+        let socket = UdpSocket::bind(unspecified(&to, 0))?;
+        match to.ip() {
+            IpAddr::V4(_) => {
+                if let Some(ttl) = ttl {
+                    socket.set_ttl(ttl)?;
+                    socket.set_multicast_ttl_v4(ttl)?;
+                }
+                match interface {
+                    Some(Interface::Addr(addr)) => sockopt::set_ip_multicast_if(&socket, &addr)?,
+                    Some(Interface::Index(i)) => sockopt::set_ip_multicast_if_with_ifindex(
+                        &socket,
+                        &Ipv4Addr::UNSPECIFIED,
+                        &Ipv4Addr::UNSPECIFIED,
+                        i,
+                    )?,
+                    None => {}
+                }
+            }
+            IpAddr::V6(group) => {
+                if let Some(ttl) = ttl {
+                    let hops = u8::try_from(ttl).map_err(|_| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("an IPv6 hop limit is at most 255, found {ttl}"),
+                        )
+                    })?;
+                    sockopt::set_ipv6_unicast_hops(&socket, Some(hops))?;
+                    sockopt::set_ipv6_multicast_hops(&socket, ttl)?;
+                }
+                if group.is_multicast() {
+                    let index = ipv6_interface(&to, interface)?;
+                    if index != 0 {
+                        sockopt::set_ipv6_multicast_if(&socket, index)?;
+                    }
+                }
+            }
         }
         socket.connect(to)?;
         Ok(UdpSender {
             socket,
             pending: Vec::with_capacity(1 << 20),
+            paced: false,
         })
+    }
+
+    /// Send what each write brings as soon as it is whole packets: its writer paces its
+    /// writes, and a batch gathered from several would leave as one burst.
+    pub fn paced(self) -> UdpSender {
+        UdpSender {
+            paced: true,
+            ..self
+        }
     }
 
     /// Send every whole packet pending, in batches.
@@ -165,11 +242,20 @@ impl UdpSender {
 
 impl Write for UdpSender {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        if self.pending.len() >= 256 << 10 {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    /// Takes every slice (one batch of the writer's), then sends what is due.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut taken = 0;
+        for b in bufs {
+            self.pending.extend_from_slice(b);
+            taken += b.len();
+        }
+        if self.paced || self.pending.len() >= SEND_AT {
             self.send_whole()?;
         }
-        Ok(buf.len())
+        Ok(taken)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -184,53 +270,50 @@ pub struct UdpReceiver {
 }
 
 impl UdpReceiver {
-    /// Listen on `at` (a multicast address: join it, on `interface` or any); stop waiting
-    /// after `idle` without a datagram.
+    /// Listen on `at` (IPv4 or IPv6; a multicast address: join it, on `interface` or
+    /// the one the kernel picks); stop waiting after `idle` without a datagram.
     pub fn bind(
-        at: SocketAddrV4,
-        interface: Option<Ipv4Addr>,
+        at: SocketAddr,
+        interface: Option<Interface>,
         idle: Option<Duration>,
     ) -> io::Result<UdpReceiver> {
-        // SAFETY: a new socket; its descriptor is owned by the UdpSocket below.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a valid socket we own.
-        let socket = unsafe { UdpSocket::from_raw_fd(fd) };
-        let one: libc::c_int = 1;
+        use rustix::net::{AddressFamily, SocketFlags, SocketType};
+        let family = match at {
+            SocketAddr::V4(_) => AddressFamily::INET,
+            SocketAddr::V6(_) => AddressFamily::INET6,
+        };
+        let fd = rustix::net::socket_with(family, SocketType::DGRAM, SocketFlags::CLOEXEC, None)?;
+        let socket = UdpSocket::from(fd);
         // Several receivers of one group on one host share the port.
-        setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one)?;
-        let size = RECEIVE_BUFFER as libc::c_int;
-        if setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &size).is_err() {
-            let _ = setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &size);
+        sockopt::set_socket_reuseaddr(&socket, true)?;
+        if sockopt::set_socket_recv_buffer_size_force(&socket, RECEIVE_BUFFER).is_err() {
+            let _ = sockopt::set_socket_recv_buffer_size(&socket, RECEIVE_BUFFER);
+        }
+        if at.is_ipv6() {
+            // Only IPv6: an IPv4 receiver may listen on the same port.
+            sockopt::set_ipv6_v6only(&socket, true)?;
         }
         let multicast = at.ip().is_multicast();
         let bind_to = match multicast {
-            true => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, at.port()),
+            true => unspecified(&at, at.port()),
             false => at,
         };
-        let sa = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: bind_to.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*bind_to.ip()).to_be(),
+        rustix::net::bind(&socket, &bind_to)?;
+        match at.ip() {
+            IpAddr::V4(group) if multicast => match interface {
+                Some(Interface::Index(i)) => sockopt::set_ip_add_membership_with_ifindex(
+                    &socket,
+                    &group,
+                    &Ipv4Addr::UNSPECIFIED,
+                    i,
+                )?,
+                Some(Interface::Addr(a)) => socket.join_multicast_v4(&group, &a)?,
+                None => socket.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)?,
             },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: sa is a valid sockaddr_in of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                fd,
-                (&sa as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if multicast {
-            socket.join_multicast_v4(at.ip(), &interface.unwrap_or(Ipv4Addr::UNSPECIFIED))?;
+            IpAddr::V6(group) if multicast => {
+                socket.join_multicast_v6(&group, ipv6_interface(&at, interface)?)?
+            }
+            _ => {}
         }
         // Woken this often, to notice a stop request (a signal may not interrupt a wait).
         socket.set_read_timeout(Some(idle.map_or(POLL, |i| i.min(POLL))))?;
@@ -299,5 +382,87 @@ impl UdpReceiver {
             lens.extend(msgs[..n].iter().map(|m| m.msg_len as usize));
             return Ok(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_in_both_families() {
+        let v4: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        assert_eq!(parse_addr("127.0.0.1:9000").unwrap(), v4);
+        assert_eq!(
+            parse_addr(":9000").unwrap(),
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9000))
+        );
+        assert_eq!(
+            parse_addr("[::1]:9000").unwrap(),
+            SocketAddr::from((Ipv6Addr::LOCALHOST, 9000))
+        );
+        assert_eq!(
+            parse_addr("[ff02::1]:7").unwrap(),
+            SocketAddr::from(("ff02::1".parse::<Ipv6Addr>().unwrap(), 7))
+        );
+        for bad in [
+            "::1:9000",
+            "[::1:9000",
+            "127.0.0.1",
+            "127.0.0.1:x",
+            "[::1]:70000",
+        ] {
+            let e = parse_addr(bad).unwrap_err();
+            assert!(e.to_string().contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn interfaces_are_an_address_a_number_or_a_name() {
+        assert_eq!(
+            "127.0.0.1".parse::<Interface>(),
+            Ok(Interface::Addr(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!("3".parse::<Interface>(), Ok(Interface::Index(3)));
+        // Loopback is interface 1 on Linux.
+        assert_eq!("lo".parse::<Interface>(), Ok(Interface::Index(1)));
+        assert!("no-such-if0".parse::<Interface>().is_err());
+    }
+
+    #[test]
+    fn an_ipv6_receiver_gets_what_an_ipv6_sender_sends() {
+        let mut rx = UdpReceiver::bind(
+            parse_addr("[::1]:0").unwrap(),
+            None,
+            Some(Duration::from_secs(5)),
+        )
+        .expect("IPv6 on loopback");
+        let to = rx.local_addr().unwrap();
+        assert!(to.is_ipv6());
+        let mut tx = UdpSender::connect(to, Some(1), None).unwrap();
+        // Three packets back to back, as pktize writes them: only the payload length (bytes
+        // 4 and 5 of the header) tells the sender where each ends.
+        let mut stream = Vec::new();
+        for (i, len) in [1000u16, 10, 0].into_iter().enumerate() {
+            let mut header = [i as u8; HEADER_LEN];
+            header[4..6].copy_from_slice(&len.to_be_bytes());
+            stream.extend_from_slice(&header);
+            stream.extend(std::iter::repeat_n(i as u8 + 1, len.into()));
+        }
+        tx.write_all(&stream).unwrap();
+        tx.flush().unwrap();
+        let mut buf = vec![0u8; 4 << 16];
+        let mut lens = Vec::new();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        while got.concat().len() < stream.len() {
+            let n = rx.recv_batch(&mut buf, 1 << 16, &mut lens).unwrap();
+            assert!(n > 0, "nothing came");
+            for (i, &len) in lens.iter().enumerate() {
+                got.push(buf[i << 16..(i << 16) + len].to_vec());
+            }
+        }
+        let lens: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(lens, [HEADER_LEN + 1000, HEADER_LEN + 10, HEADER_LEN]);
+        assert_eq!(got.concat(), stream);
     }
 }

@@ -8,6 +8,8 @@
 //!   interval), refusing what a baseline Huffman decoder cannot read.
 //! - [`huffman`]: the tables, and Annex K's for re-encoding.
 //! - [`scan`]: the entropy-coded data MCU by MCU, from any MCU whose start is known.
+//! - [`packed`]: the headers packed for the wire (standard tables named, large APPn/COM
+//!   segments moved after the scan).
 //! - [`packets`]: the sub-header and the indexed transfer.
 //! - [`rebuild`](mod@rebuild): received packets back to a JPEG; [`conceal`]: its lost blocks;
 //!   [`pixels`]: its picture as PNM.
@@ -19,6 +21,7 @@
 pub mod conceal;
 pub mod header;
 pub mod huffman;
+pub mod packed;
 pub mod packets;
 pub mod pixels;
 pub mod rebuild;

@@ -9,11 +9,13 @@
 //!  8     2*C predictors  the DC predictors there (i16, scan component order)
 //! ```
 //!
-//! Every packet carries D = P - S file bytes (P the transfer's payload size), the last
-//! the rest, so the transfer is the file with S bytes before each D-byte piece. A packet
-//! needs nothing but the JPEG's headers to be decoded from `first_mcu` on.
+//! Every packet carries D = P - S bytes of the packed file ([`super::packed`]: the file,
+//! its headers packed), P the transfer's payload size, the last the rest, so the transfer
+//! is the packed file with S bytes before each D-byte piece. A packet needs nothing but
+//! the JPEG's headers to be decoded from `first_mcu` on.
 
 use super::header::{Header, MAX_COMPONENTS};
+use super::packed::{self, Layout};
 use super::scan::{Block, Position, Predictors, Walker};
 use super::JpegError;
 use std::ops::Range;
@@ -85,9 +87,9 @@ impl SubHeader {
     }
 }
 
-/// The transfer for `file` at payload size `payload_len`: each piece of the file behind
-/// its sub-header. Walks the whole scan (every MCU decoded), so a JPEG that does not
-/// decode is refused here, before anything is sent.
+/// The transfer for `file` at payload size `payload_len`: each piece of the packed file
+/// ([`super::packed`]) behind its sub-header. Walks the whole scan (every MCU decoded),
+/// so a JPEG that does not decode is refused here, before anything is sent.
 pub fn index(file: &[u8], payload_len: usize) -> Result<Vec<u8>, JpegError> {
     let header = Header::parse(file)?;
     let s = sub_len(header.components.len());
@@ -96,12 +98,25 @@ pub fn index(file: &[u8], payload_len: usize) -> Result<Vec<u8>, JpegError> {
             min: MIN_PAYLOAD.max(s + 1),
         });
     }
+    let packed = packed::pack(file, &header);
+    let layout = Layout::parse(&packed).ok();
+    let Some(layout) = layout.filter(|l| l.unpack(&packed).as_deref() == Some(file)) else {
+        return Err(JpegError::Unsupported {
+            what: "a JPEG whose headers do not pack",
+        });
+    };
+    // The scan's bytes lie `head_end` into the packed file instead of `scan_start`.
+    let moved = |byte: usize| byte - header.scan_start + layout.head_end;
     let d = payload_len - s;
-    let packets = file.len().div_ceil(d).max(1);
+    let packets = packed.len().div_ceil(d).max(1);
     let mut firsts: Vec<Option<(u32, Position, Predictors)>> = vec![None; packets];
     let mut blocks = [[0i16; 64]; 10];
     let mut walker = Walker::new(file, &header);
     while let Some((mcu, at, preds)) = walker.next_mcu(&mut blocks)? {
+        let at = Position {
+            byte: moved(at.byte),
+            bit: at.bit,
+        };
         let k = at.byte / d;
         if let Some(slot @ None) = firsts.get_mut(k) {
             *slot = Some((mcu as u32, at, preds));
@@ -113,7 +128,7 @@ pub fn index(file: &[u8], payload_len: usize) -> Result<Vec<u8>, JpegError> {
             what: "the scan ends before its last MCU",
         });
     }
-    let mut out = Vec::with_capacity(file.len() + packets * s);
+    let mut out = Vec::with_capacity(packed.len() + packets * s);
     for (k, first) in firsts.iter().enumerate() {
         let sub = match first {
             Some((mcu, at, preds)) => SubHeader {
@@ -130,13 +145,13 @@ pub fn index(file: &[u8], payload_len: usize) -> Result<Vec<u8>, JpegError> {
             },
         };
         sub.encode(&mut out);
-        out.extend_from_slice(&file[(k * d).min(file.len())..((k + 1) * d).min(file.len())]);
+        out.extend_from_slice(&packed[(k * d).min(packed.len())..((k + 1) * d).min(packed.len())]);
     }
     Ok(out)
 }
 
 /// How much of `head`, the first bytes of an indexed transfer of payload size
-/// `payload_len`, a descriptor needs to carry: up to the end of the JPEG's headers (the
+/// `payload_len`, a descriptor needs to carry: up to the end of the packed headers (the
 /// SOS segment), or all of it when they run past its end.
 pub fn head_len(head: &[u8], payload_len: usize) -> usize {
     let Some(s) = SubHeader::parse(head).map(|h| h.byte_len()) else {
@@ -147,10 +162,10 @@ pub fn head_len(head: &[u8], payload_len: usize) -> usize {
         .chunks(payload_len.max(1))
         .flat_map(|c| c.get(s..).unwrap_or(&[]).iter().copied())
         .collect();
-    match Header::parse(&file) {
-        Ok(h) => {
-            let k = h.scan_start / d;
-            (k * payload_len + s + h.scan_start - k * d).min(head.len())
+    match Layout::parse(&file) {
+        Ok(l) => {
+            let k = l.head_end / d;
+            (k * payload_len + s + l.head_end - k * d).min(head.len())
         }
         Err(_) => head.len(),
     }
@@ -159,7 +174,7 @@ pub fn head_len(head: &[u8], payload_len: usize) -> usize {
 /// An indexed transfer as received: where each packet's piece of the file lies.
 #[derive(Debug, Clone)]
 pub struct Pieces {
-    /// The file as far as it can be put together, lost pieces zero.
+    /// The packed file as far as it can be put together, lost pieces zero.
     pub file: Vec<u8>,
     /// Per packet: its sub-header, its piece of `file`, and whether it arrived whole.
     pub packets: Vec<(Option<SubHeader>, Range<usize>, bool)>,

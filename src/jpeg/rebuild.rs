@@ -10,6 +10,7 @@
 
 use super::header::Header;
 use super::huffman;
+use super::packed::Layout;
 use super::packets::{decode_run, Pieces};
 use super::scan::{encode_block, BitWriter, Block};
 use super::JpegError;
@@ -45,13 +46,17 @@ pub fn rebuild(
 ) -> Result<Rebuilt, JpegError> {
     let pieces = Pieces::split(transfer, payload_len, lost);
     if pieces.whole() {
-        let header = Header::parse(&pieces.file).ok();
-        let mcus = header.map_or(0, |h| {
+        // Not the packed file of a JPEG: not what a sender of indexed JPEGs sends.
+        let file = Layout::parse(&pieces.file)
+            .ok()
+            .and_then(|l| l.unpack(&pieces.file))
+            .ok_or(JpegError::NotOneTransfer)?;
+        let mcus = Header::parse(&file).map_or(0, |h| {
             let (x, y) = h.mcus();
             x * y
         });
         return Ok(Rebuilt {
-            jpeg: pieces.file,
+            jpeg: file,
             exact: true,
             mcus,
             lost: Vec::new(),
@@ -62,10 +67,18 @@ pub fn rebuild(
         // (two transfers back to back, one after the other at the output).
         return Err(JpegError::NotOneTransfer);
     }
-    let header = Header::parse(&pieces.file).map_err(|_| JpegError::HeadersLost)?;
-    if !pieces.known(0..header.scan_start) {
+    let layout = Layout::parse(&pieces.file).map_err(|_| JpegError::HeadersLost)?;
+    if !pieces.known(0..layout.head_end) {
         return Err(JpegError::HeadersLost);
     }
+    // The headers as the file had them, deferred segments that did not all arrive left
+    // out; the scan is read where it lies in the packed file.
+    let headers = layout.headers(&pieces.file, &|r| pieces.known(r));
+    let mut header = Header::parse(&headers).map_err(|_| JpegError::HeadersLost)?;
+    if header.scan_start != headers.len() {
+        return Err(JpegError::HeadersLost);
+    }
+    header.scan_start = layout.head_end;
     let (mx, my) = header.mcus();
     let per_mcu = header.blocks_in_mcu();
     let total = mx * my;
@@ -101,15 +114,16 @@ pub fn rebuild(
         }
     }
     Ok(Rebuilt {
-        jpeg: encode(&pieces.file, &header, &coefs),
+        jpeg: encode(&headers, &header, &coefs),
         exact: false,
         mcus: total,
         lost: lost_runs,
     })
 }
 
-/// The file: the original's segments but its Huffman tables and restart interval, the
-/// Annex K tables, a scan of the same components, the coefficients, EOI.
+/// The file: the original's segments (`original`: its headers) but its Huffman tables and
+/// restart interval, the Annex K tables, a scan of the same components, the
+/// coefficients, EOI.
 fn encode(original: &[u8], h: &Header, coefs: &[Block]) -> Vec<u8> {
     let mut out = Vec::with_capacity(original.len() + 1024);
     for s in &h.segments {

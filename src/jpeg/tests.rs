@@ -9,9 +9,10 @@
 
 use super::header::Header;
 use super::huffman;
+use super::packed::{pack, Layout};
 use super::packets::{index, sub_len, Pieces, SubHeader, NONE};
 use super::rebuild::rebuild;
-use super::scan::{encode_block, BitWriter, Block, Walker};
+use super::scan::{encode_block, BitWriter, Block, Position, Walker};
 use super::JpegError;
 use proptest::prelude::*;
 
@@ -137,7 +138,9 @@ fn without_loss_the_file_comes_back_byte_for_byte() {
         for p in [64, 100, 1024] {
             let t = index(&file, p).unwrap();
             let sub = sub_len(s.len());
-            assert_eq!(t.len(), file.len() + file.len().div_ceil(p - sub) * sub);
+            let packed = pack(&file, &Header::parse(&file).unwrap());
+            assert!(packed.len() < file.len() - 400, "Annex K tables named");
+            assert_eq!(t.len(), packed.len() + packed.len().div_ceil(p - sub) * sub);
             let r = rebuild(&t, p, &[]).unwrap();
             assert!(r.exact);
             assert_eq!(r.jpeg, file, "case {i} payload {p}");
@@ -158,15 +161,18 @@ fn every_sub_header_points_at_an_mcu_start() {
     let p = 80;
     let d = p - sub_len(3);
     let t = index(&file, p).unwrap();
+    // Where the scan's bytes lie in the packed file.
+    let head_end = Layout::parse(&pack(&file, &header)).unwrap().head_end;
+    let moved = |at: &Position| at.byte - header.scan_start + head_end;
     for (k, chunk) in t.chunks(p).enumerate() {
         let sub = SubHeader::parse(chunk).unwrap();
-        let first = starts.iter().find(|(_, at, _)| at.byte / d == k);
+        let first = starts.iter().find(|(_, at, _)| moved(at) / d == k);
         match first {
             Some((m, at, preds)) => {
                 assert_eq!(sub.first_mcu, *m as u32);
                 assert_eq!(
                     sub.start_bit as usize,
-                    (at.byte - k * d) * 8 + usize::from(at.bit)
+                    (moved(at) - k * d) * 8 + usize::from(at.bit)
                 );
                 assert_eq!(sub.predictors, *preds);
             }
@@ -184,7 +190,10 @@ fn a_lost_packet_costs_its_mcus_and_no_others() {
         let packets = t.len().div_ceil(p);
         // A packet past the headers, before the last.
         let scan_start = Header::parse(&file).unwrap().scan_start;
-        let k = (scan_start / (p - sub_len(s.len())) + 1).max(packets / 2);
+        let head_end = Layout::parse(&pack(&file, &Header::parse(&file).unwrap()))
+            .unwrap()
+            .head_end;
+        let k = (head_end / (p - sub_len(s.len())) + 1).max(packets / 2);
         assert!(k < packets - 1, "case {i}: {packets} packets");
         let lost = [(k * p) as u64..((k + 1) * p) as u64];
         let r = rebuild(&t, p, &lost).unwrap();
@@ -250,6 +259,10 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600), p in 64usize..200) {
         let _ = Header::parse(&bytes);
+        if let Ok(l) = Layout::parse(&bytes) {
+            let _ = l.headers(&bytes, &|r| r.start % 2 == 0);
+            let _ = l.unpack(&bytes);
+        }
         let _ = index(&bytes, p);
         let _ = rebuild(&bytes, p, &[0..(bytes.len() as u64 / 2)]);
     }
@@ -273,7 +286,10 @@ proptest! {
 #[test]
 fn the_descriptor_head_ends_with_the_headers() {
     let (file, _) = synth(64, 48, &[(2, 2), (1, 1), (1, 1)], 0, 9);
-    let scan_start = Header::parse(&file).unwrap().scan_start;
+    // The packed headers' end: what a receiver needs.
+    let scan_start = Layout::parse(&pack(&file, &Header::parse(&file).unwrap()))
+        .unwrap()
+        .head_end;
     for p in [64, 100, 1024] {
         let t = index(&file, p).unwrap();
         let head = &t[..t.len().min(1024)];
@@ -313,4 +329,110 @@ fn sub_headers_are_plausible_and_random_payloads_are_not() {
         random <= 1,
         "{random} of 20000 random payloads look like sub-headers"
     );
+}
+
+/// `file` with `segments` (marker, body) inserted after its SOI, and `extra` raw bytes
+/// before them.
+fn with_segments(file: &[u8], extra: &[u8], segments: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut out = file[..2].to_vec();
+    out.extend_from_slice(extra);
+    for (marker, body) in segments {
+        out.extend_from_slice(&[0xFF, *marker]);
+        out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(body);
+    }
+    out.extend_from_slice(&file[2..]);
+    out
+}
+
+/// A DQT body of libjpeg's tables at `quality` (jpeg_quality_scaling), luminance as
+/// table 0 and chrominance as table 1, 16-bit when `wide`.
+fn libjpeg_dqt(quality: u32, wide: bool) -> Vec<u8> {
+    #[rustfmt::skip]
+    let k1: [u32; 64] = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99];
+    #[rustfmt::skip]
+    let k2: [u32; 64] = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99];
+    let scale = if quality < 50 {
+        5000 / quality
+    } else {
+        200 - 2 * quality
+    };
+    let mut body = Vec::new();
+    for (id, base) in [k1, k2].iter().enumerate() {
+        body.push(u8::from(wide) << 4 | id as u8);
+        for k in 0..64 {
+            let v = ((base[super::pixels::ZIGZAG[k]] * scale + 50) / 100).clamp(1, 32767);
+            match wide {
+                false => body.push(v.min(255) as u8),
+                true => body.extend_from_slice(&(v as u16).to_be_bytes()),
+            }
+        }
+    }
+    body
+}
+
+#[test]
+fn packed_headers_name_standard_tables_and_defer_large_segments() {
+    let (file, blocks) = synth(64, 48, &[(2, 2), (1, 1), (1, 1)], 0, 21);
+    let exif: Vec<u8> = (0..700u32).map(|i| (i * 7) as u8).collect();
+    let mut custom = libjpeg_dqt(75, false);
+    custom[5] ^= 1;
+    let file = with_segments(
+        &file,
+        &[0xFF, 0xFF],
+        &[
+            (0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0".to_vec()),
+            (0xE1, exif.clone()),
+            (0xFE, b"short".to_vec()),
+            (0x02, vec![1, 2, 3]),
+            (0xDB, libjpeg_dqt(37, false)),
+            (0xDB, libjpeg_dqt(1, true)),
+            (0xDB, libjpeg_dqt(100, false)),
+            (0xDB, custom.clone()),
+        ],
+    );
+    let header = Header::parse(&file).unwrap();
+    let packed = pack(&file, &header);
+    let layout = Layout::parse(&packed).unwrap();
+    assert_eq!(layout.unpack(&packed).as_deref(), Some(&file[..]));
+    // SOI, fill, JFIF (18), Exif and the reserved marker deferred (5 each), COM (9), three
+    // DQT named (3 + 6), the changed one spelled out (69), synth's table of ones named
+    // (scale 0: 6), frame, named DHT (7), scan.
+    let frame = 2 + 8 + 3 * 3;
+    let scan = 2 + 6 + 2 * 3;
+    assert_eq!(
+        layout.head_end,
+        2 + 2 + 18 + 5 + 9 + 5 + 3 * 9 + 4 + custom.len() + 6 + frame + 7 + scan
+    );
+    assert_eq!(
+        packed.len(),
+        file.len() - header.scan_start + layout.head_end + exif.len() + 3
+    );
+    for p in [64, 200, 1024] {
+        let t = index(&file, p).unwrap();
+        let r = rebuild(&t, p, &[]).unwrap();
+        assert!(r.exact && r.jpeg == file, "payload {p}");
+        // The last packet lost (it holds the deferred bodies): the rebuilt JPEG has no
+        // Exif, and every MCU before the loss as it was.
+        let last = (t.len() - 1) / p * p;
+        let r = rebuild(&t, p, &[last as u64..t.len() as u64]).unwrap();
+        let h = Header::parse(&r.jpeg).unwrap();
+        assert!(h.segments.iter().all(|s| s.marker != 0xE1), "payload {p}");
+        assert_eq!(h.quant, header.quant, "payload {p}");
+        let got = decode_all(&r.jpeg);
+        assert_eq!(got[..64], blocks[..64], "payload {p}");
+    }
+}
+
+#[test]
+fn packed_headers_that_name_too_much_are_refused() {
+    let mut packed = vec![0xFF, 0xD8];
+    for _ in 0..100 {
+        packed.extend_from_slice(&[0xFF, 0x02, 255]);
+        packed.extend_from_slice(&[0x10; 255]);
+    }
+    assert!(matches!(Layout::parse(&packed), Err(JpegError::Bad { .. })));
+    // A name outside Annex K's (class 2, id 4) is refused too.
+    assert!(Layout::parse(&[0xFF, 0xD8, 0xFF, 0x02, 1, 0x20]).is_err());
+    assert!(Layout::parse(&[0xFF, 0xD8, 0xFF, 0x03, 1, 0x04, 0, 50]).is_err());
 }

@@ -143,6 +143,23 @@ mod unit {
         }
         assert!(t.elapsed() >= Duration::from_millis(45));
     }
+
+    #[test]
+    fn a_pacer_that_fell_behind_catches_up_by_one_burst_at_most() {
+        // 1 MB/s: 10 kB take 10 ms.
+        let t0 = Instant::now();
+        let mut p = Pacer::starting_at(1_000_000, t0);
+        assert_eq!(p.delay(t0, 10_000), Duration::from_millis(10));
+        // Back on time: the next 10 kB wait their 10 ms.
+        let t = t0 + Duration::from_millis(10);
+        assert_eq!(p.delay(t, 10_000), Duration::from_millis(10));
+        // A second late (computing, or descheduled): only MAX_BURST's worth goes at once,
+        // then the rate holds again.
+        let late = t0 + Duration::from_secs(1);
+        let burst = (super::super::pacer::MAX_BURST.as_secs_f64() * 1e6) as usize;
+        assert_eq!(p.delay(late, burst), Duration::ZERO);
+        assert_eq!(p.delay(late, 10_000), Duration::from_millis(10));
+    }
 }
 
 mod interleaved_tests {

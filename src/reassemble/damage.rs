@@ -72,16 +72,32 @@ pub struct DamagedRange {
 /// still repair them.
 pub const MAX_KEPT_RANGES: usize = 1 << 16;
 
+/// Why a [`RangeSink`] failed: which of the files that ride along with the output could
+/// not be written. Typed, so that a full disk while drawing the map is not told as one
+/// while writing the report, nor either as one while writing the output.
+#[derive(Debug, thiserror::Error)]
+pub enum RangeSinkError {
+    /// The JSON report (see [`super::report::JsonReport`]).
+    #[error("writing the report: {0}")]
+    Report(io::Error),
+    /// The damage picture (see [`super::map_sink::MapSink`]).
+    #[error("writing the map: {0}")]
+    Map(io::Error),
+}
+
+/// What a [`RangeSink`] method returns.
+pub type SinkResult = Result<(), RangeSinkError>;
+
 /// Receives final ranges, in output order, then the report at the end.
 pub trait RangeSink {
-    fn range(&mut self, range: &DamagedRange) -> io::Result<()>;
+    fn range(&mut self, range: &DamagedRange) -> SinkResult;
     /// A range that was rebuilt or restored (only when the map records repairs), at the
     /// end, before `finish`.
-    fn repair(&mut self, _how: Repair, _start: u64, _end: u64) -> io::Result<()> {
+    fn repair(&mut self, _how: Repair, _start: u64, _end: u64) -> SinkResult {
         Ok(())
     }
     /// The input ended: everything is final.
-    fn finish(&mut self, _report: &super::Report) -> io::Result<()> {
+    fn finish(&mut self, _report: &super::Report) -> SinkResult {
         Ok(())
     }
 }
@@ -201,7 +217,7 @@ impl DamageMap {
     }
 
     /// Hand the repairs and the report to the sink: the end.
-    pub fn finish(&mut self, report: &super::Report) -> io::Result<()> {
+    pub fn finish(&mut self, report: &super::Report) -> SinkResult {
         let Some(sink) = &mut self.sink else {
             return Ok(());
         };
@@ -294,6 +310,42 @@ impl DamageMap {
         recovered
     }
 
+    /// Every byte of `start..end` is in the output as sent (a fountain decoder saw each of
+    /// its packets arrive intact or rebuilt it, and each was written): the unknown ranges
+    /// inside it, coarse bookkeeping that may have covered intact bytes, are cleared as
+    /// repaired. Lost and damaged ranges stay (a packet that could not be written).
+    /// Returns the bytes cleared.
+    pub fn vouch(&mut self, start: u64, end: u64) -> u64 {
+        let unknown: Vec<DamagedRange> = self
+            .overlapping(start, end)
+            .filter(|r| r.kind == RangeKind::Unknown)
+            .collect();
+        let mut cleared = 0;
+        for r in unknown {
+            self.recent.remove(&r.start);
+            cleared += r.end.min(end) - r.start.max(start);
+            if r.start < start {
+                self.recent.insert(
+                    r.start,
+                    Open {
+                        kind: r.kind,
+                        end: start,
+                    },
+                );
+            }
+            if r.end > end {
+                self.recent.insert(
+                    end,
+                    Open {
+                        kind: r.kind,
+                        end: r.end,
+                    },
+                );
+            }
+        }
+        cleared
+    }
+
     /// True when `start..end` lies inside a recent lost range (a late packet can fill it).
     pub fn is_lost(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end)
@@ -336,12 +388,12 @@ impl DamageMap {
 
     /// Make every range that ends at or before `offset` final (with `keep_all`, only
     /// what exceeds the cap).
-    pub fn settle_before(&mut self, offset: u64) -> io::Result<()> {
+    pub fn settle_before(&mut self, offset: u64) -> SinkResult {
         let offset = if self.keep_all { 0 } else { offset };
         self.settle(offset)
     }
 
-    fn settle(&mut self, offset: u64) -> io::Result<()> {
+    fn settle(&mut self, offset: u64) -> SinkResult {
         if self.keep_all && offset < u64::MAX && self.recent.len() > self.max_kept {
             self.coarsen(self.max_kept / 2);
         }
@@ -357,6 +409,14 @@ impl DamageMap {
             })?;
         }
         Ok(())
+    }
+
+    /// At most `n` open ranges from now on: the closest merge into unknown ones (a report
+    /// that must fit in little room).
+    pub fn coarsen_to(&mut self, n: usize) {
+        if self.recent.len() > n {
+            self.coarsen(n);
+        }
     }
 
     /// Merge the ranges closest to each other (with the bytes between them) until at most
@@ -408,11 +468,11 @@ impl DamageMap {
     }
 
     /// Make every range final.
-    pub fn settle_all(&mut self) -> io::Result<()> {
+    pub fn settle_all(&mut self) -> SinkResult {
         self.settle(u64::MAX)
     }
 
-    fn finalize(&mut self, r: &DamagedRange) -> io::Result<()> {
+    fn finalize(&mut self, r: &DamagedRange) -> SinkResult {
         self.final_end = self.final_end.max(r.end);
         match r.kind {
             RangeKind::Lost => {
@@ -448,7 +508,7 @@ pub(crate) struct Collect(pub std::rc::Rc<std::cell::RefCell<Vec<DamagedRange>>>
 
 #[cfg(test)]
 impl RangeSink for Collect {
-    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+    fn range(&mut self, r: &DamagedRange) -> SinkResult {
         self.0.borrow_mut().push(*r);
         Ok(())
     }

@@ -154,7 +154,7 @@ fn feed_stream<O: Output>(
                 r.output().flush()?;
             }
         }
-        if !frames.read_more()? {
+        if !frames.read_more().map_err(ReassembleError::Input)? {
             return Ok(());
         }
         on_progress(r);
@@ -180,7 +180,9 @@ pub fn run_datagrams<O: Output>(
             buf = std::rc::Rc::new(vec![0; SLOT * SLOTS]);
         }
         let space = std::rc::Rc::get_mut(&mut buf).expect("a buffer nothing else holds");
-        let n = rx.recv_batch(space, SLOT, &mut lens)?;
+        let n = rx
+            .recv_batch(space, SLOT, &mut lens)
+            .map_err(ReassembleError::Input)?;
         if n == 0 {
             break Ok(());
         }

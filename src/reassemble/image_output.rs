@@ -7,7 +7,8 @@
 //! descriptor where the first packets were lost). Data that is not an image passes
 //! through unchanged, with a note ([`ImageOutput::note`]).
 
-use super::output::Output;
+pub use super::output::HoldLimit;
+use super::output::{Output, OutputResult};
 use crate::conceal::{Concealer, Mode};
 use crate::image::{self, Geometry};
 use std::io::{self, Write};
@@ -147,7 +148,7 @@ impl<O: Output> ConcealingStream<O> {
         }
     }
 
-    fn take(&mut self, data: &[u8], unknown: Option<Range<u64>>) -> io::Result<()> {
+    fn take(&mut self, data: &[u8], unknown: Option<Range<u64>>) -> OutputResult<()> {
         let at = self.taken;
         self.taken += data.len() as u64;
         match &mut self.state {
@@ -179,7 +180,7 @@ impl<O: Output> ConcealingStream<O> {
     }
 
     /// Recognise the image from the head gathered so far, and go on accordingly.
-    fn decide(&mut self) -> io::Result<()> {
+    fn decide(&mut self) -> OutputResult<()> {
         if !matches!(self.state, State::Sniffing(..)) {
             return Ok(());
         }
@@ -221,12 +222,12 @@ impl<O: Output> ImageOutput for ConcealingStream<O> {
 }
 
 impl<O: Output> Output for ConcealingStream<O> {
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         debug_assert_eq!(at, self.taken, "a stream is written in order");
         self.take(data, None)
     }
 
-    fn write_fill(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_fill(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.take(data, Some(at..at + data.len() as u64))
     }
 
@@ -234,7 +235,7 @@ impl<O: Output> Output for ConcealingStream<O> {
         at == self.taken
     }
 
-    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+    fn set_len_hint(&mut self, len: u64) -> OutputResult<()> {
         self.len = Some(self.len.map_or(len, |l| l.max(len)));
         if let State::Concealing(c) = &mut self.state {
             c.expect_len(len);
@@ -242,11 +243,11 @@ impl<O: Output> Output for ConcealingStream<O> {
         self.inner.set_len_hint(len)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> OutputResult<()> {
         self.inner.flush()
     }
 
-    fn finish(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+    fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.decide()?;
         if let State::Concealing(c) = &mut self.state {
             c.finish();
@@ -279,14 +280,6 @@ pub struct HeldOutput<W: Write> {
     stream_header_written: bool,
 }
 
-/// A held transfer would exceed the memory cap.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("holding the transfer in memory needs {needed} bytes, more than the limit of {cap}")]
-pub struct HoldLimit {
-    pub needed: u64,
-    pub cap: u64,
-}
-
 impl<W: Write> HeldOutput<W> {
     pub fn new(
         inner: W,
@@ -310,12 +303,13 @@ impl<W: Write> HeldOutput<W> {
         }
     }
 
-    fn grow(&mut self, len: u64) -> io::Result<()> {
+    fn grow(&mut self, len: u64) -> OutputResult<()> {
         if len > self.cap {
-            return Err(io::Error::other(HoldLimit {
+            return Err(HoldLimit {
                 needed: len,
                 cap: self.cap,
-            }));
+            }
+            .into());
         }
         if len > self.bytes.len() as u64 {
             self.bytes.resize(len as usize, 0);
@@ -327,7 +321,7 @@ impl<W: Write> HeldOutput<W> {
     /// snapshot (`tail_as_fill`), what has not arrived after the last byte received is
     /// shown as fill, not extended from above: an extension would change with every row
     /// that lands, and a snapshot must only get better.
-    fn write_whole(&mut self, unknown: &[Range<u64>], tail_as_fill: bool) -> io::Result<()> {
+    fn write_whole(&mut self, unknown: &[Range<u64>], tail_as_fill: bool) -> OutputResult<()> {
         let mode = self.source.as_ref().map_or(Mode::Spatial, |s| s.mode());
         let geometry = match &self.source {
             Some(ImageSource::Given(g, _)) => Some(g.clone()),
@@ -393,7 +387,7 @@ impl<W: Write> HeldOutput<W> {
                 g.description
             ));
         }
-        self.inner.flush()
+        Ok(self.inner.flush()?)
     }
 }
 
@@ -408,7 +402,7 @@ impl<W: Write> HeldOutput<W> {
         mode: Mode,
         unknown: &[Range<u64>],
         tail_as_fill: bool,
-    ) -> io::Result<()> {
+    ) -> OutputResult<()> {
         let Some(f) = g.frames.clone() else {
             return Ok(());
         };
@@ -530,7 +524,7 @@ impl<W: Write> HeldOutput<W> {
                 g.description
             ));
         }
-        self.inner.flush()
+        Ok(self.inner.flush()?)
     }
 }
 
@@ -541,7 +535,7 @@ impl<W: Write> ImageOutput for HeldOutput<W> {
 }
 
 impl<W: Write> Output for HeldOutput<W> {
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.grow(at + data.len() as u64)?;
         self.bytes[at as usize..at as usize + data.len()].copy_from_slice(data);
         if !data.is_empty() {
@@ -554,15 +548,15 @@ impl<W: Write> Output for HeldOutput<W> {
         true
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> OutputResult<()> {
         Ok(())
     }
 
-    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+    fn set_len_hint(&mut self, len: u64) -> OutputResult<()> {
         self.grow(len)
     }
 
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
+    fn set_len(&mut self, len: u64) -> OutputResult<()> {
         self.grow(len)?;
         self.bytes.truncate(len as usize);
         Ok(())
@@ -573,14 +567,14 @@ impl<W: Write> Output for HeldOutput<W> {
         true
     }
 
-    fn snapshot(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+    fn snapshot(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         if self.snapshots {
             self.write_whole(unknown, true)?;
         }
         Ok(())
     }
 
-    fn finish(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+    fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.write_whole(unknown, false)
     }
 }

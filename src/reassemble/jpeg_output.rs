@@ -13,7 +13,7 @@
 
 use super::image_output::ImageOutput;
 use super::limits::Limits;
-use super::output::{FileOutput, LentInput, Output};
+use super::output::{FileOutput, LentInput, Output, OutputResult};
 use crate::descriptor::{self, Descriptor, MediaType};
 use crate::framing::{Frame, Scanner};
 use crate::io::Input;
@@ -287,18 +287,18 @@ fn lost_note(r: &jpeg::Rebuilt) -> String {
 }
 
 impl<W: Write> Output for JpegOutput<W> {
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.inner.write_at(at, data)
     }
-    fn write_lent(&mut self, at: u64, data: &[u8], pos: usize) -> io::Result<()> {
+    fn write_lent(&mut self, at: u64, data: &[u8], pos: usize) -> OutputResult<()> {
         self.inner.write_lent(at, data, pos)
     }
-    fn write_fill(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_fill(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.inner.write_fill(at, data)
     }
-    fn finish(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+    fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.inner.finish(unknown)?;
-        self.write_jpeg(unknown)
+        Ok(self.write_jpeg(unknown)?)
     }
     fn lend(&mut self, input: Option<LentInput>) {
         self.inner.lend(input)
@@ -312,19 +312,19 @@ impl<W: Write> Output for JpegOutput<W> {
     fn seekable(&self) -> bool {
         self.inner.seekable()
     }
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> OutputResult<()> {
         self.inner.flush()
     }
-    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+    fn set_len_hint(&mut self, len: u64) -> OutputResult<()> {
         self.inner.set_len_hint(len)
     }
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
+    fn set_len(&mut self, len: u64) -> OutputResult<()> {
         self.inner.set_len(len)
     }
     fn holes_read_as_zeros(&self) -> bool {
         self.inner.holes_read_as_zeros()
     }
-    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> io::Result<bool> {
+    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> OutputResult<bool> {
         self.inner.read_at(at, buf)
     }
 }

@@ -4,8 +4,8 @@
 //! frame, a stream of PPMs, when it is a stream of frames), one cell per packet otherwise.
 //!
 //! Memory: the ranges, at most [`super::Limits::map_ranges`] (beyond, the map says so and draws what
-//! it kept); the image under a blended map is read from the output file at the end, one
-//! frame at a time.
+//! it kept); the image under a blended map is read from the output file at the end, row
+//! by row, frame after frame.
 //!
 //! Size: an image's map has one pixel per image pixel only while that is believable: at
 //! most [`super::Limits::map_pixels`], or no more bytes of image than the transfer really has.
@@ -13,12 +13,11 @@
 //! at most 8192 pixels a side. Writing stops when the program is asked to
 //! ([`MapSink::with_stop`]).
 
-use super::damage::{DamagedRange, RangeKind, RangeSink, Repair};
+use super::damage::{DamagedRange, RangeKind, RangeSink, RangeSinkError, Repair, SinkResult};
 use super::Report;
 use crate::conceal::map::{self, ByteState, MapOptions, StateRange};
 use crate::image::{self, Geometry};
 use std::io::{self, Write};
-use std::ops::Range;
 use std::path::PathBuf;
 
 /// Ranges a map keeps: 1 Mi ranges, 24 MiB at most, only with `--map`.
@@ -134,7 +133,7 @@ impl<W: Write> MapSink<W> {
 }
 
 impl<W: Write> RangeSink for MapSink<W> {
-    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+    fn range(&mut self, r: &DamagedRange) -> SinkResult {
         if self.states.len() < self.max_ranges {
             let state = match r.kind {
                 RangeKind::Lost | RangeKind::Unknown => ByteState::Lost,
@@ -154,7 +153,7 @@ impl<W: Write> RangeSink for MapSink<W> {
     }
 
     /// Repairs colour the map only; the JSON report does not list them.
-    fn repair(&mut self, how: Repair, start: u64, end: u64) -> io::Result<()> {
+    fn repair(&mut self, how: Repair, start: u64, end: u64) -> SinkResult {
         if self.states.len() < self.max_ranges {
             let state = match how {
                 Repair::Rebuilt => ByteState::Rebuilt,
@@ -170,10 +169,17 @@ impl<W: Write> RangeSink for MapSink<W> {
         Ok(())
     }
 
-    fn finish(&mut self, report: &Report) -> io::Result<()> {
+    fn finish(&mut self, report: &Report) -> SinkResult {
         if let Some(next) = &mut self.next {
             next.finish(report)?;
         }
+        self.draw(report).map_err(RangeSinkError::Map)
+    }
+}
+
+impl<W: Write> MapSink<W> {
+    /// Draw the map of what `report` describes (and of the output under it, blended).
+    fn draw(&mut self, report: &Report) -> io::Result<()> {
         let mut states = std::mem::take(&mut self.states);
         // Damage came in output order, repairs in the order they happened: sort, and where
         // a repaired range was later damaged again (or the reverse), keep the worst.
@@ -205,24 +211,18 @@ impl<W: Write> RangeSink for MapSink<W> {
                         state: ByteState::Pending,
                     });
                 }
-                let mut file = match (self.blend_percent, &self.output_file) {
+                // The picture under a blended map: the output file, read row by row.
+                let image = match (self.blend_percent, &self.output_file) {
                     (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
                     _ => None,
                 };
+                let options = MapOptions {
+                    image: image.as_ref().map(|f| f as &dyn map::ImageBytes),
+                    blend_percent: self.blend_percent.unwrap_or(0),
+                };
                 // One map per frame, in order: a stream of PPMs, as a stream of images is.
-                let mut image = Vec::new();
                 for k in 0..g.frame_count(len) {
-                    let frame = g.frame(k);
-                    let bytes = g.frame_bytes(k);
-                    if let Some(file) = &mut file {
-                        read_frame(file, bytes.clone(), &mut image)?;
-                    }
-                    let options = MapOptions {
-                        image: file.as_ref().map(|_| &image[..]),
-                        blend_percent: self.blend_percent.unwrap_or(0),
-                        image_offset: bytes.start,
-                    };
-                    map::write_image_map(&mut out, &frame, &states, &options)?;
+                    map::write_image_map(&mut out, &g.frame(k), &states, &options)?;
                 }
             }
             None => {
@@ -236,18 +236,6 @@ impl<W: Write> RangeSink for MapSink<W> {
         }
         out.flush()
     }
-}
-
-/// The bytes `range` of `file` into `buf` (what the file holds of them; the rest zeros).
-fn read_frame(file: &mut std::fs::File, range: Range<u64>, buf: &mut Vec<u8>) -> io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    buf.clear();
-    file.seek(SeekFrom::Start(range.start))?;
-    Read::by_ref(file)
-        .take(range.end - range.start)
-        .read_to_end(buf)?;
-    buf.resize((range.end - range.start) as usize, 0);
-    Ok(())
 }
 
 /// Sorted ranges made disjoint: where two overlap, the overlap takes the worse state.

@@ -144,21 +144,38 @@ impl Default for Settings {
 /// Why reassembly stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ReassembleError {
+    /// The output failed, or would pass its memory cap.
+    #[error(transparent)]
+    Output(#[from] output::OutputError),
+    /// The report or the map failed.
+    #[error(transparent)]
+    Ranges(#[from] damage::RangeSinkError),
+    /// Reading the input failed (a driver's error: the core reads nothing).
+    #[error("reading input: {0}")]
+    Input(io::Error),
+    /// The fountain decoder's temporary store failed.
     #[error("{0}")]
-    Io(#[from] io::Error),
-    #[error("transfer {transfer_id:#06x} claims {claimed} bytes, more than the limit of {limit}")]
-    TooLarge {
-        transfer_id: u16,
-        claimed: u64,
-        limit: u64,
-    },
+    Store(io::Error),
+    /// A transfer claimed more than [`Settings::max_len`]: nothing more is taken.
+    #[error(transparent)]
+    TooLarge(TooLarge),
     /// A stop was requested while writing fill: what was settled is kept.
     #[error("stopped")]
     Stopped,
     /// Resuming: the transfer arriving is not the one the output holds part of. Nothing
     /// more is taken.
     #[error("the earlier file does not hold this transfer: {0}")]
-    Mismatch(String),
+    Mismatch(resume::Mismatch),
+}
+
+/// A transfer that claims (by a length it states, or an offset it reaches) more bytes than
+/// [`Settings::max_len`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("transfer {transfer_id:#06x} claims {claimed} bytes, more than the limit of {limit}")]
+pub struct TooLarge {
+    pub transfer_id: u16,
+    pub claimed: u64,
+    pub limit: u64,
 }
 
 /// Packets in, bytes out. See the module documentation.
@@ -411,7 +428,7 @@ impl<O: Output> Reassembler<O> {
     /// was settled.
     fn taken(&mut self, taken: Result<(), ReassembleError>) -> Result<(), ReassembleError> {
         match taken {
-            Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
+            Err(e @ (ReassembleError::TooLarge(_) | ReassembleError::Mismatch(_))) => {
                 // Keep what was settled; claim nothing beyond it.
                 if let Some(t) = &mut self.current {
                     t.extent = extent::Extent::default();
@@ -429,6 +446,7 @@ impl<O: Output> Reassembler<O> {
         let repeats = self.current.as_ref().is_some_and(Transfer::is_carousel)
             || self.fountain.geometry().is_some();
         self.refused.is_some()
+            || self.sink.out.out_of_room().is_some()
             || (self.settings.stop_when_whole && repeats && self.current_is_whole())
     }
 
@@ -720,19 +738,31 @@ impl<O: Output> Reassembler<O> {
     /// The input ended with packets of another transfer held: that transfer followed the
     /// current one (too short to take over by itself, see tracker), so it is the next
     /// transfer, unless it has the id of the transfer before the current one (leftovers
-    /// of that one: counted, not written).
+    /// of that one: counted, not written). The same for a transfer known only by the
+    /// descriptor kept for it (its data packets all lost) that came after the current
+    /// transfer's data: it is the next transfer, its bytes lost (or restored from the
+    /// descriptor's head), never left out of a result called intact.
     fn take_held_at_end(&mut self) -> Result<(), ReassembleError> {
-        let Some((id, held)) = self.tracker.take_held() else {
+        if let Some((id, held)) = self.tracker.take_held() {
+            let leftovers = self.finished.last().is_some_and(|t| t.id == id);
+            if leftovers || self.refused.is_some() {
+                self.drop_held(held);
+            } else {
+                self.end_transfer()?;
+                self.start_transfer(id)?;
+                self.place_held(held)?;
+            }
+        }
+        let Some(id) = self.tracker.described_after() else {
             return Ok(());
         };
+        let current = self.current.as_ref().map(|t| t.id);
         let leftovers = self.finished.last().is_some_and(|t| t.id == id);
-        if leftovers || self.refused.is_some() {
-            self.drop_held(held);
+        if current == Some(id) || leftovers || self.refused.is_some() {
             return Ok(());
         }
         self.end_transfer()?;
-        self.start_transfer(id)?;
-        self.place_held(held)
+        self.start_transfer(id)
     }
 
     /// Live mode: it is `now` (the driver's clock, as for [`Reassembler::accept`]); fill a
@@ -766,17 +796,17 @@ impl<O: Output> Reassembler<O> {
 
     /// The input ended: settle everything and return the report. A stop request while
     /// writing fill ends it early, keeping what was settled.
-    pub fn finish(mut self) -> io::Result<(Report, O)> {
+    pub fn finish(mut self) -> Result<(Report, O), ReassembleError> {
         let stopped_whole = self.refused.is_none() && self.done();
         let ended = self.take_held_at_end().and_then(|()| self.end_transfer());
         match ended {
             Ok(())
             | Err(
                 ReassembleError::Stopped
-                | ReassembleError::TooLarge { .. }
+                | ReassembleError::TooLarge(_)
                 | ReassembleError::Mismatch(_),
             ) => {}
-            Err(ReassembleError::Io(e)) => return Err(e),
+            Err(e) => return Err(e),
         }
         if let Some(t) = self.current.take() {
             // Cut short: report what was settled.
@@ -791,6 +821,18 @@ impl<O: Output> Reassembler<O> {
         }
         let unknown = self.sink.damage.open_lost(false);
         self.sink.out.finish(&unknown)?;
+        // Out of room: what could not be written is lost, whatever arrived for it, so the
+        // report tells a resume to fetch it again.
+        if self.sink.out.out_of_room().is_some() {
+            for r in self.sink.out.take_unwritten() {
+                self.sink.damage.repair(r.start, r.end);
+                self.sink
+                    .damage
+                    .record_inside(RangeKind::Lost, r.start, r.end);
+            }
+            // The report must fit in the room set aside for it.
+            self.sink.damage.coarsen_to(receive::RANGES_OUT_OF_ROOM);
+        }
         self.sink.damage.settle_all()?;
         let totals = self.sink.damage.totals();
         // A file that a report describes may be resumed: seal the report to its bytes.
@@ -808,11 +850,11 @@ impl<O: Output> Reassembler<O> {
             output_len: self.next_base,
             complete,
             refused: match &self.refused {
-                Some(ReassembleError::Mismatch(_)) | None => None,
-                Some(e) => Some(e.to_string()),
+                Some(ReassembleError::TooLarge(t)) => Some(*t),
+                _ => None,
             },
             mismatch: match &self.refused {
-                Some(e @ ReassembleError::Mismatch(_)) => Some(e.to_string()),
+                Some(ReassembleError::Mismatch(m)) => Some(m.clone()),
                 _ => None,
             },
             stopped_whole,
@@ -826,7 +868,7 @@ impl<O: Output> Reassembler<O> {
 /// A fountain store that failed is an I/O error of the reception.
 fn fountain_error(e: crate::fec::fountain::DecodeError) -> ReassembleError {
     match e {
-        crate::fec::fountain::DecodeError::Io(e) => ReassembleError::Io(e),
+        crate::fec::fountain::DecodeError::Io(e) => ReassembleError::Store(e),
     }
 }
 

@@ -12,29 +12,51 @@ use std::os::unix::fs::FileExt;
 
 pub use crate::io::LentInput;
 
+/// Why an output could not take what it was given: its file or stream failed, or holding
+/// the transfer would pass the memory cap. Typed, so the caller tells the two apart
+/// without looking inside an [`io::Error`].
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    HoldLimit(#[from] HoldLimit),
+}
+
+/// A held transfer would exceed the memory cap ([`super::Limits::hold_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("holding the transfer in memory needs {needed} bytes, more than the limit of {cap}")]
+pub struct HoldLimit {
+    pub needed: u64,
+    pub cap: u64,
+}
+
+/// What an [`Output`] method returns.
+pub type OutputResult<T> = Result<T, OutputError>;
+
 /// A destination for reassembled bytes, addressed by absolute output offset.
 pub trait Output {
     /// Write `data` at output offset `at`. A sequential output only accepts `at` equal to
     /// the number of bytes written so far.
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()>;
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()>;
     /// Like `write_at`, for `data` that lies at `pos` in the input last given to
     /// [`Output::lend`]: the output may keep the position instead of copying the bytes.
-    fn write_lent(&mut self, at: u64, data: &[u8], _pos: usize) -> io::Result<()> {
+    fn write_lent(&mut self, at: u64, data: &[u8], _pos: usize) -> OutputResult<()> {
         self.write_at(at, data)
     }
     /// Write fill over bytes that were lost: the same as `write_at`, but an output that
     /// treats unknown bytes specially (concealment) learns which they are.
-    fn write_fill(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_fill(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.write_at(at, data)
     }
     /// The input ended: `unknown` lists the byte ranges still lost (sorted, disjoint).
     /// Write out everything (an output that conceals or holds does its work here).
-    fn finish(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
+    fn finish(&mut self, _unknown: &[Range<u64>]) -> OutputResult<()> {
         self.flush()
     }
     /// A whole-transfer snapshot is due: `unknown` lists the bytes not (yet) received
     /// intact. Only an output that holds the transfer can write one.
-    fn snapshot(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
+    fn snapshot(&mut self, _unknown: &[Range<u64>]) -> OutputResult<()> {
         Ok(())
     }
     /// From now on keep what is written in memory instead of streaming it, so that later
@@ -61,15 +83,15 @@ pub trait Output {
         false
     }
     /// Write out everything gathered (and drop references to the lent input).
-    fn flush(&mut self) -> io::Result<()>;
+    fn flush(&mut self) -> OutputResult<()>;
     /// The whole output is at least `len` bytes long, as far as is known now (lets a file
     /// be sized at once, so a viewer sees its final size); streams ignore it.
-    fn set_len_hint(&mut self, _len: u64) -> io::Result<()> {
+    fn set_len_hint(&mut self, _len: u64) -> OutputResult<()> {
         Ok(())
     }
     /// The whole output is `len` bytes long: grow to it, or shrink when a length claimed
     /// earlier (by a descriptor) was wrong. Streams ignore it.
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
+    fn set_len(&mut self, len: u64) -> OutputResult<()> {
         self.set_len_hint(len)
     }
     /// True when bytes never written read as zeros once the output is long enough (a file
@@ -79,8 +101,20 @@ pub trait Output {
     }
     /// Read back `buf.len()` bytes at `at` (what an earlier reception left, when resuming).
     /// Returns false when the output cannot be read.
-    fn read_at(&mut self, _at: u64, _buf: &mut [u8]) -> io::Result<bool> {
+    fn read_at(&mut self, _at: u64, _buf: &mut [u8]) -> OutputResult<bool> {
         Ok(false)
+    }
+    /// The output ran out of room (a full disk, a quota, a file size limit): the first
+    /// such error. From then on nothing is written; each write is only remembered as
+    /// unwritten (see [`Output::take_unwritten`]), so the reception can end with a report
+    /// that says those bytes were lost, and be resumed once there is room.
+    fn out_of_room(&self) -> Option<&io::Error> {
+        None
+    }
+    /// The output ranges that were to be written after the output ran out of room, sorted
+    /// and disjoint (possibly coarser than what was written: never finer).
+    fn take_unwritten(&mut self) -> Vec<Range<u64>> {
+        Vec::new()
     }
 }
 
@@ -152,17 +186,14 @@ impl<W: Write> StreamOutput<W> {
     }
 
     /// Make the held part at least `len` bytes of output long.
-    fn grow_held(&mut self, len: u64) -> io::Result<()> {
+    fn grow_held(&mut self, len: u64) -> OutputResult<()> {
         let (start, limit) = (self.written, self.hold_limit);
         let Some(held) = &mut self.held else {
             return Ok(());
         };
         let needed = len.saturating_sub(start);
         if needed > limit {
-            return Err(io::Error::other(super::image_output::HoldLimit {
-                needed,
-                cap: limit,
-            }));
+            return Err(HoldLimit { needed, cap: limit }.into());
         }
         if needed > held.len() {
             held.set_len(needed)?;
@@ -170,14 +201,14 @@ impl<W: Write> StreamOutput<W> {
         Ok(())
     }
 
-    fn write_held(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_held(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.grow_held(at + data.len() as u64)?;
         let from = at - self.written;
         let held = self.held.as_mut().expect("called only while holding");
-        held.write_at(from, data)
+        Ok(held.write_at(from, data)?)
     }
 
-    fn add_piece(&mut self, piece: Piece, len: usize) -> io::Result<()> {
+    fn add_piece(&mut self, piece: Piece, len: usize) -> OutputResult<()> {
         self.pieces.push(piece);
         self.pending += len;
         if self.pieces.len() >= MAX_PIECES || self.pending >= GATHER_LEN {
@@ -186,7 +217,7 @@ impl<W: Write> StreamOutput<W> {
         Ok(())
     }
 
-    fn write_pieces(&mut self) -> io::Result<()> {
+    fn write_pieces(&mut self) -> OutputResult<()> {
         let lent: &[u8] = self.lent.as_deref().map_or(&[], |l| (*l).as_ref());
         let mut slices: Vec<IoSlice> = self
             .pieces
@@ -205,7 +236,7 @@ impl<W: Write> StreamOutput<W> {
 }
 
 impl<W: Write> Output for StreamOutput<W> {
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         if self.held.is_some() {
             return self.write_held(at, data);
         }
@@ -214,7 +245,7 @@ impl<W: Write> Output for StreamOutput<W> {
         if self.copied.len() + data.len() > self.copied.capacity() {
             self.write_pieces()?;
             if data.len() > self.copied.capacity() {
-                return self.inner.write_all(data);
+                return Ok(self.inner.write_all(data)?);
             }
         }
         let start = self.copied.len();
@@ -222,7 +253,7 @@ impl<W: Write> Output for StreamOutput<W> {
         self.add_piece(Piece::Copied(start..start + data.len()), data.len())
     }
 
-    fn write_lent(&mut self, at: u64, data: &[u8], pos: usize) -> io::Result<()> {
+    fn write_lent(&mut self, at: u64, data: &[u8], pos: usize) -> OutputResult<()> {
         if self.held.is_some() {
             return self.write_held(at, data);
         }
@@ -280,11 +311,11 @@ impl<W: Write> Output for StreamOutput<W> {
         self.held.is_some()
     }
 
-    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+    fn set_len_hint(&mut self, len: u64) -> OutputResult<()> {
         self.grow_held(len)
     }
 
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
+    fn set_len(&mut self, len: u64) -> OutputResult<()> {
         self.grow_held(len)?;
         let start = self.written;
         if let Some(held) = &mut self.held {
@@ -303,20 +334,20 @@ impl<W: Write> Output for StreamOutput<W> {
         true
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> OutputResult<()> {
         if !self.pieces.is_empty() {
             self.write_pieces()?;
         }
-        self.inner.flush()
+        Ok(self.inner.flush()?)
     }
 
-    fn finish(&mut self, _unknown: &[Range<u64>]) -> io::Result<()> {
+    fn finish(&mut self, _unknown: &[Range<u64>]) -> OutputResult<()> {
         self.flush()?;
-        if let Some(held) = self.held.take() {
+        if let Some(mut held) = self.held.take() {
             held.write_to(&mut self.inner)?;
             self.written += held.len();
         }
-        self.inner.flush()
+        Ok(self.inner.flush()?)
     }
 }
 
@@ -333,6 +364,66 @@ pub struct FileOutput {
     note: Option<String>,
     /// Created (or truncated) empty: bytes never written read as zeros.
     fresh: bool,
+    /// The first error that said the file has no more room (see [`Output::out_of_room`]).
+    full: Option<io::Error>,
+    /// What was not written since, unsorted (see [`Unwritten`]).
+    unwritten: Unwritten,
+}
+
+/// True for the errors that say there is no room for more bytes: a full file system
+/// (ENOSPC), a quota (EDQUOT), a file size limit (EFBIG). Freeing room lets a resume go on.
+fn is_out_of_room(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
+    )
+}
+
+/// Output ranges left unwritten, bounded: past [`Unwritten::MAX`] ranges they merge into
+/// the span that covers them all (coarser, never finer: a byte written counted unwritten
+/// is only fetched again by a resume).
+#[derive(Default)]
+struct Unwritten(Vec<Range<u64>>);
+
+impl Unwritten {
+    const MAX: usize = 4096;
+
+    fn add(&mut self, r: Range<u64>) {
+        if r.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(last) if last.start <= r.end && r.start <= last.end => {
+                *last = last.start.min(r.start)..last.end.max(r.end);
+            }
+            _ => self.0.push(r),
+        }
+        if self.0.len() > Self::MAX {
+            self.merge();
+            if self.0.len() > Self::MAX / 2 {
+                let span = self.0[0].start..self.0[self.0.len() - 1].end;
+                self.0 = vec![span];
+            }
+        }
+    }
+
+    /// Sorted, overlapping and adjacent ranges joined.
+    fn merge(&mut self) {
+        self.0.sort_by_key(|r| r.start);
+        let mut out: Vec<Range<u64>> = Vec::with_capacity(self.0.len());
+        for r in self.0.drain(..) {
+            match out.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => out.push(r),
+            }
+        }
+        self.0 = out;
+    }
+
+    fn take(&mut self) -> Vec<Range<u64>> {
+        self.merge();
+        std::mem::take(&mut self.0)
+    }
 }
 
 impl FileOutput {
@@ -345,6 +436,8 @@ impl FileOutput {
             conceal: None,
             note: None,
             fresh: true,
+            full: None,
+            unwritten: Unwritten::default(),
         }
     }
 
@@ -368,7 +461,7 @@ impl FileOutput {
     }
 
     /// The pass over the holes: read the file, conceal, write back what changed.
-    fn conceal_holes(&mut self, source: &ImageSource, unknown: &[Range<u64>]) -> io::Result<()> {
+    fn conceal_holes(&mut self, source: &ImageSource, unknown: &[Range<u64>]) -> OutputResult<()> {
         let geometry = match source {
             ImageSource::Given(g, _) => g.clone(),
             ImageSource::Head(_) => {
@@ -400,18 +493,41 @@ impl FileOutput {
         Ok(())
     }
 
-    fn write_buffered(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.file.write_all_at(&self.buf, self.buf_at)?;
-            self.buf_at += self.buf.len() as u64;
-            self.buf.clear();
+    fn write_buffered(&mut self) -> OutputResult<()> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
+        let end = self.buf_at + self.buf.len() as u64;
+        if self.full.is_some() {
+            self.unwritten.add(self.buf_at..end);
+        } else if let Err(e) = self.file.write_all_at(&self.buf, self.buf_at) {
+            if !is_out_of_room(&e) {
+                return Err(e.into());
+            }
+            // Part of it may be there: all of it counts as unwritten.
+            self.unwritten.add(self.buf_at..end);
+            self.full = Some(e);
+        }
+        self.buf_at = end;
+        self.buf.clear();
         Ok(())
+    }
+
+    /// Set the file's length; out of room, only try (growing a file mostly needs no
+    /// room: its new part is a hole).
+    fn resize(&mut self, len: u64) -> OutputResult<()> {
+        match self.file.set_len(len) {
+            Err(e) if self.full.is_some() || is_out_of_room(&e) => {
+                self.full.get_or_insert(e);
+                Ok(())
+            }
+            r => Ok(r?),
+        }
     }
 }
 
 impl Output for FileOutput {
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         let contiguous = at == self.buf_at + self.buf.len() as u64;
         if !contiguous || self.buf.len() + data.len() > GATHER_LEN {
             self.write_buffered()?;
@@ -426,25 +542,35 @@ impl Output for FileOutput {
         true
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> OutputResult<()> {
         self.write_buffered()
     }
 
-    fn finish(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+    fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.write_buffered()?;
         match self.conceal.take() {
-            Some(source) if !unknown.is_empty() => self.conceal_holes(&source, unknown),
+            Some(source) if !unknown.is_empty() && self.full.is_none() => {
+                self.conceal_holes(&source, unknown)
+            }
             _ => Ok(()),
         }
     }
 
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
+    fn set_len(&mut self, len: u64) -> OutputResult<()> {
         if len != self.len {
             self.write_buffered()?;
-            self.file.set_len(len)?;
+            self.resize(len)?;
             self.len = len;
         }
         Ok(())
+    }
+
+    fn out_of_room(&self) -> Option<&io::Error> {
+        self.full.as_ref()
+    }
+
+    fn take_unwritten(&mut self) -> Vec<Range<u64>> {
+        self.unwritten.take()
     }
 
     fn holes_read_as_zeros(&self) -> bool {
@@ -453,7 +579,7 @@ impl Output for FileOutput {
         self.fresh
     }
 
-    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> io::Result<bool> {
+    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> OutputResult<bool> {
         self.write_buffered()?;
         match self.file.read_exact_at(buf, at) {
             Ok(()) => Ok(true),
@@ -463,11 +589,11 @@ impl Output for FileOutput {
                 buf.fill(0);
                 Ok(true)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
-    fn set_len_hint(&mut self, len: u64) -> io::Result<()> {
+    fn set_len_hint(&mut self, len: u64) -> OutputResult<()> {
         if len > self.len {
             self.write_buffered()?;
             match self.file.set_len(len) {
@@ -475,7 +601,8 @@ impl Output for FileOutput {
                 // A claim beyond what the filesystem holds: only a hint, so ignore it here;
                 // writing or filling that far fails with the same error if it comes to it.
                 Err(e) if e.raw_os_error() == Some(libc::EFBIG) => {}
-                Err(e) => return Err(e),
+                Err(_) if self.full.is_some() => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())
@@ -490,7 +617,7 @@ pub struct MemoryOutput {
 }
 
 impl Output for MemoryOutput {
-    fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         let at = at as usize;
         if !self.seekable {
             assert_eq!(at, self.bytes.len(), "a stream is written in order");
@@ -510,7 +637,7 @@ impl Output for MemoryOutput {
         self.seekable
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> OutputResult<()> {
         Ok(())
     }
 }

@@ -17,14 +17,14 @@
 //!   [`jpeg_output::detect`]), to either destination: [`JpegOutput`], reassembled into a
 //!   temporary file and rebuilt at the end.
 
-use super::damage::{DamageMap, RangeSink};
-use super::image_output::{ConcealingStream, HeldOutput, HoldLimit, ImageOutput, ImageSource};
+use super::damage::{DamageMap, RangeSink, RangeSinkError};
+use super::image_output::{ConcealingStream, HeldOutput, ImageOutput, ImageSource};
 use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
-use super::output::{FileOutput, LentInput, Output, StreamOutput};
-use super::report::{self, JsonReport};
-use super::resume::{Resume, ResumeError};
-use super::{ReassembleError, Reassembler, Report, Settings, Status};
+use super::output::{FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput};
+use super::report::JsonReport;
+use super::resume::{Mismatch, Resume, ResumeError};
+use super::{ReassembleError, Reassembler, Report, Settings, Status, TooLarge};
 use crate::image::Geometry;
 use crate::io::{self as pio, Input};
 use std::fs::{File, OpenOptions};
@@ -130,6 +130,13 @@ pub enum ReceiveError {
     Refused(ReassembleError),
     #[error("writing output: {0}")]
     Write(io::Error),
+    /// The output file ran out of room (see [`Output::out_of_room`]): the reception ended
+    /// there, and its report (put in place) says what was not written, to resume from
+    /// once there is room.
+    #[error("writing output: {0}")]
+    OutOfRoom(io::Error, Box<Report>),
+    #[error("reading input: {0}")]
+    Read(io::Error),
     #[error("writing the report: {0}")]
     WriteReport(io::Error),
     #[error("writing the map: {0}")]
@@ -178,13 +185,13 @@ pub struct Received {
 /// Why a finished reception is an error rather than a (possibly damaged) result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
-    #[error("{}: {why}", .output.display())]
-    Mismatch { output: PathBuf, why: String },
+    #[error("{}: the earlier file does not hold this transfer: {why}", .output.display())]
+    Mismatch { output: PathBuf, why: Mismatch },
     #[error("no packets of the resumed transfer {0:#06x} in the input")]
     ResumedTransferAbsent(u16),
     /// A transfer claimed more than the size limit.
-    #[error("{0}")]
-    TooLarge(String),
+    #[error(transparent)]
+    TooLarge(TooLarge),
     #[error("no packet passed authentication: wrong key?")]
     WrongKey,
     #[error("no packet passed authentication: the packets carry no tag (sent without a key)")]
@@ -205,7 +212,7 @@ impl Received {
         if let (Some(why), Some(output)) = (&r.mismatch, &self.output) {
             return Some(Problem::Mismatch {
                 output: output.clone(),
-                why: why.to_string(),
+                why: why.clone(),
             });
         }
         if self.resumed && r.transfers.is_empty() {
@@ -220,8 +227,8 @@ impl Received {
                 return Some(Problem::NoPackets(Some(id)));
             }
         }
-        if let Some(why) = &r.refused {
-            return Some(Problem::TooLarge(why.clone()));
+        if let Some(why) = r.refused {
+            return Some(Problem::TooLarge(why));
         }
         let c = &r.counts;
         if self.keyed && c.authentic == 0 && c.rejected > 0 {
@@ -297,11 +304,15 @@ impl Reception {
         let damage = self.damage_map(report_path.as_deref())?;
         let received = self.reassemble(damage, input, feed);
         // Resuming, the new report replaces the old one only when the transfer matched.
-        let matched = received
-            .as_ref()
-            .is_ok_and(|r| r.0.mismatch.is_none() && !r.0.transfers.is_empty());
+        let report_of = match &received {
+            Ok(r) => Some(&r.0),
+            Err(ReceiveError::OutOfRoom(_, r)) => Some(&**r),
+            Err(_) => None,
+        };
+        let finished = report_of.is_some();
+        let matched = report_of.is_some_and(|r| r.mismatch.is_none() && !r.transfers.is_empty());
         if let (Some(written), Some(asked)) = (&report_path, &plan.report) {
-            if received.is_err() || (plan.resume.is_some() && !matched) {
+            if !finished || (plan.resume.is_some() && !matched) {
                 if written != asked {
                     let _ = std::fs::remove_file(written);
                 }
@@ -332,6 +343,7 @@ impl Reception {
         let sink = match report_path {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Report, path))?;
+                let file = ReservedFile::new(file);
                 let json =
                     JsonReport::new(BufWriter::new(file)).map_err(ReceiveError::WriteReport)?;
                 Some(Box::new(json) as Box<dyn RangeSink>)
@@ -342,7 +354,7 @@ impl Reception {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Map, path))?;
                 let map = MapSink::new(
-                    BufWriter::new(MapFile(file)),
+                    BufWriter::new(file),
                     sink,
                     plan.image.clone(),
                     self.output.clone(),
@@ -395,6 +407,7 @@ impl Reception {
                     .map_err(file_error(Role::Output, path))?,
                 None => pio::stdout_file().map_err(ReceiveError::Stdout)?,
             };
+            let dest = pio::ByteStream::new(dest);
             let mut out =
                 JpegOutput::new(temp, payload_len, BufWriter::with_capacity(1 << 20, dest))
                     .map_err(ReceiveError::Write)?
@@ -409,7 +422,7 @@ impl Reception {
             Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
             None => ImageSource::Head(plan.conceal_mode),
         };
-        let stdout = || pio::stdout_file().map_err(ReceiveError::Stdout);
+        let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
         match &self.output {
             Some(path) if self.plan.settings.resume.is_some() => {
                 let file = OpenOptions::new()
@@ -518,53 +531,99 @@ fn reassemble_into<O: Output + ImageOutput>(
     match fed {
         // Asked to stop while writing fill: keep what was settled, write the report.
         Ok(()) | Err(ReassembleError::Stopped) => {}
-        Err(ReassembleError::Io(e)) => return Err(write_error(e)),
-        Err(e @ (ReassembleError::TooLarge { .. } | ReassembleError::Mismatch(_))) => {
-            return Err(ReceiveError::Refused(e))
-        }
+        Err(e) => return Err(e.into()),
     }
-    let (report, out) = r.finish().map_err(write_error)?;
+    let (report, out) = r.finish()?;
+    if let Some(e) = out.out_of_room() {
+        let e = match e.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(e.kind(), e.to_string()),
+        };
+        return Err(ReceiveError::OutOfRoom(e, Box::new(report)));
+    }
     Ok((report, out.note()))
 }
 
-/// What an I/O error while receiving was about: the report, the map, the hold limit, or
-/// else the output.
-fn write_error(e: io::Error) -> ReceiveError {
-    let e = match report::into_report_error(e) {
-        Ok(inner) => return ReceiveError::WriteReport(inner),
-        Err(e) => e,
-    };
-    if let Some(limit) = e.get_ref().and_then(|i| i.downcast_ref::<HoldLimit>()) {
-        return ReceiveError::HoldLimit(limit.clone());
-    }
-    match e.get_ref().and_then(|i| i.downcast_ref::<MapWriteError>()) {
-        Some(MapWriteError(kind, msg)) => {
-            ReceiveError::WriteMap(io::Error::new(*kind, msg.clone()))
+/// What went wrong while receiving, by what failed: the output (or its hold), the report,
+/// the map, the input; or a refused transfer.
+impl From<ReassembleError> for ReceiveError {
+    fn from(e: ReassembleError) -> Self {
+        match e {
+            ReassembleError::Output(OutputError::Io(e)) | ReassembleError::Store(e) => {
+                ReceiveError::Write(e)
+            }
+            ReassembleError::Output(OutputError::HoldLimit(limit)) => {
+                ReceiveError::HoldLimit(limit)
+            }
+            ReassembleError::Ranges(RangeSinkError::Report(e)) => ReceiveError::WriteReport(e),
+            ReassembleError::Ranges(RangeSinkError::Map(e)) => ReceiveError::WriteMap(e),
+            ReassembleError::Input(e) => ReceiveError::Read(e),
+            e @ (ReassembleError::TooLarge(_)
+            | ReassembleError::Mismatch(_)
+            | ReassembleError::Stopped) => ReceiveError::Refused(e),
         }
-        None => ReceiveError::Write(e),
     }
 }
 
-/// The map's file: its write errors are marked, so that a full disk while drawing the map
-/// is not told as one while writing the output (both reach `finish` as I/O errors).
-struct MapFile(File);
+/// Room set aside in a new report file before the reception starts ([`ReservedFile`]).
+pub const REPORT_RESERVE: u64 = 256 << 10;
 
-/// An error writing the map file (see [`MapFile`]): its kind and message.
-#[derive(Debug, thiserror::Error)]
-#[error("{1}")]
-struct MapWriteError(io::ErrorKind, String);
+/// Ranges a report lists at most once the output ran out of room: what fits in
+/// [`REPORT_RESERVE`] with room for the totals (a range's line is under 64 bytes).
+pub const RANGES_OUT_OF_ROOM: usize = (REPORT_RESERVE as usize - (16 << 10)) / 64;
 
-impl io::Write for MapFile {
+/// A report file with [`REPORT_RESERVE`] bytes allocated at its creation (where the file
+/// system can), written from its start; the final flush cuts it to what was written. A
+/// disk that fills up during the reception (the output is usually beside the report)
+/// still takes a report of [`RANGES_OUT_OF_ROOM`] ranges, so the reception can be resumed.
+/// A report to a device or FIFO is written as a stream.
+struct ReservedFile {
+    file: File,
+    /// Where the next write goes, in a regular file (`None`: a stream).
+    at: Option<u64>,
+    reserved: u64,
+}
+
+impl ReservedFile {
+    fn new(file: File) -> Self {
+        use rustix::fs::FallocateFlags;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return ReservedFile {
+                file,
+                at: None,
+                reserved: 0,
+            };
+        }
+        let reserved = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE)
+            .map_or(0, |()| REPORT_RESERVE);
+        ReservedFile {
+            file,
+            at: Some(0),
+            reserved,
+        }
+    }
+}
+
+impl io::Write for ReservedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf).map_err(mark_map)
+        use std::os::unix::fs::FileExt;
+        let Some(at) = &mut self.at else {
+            return self.file.write(buf);
+        };
+        let n = self.file.write_at(buf, *at)?;
+        *at += n as u64;
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush().map_err(mark_map)
+        match self.at {
+            Some(at) if at < self.reserved => {
+                self.file.set_len(at)?;
+                self.reserved = at;
+            }
+            _ => {}
+        }
+        Ok(())
     }
-}
-
-fn mark_map(e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), MapWriteError(e.kind(), e.to_string()))
 }
 
 fn file_error(role: Role, path: &Path) -> impl FnOnce(io::Error) -> ReceiveError + '_ {

@@ -104,9 +104,25 @@ impl<O: Output> Reassembler<O> {
             self.fec.recycle(r.payload);
         }
         let (t, mut cx) = self.ctx();
-        match t {
-            Some(t) => t.release_waiting(&mut cx),
-            None => Ok(()),
+        if let Some(t) = t {
+            t.release_waiting(&mut cx)?;
+        }
+        self.vouch_for_fountain();
+        Ok(())
+    }
+
+    /// Once the fountain decoder has every block of the transfer, every data packet of it
+    /// arrived intact or was rebuilt, and was written: the unknown ranges (merged holes,
+    /// which also cover intact bytes the map no longer tells apart) inside the transfer
+    /// are in the output as sent. Only for the geometry of the transfer's own length.
+    fn vouch_for_fountain(&mut self) {
+        let Some(g) = self.fountain.newly_finished() else {
+            return;
+        };
+        if let Some(t) = &self.current {
+            if t.extent.end() == Some(g.total_len) {
+                self.sink.damage.vouch(t.base, t.base + g.total_len);
+            }
         }
     }
 }

@@ -22,7 +22,7 @@
 //!
 //! `digest` (a file output only) seals the report to the file: see `seal`.
 
-use super::damage::{DamagedRange, RangeSink};
+use super::damage::{DamagedRange, RangeSink, RangeSinkError, SinkResult};
 use super::seal::Seal;
 use super::{Counts, Report, Status};
 use crate::image::DescribedImage;
@@ -127,33 +127,12 @@ fn to_io(e: serde_json::Error) -> io::Error {
     io::Error::other(e)
 }
 
-/// An error writing the report file, told apart from errors writing the output (both reach
-/// the caller from the reassembler's `finish`).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ReportWriteError(io::Error);
-
-/// The report-writing error inside `err` if that is what it is; else `err` itself.
-pub fn into_report_error(err: io::Error) -> Result<io::Error, io::Error> {
-    let is_report = err
-        .get_ref()
-        .is_some_and(|e| e.downcast_ref::<ReportWriteError>().is_some());
-    if !is_report {
-        return Err(err);
-    }
-    let inner = err.into_inner().expect("checked above");
-    Ok(inner
-        .downcast::<ReportWriteError>()
-        .expect("checked above")
-        .0)
-}
-
-fn marked(e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), ReportWriteError(e))
+fn marked(e: io::Error) -> RangeSinkError {
+    RangeSinkError::Report(e)
 }
 
 impl<W: Write> RangeSink for JsonReport<W> {
-    fn range(&mut self, r: &DamagedRange) -> io::Result<()> {
+    fn range(&mut self, r: &DamagedRange) -> SinkResult {
         let sep = if self.first { "" } else { "," };
         self.first = false;
         write!(self.out, "{sep}\n    ").map_err(marked)?;
@@ -170,7 +149,7 @@ impl<W: Write> RangeSink for JsonReport<W> {
     }
 
     /// Close the `ranges` array and write the totals.
-    fn finish(&mut self, report: &Report) -> io::Result<()> {
+    fn finish(&mut self, report: &Report) -> SinkResult {
         let digest = match (self.seal.take(), &report.content_digest) {
             (Some(mut seal), Some(content)) => {
                 for t in &report.transfers {
@@ -212,7 +191,9 @@ impl<W: Write> RangeSink for JsonReport<W> {
             digest,
             unknown_ranges: report.damage.unknown_ranges,
         };
-        let body = serde_json::to_string_pretty(&totals).map_err(to_io)?;
+        let body = serde_json::to_string_pretty(&totals)
+            .map_err(to_io)
+            .map_err(marked)?;
         self.write_totals(&body).map_err(marked)
     }
 }

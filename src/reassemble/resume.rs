@@ -34,6 +34,32 @@ use std::ops::Range;
 /// is ~15 MB.
 pub const MAX_REPORT_BYTES: u64 = 32 << 20;
 
+/// How the transfer arriving differs from the one an earlier reception left in the file:
+/// it is not the same transfer, and nothing more of it is taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    /// A length stated (or a last packet's end) other than the earlier, known, one.
+    #[error("this transfer is {stated} bytes long, the earlier reception's {earlier}")]
+    Length { stated: u64, earlier: u64 },
+    /// A length stated shorter than what the earlier reception got.
+    #[error(
+        "this transfer is {stated} bytes long, shorter than the {earlier} the earlier reception got"
+    )]
+    Shorter { stated: u64, earlier: u64 },
+    /// Data beyond the earlier, known, length.
+    #[error("this transfer reaches byte {end}, beyond the earlier reception's {earlier}")]
+    Beyond { end: u64, earlier: u64 },
+    /// A descriptor names another file.
+    #[error("this transfer is named {name:?}, the earlier one {earlier:?}")]
+    Name { name: String, earlier: String },
+    /// A descriptor names another media type.
+    #[error("this transfer is of type {media_type}, the earlier one of {earlier}")]
+    MediaType { media_type: String, earlier: String },
+    /// An intact packet's bytes differ from those the file holds at its offset.
+    #[error("its {len} bytes at offset {offset} differ from this transfer's")]
+    Content { offset: u64, len: usize },
+}
+
 /// What an earlier reception left: the first transfer of its report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resume {
@@ -359,35 +385,32 @@ impl Resume {
 
     /// Does a data packet's header contradict the earlier length? `end`: where its data
     /// ends; `total`: the total it states, if any; `last`: it is the last packet.
-    pub fn length_mismatch(&self, end: u64, total: Option<u64>, last: bool) -> Option<String> {
+    pub fn length_mismatch(&self, end: u64, total: Option<u64>, last: bool) -> Option<Mismatch> {
         let stated = total.or(last.then_some(end));
-        let len = self.len;
+        let earlier = self.len;
         match stated {
-            Some(t) if self.end_known && t != len => Some(format!(
-                "this transfer is {t} bytes long, the earlier reception's {len}"
-            )),
-            Some(t) if t < len => Some(format!(
-                "this transfer is {t} bytes long, shorter than the {len} the earlier \
-                 reception got"
-            )),
-            _ if self.end_known && end > len => Some(format!(
-                "this transfer reaches byte {end}, beyond the earlier reception's {len}"
-            )),
+            Some(stated) if self.end_known && stated != earlier => {
+                Some(Mismatch::Length { stated, earlier })
+            }
+            Some(stated) if stated < earlier => Some(Mismatch::Shorter { stated, earlier }),
+            _ if self.end_known && end > earlier => Some(Mismatch::Beyond { end, earlier }),
             _ => None,
         }
     }
 
     /// Does a descriptor contradict the earlier one?
-    pub fn descriptor_mismatch(&self, name: &str, media_type: &str) -> Option<String> {
+    pub fn descriptor_mismatch(&self, name: &str, media_type: &str) -> Option<Mismatch> {
         if let Some(old) = self.name.as_deref().filter(|old| *old != name) {
-            return Some(format!(
-                "this transfer is named {name:?}, the earlier one {old:?}"
-            ));
+            return Some(Mismatch::Name {
+                name: name.to_string(),
+                earlier: old.to_string(),
+            });
         }
         if let Some(old) = self.media_type.as_deref().filter(|old| *old != media_type) {
-            return Some(format!(
-                "this transfer is of type {media_type}, the earlier one of {old}"
-            ));
+            return Some(Mismatch::MediaType {
+                media_type: media_type.to_string(),
+                earlier: old.to_string(),
+            });
         }
         None
     }
@@ -450,10 +473,10 @@ impl Resuming {
             return Ok(());
         }
         if self.buf[..] != *p.payload {
-            return Err(ReassembleError::Mismatch(format!(
-                "its {} bytes at offset {start} differ from this transfer's",
-                p.payload.len()
-            )));
+            return Err(ReassembleError::Mismatch(Mismatch::Content {
+                offset: start,
+                len: p.payload.len(),
+            }));
         }
         Ok(())
     }

@@ -10,8 +10,6 @@
 //! first `bytes.output` bytes. Reading the output back costs one pass over it when the
 //! report is written and one when it is resumed, in blocks of [`BLOCK`] bytes.
 
-use std::io;
-
 /// Bytes read back at a time.
 const BLOCK: usize = 1 << 20;
 
@@ -46,10 +44,10 @@ impl Seal {
 
 /// The BLAKE3 digest of the first `len` bytes that `read_at(offset, buf)` reads (`false`:
 /// they cannot be read back: no digest).
-pub fn content_digest(
+pub fn content_digest<E>(
     len: u64,
-    mut read_at: impl FnMut(u64, &mut [u8]) -> io::Result<bool>,
-) -> io::Result<Option<[u8; 32]>> {
+    mut read_at: impl FnMut(u64, &mut [u8]) -> Result<bool, E>,
+) -> Result<Option<[u8; 32]>, E> {
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0; BLOCK.min(len as usize)];
     let mut at = 0;
@@ -76,7 +74,7 @@ mod tests {
         s.transfer(7, 0, content.len() as u64, true);
         let digest = content_digest(content.len() as u64, |at, buf| {
             buf.copy_from_slice(&content[at as usize..at as usize + buf.len()]);
-            Ok(true)
+            Ok::<_, ()>(true)
         })
         .unwrap()
         .unwrap();

@@ -5,8 +5,7 @@
 //! damage map says about it" change together.
 
 use super::damage::DamageMap;
-use super::output::Output;
-use std::io;
+use super::output::{Output, OutputResult};
 
 /// Bytes of fill written per call: big enough to amortise calls, small enough that a stop
 /// request is noticed within a fraction of a second.
@@ -54,7 +53,7 @@ impl<O: Output> Sink<O> {
 
     /// Write payload bytes at `at`; `input_pos` is where they lie in the lent input, so the
     /// output may reference them instead of copying.
-    pub fn write(&mut self, at: u64, data: &[u8], input_pos: Option<usize>) -> io::Result<()> {
+    pub fn write(&mut self, at: u64, data: &[u8], input_pos: Option<usize>) -> OutputResult<()> {
         match input_pos {
             Some(pos) => self.out.write_lent(at, data, pos),
             None => self.out.write_at(at, data),
@@ -65,7 +64,7 @@ impl<O: Output> Sink<O> {
     /// from `origin`, so a pixel pattern fills whole pixels after an image header. Returns
     /// false when a stop request cut it short (the rest is not written): after a stop,
     /// only [`FILL_AFTER_STOP`] more bytes are filled.
-    pub fn fill(&mut self, from: u64, to: u64, origin: u64) -> io::Result<bool> {
+    pub fn fill(&mut self, from: u64, to: u64, origin: u64) -> OutputResult<bool> {
         if self.pattern.iter().all(|&b| b == 0) && self.out.holes_read_as_zeros() {
             // A fresh file reads zeros where nothing was written: leave a hole, so a huge
             // claimed length costs no disk and no time.

@@ -13,12 +13,25 @@ use std::os::unix::fs::FileExt;
 /// The most bytes held in memory before the rest goes to a temporary file.
 pub const SPILL_AFTER: usize = 8 << 20;
 
+/// Bytes gathered for one write to the file, at most.
+const RUN_LEN: usize = 1 << 20;
+
 /// Held bytes, `0..len`.
+///
+/// Spilled, writes are gathered into runs of up to [`RUN_LEN`] bytes and the file's length
+/// is set only when it shrinks or is read: a carousel's first pass costs one `pwrite` per
+/// megabyte, not a `pwrite` and an `ftruncate` per packet (issue 35.10).
 pub struct Spill {
     mem: Vec<u8>,
     file: Option<File>,
     len: u64,
     budget: usize,
+    /// Gathered bytes not yet in the file, for `run_at..run_at + run.len()`.
+    run: Vec<u8>,
+    run_at: u64,
+    /// Nothing at or beyond this offset was ever written to the file: it reads as zeros
+    /// there, so a run may grow over a gap with zeros.
+    written_end: u64,
 }
 
 impl Spill {
@@ -28,6 +41,9 @@ impl Spill {
             file: None,
             len: 0,
             budget,
+            run: Vec::new(),
+            run_at: 0,
+            written_end: 0,
         }
     }
 
@@ -40,11 +56,21 @@ impl Spill {
         if self.file.is_none() && len > self.budget as u64 {
             let file = unnamed_temp_file()?;
             file.write_all_at(&self.mem, 0)?;
+            self.written_end = self.mem.len() as u64;
             self.mem = Vec::new();
             self.file = Some(file);
         }
         match &self.file {
-            Some(file) => file.set_len(len)?,
+            // Growing needs nothing: unwritten bytes read as zeros.
+            Some(_) if len >= self.len => {}
+            Some(file) => {
+                let run_end = self.run_at + self.run.len() as u64;
+                if run_end > len {
+                    self.run.truncate(len.saturating_sub(self.run_at) as usize);
+                }
+                file.set_len(len)?;
+                self.written_end = self.written_end.min(len);
+            }
             None => {
                 let len = len as usize;
                 self.mem.reserve_exact(len.saturating_sub(self.mem.len()));
@@ -58,21 +84,50 @@ impl Spill {
     /// Write `data` at `at`; the caller made the length cover it.
     pub fn write_at(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
         debug_assert!(at + data.len() as u64 <= self.len, "within the length");
-        match &self.file {
-            Some(file) => file.write_all_at(data, at),
-            None => {
-                let at = at as usize;
-                self.mem[at..at + data.len()].copy_from_slice(data);
-                Ok(())
-            }
+        if self.file.is_none() {
+            let at = at as usize;
+            self.mem[at..at + data.len()].copy_from_slice(data);
+            return Ok(());
         }
+        let run_end = self.run_at + self.run.len() as u64;
+        let end = at + data.len() as u64;
+        // Inside the run, at its end, or past it over bytes never written (zeros).
+        let joins = !self.run.is_empty()
+            && at >= self.run_at
+            && (at <= run_end || run_end >= self.written_end)
+            && end - self.run_at <= RUN_LEN as u64;
+        if !joins {
+            self.write_run()?;
+            self.run_at = at;
+        }
+        let from = (at - self.run_at) as usize;
+        let to = from + data.len();
+        if self.run.len() < to {
+            self.run.resize(to, 0);
+        }
+        self.run[from..to].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Put the gathered run in the file.
+    fn write_run(&mut self) -> io::Result<()> {
+        if let (Some(file), false) = (&self.file, self.run.is_empty()) {
+            file.write_all_at(&self.run, self.run_at)?;
+            let end = self.run_at + self.run.len() as u64;
+            self.written_end = self.written_end.max(end);
+            self.run.clear();
+        }
+        Ok(())
     }
 
     /// Write every held byte, in order, to `out`.
-    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+    pub fn write_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.write_run()?;
         let Some(file) = &self.file else {
             return out.write_all(&self.mem);
         };
+        // Its length was set only when it shrank: the part never written is a hole.
+        file.set_len(self.len)?;
         let mut buf = vec![0; crate::io::IO_BUFFER_LEN];
         let mut at = 0;
         while at < self.len {
@@ -132,5 +187,45 @@ mod tests {
         out.clear();
         s.write_to(&mut out).unwrap();
         assert_eq!(out, want[..31]);
+    }
+
+    #[test]
+    fn gathered_writes_read_back_as_a_plain_buffer_would() {
+        // Writes in order with gaps, back over earlier ones, a cut and a regrowth: the
+        // runs gathered in memory and the holes of the file read as a Vec written alike.
+        let mut s = Spill::new(64);
+        let mut model: Vec<u8> = Vec::new();
+        let mut x = 12345u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..2000u64 {
+            let len = (next() % 300) as usize + 1;
+            let at = match next() % 4 {
+                0 => next() % (model.len() as u64 + 1),
+                _ => model.len() as u64 + next() % 50,
+            };
+            if round % 500 == 499 {
+                let cut = model.len() as u64 / 2;
+                s.set_len(cut).unwrap();
+                model.truncate(cut as usize);
+                continue;
+            }
+            let end = at + len as u64;
+            if end > s.len() {
+                s.set_len(end).unwrap();
+                model.resize(end as usize, 0);
+            }
+            let data: Vec<u8> = (0..len).map(|i| (round as usize + i) as u8 | 1).collect();
+            s.write_at(at, &data).unwrap();
+            model[at as usize..end as usize].copy_from_slice(&data);
+        }
+        assert!(s.file.is_some());
+        let mut out = Vec::new();
+        s.write_to(&mut out).unwrap();
+        assert!(out == model, "read back as written");
     }
 }

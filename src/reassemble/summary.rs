@@ -305,9 +305,9 @@ pub struct Report {
     /// Every transfer's end was known (so no tail can be missing).
     pub complete: bool,
     /// Why a transfer was refused (too large), if one was: nothing more was taken.
-    pub refused: Option<String>,
+    pub refused: Option<super::TooLarge>,
     /// Resuming: why the transfer is not the one the output holds part of, if it is not.
-    pub mismatch: Option<String>,
+    pub mismatch: Option<super::resume::Mismatch>,
     /// Reading stopped once a carousel's transfer was whole (see
     /// [`super::Settings::stop_when_whole`]): whatever the input held after it, another
     /// transfer included, was not read.

@@ -84,6 +84,63 @@ fn in_order(p: &[Vec<u8>], order: &[usize]) -> Vec<u8> {
 }
 
 #[test]
+fn a_fountain_whose_holes_merged_into_unknown_ranges_ends_intact() {
+    // 20,000 packets of 10 bytes (10 blocks), an eighth of them lost on the data pass at
+    // random: 2,500 holes, more than the 64 ranges the limits keep, so they merge into
+    // unknown ranges that also cover intact packets between them. The repair packets
+    // rebuild every block, so the whole file is in the output, and it is called intact.
+    let want = data(200_000);
+    let settings = PacketSettings {
+        payload_len: P,
+        transfer_id: 3,
+        bytes_per_sec: None,
+        describe: None,
+        fec: None,
+        sign: None,
+        interleave: None,
+    };
+    let mut stream = vec![];
+    crate::packetize::packetize_fountain(
+        &want,
+        &mut stream,
+        &settings,
+        crate::packetize::Passes::Count(3),
+        &mut crate::io::temp_file,
+    )
+    .unwrap();
+    let mut lossy = vec![];
+    let (mut at, mut data_seen) = (0, 0);
+    while at < stream.len() {
+        let f = framing::scan(&stream[at..], true);
+        let p = &stream[at..at + f.len()];
+        let h = crate::wire::Header::parse(p).unwrap();
+        let is_data = h.kind == crate::wire::Kind::Data;
+        let lost = (data_seen as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61 == 0;
+        if !is_data || !lost {
+            lossy.extend_from_slice(p);
+        }
+        data_seen += usize::from(is_data);
+        at += f.len();
+    }
+    for kept_ranges in [64, super::damage::MAX_KEPT_RANGES] {
+        // A small window, so the holes settle as lost ranges during the data pass.
+        let settings = Settings {
+            window_packets: Some(16),
+            limits: Limits {
+                kept_ranges,
+                ..Limits::default()
+            },
+            ..Settings::default()
+        };
+        let (out, report, _) = reassemble_with(&lossy, settings, true);
+        assert!(out == want, "kept {kept_ranges}");
+        assert!(report.counts.recovered >= 2000, "kept {kept_ranges}");
+        assert_eq!(report.damage.unknown_ranges, 0, "kept {kept_ranges}");
+        assert!(report.intact(), "kept {kept_ranges}: {:?}", report.damage);
+    }
+}
+
+#[test]
 fn in_order_packets_come_out_unchanged() {
     let d = data(95);
     let (out, report, ranges) = reassemble(&packets(&d, 1).concat());

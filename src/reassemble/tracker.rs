@@ -12,7 +12,9 @@
 //!   is complete, or after [`SWITCH_AFTER`] of its packets in a row with none of the
 //!   followed one (the followed one's end was lost), or when the input ends (a short next
 //!   transfer after one whose end was lost); its packets are held meanwhile (at most
-//!   [`HOLD_PACKETS`]) and then placed, so none is lost.
+//!   [`HOLD_PACKETS`]) and then placed, so none is lost. A transfer known only by the
+//!   descriptor kept for it, which came after the followed one's data (that did not
+//!   advance since), is the next transfer when the input ends.
 //! - Packets of the followed transfer that only fill in what it already reached (reordered
 //!   across the boundary, repeated) do not make the next one another sender's; an id is
 //!   another sender's once the followed transfer *advances* [`INTERLEAVED_AFTER`] times
@@ -100,6 +102,8 @@ pub struct Tracker {
     candidate: Option<Candidate>,
     /// A descriptor of a transfer not (yet) followed, for when it starts.
     pending_descriptor: Option<(u16, Descriptor, Option<u64>)>,
+    /// Times the followed transfer advanced since that descriptor was kept.
+    advances_since_descriptor: usize,
 }
 
 impl Tracker {
@@ -109,6 +113,7 @@ impl Tracker {
             other_senders: IdSet::new(),
             candidate: None,
             pending_descriptor: None,
+            advances_since_descriptor: 0,
         }
     }
 
@@ -121,6 +126,7 @@ impl Tracker {
     /// the transfer had reached). When that makes the held candidate another sender's
     /// (see [`INTERLEAVED_AFTER`]), returns its packets, to count and recycle.
     pub fn current_packet(&mut self, advances: bool) -> Option<Vec<Held>> {
+        self.advances_since_descriptor += usize::from(advances);
         let c = self.candidate.as_mut()?;
         c.run = 0;
         c.advances += usize::from(advances);
@@ -209,7 +215,22 @@ impl Tracker {
     }
 
     pub fn keep_descriptor(&mut self, id: u16, d: Descriptor, total: Option<u64>) {
+        if self
+            .pending_descriptor
+            .as_ref()
+            .is_none_or(|(pid, ..)| *pid != id)
+        {
+            self.advances_since_descriptor = 0;
+        }
         self.pending_descriptor = Some((id, d, total));
+    }
+
+    /// The input ends: the transfer a kept descriptor announced, if the followed transfer
+    /// did not advance since it came (it came after that transfer's data: it is the next
+    /// transfer, none of whose data packets arrived, not another sender's beside it).
+    pub fn described_after(&self) -> Option<u16> {
+        let (id, ..) = self.pending_descriptor.as_ref()?;
+        (self.advances_since_descriptor == 0 && !self.ignores(*id)).then_some(*id)
     }
 
     /// The descriptor kept for transfer `id`, when it starts.

@@ -318,11 +318,11 @@ impl Transfer {
         };
         let claimed = self.extent.end().unwrap_or(0).max(reached);
         if claimed > limit {
-            return Err(ReassembleError::TooLarge {
+            return Err(ReassembleError::TooLarge(super::TooLarge {
                 transfer_id: self.id,
                 claimed,
                 limit,
-            });
+            }));
         }
         Ok(())
     }

@@ -11,10 +11,9 @@
 //! allocates nothing.
 
 use super::limits::Limits;
-use super::output::{LentInput, Output};
+use super::output::{LentInput, Output, OutputResult};
 use super::packet::Integrity;
 use std::collections::BTreeMap;
-use std::io;
 
 /// The payload bytes the automatic window holds: enough for the reordering of a busy link,
 /// small enough for the memory budget.
@@ -55,7 +54,7 @@ impl Pending {
         payload: &[u8],
         integrity: Integrity,
         out: &mut O,
-    ) -> io::Result<()> {
+    ) -> OutputResult<()> {
         self.integrity = integrity;
         self.present = payload.len();
         if self.written {

@@ -362,11 +362,11 @@ pub fn udp_queued(port: u16) -> u64 {
 }
 
 /// A bash function, `wait_udp PORT [N]`: returns once N (default 1) sockets are bound to
-/// UDP port PORT in this network namespace (`/proc/net/udp`), fails after 10 s.
+/// UDP port PORT in this network namespace (IPv4 or IPv6: `/proc/net/udp`, `/proc/net/udp6`), fails after 10 s.
 pub const WAIT_UDP_SH: &str = r#"wait_udp() {
   local port; port=$(printf %04X "$1")
   for _ in $(seq 1000); do
-    [ "$(grep -c "^ *[0-9]*: [0-9A-F]*:$port " /proc/net/udp)" -ge "${2:-1}" ] && return 0
+    [ "$(cat /proc/net/udp /proc/net/udp6 2>/dev/null | grep -c "^ *[0-9]*: [0-9A-F]*:$port ")" -ge "${2:-1}" ] && return 0
     sleep 0.01
   done
   echo "no UDP socket on port $1 after 10 s" >&2

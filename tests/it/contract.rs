@@ -259,12 +259,17 @@ fn a_reader_that_goes_away_is_a_quiet_success() {
 
 /// Runs the jobs in the JSON file `argv[1]` from Python's `subprocess`, each with stdin
 /// the file `stdin` and stdout as `mode` says: `devnull` (`subprocess.DEVNULL`, /dev/null
-/// opened read-write, as service managers hand it over too) or `socket` (one end of a
-/// stream socket pair, as socat's EXEC gives, read to its end here into the file `out`).
-/// Each job's stderr goes to the file `err`; the exit statuses are printed as JSON. One
-/// Python for all: its start is the slow part.
+/// opened read-write, as service managers hand it over too), `socket` (one end of a
+/// stream socket pair, as socat's EXEC gives), `seqpacket` or `dgram` (one end of a
+/// `SOCK_SEQPACKET` or `SOCK_DGRAM` socket pair: each write a message). What a socket
+/// carries is read here into the file `out`, and the length of each message into
+/// `out.sizes` (JSON). A datagram socket has no end of stream: once the program has
+/// exited, what it sent is all queued, and read until none is left. Each job's stderr goes
+/// to the file `err`; the exit statuses are printed as JSON. One Python for all: its start
+/// is the slow part.
 const PYTHON_RUNNER: &str = r#"
-import json, socket, subprocess, sys
+import json, select, socket, subprocess, sys
+KINDS = {"socket": socket.SOCK_STREAM, "seqpacket": socket.SOCK_SEQPACKET, "dgram": socket.SOCK_DGRAM}
 statuses = []
 for job in json.load(open(sys.argv[1])):
     with open(job["stdin"], "rb") as stdin, open(job["err"], "wb") as err:
@@ -272,22 +277,39 @@ for job in json.load(open(sys.argv[1])):
             p = subprocess.run(job["cmd"], stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
             statuses.append(p.returncode)
             continue
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, KINDS[job["mode"]])
         p = subprocess.Popen(job["cmd"], stdin=stdin, stdout=theirs, stderr=err)
         theirs.close()
+        sizes = []
         with open(job["out"], "wb") as out:
             while True:
-                data = ours.recv(1 << 16)
+                if job["mode"] == "dgram" and not select.select([ours], [], [], 0.05)[0]:
+                    if p.poll() is None:
+                        continue
+                    ours.setblocking(False)
+                    try:
+                        data = ours.recv(1 << 17)
+                    except BlockingIOError:
+                        break
+                else:
+                    data = ours.recv(1 << 17)
                 if not data:
                     break
+                sizes.append(len(data))
                 out.write(data)
+        with open(job["out"] + ".sizes", "w") as f:
+            json.dump(sizes, f)
         statuses.append(p.wait())
 print(json.dumps(statuses))
 "#;
 
 #[test]
 fn every_program_runs_from_python_with_stdout_devnull_or_a_socket() {
-    // Issue 29, item 1: /dev/null opened read-write was taken for a closed stdout.
+    // Issue 29, item 1: /dev/null opened read-write was taken for a closed stdout. Item 2
+    // and its follow-up: on a datagram or sequenced-packet socket pktize and corrupt send
+    // one packet per message; unpktize, raw2ppm and ppm2bmp failed with EMSGSIZE once
+    // their output passed the socket's buffer (about 200 KB), and now send their byte
+    // stream in messages of at most 65,507 bytes. Every output here is larger than that.
     common::require_tool("python3");
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str, bytes: &[u8]| {
@@ -295,22 +317,22 @@ fn every_program_runs_from_python_with_stdout_devnull_or_a_socket() {
         std::fs::write(&path, bytes).unwrap();
         path
     };
-    let data = common::bytes(20_000, 29);
+    let data = common::bytes(400_000, 29);
     let raw = file("data", &data);
     let packets = common::run("pktize", &["--id", "29"], &data).stdout;
     let pk = file("data.pk", &packets);
-    let mut ppm = b"P6 100 100 255\n".to_vec();
-    ppm.extend_from_slice(&common::bytes(30_000, 30));
+    let mut ppm = b"P6 300 300 255\n".to_vec();
+    ppm.extend_from_slice(&common::bytes(270_000, 30));
     let image = file("image.ppm", &ppm);
     let cases: [(&str, &[&str], &std::path::Path); 5] = [
         ("pktize", &["--id", "29"], &raw),
         ("corrupt", &["--loss", "10%", "--seed", "29"], &pk),
         ("unpktize", &[], &pk),
-        ("raw2ppm", &["-s", "100x200"], &raw),
+        ("raw2ppm", &["-s", "200x600"], &raw),
         ("ppm2bmp", &[], &image),
     ];
     assert_eq!(cases.len(), PROGRAMS.len());
-    let modes = ["devnull", "socket"];
+    let modes = ["devnull", "socket", "seqpacket", "dgram"];
     let mut jobs = vec![];
     for (program, args, input) in &cases {
         for mode in modes {
@@ -358,9 +380,31 @@ fn every_program_runs_from_python_with_stdout_devnull_or_a_socket() {
             let err = String::from_utf8_lossy(&err);
             assert_eq!(Some(statuses[n * modes.len() + m]), status, "{what}: {err}");
             assert_eq!(err, common::stderr(&through_pipe), "{what}");
-            if *mode == "socket" {
-                let out = std::fs::read(name.with_extension(format!("{mode}.out"))).unwrap();
-                assert!(out == through_pipe.stdout, "{what}: not what a pipe gets");
+            if *mode == "devnull" {
+                continue;
+            }
+            let out = std::fs::read(name.with_extension(format!("{mode}.out"))).unwrap();
+            assert!(out == through_pipe.stdout, "{what}: not what a pipe gets");
+            assert!(
+                out.len() > 200_000,
+                "{what}: a larger output than a socket buffer"
+            );
+            let sizes = std::fs::read(name.with_extension(format!("{mode}.out.sizes"))).unwrap();
+            let sizes: Vec<usize> = serde_json::from_slice(&sizes).unwrap();
+            match (*mode, *program) {
+                ("socket", _) => {}
+                (_, "pktize" | "corrupt") => {
+                    // One packet per message: each message is the next packet whole.
+                    let packets: Vec<usize> = common::split_packets(&out)
+                        .iter()
+                        .map(|p| p.len())
+                        .collect();
+                    assert_eq!(sizes, packets, "{what}: not one packet per message");
+                }
+                _ => assert!(
+                    sizes.iter().all(|&n| n <= 65_507) && sizes.len() > 3,
+                    "{what}: messages of {sizes:?} bytes"
+                ),
             }
         }
     }

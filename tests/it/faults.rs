@@ -276,3 +276,67 @@ fn a_signal_leaves_unpktize_stdout_with_everything_received() {
     assert_eq!(stdout.len(), data.len());
     assert!(stdout[..40_000] == data[..40_000]);
 }
+
+/// Run `script` in a mount namespace of its own (as root, else as root of a user
+/// namespace of our own), where it may mount a small tmpfs that goes away with it.
+fn in_mount_namespace(script: &str) -> std::process::Output {
+    common::require_tool("unshare");
+    let quoted = format!("'{}'", script.replace('\'', r"'\''"));
+    let root = unsafe { libc::geteuid() } == 0;
+    let flags = if root { "-m" } else { "-rm" };
+    sh(&format!("unshare {flags} bash -c {quoted}"))
+}
+
+#[test]
+fn a_full_disk_leaves_a_finished_report_to_resume_from() {
+    // Issue 35.11: a full disk on -o ended without a report (or an unfinished one), so the
+    // reception could not be resumed. On a 4 MiB tmpfs a 3.5 MiB file leaves 512 KiB for
+    // the output and the report beside it: the reception stops with the real cause, its
+    // report says what the file holds, and once the filler is gone a resume ends whole.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = bytes(3 << 20, 3511);
+    std::fs::write(d.join("data.bin"), &data).unwrap();
+    let whole = common::run(
+        "pktize",
+        &["--id", "3511", d.join("data.bin").to_str().unwrap()],
+        b"",
+    );
+    std::fs::write(d.join("whole.pk"), &whole.stdout).unwrap();
+    let lossy = common::run("corrupt", &["--loss", "5%", "--seed", "11"], &whole.stdout);
+    std::fs::write(d.join("lossy.pk"), &lossy.stdout).unwrap();
+    std::fs::create_dir(d.join("disk")).unwrap();
+    let script = format!(
+        r#"
+cd '{d}'
+mount -t tmpfs -o size=4m none disk || exit 99
+head -c $((3584 << 10)) /dev/zero > disk/filler
+unpktize -o disk/out --report disk/r.json lossy.pk 2> err1
+echo $? > rc1
+ls -a disk > listing
+cp disk/r.json report1.json
+rm disk/filler
+unpktize -o disk/out --resume disk/r.json --report disk/r.json whole.pk 2> err2
+echo $? > rc2
+cmp -s disk/out data.bin && echo same > cmp
+"#,
+        d = d.display()
+    );
+    let out = in_mount_namespace(&script);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let read = |name: &str| std::fs::read_to_string(d.join(name)).unwrap_or_default();
+    assert_eq!(read("rc1").trim(), "2", "{}", read("err1"));
+    assert_eq!(
+        read("err1"),
+        "unpktize: error: writing output: No space left on device (os error 28)\n"
+    );
+    // The report is in place, whole, and nothing else is left beside it.
+    assert_eq!(read("listing"), ".\n..\nfiller\nout\nr.json\n");
+    let json: serde_json::Value = serde_json::from_str(&read("report1.json")).unwrap();
+    assert_eq!(json["intact"], false);
+    assert!(json["digest"].is_string(), "sealed for a resume");
+    let lost = json["bytes"]["lost"].as_u64().unwrap();
+    assert!(lost > 2 << 20, "what did not fit is lost: {lost} bytes");
+    assert_eq!(read("rc2").trim(), "0", "{}", read("err2"));
+    assert_eq!(read("cmp").trim(), "same", "resumed whole");
+}

@@ -83,6 +83,43 @@ fn a_receiver_that_joins_after_the_data_completes_from_repair_packets_alone() {
 }
 
 #[test]
+fn repair_packets_that_arrive_before_any_descriptor_are_kept() {
+    // A late joiner whose first packets are repair packets: 300 packets, one block, and
+    // exactly 300 repair symbols, the first 200 before any descriptor. The output can be
+    // whole only if those 200 were kept until the descriptor came.
+    let (dir, f, data) = file_of(300_000, 6);
+    let key = dir.path().join("key");
+    std::fs::write(&key, bytes(32, 10)).unwrap();
+    let k = key.display();
+    for (sender, receiver) in [
+        (String::new(), String::new()),
+        (format!("--key {k}"), format!("--key {k}")),
+        (format!("--key {k} --encrypt"), format!("--key {k}")),
+    ] {
+        let stream = sh(&format!(
+            "pktize -s 1000 {sender} --fountain --repeat 3 {}",
+            f.display()
+        ))
+        .stdout;
+        let packets = common::split_packets(&stream);
+        let (repair, descriptors): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = packets
+            .iter()
+            .filter(|p| common::header(p).kind != Kind::Data)
+            .partition(|p| matches!(common::header(p).kind, Kind::Repair(_)));
+        assert!(repair.len() >= 300 && !descriptors.is_empty(), "{sender}");
+        let mut late: Vec<u8> = repair[..200].iter().flat_map(|p| p.to_vec()).collect();
+        late.extend_from_slice(descriptors[descriptors.len() - 1]);
+        late.extend(repair[200..300].iter().flat_map(|p| p.to_vec()));
+        let got = dir.path().join("got");
+        let mut args = vec!["-o", got.to_str().unwrap()];
+        args.extend(receiver.split_whitespace());
+        let out = run("unpktize", &args, &late);
+        assert_eq!(out.status.code(), Some(0), "{sender}: {}", stderr(&out));
+        assert!(std::fs::read(&got).unwrap() == data, "{sender}");
+    }
+}
+
+#[test]
 fn repair_packets_never_repeat_until_the_symbol_space_is_spent() {
     let (_dir, f, _) = file_of(50_000, 3);
     // 50 packets of 1000 bytes: one block; 4 passes of repair.
@@ -262,4 +299,66 @@ fn one_fountain_to_multicast_receivers_with_their_own_losses_all_end_whole() {
         let share = taken_share(&report(&dir.path().join(format!("r{i}.json"))), 293);
         assert!(share < 1.1, "receiver {i} took {share} of the packets");
     }
+}
+
+/// IPv6 both ways: unicast on loopback, and multicast to a link-local (ff02::) and a
+/// site-local (ff15::) group on an interface that has a link-local address (a veth pair in
+/// the namespace: loopback has none, and the kernel does not loop IPv6 multicast there),
+/// named by --multicast-if or by the address's scope (`%v0`).
+#[test]
+fn a_fountain_over_ipv6_unicast_and_multicast_ends_whole() {
+    let (dir, f, data) = file_of(200_000, 8);
+    let d = dir.path().display();
+    let mut script = String::from(
+        "ip link add v0 type veth peer name v1\nip link set v0 up\nip link set v1 up\n\
+         ip addr add fe80::1/64 dev v0 nodad\n",
+    );
+    let cases = [
+        ("[::1]:9801", ""),
+        ("[ff02::42]:9802", "--multicast-if v0"),
+        ("[ff15::42]:9803", "--multicast-if v0"),
+        ("[ff02::43%v0]:9804", ""),
+    ];
+    for (i, (addr, iface)) in cases.iter().enumerate() {
+        let port = &addr[addr.len() - 4..];
+        script += &format!(
+            "(timeout 30 unpktize --udp '{addr}' {iface} --idle 5 -o {d}/got{i} -v \
+             2> {d}/log{i}; echo $? > {d}/rc{i}) &\nreceiver=$!\nwait_udp {port}\n\
+             timeout 30 pktize --udp '{addr}' {iface} --rate 20M --fountain --repeat 3 {f}\n\
+             wait $receiver\n",
+            f = f.display()
+        );
+    }
+    let out = in_namespace(&script);
+    for (i, (addr, _)) in cases.iter().enumerate() {
+        let read = |name: &str| std::fs::read(dir.path().join(format!("{name}{i}")));
+        let log = String::from_utf8_lossy(&read("log").unwrap_or_default()).into_owned();
+        let rc = String::from_utf8(read("rc").unwrap_or_default()).unwrap();
+        assert_eq!(rc.trim(), "0", "{addr}: {log} {}", stderr(&out));
+        assert!(read("got").unwrap() == data, "{addr}");
+        // Listening on IPv6: the address itself for unicast, any for a group.
+        let listening = match i {
+            0 => "listening on [::1]:9801",
+            _ => "listening on [::]:980",
+        };
+        assert!(log.contains(listening), "{addr}: {log}");
+    }
+}
+
+#[test]
+fn an_ipv6_group_is_refused_an_ipv4_interface_address() {
+    let out = run(
+        "pktize",
+        &["--udp", "[ff02::42]:9", "--multicast-if", "127.0.0.1"],
+        b"x",
+    );
+    common::exits_saying(&out, 2, "named or numbered");
+    let out = run(
+        "unpktize",
+        &["--udp", "[ff02::42]:0", "--multicast-if", "127.0.0.1"],
+        b"",
+    );
+    common::exits_saying(&out, 2, "named or numbered");
+    let out = run("pktize", &["--udp", "::1:9000"], b"x");
+    common::exits_saying(&out, 2, "[::1]:9000");
 }

@@ -343,3 +343,73 @@ fn a_second_transfer_whose_data_all_lost_is_incomplete_not_foreign() {
         }
     }
 }
+
+#[test]
+fn a_carousel_keeps_a_packet_lost_in_two_passes_that_arrived_in_another() {
+    // Issue 29, item 3, exactly: `pktize --repeat 3` of 2,000,000 bytes; pass 1 loses
+    // about 200 data packets scattered from seq 737 to 1945 (737, 751, 756, 762, 791, 968,
+    // 969, ... 1945), pass 2 loses nothing, pass 3 loses seq 737. Packet 737 arrived in
+    // pass 2: unpktize -o and unpktize to stdout both filled it and reported it lost.
+    let data = bytes(2_000_000, 293);
+    let packets = pktize(&["--id", "737", "--repeat", "3"], &data);
+    let mut pass1: std::collections::BTreeSet<u32> =
+        [737, 751, 756, 762, 791, 968, 969, 1945].into();
+    let mut rng = common::xorshift(293);
+    while pass1.len() < 200 {
+        pass1.insert(792 + (rng.next().unwrap() % (1945 - 792)) as u32);
+    }
+    // The pass of a data packet: a new one begins each time seq 0 comes again.
+    let (mut pass, mut dropped) = (0, [0usize; 3]);
+    let mut channel = vec![];
+    for p in &packets {
+        let h = header(p);
+        if h.kind == Kind::Data {
+            if h.seq == 0 {
+                pass += 1;
+            }
+            let lost = match pass {
+                1 => pass1.contains(&h.seq),
+                3 => h.seq == 737,
+                _ => false,
+            };
+            if lost {
+                dropped[pass - 1] += 1;
+                continue;
+            }
+        }
+        channel.extend_from_slice(p);
+    }
+    assert_eq!(pass, 3, "three passes");
+    assert_eq!(dropped, [200, 0, 1], "the losses of the reproduction");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let to_file = run(
+        "unpktize",
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--report",
+            dir.path().join("r.json").to_str().unwrap(),
+        ],
+        &channel,
+    );
+    assert_eq!(to_file.status.code(), Some(0), "-o: {}", stderr(&to_file));
+    assert!(std::fs::read(&out).unwrap() == data, "-o: not the source");
+    let report = report_of(&dir.path().join("r.json"));
+    assert_eq!(report["packets"]["lost"], 0, "{report}");
+    assert!(report["ranges"].as_array().unwrap().is_empty(), "{report}");
+    let to_stdout = run("unpktize", &[], &channel);
+    assert_eq!(
+        to_stdout.status.code(),
+        Some(0),
+        "stdout: {}",
+        stderr(&to_stdout)
+    );
+    assert!(to_stdout.stdout == data, "stdout: not the source");
+    // The same capture read as a file (mapped), not a pipe.
+    let capture = dir.path().join("capture.pk");
+    std::fs::write(&capture, &channel).unwrap();
+    let mapped = run("unpktize", &[capture.to_str().unwrap()], b"");
+    assert_eq!(mapped.status.code(), Some(0), "mapped: {}", stderr(&mapped));
+    assert!(mapped.stdout == data, "mapped: not the source");
+}

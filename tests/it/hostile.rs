@@ -99,11 +99,12 @@ fn feed_all(stream: Vec<u8>) -> Feed {
 
 fn report(m: &Measured, what: &str) {
     eprintln!(
-        "{what}: exit {:?}, peak RSS {} KiB, CPU {:.2} s, {} bytes out",
+        "{what}: exit {:?}, peak RSS {} KiB, CPU {:.2} s, {} bytes out, {} bytes in",
         m.code(),
         m.peak_rss_kib,
         m.cpu_secs,
-        m.stdout_len
+        m.stdout_len,
+        m.stdin_len
     );
 }
 

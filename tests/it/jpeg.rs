@@ -104,6 +104,68 @@ fn round_trip_is_byte_identical_for_every_kind_of_baseline_jpeg() {
 }
 
 #[test]
+fn headers_are_packed_so_the_wire_costs_at_most_five_percent() {
+    require_tool("cjpeg");
+    require_tool("wrjpgcom");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // libjpeg's tables at several qualities are named, optimised ones spelled out; a
+    // long comment travels after the scan, so the descriptors stay small.
+    let comment: String = (0..3000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let cases = [
+        (
+            "q75",
+            "cjpeg -quality 75 $P/astronaut.ppm".to_string(),
+            1.05,
+        ),
+        (
+            "q90",
+            "cjpeg -quality 90 $P/astronaut.ppm".to_string(),
+            1.05,
+        ),
+        ("q90c", "cjpeg -quality 90 $P/coffee.ppm".to_string(), 1.05),
+        ("q20", "cjpeg -quality 20 $P/coffee.ppm".to_string(), 1.05),
+        (
+            "com",
+            format!("cjpeg -quality 75 $P/astronaut.ppm | wrjpgcom -comment {comment}"),
+            1.05,
+        ),
+        // Its own tables are spelled out: ~600 bytes in each of two descriptors.
+        (
+            "opt",
+            "cjpeg -quality 75 -optimize $P/astronaut.ppm".to_string(),
+            1.08,
+        ),
+    ];
+    for (name, make, most) in cases {
+        let original = jpeg(d, name, &make);
+        let out = run_in(d, &format!("pktize {name}.jpg > {name}.pk"));
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let wire = std::fs::metadata(d.join(format!("{name}.pk")))
+            .unwrap()
+            .len();
+        let ratio = wire as f64 / original.len() as f64;
+        assert!(
+            ratio <= most,
+            "{name}: {wire} bytes on the wire for {}, {ratio:.3}",
+            original.len()
+        );
+        let back = run_in(d, &format!("unpktize < {name}.pk"));
+        assert!(
+            back.status.success() && back.stdout == original,
+            "{name}: not the original bytes"
+        );
+    }
+    // The comment is in the last packets: with them lost, the JPEG is rebuilt without it.
+    let out = run_in(d, "head -c 30000 com.pk | unpktize -o com.lossy.jpg");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lossy = std::fs::read(d.join("com.lossy.jpg")).unwrap();
+    assert!(lossy.starts_with(&[0xFF, 0xD8]) && lossy.ends_with(&[0xFF, 0xD9]));
+}
+
+#[test]
 fn with_loss_a_decodable_jpeg_close_to_the_original() {
     require_tool("cjpeg");
     require_tool("ffmpeg");

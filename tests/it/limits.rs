@@ -36,6 +36,8 @@ pub(crate) struct Measured {
     pub status: ExitStatus,
     pub stderr: String,
     pub stdout_len: u64,
+    /// Bytes written to its standard input (less than the feed's when it stopped early).
+    pub stdin_len: u64,
     pub peak_rss_kib: u64,
     /// User and system CPU time, in seconds.
     pub cpu_secs: f64,
@@ -84,7 +86,9 @@ pub(crate) fn run_streaming(
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         // The program may stop reading early (an error, or its reader went away).
-        let _ = feed(&mut stdin);
+        let mut counted = Counting(&mut stdin, 0);
+        let _ = feed(&mut counted);
+        counted.1
     });
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -121,7 +125,7 @@ pub(crate) fn run_streaming(
     let _ = done.send(());
     let killed = watchdog.join().unwrap();
     assert!(!killed, "{program} {args:?} ran longer than {DEADLINE:?}");
-    writer.join().unwrap();
+    let stdin_len = writer.join().unwrap();
     let stdout_len = reader.join().unwrap();
     let stderr = errors.join().unwrap();
     let rss = std::fs::read_to_string(&rss_file).unwrap();
@@ -138,8 +142,23 @@ pub(crate) fn run_streaming(
         status,
         stderr,
         stdout_len,
+        stdin_len,
         peak_rss_kib,
         cpu_secs,
+    }
+}
+
+/// A writer that counts the bytes it passed on.
+struct Counting<'a, W: Write>(&'a mut W, u64);
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1 += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -483,4 +502,67 @@ fn unpktize_parity_alone_in_bounded_memory() {
             },
         );
     }
+}
+
+#[test]
+fn unpktize_blended_map_of_a_200_mb_image_reads_the_output_in_rows() {
+    // Issue 29, item 8: `--map --map-blend` read the whole output back into memory (200 MB
+    // for a 200 MB image). The picture under the map is now read in blocks of 1 MiB.
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (10_000usize, 6_667usize);
+    let image = dir.path().join("big.ppm");
+    {
+        let mut f = io::BufWriter::new(std::fs::File::create(&image).unwrap());
+        writeln!(f, "P6 {w} {h} 255").unwrap();
+        let row: Vec<u8> = (0..w * 3).map(|i| (i * 7 % 251) as u8).collect();
+        for _ in 0..h {
+            f.write_all(&row).unwrap();
+        }
+    }
+    let (out, map) = (dir.path().join("out"), dir.path().join("map.ppm"));
+    let sender = image.clone();
+    let feed = move |stdin: &mut dyn Write| {
+        let mut pktize = Command::new(bin("pktize"))
+            .args(["--id", "8"])
+            .arg(&sender)
+            .stdout(Stdio::piped())
+            .spawn()?;
+        io::copy(pktize.stdout.as_mut().unwrap(), stdin)?;
+        pktize.wait().map(|_| ())
+    };
+    let m = run_streaming(
+        "unpktize",
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--map",
+            map.to_str().unwrap(),
+            "--map-blend",
+            "50",
+        ],
+        feed,
+        None,
+    );
+    assert_eq!(m.code(), Some(0), "{}", m.stderr);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        std::fs::metadata(&image).unwrap().len()
+    );
+    // Every pixel intact: the map is the picture itself (the colours only over damage).
+    // Its head and last row are read, not its 200 MB.
+    use std::io::{Seek, SeekFrom};
+    let head = format!("P6\n{w} {h}\n255\n");
+    let mut f = std::fs::File::open(&map).unwrap();
+    assert_eq!(f.metadata().unwrap().len() as usize, head.len() + w * h * 3);
+    let mut got = vec![0; head.len()];
+    f.read_exact(&mut got).unwrap();
+    assert_eq!(got, head.as_bytes());
+    let mut last_row = vec![0; w * 3];
+    f.seek(SeekFrom::End(-(w as i64 * 3))).unwrap();
+    f.read_exact(&mut last_row).unwrap();
+    assert!(last_row
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == (i * 7 % 251) as u8));
+    assert_rss_below(&m, 16, "unpktize --map --map-blend, 200 MB image");
 }

@@ -5,9 +5,10 @@
 //!
 //! What it keeps in memory, whatever arrives: per block a count, the highest repair
 //! symbol number held and a flag, one bit per data packet (which arrived intact), and
-//! while decoding one block, the crate's decoder at most [`DECODE_WORK_BYTES`] (a block
-//! whose symbols lie far apart in the symbol space is decoded in stripes of its symbols'
-//! bytes, which the code treats independently), one stripe of the rebuilt packets, and a
+//! while decoding one block, a work space of at most [`DECODE_WORK_BYTES`] (a block whose
+//! symbols lie far apart in the symbol space is decoded in stripes of its symbols' bytes,
+//! which the code treats independently), the erasure locator (128 KiB, one 16-bit value
+//! per field element) and two bytes per slot, one stripe of the rebuilt packets, and a
 //! run of the store's bytes ([`READ_BYTES`]: the store is read in runs, not per symbol).
 //! The crate's multiplication tables (8 MiB, once per process) come on top. Block `b` has
 //! `K` slots in the store, each a 4-byte tag (member `j`, or `2^16 + r` for repair symbol
@@ -16,16 +17,18 @@
 //!
 //! It does not place bytes, read packets or choose where the store lives.
 
+use super::encode::{from_units, to_units};
 use super::Geometry;
 use crate::fec::Recovered;
 use crate::wire::{Header, Kind};
-use reed_solomon_simd::engine::DefaultEngine;
-use reed_solomon_simd::rate::{LowRateDecoder, RateDecoder};
+use reed_solomon_simd::engine::{
+    utils, DefaultEngine, Engine, GfElement, ShardsRefMut, GF_MODULUS, GF_ORDER,
+};
 use std::collections::VecDeque;
 use std::io;
 use std::ops::Range;
 
-/// Most bytes of the crate decoder's work space: its symbols' whole index range, rounded
+/// Most bytes of the decoder's work space: its symbols' whole index range, rounded
 /// up to a power of two, times the stripe of bytes decoded at once.
 pub const DECODE_WORK_BYTES: usize = 512 << 10;
 /// Bytes of the store read at once: a run of a block's slots, or of its rebuilt members.
@@ -108,6 +111,8 @@ struct Active {
     /// One bit per data packet: it arrived intact (and is held, or its block is done).
     arrived: Vec<u64>,
     blocks_left: u64,
+    /// [`Decoder::newly_finished`] said so already.
+    finish_told: bool,
 }
 
 /// The fountain decoder for the followed transfer. Give it every data packet
@@ -135,7 +140,14 @@ pub struct Decoder {
     /// Rebuilt members read back whole for [`Decoder::take_recovered`], and which.
     taken: Vec<u8>,
     ready: Range<usize>,
-    coder: Option<LowRateDecoder<DefaultEngine>>,
+    /// The code's arithmetic, made on the first block decoded (the crate's tables).
+    engine: Option<DefaultEngine>,
+    /// The block's work space, one stripe of every index of the code's transform.
+    work: Vec<[u8; 64]>,
+    /// The erasure locator of the block being decoded, over the whole field.
+    erasures: Vec<GfElement>,
+    /// Where each of the block's slots goes in the work space (its index in the code).
+    positions: Vec<u16>,
     /// Repair symbols whose block could not take them (a geometry the decoder refused).
     pub ignored: u64,
     /// Blocks whose symbols did not decode (inconsistent: a forged repair packet).
@@ -163,7 +175,10 @@ impl Decoder {
             stripe: 0,
             taken: Vec::new(),
             ready: 0..0,
-            coder: None,
+            engine: None,
+            work: Vec::new(),
+            erasures: Vec::new(),
+            positions: Vec::new(),
             ignored: 0,
             undecodable: 0,
             max_packets: MAX_PACKETS,
@@ -200,6 +215,7 @@ impl Decoder {
             blocks: vec![Block::default(); geometry.blocks as usize],
             arrived: vec![0; geometry.packets.div_ceil(64) as usize],
             blocks_left: geometry.blocks,
+            finish_told: false,
         });
         true
     }
@@ -212,6 +228,17 @@ impl Decoder {
     /// True once every block was decoded or found whole.
     pub fn all_done(&self) -> bool {
         self.active.as_ref().is_some_and(|a| a.blocks_left == 0)
+    }
+
+    /// The geometry, once, when every block has just been decoded or found whole: every
+    /// data packet of it arrived intact or was rebuilt (and handed out).
+    pub fn newly_finished(&mut self) -> Option<Geometry> {
+        let a = self.active.as_mut()?;
+        if a.blocks_left > 0 || a.finish_told || !self.pending.is_empty() {
+            return None;
+        }
+        a.finish_told = true;
+        Some(a.geometry)
     }
 
     /// A data packet of the followed transfer; only intact ones count.
@@ -384,9 +411,14 @@ impl Decoder {
     }
 
     /// Rebuild block `b`'s `missing` members into the rebuilt area from its `k` slots,
-    /// stripe by stripe of their bytes, so the crate's work space stays within
+    /// stripe by stripe of their bytes, so the work space stays within
     /// [`DECODE_WORK_BYTES`]; each stripe reads the block's slots in runs of
     /// [`READ_BYTES`] and writes its rebuilt bytes at once. False when a symbol repeats.
+    ///
+    /// This is reed-solomon-simd's low-rate decoder (`rate::LowRateDecoder::decode`)
+    /// spelled out over its engine, so that the erasure locator, a transform over every
+    /// element of the field that depends only on which symbols arrived, is evaluated
+    /// once per block rather than once per stripe (it was most of the decoding time).
     fn rebuild(
         &mut self,
         g: &Geometry,
@@ -396,60 +428,81 @@ impl Decoder {
     ) -> Result<bool, RebuildError> {
         let s = g.symbol_len();
         let slot_len = TAG_LEN + s;
+        let k2 = k.next_power_of_two();
+        let recovery_end = k2 + recovery_count;
+        if recovery_end > GF_ORDER {
+            return Err(RebuildError::Code);
+        }
+        let work_count = recovery_end.next_power_of_two();
         let stripe = stripe_len(s, k, recovery_count);
         let run = (READ_BYTES / slot_len).max(1);
         self.chunk.resize(run.min(k) * slot_len, 0);
+        let engine = self.engine.get_or_insert_with(DefaultEngine::new);
         let store = open_store(&mut self.store, self.open_store)?;
         let area = rebuilt_area(g);
         let missing = self.missing.len();
+        // 1 where the code has no symbol: missing data, repair symbols not held, and the
+        // indices past the last one held; the zero padding of the data is known.
+        self.erasures.clear();
+        self.erasures.resize(GF_ORDER, 1);
+        self.erasures[k..k2].fill(0);
+        self.positions.clear();
         let mut start = 0;
         while start < s {
             let len = stripe.min(s - start);
-            let coder = match &mut self.coder {
-                Some(c) => {
-                    c.reset(k, recovery_count, len)?;
-                    c
-                }
-                None => self.coder.insert(LowRateDecoder::new(
-                    k,
-                    recovery_count,
-                    len,
-                    DefaultEngine::new(),
-                    None,
-                )?),
-            };
+            let units = len.div_ceil(64);
+            self.work.clear();
+            self.work.resize(work_count * units, [0; 64]);
             let mut i = 0;
             while i < k {
                 let n = run.min(k - i);
                 let chunk = &mut self.chunk[..n * slot_len];
                 store.read_at(slot_pos(g, b, i), chunk)?;
-                for slot in chunk.chunks_exact(slot_len) {
-                    let tag = u32::from_be_bytes(slot[..TAG_LEN].try_into().expect("a tag"));
-                    let bytes = &slot[TAG_LEN + start..TAG_LEN + start + len];
-                    let added = match tag.checked_sub(REPAIR_TAG) {
-                        None => coder.add_original_shard(tag as usize, bytes),
-                        Some(r) => coder.add_recovery_shard(r as usize, bytes),
+                for (at, slot) in chunk.chunks_exact(slot_len).enumerate() {
+                    let p = if start == 0 {
+                        let tag = u32::from_be_bytes(slot[..TAG_LEN].try_into().expect("a tag"));
+                        let p = match tag.checked_sub(REPAIR_TAG) {
+                            None => tag as usize,
+                            Some(r) => k2 + r as usize,
+                        };
+                        if p >= recovery_end || (p >= k && p < k2) {
+                            return Err(RebuildError::Code);
+                        }
+                        if self.erasures[p] == 0 {
+                            return Ok(false);
+                        }
+                        self.erasures[p] = 0;
+                        self.positions.push(p as u16);
+                        p
+                    } else {
+                        usize::from(self.positions[i + at])
                     };
-                    match added {
-                        Ok(()) => {}
-                        Err(
-                            reed_solomon_simd::Error::DuplicateOriginalShardIndex { .. }
-                            | reed_solomon_simd::Error::DuplicateRecoveryShardIndex { .. },
-                        ) => return Ok(false),
-                        Err(e) => return Err(e.into()),
-                    }
+                    let bytes = &slot[TAG_LEN + start..TAG_LEN + start + len];
+                    to_units(bytes, &mut self.work[p * units..(p + 1) * units]);
                 }
                 i += n;
             }
-            let result = coder.decode()?;
+            if start == 0 {
+                let erasures: &mut [GfElement; GF_ORDER] = (&mut self.erasures[..])
+                    .try_into()
+                    .expect("the field's size");
+                DefaultEngine::eval_poly(erasures, GF_ORDER);
+            }
+            for &p in &self.positions {
+                let p = usize::from(p);
+                engine.mul(&mut self.work[p * units..(p + 1) * units], self.erasures[p]);
+            }
+            let mut work = ShardsRefMut::new(work_count, units, &mut self.work);
+            engine.ifft(&mut work, 0, work_count, recovery_end, 0);
+            formal_derivative(&mut work);
+            // Only the data's indices are read back: the transform past them is skipped.
+            engine.fft(&mut work, 0, work_count, k, 0);
             self.rebuilt.resize(missing * len, 0);
             for (m, &j) in self.missing.iter().enumerate() {
-                let restored = result
-                    .restored_original(j)
-                    .expect("the decoder restores every missing original");
-                self.rebuilt[m * len..(m + 1) * len].copy_from_slice(restored);
+                let unit = &mut self.work[j * units..(j + 1) * units];
+                engine.mul(unit, GF_MODULUS - self.erasures[j]);
+                from_units(unit, &mut self.rebuilt[m * len..(m + 1) * len]);
             }
-            drop(result);
             // Stripe-major: this stripe of every rebuilt member, back to back.
             store.write_at(area + (start * missing) as u64, &self.rebuilt)?;
             start += len;
@@ -532,7 +585,7 @@ impl Decoder {
 /// Why a block was not rebuilt.
 enum RebuildError {
     Io(io::Error),
-    /// The crate refused the symbols (reported by value, not kept).
+    /// Symbols the code cannot place (a repair number past the code's field).
     Code,
 }
 
@@ -542,9 +595,12 @@ impl From<io::Error> for RebuildError {
     }
 }
 
-impl From<reed_solomon_simd::Error> for RebuildError {
-    fn from(_: reed_solomon_simd::Error) -> Self {
-        RebuildError::Code
+/// The formal derivative of the transform in `data`, as the crate computes it (its own
+/// function is not public).
+fn formal_derivative(data: &mut ShardsRefMut) {
+    for i in 1..data.len() {
+        let width = 1 << i.trailing_zeros();
+        utils::xor_within(data, i - width, i, width);
     }
 }
 

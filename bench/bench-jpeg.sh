@@ -2,11 +2,11 @@
 # JPEGs sent indexed (issue 33): bytes on the wire over the JPEG's size, and PSNR (RGB, dB)
 # against the lossless decode of the original JPEG through corrupt's loss, beside the
 # same JPEG with restart markers (jpegtran -restart 1) sent as a plain file. Photographs
-# astronaut and coffee at q75 and q90 (cjpeg), 1 KiB payloads; SEEDS seeds (default 5),
+# astronaut and coffee at q75 and q90 (cjpeg), 1 KiB payloads; SEEDS seeds (default 20),
 # mean squared error pooled over them. libjpeg-turbo's djpeg decodes everything: it
 # resynchronises at restart markers where ffmpeg gives up at the first damaged MCU.
 source "$(dirname "$0")/lib.sh"
-SEEDS=${SEEDS:-5}
+SEEDS=${SEEDS:-20}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/tests/photos/fetch.sh"
 # The pixels after the 15-byte PPM header ("P6\n512 512\n255\n", "P6\n600 400\n255\n").

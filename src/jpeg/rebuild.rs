@@ -29,11 +29,31 @@ pub struct Rebuilt {
     pub mcus: usize,
     /// Runs of lost MCUs (concealed), by index.
     pub lost: Vec<Range<usize>>,
+    /// MCUs across the image, and an MCU's size in pixels (across, down).
+    pub mcus_across: usize,
+    pub mcu_pixels: (usize, usize),
 }
 
 impl Rebuilt {
     pub fn lost_mcus(&self) -> usize {
         self.lost.iter().map(|r| r.len()).sum()
+    }
+
+    /// The pixels of the lost MCUs, one rectangle (x and y ranges, not clipped to the
+    /// picture) per run of lost MCUs within an MCU row.
+    pub fn lost_pixels(&self) -> Vec<(Range<usize>, Range<usize>)> {
+        let (across, (w, h)) = (self.mcus_across.max(1), self.mcu_pixels);
+        let mut out = Vec::new();
+        for run in &self.lost {
+            let mut m = run.start;
+            while m < run.end {
+                let (x, y) = (m % across, m / across);
+                let end = run.end.min((y + 1) * across);
+                out.push((x * w..(x + end - m) * w, y * h..(y + 1) * h));
+                m = end;
+            }
+        }
+        out
     }
 }
 
@@ -51,15 +71,15 @@ pub fn rebuild(
             .ok()
             .and_then(|l| l.unpack(&pieces.file))
             .ok_or(JpegError::NotOneTransfer)?;
-        let mcus = Header::parse(&file).map_or(0, |h| {
-            let (x, y) = h.mcus();
-            x * y
-        });
+        let header = Header::parse(&file).ok();
+        let (across, down) = header.as_ref().map_or((0, 0), |h| h.mcus());
         return Ok(Rebuilt {
             jpeg: file,
             exact: true,
-            mcus,
+            mcus: across * down,
             lost: Vec::new(),
+            mcus_across: across,
+            mcu_pixels: header.as_ref().map_or((8, 8), mcu_pixels),
         });
     }
     if lost.is_empty() {
@@ -118,7 +138,19 @@ pub fn rebuild(
         exact: false,
         mcus: total,
         lost: lost_runs,
+        mcus_across: mx,
+        mcu_pixels: mcu_pixels(&header),
     })
+}
+
+/// An MCU's size in pixels: one block of the one component, else 8 times the largest
+/// sampling factors.
+fn mcu_pixels(h: &Header) -> (usize, usize) {
+    let (hmax, vmax) = h.max_sampling();
+    match h.single() {
+        true => (8, 8),
+        false => (8 * usize::from(hmax), 8 * usize::from(vmax)),
+    }
 }
 
 /// The file: the original's segments (`original`: its headers) but its Huffman tables and

@@ -112,7 +112,18 @@ impl Sender<'_> {
         let mut headers: Vec<Sealed> = Vec::with_capacity(per_write + 2);
         let mut pieces: Vec<(Option<usize>, &[u8])> = Vec::with_capacity(per_write + 2);
         let mut order = interleave::send_order_of_pass(n, stride, m, packetizer.pass).peekable();
+        // The same order, PREFETCH_AHEAD packets ahead: their payloads are asked into the
+        // cache before their tag and CRC read them (see `prefetch`).
+        let mut ahead = interleave::send_order_of_pass(n, stride, m, packetizer.pass);
+        for slot in ahead.by_ref().take(PREFETCH_AHEAD) {
+            if let Slot::Data(i) = slot {
+                prefetch(payload(i));
+            }
+        }
         while let Some(slot) = order.next() {
+            if let Some(Slot::Data(i)) = ahead.next() {
+                prefetch(payload(i));
+            }
             match slot {
                 Slot::Data(i) => {
                     if let (Some(d), Some(body)) = (describer.as_mut().filter(|d| d.due()), &body) {
@@ -180,4 +191,25 @@ impl Sender<'_> {
         self.describer = describer;
         Ok(())
     }
+}
+
+/// Packets whose payloads are asked for ahead of the one being sealed: enough to cover a
+/// memory access while the packets before are hashed.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Ask the CPU to bring `bytes` into its cache before they are read. An interleaved span
+/// is read in bit-reversed order, which the hardware prefetcher cannot follow: the first
+/// read of each payload (the tag's POLYVAL, or the CRC) waited on memory, and made
+/// `pktize --key --interleave` twice as slow as `pktize --key`. A hint only: elsewhere than
+/// on x86-64 it does nothing.
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch never faults and changes no memory, whatever the address;
+        // this one is of bytes the slice owns. SSE is in every x86-64 CPU.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }

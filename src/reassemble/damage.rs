@@ -88,6 +88,11 @@ pub enum RangeSinkError {
 /// What a [`RangeSink`] method returns.
 pub type SinkResult = Result<(), RangeSinkError>;
 
+/// Ranges kept open while a fountain is followed ([`super::Limits::fountain_kept_ranges`]):
+/// 4096, about 200 KiB, where 64 Ki ranges (3 MiB) would hold every hole of a 1 GiB
+/// transfer at 20% loss until the repair packets fill them.
+pub const FOUNTAIN_KEPT_RANGES: usize = 1 << 12;
+
 /// Receives final ranges, in output order, then the report at the end.
 pub trait RangeSink {
     fn range(&mut self, range: &DamagedRange) -> SinkResult;
@@ -158,6 +163,11 @@ impl DamageMap {
     pub fn set_limits(&mut self, limits: &super::Limits) {
         self.max_kept = limits.kept_ranges.max(2);
         self.max_repairs = limits.repairs;
+    }
+
+    /// Keep at most `ranges` open ranges from now on (if fewer than the limit already).
+    pub fn lower_kept(&mut self, ranges: usize) {
+        self.max_kept = self.max_kept.min(ranges.max(2));
     }
 
     /// Something (a report, a picture) receives the ranges.

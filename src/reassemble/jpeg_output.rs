@@ -14,17 +14,21 @@
 use super::image_output::ImageOutput;
 use super::limits::Limits;
 use super::output::{FileOutput, LentInput, Output, OutputResult};
+use crate::conceal::map::{ByteState, StateRange};
 use crate::descriptor::{self, Descriptor, MediaType};
 use crate::framing::{Frame, Scanner};
+use crate::image::Geometry;
 use crate::io::Input;
 use crate::jpeg;
 use crate::wire::auth::Key;
 use crate::wire::{Kind, HEADER_LEN};
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::os::fd::RawFd;
 use std::os::unix::fs::FileExt;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Most bytes of a stream read ahead to find the first descriptor.
@@ -183,7 +187,17 @@ pub struct JpegOutput<W: Write> {
     /// The longest transfer rebuilt ([`Limits::jpeg_transfer_bytes`]).
     max_transfer: u64,
     note: Option<String>,
+    /// Write the picture so far at each snapshot (`--every`, `--live`).
+    snapshots: bool,
+    /// The transfer's length, once known.
+    total: Option<u64>,
+    /// Where the picture's damage goes, for the map.
+    damage: Option<PictureDamage>,
 }
+
+/// The damage of the picture written (`--conceal`), for the map: its geometry and the
+/// byte ranges of its lost MCUs' pixels, sorted and disjoint; set when the picture is.
+pub type PictureDamage = Rc<RefCell<Option<(Geometry, Vec<StateRange>)>>>;
 
 impl<W: Write> JpegOutput<W> {
     /// Reassemble into `temp` (an empty file nobody else writes, unlinked or soon
@@ -197,7 +211,27 @@ impl<W: Write> JpegOutput<W> {
             payload_len: usize::from(payload_len),
             picture: false,
             note: None,
+            snapshots: false,
+            total: None,
+            damage: None,
         })
+    }
+
+    /// Write the picture (or JPEG) of what arrived so far at each snapshot, lost and
+    /// not yet arrived MCUs concealed, so a stream of pictures fills in as packets come.
+    pub fn with_snapshots(self) -> Self {
+        JpegOutput {
+            snapshots: true,
+            ..self
+        }
+    }
+
+    /// Tell `damage` where the written picture was concealed.
+    pub fn with_damage(self, damage: PictureDamage) -> Self {
+        JpegOutput {
+            damage: Some(damage),
+            ..self
+        }
     }
 
     /// Write the JPEG's picture as PNM (P6, or P5 for grayscale) instead of the JPEG, so
@@ -217,8 +251,11 @@ impl<W: Write> JpegOutput<W> {
         }
     }
 
-    fn write_jpeg(&mut self, unknown: &[Range<u64>]) -> io::Result<()> {
+    fn write_jpeg(&mut self, unknown: &[Range<u64>], snapshot: bool) -> io::Result<()> {
         let len = self.file.metadata()?.len();
+        if snapshot && len > self.max_transfer {
+            return Ok(());
+        }
         if len > self.max_transfer {
             self.note = Some(format!(
                 "JPEG: a transfer of {len} bytes is more than the {} bytes rebuilt; its bytes are written as they came",
@@ -228,17 +265,37 @@ impl<W: Write> JpegOutput<W> {
         }
         let mut transfer = vec![0; len as usize];
         self.file.read_exact_at(&mut transfer, 0)?;
-        let rebuilt = jpeg::rebuild(&transfer, self.payload_len, unknown);
+        let mut unknown = unknown.to_vec();
+        if let Some(total) = self
+            .total
+            .filter(|&t| snapshot && t > len && t <= self.max_transfer)
+        {
+            // The transfer's end has not been written yet (`unknown` covers it).
+            transfer.resize(total as usize, 0);
+        }
+        if snapshot && unknown.is_empty() && self.total.is_none_or(|t| t > len) {
+            // What follows has not arrived: one more packet, lost, so what is here is
+            // rebuilt as a part and the rest concealed.
+            transfer.resize(transfer.len() + self.payload_len, 0);
+            unknown.push(len..transfer.len() as u64);
+        }
+        let rebuilt = jpeg::rebuild(&transfer, self.payload_len, &unknown);
+        if snapshot && rebuilt.is_err() {
+            return Ok(());
+        }
         match rebuilt {
             Ok(r) => {
-                if !r.exact {
+                if !r.exact && !snapshot {
                     self.note = Some(lost_note(&r));
                 }
                 let picture = self
                     .picture
                     .then(|| jpeg::pixels::picture(&r.jpeg))
                     .flatten();
-                if self.picture && picture.is_none() {
+                if let (Some(damage), Some(p)) = (&self.damage, &picture) {
+                    *damage.borrow_mut() = picture_damage(p, &r);
+                }
+                if self.picture && picture.is_none() && !snapshot {
                     let why = "JPEG: its picture is not converted (not 1 or 3 components); the JPEG is written";
                     self.note = Some(match self.note.take() {
                         Some(n) => format!("{n}; {why}"),
@@ -251,7 +308,7 @@ impl<W: Write> JpegOutput<W> {
                 self.note = Some(format!(
                     "JPEG not rebuilt: {e}; the bytes that arrived are written at their places, zeros elsewhere"
                 ));
-                let pieces = jpeg::packets::Pieces::split(&transfer, self.payload_len, unknown);
+                let pieces = jpeg::packets::Pieces::split(&transfer, self.payload_len, &unknown);
                 self.dest.write_all(&pieces.file)?;
             }
         }
@@ -264,6 +321,37 @@ impl<W: Write> JpegOutput<W> {
         io::copy(&mut reader, &mut self.dest)?;
         self.dest.flush()
     }
+}
+
+/// The geometry of `picture` (a PNM) and the byte ranges of the pixels of `r`'s lost
+/// MCUs in it.
+fn picture_damage(picture: &[u8], r: &jpeg::Rebuilt) -> Option<(Geometry, Vec<StateRange>)> {
+    let geometry = crate::image::from_head(picture).ok()?;
+    let grid = geometry.grids.first()?;
+    let (w, h) = (grid.width, grid.rows);
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    for (xs, ys) in r.lost_pixels() {
+        let (x0, x1) = (xs.start.min(w), xs.end.min(w));
+        for y in ys.start.min(h)..ys.end.min(h) {
+            let row = grid.row_bytes(grid.stored_row(y));
+            let px = grid.pixel_bytes as u64;
+            ranges.push(row.start + x0 as u64 * px..row.start + x1 as u64 * px);
+        }
+    }
+    ranges.sort_by_key(|r| r.start);
+    let mut states: Vec<StateRange> = Vec::with_capacity(ranges.len());
+    for range in ranges.into_iter().filter(|r| r.start < r.end) {
+        match states.last_mut() {
+            Some(last) if last.range.end >= range.start => {
+                last.range.end = last.range.end.max(range.end)
+            }
+            _ => states.push(StateRange {
+                range,
+                state: ByteState::Lost,
+            }),
+        }
+    }
+    Some((geometry, states))
 }
 
 /// Which MCUs were lost, for people: the count and the first runs.
@@ -298,7 +386,14 @@ impl<W: Write> Output for JpegOutput<W> {
     }
     fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.inner.finish(unknown)?;
-        Ok(self.write_jpeg(unknown)?)
+        Ok(self.write_jpeg(unknown, false)?)
+    }
+    fn snapshot(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
+        if self.snapshots {
+            self.inner.flush()?;
+            self.write_jpeg(unknown, true)?;
+        }
+        Ok(())
     }
     fn lend(&mut self, input: Option<LentInput>) {
         self.inner.lend(input)
@@ -316,9 +411,11 @@ impl<W: Write> Output for JpegOutput<W> {
         self.inner.flush()
     }
     fn set_len_hint(&mut self, len: u64) -> OutputResult<()> {
+        self.total = Some(len);
         self.inner.set_len_hint(len)
     }
     fn set_len(&mut self, len: u64) -> OutputResult<()> {
+        self.total = Some(len);
         self.inner.set_len(len)
     }
     fn holes_read_as_zeros(&self) -> bool {

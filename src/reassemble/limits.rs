@@ -56,8 +56,8 @@ pub struct Limits {
     /// costs only the ranges open there (below).
     pub late_horizon_bytes: u64,
     /// Intact packets whose range and CRC are remembered, to tell a duplicate from a
-    /// conflict. Default 8192 (8 MiB of transfer at 1 KiB payloads), 24 bytes each
-    /// (192 KiB); an older conflict counts as a duplicate.
+    /// conflict. Default 8192 (8 MiB of transfer at 1 KiB payloads), 24 bytes each in
+    /// order, about 40 reordered (192 to 320 KiB); an older conflict counts as a duplicate.
     pub fingerprints: usize,
     /// What the FEC decoder may hold: its ring of recent payloads (bytes and slots) and
     /// the parity of groups in flight (bytes and groups). Defaults 8 MiB and 65536 slots
@@ -102,6 +102,12 @@ pub struct Limits {
     /// Default [`crate::fec::fountain::MAX_PACKETS`] (2^24, 16 GiB at 1 KiB payloads):
     /// 2 MiB. A larger geometry is not followed (its repair packets are ignored).
     pub fountain_packets: u64,
+    /// Damage ranges kept open once a fountain is followed (at most `kept_ranges`): its
+    /// decoder knows which packets arrived, so the map may merge its holes early into
+    /// unknown ranges, which the decoder vouches for once every block is whole. Default
+    /// [`super::damage::FOUNTAIN_KEPT_RANGES`] (4096), about 200 KiB; a fountain that
+    /// does not complete is reported coarser.
+    pub fountain_kept_ranges: usize,
     /// Bytes of a stream read ahead to tell an indexed JPEG (only while its data packets
     /// may be one's): [`super::jpeg_output::PEEK_MAX`] (1 MiB); costs its value.
     pub jpeg_peek_bytes: usize,
@@ -137,6 +143,7 @@ impl Default for Limits {
             stream_max_len: super::receive::DEFAULT_STDOUT_MAX_SIZE,
             report_bytes: super::resume::MAX_REPORT_BYTES,
             fountain_packets: crate::fec::fountain::MAX_PACKETS,
+            fountain_kept_ranges: super::damage::FOUNTAIN_KEPT_RANGES,
             jpeg_peek_bytes: super::jpeg_output::PEEK_MAX,
             jpeg_peek_quiet: super::jpeg_output::PEEK_QUIET,
             jpeg_transfer_bytes: super::jpeg_output::MAX_TRANSFER,

@@ -68,6 +68,9 @@ pub struct MapSink<W: Write> {
     /// [`super::Limits::map_ranges`] and [`super::Limits::map_pixels`].
     max_ranges: usize,
     max_image_pixels: u64,
+    /// The picture an indexed JPEG became, and its damage: drawn instead of the
+    /// transfer's when set.
+    picture: Option<super::jpeg_output::PictureDamage>,
 }
 
 impl<W: Write> MapSink<W> {
@@ -92,7 +95,15 @@ impl<W: Write> MapSink<W> {
             stop: never,
             max_ranges: MAX_MAP_RANGES,
             max_image_pixels: MAX_IMAGE_MAP_PIXELS,
+            picture: None,
         }
+    }
+
+    /// Draw the damage of the picture an indexed JPEG was written as (`--conceal`), when
+    /// `picture` is set by the end: its lost MCUs, pixel for pixel.
+    pub fn with_picture(mut self, picture: super::jpeg_output::PictureDamage) -> Self {
+        self.picture = Some(picture);
+        self
     }
 
     /// Keep at most [`super::Limits::map_ranges`] ranges, and draw an image's pixels past
@@ -180,6 +191,23 @@ impl<W: Write> RangeSink for MapSink<W> {
 impl<W: Write> MapSink<W> {
     /// Draw the map of what `report` describes (and of the output under it, blended).
     fn draw(&mut self, report: &Report) -> io::Result<()> {
+        let picture = self.picture.as_ref().and_then(|p| p.borrow_mut().take());
+        if let Some((geometry, states)) = picture {
+            let image = match (self.blend_percent, &self.output_file) {
+                (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
+                _ => None,
+            };
+            let options = MapOptions {
+                image: image.as_ref().map(|f| f as &dyn map::ImageBytes),
+                blend_percent: self.blend_percent.unwrap_or(0),
+            };
+            let mut out = Stoppable {
+                out: &mut self.out,
+                stop: self.stop,
+            };
+            map::write_image_map(&mut out, &geometry, &states, &options)?;
+            return out.flush();
+        }
         let mut states = std::mem::take(&mut self.states);
         // Damage came in output order, repairs in the order they happened: sort, and where
         // a repaired range was later damaged again (or the reverse), keep the worst.

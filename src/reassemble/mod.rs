@@ -660,6 +660,7 @@ impl<O: Output> Reassembler<O> {
             );
             if let Ok(g) = geometry {
                 self.fountain.activate(g);
+                self.fountain_followed();
             }
         }
         if repeats && !self.sink.out.seekable() && self.sink.out.hold() {

@@ -301,8 +301,9 @@ impl Reception {
             name.push(".unpktize-new");
             r.with_file_name(name)
         });
-        let damage = self.damage_map(report_path.as_deref())?;
-        let received = self.reassemble(damage, input, feed);
+        let picture = jpeg_output::PictureDamage::default();
+        let damage = self.damage_map(report_path.as_deref(), &picture)?;
+        let received = self.reassemble(damage, input, feed, &picture);
         // Resuming, the new report replaces the old one only when the transfer matched.
         let report_of = match &received {
             Ok(r) => Some(&r.0),
@@ -338,7 +339,11 @@ impl Reception {
     }
 
     /// The damage map with what rides along: the JSON report, the picture.
-    fn damage_map(&self, report_path: Option<&Path>) -> Result<DamageMap, ReceiveError> {
+    fn damage_map(
+        &self,
+        report_path: Option<&Path>,
+        picture: &jpeg_output::PictureDamage,
+    ) -> Result<DamageMap, ReceiveError> {
         let plan = &self.plan;
         let sink = match report_path {
             Some(path) => {
@@ -361,7 +366,8 @@ impl Reception {
                     plan.map_blend,
                 )
                 .with_limits(&plan.settings.limits)
-                .with_stop(plan.settings.stop);
+                .with_stop(plan.settings.stop)
+                .with_picture(picture.clone());
                 Some(Box::new(map) as Box<dyn RangeSink>)
             }
             None => sink,
@@ -379,6 +385,7 @@ impl Reception {
         damage: DamageMap,
         input: Input,
         feed: Feed,
+        picture: &jpeg_output::PictureDamage,
     ) -> Result<(Report, Option<String>, bool), ReceiveError> {
         let plan = &self.plan;
         let mut settings = plan.settings.clone();
@@ -392,8 +399,7 @@ impl Reception {
             &settings.limits,
         )
         .map_err(ReceiveError::Write)?;
-        let jpeg =
-            indexed.filter(|_| settings.resume.is_none() && settings.snapshot_every.is_none());
+        let jpeg = indexed.filter(|_| settings.resume.is_none());
         if let Some(payload_len) = jpeg {
             // A damaged payload would decode to garbage: it is lost, and concealed.
             settings.damaged = super::DamagedPolicy::Fill;
@@ -413,7 +419,14 @@ impl Reception {
                     .map_err(ReceiveError::Write)?
                     .with_max_transfer(settings.limits.jpeg_transfer_bytes);
             if plan.conceal {
-                out = out.as_picture();
+                out = out.as_picture().with_damage(picture.clone());
+            }
+            // The live view of a JPEG to a stream: a picture after every packet.
+            if self.output.is_none() && settings.live_latency.is_some() {
+                settings.snapshot_every.get_or_insert(1);
+            }
+            if settings.snapshot_every.is_some() {
+                out = out.with_snapshots();
             }
             let (report, note) = reassemble_into(out, settings, damage, input, feed)?;
             return Ok((report, note, true));

@@ -71,6 +71,7 @@ impl<O: Output> Reassembler<O> {
         self.fountain
             .repair(&p.header, p.payload, p.is_intact())
             .map_err(super::fountain_error)?;
+        self.fountain_followed();
         self.place_recovered()
     }
 
@@ -109,6 +110,15 @@ impl<O: Output> Reassembler<O> {
         }
         self.vouch_for_fountain();
         Ok(())
+    }
+
+    /// A fountain is followed: its decoder knows which packets are missing, so the damage
+    /// map needs few open ranges ([`super::Limits::fountain_kept_ranges`]).
+    pub(super) fn fountain_followed(&mut self) {
+        if self.fountain.geometry().is_some() {
+            let ranges = self.settings.limits.fountain_kept_ranges;
+            self.sink.damage.lower_kept(ranges);
+        }
     }
 
     /// Once the fountain decoder has every block of the transfer, every data packet of it

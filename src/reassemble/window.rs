@@ -75,6 +75,8 @@ pub struct Window {
     held_bytes: u64,
     max_held_bytes: u64,
     pool: Vec<Vec<u8>>,
+    /// The bytes the pool's buffers have room for.
+    pool_bytes: u64,
     /// The input buffer that entries' `lent` places are in.
     lent: Option<LentInput>,
 }
@@ -87,6 +89,7 @@ impl Window {
             held_bytes: 0,
             max_held_bytes: u64::MAX,
             pool: Vec::new(),
+            pool_bytes: 0,
             lent: None,
         }
     }
@@ -98,7 +101,7 @@ impl Window {
             let buf: &[u8] = (*old).as_ref();
             for p in self.entries.values_mut() {
                 if let Some(pos) = p.lent.take() {
-                    p.data.clear();
+                    p.data = pool_take(&mut self.pool, &mut self.pool_bytes);
                     p.data.extend_from_slice(&buf[pos..pos + p.present]);
                 }
             }
@@ -190,13 +193,13 @@ impl Window {
         written: bool,
         input_pos: Option<usize>,
     ) {
-        let mut data = self.pool.pop().unwrap_or_default();
-        data.clear();
         let lent = match written {
             true => None,
             false => crate::io::lent_place(self.lent.as_ref(), input_pos, payload),
         };
+        let mut data = Vec::new();
         if !written && lent.is_none() {
+            data = self.pooled();
             data.extend_from_slice(payload);
         }
         let held = match written {
@@ -221,10 +224,33 @@ impl Window {
         }
     }
 
-    /// Give a delivered entry's buffer back for reuse.
+    /// An empty buffer from the pool, or a new one.
+    fn pooled(&mut self) -> Vec<u8> {
+        pool_take(&mut self.pool, &mut self.pool_bytes)
+    }
+
+    /// Give a delivered entry's buffer back for reuse. The pool may hold as many as the
+    /// window: an interleaved span fills the window, then empties it, and a pool of 1024
+    /// left thousands of buffers to be freed and allocated again each span (a seventh of an
+    /// interleaved receiver's time in malloc and free). Each buffer in it was an entry's;
+    /// nor does it keep more bytes than the window may hold, so buffers grown for large
+    /// payloads once are not all kept.
     pub fn recycle(&mut self, buf: Vec<u8>) {
-        if self.pool.len() < self.capacity.min(1024) {
+        let bytes = buf.capacity() as u64;
+        if bytes > 0
+            && self.pool.len() < self.capacity
+            && self.pool_bytes + bytes <= self.max_held_bytes
+        {
+            self.pool_bytes += bytes;
             self.pool.push(buf);
         }
     }
+}
+
+/// An empty buffer from `pool` (whose buffers have room for `pool_bytes`), or a new one.
+fn pool_take(pool: &mut Vec<Vec<u8>>, pool_bytes: &mut u64) -> Vec<u8> {
+    let mut data = pool.pop().unwrap_or_default();
+    *pool_bytes -= data.capacity() as u64;
+    data.clear();
+    data
 }

@@ -371,3 +371,58 @@ fn two_indexed_jpegs_back_to_back_are_never_called_intact() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(std::fs::read(d.join("a.out")).unwrap() == a);
 }
+
+#[test]
+fn map_every_and_live_view_show_a_jpeg_as_its_picture() {
+    require_tool("cjpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 512x512 at 4:2:0: 32x32 MCUs of 16x16 pixels.
+    jpeg(d, "a", "cjpeg -quality 75 $P/astronaut.ppm");
+    let out = run_in(
+        d,
+        "pktize a.jpg | corrupt --loss 10% --seed 3 > l.pk && \
+         unpktize --conceal --map m.ppm -o o.ppm < l.pk",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = stderr(&out);
+    let lost: usize = said
+        .split("JPEG: ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(lost > 0);
+    // The map is the picture's: one pixel per pixel, a lost MCU's 256 in the lost colour.
+    let map = std::fs::read(d.join("m.ppm")).unwrap();
+    let header = b"P6\n512 512\n255\n";
+    assert!(map.starts_with(header), "{:?}", &map[..16]);
+    let colour = pktools::conceal::map::ByteState::Lost.colour();
+    let red = map[header.len()..]
+        .chunks(3)
+        .filter(|p| *p == colour)
+        .count();
+    assert_eq!(red, lost * 256, "{said}");
+    let picture = std::fs::read(d.join("o.ppm")).unwrap();
+    assert_eq!(picture.len(), 786447);
+    // --every: the picture so far at every 10000 bytes, then the whole; --live: one after
+    // every packet. Each a whole PPM, the last the picture -o wrote.
+    for (how, least) in [("--every 10000", 4), ("--live", 30)] {
+        let out = run_in(d, &format!("unpktize --conceal {how} < l.pk > s.ppm"));
+        assert_eq!(out.status.code(), Some(1), "{how}: {}", stderr(&out));
+        let s = std::fs::read(d.join("s.ppm")).unwrap();
+        assert_eq!(s.len() % picture.len(), 0, "{how}");
+        let frames: Vec<&[u8]> = s.chunks(picture.len()).collect();
+        assert!(frames.len() >= least, "{how}: {} pictures", frames.len());
+        assert!(frames.iter().all(|f| f.starts_with(header)), "{how}");
+        assert!(
+            frames.last() == Some(&&picture[..]),
+            "{how}: the last is the picture"
+        );
+        // Filling in: the top rows (the first packets) are there from the first picture on
+        // and stay; the first picture differs from the last below them.
+        let top = header.len() + 16 * 512 * 3;
+        assert_eq!(frames[0][..top], picture[..top], "{how}");
+        assert_ne!(frames[0], &picture[..], "{how}");
+    }
+}

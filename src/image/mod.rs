@@ -201,6 +201,27 @@ impl Geometry {
         }
         g
     }
+
+    /// Frame `k` alone, as a single image at its place in the transfer (a single image
+    /// is its own frame 0).
+    pub fn frame(&self, k: u64) -> Geometry {
+        Geometry {
+            grids: (0..self.grids.len())
+                .map(|i| self.frame_grid(i, k))
+                .collect(),
+            description: self.description.clone(),
+            frames: None,
+        }
+    }
+
+    /// How many frames a transfer of `len` bytes holds, the last perhaps cut short (at
+    /// least 1; 1 for a single image).
+    pub fn frame_count(&self, len: u64) -> u64 {
+        match &self.frames {
+            Some(f) => len.saturating_sub(f.first).div_ceil(f.period).max(1),
+            None => 1,
+        }
+    }
 }
 
 /// Why bytes do not give an image geometry this module can use.

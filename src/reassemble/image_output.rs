@@ -268,10 +268,16 @@ pub struct HeldOutput<W: Write> {
     bytes: Vec<u8>,
     cap: u64,
     fill: Vec<u8>,
-    conceal: Option<ImageSource>,
+    /// Where the geometry comes from (`None`: not an image), and whether to conceal.
+    source: Option<ImageSource>,
+    conceal: bool,
     /// Write a snapshot at each `snapshot` call (else only at the end).
     snapshots: bool,
     note: Option<String>,
+    /// The end of the furthest bytes written: the frame being received ends there.
+    furthest: u64,
+    /// A frame stream's stream header (Y4M's) has been written.
+    stream_header_written: bool,
 }
 
 impl<W: Write> HeldOutput<W> {
@@ -279,7 +285,8 @@ impl<W: Write> HeldOutput<W> {
         inner: W,
         cap: u64,
         fill: Vec<u8>,
-        conceal: Option<ImageSource>,
+        source: Option<ImageSource>,
+        conceal: bool,
         snapshots: bool,
     ) -> Self {
         HeldOutput {
@@ -287,9 +294,12 @@ impl<W: Write> HeldOutput<W> {
             bytes: Vec::new(),
             cap,
             fill,
+            source,
             conceal,
             snapshots,
             note: None,
+            furthest: 0,
+            stream_header_written: false,
         }
     }
 
@@ -312,21 +322,27 @@ impl<W: Write> HeldOutput<W> {
     /// shown as fill, not extended from above: an extension would change with every row
     /// that lands, and a snapshot must only get better.
     fn write_whole(&mut self, unknown: &[Range<u64>], tail_as_fill: bool) -> OutputResult<()> {
-        let mode = self.conceal.as_ref().map_or(Mode::Spatial, |s| s.mode());
-        let geometry = match &self.conceal {
+        let mode = self.source.as_ref().map_or(Mode::Spatial, |s| s.mode());
+        let geometry = match &self.source {
             Some(ImageSource::Given(g, _)) => Some(g.clone()),
             Some(ImageSource::Head(_)) => {
                 let head = &self.bytes[..self.bytes.len().min(HEAD_BYTES)];
                 match image::from_head(head) {
                     Ok(g) => Some(g),
                     Err(e) => {
-                        self.note = Some(format!("not concealed: {e}"));
+                        if self.conceal {
+                            self.note = Some(format!("not concealed: {e}"));
+                        }
                         None
                     }
                 }
             }
             None => None,
         };
+        if let Some(g) = geometry.as_ref().filter(|g| g.frames.is_some()) {
+            return self.write_frame(g, mode, unknown, tail_as_fill);
+        }
+        let geometry = geometry.filter(|_| self.conceal);
         let bytes = &self.bytes;
         let len = bytes.len() as u64;
         let tail = match unknown.last() {
@@ -375,6 +391,143 @@ impl<W: Write> HeldOutput<W> {
     }
 }
 
+impl<W: Write> HeldOutput<W> {
+    /// Of a frame stream, write the frame being received (the one the furthest bytes
+    /// written lie in; at the end, the last frame), whole: the stream header before the
+    /// first one written (Y4M's), so the snapshots make a stream of frames a player
+    /// reads. Concealed with the frame before it, as a stream of these two frames.
+    fn write_frame(
+        &mut self,
+        g: &Geometry,
+        mode: Mode,
+        unknown: &[Range<u64>],
+        tail_as_fill: bool,
+    ) -> OutputResult<()> {
+        let Some(f) = g.frames.clone() else {
+            return Ok(());
+        };
+        let len = self.bytes.len() as u64;
+        let last = g.frame_count(len) - 1;
+        let k = match tail_as_fill {
+            true => f
+                .index(self.furthest.saturating_sub(1))
+                .unwrap_or(0)
+                .min(last),
+            false => last,
+        };
+        // Frames j..=k, after the stream header, make a stream of their own (same
+        // geometry): virtual offset x is transfer offset x + shift past the header.
+        let conceal = self.conceal;
+        let j = match conceal && mode != Mode::Spatial {
+            true => k.saturating_sub(1),
+            false => k,
+        };
+        let shift = j * f.period;
+        let vlen = f.start(k - j + 1);
+        // What arrived after the last byte received is fill in a snapshot.
+        let tail = match unknown.last() {
+            Some(r) if tail_as_fill && r.end >= len => r.start.min(len),
+            _ => len,
+        };
+        let vtail = if tail <= f.first {
+            tail
+        } else {
+            (tail - shift).clamp(f.first, vlen)
+        };
+        let mut holes = Vec::new();
+        for r in unknown {
+            for (from, to) in [(0, f.first), (f.start(j), f.start(k + 1))] {
+                let (s, e) = (r.start.max(from), r.end.min(to));
+                if s < e {
+                    let v = if from == 0 {
+                        s..e
+                    } else {
+                        s - shift..e - shift
+                    };
+                    holes.push(v);
+                }
+            }
+        }
+        // Past the data's end (a frame cut short): unknown.
+        let data_end = if len <= f.first {
+            len
+        } else {
+            len - shift.min(len - f.first)
+        };
+        if data_end < vlen {
+            holes.push(data_end..vlen);
+        }
+        holes.sort_by_key(|r| r.start);
+        let wanted = [
+            0..if self.stream_header_written {
+                0
+            } else {
+                f.first
+            },
+            f.start(k - j)..vlen,
+        ];
+        let bytes = &self.bytes;
+        let inner = &mut self.inner;
+        let mut emit = |at: u64, data: &[u8]| -> io::Result<()> {
+            for w in &wanted {
+                let (s, e) = (w.start.max(at), w.end.min(at + data.len() as u64));
+                if s < e {
+                    inner.write_all(&data[(s - at) as usize..(e - at) as usize])?;
+                }
+            }
+            Ok(())
+        };
+        let concealed = render(
+            vtail,
+            &holes,
+            conceal.then_some((g, mode)),
+            &self.fill,
+            &mut |at, block| {
+                // The stream header as it is, the frames `shift` bytes on; zeros past
+                // the data.
+                block.fill(0);
+                let end = at + block.len() as u64;
+                for (from, to, by) in [(0, f.first, 0), (f.first, end, shift)] {
+                    let (s, e) = (at.max(from), end.min(to));
+                    let (rs, re) = ((s + by).min(len), (e + by).min(len));
+                    if rs < re {
+                        let o = (s - at) as usize;
+                        block[o..o + (re - rs) as usize]
+                            .copy_from_slice(&bytes[rs as usize..re as usize]);
+                    }
+                }
+                Ok(())
+            },
+            &mut |at, data| emit(at, data),
+        )?;
+        // The tail not yet arrived, as fill.
+        let origin = g.grids.first().map_or(0, |g| g.offset);
+        let mut block = vec![0u8; BLOCK.min((vlen - vtail) as usize)];
+        let mut at = vtail;
+        while at < vlen {
+            let n = ((vlen - at) as usize).min(block.len());
+            let all = at..at + n as u64;
+            fill_unknown(
+                &mut block[..n],
+                at,
+                std::slice::from_ref(&all),
+                &self.fill,
+                origin,
+            );
+            emit(at, &block[..n])?;
+            at += n as u64;
+        }
+        self.stream_header_written = true;
+        if conceal {
+            self.note = Some(format!(
+                "concealing {}: {concealed} pixels concealed",
+                g.description
+            ));
+        }
+        Ok(self.inner.flush()?)
+    }
+}
+
 impl<W: Write> ImageOutput for HeldOutput<W> {
     fn note(&self) -> Option<String> {
         self.note.clone()
@@ -385,6 +538,9 @@ impl<W: Write> Output for HeldOutput<W> {
     fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.grow(at + data.len() as u64)?;
         self.bytes[at as usize..at as usize + data.len()].copy_from_slice(data);
+        if !data.is_empty() {
+            self.furthest = self.furthest.max(at + data.len() as u64);
+        }
         Ok(())
     }
 

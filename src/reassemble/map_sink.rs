@@ -1,10 +1,11 @@
 //! The damage map as a picture (`unpktize --map`): a [`RangeSink`] that keeps the final
 //! ranges (and passes them on to the JSON report) and, at the end, draws them with
-//! [`crate::conceal::map`]: one pixel per image pixel when the data is an image, one cell
-//! per packet otherwise.
+//! [`crate::conceal::map`]: one pixel per image pixel when the data is an image (a map per
+//! frame, a stream of PPMs, when it is a stream of frames), one cell per packet otherwise.
 //!
 //! Memory: the ranges, at most [`super::Limits::map_ranges`] (beyond, the map says so and draws what
-//! it kept); the image under a blended map is read from the output file at the end.
+//! it kept); the image under a blended map is read from the output file at the end, row
+//! by row, frame after frame.
 //!
 //! Size: an image's map has one pixel per image pixel only while that is believable: at
 //! most [`super::Limits::map_pixels`], or no more bytes of image than the transfer really has.
@@ -226,10 +227,15 @@ impl<W: Write> MapSink<W> {
         };
         match geometry {
             Some(g) => {
-                if g.end() > len {
+                let end = match &g.frames {
+                    // A stream: its last frame whole (the rest never arrived).
+                    Some(_) => g.frame(g.frame_count(len) - 1).end(),
+                    None => g.end(),
+                };
+                if end > len {
                     // The rest of the image never arrived.
                     states.push(StateRange {
-                        range: len..g.end(),
+                        range: len..end,
                         state: ByteState::Pending,
                     });
                 }
@@ -242,7 +248,10 @@ impl<W: Write> MapSink<W> {
                     image: image.as_ref().map(|f| f as &dyn map::ImageBytes),
                     blend_percent: self.blend_percent.unwrap_or(0),
                 };
-                map::write_image_map(&mut out, &g, &states, &options)?;
+                // One map per frame, in order: a stream of PPMs, as a stream of images is.
+                for k in 0..g.frame_count(len) {
+                    map::write_image_map(&mut out, &g.frame(k), &states, &options)?;
+                }
             }
             None => {
                 let packet_len = report

@@ -482,10 +482,9 @@ impl Reception {
                 }
             }
             None if settings.snapshot_every.is_some() => {
-                let conceal = plan.conceal.then_some(source);
                 let fill = settings.fill.clone();
                 let hold = settings.limits.hold_bytes;
-                let out = HeldOutput::new(stdout()?, hold, fill, conceal, true);
+                let out = HeldOutput::new(stdout()?, hold, fill, Some(source), plan.conceal, true);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
             None if plan.conceal => {

@@ -217,6 +217,212 @@ fn live_y4m_plays_at_the_frame_rate_through_loss() {
     );
 }
 
+/// The map's colours of intact and lost pixels (unpktize(1)).
+const GREY: [u8; 3] = [0x80; 3];
+const VERMILLION: [u8; 3] = [0xd5, 0x5e, 0x00];
+const GREEN: [u8; 3] = [0x00, 0x9e, 0x73];
+
+/// The lost byte ranges of a JSON report.
+fn lost_ranges(report: &Path) -> Vec<std::ops::Range<usize>> {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    report["ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let s = r["offset"].as_u64().unwrap() as usize;
+            s..s + r["length"].as_u64().unwrap() as usize
+        })
+        .collect()
+}
+
+/// The frames ffmpeg decodes from `file` (read as `input_args`) as rgb24, each `len` bytes.
+fn ffmpeg_rgb_frames(input_args: &str, file: &Path, len: usize) -> Vec<Vec<u8>> {
+    let out = sh(&format!(
+        "ffmpeg -nostdin -v error {input_args} -i {} -f rawvideo -pix_fmt rgb24 -",
+        file.display()
+    ));
+    assert!(out.status.success(), "ffmpeg: {}", common::stderr(&out));
+    assert_eq!(out.stdout.len() % len, 0);
+    out.stdout.chunks(len).map(<[u8]>::to_vec).collect()
+}
+
+#[test]
+fn the_map_of_a_frame_stream_is_a_map_per_frame() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let sent = clip(dir.path(), 12, "rgb24", "in.rgb");
+    let frame = W * H * 3;
+    let out = sh(&format!(
+        "pktize -s 512 {d}/in.rgb | corrupt --loss 10% --seed 5 | \
+         unpktize --conceal --image {W}x{H} --map {d}/map.ppm --report {d}/r.json > {d}/out.rgb"
+    ));
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let lost = lost_ranges(&dir.path().join("r.json"));
+    let maps = ffmpeg_rgb_frames("-f ppm_pipe", &dir.path().join("map.ppm"), frame);
+    assert_eq!(maps.len(), 12, "a map per frame");
+    let mut lost_in = vec![0; 12];
+    for (k, map) in maps.iter().enumerate() {
+        for p in 0..W * H {
+            let at = k * frame + 3 * p;
+            let is_lost = lost.iter().any(|r| r.start < at + 3 && at < r.end);
+            let px = &map[3 * p..3 * p + 3];
+            match is_lost {
+                true => assert_eq!(px, VERMILLION, "frame {k} pixel {p}"),
+                // Restored from the descriptor's head: only the first packets.
+                false if at < 1024 => assert!(px == GREY || px == GREEN, "pixel {p}"),
+                false => assert_eq!(px, GREY, "frame {k} pixel {p}"),
+            }
+            lost_in[k] += is_lost as usize;
+        }
+    }
+    assert!(
+        lost_in.iter().filter(|&&n| n > 0).count() >= 6,
+        "{lost_in:?}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out.rgb")).unwrap().len(),
+        sent.len()
+    );
+
+    // Y4M into a file, the image blended under the map: frame k's map shows frame k.
+    let sent = clip(dir.path(), 8, "yuv420p", "in.y4m");
+    let (header, first) = pktools::y4m::Header::parse(&sent).unwrap();
+    let period = 6 + header.picture_len();
+    let out = sh(&format!(
+        "pktize -s 512 {d}/in.y4m | corrupt --loss 5% --seed 2 | \
+         unpktize --conceal -o {d}/out.y4m --map {d}/blend.ppm --map-blend 100 --report {d}/r.json"
+    ));
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let lost = lost_ranges(&dir.path().join("r.json"));
+    let got = std::fs::read(dir.path().join("out.y4m")).unwrap();
+    let maps = ffmpeg_rgb_frames("-f ppm_pipe", &dir.path().join("blend.ppm"), frame);
+    assert_eq!(maps.len(), 8, "a map per frame");
+    for (k, map) in maps.iter().enumerate() {
+        let luma = first + k * period + 6;
+        for y in 0..H {
+            for x in 0..W {
+                let at = luma + y * W + x;
+                let u = luma + W * H + (y / 2) * (W / 2) + x / 2;
+                let chroma = [u, u + W * H / 4];
+                let is_lost = lost
+                    .iter()
+                    .any(|r| r.contains(&at) || chroma.iter().any(|c| r.contains(c)));
+                let px = &map[3 * (y * W + x)..3 * (y * W + x) + 3];
+                match is_lost {
+                    true => assert_eq!(px, VERMILLION, "frame {k} ({x}, {y})"),
+                    false if at < 1024 && px == GREEN => {}
+                    false => assert_eq!(px, [got[at]; 3], "frame {k} ({x}, {y})"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_snapshot_of_a_frame_stream_is_the_frame_being_received() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let frame = W * H * 3;
+    // Random frames: each snapshot's intact samples match the one frame it shows.
+    std::fs::write(dir.path().join("in.rgb"), random_frames(frame, 10, false)).unwrap();
+    ffmpeg(&format!(
+        "raw2ppm -s {W}x{H} --frames {d}/in.rgb > {d}/in.ppm && \
+         ffmpeg -nostdin -v error -f rawvideo -pix_fmt rgb24 -s {W}x{H} -i {d}/in.rgb \
+         -pix_fmt yuv420p -f yuv4mpegpipe {d}/in.y4m"
+    ));
+    let y4m_header = std::fs::read(dir.path().join("in.y4m")).unwrap();
+    let y4m_header = y4m_header.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let ppm_header = format!("P6\n{W} {H}\n255\n").len();
+    // Each stream's frames: where the first starts, their period, the header of each,
+    // and the size ffmpeg decodes.
+    for (name, image, input, first, skip, len, decoded) in [
+        (
+            "in.rgb",
+            format!("--image {W}x{H}"),
+            format!("-f rawvideo -pix_fmt rgb24 -s {W}x{H}"),
+            0,
+            0,
+            frame,
+            frame,
+        ),
+        (
+            "in.ppm",
+            String::new(),
+            "-f ppm_pipe".to_string(),
+            0,
+            ppm_header,
+            frame,
+            frame,
+        ),
+        (
+            "in.y4m",
+            String::new(),
+            "-f yuv4mpegpipe".to_string(),
+            y4m_header,
+            6,
+            W * H * 3 / 2,
+            W * H * 3 / 2,
+        ),
+    ] {
+        let frames = |bytes: &[u8], from: usize| -> Vec<Vec<u8>> {
+            bytes[from..]
+                .chunks(skip + len)
+                .map(|f| f[skip..].to_vec())
+                .collect()
+        };
+        let sent = frames(&std::fs::read(dir.path().join(name)).unwrap(), first);
+        assert_eq!(sent.len(), 10);
+        // A snapshot every 2/3 of a frame: frames are shown while they arrive, and some
+        // are shown twice.
+        let out = sh(&format!(
+            "pktize -s 512 {d}/{name} | corrupt --loss 10% --seed 3 | \
+             unpktize --conceal {image} --every {} > {d}/snap",
+            2 * len / 3
+        ));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: {}",
+            common::stderr(&out)
+        );
+        let snap = std::fs::read(dir.path().join("snap")).unwrap();
+        // A stream of whole frames, Y4M's stream header once.
+        assert_eq!(snap[..first], sent_header(dir.path(), name, first)[..]);
+        let sizes = ffmpeg_frames(&input, &dir.path().join("snap"));
+        assert!((13..=17).contains(&sizes.len()), "{name}: {sizes:?}");
+        assert_eq!(sizes, vec![decoded as u64; sizes.len()], "{name}");
+        let shown = frames(&snap, first);
+        assert_eq!(shown.len(), sizes.len());
+        // Each snapshot is one frame sent (the one being received: its part not yet
+        // arrived is fill): the one it shares the most samples with. They come in order
+        // and end with the last frame, whole, concealed.
+        let best: Vec<(usize, usize)> = shown
+            .iter()
+            .map(|s| {
+                (0..sent.len())
+                    .map(|k| (k, sent[k].iter().zip(s).filter(|(a, b)| a == b).count()))
+                    .fold((0, 0), |a, b| if b.1 > a.1 { b } else { a })
+            })
+            .collect();
+        assert!(
+            best.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{name}: {best:?}"
+        );
+        let last = best.last().unwrap();
+        assert_eq!(last.0, 9, "{name}: {best:?}");
+        assert!(last.1 > len * 8 / 10, "{name}: {best:?}");
+    }
+}
+
+/// The first `n` bytes of the file sent.
+fn sent_header(dir: &Path, name: &str, n: usize) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap()[..n].to_vec()
+}
+
 #[test]
 fn a_bad_conceal_mode_is_a_usage_error() {
     let out = common::run("unpktize", &["--conceal=sideways"], b"");
@@ -253,8 +459,9 @@ fn raw2ppm_against_ffmpeg(
     colorspace: Option<&str>,
     args: &str,
     scale: &str,
+    (w, h): (usize, usize),
 ) -> (usize, usize) {
-    let (w, h, frames) = (67usize, 51usize, 2);
+    let frames = 2;
     let layout =
         pktools::pixel::Layout::new(pix_fmt.parse().unwrap(), w as u64, h as u64, None).unwrap();
     let frame_len = layout.frame_len;
@@ -330,11 +537,29 @@ fn raw2ppm_converts_every_yuv_format_exactly_as_ffmpeg() {
             "in_color_matrix=bt2020:in_range=tv:",
         ),
     ]);
-    for (pix_fmt, colorspace, args, scale) in cases {
-        let (differ, of) = raw2ppm_against_ffmpeg(dir.path(), pix_fmt, colorspace, args, scale);
+    // Odd sizes (chroma stretched), and an even width (chroma in pairs of pixels: the
+    // AVX2 rows of 16 pixels, and 2 pixels after them) for the 8-bit planar formats.
+    let even = [
+        ("yuv444p", Some("444"), "", ""),
+        ("yuv422p", Some("422"), "", ""),
+        ("yuv420p", Some("420jpeg"), "", ""),
+        ("gray", Some("mono"), "", ""),
+        (
+            "yuv420p",
+            None,
+            "--matrix bt709 --range pc",
+            "in_color_matrix=bt709:in_range=pc:",
+        ),
+    ];
+    let cases = cases
+        .map(|c| (c, (67, 51)))
+        .chain(even.into_iter().map(|c| (c, (66, 50))));
+    for ((pix_fmt, colorspace, args, scale), size) in cases {
+        let (differ, of) =
+            raw2ppm_against_ffmpeg(dir.path(), pix_fmt, colorspace, args, scale, size);
         assert_eq!(
             differ, 0,
-            "{pix_fmt} {args}: {differ} of {of} samples differ from ffmpeg's"
+            "{pix_fmt} {args} {size:?}: {differ} of {of} samples differ from ffmpeg's"
         );
     }
 }

@@ -192,12 +192,13 @@ impl<W: Write> MapSink<W> {
     fn draw(&mut self, report: &Report) -> io::Result<()> {
         let picture = self.picture.as_ref().and_then(|p| p.borrow_mut().take());
         if let Some((geometry, states)) = picture {
+            // The picture under a blended map: the output file, read row by row.
             let image = match (self.blend_percent, &self.output_file) {
-                (Some(_), Some(path)) => Some(std::fs::read(path)?),
+                (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
                 _ => None,
             };
             let options = MapOptions {
-                image: image.as_deref(),
+                image: image.as_ref().map(|f| f as &dyn map::ImageBytes),
                 blend_percent: self.blend_percent.unwrap_or(0),
             };
             let mut out = Stoppable {

@@ -193,6 +193,7 @@ impl<W: Write> MapSink<W> {
     fn draw(&mut self, report: &Report) -> io::Result<()> {
         let picture = self.picture.as_ref().and_then(|p| p.borrow_mut().take());
         if let Some((geometry, states)) = picture {
+            // The picture under a blended map: the output file, read row by row.
             let image = match (self.blend_percent, &self.output_file) {
                 (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
                 _ => None,

@@ -405,6 +405,14 @@ fn map_every_and_live_view_show_a_jpeg_as_its_picture() {
     assert_eq!(red, lost * 256, "{said}");
     let picture = std::fs::read(d.join("o.ppm")).unwrap();
     assert_eq!(picture.len(), 786447);
+    // Blended, the picture shows under the map.
+    let out = run_in(
+        d,
+        "unpktize --conceal --map b.ppm --map-blend 50 -o o.ppm < l.pk",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let blended = std::fs::read(d.join("b.ppm")).unwrap();
+    assert!(blended.len() == map.len() && blended != map);
     // --every: the picture so far at every 10000 bytes, then the whole; --live: one after
     // every packet. Each a whole PPM, the last the picture -o wrote.
     for (how, least) in [("--every 10000", 4), ("--live", 30)] {

@@ -465,6 +465,16 @@ impl<O: Output> Reassembler<O> {
         match &self.current {
             None => Belongs::NewTransfer,
             Some(t) if t.id == id && t.contradicted_by(p) => Belongs::NewTransfer,
+            // A new run of this id was announced after the transfer finished, and this
+            // packet fits what its descriptor says: it is that run's.
+            Some(t)
+                if t.id == id
+                    && t.is_complete()
+                    && !t.repeats_first(p)
+                    && self.tracker.pending_admits(id, &p.header) == Some(true) =>
+            {
+                Belongs::NewTransfer
+            }
             Some(t) if t.id == id => Belongs::Current,
             Some(t) if t.is_complete() => Belongs::NewTransfer,
             Some(_) => Belongs::Other,
@@ -480,6 +490,21 @@ impl<O: Output> Reassembler<O> {
             ..*p
         });
         self.check_resumed(opened.as_ref().unwrap_or(p))?;
+        let id = p.header.transfer_id;
+        let finished = self
+            .current
+            .as_ref()
+            .filter(|t| t.id == id && t.is_complete());
+        let repeats = finished.is_some_and(|t| t.repeats_first(p));
+        let admits = self.tracker.pending_admits(id, &p.header);
+        if finished.is_some() && (admits == Some(false) || (admits.is_some() && repeats)) {
+            // The finished transfer goes on (a carousel's next pass, a duplicating
+            // channel: its first packet again, or a packet that does not fit what a
+            // descriptor of its id that disagreed with it said since): that descriptor
+            // announced no new run. It conflicts; it starts nothing.
+            self.tracker.take_descriptor(id);
+            self.counts.count(Counted::ConflictingDescriptor);
+        }
         match self.belongs(p) {
             Belongs::Current => {
                 // The current transfer advancing while another's packets are held: the
@@ -727,8 +752,16 @@ impl<O: Output> Reassembler<O> {
                 if t.id == id
                     && t.descriptor.as_ref().is_none_or(|old| old.agrees_with(&d))
                     && p.header.total_len.is_none_or(|n| t.extent.end() == Some(n)) => {}
-            // After a finished transfer, a descriptor that says something else starts the
-            // next one: a new run with the same id, or another sender's transfer.
+            // After a finished transfer, a descriptor of its id that says something else
+            // announces a new run with that id; its data packets start it (they contradict
+            // the finished one), not the descriptor alone: a forged or stray descriptor
+            // between two passes of a carousel must not turn the next pass into a second
+            // copy of the file. Kept until then (see `place` and `take_held_at_end`).
+            Some(t) if t.id == id && t.is_complete() => {
+                self.tracker.keep_descriptor(id, d, p.header.total_len);
+                return Ok(());
+            }
+            // After a finished transfer, another id's descriptor starts the next one.
             Some(t) if t.is_complete() => self.next_transfer(id)?,
             // Another transfer while this one runs: keep it for when (if) that one starts.
             Some(_) => {
@@ -764,13 +797,28 @@ impl<O: Output> Reassembler<O> {
         let Some(id) = self.tracker.described_after() else {
             return Ok(());
         };
-        let current = self.current.as_ref().map(|t| t.id);
+        let current = self.current.as_ref().map(|t| (t.id, t.is_complete()));
         let leftovers = self.finished.last().is_some_and(|t| t.id == id);
-        if current == Some(id) || leftovers || self.refused.is_some() {
+        // A new run of the current transfer's id, announced after it finished by a
+        // descriptor that nothing since showed to be a stray (see `accept_descriptor`),
+        // is the next transfer, its data lost: never left out of a result called intact.
+        let new_run = current == Some((id, true));
+        if ((leftovers || current.is_some_and(|(c, _)| c == id)) && !new_run)
+            || self.refused.is_some()
+        {
             return Ok(());
         }
         self.end_transfer()?;
-        self.start_transfer(id)
+        self.start_transfer(id)?;
+        if new_run {
+            // Only a descriptor that disagreed with the finished transfer of its id tells
+            // of this run: its head is not known on that word alone (as when descriptors
+            // disagree), so what it restored is damaged, never intact.
+            self.counts.count(Counted::ConflictingDescriptor);
+            let (t, mut cx) = self.ctx();
+            t.expect("just started").dispute_head(&mut cx);
+        }
+        Ok(())
     }
 
     /// Live mode: it is `now` (the driver's clock, as for [`Reassembler::accept`]); fill a

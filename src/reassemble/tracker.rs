@@ -233,6 +233,20 @@ impl Tracker {
         (self.advances_since_descriptor == 0 && !self.ignores(*id)).then_some(*id)
     }
 
+    /// Does a data packet of transfer `id` fit the descriptor kept for it (`None`: none is
+    /// kept)? It does not when its payload is larger than the packets the descriptor
+    /// announces, or when it ends elsewhere than the total it states.
+    pub fn pending_admits(&self, id: u16, h: &Header) -> Option<bool> {
+        let (pid, d, total) = self.pending_descriptor.as_ref()?;
+        if *pid != id {
+            return None;
+        }
+        let fits_total = total.is_none_or(|t| {
+            h.end() <= t && h.total_len.is_none_or(|n| n == t) && (!h.last || h.end() == t)
+        });
+        Some(fits_total && h.payload_len <= d.payload_len)
+    }
+
     /// The descriptor kept for transfer `id`, when it starts.
     pub fn take_descriptor(&mut self, id: u16) -> Option<(Descriptor, Option<u64>)> {
         match self.pending_descriptor.take() {

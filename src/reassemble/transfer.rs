@@ -168,6 +168,13 @@ impl Transfer {
                 .is_some_and(|first| first != (h.payload_len, h.payload_crc))
     }
 
+    /// Is this intact packet this transfer's own first packet again (a repetition: a
+    /// carousel's next pass, a duplicating channel)?
+    pub fn repeats_first(&self, p: &Packet) -> bool {
+        let h = &p.header;
+        p.is_intact() && h.offset == 0 && self.first_packet == Some((h.payload_len, h.payload_crc))
+    }
+
     /// The bytes of this transfer not (yet) received, in output offsets: the ranges
     /// settled as lost, the gaps between the packets waiting ahead of the frontier, and
     /// what lies beyond them up to the known end.

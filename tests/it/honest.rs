@@ -413,3 +413,51 @@ fn a_carousel_keeps_a_packet_lost_in_two_passes_that_arrived_in_another() {
     assert_eq!(mapped.status.code(), Some(0), "mapped: {}", stderr(&mapped));
     assert!(mapped.stdout == data, "mapped: not the source");
 }
+
+#[test]
+fn a_stray_descriptor_between_two_passes_of_a_carousel_starts_no_second_copy() {
+    // Found by the combination test (seeds 689, 892, 978): a descriptor of the carousel's
+    // id that disagrees with it (forged, or another file's under the same id), between
+    // two passes, started a new transfer that the next pass then filled: the file twice,
+    // exit 0 "intact". A new run of an id starts with data packets that fit its descriptor;
+    // the carousel's next pass does not, so that descriptor only conflicts.
+    let data = bytes(100, 91);
+    let sent = pktize(&["-s", "100", "--id", "5", "--repeat", "2"], &data);
+    let stray = pktize(&["--id", "5"], &bytes(877, 92))
+        .into_iter()
+        .find(|p| header(p).kind == Kind::Descriptor)
+        .expect("pktize sends a descriptor");
+    let second_pass = sent
+        .iter()
+        .rposition(|p| header(p).kind == Kind::Data)
+        .expect("a data packet");
+    let mut stream = sent.clone();
+    stream.insert(second_pass, stray.clone());
+    // Read from a file, read to its end (from a pipe a whole carousel stops the reading).
+    let dir = tempfile::tempdir().unwrap();
+    let (capture, file) = (dir.path().join("capture.pk"), dir.path().join("out"));
+    std::fs::write(&capture, stream.concat()).unwrap();
+    let input = capture.to_str().unwrap();
+    for args in [
+        vec!["-v", input],
+        vec!["-v", input, "-o", file.to_str().unwrap()],
+    ] {
+        let out = run("unpktize", &args, b"");
+        let case = format!("{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{case}");
+        let got = if args.len() == 2 {
+            out.stdout
+        } else {
+            std::fs::read(&file).unwrap()
+        };
+        assert!(got == data, "{case}");
+    }
+    // The same descriptor after the last pass, with nothing after it, still tells of a
+    // transfer that may have been sent: never "intact" without it, nor restored from it.
+    let mut stream = sent;
+    stream.push(stray);
+    std::fs::write(&capture, stream.concat()).unwrap();
+    let out = run("unpktize", &[input], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout[..100] == data[..]);
+}

@@ -6,8 +6,10 @@
 //! - A packet of the followed transfer's id belongs to it, also after it completed: a
 //!   repetition of a finished transfer (a duplicating channel, a carousel pass) is a
 //!   duplicate, not a new file. The same id starts a *new* transfer only when what arrives
-//!   contradicts the finished one: a descriptor that disagrees with its descriptor, or an
-//!   intact first data packet (offset 0) with another length or CRC, or another total.
+//!   contradicts the finished one: an intact first data packet (offset 0) with another
+//!   length or CRC, or another total; or a data packet that fits a descriptor that
+//!   disagreed with the finished one's (that descriptor alone starts nothing: kept, it
+//!   conflicts once the finished transfer's own packets follow it).
 //! - Another id starts the next transfer (concatenated in the output) once the followed one
 //!   is complete, or after [`SWITCH_AFTER`] of its packets in a row with none of the
 //!   followed one (the followed one's end was lost), or when the input ends (a short next

@@ -294,28 +294,10 @@ impl DamageMap {
             let Some(r) = self.overlapping(start, end).next() else {
                 break;
             };
-            self.recent.remove(&r.start);
             if r.kind != RangeKind::Damaged {
                 recovered += r.end.min(end) - r.start.max(start);
             }
-            if r.start < start {
-                self.recent.insert(
-                    r.start,
-                    Open {
-                        kind: r.kind,
-                        end: start,
-                    },
-                );
-            }
-            if r.end > end {
-                self.recent.insert(
-                    end,
-                    Open {
-                        kind: r.kind,
-                        end: r.end,
-                    },
-                );
-            }
+            self.cut(&r, start, end);
         }
         recovered
     }
@@ -332,28 +314,22 @@ impl DamageMap {
             .collect();
         let mut cleared = 0;
         for r in unknown {
-            self.recent.remove(&r.start);
             cleared += r.end.min(end) - r.start.max(start);
-            if r.start < start {
-                self.recent.insert(
-                    r.start,
-                    Open {
-                        kind: r.kind,
-                        end: start,
-                    },
-                );
-            }
-            if r.end > end {
-                self.recent.insert(
-                    end,
-                    Open {
-                        kind: r.kind,
-                        end: r.end,
-                    },
-                );
-            }
+            self.cut(&r, start, end);
         }
         cleared
+    }
+
+    /// Take `start..end` out of the recent range `r`, keeping what lies either side.
+    fn cut(&mut self, r: &DamagedRange, start: u64, end: u64) {
+        self.recent.remove(&r.start);
+        let kind = r.kind;
+        if r.start < start {
+            self.recent.insert(r.start, Open { kind, end: start });
+        }
+        if r.end > end {
+            self.recent.insert(end, Open { kind, end: r.end });
+        }
     }
 
     /// True when `start..end` lies inside a recent lost range (a late packet can fill it).

@@ -188,16 +188,23 @@ impl<W: Write> RangeSink for MapSink<W> {
     }
 }
 
+/// The picture under a blended map: the output file, read in blocks, never whole.
+fn blend_source(
+    blend_percent: Option<u8>,
+    output_file: Option<&std::path::Path>,
+) -> io::Result<Option<std::fs::File>> {
+    match (blend_percent, output_file) {
+        (Some(_), Some(path)) => std::fs::File::open(path).map(Some),
+        _ => Ok(None),
+    }
+}
+
 impl<W: Write> MapSink<W> {
     /// Draw the map of what `report` describes (and of the output under it, blended).
     fn draw(&mut self, report: &Report) -> io::Result<()> {
         let picture = self.picture.as_ref().and_then(|p| p.borrow_mut().take());
         if let Some((geometry, states)) = picture {
-            // The picture under a blended map: the output file, read row by row.
-            let image = match (self.blend_percent, &self.output_file) {
-                (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
-                _ => None,
-            };
+            let image = blend_source(self.blend_percent, self.output_file.as_deref())?;
             let options = MapOptions {
                 image: image.as_ref().map(|f| f as &dyn map::ImageBytes),
                 blend_percent: self.blend_percent.unwrap_or(0),
@@ -240,11 +247,7 @@ impl<W: Write> MapSink<W> {
                         state: ByteState::Pending,
                     });
                 }
-                // The picture under a blended map: the output file, read row by row.
-                let image = match (self.blend_percent, &self.output_file) {
-                    (Some(_), Some(path)) => Some(std::fs::File::open(path)?),
-                    _ => None,
-                };
+                let image = blend_source(self.blend_percent, self.output_file.as_deref())?;
                 let options = MapOptions {
                     image: image.as_ref().map(|f| f as &dyn map::ImageBytes),
                     blend_percent: self.blend_percent.unwrap_or(0),

@@ -60,7 +60,7 @@ mod tracker;
 mod transfer;
 mod window;
 
-pub use drive::{run_datagrams, run_slice, run_stream};
+pub use drive::{run_datagrams, run_slice, run_stream, StopOnRequest};
 pub use limits::Limits;
 pub use packet::{Integrity, Packet};
 pub use summary::{Counted, Counts, LossyCompressed, Placed, Report, Status, TransferSummary};
@@ -100,8 +100,6 @@ pub struct Settings {
     pub live_latency: Option<Duration>,
     /// Refuse a transfer that claims or reaches more bytes than this.
     pub max_len: Option<u64>,
-    /// Asked while writing long runs of fill: true once the program should stop.
-    pub stop: fn() -> bool,
     /// Stop taking packets once the followed transfer is whole (every byte intact) when
     /// its sender announced a carousel, instead of reading the input to its end (the
     /// report says so: [`Report::stopped_whole`]). [`receive`] reads a file to its end
@@ -124,10 +122,6 @@ pub struct Settings {
     pub limits: Limits,
 }
 
-fn never() -> bool {
-    false
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -137,7 +131,6 @@ impl Default for Settings {
             transfer_id: None,
             live_latency: None,
             max_len: None,
-            stop: never,
             stop_when_whole: false,
             key: None,
             snapshot_every: None,
@@ -148,12 +141,22 @@ impl Default for Settings {
     }
 }
 
+/// An output's error, except a stop (the driver's: [`ReassembleError::Stopped`]).
+impl From<output::OutputError> for ReassembleError {
+    fn from(e: output::OutputError) -> Self {
+        match e {
+            output::OutputError::Stopped => ReassembleError::Stopped,
+            e => ReassembleError::Output(e),
+        }
+    }
+}
+
 /// Why reassembly stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ReassembleError {
     /// The output failed, or would pass its memory cap.
     #[error(transparent)]
-    Output(#[from] output::OutputError),
+    Output(output::OutputError),
     /// The report or the map failed.
     #[error(transparent)]
     Ranges(#[from] damage::RangeSinkError),
@@ -166,7 +169,8 @@ pub enum ReassembleError {
     /// A transfer claimed more than [`Settings::max_len`]: nothing more is taken.
     #[error(transparent)]
     TooLarge(TooLarge),
-    /// A stop was requested while writing fill: what was settled is kept.
+    /// The driver was asked to stop while fill was being written: what was settled is
+    /// kept.
     #[error("stopped")]
     Stopped,
     /// Resuming: the transfer arriving is not the one the output holds part of. Nothing
@@ -250,7 +254,7 @@ impl<O: Output> Reassembler<O> {
             damage.keep_all();
         }
         damage.set_limits(&settings.limits);
-        let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
+        let sink = Sink::new(out, damage, settings.fill.clone());
         let verifier = settings.key.clone().map(Verifier::new);
         let snapshots = settings.snapshot_every.map(SnapshotSchedule::new);
         let resume = settings.resume.clone().map(resume::Resuming::new);

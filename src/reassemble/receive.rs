@@ -30,7 +30,7 @@ use crate::image::Geometry;
 use crate::io::{self as pio, Input};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -478,8 +478,9 @@ impl Reception {
                     plain(reassemble_into(out, settings, damage, input, feed))
                 } else {
                     // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
+                    let kernel = file.try_clone().ok().map(OwnedFd::from);
                     plain(reassemble_into(
-                        StreamOutput::new(file),
+                        StreamOutput::new(file).with_kernel_copy(kernel),
                         settings,
                         damage,
                         input,
@@ -498,7 +499,13 @@ impl Reception {
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
             None => {
-                let out = StreamOutput::new(stdout()?).with_limits(&settings.limits);
+                let stream = stdout()?;
+                let kernel = (!stream.is_messages())
+                    .then(|| stream.file().try_clone().ok().map(OwnedFd::from))
+                    .flatten();
+                let out = StreamOutput::new(stream)
+                    .with_limits(&settings.limits)
+                    .with_kernel_copy(kernel);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
         }

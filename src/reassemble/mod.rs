@@ -761,6 +761,14 @@ impl<O: Output> Reassembler<O> {
                 self.tracker.keep_descriptor(id, d, p.header.total_len);
                 return Ok(());
             }
+            // The trailing descriptor of an earlier transfer, reordered after the whole of
+            // this one: it agrees with the last finished transfer of its id, so it is that
+            // transfer's late packet, never a new transfer by itself (a new run of that id
+            // shows itself by its data packets).
+            Some(t) if t.is_complete() && self.late_for_finished(id, &d, p.header.total_len) => {
+                self.counts.count(Counted::Descriptor);
+                return Ok(());
+            }
             // After a finished transfer, another id's descriptor starts the next one.
             Some(t) if t.is_complete() => self.next_transfer(id)?,
             // Another transfer while this one runs: keep it for when (if) that one starts.
@@ -774,6 +782,17 @@ impl<O: Output> Reassembler<O> {
             .apply_descriptor(d, p.header.total_len, &mut cx)?;
         self.after_descriptor();
         Ok(())
+    }
+
+    /// Does a descriptor of transfer `id` (stating `total`) agree with the last finished
+    /// transfer of that id: the same descriptor fields (when that one had a descriptor), and
+    /// the length it ended with (or, its end not known, no shorter than what it reached)?
+    fn late_for_finished(&self, id: u16, d: &Descriptor, total: Option<u64>) -> bool {
+        let Some(s) = self.finished.iter().rev().find(|s| s.id == id) else {
+            return false;
+        };
+        s.descriptor.as_ref().is_none_or(|old| old.agrees_with(d))
+            && total.is_none_or(|n| n == s.len || (!s.end_known && n > s.len))
     }
 
     /// The input ended with packets of another transfer held: that transfer followed the

@@ -461,3 +461,64 @@ fn a_stray_descriptor_between_two_passes_of_a_carousel_starts_no_second_copy() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(out.stdout[..100] == data[..]);
 }
+
+#[test]
+fn a_finished_transfers_trailing_descriptor_after_the_next_transfer_is_a_late_packet() {
+    // Found by the combination test (seed 778): transfer 779's trailing descriptor,
+    // reordered after the whole of transfer 780, started a third transfer restored whole
+    // from the descriptor's copy of the head: the file twice, exit 0 "intact". It agrees
+    // with the finished transfer of its id: that transfer's late packet, starting nothing.
+    let (first, second) = (bytes(589, 93), bytes(3000, 94));
+    let b = pktize(&["--id", "780"], &second);
+    let dir = tempfile::tempdir().unwrap();
+    let (capture, file, report) = (
+        dir.path().join("capture.pk"),
+        dir.path().join("out"),
+        dir.path().join("report.json"),
+    );
+    let input = capture.to_str().unwrap();
+    for (args, first_descriptor) in [
+        (vec!["-s", "512", "--id", "779"], false),
+        (vec!["-s", "512", "--id", "779"], true),
+        (vec!["-s", "512", "--id", "779", "--repeat", "2"], true),
+    ] {
+        let mut a = pktize(&args, &first);
+        let trailing = a
+            .iter()
+            .rposition(|p| header(p).kind == Kind::Descriptor)
+            .expect("pktize sends descriptors");
+        let late = a.remove(trailing);
+        if !first_descriptor {
+            // Seed 778's first descriptor was truncated: the finished transfer has none.
+            a.remove(0);
+        }
+        let stream = [a.concat(), b.concat(), late].concat();
+        std::fs::write(&capture, stream).unwrap();
+        for to_file in [false, true] {
+            let mut argv = vec![input, "--report", report.to_str().unwrap()];
+            if to_file {
+                argv.extend(["-o", file.to_str().unwrap()]);
+            }
+            let out = run("unpktize", &argv, b"");
+            let case = format!("{args:?} {argv:?}: {}", stderr(&out));
+            assert_eq!(out.status.code(), Some(0), "{case}");
+            let got = match to_file {
+                true => std::fs::read(&file).unwrap(),
+                false => out.stdout,
+            };
+            assert!(got == [&first[..], &second[..]].concat(), "{case}");
+            let r = report_of(&report);
+            assert_eq!(r["transfers"].as_array().map(Vec::len), Some(2), "{case}");
+        }
+    }
+    // A descriptor of that id that disagrees (another file's) still tells of a next
+    // transfer that may have been sent: never "intact" without it.
+    let a = pktize(&["-s", "512", "--id", "779"], &first);
+    let other = pktize(&["-s", "512", "--id", "779"], &bytes(589, 95))
+        .into_iter()
+        .find(|p| header(p).kind == Kind::Descriptor)
+        .expect("pktize sends a descriptor");
+    std::fs::write(&capture, [a.concat(), b.concat(), other].concat()).unwrap();
+    let out = run("unpktize", &[input], b"");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+}

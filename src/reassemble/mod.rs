@@ -645,11 +645,9 @@ impl<O: Output> Reassembler<O> {
                 rs.started = true;
                 let t = self.current.as_mut().expect("just started");
                 t.resume_at(rs.resume.len, rs.resume.end_known);
-                let kind = match rs.resume.coarse {
-                    true => RangeKind::Unknown,
-                    false => RangeKind::Lost,
-                };
-                for r in &rs.resume.missing {
+                // Each kind as the earlier reception left it: bytes it kept damaged are
+                // still damaged, not lost, unless a packet for them arrives now.
+                for (kind, r) in rs.resume.missing_kinds() {
                     self.sink.damage.record(kind, r.start, r.end);
                 }
             }

@@ -384,7 +384,7 @@ pub struct FileOutput {
 
 /// True for the errors that say there is no room for more bytes: a full file system
 /// (ENOSPC), a quota (EDQUOT), a file size limit (EFBIG). Freeing room lets a resume go on.
-fn is_out_of_room(e: &io::Error) -> bool {
+pub(super) fn is_out_of_room(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)

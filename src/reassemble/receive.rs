@@ -21,7 +21,9 @@ use super::damage::{DamageMap, RangeSink, RangeSinkError};
 use super::image_output::{ConcealingStream, HeldOutput, ImageOutput, ImageSource};
 use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
-use super::output::{FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput};
+use super::output::{
+    is_out_of_room, FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput,
+};
 use super::report::JsonReport;
 use super::resume::{Mismatch, Resume, ResumeError};
 use super::{ReassembleError, Reassembler, Report, Settings, Status, TooLarge};
@@ -348,7 +350,16 @@ impl Reception {
         let sink = match report_path {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Report, path))?;
-                let file = ReservedFile::new(file);
+                let (file, unreserved) = ReservedFile::new(file);
+                // Resuming writes into a sealed file: were its new report not written, the
+                // old one would describe bytes that changed, and no later resume could go
+                // on. No room for the new report: stop before anything is written.
+                let resuming = plan.settings.resume.is_some();
+                if let Some(e) = unreserved.filter(|e| resuming && is_out_of_room(e)) {
+                    drop(file);
+                    let _ = std::fs::remove_file(path);
+                    return Err(ReceiveError::WriteReport(e));
+                }
                 let json =
                     JsonReport::new(BufWriter::new(file)).map_err(ReceiveError::WriteReport)?;
                 Some(Box::new(json) as Box<dyn RangeSink>)
@@ -605,22 +616,25 @@ struct ReservedFile {
 }
 
 impl ReservedFile {
-    fn new(file: File) -> Self {
+    /// The file, and why no room could be set aside in it, if none was (a file system
+    /// without `fallocate`, or a full one).
+    fn new(file: File) -> (Self, Option<io::Error>) {
         use rustix::fs::FallocateFlags;
         if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return ReservedFile {
+            let stream = ReservedFile {
                 file,
                 at: None,
                 reserved: 0,
             };
+            return (stream, None);
         }
-        let reserved = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE)
-            .map_or(0, |()| REPORT_RESERVE);
-        ReservedFile {
+        let reserve = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE);
+        let file = ReservedFile {
             file,
             at: Some(0),
-            reserved,
-        }
+            reserved: if reserve.is_ok() { REPORT_RESERVE } else { 0 },
+        };
+        (file, reserve.err().map(io::Error::from))
     }
 }
 

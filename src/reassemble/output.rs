@@ -493,7 +493,7 @@ impl FileOutput {
         let concealed = render(
             len,
             unknown,
-            Some((&geometry, source.mode())),
+            Some((&geometry, source.concealment())),
             &[0],
             &mut |at, block| file.read_exact_at(block, at),
             &mut |at, data| file.write_all_at(data, at),

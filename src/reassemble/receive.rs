@@ -18,7 +18,7 @@
 //!   temporary file and rebuilt at the end.
 
 use super::damage::{DamageMap, RangeSink, RangeSinkError};
-use super::image_output::{ConcealingStream, HeldOutput, ImageOutput, ImageSource};
+use super::image_output::{ConcealingStream, Concealment, HeldOutput, ImageOutput, ImageSource};
 use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
 use super::output::{
@@ -442,9 +442,10 @@ impl Reception {
             let (report, note) = reassemble_into(out, settings, damage, input, feed)?;
             return Ok((report, note, true));
         }
+        let concealment = Concealment::new(plan.conceal_mode, &settings.limits);
         let source = match &plan.image {
-            Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
-            None => ImageSource::Head(plan.conceal_mode),
+            Some(g) => ImageSource::Given(g.clone(), concealment),
+            None => ImageSource::Head(concealment),
         };
         let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
         match &self.output {

@@ -453,7 +453,7 @@ impl<O: Output> Reassembler<O> {
         let repeats = self.current.as_ref().is_some_and(Transfer::is_carousel)
             || self.fountain.geometry().is_some();
         self.refused.is_some()
-            || self.sink.out.out_of_room().is_some()
+            || self.sink.out.write_failed().is_some()
             || (self.settings.stop_when_whole && repeats && self.current_is_whole())
     }
 
@@ -877,9 +877,9 @@ impl<O: Output> Reassembler<O> {
         }
         let unknown = self.sink.damage.open_lost(false);
         self.sink.out.finish(&unknown)?;
-        // Out of room: what could not be written is lost, whatever arrived for it, so the
-        // report tells a resume to fetch it again.
-        if self.sink.out.out_of_room().is_some() {
+        // A write failed (out of room, EIO): what could not be written is lost, whatever
+        // arrived for it, so the report tells a resume to fetch it again.
+        if self.sink.out.write_failed().is_some() {
             for r in self.sink.out.take_unwritten() {
                 self.sink.damage.repair(r.start, r.end);
                 self.sink
@@ -892,7 +892,14 @@ impl<O: Output> Reassembler<O> {
         self.sink.damage.settle_all()?;
         let totals = self.sink.damage.totals();
         // A file that a report describes may be resumed: seal the report to its bytes.
-        let content_digest = if self.sink.out.seekable() && self.sink.damage.has_sink() {
+        // Not after a write error other than running out of room (EIO): what the file
+        // holds cannot be trusted, the report says so and is not sealed.
+        let output_error = match self.sink.out.write_failed() {
+            Some(e) if self.sink.out.out_of_room().is_none() => Some(e.to_string()),
+            _ => None,
+        };
+        let sealable = self.sink.out.seekable() && output_error.is_none();
+        let content_digest = if sealable && self.sink.damage.has_sink() {
             let out = &mut self.sink.out;
             seal::content_digest(self.next_base, |at, buf| out.read_at(at, buf))?
         } else {
@@ -915,6 +922,7 @@ impl<O: Output> Reassembler<O> {
             },
             stopped_whole,
             content_digest,
+            output_error,
         };
         self.sink.damage.finish(&report)?;
         Ok((report, self.sink.out))

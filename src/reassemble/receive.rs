@@ -137,6 +137,10 @@ pub enum ReceiveError {
     /// once there is room.
     #[error("writing output: {0}")]
     OutOfRoom(io::Error, Box<Report>),
+    /// Writing the output file failed otherwise (EIO): the reception ended there, and its
+    /// report (put in place, not sealed) says the file cannot be trusted.
+    #[error("writing output: {0} (what the file holds cannot be trusted)")]
+    Untrusted(io::Error, Box<Report>),
     #[error("reading input: {0}")]
     Read(io::Error),
     #[error("writing the report: {0}")]
@@ -309,7 +313,7 @@ impl Reception {
         // Resuming, the new report replaces the old one only when the transfer matched.
         let report_of = match &received {
             Ok(r) => Some(&r.0),
-            Err(ReceiveError::OutOfRoom(_, r)) => Some(&**r),
+            Err(ReceiveError::OutOfRoom(_, r) | ReceiveError::Untrusted(_, r)) => Some(&**r),
             Err(_) => None,
         };
         let finished = report_of.is_some();
@@ -566,12 +570,18 @@ fn reassemble_into<O: Output + ImageOutput>(
         Err(e) => return Err(e.into()),
     }
     let (report, out) = r.finish()?;
-    if let Some(e) = out.out_of_room() {
+    if let Some(e) = out.write_failed() {
+        let room = is_out_of_room(e);
         let e = match e.raw_os_error() {
             Some(code) => io::Error::from_raw_os_error(code),
             None => io::Error::new(e.kind(), e.to_string()),
         };
-        return Err(ReceiveError::OutOfRoom(e, Box::new(report)));
+        let report = Box::new(report);
+        return Err(if room {
+            ReceiveError::OutOfRoom(e, report)
+        } else {
+            ReceiveError::Untrusted(e, report)
+        });
     }
     Ok((report, out.note()))
 }

@@ -8,6 +8,7 @@ use super::image_output::{render, ImageOutput, ImageSource};
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::ops::Range;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 
 pub use crate::io::LentInput;
@@ -147,6 +148,8 @@ pub struct StreamOutput<W: Write> {
     held: Option<super::spill::Spill>,
     hold_limit: u64,
     spill_after: usize,
+    /// The descriptor `inner` writes to, when the kernel may copy a spilled hold to it.
+    kernel: Option<OwnedFd>,
 }
 
 /// The default limit of a held stream: 1 GiB.
@@ -164,7 +167,16 @@ impl<W: Write> StreamOutput<W> {
             held: None,
             hold_limit: DEFAULT_HOLD_LIMIT,
             spill_after: super::spill::SPILL_AFTER,
+            kernel: None,
         }
+    }
+
+    /// A held transfer that spilled to a temporary file is copied at the end inside the
+    /// kernel to `fd` (a duplicate of the descriptor `inner` writes to, so its position
+    /// is shared), not read back through memory. Not for a descriptor whose writes are
+    /// messages (a packet socket: the kernel's copy does not bound them).
+    pub fn with_kernel_copy(self, fd: Option<OwnedFd>) -> Self {
+        StreamOutput { kernel: fd, ..self }
     }
 
     /// Hold at most `limit` bytes when asked to hold (see [`Output::hold`]).
@@ -344,7 +356,7 @@ impl<W: Write> Output for StreamOutput<W> {
     fn finish(&mut self, _unknown: &[Range<u64>]) -> OutputResult<()> {
         self.flush()?;
         if let Some(mut held) = self.held.take() {
-            held.write_to(&mut self.inner)?;
+            held.write_to(&mut self.inner, self.kernel.as_ref().map(|fd| fd.as_fd()))?;
             self.written += held.len();
         }
         Ok(self.inner.flush()?)
@@ -481,7 +493,7 @@ impl FileOutput {
         let concealed = render(
             len,
             unknown,
-            Some((&geometry, source.mode())),
+            Some((&geometry, source.concealment())),
             &[0],
             &mut |at, block| file.read_exact_at(block, at),
             &mut |at, data| file.write_all_at(data, at),

@@ -18,7 +18,7 @@
 //!   temporary file and rebuilt at the end.
 
 use super::damage::{DamageMap, RangeSink, RangeSinkError};
-use super::image_output::{ConcealingStream, HeldOutput, ImageOutput, ImageSource};
+use super::image_output::{ConcealingStream, Concealment, HeldOutput, ImageOutput, ImageSource};
 use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
 use super::output::{FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput};
@@ -29,7 +29,7 @@ use crate::image::Geometry;
 use crate::io::{self as pio, Input};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -431,9 +431,10 @@ impl Reception {
             let (report, note) = reassemble_into(out, settings, damage, input, feed)?;
             return Ok((report, note, true));
         }
+        let concealment = Concealment::new(plan.conceal_mode, &settings.limits);
         let source = match &plan.image {
-            Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
-            None => ImageSource::Head(plan.conceal_mode),
+            Some(g) => ImageSource::Given(g.clone(), concealment),
+            None => ImageSource::Head(concealment),
         };
         let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
         match &self.output {
@@ -472,8 +473,9 @@ impl Reception {
                     plain(reassemble_into(out, settings, damage, input, feed))
                 } else {
                     // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
+                    let kernel = file.try_clone().ok().map(OwnedFd::from);
                     plain(reassemble_into(
-                        StreamOutput::new(file),
+                        StreamOutput::new(file).with_kernel_copy(kernel),
                         settings,
                         damage,
                         input,
@@ -492,7 +494,13 @@ impl Reception {
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
             None => {
-                let out = StreamOutput::new(stdout()?).with_limits(&settings.limits);
+                let stream = stdout()?;
+                let kernel = (!stream.is_messages())
+                    .then(|| stream.file().try_clone().ok().map(OwnedFd::from))
+                    .flatten();
+                let out = StreamOutput::new(stream)
+                    .with_limits(&settings.limits)
+                    .with_kernel_copy(kernel);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
         }

@@ -223,7 +223,12 @@ pub fn run_datagrams<O: Output>(
                 at += frame.len();
             }
         }
-        r.output().flush()?;
+        // The buffer is about to change: the output must not refer to it any more. One
+        // that copied what it gathers (a file) need not write it yet: a batch is only a
+        // few dozen packets.
+        if r.output().oldest_lent().is_some() {
+            r.output().flush()?;
+        }
         r.lend(None);
         if fed.is_err() || r.done() {
             break fed;

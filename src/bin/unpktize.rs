@@ -427,6 +427,9 @@ fn failure(e: ReceiveError) -> Failure {
         ReceiveError::Write(e) | ReceiveError::OutOfRoom(e, _) => {
             cli::io_context("writing output")(e)
         }
+        ReceiveError::Untrusted(e, _) => Failure::new(format!(
+            "writing output: {e} (what the file holds cannot be trusted: receive it again)"
+        )),
         ReceiveError::Read(e) => cli::io_context("reading input")(e),
         ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
         ReceiveError::WriteMap(e) => Failure::new(format!("writing the map: {e}")),

@@ -21,7 +21,9 @@ use super::damage::{DamageMap, RangeSink, RangeSinkError};
 use super::image_output::{ConcealingStream, Concealment, HeldOutput, ImageOutput, ImageSource};
 use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
-use super::output::{FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput};
+use super::output::{
+    is_out_of_room, FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput,
+};
 use super::report::JsonReport;
 use super::resume::{Mismatch, Resume, ResumeError};
 use super::StopOnRequest;
@@ -136,6 +138,10 @@ pub enum ReceiveError {
     /// once there is room.
     #[error("writing output: {0}")]
     OutOfRoom(io::Error, Box<Report>),
+    /// Writing the output file failed otherwise (EIO): the reception ended there, and its
+    /// report (put in place, not sealed) says the file cannot be trusted.
+    #[error("writing output: {0} (what the file holds cannot be trusted)")]
+    Untrusted(io::Error, Box<Report>),
     #[error("reading input: {0}")]
     Read(io::Error),
     #[error("writing the report: {0}")]
@@ -311,7 +317,7 @@ impl Reception {
         // Resuming, the new report replaces the old one only when the transfer matched.
         let report_of = match &received {
             Ok(r) => Some(&r.0),
-            Err(ReceiveError::OutOfRoom(_, r)) => Some(&**r),
+            Err(ReceiveError::OutOfRoom(_, r) | ReceiveError::Untrusted(_, r)) => Some(&**r),
             Err(_) => None,
         };
         let finished = report_of.is_some();
@@ -353,7 +359,16 @@ impl Reception {
         let sink = match report_path {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Report, path))?;
-                let file = ReservedFile::new(file);
+                let (file, unreserved) = ReservedFile::new(file);
+                // Resuming writes into a sealed file: were its new report not written, the
+                // old one would describe bytes that changed, and no later resume could go
+                // on. No room for the new report: stop before anything is written.
+                let resuming = plan.settings.resume.is_some();
+                if let Some(e) = unreserved.filter(|e| resuming && is_out_of_room(e)) {
+                    drop(file);
+                    let _ = std::fs::remove_file(path);
+                    return Err(ReceiveError::WriteReport(e));
+                }
                 let json =
                     JsonReport::new(BufWriter::new(file)).map_err(ReceiveError::WriteReport)?;
                 Some(Box::new(json) as Box<dyn RangeSink>)
@@ -626,12 +641,18 @@ fn reassemble_into<O: Output + ImageOutput>(
         Err(e) => return Err(e.into()),
     }
     let (report, out) = r.finish()?;
-    if let Some(e) = out.out_of_room() {
+    if let Some(e) = out.write_failed() {
+        let room = is_out_of_room(e);
         let e = match e.raw_os_error() {
             Some(code) => io::Error::from_raw_os_error(code),
             None => io::Error::new(e.kind(), e.to_string()),
         };
-        return Err(ReceiveError::OutOfRoom(e, Box::new(report)));
+        let report = Box::new(report);
+        return Err(if room {
+            ReceiveError::OutOfRoom(e, report)
+        } else {
+            ReceiveError::Untrusted(e, report)
+        });
     }
     Ok((report, out.into_inner().note()))
 }
@@ -681,22 +702,25 @@ struct ReservedFile {
 }
 
 impl ReservedFile {
-    fn new(file: File) -> Self {
+    /// The file, and why no room could be set aside in it, if none was (a file system
+    /// without `fallocate`, or a full one).
+    fn new(file: File) -> (Self, Option<io::Error>) {
         use rustix::fs::FallocateFlags;
         if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return ReservedFile {
+            let stream = ReservedFile {
                 file,
                 at: None,
                 reserved: 0,
             };
+            return (stream, None);
         }
-        let reserved = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE)
-            .map_or(0, |()| REPORT_RESERVE);
-        ReservedFile {
+        let reserve = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE);
+        let file = ReservedFile {
             file,
             at: Some(0),
-            reserved,
-        }
+            reserved: if reserve.is_ok() { REPORT_RESERVE } else { 0 },
+        };
+        (file, reserve.err().map(io::Error::from))
     }
 }
 

@@ -251,7 +251,8 @@ const FILL_AFTER_STOP: u64 = 256 << 20;
 /// 256 MiB (`FILL_AFTER_STOP`) more bytes of fill are written; the next block fails with
 /// [`OutputError::Stopped`], which the reassembler returns as
 /// [`ReassembleError::Stopped`], keeping what was settled. Everything else passes
-/// through unchanged.
+/// through unchanged: every method of [`Output`] is forwarded, so a method added to the
+/// trait must be forwarded here too (a default would silently answer for the output).
 pub struct StopOnRequest<O: Output> {
     inner: O,
     stop: fn() -> bool,
@@ -324,6 +325,9 @@ impl<O: Output> Output for StopOnRequest<O> {
     }
     fn read_at(&mut self, at: u64, buf: &mut [u8]) -> OutputResult<bool> {
         self.inner.read_at(at, buf)
+    }
+    fn write_failed(&self) -> Option<&std::io::Error> {
+        self.inner.write_failed()
     }
     fn out_of_room(&self) -> Option<&std::io::Error> {
         self.inner.out_of_room()

@@ -392,7 +392,7 @@ mod tests {
             Some(&self.0)
         }
         fn take_unwritten(&mut self) -> Vec<Range<u64>> {
-            vec![3..5]
+            vec![3..5, 8..9]
         }
     }
 
@@ -402,7 +402,7 @@ mod tests {
         let mut out = StopOnRequest::new(Failed(eio), || false);
         assert!(out.write_failed().is_some());
         assert!(out.out_of_room().is_none());
-        assert_eq!(out.take_unwritten(), vec![3..5]);
+        assert_eq!(out.take_unwritten(), vec![3..5, 8..9]);
         let full = std::io::Error::from_raw_os_error(28); // ENOSPC
         let out = StopOnRequest::new(Failed(full), || false);
         assert!(out.out_of_room().is_some());

@@ -251,7 +251,8 @@ const FILL_AFTER_STOP: u64 = 256 << 20;
 /// 256 MiB (`FILL_AFTER_STOP`) more bytes of fill are written; the next block fails with
 /// [`OutputError::Stopped`], which the reassembler returns as
 /// [`ReassembleError::Stopped`], keeping what was settled. Everything else passes
-/// through unchanged.
+/// through unchanged: every method of [`Output`] is forwarded, so a method added to the
+/// trait must be forwarded here too (a default would silently answer for the output).
 pub struct StopOnRequest<O: Output> {
     inner: O,
     stop: fn() -> bool,

@@ -12,8 +12,20 @@
 //! - `recovery`: the glue to [`crate::fec::Decoder`], which rebuilds lost packets;
 //! - `sink` and [`output`]: where bytes go; [`damage`]: what was lost or damaged;
 //! - [`Counts`], [`Report`]: what a reception comes to; [`report`]: the JSON damage map
-//!   and the human summary; `drive`: feeding from a map or a stream.
+//!   and the human summary;
+//! - `drive`, the drivers ([`run_slice`], [`run_stream`], [`run_datagrams`]): feeding
+//!   from a map, a stream or a socket; they own the input, the clock and the stop flag
+//!   ([`StopOnRequest`]);
 //! - [`resume`]: continuing an earlier reception from its report, into the file it left.
+//!
+//! What the engine does and does not do itself: it reads no clock (the time comes with
+//! each packet, [`Reassembler::accept`], and [`Reassembler::handle_timeout`] /
+//! [`Reassembler::poll_timeout`] for live mode), no signal and no input; each packet's
+//! fate is a [`Placed`] outcome counted in one place. It still performs its writes on
+//! the [`output::Output`] it is given (payloads as places in the lent input, so in-order
+//! data is not copied; fill in 64 KiB blocks; the length; snapshots) and, resuming,
+//! reads the output back to verify it: these are not yet effects handed to the driver.
+//! The output is picked by [`receive::choose_output`], a pure function of the plan.
 //!
 //! Errors are typed by what failed: [`ReassembleError`] carries the output's
 //! [`output::OutputError`] (its file, or the memory cap of a held transfer), the report's

@@ -40,6 +40,9 @@ pub struct HoldLimit {
 pub type OutputResult<T> = Result<T, OutputError>;
 
 /// A destination for reassembled bytes, addressed by absolute output offset.
+///
+/// A method added here is forwarded by [`super::StopOnRequest`] too: it wraps every
+/// output a reception writes to.
 pub trait Output {
     /// Write `data` at output offset `at`. A sequential output only accepts `at` equal to
     /// the number of bytes written so far.

@@ -457,18 +457,18 @@ impl Reception {
             None => ImageSource::Head(concealment),
         };
         let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
-        match &self.output {
-            Some(path) if self.plan.settings.resume.is_some() => {
-                let file = OpenOptions::new()
+        // The output file is opened first: whether it takes writes at offsets (a regular
+        // file) or not (a device, a FIFO) is a fact of the choice below.
+        let file = match &self.output {
+            Some(path) if self.plan.settings.resume.is_some() => Some(
+                OpenOptions::new()
                     .read(true)
                     .write(true)
                     .open(path)
-                    .map_err(file_error(Role::Output, path))?;
-                let out = FileOutput::existing(file).map_err(file_error(Role::Output, path))?;
-                plain(reassemble_into(out, settings, damage, input, feed))
-            }
-            Some(path) => {
-                let file = OpenOptions::new()
+                    .map_err(file_error(Role::Output, path))?,
+            ),
+            Some(path) => Some(
+                OpenOptions::new()
                     .create(true)
                     .read(true)
                     .write(true)
@@ -484,36 +484,53 @@ impl Reception {
                         }
                         OpenOptions::new().write(true).truncate(true).open(path)
                     })
-                    .map_err(file_error(Role::Output, path))?;
-                if file.metadata().is_ok_and(|m| m.is_file()) {
-                    let mut out = FileOutput::new(file);
-                    if plan.conceal {
-                        out = out.concealing(source);
-                    }
-                    plain(reassemble_into(out, settings, damage, input, feed))
-                } else {
-                    // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
-                    let kernel = file.try_clone().ok().map(OwnedFd::from);
-                    plain(reassemble_into(
-                        StreamOutput::new(file).with_kernel_copy(kernel),
-                        settings,
-                        damage,
-                        input,
-                        feed,
-                    ))
-                }
+                    .map_err(file_error(Role::Output, path))?,
+            ),
+            None => None,
+        };
+        let facts = OutputFacts {
+            file: file
+                .as_ref()
+                .map(|f| f.metadata().is_ok_and(|m| m.is_file())),
+            resume: settings.resume.is_some(),
+            snapshots: settings.snapshot_every.is_some(),
+            conceal: plan.conceal,
+        };
+        let path = self.output.as_deref().unwrap_or(Path::new("-"));
+        match (choose_output(&facts), file) {
+            (OutputKind::Resumed, Some(file)) => {
+                let out = FileOutput::existing(file).map_err(file_error(Role::Output, path))?;
+                plain(reassemble_into(out, settings, damage, input, feed))
             }
-            None if settings.snapshot_every.is_some() => {
+            (OutputKind::File { conceal }, Some(file)) => {
+                let mut out = FileOutput::new(file);
+                if conceal {
+                    out = out.concealing(source);
+                }
+                plain(reassemble_into(out, settings, damage, input, feed))
+            }
+            (OutputKind::Device, Some(file)) => {
+                // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
+                let kernel = file.try_clone().ok().map(OwnedFd::from);
+                plain(reassemble_into(
+                    StreamOutput::new(file).with_kernel_copy(kernel),
+                    settings,
+                    damage,
+                    input,
+                    feed,
+                ))
+            }
+            (OutputKind::Held, _) => {
                 let fill = settings.fill.clone();
                 let hold = settings.limits.hold_bytes;
                 let out = HeldOutput::new(stdout()?, hold, fill, Some(source), plan.conceal, true);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
-            None if plan.conceal => {
+            (OutputKind::ConcealingStream, _) => {
                 let out = ConcealingStream::new(StreamOutput::new(stdout()?), source);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
-            None => {
+            (OutputKind::Stream, _) => {
                 let stream = stdout()?;
                 let kernel = (!stream.is_messages())
                     .then(|| stream.file().try_clone().ok().map(OwnedFd::from))
@@ -523,7 +540,56 @@ impl Reception {
                     .with_kernel_copy(kernel);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
+            (OutputKind::Resumed | OutputKind::File { .. } | OutputKind::Device, None) => {
+                unreachable!("choose_output picks a file's output only when a file is open")
+            }
         }
+    }
+}
+
+/// What the output is chosen from (besides an indexed JPEG, chosen before: see
+/// `Reception::reassemble`): all known before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFacts {
+    /// An output file is open: `Some(true)` when it is a regular file (writes at offsets),
+    /// `Some(false)` for a device or FIFO; `None` for standard output.
+    pub file: Option<bool>,
+    /// Resuming an earlier reception into the file.
+    pub resume: bool,
+    /// Whole-transfer snapshots are asked for (`--every`).
+    pub snapshots: bool,
+    /// Lost pixels are concealed.
+    pub conceal: bool,
+}
+
+/// Which output a reception writes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// The earlier reception's file, written at offsets, its bytes kept.
+    Resumed,
+    /// A new regular file, written at offsets; concealed at the end when asked.
+    File { conceal: bool },
+    /// A device or FIFO named as the output: a stream, no concealment.
+    Device,
+    /// Standard output, the transfer held whole for snapshots.
+    Held,
+    /// Standard output, concealed on the way.
+    ConcealingStream,
+    /// Standard output as it comes.
+    Stream,
+}
+
+/// The output for `facts`: a pure function, so the choice is tested without files.
+pub fn choose_output(facts: &OutputFacts) -> OutputKind {
+    match facts.file {
+        Some(_) if facts.resume => OutputKind::Resumed,
+        Some(true) => OutputKind::File {
+            conceal: facts.conceal,
+        },
+        Some(false) => OutputKind::Device,
+        None if facts.snapshots => OutputKind::Held,
+        None if facts.conceal => OutputKind::ConcealingStream,
+        None => OutputKind::Stream,
     }
 }
 
@@ -749,4 +815,61 @@ fn check_files(plan: &Plan, output: Option<&Path>) -> Result<(), ReceiveError> {
 /// An existing output that is not a regular file: written as a stream, whatever its name.
 fn is_stream(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| !m.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_is_chosen_from_the_plan_alone() {
+        for file in [None, Some(false), Some(true)] {
+            for resume in [false, true] {
+                for snapshots in [false, true] {
+                    for conceal in [false, true] {
+                        let facts = OutputFacts {
+                            file,
+                            resume,
+                            snapshots,
+                            conceal,
+                        };
+                        let kind = choose_output(&facts);
+                        let to_file = matches!(
+                            kind,
+                            OutputKind::Resumed | OutputKind::File { .. } | OutputKind::Device
+                        );
+                        // A named output is the output; standard output otherwise.
+                        assert_eq!(to_file, file.is_some(), "{facts:?}");
+                        // Resuming keeps the earlier bytes: never a truncating output.
+                        assert_eq!(
+                            kind == OutputKind::Resumed,
+                            resume && file.is_some(),
+                            "{facts:?}"
+                        );
+                        // Offsets only where the file takes them.
+                        if matches!(kind, OutputKind::File { .. }) {
+                            assert_eq!(file, Some(true), "{facts:?}");
+                        }
+                        if kind == OutputKind::Device {
+                            assert_eq!(file, Some(false), "{facts:?}");
+                        }
+                        // Snapshots to standard output hold the transfer.
+                        assert_eq!(
+                            kind == OutputKind::Held,
+                            snapshots && file.is_none(),
+                            "{facts:?}"
+                        );
+                        // Concealment asked for is done by the output chosen (a held
+                        // transfer conceals in itself; a device takes what comes).
+                        match kind {
+                            OutputKind::File { conceal: c } => assert_eq!(c, conceal),
+                            OutputKind::ConcealingStream => assert!(conceal, "{facts:?}"),
+                            OutputKind::Stream => assert!(!conceal, "{facts:?}"),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -248,7 +248,7 @@ const FILL_AFTER_STOP: u64 = 256 << 20;
 /// The driver's side of a stop request (a signal): wraps the output the reassembler
 /// writes to, and asks `stop` before each block of fill (the reassembler writes fill in
 /// blocks of 64 KiB and reads no stop flag itself). Once a stop was asked, at most
-/// [`FILL_AFTER_STOP`] more bytes of fill are written; the next block fails with
+/// 256 MiB (`FILL_AFTER_STOP`) more bytes of fill are written; the next block fails with
 /// [`OutputError::Stopped`], which the reassembler returns as
 /// [`ReassembleError::Stopped`], keeping what was settled. Everything else passes
 /// through unchanged.

@@ -22,6 +22,10 @@ pub enum OutputError {
     Io(#[from] io::Error),
     #[error(transparent)]
     HoldLimit(#[from] HoldLimit),
+    /// The driver was asked to stop while fill was being written, and the fill it still
+    /// owes is written (see [`super::StopOnRequest`]).
+    #[error("stopped")]
+    Stopped,
 }
 
 /// A held transfer would exceed the memory cap ([`super::Limits::hold_bytes`]).

@@ -26,6 +26,7 @@ use super::output::{
 };
 use super::report::JsonReport;
 use super::resume::{Mismatch, Resume, ResumeError};
+use super::StopOnRequest;
 use super::{ReassembleError, Reassembler, Report, Settings, Status, TooLarge};
 use crate::image::Geometry;
 use crate::io::{self as pio, Input};
@@ -164,6 +165,9 @@ pub struct Feed<'a> {
     pub on_progress: &'a mut dyn FnMut(&Status),
     /// Receive datagrams from this socket instead of reading the input.
     pub udp: Option<crate::io::udp::UdpReceiver>,
+    /// Asked by the driver (never by the reassembler) while fill is written and the map
+    /// drawn: true once the program should stop (see [`super::StopOnRequest`]).
+    pub stop: fn() -> bool,
 }
 
 /// A reception that can start: its plan checked, the earlier reception read.
@@ -312,7 +316,7 @@ impl Reception {
             r.with_file_name(name)
         });
         let picture = jpeg_output::PictureDamage::default();
-        let damage = self.damage_map(report_path.as_deref(), &picture)?;
+        let damage = self.damage_map(report_path.as_deref(), &picture, feed.stop)?;
         let received = self.reassemble(damage, input, feed, &picture);
         // Resuming, the new report replaces the old one only when the transfer matched.
         let report_of = match &received {
@@ -357,6 +361,7 @@ impl Reception {
         &self,
         report_path: Option<&Path>,
         picture: &jpeg_output::PictureDamage,
+        stop: fn() -> bool,
     ) -> Result<DamageMap, ReceiveError> {
         let plan = &self.plan;
         let sink = match report_path {
@@ -389,7 +394,7 @@ impl Reception {
                     plan.map_blend,
                 )
                 .with_limits(&plan.settings.limits)
-                .with_stop(plan.settings.stop)
+                .with_stop(stop)
                 .with_picture(picture.clone());
                 Some(Box::new(map) as Box<dyn RangeSink>)
             }
@@ -550,7 +555,7 @@ fn reassemble_into<O: Output + ImageOutput>(
     // A file ends: read it all, so a transfer after a whole carousel is not left unread
     // (stopping early only spares a receiver of an endless stream from waiting).
     settings.stop_when_whole &= matches!(input, Input::Stream(_));
-    let mut r = Reassembler::new(settings, out, damage);
+    let mut r = Reassembler::new(settings, StopOnRequest::new(out, feed.stop), damage);
     let fed = match (feed.udp, input) {
         (Some(mut rx), _) => {
             let on_progress = feed.on_progress;
@@ -597,7 +602,7 @@ fn reassemble_into<O: Output + ImageOutput>(
             ReceiveError::Untrusted(e, report)
         });
     }
-    Ok((report, out.note()))
+    Ok((report, out.into_inner().note()))
 }
 
 /// What went wrong while receiving, by what failed: the output (or its hold), the report,
@@ -610,6 +615,10 @@ impl From<ReassembleError> for ReceiveError {
             }
             ReassembleError::Output(OutputError::HoldLimit(limit)) => {
                 ReceiveError::HoldLimit(limit)
+            }
+            // Not made by the conversion into ReassembleError (it is `Stopped`).
+            ReassembleError::Output(OutputError::Stopped) => {
+                ReceiveError::Refused(ReassembleError::Stopped)
             }
             ReassembleError::Ranges(RangeSinkError::Report(e)) => ReceiveError::WriteReport(e),
             ReassembleError::Ranges(RangeSinkError::Map(e)) => ReceiveError::WriteMap(e),

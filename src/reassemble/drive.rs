@@ -325,8 +325,8 @@ impl<O: Output> Output for StopOnRequest<O> {
     fn read_at(&mut self, at: u64, buf: &mut [u8]) -> OutputResult<bool> {
         self.inner.read_at(at, buf)
     }
-    fn out_of_room(&self) -> Option<&std::io::Error> {
-        self.inner.out_of_room()
+    fn write_failed(&self) -> Option<&std::io::Error> {
+        self.inner.write_failed()
     }
     fn take_unwritten(&mut self) -> Vec<Range<u64>> {
         self.inner.take_unwritten()

@@ -329,9 +329,6 @@ impl<O: Output> Output for StopOnRequest<O> {
     fn write_failed(&self) -> Option<&std::io::Error> {
         self.inner.write_failed()
     }
-    fn out_of_room(&self) -> Option<&std::io::Error> {
-        self.inner.out_of_room()
-    }
     fn take_unwritten(&mut self) -> Vec<Range<u64>> {
         self.inner.take_unwritten()
     }

@@ -14,6 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const PROGRAM: &str = "pktize";
+/// The pace of `--udp` without `--rate`, bytes per second (800 Mbit/s): what a receiver on
+/// the same host takes from a fountain with room to spare when the host is not loaded (at
+/// 20% loss, 256 MiB: 4.4 s and 1.7x the file sent, against 2.4 s and 3.2x unpaced,
+/// most of it dropped unread; the README's table).
+const UDP_RATE: u64 = 100_000_000;
 
 /// Segment a byte stream into packets with sequence number, offset, lengths and CRC32.
 #[derive(Parser, Debug)]
@@ -27,7 +32,8 @@ struct Args {
     #[arg(long, value_name = "ID", value_parser = cli::parse_transfer_id)]
     id: Option<u16>,
 
-    /// Pace output to RATE bytes per second, packets included (suffixes k, M, G).
+    /// Pace output to RATE bytes per second, packets included (suffixes k, M, G); 0: as fast
+    /// as the output takes them (default: 0, with --udp 100M).
     #[arg(long, value_name = "RATE")]
     rate: Option<String>,
 
@@ -200,13 +206,18 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     let settings = Settings::new(payload_len, coding).map_err(refusal)?;
     let bytes_per_sec = match &args.rate {
         Some(r) => match cli::parse_size(r) {
-            Ok(0) | Err(_) => {
+            Err(_) => {
                 return Err(Failure::new(format!(
-                    "--rate: expected bytes per second such as 500k or 10M, found \"{r}\""
+                    "--rate: expected bytes per second such as 500k or 10M, or 0, found \"{r}\""
                 )))
             }
+            // As fast as the output takes them.
+            Ok(0) => None,
             Ok(n) => Some(n),
         },
+        // Datagrams sent faster than a receiver takes them are lost, and with no return
+        // channel nothing slows the sender down: pace by default.
+        None if args.udp.is_some() => Some(UDP_RATE),
         None => None,
     };
     let settings = Settings {

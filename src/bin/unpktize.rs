@@ -430,7 +430,9 @@ fn failure(e: ReceiveError) -> Failure {
         ReceiveError::Untrusted(e, _) => Failure::new(format!(
             "writing output: {e} (what the file holds cannot be trusted: receive it again)"
         )),
-        ReceiveError::Read(e) => cli::io_context("reading input")(e),
+        ReceiveError::Read(e) | ReceiveError::InputFailed(e, _) => {
+            cli::io_context("reading input")(e)
+        }
         ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
         ReceiveError::WriteMap(e) => Failure::new(format!("writing the map: {e}")),
         ReceiveError::HoldLimit(limit) => Failure::new(format!("{limit} (see --max-hold)")),

@@ -909,6 +909,12 @@ impl<O: Output> Reassembler<O> {
             self.next_base = t.base + t.frontier;
         }
         let unknown = self.sink.damage.open_lost(false);
+        let spans: Vec<std::ops::Range<u64>> = self
+            .finished
+            .iter()
+            .map(|t| t.base..t.base + t.len)
+            .collect();
+        self.sink.out.transfers(&spans);
         self.sink.out.finish(&unknown)?;
         // A write failed (out of room, EIO): what could not be written is lost, whatever
         // arrived for it, so the report tells a resume to fetch it again.

@@ -57,6 +57,10 @@ pub trait Output {
     fn write_fill(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.write_at(at, data)
     }
+    /// The input ended and held these transfers, one after another (output ranges,
+    /// sorted): called just before [`Output::finish`]. An output that rebuilds each
+    /// transfer on its own (an indexed JPEG) learns where they lie.
+    fn transfers(&mut self, _spans: &[Range<u64>]) {}
     /// The input ended: `unknown` lists the byte ranges still lost (sorted, disjoint).
     /// Write out everything (an output that conceals or holds does its work here).
     fn finish(&mut self, _unknown: &[Range<u64>]) -> OutputResult<()> {

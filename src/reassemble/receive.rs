@@ -144,6 +144,10 @@ pub enum ReceiveError {
     Untrusted(io::Error, Box<Report>),
     #[error("reading input: {0}")]
     Read(io::Error),
+    /// Reading the input failed during the reception: what arrived stays, and the report
+    /// (put in place) says what was settled, to resume from.
+    #[error("reading input: {0}")]
+    InputFailed(io::Error, Box<Report>),
     #[error("writing the report: {0}")]
     WriteReport(io::Error),
     #[error("writing the map: {0}")]
@@ -317,7 +321,11 @@ impl Reception {
         // Resuming, the new report replaces the old one only when the transfer matched.
         let report_of = match &received {
             Ok(r) => Some(&r.0),
-            Err(ReceiveError::OutOfRoom(_, r) | ReceiveError::Untrusted(_, r)) => Some(&**r),
+            Err(
+                ReceiveError::OutOfRoom(_, r)
+                | ReceiveError::Untrusted(_, r)
+                | ReceiveError::InputFailed(_, r),
+            ) => Some(&**r),
             Err(_) => None,
         };
         let finished = report_of.is_some();
@@ -638,6 +646,12 @@ fn reassemble_into<O: Output + ImageOutput>(
     match fed {
         // Asked to stop while writing fill: keep what was settled, write the report.
         Ok(()) | Err(ReassembleError::Stopped) => {}
+        // The input failed (a connection reset): keep what arrived, and end with the
+        // report of what was settled, as at the end of the input.
+        Err(ReassembleError::Input(e)) => {
+            let (report, _) = r.finish()?;
+            return Err(ReceiveError::InputFailed(e, Box::new(report)));
+        }
         Err(e) => return Err(e.into()),
     }
     let (report, out) = r.finish()?;

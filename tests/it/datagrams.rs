@@ -312,3 +312,40 @@ fn a_live_udp_receiver_fills_a_stale_gap_while_the_sender_pauses() {
     expected[10_000..11_000].fill(0);
     assert!(got == expected, "whole: {} bytes; {log}", got.len());
 }
+
+/// `pktize --udp` paces at 100M without `--rate` (issue 30: with no return channel, an
+/// unpaced sender overran a receiver on the same host, 3x the file sent, most of it dropped
+/// unread); `--rate 0` sends as fast as the system takes the datagrams. 30 MB at 100 MB/s
+/// cannot leave in less than 0.3 s less one catch-up burst (unpaced, loopback takes it in
+/// a few tens of milliseconds on an idle host).
+#[test]
+fn pktize_udp_paces_by_default_and_rate_0_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, bytes(30_000_000, 30)).unwrap();
+    // Bound, never read: what overflows its buffer is dropped, the sender never told.
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = sink.local_addr().unwrap().to_string();
+    let send = |rate: Option<&str>| {
+        let mut args = vec!["--udp", to.as_str(), "--describe-every", "0"];
+        args.extend(rate.map(|r| ["--rate", r]).into_iter().flatten());
+        let started = std::time::Instant::now();
+        let out = Command::new(common::bin("pktize"))
+            .args(&args)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{rate:?}: {}", stderr(&out));
+        started.elapsed()
+    };
+    let paced = send(None);
+    assert!(
+        paced >= Duration::from_millis(280),
+        "default pace: {paced:?}"
+    );
+    let mut buf = [0u8; 2048];
+    sink.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = sink.recv(&mut buf).unwrap();
+    assert_eq!(Header::parse(&buf[..n]).unwrap().packet_len(), n);
+    send(Some("0"));
+}

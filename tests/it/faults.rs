@@ -419,3 +419,69 @@ cmp -s disk/out data.bin && echo same > cmp
     assert_eq!(read("rc4").trim(), "0", "{}", read("err4"));
     assert_eq!(read("cmp").trim(), "same", "resumed whole");
 }
+
+#[test]
+fn an_input_that_fails_midway_leaves_the_report_of_what_arrived() {
+    // Issue 35: every exit path leaves a finished report. A TCP connection reset while
+    // unpktize reads it (a real read error, ECONNRESET) ended without one, so what had
+    // arrived could not be resumed from.
+    common::require_tool("python3");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = bytes(2 << 20, 3513);
+    std::fs::write(d.join("data.bin"), &data).unwrap();
+    let whole = common::run(
+        "pktize",
+        &["--id", "3513", d.join("data.bin").to_str().unwrap()],
+        b"",
+    );
+    std::fs::write(d.join("whole.pk"), &whole.stdout).unwrap();
+    let script = r#"
+import socket, struct, subprocess, sys
+unpktize, stream, out, report = sys.argv[1:5]
+data = open(stream, 'rb').read()
+listener = socket.socket()
+listener.bind(('127.0.0.1', 0))
+listener.listen(1)
+client = socket.create_connection(listener.getsockname())
+server, _ = listener.accept()
+p = subprocess.Popen([unpktize, '-o', out, '--report', report], stdin=server,
+                     stderr=subprocess.PIPE)
+server.close()
+client.sendall(data[:len(data) // 2])
+# A reset, not an end: the reader gets ECONNRESET.
+client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+client.close()
+sys.stderr.write(p.stderr.read().decode())
+sys.exit(p.wait())
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(bin("unpktize"))
+        .arg(d.join("whole.pk"))
+        .arg(d.join("out"))
+        .arg(d.join("r.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert_eq!(
+        common::stderr(&out),
+        "unpktize: error: reading input: Connection reset by peer (os error 104)\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(json["intact"], false);
+    assert!(json["digest"].is_string(), "sealed for a resume");
+    // Resumed from that report with the whole stream, the file ends whole.
+    let resumed = Command::new(bin("unpktize"))
+        .args(["-o", d.join("out").to_str().unwrap()])
+        .args(["--resume", d.join("r.json").to_str().unwrap()])
+        .arg(d.join("whole.pk"))
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", common::stderr(&resumed));
+    assert!(
+        std::fs::read(d.join("out")).unwrap() == data,
+        "resumed whole"
+    );
+}

@@ -150,6 +150,13 @@ fn rate_paces_the_output() {
     assert_eq!(data_packets(&out.stdout).len(), 100);
     let bad = run("pktize", &["--rate", "fast"], b"");
     assert_eq!(bad.status.code(), Some(2));
+    // 0: unpaced, the same packets.
+    let unpaced = run("pktize", &["-s", "1000", "--id", "7", "--rate", "0"], &data);
+    assert!(unpaced.status.success());
+    assert_eq!(
+        unpaced.stdout,
+        run("pktize", &["-s", "1000", "--id", "7"], &data).stdout
+    );
 }
 
 #[test]

@@ -373,4 +373,35 @@ mod tests {
             out.write_at(i * block.len() as u64, &block).unwrap();
         }
     }
+
+    /// An output whose writes have failed with EIO: the wrapper must say so, or the
+    /// reassembler ends "damaged" without a word and drops the report's cause.
+    struct Failed(std::io::Error);
+
+    impl Output for Failed {
+        fn write_at(&mut self, _at: u64, _data: &[u8]) -> OutputResult<()> {
+            Ok(())
+        }
+        fn flush(&mut self) -> OutputResult<()> {
+            Ok(())
+        }
+        fn write_failed(&self) -> Option<&std::io::Error> {
+            Some(&self.0)
+        }
+        fn take_unwritten(&mut self) -> Vec<Range<u64>> {
+            std::iter::once(3..5).collect()
+        }
+    }
+
+    #[test]
+    fn the_wrapper_passes_on_what_failed() {
+        let eio = std::io::Error::from_raw_os_error(5); // EIO
+        let mut out = StopOnRequest::new(Failed(eio), || false);
+        assert!(out.write_failed().is_some());
+        assert!(out.out_of_room().is_none());
+        assert_eq!(out.take_unwritten(), vec![3..5]);
+        let full = std::io::Error::from_raw_os_error(28); // ENOSPC
+        let out = StopOnRequest::new(Failed(full), || false);
+        assert!(out.out_of_room().is_some());
+    }
 }

@@ -290,6 +290,9 @@ impl<O: Output> Output for StopOnRequest<O> {
         }
         self.inner.write_fill(at, data)
     }
+    fn transfers(&mut self, spans: &[Range<u64>]) {
+        self.inner.transfers(spans)
+    }
     fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.inner.finish(unknown)
     }

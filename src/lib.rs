@@ -33,7 +33,7 @@
 //! | [`rawvideo`] | raw frames to PPM (`raw2ppm`'s engine): geometry, frame streams, live snapshots |
 //! | [`packetize`] | bytes to packets (`pktize`'s engine): in order or interleaved, once or as a carousel, with parity or a fountain, keyed or sealed |
 //! | [`channel`] | the lossy channel (`corrupt`'s engine): loss, bursts, bit errors, duplication, reordering; its PRNG |
-//! | [`reassemble`] | packets to bytes (`unpktize`'s engine): the sans-IO [`reassemble::Reassembler`] (time given, effects on an output it is lent), its drivers, the outputs, damage map, report, resume and every cap ([`reassemble::Limits`]) |
+//! | [`reassemble`] | packets to bytes (`unpktize`'s engine): the [`reassemble::Reassembler`] (time given, no clock, signal or input read; it writes on the output it is given), its drivers, the outputs, damage map, report, resume and every cap ([`reassemble::Limits`]) |
 //! | `cli` | only for `src/bin` (feature `cli`): exit status, the one-line error, argument glue, progress |
 //!
 //! A new transport plugs in at two places and changes no engine. Receiving, it is a new

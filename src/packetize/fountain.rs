@@ -13,7 +13,7 @@
 //! the data pass goes out (block `b` once `(b + 1) / B` of the data is sent), and each
 //! next one while the one before is sent, into a second file; two windows in all, about
 //! twice the input's size on disk. The sender's memory is one block's transform (made
-//! into its chunk in place), a slab of the window being sent ([`SLAB_BYTES`]), a part of
+//! into its chunk in place), a 2 MiB slab of the window being sent, a part of
 //! a block's symbols on their way to the file, and one batch of packets.
 
 use super::sender::{Sender, WRITE_BATCH};

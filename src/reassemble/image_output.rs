@@ -376,6 +376,17 @@ impl<W: Write> HeldOutput<W> {
             }
             None => None,
         };
+        let mut geometry = geometry;
+        if let Some(g) = geometry.as_mut() {
+            if g.frames
+                .as_ref()
+                .is_some_and(|f| self.frames_end(f, unknown))
+            {
+                // Not a frame stream: an image and the next transfer after it (or other
+                // data), written whole as any output is. Only the first image is one.
+                g.frames = None;
+            }
+        }
         if let Some(g) = geometry.as_ref().filter(|g| g.frames.is_some()) {
             return self.write_frame(g, mode, unknown, tail_as_fill);
         }
@@ -429,6 +440,28 @@ impl<W: Write> HeldOutput<W> {
 }
 
 impl<W: Write> HeldOutput<W> {
+    /// Does what follows the first frame show the data is not a stream of these frames:
+    /// a later frame's header received intact (outside `unknown`) and different (the next
+    /// transfer, concatenated after a single image)? Frames without a header (raw
+    /// frames of a given geometry) always go on.
+    fn frames_end(&self, f: &image::Frames, unknown: &[Range<u64>]) -> bool {
+        let (len, hl) = (self.bytes.len() as u64, f.header.len() as u64);
+        if hl == 0 {
+            return false;
+        }
+        let mut k = 1;
+        while let Some(end) = f.start(k).checked_add(hl).filter(|&e| e <= len) {
+            let start = f.start(k);
+            let next = unknown.partition_point(|r| r.end <= start);
+            let known = unknown.get(next).is_none_or(|r| end <= r.start);
+            if known && self.bytes[start as usize..end as usize] != f.header[..] {
+                return true;
+            }
+            k += 1;
+        }
+        false
+    }
+
     /// Of a frame stream, write the frame being received (the one the furthest bytes
     /// written lie in; at the end, the last frame), whole: the stream header before the
     /// first one written (Y4M's), so the snapshots make a stream of frames a player

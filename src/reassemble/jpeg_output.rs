@@ -1,7 +1,8 @@
 //! Receiving an indexed JPEG (`pktize(5)`, JPEG transfers): the transfer is reassembled
 //! into an unlinked temporary file as any other, and at the end turned back into the
 //! JPEG ([`crate::jpeg::rebuild()`]): the original file when every packet arrived, else a
-//! baseline JPEG of what arrived, lost MCUs concealed.
+//! baseline JPEG of what arrived, lost MCUs concealed. Several transfers one after
+//! another ([`Output::transfers`]) are rebuilt each on its own and written in turn.
 //!
 //! A receiver must know before the first byte is written whether the transfer is an
 //! indexed JPEG: [`detect`] reads ahead to the first intact descriptor only while the data
@@ -193,6 +194,8 @@ pub struct JpegOutput<W: Write> {
     total: Option<u64>,
     /// Where the picture's damage goes, for the map.
     damage: Option<PictureDamage>,
+    /// The transfers received, one after another (output ranges), once the input ended.
+    spans: Vec<Range<u64>>,
 }
 
 /// The damage of the picture written (`--conceal`), for the map: its geometry and the
@@ -214,6 +217,7 @@ impl<W: Write> JpegOutput<W> {
             snapshots: false,
             total: None,
             damage: None,
+            spans: Vec::new(),
         })
     }
 
@@ -263,6 +267,9 @@ impl<W: Write> JpegOutput<W> {
             ));
             return self.copy_through();
         }
+        if !snapshot && self.spans.len() > 1 {
+            return self.write_several(unknown, len);
+        }
         let mut transfer = vec![0; len as usize];
         self.file.read_exact_at(&mut transfer, 0)?;
         let mut unknown = unknown.to_vec();
@@ -279,40 +286,86 @@ impl<W: Write> JpegOutput<W> {
             transfer.resize(transfer.len() + self.payload_len, 0);
             unknown.push(len..transfer.len() as u64);
         }
-        let rebuilt = jpeg::rebuild(&transfer, self.payload_len, &unknown);
+        self.write_one(&transfer, &unknown, snapshot, "")?;
+        self.dest.flush()
+    }
+
+    /// Several transfers one after another (`cat a.pk b.pk`): each rebuilt on its own and
+    /// written in turn; one that is no indexed JPEG of this payload size (or too long to
+    /// rebuild) is written as it came, zeros where it was lost.
+    fn write_several(&mut self, unknown: &[Range<u64>], len: u64) -> io::Result<()> {
+        let spans = std::mem::take(&mut self.spans);
+        for (k, span) in spans.iter().enumerate() {
+            let (start, end) = (span.start.min(len), span.end.min(len));
+            let mut transfer = vec![0; (end - start) as usize];
+            self.file.read_exact_at(&mut transfer, start)?;
+            let within: Vec<Range<u64>> = unknown
+                .iter()
+                .filter(|r| r.start < end && r.end > start)
+                .map(|r| r.start.max(start) - start..r.end.min(end) - start)
+                .collect();
+            let label = format!("transfer {} of {}: ", k + 1, spans.len());
+            if end - start > self.max_transfer {
+                self.add_note(format!(
+                    "{label}JPEG: a transfer of {} bytes is more than the {} bytes rebuilt; its bytes are written as they came",
+                    end - start,
+                    self.max_transfer
+                ));
+                self.dest.write_all(&transfer)?;
+                continue;
+            }
+            self.write_one(&transfer, &within, false, &label)?;
+        }
+        self.dest.flush()
+    }
+
+    fn add_note(&mut self, why: String) {
+        self.note = Some(match self.note.take() {
+            Some(n) => format!("{n}; {why}"),
+            None => why,
+        });
+    }
+
+    /// Rebuild one transfer (`unknown`: its ranges not received) and write it, or what
+    /// arrived of it; `label` begins its notes.
+    fn write_one(
+        &mut self,
+        transfer: &[u8],
+        unknown: &[Range<u64>],
+        snapshot: bool,
+        label: &str,
+    ) -> io::Result<()> {
+        let rebuilt = jpeg::rebuild(transfer, self.payload_len, unknown);
         if snapshot && rebuilt.is_err() {
             return Ok(());
         }
         match rebuilt {
             Ok(r) => {
                 if !r.exact && !snapshot {
-                    self.note = Some(lost_note(&r));
+                    self.add_note(format!("{label}{}", lost_note(&r)));
                 }
                 let picture = self
                     .picture
                     .then(|| jpeg::pixels::picture(&r.jpeg))
                     .flatten();
-                if let (Some(damage), Some(p)) = (&self.damage, &picture) {
+                // The map shows one picture: that of a single transfer.
+                if let (Some(damage), Some(p), "") = (&self.damage, &picture, label) {
                     *damage.borrow_mut() = picture_damage(p, &r);
                 }
                 if self.picture && picture.is_none() && !snapshot {
-                    let why = "JPEG: its picture is not converted (not 1 or 3 components); the JPEG is written";
-                    self.note = Some(match self.note.take() {
-                        Some(n) => format!("{n}; {why}"),
-                        None => why.to_string(),
-                    });
+                    self.add_note(format!("{label}JPEG: its picture is not converted (not 1 or 3 components); the JPEG is written"));
                 }
                 self.dest.write_all(picture.as_deref().unwrap_or(&r.jpeg))?;
             }
             Err(e) => {
-                self.note = Some(format!(
-                    "JPEG not rebuilt: {e}; the bytes that arrived are written at their places, zeros elsewhere"
+                self.add_note(format!(
+                    "{label}JPEG not rebuilt: {e}; the bytes that arrived are written at their places, zeros elsewhere"
                 ));
-                let pieces = jpeg::packets::Pieces::split(&transfer, self.payload_len, &unknown);
+                let pieces = jpeg::packets::Pieces::split(transfer, self.payload_len, unknown);
                 self.dest.write_all(&pieces.file)?;
             }
         }
-        self.dest.flush()
+        Ok(())
     }
 
     fn copy_through(&mut self) -> io::Result<()> {
@@ -383,6 +436,9 @@ impl<W: Write> Output for JpegOutput<W> {
     }
     fn write_fill(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.inner.write_fill(at, data)
+    }
+    fn transfers(&mut self, spans: &[Range<u64>]) {
+        self.spans = spans.to_vec();
     }
     fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.inner.finish(unknown)?;

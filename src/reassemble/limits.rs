@@ -19,7 +19,7 @@
 //! | what | bound | where |
 //! |---|---|---|
 //! | a candidate next transfer's packets held | `tracker::HOLD_PACKETS` (64; part of the rule that tells a next transfer from another sender's, in unpktize(1)) | `tracker` |
-//! | fill written after a stop was asked | 256 MiB (`sink`: until the fill is an effect the driver performs) | `sink` |
+//! | fill written after a stop was asked | 256 MiB (the driver's, not the reassembler's: it reads no stop flag) | [`super::StopOnRequest`] |
 //! | framing work | [`crate::framing::CRC_CREDIT_PER_BYTE`] payload CRC bytes per input byte | [`crate::framing::Scanner`] |
 //! | an indexed JPEG's blocks | [`crate::jpeg::rebuild::MAX_BLOCKS`] | `jpeg_output` |
 //! | read buffers | [`crate::framing::READ_BUFFER_LEN`] (1 MiB) of a stream; 2 MiB of mapped pages behind the reader | `drive` |

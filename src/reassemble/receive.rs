@@ -21,9 +21,12 @@ use super::damage::{DamageMap, RangeSink, RangeSinkError};
 use super::image_output::{ConcealingStream, Concealment, HeldOutput, ImageOutput, ImageSource};
 use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
-use super::output::{FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput};
+use super::output::{
+    is_out_of_room, FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput,
+};
 use super::report::JsonReport;
 use super::resume::{Mismatch, Resume, ResumeError};
+use super::StopOnRequest;
 use super::{ReassembleError, Reassembler, Report, Settings, Status, TooLarge};
 use crate::image::Geometry;
 use crate::io::{self as pio, Input};
@@ -135,8 +138,16 @@ pub enum ReceiveError {
     /// once there is room.
     #[error("writing output: {0}")]
     OutOfRoom(io::Error, Box<Report>),
+    /// Writing the output file failed otherwise (EIO): the reception ended there, and its
+    /// report (put in place, not sealed) says the file cannot be trusted.
+    #[error("writing output: {0} (what the file holds cannot be trusted)")]
+    Untrusted(io::Error, Box<Report>),
     #[error("reading input: {0}")]
     Read(io::Error),
+    /// Reading the input failed during the reception: what arrived stays, and the report
+    /// (put in place) says what was settled, to resume from.
+    #[error("reading input: {0}")]
+    InputFailed(io::Error, Box<Report>),
     #[error("writing the report: {0}")]
     WriteReport(io::Error),
     #[error("writing the map: {0}")]
@@ -154,6 +165,9 @@ pub struct Feed<'a> {
     pub on_progress: &'a mut dyn FnMut(&Status),
     /// Receive datagrams from this socket instead of reading the input.
     pub udp: Option<crate::io::udp::UdpReceiver>,
+    /// Asked by the driver (never by the reassembler) while fill is written and the map
+    /// drawn: true once the program should stop (see [`super::StopOnRequest`]).
+    pub stop: fn() -> bool,
 }
 
 /// A reception that can start: its plan checked, the earlier reception read.
@@ -302,12 +316,16 @@ impl Reception {
             r.with_file_name(name)
         });
         let picture = jpeg_output::PictureDamage::default();
-        let damage = self.damage_map(report_path.as_deref(), &picture)?;
+        let damage = self.damage_map(report_path.as_deref(), &picture, feed.stop)?;
         let received = self.reassemble(damage, input, feed, &picture);
         // Resuming, the new report replaces the old one only when the transfer matched.
         let report_of = match &received {
             Ok(r) => Some(&r.0),
-            Err(ReceiveError::OutOfRoom(_, r)) => Some(&**r),
+            Err(
+                ReceiveError::OutOfRoom(_, r)
+                | ReceiveError::Untrusted(_, r)
+                | ReceiveError::InputFailed(_, r),
+            ) => Some(&**r),
             Err(_) => None,
         };
         let finished = report_of.is_some();
@@ -343,12 +361,22 @@ impl Reception {
         &self,
         report_path: Option<&Path>,
         picture: &jpeg_output::PictureDamage,
+        stop: fn() -> bool,
     ) -> Result<DamageMap, ReceiveError> {
         let plan = &self.plan;
         let sink = match report_path {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Report, path))?;
-                let file = ReservedFile::new(file);
+                let (file, unreserved) = ReservedFile::new(file);
+                // Resuming writes into a sealed file: were its new report not written, the
+                // old one would describe bytes that changed, and no later resume could go
+                // on. No room for the new report: stop before anything is written.
+                let resuming = plan.settings.resume.is_some();
+                if let Some(e) = unreserved.filter(|e| resuming && is_out_of_room(e)) {
+                    drop(file);
+                    let _ = std::fs::remove_file(path);
+                    return Err(ReceiveError::WriteReport(e));
+                }
                 let json =
                     JsonReport::new(BufWriter::new(file)).map_err(ReceiveError::WriteReport)?;
                 Some(Box::new(json) as Box<dyn RangeSink>)
@@ -366,7 +394,7 @@ impl Reception {
                     plan.map_blend,
                 )
                 .with_limits(&plan.settings.limits)
-                .with_stop(plan.settings.stop)
+                .with_stop(stop)
                 .with_picture(picture.clone());
                 Some(Box::new(map) as Box<dyn RangeSink>)
             }
@@ -437,18 +465,18 @@ impl Reception {
             None => ImageSource::Head(concealment),
         };
         let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
-        match &self.output {
-            Some(path) if self.plan.settings.resume.is_some() => {
-                let file = OpenOptions::new()
+        // The output file is opened first: whether it takes writes at offsets (a regular
+        // file) or not (a device, a FIFO) is a fact of the choice below.
+        let file = match &self.output {
+            Some(path) if self.plan.settings.resume.is_some() => Some(
+                OpenOptions::new()
                     .read(true)
                     .write(true)
                     .open(path)
-                    .map_err(file_error(Role::Output, path))?;
-                let out = FileOutput::existing(file).map_err(file_error(Role::Output, path))?;
-                plain(reassemble_into(out, settings, damage, input, feed))
-            }
-            Some(path) => {
-                let file = OpenOptions::new()
+                    .map_err(file_error(Role::Output, path))?,
+            ),
+            Some(path) => Some(
+                OpenOptions::new()
                     .create(true)
                     .read(true)
                     .write(true)
@@ -464,36 +492,53 @@ impl Reception {
                         }
                         OpenOptions::new().write(true).truncate(true).open(path)
                     })
-                    .map_err(file_error(Role::Output, path))?;
-                if file.metadata().is_ok_and(|m| m.is_file()) {
-                    let mut out = FileOutput::new(file);
-                    if plan.conceal {
-                        out = out.concealing(source);
-                    }
-                    plain(reassemble_into(out, settings, damage, input, feed))
-                } else {
-                    // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
-                    let kernel = file.try_clone().ok().map(OwnedFd::from);
-                    plain(reassemble_into(
-                        StreamOutput::new(file).with_kernel_copy(kernel),
-                        settings,
-                        damage,
-                        input,
-                        feed,
-                    ))
-                }
+                    .map_err(file_error(Role::Output, path))?,
+            ),
+            None => None,
+        };
+        let facts = OutputFacts {
+            file: file
+                .as_ref()
+                .map(|f| f.metadata().is_ok_and(|m| m.is_file())),
+            resume: settings.resume.is_some(),
+            snapshots: settings.snapshot_every.is_some(),
+            conceal: plan.conceal,
+        };
+        let path = self.output.as_deref().unwrap_or(Path::new("-"));
+        match (choose_output(&facts), file) {
+            (OutputKind::Resumed, Some(file)) => {
+                let out = FileOutput::existing(file).map_err(file_error(Role::Output, path))?;
+                plain(reassemble_into(out, settings, damage, input, feed))
             }
-            None if settings.snapshot_every.is_some() => {
+            (OutputKind::File { conceal }, Some(file)) => {
+                let mut out = FileOutput::new(file);
+                if conceal {
+                    out = out.concealing(source);
+                }
+                plain(reassemble_into(out, settings, damage, input, feed))
+            }
+            (OutputKind::Device, Some(file)) => {
+                // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
+                let kernel = file.try_clone().ok().map(OwnedFd::from);
+                plain(reassemble_into(
+                    StreamOutput::new(file).with_kernel_copy(kernel),
+                    settings,
+                    damage,
+                    input,
+                    feed,
+                ))
+            }
+            (OutputKind::Held, _) => {
                 let fill = settings.fill.clone();
                 let hold = settings.limits.hold_bytes;
                 let out = HeldOutput::new(stdout()?, hold, fill, Some(source), plan.conceal, true);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
-            None if plan.conceal => {
+            (OutputKind::ConcealingStream, _) => {
                 let out = ConcealingStream::new(StreamOutput::new(stdout()?), source);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
-            None => {
+            (OutputKind::Stream, _) => {
                 let stream = stdout()?;
                 let kernel = (!stream.is_messages())
                     .then(|| stream.file().try_clone().ok().map(OwnedFd::from))
@@ -503,7 +548,56 @@ impl Reception {
                     .with_kernel_copy(kernel);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
+            (OutputKind::Resumed | OutputKind::File { .. } | OutputKind::Device, None) => {
+                unreachable!("choose_output picks a file's output only when a file is open")
+            }
         }
+    }
+}
+
+/// What the output is chosen from (besides an indexed JPEG, chosen before: see
+/// `Reception::reassemble`): all known before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFacts {
+    /// An output file is open: `Some(true)` when it is a regular file (writes at offsets),
+    /// `Some(false)` for a device or FIFO; `None` for standard output.
+    pub file: Option<bool>,
+    /// Resuming an earlier reception into the file.
+    pub resume: bool,
+    /// Whole-transfer snapshots are asked for (`--every`).
+    pub snapshots: bool,
+    /// Lost pixels are concealed.
+    pub conceal: bool,
+}
+
+/// Which output a reception writes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// The earlier reception's file, written at offsets, its bytes kept.
+    Resumed,
+    /// A new regular file, written at offsets; concealed at the end when asked.
+    File { conceal: bool },
+    /// A device or FIFO named as the output: a stream, no concealment.
+    Device,
+    /// Standard output, the transfer held whole for snapshots.
+    Held,
+    /// Standard output, concealed on the way.
+    ConcealingStream,
+    /// Standard output as it comes.
+    Stream,
+}
+
+/// The output for `facts`: a pure function, so the choice is tested without files.
+pub fn choose_output(facts: &OutputFacts) -> OutputKind {
+    match facts.file {
+        Some(_) if facts.resume => OutputKind::Resumed,
+        Some(true) => OutputKind::File {
+            conceal: facts.conceal,
+        },
+        Some(false) => OutputKind::Device,
+        None if facts.snapshots => OutputKind::Held,
+        None if facts.conceal => OutputKind::ConcealingStream,
+        None => OutputKind::Stream,
     }
 }
 
@@ -527,7 +621,7 @@ fn reassemble_into<O: Output + ImageOutput>(
     // A file ends: read it all, so a transfer after a whole carousel is not left unread
     // (stopping early only spares a receiver of an endless stream from waiting).
     settings.stop_when_whole &= matches!(input, Input::Stream(_));
-    let mut r = Reassembler::new(settings, out, damage);
+    let mut r = Reassembler::new(settings, StopOnRequest::new(out, feed.stop), damage);
     let fed = match (feed.udp, input) {
         (Some(mut rx), _) => {
             let on_progress = feed.on_progress;
@@ -552,17 +646,29 @@ fn reassemble_into<O: Output + ImageOutput>(
     match fed {
         // Asked to stop while writing fill: keep what was settled, write the report.
         Ok(()) | Err(ReassembleError::Stopped) => {}
+        // The input failed (a connection reset): keep what arrived, and end with the
+        // report of what was settled, as at the end of the input.
+        Err(ReassembleError::Input(e)) => {
+            let (report, _) = r.finish()?;
+            return Err(ReceiveError::InputFailed(e, Box::new(report)));
+        }
         Err(e) => return Err(e.into()),
     }
     let (report, out) = r.finish()?;
-    if let Some(e) = out.out_of_room() {
+    if let Some(e) = out.write_failed() {
+        let room = is_out_of_room(e);
         let e = match e.raw_os_error() {
             Some(code) => io::Error::from_raw_os_error(code),
             None => io::Error::new(e.kind(), e.to_string()),
         };
-        return Err(ReceiveError::OutOfRoom(e, Box::new(report)));
+        let report = Box::new(report);
+        return Err(if room {
+            ReceiveError::OutOfRoom(e, report)
+        } else {
+            ReceiveError::Untrusted(e, report)
+        });
     }
-    Ok((report, out.note()))
+    Ok((report, out.into_inner().note()))
 }
 
 /// What went wrong while receiving, by what failed: the output (or its hold), the report,
@@ -575,6 +681,10 @@ impl From<ReassembleError> for ReceiveError {
             }
             ReassembleError::Output(OutputError::HoldLimit(limit)) => {
                 ReceiveError::HoldLimit(limit)
+            }
+            // Not made by the conversion into ReassembleError (it is `Stopped`).
+            ReassembleError::Output(OutputError::Stopped) => {
+                ReceiveError::Refused(ReassembleError::Stopped)
             }
             ReassembleError::Ranges(RangeSinkError::Report(e)) => ReceiveError::WriteReport(e),
             ReassembleError::Ranges(RangeSinkError::Map(e)) => ReceiveError::WriteMap(e),
@@ -606,22 +716,25 @@ struct ReservedFile {
 }
 
 impl ReservedFile {
-    fn new(file: File) -> Self {
+    /// The file, and why no room could be set aside in it, if none was (a file system
+    /// without `fallocate`, or a full one).
+    fn new(file: File) -> (Self, Option<io::Error>) {
         use rustix::fs::FallocateFlags;
         if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return ReservedFile {
+            let stream = ReservedFile {
                 file,
                 at: None,
                 reserved: 0,
             };
+            return (stream, None);
         }
-        let reserved = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE)
-            .map_or(0, |()| REPORT_RESERVE);
-        ReservedFile {
+        let reserve = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE);
+        let file = ReservedFile {
             file,
             at: Some(0),
-            reserved,
-        }
+            reserved: if reserve.is_ok() { REPORT_RESERVE } else { 0 },
+        };
+        (file, reserve.err().map(io::Error::from))
     }
 }
 
@@ -716,4 +829,61 @@ fn check_files(plan: &Plan, output: Option<&Path>) -> Result<(), ReceiveError> {
 /// An existing output that is not a regular file: written as a stream, whatever its name.
 fn is_stream(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| !m.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_is_chosen_from_the_plan_alone() {
+        for file in [None, Some(false), Some(true)] {
+            for resume in [false, true] {
+                for snapshots in [false, true] {
+                    for conceal in [false, true] {
+                        let facts = OutputFacts {
+                            file,
+                            resume,
+                            snapshots,
+                            conceal,
+                        };
+                        let kind = choose_output(&facts);
+                        let to_file = matches!(
+                            kind,
+                            OutputKind::Resumed | OutputKind::File { .. } | OutputKind::Device
+                        );
+                        // A named output is the output; standard output otherwise.
+                        assert_eq!(to_file, file.is_some(), "{facts:?}");
+                        // Resuming keeps the earlier bytes: never a truncating output.
+                        assert_eq!(
+                            kind == OutputKind::Resumed,
+                            resume && file.is_some(),
+                            "{facts:?}"
+                        );
+                        // Offsets only where the file takes them.
+                        if matches!(kind, OutputKind::File { .. }) {
+                            assert_eq!(file, Some(true), "{facts:?}");
+                        }
+                        if kind == OutputKind::Device {
+                            assert_eq!(file, Some(false), "{facts:?}");
+                        }
+                        // Snapshots to standard output hold the transfer.
+                        assert_eq!(
+                            kind == OutputKind::Held,
+                            snapshots && file.is_none(),
+                            "{facts:?}"
+                        );
+                        // Concealment asked for is done by the output chosen (a held
+                        // transfer conceals in itself; a device takes what comes).
+                        match kind {
+                            OutputKind::File { conceal: c } => assert_eq!(c, conceal),
+                            OutputKind::ConcealingStream => assert!(conceal, "{facts:?}"),
+                            OutputKind::Stream => assert!(!conceal, "{facts:?}"),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -6,8 +6,10 @@
 //! stays within the budget (the file takes the rest, its unwritten parts are holes). The
 //! file has no name: it goes away with the process, whatever the exit.
 
+use rustix::fs::SeekFrom;
 use std::fs::File;
 use std::io::{self, Write};
+use std::ops::Range;
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 
@@ -133,30 +135,77 @@ impl Spill {
         };
         // Its length was set only when it shrank: the part never written is a hole.
         file.set_len(self.len)?;
-        let mut at = match kernel {
-            Some(to) => kernel_copy(file, to, self.len)?,
-            None => 0,
-        };
         let mut buf = vec![0; crate::io::IO_BUFFER_LEN];
+        let Some(to) = kernel else {
+            return copy_through(file, 0..self.len, out, &mut buf);
+        };
+        // Holes (never written: a forged carousel's claimed length) are written as zeros
+        // from memory, so the kernel does not fill its cache with them; data is copied.
+        let mut at = 0;
         while at < self.len {
-            let n = buf.len().min((self.len - at) as usize);
-            file.read_exact_at(&mut buf[..n], at)?;
-            out.write_all(&buf[..n])?;
-            at += n as u64;
+            let data = seek(file, SeekFrom::Data(at))?.min(self.len);
+            write_zeros(out, data - at, &mut buf)?;
+            let hole = seek(file, SeekFrom::Hole(data))?.min(self.len);
+            let copied = kernel_copy(file, to, data..hole)?;
+            copy_through(file, copied..hole, out, &mut buf)?;
+            at = hole;
         }
         Ok(())
     }
 }
 
-/// Copy `from`'s first `len` bytes to `to` (at its position) inside the kernel:
-/// `copy_file_range` (file to file), else `sendfile` (file to anything). Returns how many
-/// bytes were copied; fewer than `len` when the kernel cannot (a descriptor opened to
-/// append, a terminal, a non-blocking pipe that is full), and the caller writes the rest.
-fn kernel_copy(from: &File, to: BorrowedFd, len: u64) -> io::Result<u64> {
+/// Where the next data (or hole) at or after an offset starts; past the end, the end
+/// (`ENXIO`: no data after). A file system without the two (`EINVAL`): all of it data.
+fn seek(file: &File, to: SeekFrom) -> io::Result<u64> {
+    match rustix::fs::seek(file, to) {
+        Ok(at) => Ok(at),
+        Err(rustix::io::Errno::NXIO) => Ok(u64::MAX),
+        Err(rustix::io::Errno::INVAL) => Ok(match to {
+            SeekFrom::Data(at) => at,
+            _ => u64::MAX,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Write `n` zero bytes to `out`; `buf` is all zeros on return.
+fn write_zeros(out: &mut dyn Write, n: u64, buf: &mut [u8]) -> io::Result<()> {
+    buf.fill(0);
+    let mut left = n;
+    while left > 0 {
+        let k = buf.len().min(left as usize);
+        out.write_all(&buf[..k])?;
+        left -= k as u64;
+    }
+    Ok(())
+}
+
+/// Read `range` of `file` and write it to `out`.
+fn copy_through(
+    file: &File,
+    range: Range<u64>,
+    out: &mut dyn Write,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    let mut at = range.start;
+    while at < range.end {
+        let n = buf.len().min((range.end - at) as usize);
+        file.read_exact_at(&mut buf[..n], at)?;
+        out.write_all(&buf[..n])?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Copy `range` of `from` to `to` (at its position) inside the kernel: `copy_file_range`
+/// (file to file), else `sendfile` (file to anything). Returns where it stopped: before
+/// the range's end when the kernel cannot (a descriptor opened to append, a terminal, a
+/// non-blocking pipe that is full), and the caller writes the rest.
+fn kernel_copy(from: &File, to: BorrowedFd, range: Range<u64>) -> io::Result<u64> {
     use rustix::io::Errno;
     /// Bytes per call: well under the kernel's limit of about 2 GiB.
     const CHUNK: u64 = 1 << 30;
-    let mut off = 0u64;
+    let (mut off, len) = (range.start, range.end);
     let mut file_to_file = true;
     while off < len {
         let n = (len - off).min(CHUNK) as usize;
@@ -278,7 +327,9 @@ mod tests {
         let mut s = Spill::new(1 << 10);
         let mut model = vec![0u8; len as usize];
         s.set_len(len).unwrap();
-        for at in (0..len).step_by(7919) {
+        // A hole of a megabyte in the middle: written as zeros, not copied.
+        let hole = len / 3..len / 3 + (1 << 20);
+        for at in (0..len).step_by(7919).filter(|at| !hole.contains(at)) {
             let data: Vec<u8> = (0..100u64).map(|i| (at + i) as u8 | 1).collect();
             let n = data.len().min((len - at) as usize);
             s.write_at(at, &data[..n]).unwrap();

@@ -340,3 +340,148 @@ cmp -s disk/out data.bin && echo same > cmp
     assert_eq!(read("rc2").trim(), "0", "{}", read("err2"));
     assert_eq!(read("cmp").trim(), "same", "resumed whole");
 }
+
+#[test]
+fn a_resume_on_a_full_disk_leaves_a_report_that_matches_the_file() {
+    // Issue 35 (after 35.11): a resume whose disk was full wrote into the file, then could
+    // not write its report; the old report no longer matched the file and no resume could
+    // go on. Full before the resume: it stops before writing, both files as they were.
+    // Filling up during the resume: its report describes what is on disk. Once there is
+    // room, a resume ends whole. 16 KiB packets leave holes of whole pages, that take
+    // room to fill.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = bytes(3 << 20, 3512);
+    std::fs::write(d.join("data.bin"), &data).unwrap();
+    let whole = common::run(
+        "pktize",
+        &[
+            "-s",
+            "16384",
+            "--id",
+            "3512",
+            d.join("data.bin").to_str().unwrap(),
+        ],
+        b"",
+    );
+    std::fs::write(d.join("whole.pk"), &whole.stdout).unwrap();
+    let lossy = common::run("corrupt", &["--loss", "30%", "--seed", "12"], &whole.stdout);
+    std::fs::write(d.join("lossy.pk"), &lossy.stdout).unwrap();
+    std::fs::create_dir(d.join("disk")).unwrap();
+    let script = format!(
+        r#"
+cd '{d}'
+mount -t tmpfs -o size=4m none disk || exit 99
+unpktize -o disk/out --report disk/r.json lossy.pk 2> err1
+echo $? > rc1
+head -c $((4 << 20)) /dev/zero > disk/filler 2> /dev/null
+cp disk/out out.before; cp disk/r.json r.before
+unpktize -o disk/out --resume disk/r.json --report disk/r.json whole.pk 2> err2
+echo $? > rc2
+cmp -s disk/out out.before && cmp -s disk/r.json r.before && echo same > untouched
+ls -a disk > listing
+truncate -s -600K disk/filler
+unpktize -o disk/out --resume disk/r.json --report disk/r.json whole.pk 2> err3
+echo $? > rc3
+cp disk/r.json report3.json
+rm disk/filler
+unpktize -o disk/out --resume disk/r.json --report disk/r.json whole.pk 2> err4
+echo $? > rc4
+cmp -s disk/out data.bin && echo same > cmp
+"#,
+        d = d.display()
+    );
+    let out = in_mount_namespace(&script);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let read = |name: &str| std::fs::read_to_string(d.join(name)).unwrap_or_default();
+    assert_eq!(read("rc1").trim(), "1", "{}", read("err1"));
+    assert_eq!(read("rc2").trim(), "2", "{}", read("err2"));
+    assert_eq!(
+        read("err2"),
+        "unpktize: error: writing the report: No space left on device (os error 28)\n"
+    );
+    assert_eq!(read("untouched").trim(), "same", "nothing written");
+    assert_eq!(read("listing"), ".\n..\nfiller\nout\nr.json\n");
+    assert_eq!(read("rc3").trim(), "2", "{}", read("err3"));
+    assert_eq!(
+        read("err3"),
+        "unpktize: error: writing output: No space left on device (os error 28)\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&read("report3.json")).unwrap();
+    assert_eq!(json["intact"], false);
+    assert!(json["digest"].is_string(), "sealed for a resume");
+    let before: serde_json::Value = serde_json::from_str(&read("r.before")).unwrap();
+    let (lost, lost_before) = (&json["bytes"]["lost"], &before["bytes"]["lost"]);
+    assert!(
+        lost.as_u64() < lost_before.as_u64(),
+        "the resume wrote part: {lost} of {lost_before} still lost"
+    );
+    assert_eq!(read("rc4").trim(), "0", "{}", read("err4"));
+    assert_eq!(read("cmp").trim(), "same", "resumed whole");
+}
+
+#[test]
+fn an_input_that_fails_midway_leaves_the_report_of_what_arrived() {
+    // Issue 35: every exit path leaves a finished report. A TCP connection reset while
+    // unpktize reads it (a real read error, ECONNRESET) ended without one, so what had
+    // arrived could not be resumed from.
+    common::require_tool("python3");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = bytes(2 << 20, 3513);
+    std::fs::write(d.join("data.bin"), &data).unwrap();
+    let whole = common::run(
+        "pktize",
+        &["--id", "3513", d.join("data.bin").to_str().unwrap()],
+        b"",
+    );
+    std::fs::write(d.join("whole.pk"), &whole.stdout).unwrap();
+    let script = r#"
+import socket, struct, subprocess, sys
+unpktize, stream, out, report = sys.argv[1:5]
+data = open(stream, 'rb').read()
+listener = socket.socket()
+listener.bind(('127.0.0.1', 0))
+listener.listen(1)
+client = socket.create_connection(listener.getsockname())
+server, _ = listener.accept()
+p = subprocess.Popen([unpktize, '-o', out, '--report', report], stdin=server,
+                     stderr=subprocess.PIPE)
+server.close()
+client.sendall(data[:len(data) // 2])
+# A reset, not an end: the reader gets ECONNRESET.
+client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+client.close()
+sys.stderr.write(p.stderr.read().decode())
+sys.exit(p.wait())
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(bin("unpktize"))
+        .arg(d.join("whole.pk"))
+        .arg(d.join("out"))
+        .arg(d.join("r.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert_eq!(
+        common::stderr(&out),
+        "unpktize: error: reading input: Connection reset by peer (os error 104)\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(json["intact"], false);
+    assert!(json["digest"].is_string(), "sealed for a resume");
+    // Resumed from that report with the whole stream, the file ends whole.
+    let resumed = Command::new(bin("unpktize"))
+        .args(["-o", d.join("out").to_str().unwrap()])
+        .args(["--resume", d.join("r.json").to_str().unwrap()])
+        .arg(d.join("whole.pk"))
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", common::stderr(&resumed));
+    assert!(
+        std::fs::read(d.join("out")).unwrap() == data,
+        "resumed whole"
+    );
+}

@@ -349,19 +349,59 @@ fn a_jpeg_whose_every_descriptor_was_lost_is_rebuilt_from_its_first_packet() {
 }
 
 #[test]
-fn two_indexed_jpegs_back_to_back_are_never_called_intact() {
+fn two_indexed_jpegs_back_to_back_are_rebuilt_one_after_the_other() {
     require_tool("cjpeg");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let a = jpeg(d, "a", "cjpeg -quality 60 $P/chelsea.ppm");
-    jpeg(d, "b", "cjpeg -quality 60 $P/coffee.ppm");
-    // Both in one reception: not one JPEG, and said so (exit 1, not 0).
+    let b = jpeg(d, "b", "cjpeg -quality 60 $P/coffee.ppm");
+    // Both whole in one reception: both files, byte for byte, one after the other.
     let out = run_in(d, "(pktize a.jpg; pktize b.jpg) | unpktize > ab.out");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read(d.join("ab.out")).unwrap() == [a.clone(), b.clone()].concat());
+    // With losses (in both, at this seed): each rebuilt on its own, a JPEG of its own size, concealed; exit 1, never intact.
+    let out = run_in(
+        d,
+        "(pktize a.jpg; pktize b.jpg) | corrupt --loss 20% --seed 3 | unpktize > ab.lossy",
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("not one indexed JPEG"),
-        "{}",
-        stderr(&out)
+    let err = stderr(&out);
+    for k in ["transfer 1 of 2: JPEG:", "transfer 2 of 2: JPEG:"] {
+        assert!(err.contains(k), "{k}: {err}");
+    }
+    std::fs::write(
+        d.join("sizes.py"),
+        "from PIL import Image\nimport io\n\
+         d = open('ab.lossy', 'rb').read()\n\
+         i = d.index(b'\\xff\\xd9\\xff\\xd8') + 2\n\
+         for part in (d[:i], d[i:], open('a.jpg', 'rb').read(), open('b.jpg', 'rb').read()):\n\
+         \x20   im = Image.open(io.BytesIO(part))\n\
+         \x20   im.load()\n\
+         \x20   print(im.size)\n",
+    )
+    .unwrap();
+    let sizes = run_in(d, "/usr/bin/python3 sizes.py");
+    assert!(sizes.status.success(), "Pillow: {}", stderr(&sizes));
+    let sizes = String::from_utf8_lossy(&sizes.stdout).to_string();
+    let lines: Vec<&str> = sizes.lines().collect();
+    assert_eq!(lines.len(), 4, "{sizes}");
+    assert_eq!(lines[..2], lines[2..], "{sizes}");
+    assert_ne!(lines[0], lines[1], "{sizes}");
+    // With --conceal: the two pictures, one after the other (a PNM stream).
+    let out = run_in(
+        d,
+        "(pktize a.jpg; pktize b.jpg) | corrupt --loss 20% --seed 3 | unpktize --conceal > ab.ppm",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let ppm = std::fs::read(d.join("ab.ppm")).unwrap();
+    let (wa, ha) = (451, 300);
+    let first = format!("P6\n{wa} {ha}\n255\n");
+    assert!(ppm.starts_with(first.as_bytes()));
+    let second = b"P6\n600 400\n255\n";
+    assert!(ppm[first.len() + wa * ha * 3..].starts_with(second));
+    assert_eq!(
+        ppm.len(),
+        first.len() + wa * ha * 3 + second.len() + 600 * 400 * 3
     );
     // One of them picked by its transfer id: that JPEG, byte for byte.
     let out = run_in(

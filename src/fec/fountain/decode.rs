@@ -9,7 +9,8 @@
 //! symbols lie far apart in the symbol space is decoded in stripes of its symbols' bytes,
 //! which the code treats independently), the erasure locator (128 KiB, one 16-bit value
 //! per field element) and two bytes per slot, one stripe of the rebuilt packets, and a
-//! run of the store's bytes ([`READ_BYTES`]: the store is read in runs, not per symbol).
+//! run of the store's bytes ([`READ_BYTES`]: the store is read in runs, not per symbol;
+//! rebuilt packets are read back into the work space).
 //! The crate's multiplication tables (8 MiB, once per process) come on top. Block `b` has
 //! `K` slots in the store, each a 4-byte tag (member `j`, or `2^16 + r` for repair symbol
 //! `r`) and the symbol, and after them one block's rebuilt packets, stripe by stripe: at
@@ -32,7 +33,7 @@ use std::ops::Range;
 /// up to a power of two, times the stripe of bytes decoded at once.
 pub const DECODE_WORK_BYTES: usize = 512 << 10;
 /// Bytes of the store read at once: a run of a block's slots, or of its rebuilt members.
-const READ_BYTES: usize = 128 << 10;
+const READ_BYTES: usize = 64 << 10;
 /// Most data packets of a transfer the decoder follows (16 GiB at 1 KiB payloads): one bit
 /// of memory each, and a few bytes per block.
 pub const MAX_PACKETS: u64 = 1 << 24;
@@ -137,12 +138,13 @@ pub struct Decoder {
     rebuilt: Vec<u8>,
     missing: Vec<usize>,
     stripe: usize,
-    /// Rebuilt members read back whole for [`Decoder::take_recovered`], and which.
-    taken: Vec<u8>,
+    /// Which rebuilt members are read back whole for [`Decoder::take_recovered`] (into
+    /// the work space, unused between blocks).
     ready: Range<usize>,
     /// The code's arithmetic, made on the first block decoded (the crate's tables).
     engine: Option<DefaultEngine>,
-    /// The block's work space, one stripe of every index of the code's transform.
+    /// The block's work space, one stripe of every index of the code's transform; once
+    /// the block is rebuilt, its members read back whole.
     work: Vec<[u8; 64]>,
     /// The erasure locator of the block being decoded, over the whole field.
     erasures: Vec<GfElement>,
@@ -173,7 +175,6 @@ impl Decoder {
             rebuilt: Vec::new(),
             missing: Vec::new(),
             stripe: 0,
-            taken: Vec::new(),
             ready: 0..0,
             engine: None,
             work: Vec::new(),
@@ -531,7 +532,7 @@ impl Decoder {
         let mut payload = self.pool.pop().unwrap_or_default();
         payload.clear();
         let at = (m - self.ready.start) * s;
-        payload.extend_from_slice(&self.taken[at..at + len]);
+        payload.extend_from_slice(&self.work.as_flattened()[at..at + len]);
         let header = Header {
             kind: Kind::Data,
             last: seq + 1 == g.packets,
@@ -549,14 +550,17 @@ impl Decoder {
     }
 
     /// Read rebuilt members `m..` (as many as [`READ_BYTES`] hold) back whole into
-    /// `taken`: one read per stripe.
+    /// the work space: one read per stripe.
     fn read_rebuilt(&mut self, g: &Geometry, m: usize) -> Result<(), DecodeError> {
         let s = g.symbol_len();
         let total = self.missing.len();
         let n = (READ_BYTES / s).clamp(1, total - m);
         let store = open_store(&mut self.store, self.open_store)?;
         let area = rebuilt_area(g);
-        self.taken.resize(n * s, 0);
+        if self.work.len() * 64 < n * s {
+            self.work.resize((n * s).div_ceil(64), [0; 64]);
+        }
+        let taken = &mut self.work.as_flattened_mut()[..n * s];
         let mut start = 0;
         while start < s {
             let len = self.stripe.min(s - start);
@@ -566,7 +570,7 @@ impl Decoder {
                 &mut self.chunk[..n * len],
             )?;
             for (i, part) in self.chunk[..n * len].chunks_exact(len).enumerate() {
-                self.taken[i * s + start..i * s + start + len].copy_from_slice(part);
+                taken[i * s + start..i * s + start + len].copy_from_slice(part);
             }
             start += len;
         }

@@ -5,8 +5,13 @@
 # medians of wall time and of CPU time (user + sys of every process of the command).
 # Goal: keyed throughput at least 0.70x the unkeyed one at 1 KiB. And (issue 32) the
 # encrypted spine (pktize --encrypt --key | unpktize --key) at least 0.70x the unkeyed one
-# at 1 KiB and 8 KiB, --key --interleave within 10% of --key alone, and peak RSS.
+# at 1 KiB and 8 KiB, --key --interleave within 10% of --key alone, and peak RSS. Beside
+# them, the cipher alone (bench/aead.rs: AES-256-GCM sealing and opening SIZE_MIB of
+# payloads in cache), and the most encrypted/unkeyed CPU ratio it leaves:
+# plain / (plain + seal + open).
 source "$(dirname "$0")/lib.sh"
+(cd "$(dirname "$0")/.." && cargo build --release --quiet --example bench-aead)
+aead=$(cd "$(dirname "$0")/.." && pwd)/target/release/examples/bench-aead
 
 SIZE_MIB=${SIZE_MIB:-256}
 RUNS=${RUNS:-7}
@@ -39,9 +44,11 @@ interleaved() {
 
 echo "$SIZE_MIB MiB, medians of $RUNS interleaved runs"
 for size in 1k 8k; do
+  bytes=$(( ${size%k} << 10 ))
   pktize -s $size --key key < data.bin > keyed.pk
   pktize -s $size --key key --encrypt < data.bin > encrypted.pk
   pktize -s $size < data.bin > plain.pk
+  pktize -s $size --key key --interleave < data.bin > interleaved.pk
   interleaved \
     "cat=cat data.bin | cat > /dev/null" \
     "plain=pktize -s $size < data.bin | unpktize > /dev/null" \
@@ -54,8 +61,10 @@ for size in 1k 8k; do
     "recv-plain=cat plain.pk | unpktize > /dev/null" \
     "recv-keyed=cat keyed.pk | unpktize --key key > /dev/null" \
     "send-encrypted=pktize -s $size --key key --encrypt < data.bin > /dev/null" \
-    "recv-encrypted=cat encrypted.pk | unpktize --key key > /dev/null" > "$WORK/medians"
-  awk -v size=$size '
+    "recv-encrypted=cat encrypted.pk | unpktize --key key > /dev/null" \
+    "aead-seal=$aead seal $bytes $SIZE_MIB" \
+    "aead-open=$aead open $bytes $SIZE_MIB" > "$WORK/medians"
+  awk -v size=$size -v mib=$SIZE_MIB '
     { wall[$1] = $2; cpu[$1] = $3 }
     END {
       printf "payload %s:                        wall s   cpu s\n", size
@@ -69,10 +78,14 @@ for size in 1k 8k; do
       printf "  keyed --interleave/keyed throughput: %.2fx (cpu %.2fx); unkeyed --interleave/unkeyed: %.2fx (cpu %.2fx)\n",
         wall["keyed"] / wall["keyed-interleaved"], cpu["keyed"] / cpu["keyed-interleaved"],
         wall["plain"] / wall["plain-interleaved"], cpu["plain"] / cpu["plain-interleaved"]
+      printf "  AES-256-GCM alone (cpu): seal %.0f MB/s, open %.0f MB/s; most encrypted/unkeyed cpu ratio it leaves: %.2fx\n",
+        mib * 1.048576 / cpu["aead-seal"], mib * 1.048576 / cpu["aead-open"],
+        cpu["plain"] / (cpu["plain"] + cpu["aead-seal"] + cpu["aead-open"])
     }' "$WORK/medians"
-  printf "  peak RSS KiB: unpktize --key %s, encrypted %s; pktize --key %s, encrypted %s\n" \
+  printf "  peak RSS KiB: unpktize --key %s, encrypted %s, interleaved %s; pktize --key %s, encrypted %s\n" \
     "$(peak_rss_kib "cat keyed.pk" unpktize --key key)" \
     "$(peak_rss_kib "cat encrypted.pk" unpktize --key key)" \
+    "$(peak_rss_kib "cat interleaved.pk" unpktize --key key)" \
     "$(peak_rss_kib "cat data.bin" pktize -s $size --key key)" \
     "$(peak_rss_kib "cat data.bin" pktize -s $size --key key --encrypt)"
 done

@@ -98,6 +98,8 @@ tools=(fountain)
 command -v udp-sender >/dev/null && command -v udp-receiver >/dev/null && tools+=(udpcast)
 command -v uftp >/dev/null && command -v uftpd >/dev/null && tools+=(uftp_)
 [ "${#tools[@]}" -eq 3 ] || echo "udp-table: udpcast or uftp is not installed: compared with fewer"
+# TOOLS="fountain udpcast uftp_" runs only those (a sweep of FOUNTAIN_RATE, say).
+[ -n "${TOOLS:-}" ] && read -r -a tools <<< "$TOOLS"
 
 echo "$SIZE MiB over loopback UDP, medians of $RUNS (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "| loss | sender | return channel | seconds | sent / file | failed runs |"

@@ -227,7 +227,6 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             transfer_id: args.id,
             live_latency: args.live.then(|| Duration::from_millis(args.max_delay)),
             max_len: None,
-            stop: pio::stop_requested,
             stop_when_whole: !args.keep_reading,
             key,
             snapshot_every: args.every,
@@ -297,6 +296,7 @@ fn run(args: Args) -> Result<Outcome, Failure> {
     let mut progress = Progress::new(true);
     let from_stdin = args.file.as_deref().is_none_or(|f| f == Path::new("-"));
     let feed = Feed {
+        stop: pio::stop_requested,
         live_fd: from_stdin.then(|| std::io::stdin().as_raw_fd()),
         udp,
         on_progress: &mut |status| {
@@ -430,6 +430,9 @@ fn failure(e: ReceiveError) -> Failure {
         ReceiveError::Write(e) | ReceiveError::OutOfRoom(e, _) => {
             cli::io_context("writing output")(e)
         }
+        ReceiveError::Untrusted(e, _) => Failure::new(format!(
+            "writing output: {e} (what the file holds cannot be trusted: receive it again)"
+        )),
         ReceiveError::Read(e) => cli::io_context("reading input")(e),
         ReceiveError::WriteReport(e) => Failure::new(format!("writing the report: {e}")),
         ReceiveError::WriteMap(e) => Failure::new(format!("writing the map: {e}")),

@@ -15,7 +15,7 @@
 //! else from the second frame, so a single image sent from a pipe costs nothing more),
 //! updated in place as the current frame's rows become final (a row of the previous frame
 //! is replaced only once no gap of the current frame can still look at it); frames longer
-//! than [`PREV_FRAME_MAX`] are concealed in space only. So memory is the window plus one
+//! than [`PREV_FRAME_MAX`] (or the cap given) are concealed in space only. So memory is the window plus one
 //! frame.
 
 use super::engine::{Engine, RowStore};
@@ -76,13 +76,21 @@ pub struct Concealer {
     /// Frame number and transfer offset of the stream's frame 0, for messages (a
     /// snapshot conceals a stream cut out of a longer one).
     origin: (u64, u64),
+    /// The longest frame kept as the previous frame ([`PREV_FRAME_MAX`] unless set).
+    prev_frame_max: u64,
 }
 
 impl Concealer {
     /// A concealer holding at most [`WINDOW_BYTES`] of rows (and at least 2 rows).
     pub fn new(geometry: Geometry) -> Concealer {
+        Concealer::with_window_bytes(geometry, WINDOW_BYTES)
+    }
+
+    /// A concealer holding at most `window_bytes` of rows (and at least 2 rows): a
+    /// receiver's cap on concealment's window.
+    pub fn with_window_bytes(geometry: Geometry, window_bytes: usize) -> Concealer {
         let stride = geometry.grids.iter().map(|g| g.stride).max().unwrap_or(1);
-        let rows = (WINDOW_BYTES / stride.max(1)).max(2);
+        let rows = (window_bytes / stride.max(1)).max(2);
         Concealer::with_max_rows(geometry, rows)
     }
 
@@ -113,6 +121,7 @@ impl Concealer {
             misfit: None,
             short_matched: Some(0),
             origin: (0, 0),
+            prev_frame_max: PREV_FRAME_MAX,
         }
     }
 
@@ -131,6 +140,13 @@ impl Concealer {
         if frame > 0 {
             self.short_matched = None;
         }
+        self
+    }
+
+    /// Keep a previous frame for temporal concealment only for frames of at most
+    /// `bytes` (default [`PREV_FRAME_MAX`]); longer frames are concealed in space.
+    pub fn with_prev_frame_max(mut self, bytes: u64) -> Concealer {
+        self.prev_frame_max = bytes;
         self
     }
 
@@ -402,7 +418,7 @@ impl Concealer {
             return;
         }
         let eager = f.video || self.several;
-        if f.period <= PREV_FRAME_MAX && self.pos > f.first && (eager || self.frame >= 1) {
+        if f.period <= self.prev_frame_max && self.pos > f.first && (eager || self.frame >= 1) {
             self.prev = vec![0; f.period as usize];
             self.prev_copied = f.start(self.frame);
         }

@@ -364,7 +364,15 @@ fn stream_mode(
     mode: Mode,
     chunk: usize,
 ) -> Vec<u8> {
-    let mut c = Concealer::new(geometry.clone()).with_mode(mode);
+    stream_with(
+        Concealer::new(geometry.clone()).with_mode(mode),
+        data,
+        unknown,
+        chunk,
+    )
+}
+
+fn stream_with(mut c: Concealer, data: &[u8], unknown: &[Range<u64>], chunk: usize) -> Vec<u8> {
     // The transfer's length known (a descriptor says it): frame 0 is kept for frame 1.
     c.expect_len(data.len() as u64);
     let mut out = Vec::new();
@@ -440,6 +448,32 @@ fn a_still_scene_is_rebuilt_from_the_previous_frame_and_a_moving_one_in_space() 
     }
     // Chunking does not change the result.
     assert_eq!(stream_mode(&g, &received, &unknown, Mode::Auto, 37), auto);
+}
+
+#[test]
+fn a_frame_longer_than_the_previous_frame_cap_is_concealed_in_space() {
+    let (w, h) = (64usize, 32usize);
+    let g = raw(PixelFormat::Gray, w as u64, h as u64, 0)
+        .unwrap()
+        .into_frames(0, Vec::new());
+    let data = still_scene(w, h, 3);
+    let n = w * h;
+    let unknown = vec![(n + 3 * w) as u64..(n + 6 * w) as u64];
+    let mut received = data.clone();
+    received[n + 3 * w..n + 6 * w].fill(0);
+    let capped = |cap: u64| {
+        let c = Concealer::new(g.clone())
+            .with_mode(Mode::Temporal)
+            .with_prev_frame_max(cap);
+        stream_with(c, &received, &unknown, 1000)
+    };
+    let spatial = stream_mode(&g, &received, &unknown, Mode::Spatial, 1000);
+    // A frame of n bytes: a cap of n keeps it, a byte less does not.
+    assert_eq!(
+        capped(n as u64)[n + 3 * w..n + 6 * w],
+        data[n + 3 * w..n + 6 * w]
+    );
+    assert_eq!(capped(n as u64 - 1), spatial);
 }
 
 #[test]

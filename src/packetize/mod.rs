@@ -325,19 +325,14 @@ impl Packetizer {
     /// The header of data packet `seq` at `offset` before sealing: no CRC, no key.
     fn data_header(&self, seq: u32, offset: u64, payload: &[u8], last: bool) -> Header {
         debug_assert!(payload.len() <= self.settings.payload_len);
-        Header {
-            kind: Kind::Data,
-            last,
-            keyed: false,
-            encrypted: false,
-            payload_len: payload.len() as u16,
-            transfer_id: self.settings.transfer_id,
+        data_header(
+            self.settings.transfer_id,
+            self.total_len,
             seq,
             offset,
-            total_len: self.total_len,
-            payload_crc: 0,
-            parity: None,
-        }
+            payload,
+            last,
+        )
     }
 
     /// The header of a descriptor packet carrying `body`, and its trailer when keyed.
@@ -470,6 +465,31 @@ fn seal(signer: Option<&Signer>, header: Header, payload: &[u8], frame: &mut Vec
                 framed: None,
             }
         }
+    }
+}
+
+/// The header of data packet `seq` of transfer `transfer_id` (before sealing), as
+/// [`Packetizer`] makes it; the fountain's encoder makes it again to encipher a block.
+fn data_header(
+    transfer_id: u16,
+    total_len: Option<u64>,
+    seq: u32,
+    offset: u64,
+    payload: &[u8],
+    last: bool,
+) -> Header {
+    Header {
+        kind: Kind::Data,
+        last,
+        keyed: false,
+        encrypted: false,
+        payload_len: payload.len() as u16,
+        transfer_id,
+        seq,
+        offset,
+        total_len,
+        payload_crc: 0,
+        parity: None,
     }
 }
 

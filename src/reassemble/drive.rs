@@ -7,7 +7,7 @@
 //! It owns the clock: the reassembler reads none, it is told the time with each packet
 //! (see [`Reassembler::accept`]), as a [`Duration`] since the driver started.
 
-use super::output::{LentInput, Output};
+use super::output::{LentInput, Output, OutputError, OutputResult};
 use super::packet::Packet;
 use super::{ReassembleError, Reassembler};
 use crate::framing::{self, Frame, FrameReader};
@@ -223,7 +223,12 @@ pub fn run_datagrams<O: Output>(
                 at += frame.len();
             }
         }
-        r.output().flush()?;
+        // The buffer is about to change: the output must not refer to it any more. One
+        // that copied what it gathers (a file) need not write it yet: a batch is only a
+        // few dozen packets.
+        if r.output().oldest_lent().is_some() {
+            r.output().flush()?;
+        }
         r.lend(None);
         if fed.is_err() || r.done() {
             break fed;
@@ -233,4 +238,139 @@ pub fn run_datagrams<O: Output>(
     let flushed = r.output().flush();
     r.lend(None);
     fed.and(flushed.map_err(ReassembleError::from))
+}
+
+/// Fill still written after a stop request: the rest of an honest transfer's length is
+/// owed to the output (a receiver stopped by a signal still writes the length it knew),
+/// but a forged total of 2^48 bytes must not keep it running.
+const FILL_AFTER_STOP: u64 = 256 << 20;
+
+/// The driver's side of a stop request (a signal): wraps the output the reassembler
+/// writes to, and asks `stop` before each block of fill (the reassembler writes fill in
+/// blocks of 64 KiB and reads no stop flag itself). Once a stop was asked, at most
+/// 256 MiB (`FILL_AFTER_STOP`) more bytes of fill are written; the next block fails with
+/// [`OutputError::Stopped`], which the reassembler returns as
+/// [`ReassembleError::Stopped`], keeping what was settled. Everything else passes
+/// through unchanged.
+pub struct StopOnRequest<O: Output> {
+    inner: O,
+    stop: fn() -> bool,
+    /// Fill bytes written since a stop request.
+    filled_after_stop: u64,
+}
+
+impl<O: Output> StopOnRequest<O> {
+    pub fn new(inner: O, stop: fn() -> bool) -> Self {
+        StopOnRequest {
+            inner,
+            stop,
+            filled_after_stop: 0,
+        }
+    }
+
+    pub fn into_inner(self) -> O {
+        self.inner
+    }
+}
+
+impl<O: Output> Output for StopOnRequest<O> {
+    fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
+        self.inner.write_at(at, data)
+    }
+    fn write_lent(&mut self, at: u64, data: &[u8], pos: usize) -> OutputResult<()> {
+        self.inner.write_lent(at, data, pos)
+    }
+    fn write_fill(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
+        if (self.stop)() {
+            if self.filled_after_stop >= FILL_AFTER_STOP {
+                return Err(OutputError::Stopped);
+            }
+            self.filled_after_stop += data.len() as u64;
+        }
+        self.inner.write_fill(at, data)
+    }
+    fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
+        self.inner.finish(unknown)
+    }
+    fn snapshot(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
+        self.inner.snapshot(unknown)
+    }
+    fn hold(&mut self) -> bool {
+        self.inner.hold()
+    }
+    fn lend(&mut self, input: Option<LentInput>) {
+        self.inner.lend(input)
+    }
+    fn oldest_lent(&self) -> Option<usize> {
+        self.inner.oldest_lent()
+    }
+    fn can_write_at(&self, at: u64) -> bool {
+        self.inner.can_write_at(at)
+    }
+    fn seekable(&self) -> bool {
+        self.inner.seekable()
+    }
+    fn flush(&mut self) -> OutputResult<()> {
+        self.inner.flush()
+    }
+    fn set_len_hint(&mut self, len: u64) -> OutputResult<()> {
+        self.inner.set_len_hint(len)
+    }
+    fn set_len(&mut self, len: u64) -> OutputResult<()> {
+        self.inner.set_len(len)
+    }
+    fn holes_read_as_zeros(&self) -> bool {
+        self.inner.holes_read_as_zeros()
+    }
+    fn read_at(&mut self, at: u64, buf: &mut [u8]) -> OutputResult<bool> {
+        self.inner.read_at(at, buf)
+    }
+    fn out_of_room(&self) -> Option<&std::io::Error> {
+        self.inner.out_of_room()
+    }
+    fn take_unwritten(&mut self) -> Vec<Range<u64>> {
+        self.inner.take_unwritten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the fill written, keeps nothing.
+    struct Counting(u64);
+
+    impl Output for Counting {
+        fn write_at(&mut self, _at: u64, data: &[u8]) -> OutputResult<()> {
+            self.0 += data.len() as u64;
+            Ok(())
+        }
+        fn flush(&mut self) -> OutputResult<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn after_a_stop_request_the_fill_owed_is_written_and_no_more() {
+        let block = vec![0u8; 64 << 10];
+        let mut out = StopOnRequest::new(Counting(0), || true);
+        let mut at = 0;
+        let e = loop {
+            match out.write_fill(at, &block) {
+                Ok(()) => at += block.len() as u64,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(e, OutputError::Stopped), "{e}");
+        assert_eq!(out.into_inner().0, FILL_AFTER_STOP);
+        // Data is never refused, and without a stop request neither is fill.
+        let mut out = StopOnRequest::new(Counting(0), || false);
+        for i in 0..(FILL_AFTER_STOP / block.len() as u64 + 2) {
+            out.write_fill(i * block.len() as u64, &block).unwrap();
+        }
+        let mut out = StopOnRequest::new(Counting(0), || true);
+        for i in 0..(FILL_AFTER_STOP / block.len() as u64 + 2) {
+            out.write_at(i * block.len() as u64, &block).unwrap();
+        }
+    }
 }

@@ -31,26 +31,60 @@ pub trait ImageOutput {
     }
 }
 
-/// Where the geometry comes from, and where concealment takes lost pixels from.
+/// Where the geometry comes from, and how concealment takes lost pixels.
 #[derive(Debug, Clone)]
 pub enum ImageSource {
     /// From the head of the data (PNM, BMP or Y4M header).
-    Head(Mode),
+    Head(Concealment),
     /// Given: raw pixels.
-    Given(Geometry, Mode),
+    Given(Geometry, Concealment),
 }
 
 impl ImageSource {
-    pub fn mode(&self) -> Mode {
+    pub fn concealment(&self) -> Concealment {
         match self {
-            ImageSource::Head(m) | ImageSource::Given(_, m) => *m,
+            ImageSource::Head(c) | ImageSource::Given(_, c) => *c,
         }
     }
 }
 
+/// How lost pixels are concealed: where from ([`Mode`]), and within what memory (the
+/// caps [`super::Limits::conceal_window_bytes`] and
+/// [`super::Limits::conceal_prev_frame_bytes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concealment {
+    pub mode: Mode,
+    /// Rows held back, as bytes (at least 2 rows).
+    pub window_bytes: usize,
+    /// The longest frame kept as the previous frame (temporal modes).
+    pub prev_frame_bytes: u64,
+}
+
+impl Concealment {
+    /// Concealment by `mode` within `limits`' caps.
+    pub fn new(mode: Mode, limits: &super::Limits) -> Self {
+        Concealment {
+            mode,
+            window_bytes: limits.conceal_window_bytes,
+            prev_frame_bytes: limits.conceal_prev_frame_bytes,
+        }
+    }
+}
+
+impl Default for Concealment {
+    /// Spatial concealment within the default caps.
+    fn default() -> Self {
+        Concealment::new(Mode::Spatial, &super::Limits::default())
+    }
+}
+
 /// A concealer for `geometry`, knowing the transfer's length when it is known.
-fn concealer(geometry: Geometry, mode: Mode, len: Option<u64>) -> Box<Concealer> {
-    let mut c = Box::new(Concealer::new(geometry).with_mode(mode));
+fn concealer(geometry: Geometry, how: Concealment, len: Option<u64>) -> Box<Concealer> {
+    let mut c = Box::new(
+        Concealer::with_window_bytes(geometry, how.window_bytes)
+            .with_mode(how.mode)
+            .with_prev_frame_max(how.prev_frame_bytes),
+    );
     if let Some(len) = len {
         c.expect_len(len);
     }
@@ -65,20 +99,15 @@ fn concealer(geometry: Geometry, mode: Mode, len: Option<u64>) -> Box<Concealer>
 pub fn render(
     len: u64,
     unknown: &[Range<u64>],
-    geometry: Option<(&Geometry, Mode)>,
+    geometry: Option<(&Geometry, Concealment)>,
     origin: (u64, u64),
     fill: &[u8],
     read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
     emit: &mut dyn FnMut(u64, &[u8]) -> io::Result<()>,
 ) -> io::Result<(u64, Option<String>)> {
-    let mut concealer = geometry.map(|(g, mode)| {
-        let mut c = Box::new(
-            Concealer::new(g.clone())
-                .with_mode(mode)
-                .numbered_from(origin.0, origin.1),
-        );
-        c.expect_len(len);
-        c
+    let mut concealer = geometry.map(|(g, how)| {
+        let c = concealer(g.clone(), how, Some(len));
+        Box::new((*c).numbered_from(origin.0, origin.1))
     });
     let geometry = geometry.map(|(g, _)| g);
     let mut buf = vec![0u8; BLOCK];
@@ -135,7 +164,7 @@ pub struct ConcealingStream<O: Output> {
     /// Bytes handed to `inner`.
     given: u64,
     note: Option<String>,
-    mode: Mode,
+    mode: Concealment,
     /// The transfer's length, once known.
     len: Option<u64>,
 }
@@ -149,7 +178,7 @@ enum State {
 
 impl<O: Output> ConcealingStream<O> {
     pub fn new(inner: O, source: ImageSource) -> Self {
-        let mode = source.mode();
+        let mode = source.concealment();
         let state = match source {
             ImageSource::Head(_) => State::Sniffing(Vec::new(), Vec::new()),
             ImageSource::Given(g, _) => State::Concealing(concealer(g, mode, None)),
@@ -348,7 +377,10 @@ impl<W: Write> HeldOutput<W> {
     /// shown as fill, not extended from above: an extension would change with every row
     /// that lands, and a snapshot must only get better.
     fn write_whole(&mut self, unknown: &[Range<u64>], tail_as_fill: bool) -> OutputResult<()> {
-        let mode = self.source.as_ref().map_or(Mode::Spatial, |s| s.mode());
+        let mode = self
+            .source
+            .as_ref()
+            .map_or(Concealment::default(), |s| s.concealment());
         let geometry = match &self.source {
             Some(ImageSource::Given(g, _)) => Some(g.clone()),
             Some(ImageSource::Head(_)) => {
@@ -429,7 +461,7 @@ impl<W: Write> HeldOutput<W> {
     fn write_frame(
         &mut self,
         g: &Geometry,
-        mode: Mode,
+        mode: Concealment,
         unknown: &[Range<u64>],
         tail_as_fill: bool,
     ) -> OutputResult<()> {
@@ -448,7 +480,7 @@ impl<W: Write> HeldOutput<W> {
         // Frames j..=k, after the stream header, make a stream of their own (same
         // geometry): virtual offset x is transfer offset x + shift past the header.
         let conceal = self.conceal;
-        let j = match conceal && mode != Mode::Spatial {
+        let j = match conceal && mode.mode != Mode::Spatial {
             true => k.saturating_sub(1),
             false => k,
         };

@@ -19,10 +19,9 @@
 //! | what | bound | where |
 //! |---|---|---|
 //! | a candidate next transfer's packets held | `tracker::HOLD_PACKETS` (64; part of the rule that tells a next transfer from another sender's, in unpktize(1)) | `tracker` |
-//! | fill written after a stop was asked | 256 MiB (`sink`: until the fill is an effect the driver performs) | `sink` |
+//! | fill written after a stop was asked | 256 MiB (the driver's, not the reassembler's: it reads no stop flag) | [`super::StopOnRequest`] |
 //! | framing work | [`crate::framing::CRC_CREDIT_PER_BYTE`] payload CRC bytes per input byte | [`crate::framing::Scanner`] |
 //! | an indexed JPEG's blocks | [`crate::jpeg::rebuild::MAX_BLOCKS`] | `jpeg_output` |
-//! | concealment | [`crate::conceal::WINDOW_BYTES`] of rows, [`crate::conceal::PREV_FRAME_MAX`] of previous frame | [`crate::conceal`] |
 //! | read buffers | [`crate::framing::READ_BUFFER_LEN`] (1 MiB) of a stream; 2 MiB of mapped pages behind the reader | `drive` |
 //!
 //! A descriptor's interleave span or FEC scheme raises the window and ring only within
@@ -118,6 +117,14 @@ pub struct Limits {
     /// [`super::jpeg_output::MAX_TRANSFER`] (128 MiB); a longer one is written as it
     /// came.
     pub jpeg_transfer_bytes: u64,
+    /// Rows concealment holds back on the way to a stream, as bytes (at least two rows):
+    /// a hole taller than that is extended from above for the rows that must go out.
+    /// Default [`crate::conceal::WINDOW_BYTES`] (4 MiB); costs its value.
+    pub conceal_window_bytes: usize,
+    /// The longest frame kept as the previous frame for temporal concealment (`--conceal
+    /// previous`, `motion`); longer frames are concealed in space. Default
+    /// [`crate::conceal::PREV_FRAME_MAX`] (32 MiB: a 4K rgb24 frame); costs one frame.
+    pub conceal_prev_frame_bytes: u64,
 }
 
 /// The window's default byte bound: `pktize --interleave`'s default span, 8 MiB, and one
@@ -147,6 +154,8 @@ impl Default for Limits {
             jpeg_peek_bytes: super::jpeg_output::PEEK_MAX,
             jpeg_peek_quiet: super::jpeg_output::PEEK_QUIET,
             jpeg_transfer_bytes: super::jpeg_output::MAX_TRANSFER,
+            conceal_window_bytes: crate::conceal::WINDOW_BYTES,
+            conceal_prev_frame_bytes: crate::conceal::PREV_FRAME_MAX,
         }
     }
 }

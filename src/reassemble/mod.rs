@@ -60,7 +60,7 @@ mod tracker;
 mod transfer;
 mod window;
 
-pub use drive::{run_datagrams, run_slice, run_stream};
+pub use drive::{run_datagrams, run_slice, run_stream, StopOnRequest};
 pub use limits::Limits;
 pub use packet::{Integrity, Packet};
 pub use summary::{Counted, Counts, LossyCompressed, Placed, Report, Status, TransferSummary};
@@ -100,8 +100,6 @@ pub struct Settings {
     pub live_latency: Option<Duration>,
     /// Refuse a transfer that claims or reaches more bytes than this.
     pub max_len: Option<u64>,
-    /// Asked while writing long runs of fill: true once the program should stop.
-    pub stop: fn() -> bool,
     /// Stop taking packets once the followed transfer is whole (every byte intact) when
     /// its sender announced a carousel, instead of reading the input to its end (the
     /// report says so: [`Report::stopped_whole`]). [`receive`] reads a file to its end
@@ -124,10 +122,6 @@ pub struct Settings {
     pub limits: Limits,
 }
 
-fn never() -> bool {
-    false
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -137,7 +131,6 @@ impl Default for Settings {
             transfer_id: None,
             live_latency: None,
             max_len: None,
-            stop: never,
             stop_when_whole: false,
             key: None,
             snapshot_every: None,
@@ -148,12 +141,22 @@ impl Default for Settings {
     }
 }
 
+/// An output's error, except a stop (the driver's: [`ReassembleError::Stopped`]).
+impl From<output::OutputError> for ReassembleError {
+    fn from(e: output::OutputError) -> Self {
+        match e {
+            output::OutputError::Stopped => ReassembleError::Stopped,
+            e => ReassembleError::Output(e),
+        }
+    }
+}
+
 /// Why reassembly stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ReassembleError {
     /// The output failed, or would pass its memory cap.
     #[error(transparent)]
-    Output(#[from] output::OutputError),
+    Output(output::OutputError),
     /// The report or the map failed.
     #[error(transparent)]
     Ranges(#[from] damage::RangeSinkError),
@@ -166,7 +169,8 @@ pub enum ReassembleError {
     /// A transfer claimed more than [`Settings::max_len`]: nothing more is taken.
     #[error(transparent)]
     TooLarge(TooLarge),
-    /// A stop was requested while writing fill: what was settled is kept.
+    /// The driver was asked to stop while fill was being written: what was settled is
+    /// kept.
     #[error("stopped")]
     Stopped,
     /// Resuming: the transfer arriving is not the one the output holds part of. Nothing
@@ -250,7 +254,7 @@ impl<O: Output> Reassembler<O> {
             damage.keep_all();
         }
         damage.set_limits(&settings.limits);
-        let sink = Sink::new(out, damage, settings.fill.clone(), settings.stop);
+        let sink = Sink::new(out, damage, settings.fill.clone());
         let verifier = settings.key.clone().map(Verifier::new);
         let snapshots = settings.snapshot_every.map(SnapshotSchedule::new);
         let resume = settings.resume.clone().map(resume::Resuming::new);
@@ -453,7 +457,7 @@ impl<O: Output> Reassembler<O> {
         let repeats = self.current.as_ref().is_some_and(Transfer::is_carousel)
             || self.fountain.geometry().is_some();
         self.refused.is_some()
-            || self.sink.out.out_of_room().is_some()
+            || self.sink.out.write_failed().is_some()
             || (self.settings.stop_when_whole && repeats && self.current_is_whole())
     }
 
@@ -645,11 +649,9 @@ impl<O: Output> Reassembler<O> {
                 rs.started = true;
                 let t = self.current.as_mut().expect("just started");
                 t.resume_at(rs.resume.len, rs.resume.end_known);
-                let kind = match rs.resume.coarse {
-                    true => RangeKind::Unknown,
-                    false => RangeKind::Lost,
-                };
-                for r in &rs.resume.missing {
+                // Each kind as the earlier reception left it: bytes it kept damaged are
+                // still damaged, not lost, unless a packet for them arrives now.
+                for (kind, r) in rs.resume.missing_kinds() {
                     self.sink.damage.record(kind, r.start, r.end);
                 }
             }
@@ -761,6 +763,14 @@ impl<O: Output> Reassembler<O> {
                 self.tracker.keep_descriptor(id, d, p.header.total_len);
                 return Ok(());
             }
+            // The trailing descriptor of an earlier transfer, reordered after the whole of
+            // this one: it agrees with the last finished transfer of its id, so it is that
+            // transfer's late packet, never a new transfer by itself (a new run of that id
+            // shows itself by its data packets).
+            Some(t) if t.is_complete() && self.late_for_finished(id, &d, p.header.total_len) => {
+                self.counts.count(Counted::Descriptor);
+                return Ok(());
+            }
             // After a finished transfer, another id's descriptor starts the next one.
             Some(t) if t.is_complete() => self.next_transfer(id)?,
             // Another transfer while this one runs: keep it for when (if) that one starts.
@@ -774,6 +784,17 @@ impl<O: Output> Reassembler<O> {
             .apply_descriptor(d, p.header.total_len, &mut cx)?;
         self.after_descriptor();
         Ok(())
+    }
+
+    /// Does a descriptor of transfer `id` (stating `total`) agree with the last finished
+    /// transfer of that id: the same descriptor fields (when that one had a descriptor), and
+    /// the length it ended with (or, its end not known, no shorter than what it reached)?
+    fn late_for_finished(&self, id: u16, d: &Descriptor, total: Option<u64>) -> bool {
+        let Some(s) = self.finished.iter().rev().find(|s| s.id == id) else {
+            return false;
+        };
+        s.descriptor.as_ref().is_none_or(|old| old.agrees_with(d))
+            && total.is_none_or(|n| n == s.len || (!s.end_known && n > s.len))
     }
 
     /// The input ended with packets of another transfer held: that transfer followed the
@@ -877,9 +898,9 @@ impl<O: Output> Reassembler<O> {
         }
         let unknown = self.sink.damage.open_lost(false);
         self.sink.out.finish(&unknown)?;
-        // Out of room: what could not be written is lost, whatever arrived for it, so the
-        // report tells a resume to fetch it again.
-        if self.sink.out.out_of_room().is_some() {
+        // A write failed (out of room, EIO): what could not be written is lost, whatever
+        // arrived for it, so the report tells a resume to fetch it again.
+        if self.sink.out.write_failed().is_some() {
             for r in self.sink.out.take_unwritten() {
                 self.sink.damage.repair(r.start, r.end);
                 self.sink
@@ -892,7 +913,14 @@ impl<O: Output> Reassembler<O> {
         self.sink.damage.settle_all()?;
         let totals = self.sink.damage.totals();
         // A file that a report describes may be resumed: seal the report to its bytes.
-        let content_digest = if self.sink.out.seekable() && self.sink.damage.has_sink() {
+        // Not after a write error other than running out of room (EIO): what the file
+        // holds cannot be trusted, the report says so and is not sealed.
+        let output_error = match self.sink.out.write_failed() {
+            Some(e) if self.sink.out.out_of_room().is_none() => Some(e.to_string()),
+            _ => None,
+        };
+        let sealable = self.sink.out.seekable() && output_error.is_none();
+        let content_digest = if sealable && self.sink.damage.has_sink() {
             let out = &mut self.sink.out;
             seal::content_digest(self.next_base, |at, buf| out.read_at(at, buf))?
         } else {
@@ -915,6 +943,7 @@ impl<O: Output> Reassembler<O> {
             },
             stopped_whole,
             content_digest,
+            output_error,
         };
         self.sink.damage.finish(&report)?;
         Ok((report, self.sink.out))

@@ -8,6 +8,7 @@ use super::image_output::{render, ImageOutput, ImageSource};
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::ops::Range;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 
 pub use crate::io::LentInput;
@@ -21,6 +22,10 @@ pub enum OutputError {
     Io(#[from] io::Error),
     #[error(transparent)]
     HoldLimit(#[from] HoldLimit),
+    /// The driver was asked to stop while fill was being written, and the fill it still
+    /// owes is written (see [`super::StopOnRequest`]).
+    #[error("stopped")]
+    Stopped,
 }
 
 /// A held transfer would exceed the memory cap ([`super::Limits::hold_bytes`]).
@@ -104,12 +109,19 @@ pub trait Output {
     fn read_at(&mut self, _at: u64, _buf: &mut [u8]) -> OutputResult<bool> {
         Ok(false)
     }
-    /// The output ran out of room (a full disk, a quota, a file size limit): the first
-    /// such error. From then on nothing is written; each write is only remembered as
-    /// unwritten (see [`Output::take_unwritten`]), so the reception can end with a report
-    /// that says those bytes were lost, and be resumed once there is room.
-    fn out_of_room(&self) -> Option<&io::Error> {
+    /// A write to the output failed: the first such error. From then on nothing is
+    /// written; each write is only remembered as unwritten (see
+    /// [`Output::take_unwritten`]), so the reception can end with a report that says those
+    /// bytes were lost. Out of room ([`Output::out_of_room`]) what was written before
+    /// stands and the reception can be resumed once there is room; after any other error
+    /// (EIO) what the file holds cannot be trusted.
+    fn write_failed(&self) -> Option<&io::Error> {
         None
+    }
+    /// The output ran out of room (a full disk, a quota, a file size limit): the first
+    /// write error, when it is one of these (see [`Output::write_failed`]).
+    fn out_of_room(&self) -> Option<&io::Error> {
+        self.write_failed().filter(|e| is_out_of_room(e))
     }
     /// The output ranges that were to be written after the output ran out of room, sorted
     /// and disjoint (possibly coarser than what was written: never finer).
@@ -147,6 +159,8 @@ pub struct StreamOutput<W: Write> {
     held: Option<super::spill::Spill>,
     hold_limit: u64,
     spill_after: usize,
+    /// The descriptor `inner` writes to, when the kernel may copy a spilled hold to it.
+    kernel: Option<OwnedFd>,
 }
 
 /// The default limit of a held stream: 1 GiB.
@@ -164,7 +178,16 @@ impl<W: Write> StreamOutput<W> {
             held: None,
             hold_limit: DEFAULT_HOLD_LIMIT,
             spill_after: super::spill::SPILL_AFTER,
+            kernel: None,
         }
+    }
+
+    /// A held transfer that spilled to a temporary file is copied at the end inside the
+    /// kernel to `fd` (a duplicate of the descriptor `inner` writes to, so its position
+    /// is shared), not read back through memory. Not for a descriptor whose writes are
+    /// messages (a packet socket: the kernel's copy does not bound them).
+    pub fn with_kernel_copy(self, fd: Option<OwnedFd>) -> Self {
+        StreamOutput { kernel: fd, ..self }
     }
 
     /// Hold at most `limit` bytes when asked to hold (see [`Output::hold`]).
@@ -344,7 +367,7 @@ impl<W: Write> Output for StreamOutput<W> {
     fn finish(&mut self, _unknown: &[Range<u64>]) -> OutputResult<()> {
         self.flush()?;
         if let Some(mut held) = self.held.take() {
-            held.write_to(&mut self.inner)?;
+            held.write_to(&mut self.inner, self.kernel.as_ref().map(|fd| fd.as_fd()))?;
             self.written += held.len();
         }
         Ok(self.inner.flush()?)
@@ -365,15 +388,15 @@ pub struct FileOutput {
     warning: Option<String>,
     /// Created (or truncated) empty: bytes never written read as zeros.
     fresh: bool,
-    /// The first error that said the file has no more room (see [`Output::out_of_room`]).
-    full: Option<io::Error>,
+    /// The first write error (see [`Output::write_failed`]).
+    failed: Option<io::Error>,
     /// What was not written since, unsorted (see [`Unwritten`]).
     unwritten: Unwritten,
 }
 
 /// True for the errors that say there is no room for more bytes: a full file system
 /// (ENOSPC), a quota (EDQUOT), a file size limit (EFBIG). Freeing room lets a resume go on.
-fn is_out_of_room(e: &io::Error) -> bool {
+pub(super) fn is_out_of_room(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
@@ -438,7 +461,7 @@ impl FileOutput {
             note: None,
             warning: None,
             fresh: true,
-            full: None,
+            failed: None,
             unwritten: Unwritten::default(),
         }
     }
@@ -452,6 +475,12 @@ impl FileOutput {
             fresh: false,
             ..FileOutput::new(file)
         })
+    }
+
+    /// The file's descriptor (a test replaces it to make writes fail).
+    #[cfg(test)]
+    pub fn file_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 
     /// Conceal the lost pixels at the end, the image's geometry taken from `source`.
@@ -483,7 +512,7 @@ impl FileOutput {
         let (concealed, misfit) = render(
             len,
             unknown,
-            Some((&geometry, source.mode())),
+            Some((&geometry, source.concealment())),
             (0, 0),
             &[0],
             &mut |at, block| file.read_exact_at(block, at),
@@ -502,31 +531,25 @@ impl FileOutput {
             return Ok(());
         }
         let end = self.buf_at + self.buf.len() as u64;
-        if self.full.is_some() {
+        if self.failed.is_some() {
             self.unwritten.add(self.buf_at..end);
         } else if let Err(e) = self.file.write_all_at(&self.buf, self.buf_at) {
-            if !is_out_of_room(&e) {
-                return Err(e.into());
-            }
             // Part of it may be there: all of it counts as unwritten.
             self.unwritten.add(self.buf_at..end);
-            self.full = Some(e);
+            self.failed = Some(e);
         }
         self.buf_at = end;
         self.buf.clear();
         Ok(())
     }
 
-    /// Set the file's length; out of room, only try (growing a file mostly needs no
-    /// room: its new part is a hole).
+    /// Set the file's length; a failure is the output's first write error (see
+    /// [`Output::write_failed`]), unless one came before.
     fn resize(&mut self, len: u64) -> OutputResult<()> {
-        match self.file.set_len(len) {
-            Err(e) if self.full.is_some() || is_out_of_room(&e) => {
-                self.full.get_or_insert(e);
-                Ok(())
-            }
-            r => Ok(r?),
+        if let Err(e) = self.file.set_len(len) {
+            self.failed.get_or_insert(e);
         }
+        Ok(())
     }
 }
 
@@ -553,7 +576,7 @@ impl Output for FileOutput {
     fn finish(&mut self, unknown: &[Range<u64>]) -> OutputResult<()> {
         self.write_buffered()?;
         match self.conceal.take() {
-            Some(source) if !unknown.is_empty() && self.full.is_none() => {
+            Some(source) if !unknown.is_empty() && self.failed.is_none() => {
                 self.conceal_holes(&source, unknown)
             }
             _ => Ok(()),
@@ -569,8 +592,8 @@ impl Output for FileOutput {
         Ok(())
     }
 
-    fn out_of_room(&self) -> Option<&io::Error> {
-        self.full.as_ref()
+    fn write_failed(&self) -> Option<&io::Error> {
+        self.failed.as_ref()
     }
 
     fn take_unwritten(&mut self) -> Vec<Range<u64>> {
@@ -605,8 +628,9 @@ impl Output for FileOutput {
                 // A claim beyond what the filesystem holds: only a hint, so ignore it here;
                 // writing or filling that far fails with the same error if it comes to it.
                 Err(e) if e.raw_os_error() == Some(libc::EFBIG) => {}
-                Err(_) if self.full.is_some() => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    self.failed.get_or_insert(e);
+                }
             }
         }
         Ok(())

@@ -18,18 +18,21 @@
 //!   temporary file and rebuilt at the end.
 
 use super::damage::{DamageMap, RangeSink, RangeSinkError};
-use super::image_output::{ConcealingStream, HeldOutput, ImageOutput, ImageSource};
+use super::image_output::{ConcealingStream, Concealment, HeldOutput, ImageOutput, ImageSource};
 use super::jpeg_output::{self, JpegOutput};
 use super::map_sink::MapSink;
-use super::output::{FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput};
+use super::output::{
+    is_out_of_room, FileOutput, HoldLimit, LentInput, Output, OutputError, StreamOutput,
+};
 use super::report::JsonReport;
 use super::resume::{Mismatch, Resume, ResumeError};
+use super::StopOnRequest;
 use super::{ReassembleError, Reassembler, Report, Settings, Status, TooLarge};
 use crate::image::Geometry;
 use crate::io::{self as pio, Input};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -135,6 +138,10 @@ pub enum ReceiveError {
     /// once there is room.
     #[error("writing output: {0}")]
     OutOfRoom(io::Error, Box<Report>),
+    /// Writing the output file failed otherwise (EIO): the reception ended there, and its
+    /// report (put in place, not sealed) says the file cannot be trusted.
+    #[error("writing output: {0} (what the file holds cannot be trusted)")]
+    Untrusted(io::Error, Box<Report>),
     #[error("reading input: {0}")]
     Read(io::Error),
     #[error("writing the report: {0}")]
@@ -154,6 +161,9 @@ pub struct Feed<'a> {
     pub on_progress: &'a mut dyn FnMut(&Status),
     /// Receive datagrams from this socket instead of reading the input.
     pub udp: Option<crate::io::udp::UdpReceiver>,
+    /// Asked by the driver (never by the reassembler) while fill is written and the map
+    /// drawn: true once the program should stop (see [`super::StopOnRequest`]).
+    pub stop: fn() -> bool,
 }
 
 /// A reception that can start: its plan checked, the earlier reception read.
@@ -314,12 +324,12 @@ impl Reception {
             r.with_file_name(name)
         });
         let picture = jpeg_output::PictureDamage::default();
-        let damage = self.damage_map(report_path.as_deref(), &picture)?;
+        let damage = self.damage_map(report_path.as_deref(), &picture, feed.stop)?;
         let received = self.reassemble(damage, input, feed, &picture);
         // Resuming, the new report replaces the old one only when the transfer matched.
         let report_of = match &received {
             Ok(r) => Some(&r.0),
-            Err(ReceiveError::OutOfRoom(_, r)) => Some(&**r),
+            Err(ReceiveError::OutOfRoom(_, r) | ReceiveError::Untrusted(_, r)) => Some(&**r),
             Err(_) => None,
         };
         let finished = report_of.is_some();
@@ -356,12 +366,22 @@ impl Reception {
         &self,
         report_path: Option<&Path>,
         picture: &jpeg_output::PictureDamage,
+        stop: fn() -> bool,
     ) -> Result<DamageMap, ReceiveError> {
         let plan = &self.plan;
         let sink = match report_path {
             Some(path) => {
                 let file = File::create(path).map_err(file_error(Role::Report, path))?;
-                let file = ReservedFile::new(file);
+                let (file, unreserved) = ReservedFile::new(file);
+                // Resuming writes into a sealed file: were its new report not written, the
+                // old one would describe bytes that changed, and no later resume could go
+                // on. No room for the new report: stop before anything is written.
+                let resuming = plan.settings.resume.is_some();
+                if let Some(e) = unreserved.filter(|e| resuming && is_out_of_room(e)) {
+                    drop(file);
+                    let _ = std::fs::remove_file(path);
+                    return Err(ReceiveError::WriteReport(e));
+                }
                 let json =
                     JsonReport::new(BufWriter::new(file)).map_err(ReceiveError::WriteReport)?;
                 Some(Box::new(json) as Box<dyn RangeSink>)
@@ -379,7 +399,7 @@ impl Reception {
                     plan.map_blend,
                 )
                 .with_limits(&plan.settings.limits)
-                .with_stop(plan.settings.stop)
+                .with_stop(stop)
                 .with_picture(picture.clone());
                 Some(Box::new(map) as Box<dyn RangeSink>)
             }
@@ -444,9 +464,10 @@ impl Reception {
             let (report, note) = reassemble_into(out, settings, damage, input, feed)?;
             return Ok((report, note, true));
         }
+        let concealment = Concealment::new(plan.conceal_mode, &settings.limits);
         let source = match &plan.image {
-            Some(g) => ImageSource::Given(g.clone(), plan.conceal_mode),
-            None => ImageSource::Head(plan.conceal_mode),
+            Some(g) => ImageSource::Given(g.clone(), concealment),
+            None => ImageSource::Head(concealment),
         };
         let stdout = || pio::stdout_stream().map_err(ReceiveError::Stdout);
         match &self.output {
@@ -485,8 +506,9 @@ impl Reception {
                     plain(reassemble_into(out, settings, damage, input, feed))
                 } else {
                     // A device or a FIFO (/dev/null, /dev/stdout) takes no writes at offsets.
+                    let kernel = file.try_clone().ok().map(OwnedFd::from);
                     plain(reassemble_into(
-                        StreamOutput::new(file),
+                        StreamOutput::new(file).with_kernel_copy(kernel),
                         settings,
                         damage,
                         input,
@@ -505,7 +527,13 @@ impl Reception {
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
             None => {
-                let out = StreamOutput::new(stdout()?).with_limits(&settings.limits);
+                let stream = stdout()?;
+                let kernel = (!stream.is_messages())
+                    .then(|| stream.file().try_clone().ok().map(OwnedFd::from))
+                    .flatten();
+                let out = StreamOutput::new(stream)
+                    .with_limits(&settings.limits)
+                    .with_kernel_copy(kernel);
                 plain(reassemble_into(out, settings, damage, input, feed))
             }
         }
@@ -530,7 +558,7 @@ fn reassemble_into<O: Output + ImageOutput>(
     // A file ends: read it all, so a transfer after a whole carousel is not left unread
     // (stopping early only spares a receiver of an endless stream from waiting).
     settings.stop_when_whole &= matches!(input, Input::Stream(_));
-    let mut r = Reassembler::new(settings, out, damage);
+    let mut r = Reassembler::new(settings, StopOnRequest::new(out, feed.stop), damage);
     let fed = match (feed.udp, input) {
         (Some(mut rx), _) => {
             let on_progress = feed.on_progress;
@@ -558,13 +586,20 @@ fn reassemble_into<O: Output + ImageOutput>(
         Err(e) => return Err(e.into()),
     }
     let (report, out) = r.finish()?;
-    if let Some(e) = out.out_of_room() {
+    if let Some(e) = out.write_failed() {
+        let room = is_out_of_room(e);
         let e = match e.raw_os_error() {
             Some(code) => io::Error::from_raw_os_error(code),
             None => io::Error::new(e.kind(), e.to_string()),
         };
-        return Err(ReceiveError::OutOfRoom(e, Box::new(report)));
+        let report = Box::new(report);
+        return Err(if room {
+            ReceiveError::OutOfRoom(e, report)
+        } else {
+            ReceiveError::Untrusted(e, report)
+        });
     }
+    let out = out.into_inner();
     let notes = Notes {
         note: out.note(),
         warning: out.warning(),
@@ -582,6 +617,10 @@ impl From<ReassembleError> for ReceiveError {
             }
             ReassembleError::Output(OutputError::HoldLimit(limit)) => {
                 ReceiveError::HoldLimit(limit)
+            }
+            // Not made by the conversion into ReassembleError (it is `Stopped`).
+            ReassembleError::Output(OutputError::Stopped) => {
+                ReceiveError::Refused(ReassembleError::Stopped)
             }
             ReassembleError::Ranges(RangeSinkError::Report(e)) => ReceiveError::WriteReport(e),
             ReassembleError::Ranges(RangeSinkError::Map(e)) => ReceiveError::WriteMap(e),
@@ -613,22 +652,25 @@ struct ReservedFile {
 }
 
 impl ReservedFile {
-    fn new(file: File) -> Self {
+    /// The file, and why no room could be set aside in it, if none was (a file system
+    /// without `fallocate`, or a full one).
+    fn new(file: File) -> (Self, Option<io::Error>) {
         use rustix::fs::FallocateFlags;
         if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return ReservedFile {
+            let stream = ReservedFile {
                 file,
                 at: None,
                 reserved: 0,
             };
+            return (stream, None);
         }
-        let reserved = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE)
-            .map_or(0, |()| REPORT_RESERVE);
-        ReservedFile {
+        let reserve = rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, REPORT_RESERVE);
+        let file = ReservedFile {
             file,
             at: Some(0),
-            reserved,
-        }
+            reserved: if reserve.is_ok() { REPORT_RESERVE } else { 0 },
+        };
+        (file, reserve.err().map(io::Error::from))
     }
 }
 

@@ -14,8 +14,12 @@
 //!                "rejected": N, "unauthenticated": N, "keyed": N },
 //!   "bytes": { "output": N, "lost": N, "damaged": N, "restored": N, "garbage": N },
 //!   "complete": bool, "intact": bool, "read_to_end": bool, "digest": S,
-//!   "unknown_ranges": N }
+//!   "output_error": S, "unknown_ranges": N }
 //! ```
+//!
+//! `output_error` appears only when writing the output failed for another reason than
+//! running out of room (EIO): what the file holds cannot be trusted, and there is no
+//! `digest`, so no resume continues into it.
 //!
 //! `unknown_ranges` appears only when the damage map grew coarse (see `damage`): the
 //! ranges are then not every range, and the unknown ones may hold intact bytes.
@@ -96,6 +100,9 @@ struct TotalsJson<'a> {
     /// The seal a resume checks (see `seal`), when the output is a file.
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
+    /// Writing the output failed (not for lack of room): the file cannot be trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_error: Option<&'a str>,
     /// How many ranges are coarse (unknown): present only when some are.
     #[serde(skip_serializing_if = "is_zero")]
     unknown_ranges: u64,
@@ -189,6 +196,7 @@ impl<W: Write> RangeSink for JsonReport<W> {
             intact: report.intact(),
             read_to_end: !report.stopped_whole,
             digest,
+            output_error: report.output_error.as_deref(),
             unknown_ranges: report.damage.unknown_ranges,
         };
         let body = serde_json::to_string_pretty(&totals)

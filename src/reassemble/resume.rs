@@ -20,6 +20,7 @@
 //! intact packet is written. Finding whether a packet touches a missing range is a binary
 //! search (issue 35.10: a scan per packet made a resume with many holes quadratic).
 
+use super::damage::RangeKind;
 use super::output::Output;
 use super::seal::{content_digest, Seal};
 use super::{Packet, ReassembleError};
@@ -74,6 +75,10 @@ pub struct Resume {
     pub media_type: Option<String>,
     /// Byte ranges (transfer offsets, sorted, disjoint, merged) lost or damaged.
     pub missing: Vec<Range<u64>>,
+    /// Of those, the bytes the report listed as damaged (written from a packet that failed
+    /// its CRC or was cut short): the resumed reception keeps that kind (see
+    /// [`Resume::missing_kinds`]). Empty when coarse.
+    pub damaged: Vec<Range<u64>>,
     /// The missing ranges may hold intact bytes too: the report listed unknown ranges, or
     /// more than were kept (see the module docs).
     pub coarse: bool,
@@ -215,8 +220,9 @@ struct RangeJson {
 
 /// The ranges, merged as they are read (so adjacent lost and damaged ranges of a cut-short
 /// packet become one missing range), at most [`super::Limits::kept_ranges`] (past that,
-/// coarser); whether they are coarse; and the seal over them as listed.
-struct Ranges(Vec<Range<u64>>, bool, Seal);
+/// coarser); whether they are coarse; the seal over them as listed; and the damaged ones
+/// among them (at most as many; past that, coarse).
+struct Ranges(Vec<Range<u64>>, bool, Seal, Vec<Range<u64>>);
 
 /// Reads [`Ranges`] keeping at most this many.
 struct RangesSeed(usize);
@@ -271,6 +277,7 @@ impl<'de> DeserializeSeed<'de> for RangesSeed {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ranges, A::Error> {
                 let mut out: Vec<Range<u64>> = Vec::new();
+                let mut damaged: Vec<Range<u64>> = Vec::new();
                 let mut seal = Seal::default();
                 let mut coarse = false;
                 while let Some(r) = seq.next_element::<RangeJson>()? {
@@ -281,6 +288,14 @@ impl<'de> DeserializeSeed<'de> for RangesSeed {
                         coarsen(&mut out, self.0 / 2);
                         coarse = true;
                     }
+                    if r.kind == "damaged" && r.length > 0 && !coarse {
+                        let full = damaged.len() >= self.0;
+                        match damaged.last_mut() {
+                            Some(last) if last.end == r.offset => last.end = end,
+                            _ if full => coarse = true,
+                            _ => damaged.push(r.offset..end),
+                        }
+                    }
                     match out.last_mut() {
                         Some(last) if r.offset < last.end => {
                             return Err(de::Error::custom(ResumeError::Unordered(r.offset)))
@@ -290,7 +305,10 @@ impl<'de> DeserializeSeed<'de> for RangesSeed {
                         _ => out.push(r.offset..end),
                     }
                 }
-                Ok(Ranges(out, coarse, seal))
+                if coarse {
+                    damaged = Vec::new();
+                }
+                Ok(Ranges(out, coarse, seal, damaged))
             }
         }
         d.deserialize_seq(V(self.0))
@@ -327,7 +345,7 @@ impl Resume {
             // The file holds more after it: continuing the first alone would cut it off.
             return Err(ResumeError::SeveralTransfers(report.transfers.len()));
         }
-        let Ranges(ranges, coarse, mut seal) = report.ranges;
+        let Ranges(ranges, coarse, mut seal, damaged) = report.ranges;
         for t in &report.transfers {
             seal.transfer(t.id, t.offset, t.length, t.end_known);
         }
@@ -340,11 +358,14 @@ impl Resume {
             _ => None,
         };
         let end = t.offset.saturating_add(t.length);
-        let missing = ranges
-            .iter()
-            .filter(|r| r.end > t.offset && r.start < end)
-            .map(|r| r.start.max(t.offset) - t.offset..r.end.min(end) - t.offset)
-            .collect();
+        let within = |ranges: &[Range<u64>]| {
+            ranges
+                .iter()
+                .filter(|r| r.end > t.offset && r.start < end)
+                .map(|r| r.start.max(t.offset) - t.offset..r.end.min(end) - t.offset)
+                .collect()
+        };
+        let (missing, damaged) = (within(&ranges), within(&damaged));
         Ok(Resume {
             id: t.id,
             len: t.length,
@@ -352,9 +373,38 @@ impl Resume {
             name: t.name.clone(),
             media_type: t.media_type.clone(),
             missing,
+            damaged,
             coarse,
             seal,
         })
+    }
+
+    /// The missing ranges as the earlier reception left them, in order: damaged where it
+    /// wrote a damaged payload, lost elsewhere (unknown throughout when coarse).
+    pub fn missing_kinds(&self) -> Vec<(RangeKind, Range<u64>)> {
+        if self.coarse {
+            let unknown = self.missing.iter().map(|r| (RangeKind::Unknown, r.clone()));
+            return unknown.collect();
+        }
+        let mut out = Vec::new();
+        let mut damaged = self.damaged.iter().peekable();
+        for m in &self.missing {
+            let mut at = m.start;
+            while let Some(d) = damaged.next_if(|d| d.start < m.end) {
+                let d = d.start.max(at)..d.end.min(m.end);
+                if at < d.start {
+                    out.push((RangeKind::Lost, at..d.start));
+                }
+                if d.start < d.end {
+                    out.push((RangeKind::Damaged, d.clone()));
+                    at = d.end;
+                }
+            }
+            if at < m.end {
+                out.push((RangeKind::Lost, at..m.end));
+            }
+        }
+        out
     }
 
     /// The file resumed into must hold at least the bytes the report says it does, and
@@ -522,6 +572,15 @@ mod tests {
         let r = Resume::from_reader(REPORT.as_bytes()).unwrap();
         assert_eq!((r.id, r.len, r.end_known), (7, 1000, true));
         assert_eq!(r.missing, vec![100..160, 200..300]);
+        assert_eq!(r.damaged, vec![150..160]);
+        assert_eq!(
+            r.missing_kinds(),
+            vec![
+                (RangeKind::Lost, 100..150),
+                (RangeKind::Damaged, 150..160),
+                (RangeKind::Lost, 200..300)
+            ]
+        );
         assert_eq!(r.name.as_deref(), Some("f"));
     }
 

@@ -7,13 +7,10 @@
 use super::damage::DamageMap;
 use super::output::{Output, OutputResult};
 
-/// Bytes of fill written per call: big enough to amortise calls, small enough that a stop
-/// request is noticed within a fraction of a second.
+/// Bytes of fill written per call: big enough to amortise calls, small enough that a
+/// driver's output notices a stop request within a fraction of a second (see
+/// [`super::StopOnRequest`]: the sink reads no stop flag).
 const FILL_BLOCK: usize = 64 << 10;
-/// Fill still written after a stop request: the rest of an honest transfer's length is
-/// owed to the output (a receiver stopped by a signal still writes the length it knew),
-/// but a forged total of 2^48 bytes must not keep it running.
-const FILL_AFTER_STOP: u64 = 256 << 20;
 
 /// The output side of the reassembler.
 pub struct Sink<O: Output> {
@@ -22,15 +19,11 @@ pub struct Sink<O: Output> {
     pattern: Vec<u8>,
     /// The pattern repeated over a block, plus one pattern's length for any phase.
     block: Vec<u8>,
-    /// Asked before each block of fill: true once the program was asked to stop.
-    stop: fn() -> bool,
-    /// Fill bytes written since a stop request.
-    filled_after_stop: u64,
 }
 
 impl<O: Output> Sink<O> {
     /// `pattern` must not be empty (the settings' parser guarantees it).
-    pub fn new(out: O, damage: DamageMap, pattern: Vec<u8>, stop: fn() -> bool) -> Self {
+    pub fn new(out: O, damage: DamageMap, pattern: Vec<u8>) -> Self {
         assert!(
             !pattern.is_empty(),
             "the fill pattern has at least one byte"
@@ -46,8 +39,6 @@ impl<O: Output> Sink<O> {
             damage,
             pattern,
             block,
-            stop,
-            filled_after_stop: 0,
         }
     }
 
@@ -61,30 +52,23 @@ impl<O: Output> Sink<O> {
     }
 
     /// Write the fill pattern over `from..to` (output offsets); the pattern's phase counts
-    /// from `origin`, so a pixel pattern fills whole pixels after an image header. Returns
-    /// false when a stop request cut it short (the rest is not written): after a stop,
-    /// only [`FILL_AFTER_STOP`] more bytes are filled.
-    pub fn fill(&mut self, from: u64, to: u64, origin: u64) -> OutputResult<bool> {
+    /// from `origin`, so a pixel pattern fills whole pixels after an image header. Written
+    /// in blocks of [`FILL_BLOCK`], each through [`Output::write_fill`], so an output may
+    /// end a long fill with [`super::output::OutputError::Stopped`].
+    pub fn fill(&mut self, from: u64, to: u64, origin: u64) -> OutputResult<()> {
         if self.pattern.iter().all(|&b| b == 0) && self.out.holes_read_as_zeros() {
             // A fresh file reads zeros where nothing was written: leave a hole, so a huge
             // claimed length costs no disk and no time.
-            self.out.set_len_hint(to)?;
-            return Ok(true);
+            return self.out.set_len_hint(to);
         }
         let n = self.pattern.len() as u64;
         let mut at = from;
         while at < to {
             let phase = ((at + n - origin % n) % n) as usize;
             let len = ((to - at) as usize).min(FILL_BLOCK);
-            if (self.stop)() {
-                if self.filled_after_stop >= FILL_AFTER_STOP {
-                    return Ok(false);
-                }
-                self.filled_after_stop += len as u64;
-            }
             self.out.write_fill(at, &self.block[phase..phase + len])?;
             at += len as u64;
         }
-        Ok(true)
+        Ok(())
     }
 }

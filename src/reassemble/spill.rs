@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 
 /// The most bytes held in memory before the rest goes to a temporary file.
@@ -120,16 +121,23 @@ impl Spill {
         Ok(())
     }
 
-    /// Write every held byte, in order, to `out`.
-    pub fn write_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    /// Write every held byte, in order, to `out`. Spilled, the file is copied inside the
+    /// kernel to `kernel` (the descriptor `out` writes to, flushed) where it can be
+    /// (`copy_file_range` to a file, `sendfile` to a pipe or anything else): the held
+    /// bytes are not read back through memory (issue 35.10). What the kernel cannot copy
+    /// is read and written to `out`.
+    pub fn write_to(&mut self, out: &mut dyn Write, kernel: Option<BorrowedFd>) -> io::Result<()> {
         self.write_run()?;
         let Some(file) = &self.file else {
             return out.write_all(&self.mem);
         };
         // Its length was set only when it shrank: the part never written is a hole.
         file.set_len(self.len)?;
+        let mut at = match kernel {
+            Some(to) => kernel_copy(file, to, self.len)?,
+            None => 0,
+        };
         let mut buf = vec![0; crate::io::IO_BUFFER_LEN];
-        let mut at = 0;
         while at < self.len {
             let n = buf.len().min((self.len - at) as usize);
             file.read_exact_at(&mut buf[..n], at)?;
@@ -138,6 +146,42 @@ impl Spill {
         }
         Ok(())
     }
+}
+
+/// Copy `from`'s first `len` bytes to `to` (at its position) inside the kernel:
+/// `copy_file_range` (file to file), else `sendfile` (file to anything). Returns how many
+/// bytes were copied; fewer than `len` when the kernel cannot (a descriptor opened to
+/// append, a terminal, a non-blocking pipe that is full), and the caller writes the rest.
+fn kernel_copy(from: &File, to: BorrowedFd, len: u64) -> io::Result<u64> {
+    use rustix::io::Errno;
+    /// Bytes per call: well under the kernel's limit of about 2 GiB.
+    const CHUNK: u64 = 1 << 30;
+    let mut off = 0u64;
+    let mut file_to_file = true;
+    while off < len {
+        let n = (len - off).min(CHUNK) as usize;
+        let copied = if file_to_file {
+            rustix::fs::copy_file_range(from, Some(&mut off), to, None, n)
+        } else {
+            rustix::fs::sendfile(to, from, Some(&mut off), n)
+        };
+        match copied {
+            // The file ended early (cannot happen: it is ours alone): write the rest.
+            Ok(0) => break,
+            Ok(_) | Err(Errno::INTR) => {}
+            // Not file to file (a pipe, another file system, appending): try sendfile.
+            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::BADF)
+                if file_to_file =>
+            {
+                file_to_file = false
+            }
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::BADF | Errno::AGAIN) => {
+                break
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(off)
 }
 
 /// A temporary file without a name, in `$TMPDIR` (or /tmp): `O_TMPFILE` where the file
@@ -178,14 +222,14 @@ mod tests {
         assert!(s.mem.capacity() == 0);
         s.write_at(30, b"xyz").unwrap();
         let mut out = Vec::new();
-        s.write_to(&mut out).unwrap();
+        s.write_to(&mut out, None).unwrap();
         let mut want = vec![0; 40];
         want[2..4].copy_from_slice(b"ab");
         want[30..33].copy_from_slice(b"xyz");
         assert_eq!(out, want);
         s.set_len(31).unwrap();
         out.clear();
-        s.write_to(&mut out).unwrap();
+        s.write_to(&mut out, None).unwrap();
         assert_eq!(out, want[..31]);
     }
 
@@ -225,7 +269,63 @@ mod tests {
         }
         assert!(s.file.is_some());
         let mut out = Vec::new();
-        s.write_to(&mut out).unwrap();
+        s.write_to(&mut out, None).unwrap();
         assert!(out == model, "read back as written");
+    }
+
+    /// A spilled hold of `len` bytes, written at scattered offsets, and what reads back.
+    fn spilled(len: u64) -> (Spill, Vec<u8>) {
+        let mut s = Spill::new(1 << 10);
+        let mut model = vec![0u8; len as usize];
+        s.set_len(len).unwrap();
+        for at in (0..len).step_by(7919) {
+            let data: Vec<u8> = (0..100u64).map(|i| (at + i) as u8 | 1).collect();
+            let n = data.len().min((len - at) as usize);
+            s.write_at(at, &data[..n]).unwrap();
+            model[at as usize..at as usize + n].copy_from_slice(&data[..n]);
+        }
+        (s, model)
+    }
+
+    #[test]
+    fn a_spilled_hold_copied_by_the_kernel_reads_as_written() {
+        use std::io::{Read, Seek};
+        use std::os::fd::AsFd;
+        let len = 3 << 20;
+        // To a file (copy_file_range), after what the stream wrote before the hold.
+        let (mut s, model) = spilled(len);
+        let mut to = tempfile::tempfile().unwrap();
+        to.write_all(b"before").unwrap();
+        let mut writer = to.try_clone().unwrap();
+        s.write_to(&mut writer, Some(to.as_fd())).unwrap();
+        let mut got = Vec::new();
+        to.rewind().unwrap();
+        to.read_to_end(&mut got).unwrap();
+        assert!(got[..6] == *b"before" && got[6..] == model[..], "to a file");
+        // To a file opened to append: the kernel refuses, the bytes are written.
+        let (mut s, model) = spilled(len);
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let mut appending = std::fs::OpenOptions::new()
+            .append(true)
+            .open(file.path())
+            .unwrap();
+        let fd = appending.try_clone().unwrap();
+        s.write_to(&mut appending, Some(fd.as_fd())).unwrap();
+        let mut got = Vec::new();
+        file.read_to_end(&mut got).unwrap();
+        assert!(got == model, "appending");
+        // To a pipe (sendfile), read by another thread.
+        let (mut s, model) = spilled(len);
+        let (rx, tx) = rustix::pipe::pipe().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            File::from(rx).read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut tx = File::from(tx);
+        let fd = tx.try_clone().unwrap();
+        s.write_to(&mut tx, Some(fd.as_fd())).unwrap();
+        drop((tx, fd));
+        assert!(reader.join().unwrap() == model, "to a pipe");
     }
 }

@@ -315,6 +315,9 @@ pub struct Report {
     /// BLAKE3 of the output's `output_len` bytes, when it is a file a report describes:
     /// what seals the report to it (see `seal`).
     pub content_digest: Option<[u8; 32]>,
+    /// Writing the output failed with an error other than running out of room (EIO):
+    /// what the file holds cannot be trusted (the report is not sealed).
+    pub output_error: Option<String>,
 }
 
 impl Report {
@@ -326,6 +329,7 @@ impl Report {
             && self.damage.lost_bytes == 0
             && self.damage.damaged_bytes == 0
             && self.counts.conflicting == 0
+            && self.output_error.is_none()
     }
 
     /// A compressed image that lost bytes mostly does not decode: which case this is, so

@@ -479,3 +479,72 @@ proptest! {
         let (_out, _report, _) = reassemble(&bytes);
     }
 }
+
+#[test]
+fn a_write_error_not_for_room_ends_with_a_report_that_says_the_file_is_untrusted() {
+    // Issue 35: an error writing -o that was not a full disk (EIO) ended the reception
+    // without a report. Here the file's descriptor is made read-only halfway (a real
+    // write error, EBADF): the reception stops, and its report says what was not
+    // written is lost, that the file cannot be trusted, and is not sealed for a resume.
+    use super::output::FileOutput;
+    use super::report::JsonReport;
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
+    let data = data(3 << 20);
+    let settings = PacketSettings {
+        payload_len: 1024,
+        transfer_id: 35,
+        bytes_per_sec: None,
+        describe: None,
+        fec: None,
+        sign: None,
+        interleave: None,
+    };
+    let mut stream = vec![];
+    packetize_slice(&data, &mut stream, &settings, &mut |_| {}).unwrap();
+    let half = stream.len() / 2 / (1024 + HEADER_LEN) * (1024 + HEADER_LEN);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let out = FileOutput::new(file.reopen().unwrap());
+    let mut json = tempfile::tempfile().unwrap();
+    let sink = JsonReport::new(json.try_clone().unwrap()).unwrap();
+    let mut r = Reassembler::new(
+        Settings::default(),
+        out,
+        DamageMap::new(Some(Box::new(sink))),
+    );
+    let fd = r.output().file_fd().as_raw_fd();
+    run_slice(Rc::new(stream[..half].to_vec()), &mut r, &mut |_| {}).unwrap();
+    assert!(
+        r.output().write_failed().is_none(),
+        "the first half is written"
+    );
+    let read_only = std::fs::File::open(file.path()).unwrap();
+    // SAFETY: `fd` stays open (the output owns it); it now names the read-only file.
+    assert!(unsafe { libc::dup2(read_only.as_raw_fd(), fd) } == fd);
+    run_slice(Rc::new(stream[half..].to_vec()), &mut r, &mut |_| {}).unwrap();
+    assert!(r.done(), "a failed output stops the reception");
+    let (report, _) = r.finish().expect("finished with its report");
+    let error = report
+        .output_error
+        .clone()
+        .expect("the report names the error");
+    assert!(error.contains("os error 9"), "{error}");
+    assert!(!report.intact() && report.content_digest.is_none());
+    let lost = report.damage.lost_bytes;
+    let written = (half / (1024 + HEADER_LEN) * 1024) as u64;
+    assert!(
+        lost >= data.len() as u64 - written && lost < data.len() as u64,
+        "what was not written is lost: {lost}"
+    );
+    let mut text = String::new();
+    json.rewind().unwrap();
+    json.read_to_string(&mut text).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).expect("a whole report");
+    assert_eq!(json["output_error"].as_str(), Some(error.as_str()));
+    assert!(
+        json["digest"].is_null() && json["intact"] == false,
+        "{json}"
+    );
+    let on_disk = std::fs::read(file.path()).unwrap();
+    assert!(on_disk[..written as usize] == data[..written as usize]);
+}

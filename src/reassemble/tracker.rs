@@ -16,7 +16,9 @@
 //!   transfer after one whose end was lost); its packets are held meanwhile (at most
 //!   [`HOLD_PACKETS`]) and then placed, so none is lost. A transfer known only by the
 //!   descriptor kept for it, which came after the followed one's data (that did not
-//!   advance since), is the next transfer when the input ends.
+//!   advance since), is the next transfer when the input ends. A descriptor that agrees
+//!   with an earlier finished transfer of its id, reordered after the next transfer, is
+//!   that transfer's late packet: it starts nothing.
 //! - Packets of the followed transfer that only fill in what it already reached (reordered
 //!   across the boundary, repeated) do not make the next one another sender's; an id is
 //!   another sender's once the followed transfer *advances* [`INTERLEAVED_AFTER`] times

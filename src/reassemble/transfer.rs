@@ -484,9 +484,7 @@ impl Transfer {
             .as_ref()
             .and_then(Descriptor::raster_offset)
             .unwrap_or(0);
-        if !cx.sink.fill(base + from, base + to, base + origin)? {
-            return Err(ReassembleError::Stopped);
-        }
+        cx.sink.fill(base + from, base + to, base + origin)?;
         cx.counts.count(Counted::Lost {
             slots: to.div_ceil(grid) - from.div_ceil(grid),
         });

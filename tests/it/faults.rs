@@ -340,3 +340,82 @@ cmp -s disk/out data.bin && echo same > cmp
     assert_eq!(read("rc2").trim(), "0", "{}", read("err2"));
     assert_eq!(read("cmp").trim(), "same", "resumed whole");
 }
+
+#[test]
+fn a_resume_on_a_full_disk_leaves_a_report_that_matches_the_file() {
+    // Issue 35 (after 35.11): a resume whose disk was full wrote into the file, then could
+    // not write its report; the old report no longer matched the file and no resume could
+    // go on. Full before the resume: it stops before writing, both files as they were.
+    // Filling up during the resume: its report describes what is on disk. Once there is
+    // room, a resume ends whole. 16 KiB packets leave holes of whole pages, that take
+    // room to fill.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = bytes(3 << 20, 3512);
+    std::fs::write(d.join("data.bin"), &data).unwrap();
+    let whole = common::run(
+        "pktize",
+        &[
+            "-s",
+            "16384",
+            "--id",
+            "3512",
+            d.join("data.bin").to_str().unwrap(),
+        ],
+        b"",
+    );
+    std::fs::write(d.join("whole.pk"), &whole.stdout).unwrap();
+    let lossy = common::run("corrupt", &["--loss", "30%", "--seed", "12"], &whole.stdout);
+    std::fs::write(d.join("lossy.pk"), &lossy.stdout).unwrap();
+    std::fs::create_dir(d.join("disk")).unwrap();
+    let script = format!(
+        r#"
+cd '{d}'
+mount -t tmpfs -o size=4m none disk || exit 99
+unpktize -o disk/out --report disk/r.json lossy.pk 2> err1
+echo $? > rc1
+head -c $((4 << 20)) /dev/zero > disk/filler 2> /dev/null
+cp disk/out out.before; cp disk/r.json r.before
+unpktize -o disk/out --resume disk/r.json --report disk/r.json whole.pk 2> err2
+echo $? > rc2
+cmp -s disk/out out.before && cmp -s disk/r.json r.before && echo same > untouched
+ls -a disk > listing
+truncate -s -600K disk/filler
+unpktize -o disk/out --resume disk/r.json --report disk/r.json whole.pk 2> err3
+echo $? > rc3
+cp disk/r.json report3.json
+rm disk/filler
+unpktize -o disk/out --resume disk/r.json --report disk/r.json whole.pk 2> err4
+echo $? > rc4
+cmp -s disk/out data.bin && echo same > cmp
+"#,
+        d = d.display()
+    );
+    let out = in_mount_namespace(&script);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let read = |name: &str| std::fs::read_to_string(d.join(name)).unwrap_or_default();
+    assert_eq!(read("rc1").trim(), "1", "{}", read("err1"));
+    assert_eq!(read("rc2").trim(), "2", "{}", read("err2"));
+    assert_eq!(
+        read("err2"),
+        "unpktize: error: writing the report: No space left on device (os error 28)\n"
+    );
+    assert_eq!(read("untouched").trim(), "same", "nothing written");
+    assert_eq!(read("listing"), ".\n..\nfiller\nout\nr.json\n");
+    assert_eq!(read("rc3").trim(), "2", "{}", read("err3"));
+    assert_eq!(
+        read("err3"),
+        "unpktize: error: writing output: No space left on device (os error 28)\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&read("report3.json")).unwrap();
+    assert_eq!(json["intact"], false);
+    assert!(json["digest"].is_string(), "sealed for a resume");
+    let before: serde_json::Value = serde_json::from_str(&read("r.before")).unwrap();
+    let (lost, lost_before) = (&json["bytes"]["lost"], &before["bytes"]["lost"]);
+    assert!(
+        lost.as_u64() < lost_before.as_u64(),
+        "the resume wrote part: {lost} of {lost_before} still lost"
+    );
+    assert_eq!(read("rc4").trim(), "0", "{}", read("err4"));
+    assert_eq!(read("cmp").trim(), "same", "resumed whole");
+}

@@ -461,3 +461,122 @@ fn a_stray_descriptor_between_two_passes_of_a_carousel_starts_no_second_copy() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(out.stdout[..100] == data[..]);
 }
+
+#[test]
+fn a_finished_transfers_trailing_descriptor_after_the_next_transfer_is_a_late_packet() {
+    // Found by the combination test (seed 778): transfer 779's trailing descriptor,
+    // reordered after the whole of transfer 780, started a third transfer restored whole
+    // from the descriptor's copy of the head: the file twice, exit 0 "intact". It agrees
+    // with the finished transfer of its id: that transfer's late packet, starting nothing.
+    let (first, second) = (bytes(589, 93), bytes(3000, 94));
+    let b = pktize(&["--id", "780"], &second);
+    let dir = tempfile::tempdir().unwrap();
+    let (capture, file, report) = (
+        dir.path().join("capture.pk"),
+        dir.path().join("out"),
+        dir.path().join("report.json"),
+    );
+    let input = capture.to_str().unwrap();
+    for (args, first_descriptor) in [
+        (vec!["-s", "512", "--id", "779"], false),
+        (vec!["-s", "512", "--id", "779"], true),
+        (vec!["-s", "512", "--id", "779", "--repeat", "2"], true),
+    ] {
+        let mut a = pktize(&args, &first);
+        let trailing = a
+            .iter()
+            .rposition(|p| header(p).kind == Kind::Descriptor)
+            .expect("pktize sends descriptors");
+        let late = a.remove(trailing);
+        if !first_descriptor {
+            // Seed 778's first descriptor was truncated: the finished transfer has none.
+            a.remove(0);
+        }
+        let stream = [a.concat(), b.concat(), late].concat();
+        std::fs::write(&capture, stream).unwrap();
+        for to_file in [false, true] {
+            let mut argv = vec![input, "--report", report.to_str().unwrap()];
+            if to_file {
+                argv.extend(["-o", file.to_str().unwrap()]);
+            }
+            let out = run("unpktize", &argv, b"");
+            let case = format!("{args:?} {argv:?}: {}", stderr(&out));
+            assert_eq!(out.status.code(), Some(0), "{case}");
+            let got = match to_file {
+                true => std::fs::read(&file).unwrap(),
+                false => out.stdout,
+            };
+            assert!(got == [&first[..], &second[..]].concat(), "{case}");
+            let r = report_of(&report);
+            assert_eq!(r["transfers"].as_array().map(Vec::len), Some(2), "{case}");
+        }
+    }
+    // A descriptor of that id that disagrees (another file's) still tells of a next
+    // transfer that may have been sent: never "intact" without it.
+    let a = pktize(&["-s", "512", "--id", "779"], &first);
+    let other = pktize(&["-s", "512", "--id", "779"], &bytes(589, 95))
+        .into_iter()
+        .find(|p| header(p).kind == Kind::Descriptor)
+        .expect("pktize sends a descriptor");
+    std::fs::write(&capture, [a.concat(), b.concat(), other].concat()).unwrap();
+    let out = run("unpktize", &[input], b"");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_resume_keeps_the_bytes_a_cut_short_packet_left_damaged_not_lost() {
+    // Found by the combination test (seeds 941, 768): a first reception kept the 173 bytes
+    // a cut-short packet brought (damaged) and the rest of its slot lost; a resume in
+    // which that packet did not come again reported all 1024 bytes lost, the right ones
+    // among them. The report keeps each kind.
+    let data = bytes(20 * 1024 + 300, 96);
+    let sent = pktize(&["-s", "1024", "--id", "9"], &data);
+    let cut = sent
+        .iter()
+        .position(|p| header(p).kind == Kind::Data && header(p).offset == 5120)
+        .expect("a packet at 5120");
+    let truncated = &sent[cut][..pktools::wire::HEADER_LEN + 173];
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (out, first, second, third) = (path("out"), path("1.json"), path("2.json"), path("3.json"));
+    let first_run = [sent[..cut].concat(), truncated.to_vec()].concat();
+    let r = run("unpktize", &["-o", &out, "--report", &first], &first_run);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    let ranges = |report: &str| -> Vec<(String, u64, u64)> {
+        report_of(Path::new(report))["ranges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let field = |f: &str| r[f].as_u64().unwrap();
+                (
+                    r["kind"].as_str().unwrap().to_string(),
+                    field("offset"),
+                    field("length"),
+                )
+            })
+            .collect()
+    };
+    let damaged = ("damaged".to_string(), 5120, 173);
+    let lost_rest = ("lost".to_string(), 5293, 851);
+    assert_eq!(ranges(&first)[..2], [damaged.clone(), lost_rest.clone()]);
+    // The resume: every packet but that one.
+    let without: Vec<u8> = [sent[..cut].concat(), sent[cut + 1..].concat()].concat();
+    let r = run(
+        "unpktize",
+        &["-o", &out, "--report", &second, "--resume", &first],
+        &without,
+    );
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert_eq!(ranges(&second), [damaged, lost_rest]);
+    let got = std::fs::read(&out).unwrap();
+    assert!(got[..5293] == data[..5293] && got[6144..] == data[6144..]);
+    // And the packet intact in a second resume: whole.
+    let r = run(
+        "unpktize",
+        &["-o", &out, "--report", &third, "--resume", &second],
+        &sent.concat(),
+    );
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert!(std::fs::read(&out).unwrap() == data);
+}

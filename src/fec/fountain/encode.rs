@@ -4,7 +4,9 @@
 //! reed-solomon-simd's `LowRateEncoder` would give for any count above `r`.
 //!
 //! It holds two copies of one block (the transform and a chunk), at most 2 * k2 * S bytes:
-//! 2 MiB at K = 1024 and S = 1 KiB; nothing per symbol.
+//! 4 MiB at K = 2048 and S = 1 KiB, nothing per symbol; or one copy, when the chunk is
+//! made in place ([`BlockEncoder::chunk_in_place`], the sender's way: it makes one chunk
+//! of each block at a time).
 
 use reed_solomon_simd::engine::{DefaultEngine, Engine, ShardsRefMut};
 
@@ -22,6 +24,8 @@ pub struct BlockEncoder {
     /// The chunk of repair symbols last computed, and which chunk it is.
     chunk: Vec<[u8; 64]>,
     chunk_index: Option<usize>,
+    /// The chunk was made in `transform` itself: the block must be loaded again for another.
+    in_place: bool,
     /// A short payload zero-padded to the symbol length.
     padded: Vec<u8>,
 }
@@ -42,6 +46,7 @@ impl BlockEncoder {
             transform: Vec::new(),
             chunk: Vec::new(),
             chunk_index: None,
+            in_place: false,
             padded: vec![0; symbol_len],
         }
     }
@@ -68,6 +73,23 @@ impl BlockEncoder {
         let mut shards = ShardsRefMut::new(self.k2, units, &mut self.transform);
         self.engine.ifft(&mut shards, 0, self.k2, self.k, 0);
         self.chunk_index = None;
+        self.in_place = false;
+    }
+
+    /// Make chunk `c` of the loaded block's repair symbols (symbols `c * k2` to
+    /// `(c + 1) * k2 - 1`, below [`BlockEncoder::symbol_space`]) over its transform, without
+    /// a second copy of the block: [`BlockEncoder::repair`] then gives that chunk's symbols
+    /// only, until the next [`BlockEncoder::load`].
+    pub fn chunk_in_place(&mut self, c: usize) {
+        assert!(
+            !self.in_place && (c + 1) * self.k2 <= self.symbol_space(),
+            "a loaded block's transform makes one chunk in place, within the space"
+        );
+        let mut shards = ShardsRefMut::new(self.k2, self.units, &mut self.transform);
+        self.engine
+            .fft(&mut shards, 0, self.k2, self.k2, (c + 1) * self.k2);
+        self.chunk_index = Some(c);
+        self.in_place = true;
     }
 
     /// How many repair symbols the loaded block has.
@@ -83,6 +105,15 @@ impl BlockEncoder {
             "repair symbols are below the space"
         );
         let c = r / self.k2;
+        let i = r % self.k2;
+        if self.in_place {
+            assert!(
+                self.chunk_index == Some(c),
+                "a chunk made in place gives its own symbols only"
+            );
+            from_units(&self.transform[i * self.units..(i + 1) * self.units], out);
+            return;
+        }
         if self.chunk_index != Some(c) {
             self.chunk.clear();
             self.chunk.extend_from_slice(&self.transform);
@@ -91,7 +122,6 @@ impl BlockEncoder {
                 .fft(&mut shards, 0, self.k2, self.k2, (c + 1) * self.k2);
             self.chunk_index = Some(c);
         }
-        let i = r % self.k2;
         from_units(&self.chunk[i * self.units..(i + 1) * self.units], out);
     }
 }

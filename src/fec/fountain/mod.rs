@@ -39,7 +39,7 @@ use crate::wire::MAX_BLOCK_PACKETS;
 
 /// The most bytes of data in one source block the sender makes: K = 2048 packets of 1 KiB.
 /// Larger blocks need relatively fewer symbols beyond their own size for the unluckiest
-/// of them (the one a receiver waits for); the sender holds two copies of one.
+/// of them (the one a receiver waits for); the sender holds one (its transform).
 pub const BLOCK_BYTES: usize = 2 << 20;
 /// Symbols per block's repair space start after its padded data: 65536 in all.
 const FIELD_SIZE: usize = 1 << 16;

@@ -40,6 +40,32 @@ fn repair_symbols_are_the_crates_low_rate_recovery_shards_for_any_count() {
 }
 
 #[test]
+fn a_chunk_made_in_place_is_the_crates_recovery_shards() {
+    for (k, s) in [(1, 2), (3, 100), (16, 130), (100, 1024)] {
+        let shards: Vec<Vec<u8>> = (0..k).map(|i| bytes(i as u64 + 3, s)).collect();
+        let k2 = usize::next_power_of_two(k);
+        let count = 3 * k2;
+        let mut crate_encoder =
+            LowRateEncoder::<DefaultEngine>::new(k, count, s, DefaultEngine::new(), None).unwrap();
+        for shard in &shards {
+            crate_encoder.add_original_shard(shard).unwrap();
+        }
+        let result = crate_encoder.encode().unwrap();
+        let mut ours = BlockEncoder::new(s);
+        let mut out = vec![0; s];
+        // Chunk 2, then chunk 0: each after its own load.
+        for c in [2, 0] {
+            ours.load(shards.iter().map(|v| v.as_slice()));
+            ours.chunk_in_place(c);
+            for r in c * k2..(c + 1) * k2 {
+                ours.repair(r, &mut out);
+                assert_eq!(out, result.recovery(r).unwrap(), "k {k} s {s} r {r}");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_short_payload_counts_as_zero_padded() {
     let full = [bytes(1, 10), bytes(2, 10)];
     let mut short = full.clone();

@@ -9,7 +9,8 @@ use pktools::packetize::jpeg::{self, Prepared};
 use pktools::packetize::{self, Coding, Describe, Interleave, Passes, Settings, SettingsError};
 use pktools::wire::auth::{self, Key, Signer};
 use pktools::wire::DEFAULT_PAYLOAD;
-use std::io::Write;
+use pktools::y4m::{ShortRowsWatch, Y4mError};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -269,6 +270,26 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         d.media_type = jpeg.media_type;
     }
     let input = jpeg.prepared;
+    // A Y4M stream laid out as ffmpeg 5.1 writes odd-width high-depth Y4M goes out as it
+    // is, with a warning: receivers find its frames out of place and stop concealing.
+    let y4m = matches!(args.media_type, None | Some(MediaType::Y4m));
+    let input = match input {
+        Prepared::AsIs(Input::Stream(reader)) if y4m => {
+            Prepared::AsIs(Input::Stream(Box::new(WatchedY4m {
+                inner: reader,
+                watch: ShortRowsWatch::default(),
+            })))
+        }
+        Prepared::AsIs(Input::Mapped(map)) if y4m => {
+            warn_short_rows(&map);
+            Prepared::AsIs(Input::Mapped(map))
+        }
+        Prepared::Held(data) if y4m => {
+            warn_short_rows(&data);
+            Prepared::Held(data)
+        }
+        other => other,
+    };
     let passes = args.repeat.map(|n| match n {
         0 => Passes::Endless,
         n => Passes::Count(n),
@@ -324,4 +345,37 @@ fn run(args: Args) -> Result<Outcome, Failure> {
         );
     }
     Ok(Outcome::Intact)
+}
+
+/// The warning for a Y4M stream whose chroma rows are one byte short.
+fn short_rows_warning(e: &Y4mError) {
+    eprintln!("{PROGRAM}: warning: {e}; sent as it is, receivers cannot conceal it");
+}
+
+/// Warn when the whole input `data` is such a stream.
+fn warn_short_rows(data: &[u8]) {
+    let mut watch = ShortRowsWatch::default();
+    if let Some(e) = watch.feed(data).or_else(|| watch.end()) {
+        short_rows_warning(&e);
+    }
+}
+
+/// A stream passed on as it is, watched for short chroma rows.
+struct WatchedY4m {
+    inner: Box<dyn Read>,
+    watch: ShortRowsWatch,
+}
+
+impl Read for WatchedY4m {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let found = match n {
+            0 => self.watch.end(),
+            n => self.watch.feed(&buf[..n]),
+        };
+        if let Some(e) = found {
+            short_rows_warning(&e);
+        }
+        Ok(n)
+    }
 }

@@ -324,6 +324,9 @@ fn run(args: Args) -> Result<Outcome, Failure> {
             }
         }
     }
+    if let Some(w) = &received.warning {
+        eprintln!("{PROGRAM}: warning: {w}; not concealed from there on");
+    }
     if received.jpeg {
         // Which MCUs were lost (and concealed), or why the JPEG could not be rebuilt.
         if let Some(note) = &received.note {

@@ -68,6 +68,14 @@ pub struct Concealer {
     single: bool,
     /// The transfer holds two frames or more.
     several: bool,
+    /// Why frames are no longer concealed: an intact frame header out of place.
+    misfit: Option<String>,
+    /// Bytes of frame 1's header matched where a stream laid out short
+    /// ([`crate::image::Frames::short`]) puts it; `None` once one did not.
+    short_matched: Option<usize>,
+    /// Frame number and transfer offset of the stream's frame 0, for messages (a
+    /// snapshot conceals a stream cut out of a longer one).
+    origin: (u64, u64),
     /// The longest frame kept as the previous frame ([`PREV_FRAME_MAX`] unless set).
     prev_frame_max: u64,
 }
@@ -110,6 +118,9 @@ impl Concealer {
             have_prev: false,
             single: false,
             several: false,
+            misfit: None,
+            short_matched: Some(0),
+            origin: (0, 0),
             prev_frame_max: PREV_FRAME_MAX,
         }
     }
@@ -119,6 +130,16 @@ impl Concealer {
     /// are at most [`PREV_FRAME_MAX`] bytes; for others this does nothing.
     pub fn with_mode(mut self, mode: Mode) -> Concealer {
         self.mode = mode;
+        self
+    }
+
+    /// Name frames and offsets in messages as if frame 0 were frame `frame` of a longer
+    /// stream, `shift` bytes further on.
+    pub fn numbered_from(mut self, frame: u64, shift: u64) -> Concealer {
+        self.origin = (frame, shift);
+        if frame > 0 {
+            self.short_matched = None;
+        }
         self
     }
 
@@ -159,6 +180,16 @@ impl Concealer {
     /// after each push: what is not taken stays in memory.
     pub fn push(&mut self, bytes: &[u8], unknown: &[Range<u64>]) {
         let end = self.pos + bytes.len() as u64;
+        if self.misfit.is_some() {
+            // Passing through: the stream is not laid out as its first frame says.
+            self.compact();
+            self.buf.extend_from_slice(bytes);
+            self.pos = end;
+            self.final_to = end;
+            return;
+        }
+        // An intact frame header out of place ends concealment where that frame starts.
+        let limit = self.check_headers(bytes, unknown);
         // Only ranges from the current row of a grid on matter: the header, padding between
         // planes and data after the image pass through as they are.
         let keep_from = match (&self.current, &self.engine) {
@@ -174,7 +205,7 @@ impl Concealer {
         let at = self.buf.len();
         self.buf.extend_from_slice(bytes);
         for r in unknown {
-            let r = r.start.max(self.pos)..r.end.min(end);
+            let r = r.start.max(self.pos)..r.end.min(end).min(limit);
             if r.start >= r.end {
                 continue;
             }
@@ -188,8 +219,89 @@ impl Concealer {
                 _ => self.unknown.push(r),
             }
         }
+        if limit < end {
+            // Conceal the frames before the misfit one, then pass the rest through.
+            self.pos = limit.max(self.pos);
+            self.advance();
+            self.finish();
+            self.final_to = end;
+        }
         self.pos = end;
         self.advance();
+    }
+
+    /// Why concealment stopped before the end: a frame header whose bytes arrived but are
+    /// not where (or not what) the first frame's geometry says.
+    pub fn misfit(&self) -> Option<&str> {
+        self.misfit.as_deref()
+    }
+
+    /// Compare the known bytes of `bytes` (the next of the transfer) that lie where frame
+    /// headers belong with the stream's frame header. Returns where the first frame whose
+    /// header differs starts (`u64::MAX`: none), and says why in `misfit`.
+    fn check_headers(&mut self, bytes: &[u8], unknown: &[Range<u64>]) -> u64 {
+        let Some(f) = &self.geometry.frames else {
+            return u64::MAX;
+        };
+        let (pos, end, hl) = (
+            self.pos,
+            self.pos + bytes.len() as u64,
+            f.header.len() as u64,
+        );
+        if hl == 0 || end <= f.first {
+            return u64::MAX;
+        }
+        let known = |o: u64| {
+            let i = unknown.partition_point(|r| r.end <= o);
+            unknown.get(i).is_none_or(|r| r.start > o)
+        };
+        // Where a stream laid out short puts frame 1's header.
+        if let (Some(short), Some(n)) = (&f.short, self.short_matched) {
+            let h = f.start(1).saturating_sub(short.by);
+            let mut n = n;
+            for o in (h + n as u64).max(pos)..(h + hl).min(end) {
+                if known(o) && bytes[(o - pos) as usize] == f.header[(o - h) as usize] {
+                    n += 1;
+                } else {
+                    self.short_matched = None;
+                    break;
+                }
+            }
+            if self.short_matched.is_some() {
+                self.short_matched = Some(n);
+            }
+        }
+        // Frame 0's header is the head the geometry was read from.
+        let mut k = f.index(pos.max(f.first)).unwrap_or(0).max(1);
+        loop {
+            let h = f.start(k);
+            if h >= end {
+                return u64::MAX;
+            }
+            for o in h.max(pos)..(h + hl).min(end) {
+                let b = bytes[(o - pos) as usize];
+                if known(o) && b != f.header[(o - h) as usize] {
+                    let shown =
+                        &bytes[(h.max(pos) - pos) as usize..((h + hl).min(end) - pos) as usize];
+                    self.misfit = Some(match (&f.short, self.short_matched) {
+                        (Some(short), Some(n)) if k == 1 && n == f.header.len() => {
+                            short.why.clone()
+                        }
+                        (short, _) => format!(
+                            "frame {}: found {:?} at byte {} where its header {:?} belongs: the frames are not the {} bytes the first one says{}",
+                            k + self.origin.0,
+                            String::from_utf8_lossy(shown),
+                            h + self.origin.1,
+                            String::from_utf8_lossy(&f.header),
+                            f.period,
+                            short.as_ref().map_or(String::new(), |s| format!(" ({})", s.maybe)),
+                        ),
+                    });
+                    return h;
+                }
+            }
+            k += 1;
+        }
     }
 
     /// Write back the frame headers that unknown range `r` (within the bytes just pushed,

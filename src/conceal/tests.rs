@@ -203,6 +203,69 @@ fn psnr_of_equal_images_is_infinite() {
     assert!((p - 48.13).abs() < 0.01, "{p}");
 }
 
+/// `data` with each frame's header where a frame stream has it.
+fn with_frame_headers(g: &Geometry, mut data: Vec<u8>) -> Vec<u8> {
+    if let Some(f) = &g.frames {
+        let mut k = 0;
+        while (f.start(k) as usize) < data.len() {
+            let at = f.start(k) as usize;
+            let n = f.header.len().min(data.len() - at);
+            data[at..at + n].copy_from_slice(&f.header[..n]);
+            k += 1;
+        }
+    }
+    data
+}
+
+#[test]
+fn a_frame_header_out_of_place_stops_concealment_there() {
+    let g = from_head(b"P5 4 3 255\n").unwrap();
+    let frame = 11 + 12;
+    let mut data = with_frame_headers(&g, picture(frame * 4, 3));
+    // Frame 2's header is a byte late: frames 2 and 3 pass through as they came.
+    data.insert(2 * frame, 9);
+    data.pop();
+    let unknown = [
+        12..14,
+        (frame + 12) as u64..(frame + 14) as u64,
+        (2 * frame + 13) as u64..(2 * frame + 15) as u64,
+    ];
+    for chunk in [1, 5, 1000] {
+        let mut c = Concealer::with_max_rows(g.clone(), 2);
+        let mut out = Vec::new();
+        for (i, piece) in data.chunks(chunk).enumerate() {
+            c.push(
+                piece,
+                &unknown
+                    .iter()
+                    .filter(|r| r.end > (i * chunk) as u64)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            out.extend_from_slice(c.ready());
+        }
+        c.finish();
+        out.extend_from_slice(c.ready());
+        assert_eq!(out.len(), data.len());
+        let why = c.misfit().expect("misfit said");
+        let at = format!(
+            "at byte {} where its header \"P5 4 3 255\\n\" belongs",
+            2 * frame
+        );
+        assert!(
+            why.starts_with("frame 2: found ") && why.contains(&at),
+            "{why}"
+        );
+        assert_eq!(out[2 * frame..], data[2 * frame..], "passed through");
+        assert_ne!(out[12..14], data[12..14], "frame 0 concealed");
+        assert_ne!(
+            out[frame + 12..frame + 14],
+            data[frame + 12..frame + 14],
+            "frame 1 concealed"
+        );
+    }
+}
+
 fn geometries() -> Vec<(Geometry, usize)> {
     let mut out = Vec::new();
     for (w, h, f) in [
@@ -248,7 +311,7 @@ proptest! {
         cut in 0usize..40,
     ) {
         let (g, len) = &geometries()[which];
-        let original = picture(*len, seed);
+        let original = with_frame_headers(g, picture(*len, seed));
         let mut unknown: Vec<Range<u64>> = Vec::new();
         let mut starts: Vec<_> = holes.iter().map(|&(s, l)| (s % len, l)).collect();
         starts.sort();

@@ -146,6 +146,19 @@ pub struct Frames {
     /// Known to be video (Y4M), not perhaps a single image: worth keeping the first
     /// frame for temporal concealment of the second.
     pub video: bool,
+    /// How each frame would be laid out short, when the stream may come from a writer
+    /// known to get it wrong (ffmpeg 5.1's odd-width high-depth Y4M, [`y4m::ShortRows`]).
+    pub short: Option<ShortFrames>,
+}
+
+/// Frames each `by` bytes short of what the stream's header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortFrames {
+    pub by: u64,
+    /// What to say when frame 1's header is found that much early.
+    pub why: String,
+    /// What to add when a frame header is out of place otherwise.
+    pub maybe: String,
 }
 
 impl Frames {
@@ -189,6 +202,7 @@ impl Geometry {
             period,
             header,
             video: false,
+            short: None,
         });
         self
     }
@@ -330,6 +344,17 @@ pub fn from_y4m(h: &y4m::Header, header_len: usize) -> Geometry {
     .into_frames(header_len as u64, y4m::FRAME_HEADER.to_vec());
     if let Some(f) = &mut g.frames {
         f.video = true;
+        f.short = h.short_rows().map(|s| ShortFrames {
+            by: s.per_frame() as u64,
+            why: s.error(h, 0).to_string(),
+            maybe: format!(
+                "Y4M {} at width {} needs chroma rows of {} bytes, and {}",
+                h.describe_colorspace(),
+                h.width,
+                s.row_len,
+                y4m::FFMPEG_SHORT_ROWS
+            ),
+        });
     }
     g
 }

@@ -9,10 +9,14 @@
 //! planar input. Interlaced 4:2:0 (`It`, `Ib`, `Im`) is refused: its chroma belongs to
 //! fields, and converting it as a progressive picture would smear colour between them;
 //! interlaced 4:2:2, 4:4:4 and mono convert row for row, as they are.
+//!
+//! A stream laid out as ffmpeg 5.1 writes odd-width 4:2:0 and 4:2:2 Y4M of more than 8
+//! bits (each chroma row one byte short, [`y4m::ShortRows`]) is refused at its first
+//! frame, before anything is written, with an error that says so.
 
 use super::{reading, writing, RawVideoError, Report, ShortFrame, Trailing, MAX_BUFFERED_FRAME};
 use crate::pixel::{Converter, Layout, Output, Range, Rgb, YuvOptions};
-use crate::y4m::{self, Header, Interlace};
+use crate::y4m::{self, Header, Interlace, FRAME_MAGIC};
 use std::io::{self, BufRead, Read, Write};
 
 /// Why a Y4M stream is not converted.
@@ -125,6 +129,21 @@ pub fn convert_y4m(
             conv.fill(0, &mut frame);
         } else {
             let got = crate::io::read_full(&mut input, &mut frame).map_err(reading)?;
+            if let Some(short) = header.short_rows() {
+                // ffmpeg 5.1's odd-width high-depth Y4M: the next frame header (or the
+                // end) comes one byte a chroma row early.
+                let early = picture - short.per_frame();
+                let next = frame.get(early..got).unwrap_or_default();
+                let marks_frame = match next.get(FRAME_MAGIC.len()) {
+                    Some(b' ' | b'\n') => next.starts_with(FRAME_MAGIC),
+                    Some(_) => false,
+                    // The stream ends there, or within a frame header.
+                    None => FRAME_MAGIC.starts_with(next),
+                };
+                if got >= early && marks_frame {
+                    return Err(short.error(&header, at).into());
+                }
+            }
             if got < picture {
                 report.short = Some(ShortFrame {
                     number: at + 1,

@@ -23,6 +23,12 @@ const BLOCK: usize = 1 << 20;
 pub trait ImageOutput {
     /// Why concealment did not apply, or what it did.
     fn note(&self) -> Option<String>;
+
+    /// Why concealment stopped before the end (the stream is not laid out as its head
+    /// says): for a warning whether or not `-v` was given.
+    fn warning(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Where the geometry comes from, and how concealment takes lost pixels.
@@ -86,17 +92,23 @@ fn concealer(geometry: Geometry, how: Concealment, len: Option<u64>) -> Box<Conc
 }
 
 /// Pass `len` bytes read by `read` through concealment (with a geometry) or fill over the
-/// `unknown` ranges, to `emit`, block by block. Returns the pixels concealed.
+/// `unknown` ranges, to `emit`, block by block (frame 0 named in messages as frame
+/// `origin.0`, `origin.1` bytes on). Returns the pixels concealed, and why
+/// concealment stopped early if it did ([`Concealer::misfit`]).
 #[allow(clippy::too_many_arguments)]
 pub fn render(
     len: u64,
     unknown: &[Range<u64>],
     geometry: Option<(&Geometry, Concealment)>,
+    origin: (u64, u64),
     fill: &[u8],
     read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
     emit: &mut dyn FnMut(u64, &[u8]) -> io::Result<()>,
-) -> io::Result<u64> {
-    let mut concealer = geometry.map(|(g, mode)| concealer(g.clone(), mode, Some(len)));
+) -> io::Result<(u64, Option<String>)> {
+    let mut concealer = geometry.map(|(g, how)| {
+        let c = concealer(g.clone(), how, Some(len));
+        Box::new((*c).numbered_from(origin.0, origin.1))
+    });
     let geometry = geometry.map(|(g, _)| g);
     let mut buf = vec![0u8; BLOCK];
     let (mut at, mut out_at) = (0u64, 0u64);
@@ -125,9 +137,9 @@ pub fn render(
         c.finish();
         let ready = c.ready();
         emit(out_at, ready)?;
-        return Ok(c.concealed_pixels());
+        return Ok((c.concealed_pixels(), c.misfit().map(str::to_string)));
     }
-    Ok(0)
+    Ok((0, None))
 }
 
 /// Overwrite the unknown bytes of `block` (at transfer offset `at`) with the pattern.
@@ -243,6 +255,13 @@ impl<O: Output> ConcealingStream<O> {
 }
 
 impl<O: Output> ImageOutput for ConcealingStream<O> {
+    fn warning(&self) -> Option<String> {
+        match &self.state {
+            State::Concealing(c) => c.misfit().map(str::to_string),
+            _ => None,
+        }
+    }
+
     fn note(&self) -> Option<String> {
         let concealed = match &self.state {
             State::Concealing(c) => Some(c.concealed_pixels()),
@@ -308,6 +327,7 @@ pub struct HeldOutput<W: Write> {
     /// Write a snapshot at each `snapshot` call (else only at the end).
     snapshots: bool,
     note: Option<String>,
+    warning: Option<String>,
     /// The end of the furthest bytes written: the frame being received ends there.
     furthest: u64,
     /// A frame stream's stream header (Y4M's) has been written.
@@ -332,6 +352,7 @@ impl<W: Write> HeldOutput<W> {
             conceal,
             snapshots,
             note: None,
+            warning: None,
             furthest: 0,
             stream_header_written: false,
         }
@@ -398,10 +419,11 @@ impl<W: Write> HeldOutput<W> {
             _ => len,
         };
         let inner = &mut self.inner;
-        let concealed = render(
+        let (concealed, misfit) = render(
             tail,
             unknown,
             geometry.as_ref().map(|g| (g, mode)),
+            (0, 0),
             &self.fill,
             &mut |at, block| {
                 block.copy_from_slice(&bytes[at as usize..at as usize + block.len()]);
@@ -409,6 +431,9 @@ impl<W: Write> HeldOutput<W> {
             },
             &mut |_, data| inner.write_all(data),
         )?;
+        if misfit.is_some() {
+            self.warning = misfit;
+        }
         // The tail not yet arrived, as fill.
         let origin = geometry
             .as_ref()
@@ -547,10 +572,11 @@ impl<W: Write> HeldOutput<W> {
             }
             Ok(())
         };
-        let concealed = render(
+        let (concealed, misfit) = render(
             vtail,
             &holes,
             conceal.then_some((g, mode)),
+            (j, shift),
             &self.fill,
             &mut |at, block| {
                 // The stream header as it is, the frames `shift` bytes on; zeros past
@@ -570,6 +596,9 @@ impl<W: Write> HeldOutput<W> {
             },
             &mut |at, data| emit(at, data),
         )?;
+        if misfit.is_some() {
+            self.warning = misfit;
+        }
         // The tail not yet arrived, as fill.
         let origin = g.grids.first().map_or(0, |g| g.offset);
         let mut block = vec![0u8; BLOCK.min((vlen - vtail) as usize)];
@@ -601,6 +630,10 @@ impl<W: Write> HeldOutput<W> {
 impl<W: Write> ImageOutput for HeldOutput<W> {
     fn note(&self) -> Option<String> {
         self.note.clone()
+    }
+
+    fn warning(&self) -> Option<String> {
+        self.warning.clone()
     }
 }
 

@@ -392,6 +392,7 @@ pub struct FileOutput {
     /// reading too).
     conceal: Option<ImageSource>,
     note: Option<String>,
+    warning: Option<String>,
     /// Created (or truncated) empty: bytes never written read as zeros.
     fresh: bool,
     /// The first write error (see [`Output::write_failed`]).
@@ -465,6 +466,7 @@ impl FileOutput {
             len: 0,
             conceal: None,
             note: None,
+            warning: None,
             fresh: true,
             failed: None,
             unwritten: Unwritten::default(),
@@ -514,14 +516,16 @@ impl FileOutput {
         };
         let file = &self.file;
         let len = self.len.min(geometry.conceal_end());
-        let concealed = render(
+        let (concealed, misfit) = render(
             len,
             unknown,
             Some((&geometry, source.concealment())),
+            (0, 0),
             &[0],
             &mut |at, block| file.read_exact_at(block, at),
             &mut |at, data| file.write_all_at(data, at),
         )?;
+        self.warning = misfit;
         self.note = Some(format!(
             "concealing {}: {concealed} pixels concealed",
             geometry.description
@@ -676,6 +680,10 @@ impl Output for MemoryOutput {
 impl ImageOutput for FileOutput {
     fn note(&self) -> Option<String> {
         self.note.clone()
+    }
+
+    fn warning(&self) -> Option<String> {
+        self.warning.clone()
     }
 }
 

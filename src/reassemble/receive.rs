@@ -184,6 +184,9 @@ pub struct Received {
     pub report: Report,
     /// What concealment did not do, for `-v` (non-image data, no geometry).
     pub note: Option<String>,
+    /// Why concealment stopped before the end (a frame stream not laid out as its head
+    /// says), to say whether or not `-v` was given.
+    pub warning: Option<String>,
     /// The output file, when there is one.
     pub output: Option<PathBuf>,
     /// The transfer followed: asked for, or the resumed one.
@@ -194,6 +197,15 @@ pub struct Received {
     pub resumed: bool,
     /// The transfer was an indexed JPEG, rebuilt at the end (`note` says what was lost).
     pub jpeg: bool,
+}
+
+/// What the output had to say about concealment.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// For `-v`.
+    pub note: Option<String>,
+    /// Always.
+    pub warning: Option<String>,
 }
 
 /// Why a finished reception is an error rather than a (possibly damaged) result.
@@ -339,11 +351,12 @@ impl Reception {
                 std::fs::rename(written, asked).map_err(file_error(Role::Report, asked))?;
             }
         }
-        let (report, note, jpeg) = received?;
+        let (report, notes, jpeg) = received?;
         Ok(Received {
             jpeg,
             report,
-            note,
+            note: notes.note,
+            warning: notes.warning,
             output: self.output.clone(),
             followed: plan.settings.transfer_id.or(self
                 .plan
@@ -414,7 +427,7 @@ impl Reception {
         input: Input,
         feed: Feed,
         picture: &jpeg_output::PictureDamage,
-    ) -> Result<(Report, Option<String>, bool), ReceiveError> {
+    ) -> Result<(Report, Notes, bool), ReceiveError> {
         let plan = &self.plan;
         let mut settings = plan.settings.clone();
         // An indexed JPEG is rebuilt at the end: it must be known before anything is
@@ -602,9 +615,7 @@ pub fn choose_output(facts: &OutputFacts) -> OutputKind {
 }
 
 /// A reception that was not an indexed JPEG.
-fn plain(
-    r: Result<(Report, Option<String>), ReceiveError>,
-) -> Result<(Report, Option<String>, bool), ReceiveError> {
+fn plain(r: Result<(Report, Notes), ReceiveError>) -> Result<(Report, Notes, bool), ReceiveError> {
     r.map(|(report, note)| (report, note, false))
 }
 
@@ -615,7 +626,7 @@ fn reassemble_into<O: Output + ImageOutput>(
     damage: DamageMap,
     input: Input,
     feed: Feed,
-) -> Result<(Report, Option<String>), ReceiveError> {
+) -> Result<(Report, Notes), ReceiveError> {
     let live = settings.live_latency.is_some();
     let mut settings = settings;
     // A file ends: read it all, so a transfer after a whole carousel is not left unread
@@ -668,7 +679,12 @@ fn reassemble_into<O: Output + ImageOutput>(
             ReceiveError::Untrusted(e, report)
         });
     }
-    Ok((report, out.into_inner().note()))
+    let out = out.into_inner();
+    let notes = Notes {
+        note: out.note(),
+        warning: out.warning(),
+    };
+    Ok((report, notes))
 }
 
 /// What went wrong while receiving, by what failed: the output (or its hold), the report,

@@ -169,6 +169,53 @@ pub enum Y4mError {
         found: String,
         offset: u64,
     },
+    #[error("Y4M frame {frame}: each chroma plane is {got} bytes, Y4M {name} at width {width} needs {needed} ({short}; {FFMPEG_SHORT_ROWS})")]
+    ShortChroma {
+        frame: u64,
+        got: usize,
+        needed: usize,
+        name: String,
+        width: u64,
+        short: String,
+    },
+}
+
+/// What a stream whose chroma rows are one byte short most likely is.
+pub const FFMPEG_SHORT_ROWS: &str = "ffmpeg 5.1 writes odd-width Y4M of more than 8 bits one byte short per chroma row; make the width even, e.g. ffmpeg -vf pad=ceil(iw/2)*2:ih";
+
+/// A stream whose chroma rows are each one byte short, as ffmpeg 5.1 writes 4:2:0 and
+/// 4:2:2 Y4M of 9 to 16 bits at an odd width (it halves the luma row's bytes, not its
+/// samples): each frame is [`ShortRows::per_frame`] bytes short of what the header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShortRows {
+    /// Chroma rows a plane.
+    pub rows: usize,
+    /// Bytes a chroma row should have.
+    pub row_len: usize,
+}
+
+impl ShortRows {
+    /// Bytes missing from each frame (one a chroma row, two planes).
+    pub fn per_frame(&self) -> usize {
+        2 * self.rows
+    }
+
+    /// The error for frame `frame` of stream `header`, found to be laid out this way.
+    pub fn error(&self, header: &Header, frame: u64) -> Y4mError {
+        Y4mError::ShortChroma {
+            frame,
+            got: self.rows * (self.row_len - 1),
+            needed: self.rows * self.row_len,
+            name: header.describe_colorspace(),
+            width: header.width,
+            short: format!(
+                "{} rows of {} bytes, not {}",
+                self.rows,
+                self.row_len - 1,
+                self.row_len
+            ),
+        }
+    }
 }
 
 impl Header {
@@ -260,10 +307,154 @@ impl Header {
         planes
     }
 
+    /// The layout ffmpeg 5.1 writes instead of this header's, when it differs: chroma
+    /// rows one byte short (4:2:0 and 4:2:2 of more than 8 bits at an odd width).
+    pub fn short_rows(&self) -> Option<ShortRows> {
+        let (dx, dy) = self.colorspace.chroma?;
+        let s = self.colorspace.sample_bytes();
+        let w = self.width as usize;
+        let row_len = w.div_ceil(dx) * s;
+        // ffmpeg writes ceil(luma row bytes / dx).
+        (row_len != (w * s).div_ceil(dx)).then(|| ShortRows {
+            rows: (self.height as usize).div_ceil(dy),
+            row_len,
+        })
+    }
+
+    /// The colorspace in words, as "4:2:0 10-bit".
+    pub fn describe_colorspace(&self) -> String {
+        let sub = match self.colorspace.chroma {
+            Some((1, 1)) => "4:4:4",
+            Some((2, 1)) => "4:2:2",
+            Some((2, 2)) => "4:2:0",
+            Some((4, 1)) => "4:1:1",
+            _ => "mono",
+        };
+        format!("{sub} {}-bit", self.colorspace.bits)
+    }
+
     /// Bytes of one picture (the planes, without the frame header).
     pub fn picture_len(&self) -> usize {
         let s = self.colorspace.sample_bytes();
         self.planes().iter().map(|(w, h)| w * h * s).sum()
+    }
+}
+
+/// Watches a byte stream go by, in order, for ffmpeg 5.1's short chroma rows
+/// ([`ShortRows`]): for a sender that passes the stream on as it is and can only warn.
+/// Holds the stream and first frame headers (at most twice [`MAX_HEADER_LEN`]) and the
+/// bytes where frame 1's header may lie.
+#[derive(Debug, Default)]
+pub struct ShortRowsWatch {
+    /// Bytes seen.
+    at: u64,
+    /// The stream header and frame 0's header, while they are incomplete.
+    head: Vec<u8>,
+    /// What was found out: watching where frame 1's header would be, with the short
+    /// layout and as the header says.
+    state: WatchState,
+}
+
+#[derive(Debug, Default)]
+enum WatchState {
+    #[default]
+    Head,
+    Watching {
+        header: Header,
+        short: ShortRows,
+        /// Where frame 1's header starts, short and as the header says, and the bytes
+        /// seen there.
+        early: (u64, Vec<u8>),
+        right: (u64, Vec<u8>),
+    },
+    Done,
+}
+
+impl ShortRowsWatch {
+    /// The next bytes of the stream; the error, once, when they show the short layout.
+    pub fn feed(&mut self, bytes: &[u8]) -> Option<Y4mError> {
+        let start = self.at;
+        self.at += bytes.len() as u64;
+        if let WatchState::Head = self.state {
+            let room = (2 * MAX_HEADER_LEN).saturating_sub(self.head.len());
+            self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            let Ok((header, len)) = Header::parse(&self.head) else {
+                if self.head.len() >= MAX_HEADER_LEN
+                    || !self
+                        .head
+                        .starts_with(&MAGIC[..self.head.len().min(MAGIC.len())])
+                {
+                    self.state = WatchState::Done;
+                }
+                return None;
+            };
+            let Some(short) = header.short_rows() else {
+                self.state = WatchState::Done;
+                return None;
+            };
+            let frame0 = &self.head[len..];
+            match frame0.iter().position(|&b| b == b'\n') {
+                Some(nl) => {
+                    let right = (len + nl + 1 + header.picture_len()) as u64;
+                    let early = right - short.per_frame() as u64;
+                    self.head = Vec::new();
+                    self.state = WatchState::Watching {
+                        header,
+                        short,
+                        early: (early, Vec::new()),
+                        right: (right, Vec::new()),
+                    };
+                }
+                None if frame0.len() >= MAX_HEADER_LEN => self.state = WatchState::Done,
+                None => return None,
+            }
+        }
+        let WatchState::Watching {
+            header,
+            short,
+            early,
+            right,
+        } = &mut self.state
+        else {
+            return None;
+        };
+        let want = FRAME_MAGIC.len() + 1;
+        for (from, seen) in [&mut *early, &mut *right] {
+            let (s, e) = ((*from).max(start), (*from + want as u64).min(self.at));
+            if s < e && seen.len() < want {
+                seen.extend_from_slice(&bytes[(s - start) as usize..(e - start) as usize]);
+            }
+        }
+        let is_header = |b: &[u8]| {
+            b.starts_with(FRAME_MAGIC) && matches!(b.get(FRAME_MAGIC.len()), Some(b' ' | b'\n'))
+        };
+        let (e, r) = (&early.1, &right.1);
+        // Known once frame 1's header shows up early and not where the header puts it,
+        // or the stream ends early (see `end`).
+        if e.len() == want && (!is_header(e) || r.len() == want) {
+            let found = is_header(e) && !is_header(r);
+            let error = found.then(|| short.error(header, 0));
+            self.state = WatchState::Done;
+            return error;
+        }
+        None
+    }
+
+    /// The end of the stream: the error when frame 0 ended where the short layout says
+    /// (a stream of one frame).
+    pub fn end(&mut self) -> Option<Y4mError> {
+        let WatchState::Watching {
+            header,
+            short,
+            early,
+            ..
+        } = &self.state
+        else {
+            return None;
+        };
+        let error = (self.at == early.0).then(|| short.error(header, 0));
+        self.state = WatchState::Done;
+        error
     }
 }
 
@@ -351,8 +542,75 @@ mod tests {
             Err(Y4mError::TooLong)
         );
         assert_eq!(frame_header_len(b"FRAME Ixyz\nab", 0, 0), Ok(Some(11)));
+    }
+
+    #[test]
+    fn ffmpegs_short_chroma_rows_are_known_for_odd_widths_above_8_bits() {
+        let (h, _) = Header::parse(b"YUV4MPEG2 W67 H51 C420p10\n").unwrap();
+        let short = h.short_rows().unwrap();
+        assert_eq!((short.rows, short.row_len, short.per_frame()), (26, 68, 52));
+        let e = short.error(&h, 0).to_string();
+        assert!(
+            e.contains("each chroma plane is 1742 bytes, Y4M 4:2:0 10-bit at width 67 needs 1768"),
+            "{e}"
+        );
+        let (h, _) = Header::parse(b"YUV4MPEG2 W67 H51 C422p10\n").unwrap();
+        assert_eq!(h.short_rows().map(|s| s.per_frame()), Some(102));
+        for even_or_8_bit in [
+            &b"YUV4MPEG2 W66 H51 C420p10\n"[..],
+            b"YUV4MPEG2 W67 H51 C420jpeg\n",
+            b"YUV4MPEG2 W67 H51 C444p10\n",
+            b"YUV4MPEG2 W67 H51 Cmono16\n",
+        ] {
+            assert_eq!(Header::parse(even_or_8_bit).unwrap().0.short_rows(), None);
+        }
         assert_eq!(frame_header_len(b"FRA", 0, 0), Ok(None));
         assert!(frame_header_len(b"FRAMEX\n", 3, 9).is_err());
+    }
+
+    #[test]
+    fn the_watch_sees_short_rows_as_bytes_go_by_in_any_pieces() {
+        let header = b"YUV4MPEG2 W67 H51 C420p10\nFRAME\n".to_vec();
+        let (h, _) = Header::parse(&header).unwrap();
+        let short = h.short_rows().unwrap();
+        let frame = |len: usize| [vec![7u8; len], b"FRAME\n".to_vec()].concat();
+        let short_stream = [
+            header.clone(),
+            frame(h.picture_len() - short.per_frame()),
+            frame(h.picture_len()),
+        ]
+        .concat();
+        let right_stream = [
+            header.clone(),
+            frame(h.picture_len()),
+            frame(h.picture_len()),
+        ]
+        .concat();
+        for piece in [1, 5, 7, 100, 1 << 20] {
+            let run = |stream: &[u8]| {
+                let mut w = ShortRowsWatch::default();
+                let mut errors: Vec<_> = stream.chunks(piece).filter_map(|c| w.feed(c)).collect();
+                errors.extend(w.end());
+                errors
+            };
+            let found = run(&short_stream);
+            assert_eq!(found.len(), 1, "piece {piece}");
+            assert!(matches!(
+                found[0],
+                Y4mError::ShortChroma {
+                    got: 1742,
+                    needed: 1768,
+                    ..
+                }
+            ));
+            assert!(run(&right_stream).is_empty(), "piece {piece}");
+            // One frame, short: the end says it.
+            assert_eq!(
+                run(&short_stream[..header.len() + h.picture_len() - short.per_frame()]).len(),
+                1
+            );
+            assert!(run(&right_stream[..header.len() + h.picture_len()]).is_empty());
+        }
     }
 
     proptest! {

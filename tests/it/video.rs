@@ -629,3 +629,95 @@ fn concealing_a_million_pixel_wide_image_stays_within_16_mib() {
     let p = psnr(&image, &out.stdout);
     assert!(p > 30.0, "PSNR {p:.1} dB");
 }
+
+/// A Y4M 4:2:0 10-bit stream of `frames` (raw yuv420p10le pictures of `w`x`h`), laid out
+/// as the spec says, or as ffmpeg 5.1 writes it at an odd width (`short`: each chroma row
+/// one byte short).
+fn y4m_10bit(raw: &[u8], w: usize, h: usize, short: bool) -> Vec<u8> {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let picture = 2 * (w * h + 2 * cw * ch);
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C420p10 XYSCSS=420P10\n").into_bytes();
+    for p in raw.chunks_exact(picture) {
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&p[..2 * w * h]);
+        for row in p[2 * w * h..].chunks_exact(2 * cw) {
+            out.extend_from_slice(&row[..2 * cw - usize::from(short)]);
+        }
+    }
+    out
+}
+
+#[test]
+fn odd_width_10_bit_y4m_with_short_chroma_rows_is_named_wherever_it_is_read() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let (w, h) = (67, 51);
+    ffmpeg(&format!(
+        "ffmpeg -nostdin -v error -f lavfi -i testsrc=size={w}x{h}:rate=25 -frames:v 6 \
+         -pix_fmt yuv420p10le -f rawvideo {d}/in.raw"
+    ));
+    let raw = std::fs::read(dir.path().join("in.raw")).unwrap();
+    let said = "each chroma plane is 1742 bytes, Y4M 4:2:0 10-bit at width 67 needs 1768";
+    for short in [true, false] {
+        let y4m = y4m_10bit(&raw, w, h, short);
+        std::fs::write(dir.path().join("in.y4m"), &y4m).unwrap();
+        // raw2ppm refuses it before writing anything, one frame or several.
+        for args in ["--frames", ""] {
+            let out = sh(&format!("raw2ppm {args} < {d}/in.y4m"));
+            if short {
+                let line = common::error_line("raw2ppm", &out, &args);
+                assert!(line.contains(said) && line.contains("ffmpeg 5.1"), "{line}");
+                assert_eq!(out.status.code(), Some(2));
+                assert!(out.stdout.is_empty());
+            } else {
+                assert!(out.status.success(), "{}", common::stderr(&out));
+                let images = if args.is_empty() { 1 } else { 6 };
+                let image = format!("P6\n{w} {h}\n255\n").len() + w * h * 3;
+                assert_eq!(out.stdout.len(), images * image);
+            }
+        }
+        // pktize sends it as it is, from a file and from a pipe, and says why receivers
+        // will not conceal it.
+        for input in [format!("< {d}/in.y4m"), format!("< {d}/in.y4m cat |")] {
+            let script = match input.ends_with('|') {
+                true => format!("{input} pktize > {d}/p"),
+                false => format!("pktize {input} > {d}/p"),
+            };
+            let out = sh(&script);
+            assert!(out.status.success(), "{}", common::stderr(&out));
+            let err = common::stderr(&out);
+            assert_eq!(err.contains(said), short, "{script}: {err}");
+            let back = sh(&format!("unpktize < {d}/p | cmp - {d}/in.y4m"));
+            assert!(back.status.success(), "sent as it is");
+        }
+        // unpktize conceals up to frame 1's header, out of place, then says why it stops.
+        for out_to in [
+            "> {d}/out.y4m",
+            "-o {d}/out.y4m",
+            "--every 4k > {d}/all.y4m",
+        ] {
+            let out_to = out_to.replace("{d}", &d.to_string());
+            let out = sh(&format!(
+                "pktize < {d}/in.y4m | corrupt --loss 10% --seed 4 | unpktize --conceal {out_to}"
+            ));
+            assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+            let err = common::stderr(&out);
+            assert_eq!(
+                err.contains("unpktize: warning: "),
+                short,
+                "{out_to}: {err}"
+            );
+            if short {
+                assert!(err.contains("not concealed from there on"), "{err}");
+                assert!(err.contains("ffmpeg 5.1"), "{err}");
+                let ours = err.lines().filter(|l| l.starts_with("unpktize:")).count();
+                assert_eq!(ours, 1, "{err}");
+            }
+            if !out_to.contains("every") {
+                let got = std::fs::read(dir.path().join("out.y4m")).unwrap();
+                assert_eq!(got.len(), y4m.len(), "{out_to}");
+            }
+        }
+    }
+}

@@ -468,10 +468,11 @@ impl<W: Write> HeldOutput<W> {
     /// Does what follows the first frame show the data is not a stream of these frames:
     /// a later frame's header received intact (outside `unknown`) and different (the next
     /// transfer, concatenated after a single image)? Frames without a header (raw
-    /// frames of a given geometry) always go on.
+    /// frames of a given geometry) always go on, and so does Y4M, a stream by its own
+    /// header: a frame header out of place there is the concealer's to name (a misfit).
     fn frames_end(&self, f: &image::Frames, unknown: &[Range<u64>]) -> bool {
         let (len, hl) = (self.bytes.len() as u64, f.header.len() as u64);
-        if hl == 0 {
+        if hl == 0 || f.video {
             return false;
         }
         let mut k = 1;

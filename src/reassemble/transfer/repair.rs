@@ -54,6 +54,17 @@ impl Transfer {
                 reordered,
             });
         }
+        // An intact packet part of which is still lost (the rest restored from the
+        // descriptor's head copy, or rebuilt): it brings those bytes, whatever the rest.
+        if writable && p.is_intact() && damage.touches_lost(abs_start, abs_end) {
+            cx.sink.out.write_at(abs_start, p.payload)?;
+            let recovered = cx.sink.damage.repair(abs_start, abs_end);
+            let slots = recovered.div_ceil(self.payload_len.max(1));
+            return Ok(Placed::Late {
+                repaired: Some((p.integrity, slots)),
+                reordered,
+            });
+        }
         if writable && p.is_intact() && damage.is_damaged(abs_start, abs_end) {
             cx.sink.out.write_at(abs_start, p.payload)?;
             cx.sink.damage.repair(abs_start, abs_end);

@@ -340,7 +340,11 @@ impl Reception {
             ) => Some(&**r),
             Err(_) => None,
         };
-        let finished = report_of.is_some();
+        // The map is drawn after the report is written and sealed (`MapSink::finish`):
+        // a map that could not be written (a full disk) leaves a finished report of a
+        // fresh reception. Resuming, which report describes the file is not known then.
+        let map_failed = matches!(received, Err(ReceiveError::WriteMap(_)));
+        let finished = report_of.is_some() || (map_failed && plan.resume.is_none());
         let matched = report_of.is_some_and(|r| r.mismatch.is_none() && !r.transfers.is_empty());
         if let (Some(written), Some(asked)) = (&report_path, &plan.report) {
             if !finished || (plan.resume.is_some() && !matched) {

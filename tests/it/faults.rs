@@ -485,3 +485,44 @@ sys.exit(p.wait())
         "resumed whole"
     );
 }
+
+#[test]
+fn a_map_that_cannot_be_written_leaves_the_report_to_resume_from() {
+    // Issue 35.11: every exit path leaves a finished report. The map is drawn after the
+    // report is written and sealed; a map on a full disk (/dev/full answers every write
+    // with ENOSPC) ended exit 2 and took the finished report with it.
+    assert!(Path::new("/dev/full").exists(), "/dev/full is needed");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = bytes(300_000, 3512);
+    let whole = common::run("pktize", &["--id", "3512"], &data);
+    let lossy = common::run("corrupt", &["--loss", "5%", "--seed", "3"], &whole.stdout);
+    let (out, report) = (d.join("out"), d.join("r.json"));
+    let (out_s, report_s) = (out.to_str().unwrap(), report.to_str().unwrap());
+    let first = common::run(
+        "unpktize",
+        &["-o", out_s, "--report", report_s, "--map", "/dev/full"],
+        &lossy.stdout,
+    );
+    assert_eq!(first.status.code(), Some(2), "{}", common::stderr(&first));
+    assert_eq!(
+        common::stderr(&first).trim(),
+        "unpktize: error: writing the map: No space left on device (os error 28)"
+    );
+    assert!(report.exists(), "the report was removed");
+    let resumed = common::run(
+        "unpktize",
+        &["-o", out_s, "--resume", report_s],
+        &whole.stdout,
+    );
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        common::stderr(&resumed)
+    );
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "resumed: not the source"
+    );
+}

@@ -24,12 +24,18 @@ impl Transfer {
         let usable =
             p.is_intact() || (!p.is_truncated() && cx.settings.damaged == DamagedPolicy::Keep);
         let damage = &mut cx.sink.damage;
-        // Coarse bookkeeping (issue 35.3): an intact copy repairs what it covers of an
-        // unknown range; nothing else is written there, it may hold intact bytes.
-        if p.is_intact() && writable && damage.is_unknown(abs_start, abs_end) {
+        // An intact copy repairs what it covers of a lost range it does not lie wholly
+        // inside (the rest restored from the descriptor's head copy, or rebuilt) or of an
+        // unknown one (coarse bookkeeping, issue 35.3: nothing else is written there, it
+        // may hold intact bytes).
+        if p.is_intact()
+            && writable
+            && damage.touches_lost(abs_start, abs_end)
+            && !damage.is_lost(abs_start, abs_end)
+        {
             cx.sink.out.write_at(abs_start, p.payload)?;
             let recovered = cx.sink.damage.repair(abs_start, abs_end);
-            // Approximate: the unknown range may have held some of these bytes intact.
+            // Approximate: an unknown range may have held some of these bytes intact.
             let slots = recovered.div_ceil(self.payload_len.max(1));
             return Ok(Placed::Late {
                 repaired: Some((p.integrity, slots)),
@@ -51,17 +57,6 @@ impl Transfer {
             }
             return Ok(Placed::Late {
                 repaired,
-                reordered,
-            });
-        }
-        // An intact packet part of which is still lost (the rest restored from the
-        // descriptor's head copy, or rebuilt): it brings those bytes, whatever the rest.
-        if writable && p.is_intact() && damage.touches_lost(abs_start, abs_end) {
-            cx.sink.out.write_at(abs_start, p.payload)?;
-            let recovered = cx.sink.damage.repair(abs_start, abs_end);
-            let slots = recovered.div_ceil(self.payload_len.max(1));
-            return Ok(Placed::Late {
-                repaired: Some((p.integrity, slots)),
                 reordered,
             });
         }

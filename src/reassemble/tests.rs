@@ -16,18 +16,23 @@ fn data(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + 3) as u8).collect()
 }
 
-/// The packets of one transfer, each as its own byte vector.
-fn packets(data: &[u8], id: u16) -> Vec<Vec<u8>> {
-    let mut stream = vec![];
-    let settings = PacketSettings {
-        payload_len: P,
-        transfer_id: id,
+/// The packet settings of a plain transfer (no pace, descriptors, FEC, key or interleave).
+fn plain(payload_len: usize, transfer_id: u16) -> PacketSettings {
+    PacketSettings {
+        payload_len,
+        transfer_id,
         bytes_per_sec: None,
         describe: None,
         fec: None,
         sign: None,
         interleave: None,
-    };
+    }
+}
+
+/// The packets of one transfer, each as its own byte vector.
+fn packets(data: &[u8], id: u16) -> Vec<Vec<u8>> {
+    let mut stream = vec![];
+    let settings = plain(P, id);
     packetize_slice(data, &mut stream, &settings, &mut |_| {}).unwrap();
     let mut out = vec![];
     let mut at = 0;
@@ -90,15 +95,7 @@ fn a_fountain_whose_holes_merged_into_unknown_ranges_ends_intact() {
     // unknown ranges that also cover intact packets between them. The repair packets
     // rebuild every block, so the whole file is in the output, and it is called intact.
     let want = data(200_000);
-    let settings = PacketSettings {
-        payload_len: P,
-        transfer_id: 3,
-        bytes_per_sec: None,
-        describe: None,
-        fec: None,
-        sign: None,
-        interleave: None,
-    };
+    let settings = plain(P, 3);
     let mut stream = vec![];
     crate::packetize::packetize_fountain(
         &want,
@@ -366,13 +363,8 @@ fn a_mapped_input_is_released_behind_the_reader_once_and_in_order() {
         .map(|i: usize| (i * 13 + i / 1000) as u8)
         .collect();
     let settings = PacketSettings {
-        payload_len: 1000,
-        transfer_id: 3,
-        bytes_per_sec: None,
-        describe: None,
         fec: Some(crate::fec::Scheme::new(8, 2).unwrap()),
-        interleave: None,
-        sign: None,
+        ..plain(1000, 3)
     };
     let mut stream = vec![];
     packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
@@ -408,7 +400,7 @@ proptest! {
         seed in any::<u8>(),
     ) {
         let d: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
-        let settings = PacketSettings { payload_len, transfer_id: 7, bytes_per_sec: None, describe: None, fec: None, interleave: None, sign: None };
+        let settings = plain(payload_len, 7);
         let mut stream = vec![];
         packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
         let mut r = Reassembler::new(Settings::default(), MemoryOutput::default(), DamageMap::new(None));
@@ -432,13 +424,9 @@ proptest! {
     ) {
         let d: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed as u8)).collect();
         let settings = PacketSettings {
-            payload_len,
-            transfer_id: 7,
-            bytes_per_sec: None,
-            describe: None,
             fec: Some(crate::fec::Scheme::new(3, 2).unwrap()),
             interleave: spread.then_some(crate::packetize::Interleave::Packets(12)),
-            sign: None,
+            ..plain(payload_len, 7)
         };
         let mut stream = vec![];
         packetize_slice(&d, &mut stream, &settings, &mut |_| {}).unwrap();
@@ -491,15 +479,7 @@ fn a_write_error_not_for_room_ends_with_a_report_that_says_the_file_is_untrusted
     use std::io::{Read, Seek};
     use std::os::fd::AsRawFd;
     let data = data(3 << 20);
-    let settings = PacketSettings {
-        payload_len: 1024,
-        transfer_id: 35,
-        bytes_per_sec: None,
-        describe: None,
-        fec: None,
-        sign: None,
-        interleave: None,
-    };
+    let settings = plain(1024, 35);
     let mut stream = vec![];
     packetize_slice(&data, &mut stream, &settings, &mut |_| {}).unwrap();
     let half = stream.len() / 2 / (1024 + HEADER_LEN) * (1024 + HEADER_LEN);

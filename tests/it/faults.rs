@@ -287,6 +287,24 @@ fn in_mount_namespace(script: &str) -> std::process::Output {
     sh(&format!("unshare {flags} bash -c {quoted}"))
 }
 
+/// In `d`: data.bin (3 MiB of `seed`), whole.pk (`pktize PKTIZE data.bin`), lossy.pk
+/// (that through `corrupt CORRUPT`) and an empty disk/ for a small tmpfs.
+fn full_disk_fixture(d: &Path, seed: u64, pktize: &[&str], corrupt: &[&str]) {
+    let data = bytes(3 << 20, seed);
+    std::fs::write(d.join("data.bin"), &data).unwrap();
+    let input = d.join("data.bin");
+    let args: Vec<&str> = pktize
+        .iter()
+        .copied()
+        .chain([input.to_str().unwrap()])
+        .collect();
+    let whole = common::run("pktize", &args, b"");
+    std::fs::write(d.join("whole.pk"), &whole.stdout).unwrap();
+    let lossy = common::run("corrupt", corrupt, &whole.stdout);
+    std::fs::write(d.join("lossy.pk"), &lossy.stdout).unwrap();
+    std::fs::create_dir(d.join("disk")).unwrap();
+}
+
 #[test]
 fn a_full_disk_leaves_a_finished_report_to_resume_from() {
     // Issue 35.11: a full disk on -o ended without a report (or an unfinished one), so the
@@ -295,17 +313,12 @@ fn a_full_disk_leaves_a_finished_report_to_resume_from() {
     // report says what the file holds, and once the filler is gone a resume ends whole.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = bytes(3 << 20, 3511);
-    std::fs::write(d.join("data.bin"), &data).unwrap();
-    let whole = common::run(
-        "pktize",
-        &["--id", "3511", d.join("data.bin").to_str().unwrap()],
-        b"",
+    full_disk_fixture(
+        d,
+        3511,
+        &["--id", "3511"],
+        &["--loss", "5%", "--seed", "11"],
     );
-    std::fs::write(d.join("whole.pk"), &whole.stdout).unwrap();
-    let lossy = common::run("corrupt", &["--loss", "5%", "--seed", "11"], &whole.stdout);
-    std::fs::write(d.join("lossy.pk"), &lossy.stdout).unwrap();
-    std::fs::create_dir(d.join("disk")).unwrap();
     let script = format!(
         r#"
 cd '{d}'
@@ -351,23 +364,12 @@ fn a_resume_on_a_full_disk_leaves_a_report_that_matches_the_file() {
     // room to fill.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = bytes(3 << 20, 3512);
-    std::fs::write(d.join("data.bin"), &data).unwrap();
-    let whole = common::run(
-        "pktize",
-        &[
-            "-s",
-            "16384",
-            "--id",
-            "3512",
-            d.join("data.bin").to_str().unwrap(),
-        ],
-        b"",
+    full_disk_fixture(
+        d,
+        3512,
+        &["-s", "16384", "--id", "3512"],
+        &["--loss", "30%", "--seed", "12"],
     );
-    std::fs::write(d.join("whole.pk"), &whole.stdout).unwrap();
-    let lossy = common::run("corrupt", &["--loss", "30%", "--seed", "12"], &whole.stdout);
-    std::fs::write(d.join("lossy.pk"), &lossy.stdout).unwrap();
-    std::fs::create_dir(d.join("disk")).unwrap();
     let script = format!(
         r#"
 cd '{d}'

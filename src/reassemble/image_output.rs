@@ -332,6 +332,9 @@ pub struct HeldOutput<W: Write> {
     furthest: u64,
     /// A frame stream's stream header (Y4M's) has been written.
     stream_header_written: bool,
+    /// More than one transfer was received (told at the end, [`Output::transfers`]):
+    /// the held bytes are not one stream of frames.
+    several_transfers: bool,
 }
 
 impl<W: Write> HeldOutput<W> {
@@ -355,6 +358,7 @@ impl<W: Write> HeldOutput<W> {
             warning: None,
             furthest: 0,
             stream_header_written: false,
+            several_transfers: false,
         }
     }
 
@@ -470,8 +474,12 @@ impl<W: Write> HeldOutput<W> {
     /// transfer, concatenated after a single image)? Frames without a header (raw
     /// frames of a given geometry) always go on, and so does Y4M, a stream by its own
     /// header: a frame header out of place there is the concealer's to name (a misfit).
+    /// More than one transfer held (known at the end) is never one stream of frames.
     fn frames_end(&self, f: &image::Frames, unknown: &[Range<u64>]) -> bool {
         let (len, hl) = (self.bytes.len() as u64, f.header.len() as u64);
+        if self.several_transfers {
+            return true;
+        }
         if hl == 0 || f.video {
             return false;
         }
@@ -639,6 +647,9 @@ impl<W: Write> ImageOutput for HeldOutput<W> {
 }
 
 impl<W: Write> Output for HeldOutput<W> {
+    fn transfers(&mut self, spans: &[Range<u64>]) {
+        self.several_transfers = spans.len() > 1;
+    }
     fn write_at(&mut self, at: u64, data: &[u8]) -> OutputResult<()> {
         self.grow(at + data.len() as u64)?;
         self.bytes[at as usize..at as usize + data.len()].copy_from_slice(data);
